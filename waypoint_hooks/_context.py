@@ -1,0 +1,75 @@
+"""What a hook is told about the job it runs in: ``Context``, ``JobInfo`` and ``Target``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Literal, final
+
+import attrs
+
+__all__ = ["Context", "JobInfo", "Target"]
+
+
+@final
+class Context:
+    """The deadline of one hook call, and whether it was cancelled.
+
+    Set ``cancelled`` when the call times out, so cooperative sync code (which the framework
+    cannot interrupt) can stop: check ``ctx.cancelled`` in loops, or wait with
+    ``ctx.wait(seconds)`` instead of ``time.sleep``.
+    """
+
+    __slots__ = ("_cancelled", "deadline")
+
+    def __init__(self, timeout: float | None = None) -> None:
+        #: ``time.monotonic()`` value by which the call must end, or ``None`` for no limit.
+        self.deadline: float | None = None if timeout is None else time.monotonic() + timeout
+        self._cancelled = threading.Event()
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (never negative), or ``None`` without one."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the framework gave up on this call (it timed out)."""
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        """Mark the call cancelled; the framework does this when it times out."""
+        self._cancelled.set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, waking early on cancellation; True if cancelled."""
+        return self._cancelled.wait(seconds)
+
+    def __repr__(self) -> str:
+        return f"Context(remaining={self.remaining()}, cancelled={self.cancelled})"
+
+
+@final
+@attrs.frozen
+class JobInfo:
+    """Which project, app and workspace a hook runs for (Waypoint's ``component.JobInfo``)."""
+
+    project: str
+    app: str
+    workspace: str = "default"
+    #: The id of this job (one CLI command is one job).
+    id: str = ""
+    #: Always True: this framework runs plugins on the machine it runs on.
+    local: bool = True
+
+
+@final
+@attrs.frozen
+class Target:
+    """What a status report is about: one deployment or release of an app."""
+
+    app: str
+    kind: Literal["deployment", "release"]
+    id: str
+    plugin: str

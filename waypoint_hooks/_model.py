@@ -1,0 +1,171 @@
+"""The report model: ``Resource`` and ``StatusReport``, field for field as Waypoint's proto."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any, TypeVar, final
+
+import attrs
+
+from ._aggregate import Policy, aggregate
+from ._health import CategoryDisplayHint, Health
+
+__all__ = ["Resource", "StatusReport"]
+
+_E = TypeVar("_E", Health, CategoryDisplayHint)
+
+
+# attrs hands converters and validators the field but not its class: this maps each field to
+# its class's name, filled in below the classes, so that errors say "Resource.name".
+_OWNERS: dict[int, str] = {}
+
+
+def _owner(field: attrs.Attribute[Any]) -> str:
+    return f"{_OWNERS.get(id(field), '')}{field.name}"
+
+
+def _enum_converter(enum: type[_E], *, optional: bool = False) -> attrs.Converter[Any, Any]:
+    def convert(value: object, field: attrs.Attribute[Any]) -> _E | None:
+        if isinstance(value, enum) or (value is None and optional):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            try:
+                return enum(value)
+            except ValueError:
+                raise ValueError(
+                    f"{_owner(field)}: {value} is not a {enum.__name__} value "
+                    f"(0..{max(enum)}: {', '.join(enum.__members__)})"
+                ) from None
+        raise TypeError(
+            f"{_owner(field)} must be a {enum.__name__}"
+            f"{' or None' if optional else ''}, got {type(value).__name__} {value!r}"
+        )
+
+    return attrs.Converter(convert, takes_field=True)
+
+
+def _to_utc(value: object, field: attrs.Attribute[Any]) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(
+            f"{_owner(field)} must be a datetime or None, got {type(value).__name__} {value!r}"
+        )
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            f"{_owner(field)} must be timezone-aware, e.g. datetime.now(timezone.utc); "
+            f"got naive {value.isoformat()}"
+        )
+    return value.astimezone(timezone.utc)
+
+
+def _check_type(expected: type) -> Any:
+    def check(_: object, field: attrs.Attribute[Any], value: object) -> None:
+        # bool is an int, but a health message of True is a bug, not a value.
+        if type(value) is not expected and not (
+            isinstance(value, expected) and not isinstance(value, bool)
+        ):
+            raise TypeError(
+                f"{_owner(field)} must be {expected.__name__}, got {type(value).__name__} {value!r}"
+            )
+
+    return check
+
+
+def _check_json(_: object, field: attrs.Attribute[str], value: str) -> None:
+    if not value:
+        return
+    try:
+        json.loads(value)
+    except ValueError as exc:
+        raise ValueError(f"{_owner(field)} is not a JSON document: {exc}") from None
+
+
+def _to_resource_list(value: object, field: attrs.Attribute[Any]) -> list[Resource]:
+    # A list is kept as it is, not copied: plugins build reports step by step and may append
+    # to the list they passed in. The finalizer checks the items again.
+    items = value if isinstance(value, list) else None
+    if items is None:
+        if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
+            raise TypeError(
+                f"{_owner(field)} must be a list of Resource, got {type(value).__name__}"
+            )
+        items = list(value)
+    for index, item in enumerate(items):
+        if not isinstance(item, Resource):
+            raise TypeError(
+                f"{_owner(field)}[{index}] must be a Resource, got {type(item).__name__} {item!r}"
+            )
+    return items
+
+
+@final
+@attrs.define
+class Resource:
+    """One resource of a deployment or release, and its health (``StatusReport.Resource``)."""
+
+    name: str = attrs.field(validator=_check_type(str))
+    health: Health = attrs.field(
+        default=Health.UNKNOWN,
+        converter=_enum_converter(Health),  # type: ignore[misc]
+    )
+    health_message: str = attrs.field(default="", validator=_check_type(str))
+    id: str = attrs.field(default="", validator=_check_type(str))
+    parent_resource_id: str = attrs.field(default="", validator=_check_type(str))
+    #: Filled in with the plugin's name when the plugin leaves it empty.
+    platform: str = attrs.field(default="", validator=_check_type(str))
+    type: str = attrs.field(default="", validator=_check_type(str))
+    platform_url: str = attrs.field(default="", validator=_check_type(str))
+    category_display_hint: CategoryDisplayHint = attrs.field(
+        default=CategoryDisplayHint.UNKNOWN,
+        converter=_enum_converter(CategoryDisplayHint),  # type: ignore[misc]
+    )
+    created_time: datetime | None = attrs.field(
+        default=None,
+        converter=attrs.Converter(_to_utc, takes_field=True),  # type: ignore[misc]
+    )
+    #: A JSON document with the platform's own view of the resource.
+    state_json: str = attrs.field(default="", validator=[_check_type(str), _check_json])
+
+
+@final
+@attrs.define
+class StatusReport:
+    """The health of a deployment or release, and of its resources (``StatusReport``).
+
+    ``health=None`` asks the framework to derive the health from the resources with the app's
+    status policy when it finalizes the report.
+    """
+
+    resources: list[Resource] = attrs.field(
+        factory=list,
+        converter=attrs.Converter(_to_resource_list, takes_field=True),  # type: ignore[misc]
+    )
+    health: Health | None = attrs.field(
+        default=None,
+        converter=_enum_converter(Health, optional=True),  # type: ignore[misc]
+    )
+    health_message: str = attrs.field(default="", validator=_check_type(str))
+    generated_time: datetime | None = attrs.field(
+        default=None,
+        converter=attrs.Converter(_to_utc, takes_field=True),  # type: ignore[misc]
+    )
+    #: True when the platform, not this framework, performed the health check.
+    external: bool = attrs.field(default=False, validator=_check_type(bool))
+
+    @classmethod
+    def from_resources(
+        cls, resources: Iterable[Resource], policy: str | Policy = "waypoint", **options: Any
+    ) -> StatusReport:
+        """A report whose health and message are aggregated from ``resources``."""
+        resources = _to_resource_list(resources, _FIELDS_RESOURCES)
+        health, message = aggregate(resources, policy, **options)
+        return cls(resources=resources, health=health, health_message=message)
+
+
+for _cls in (Resource, StatusReport):
+    for _field in attrs.fields(_cls):
+        _OWNERS[id(_field)] = f"{_cls.__name__}."
+_FIELDS_RESOURCES = attrs.fields(StatusReport).resources

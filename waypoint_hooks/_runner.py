@@ -1,0 +1,321 @@
+"""Running hooks: sync ones in daemon threads, async ones on the loop; timeouts, finalizing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import threading
+from collections.abc import Awaitable, Generator, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, Final, final
+
+import attrs
+
+from ._aggregate import DEFAULT_POLICY, Policy
+from ._codec import StructureError
+from ._context import Context, JobInfo, Target
+from ._errors import PluginError
+from ._health import Health
+from ._model import Resource, StatusReport
+from ._plugins import HookCall, Impl, PluginManager
+from .terminal import UI, WARNING_STYLE, SilentUI
+
+__all__ = [
+    "HookFailed",
+    "HookTimeout",
+    "Runner",
+    "StatusCheck",
+    "finalize",
+    "invoke",
+]
+
+_STATUS_HOOK: Final = {
+    "deployment": "platform_status_func",
+    "release": "release_manager_status_func",
+}
+
+
+class HookFailed(Exception):
+    """A hook implementation (or a wrapper of it) raised ``error``."""
+
+    def __init__(self, call: HookCall, error: BaseException) -> None:
+        self.call = call
+        self.error = error
+        if isinstance(error, StructureError):
+            what = f"cannot take its arguments: {error}"
+        else:
+            what = (
+                f"raised {type(error).__name__}: {error}"
+                if str(error)
+                else (f"raised {type(error).__name__}")
+            )
+        super().__init__(f"plugin {call.plugin!r} {call.hook} {what}")
+
+
+class HookTimeout(Exception):
+    """A hook did not return within its timeout."""
+
+    def __init__(self, call: HookCall, timeout: float) -> None:
+        self.call = call
+        self.timeout = timeout
+        super().__init__(
+            f"plugin {call.plugin!r} {call.hook} timed out after {format_seconds(timeout)}"
+        )
+
+
+def format_seconds(seconds: float) -> str:
+    """``30s``, ``0.5s``, ``2m``: how a timeout is written in the config."""
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    return f"{seconds:g}s"
+
+
+@final
+@attrs.frozen
+class _Outcome:
+    value: Any = None
+    error: BaseException | None = None
+
+
+def _enter(
+    wrappers: Sequence[Impl], values: Mapping[str, Any]
+) -> tuple[list[Generator[None, Any, Any]], BaseException | None]:
+    """Run each wrapper up to its ``yield``, outermost first (pluggy's wrapper=True rule)."""
+    started: list[Generator[None, Any, Any]] = []
+    for wrapper in wrappers:
+        try:
+            generator: Generator[None, Any, Any]
+            generator = wrapper.hookimpl.function(**wrapper.arguments(values))  # type: ignore[assignment]
+            next(generator)
+        except StopIteration:
+            return started, RuntimeError(f"wrapper {wrapper.hookimpl.plugin_name!r} did not yield")
+        except BaseException as exc:
+            return started, exc
+        started.append(generator)
+    return started, None
+
+
+def _exit(
+    started: list[Generator[None, Any, Any]], value: Any, error: BaseException | None
+) -> _Outcome:
+    """Send the result (or throw the error) into each started wrapper, innermost first."""
+    for generator in reversed(started):
+        try:
+            if error is not None:
+                generator.throw(error)
+            else:
+                generator.send(value)
+            error = RuntimeError("a wrapper yielded twice; it must yield exactly once")
+        except StopIteration as stop:
+            value, error = stop.value, None
+        except BaseException as exc:
+            error = exc
+    return _Outcome(value, error)
+
+
+def _call_sync(call: HookCall, values: Mapping[str, Any]) -> _Outcome:
+    started, error = _enter(call.wrappers, values)
+    value = None
+    if error is None:
+        try:
+            value = call.impl.hookimpl.function(**call.impl.arguments(values))
+        except BaseException as exc:
+            error = exc
+    return _exit(started, value, error)
+
+
+async def _call_async(call: HookCall, values: Mapping[str, Any]) -> _Outcome:
+    started, error = _enter(call.wrappers, values)
+    value = None
+    if error is None:
+        try:
+            coroutine: Awaitable[Any] = call.impl.hookimpl.function(  # type: ignore[assignment]
+                **call.impl.arguments(values)
+            )
+            value = await coroutine
+        except BaseException as exc:
+            # Even SystemExit and KeyboardInterrupt: raised from a task they would stop the
+            # event loop and every other check with it.
+            error = exc
+    return _exit(started, value, error)
+
+
+def _in_daemon_thread(call: HookCall, values: Mapping[str, Any]) -> asyncio.Future[_Outcome]:
+    # Not an executor: its threads are joined at exit, so a plugin that hangs would keep the
+    # process alive forever. A daemon thread per call is abandoned when it times out.
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_Outcome] = loop.create_future()
+
+    def settle(outcome: _Outcome) -> None:
+        if not future.done():
+            future.set_result(outcome)
+
+    def run() -> None:
+        outcome = _call_sync(call, values)
+        # RuntimeError: the loop closed while this call hung; nobody waits for it any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, outcome)
+
+    threading.Thread(target=run, name=f"{call.plugin}.{call.hook}", daemon=True).start()
+    return future
+
+
+async def invoke(call: HookCall, values: Mapping[str, Any], timeout: float | None) -> Any:
+    """Call ``call`` with ``values`` (every argument of its hook) within ``timeout`` seconds.
+
+    Raises :class:`HookFailed` with whatever the plugin raised, and :class:`HookTimeout`
+    after setting ``values["ctx"].cancelled`` when the time is up.
+    """
+    future: asyncio.Future[_Outcome]
+    if call.impl.is_async:
+        future = asyncio.ensure_future(_call_async(call, values))
+    else:
+        future = _in_daemon_thread(call, values)
+    try:
+        done, _ = await asyncio.wait({future}, timeout=timeout)
+    finally:
+        if not future.done():
+            ctx = values.get("ctx")
+            if isinstance(ctx, Context):
+                ctx.cancel()
+            # Not awaited: a coroutine that swallows the cancellation must not hang us too.
+            future.cancel()
+    if not done:
+        raise HookTimeout(call, timeout or 0.0)
+    outcome = future.result()
+    if outcome.error is not None:
+        raise HookFailed(call, outcome.error)
+    value = outcome.value
+    if inspect.isawaitable(value) and not call.impl.is_async:
+        # A plain def that returned a coroutine: the plugin meant async def.
+        if inspect.iscoroutine(value):
+            value.close()
+        raise HookFailed(
+            call, TypeError("returned an awaitable from a plain function; declare it `async def`")
+        )
+    return value
+
+
+def finalize(
+    report: StatusReport, plugin: str, policy: Policy = DEFAULT_POLICY, now: datetime | None = None
+) -> StatusReport:
+    """Complete a report a plugin returned, in place (§2 of the design).
+
+    ``generated_time`` defaults to now (UTC), each resource's empty ``platform`` to the
+    plugin's name, and a ``health`` of ``None`` to the policy's verdict, whose message is used
+    when the plugin left ``health_message`` empty. Raises :class:`TypeError` for a report
+    whose resource list holds something else than resources.
+    """
+    for index, resource in enumerate(report.resources):
+        if not isinstance(resource, Resource):
+            raise TypeError(f"resources[{index}] is a {type(resource).__name__}, not a Resource")
+        if not resource.platform:
+            resource.platform = plugin
+    if report.generated_time is None:
+        report.generated_time = now or datetime.now(timezone.utc)
+    if report.health is None:
+        report.health, message = policy.evaluate(report.resources)
+        if not report.health_message:
+            report.health_message = message
+    return report
+
+
+def unknown_report(message: str) -> StatusReport:
+    """The report that stands for a check that could not be made."""
+    return StatusReport(health=Health.UNKNOWN, health_message=message)
+
+
+@final
+@attrs.frozen
+class StatusCheck:
+    """One status check to run: a deployment's or a release's, with what it needs."""
+
+    target: Target
+    job_info: JobInfo
+    config: Mapping[str, Any]
+    deployment: Mapping[str, Any] | None
+    release: Mapping[str, Any] | None = None
+    last_report: StatusReport | None = None
+    policy: Policy = DEFAULT_POLICY
+    ui: UI = attrs.field(factory=SilentUI)
+
+    @property
+    def hook(self) -> str:
+        return _STATUS_HOOK[self.target.kind]
+
+
+@final
+class Runner:
+    """Runs hooks of loaded plugins: status checks concurrently, each with a timeout."""
+
+    def __init__(
+        self, plugins: PluginManager, *, concurrency: int = 16, timeout: float | None = 30.0
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        self.plugins = plugins
+        self.concurrency = concurrency
+        self.timeout = timeout
+
+    def run(self, checks: Sequence[StatusCheck]) -> list[StatusReport]:
+        """Run ``checks`` on a new event loop; one finalized report per check, in order."""
+        return asyncio.run(self.check_all(checks))
+
+    async def check_all(self, checks: Sequence[StatusCheck]) -> list[StatusReport]:
+        """Run ``checks`` concurrently, at most ``concurrency`` at a time."""
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def one(check: StatusCheck) -> StatusReport:
+            async with slots:
+                report = await self.check(check)
+            await self._observe(check, report)
+            return report
+
+        return list(await asyncio.gather(*(one(check) for check in checks)))
+
+    async def check(self, check: StatusCheck) -> StatusReport:
+        """Run one check; whatever goes wrong becomes a finalized ``UNKNOWN`` report."""
+        plugin = check.target.plugin
+        try:
+            call = self.plugins.call(check.hook, plugin)
+            value = await invoke(
+                call,
+                {
+                    "ctx": Context(self.timeout),
+                    "job_info": check.job_info,
+                    "ui": check.ui,
+                    "config": check.config,
+                    "deployment": check.deployment,
+                    "release": check.release,
+                    "last_report": check.last_report,
+                },
+                self.timeout,
+            )
+        except (PluginError, HookFailed, HookTimeout) as exc:
+            return finalize(unknown_report(str(exc)), plugin, check.policy)
+        returned = f"plugin {plugin!r} {check.hook} returned"
+        if not isinstance(value, StatusReport):
+            what = "None" if value is None else f"a {type(value).__name__}"
+            return finalize(
+                unknown_report(f"{returned} {what}, not a StatusReport"), plugin, check.policy
+            )
+        try:
+            return finalize(value, plugin, check.policy)
+        except TypeError as exc:
+            return finalize(
+                unknown_report(f"{returned} an invalid report: {exc}"), plugin, check.policy
+            )
+
+    async def _observe(self, check: StatusCheck, report: StatusReport) -> None:
+        values = {
+            "job_info": check.job_info,
+            "target": check.target,
+            "report": report,
+            "previous": check.last_report,
+        }
+        for call in self.plugins.observers("status_report_generated"):
+            try:
+                await invoke(call, values, self.timeout)
+            except (HookFailed, HookTimeout) as exc:
+                check.ui.output(f"observer {exc}", style=WARNING_STYLE)
