@@ -186,8 +186,8 @@ def _camel(name: str) -> str:
 
 def _wire_structure_hook(cls: type[Resource] | type[StatusReport]) -> Any:
     """Structure ``cls`` from proto field names or protobuf-JSON camelCase, null as default."""
-    fields = {a.name for a in attrs.fields(cls)}
-    renames = {_camel(name): name for name in fields if _camel(name) != name}
+    fields: set[str] = {a.name for a in attrs.fields(cls)}
+    renames: dict[str, str] = {_camel(n): n for n in fields if _camel(n) != n}
     generated = cattrs.gen.make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True)
 
     def structure(value: object, _: type) -> Resource | StatusReport:
