@@ -195,7 +195,7 @@ def _wire_structure_hook(cls: type[Resource] | type[StatusReport]) -> Any:
             raise TypeError(f"expected a JSON object, got {type(value).__name__}")
         normal: dict[str, Any] = {}
         for key, item in value.items():
-            name: str = renames.get(key, key)
+            name = renames.get(str(key), str(key))
             if name in normal:
                 raise ValueError(f"field {name!r} is given twice ({key!r} and {name!r})")
             # protobuf's JSON mapping reads null as the field's default.
