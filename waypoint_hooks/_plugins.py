@@ -141,17 +141,12 @@ def _normal(name: str) -> str:
 
 
 def _where(function: object) -> str:
-    function = inspect.unwrap(function)  # type: ignore[arg-type]
-    try:
-        path = inspect.getsourcefile(function) or "?"  # type: ignore[arg-type]
-        line = function.__code__.co_firstlineno  # type: ignore[attr-defined]
-    except (TypeError, AttributeError):
-        return "?"
-    return f"{path}:{line}"
+    code = getattr(inspect.unwrap(function), "__code__", None)  # type: ignore[arg-type]
+    return "?" if code is None else f"{code.co_filename}:{code.co_firstlineno}"
 
 
 def _unknown_hook_message(hook: str, where: str) -> str:
-    if hook.endswith("_status_func"):
+    if hook.endswith("status_func"):
         return (
             f"hook {hook!r} ({where}) is not allowed: status can only be implemented by "
             f"platform and release-manager components, as {' or '.join(STATUS_HOOKS)}"

@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import inspect
 import threading
-from collections.abc import Awaitable, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Coroutine, Generator, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Final, final
+from typing import Any, Final, TypeVar, final
 
 import attrs
 
@@ -28,8 +28,10 @@ __all__ = [
     "StatusCheck",
     "finalize",
     "invoke",
+    "run_abandoning",
 ]
 
+_T = TypeVar("_T")
 _STATUS_HOOK: Final = {
     "deployment": "platform_status_func",
     "release": "release_manager_status_func",
@@ -226,6 +228,34 @@ def unknown_report(message: str) -> StatusReport:
     return StatusReport(health=Health.UNKNOWN, health_message=message)
 
 
+def run_abandoning(main: Coroutine[Any, Any, _T]) -> _T:
+    """``asyncio.run(main)``, except that tasks still pending at the end are left behind.
+
+    asyncio.run cancels leftover tasks and then waits for them: a plugin coroutine that
+    swallows its cancellation after timing out would hang the whole command there.
+    """
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(_quiet_about_abandoned)
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
+
+def _quiet_about_abandoned(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    task = context.get("task")
+    if (
+        isinstance(task, asyncio.Task)
+        and task.get_coro() is not None
+        and getattr(task.get_coro(), "__qualname__", "") == _call_async.__qualname__
+    ):
+        return  # a timed-out plugin call, reported already as an UNKNOWN report
+    loop.default_exception_handler(context)
+
+
 @final
 @attrs.frozen
 class StatusCheck:
@@ -260,7 +290,7 @@ class Runner:
 
     def run(self, checks: Sequence[StatusCheck]) -> list[StatusReport]:
         """Run ``checks`` on a new event loop; one finalized report per check, in order."""
-        return asyncio.run(self.check_all(checks))
+        return run_abandoning(self.check_all(checks))
 
     async def check_all(self, checks: Sequence[StatusCheck]) -> list[StatusReport]:
         """Run ``checks`` concurrently, at most ``concurrency`` at a time."""

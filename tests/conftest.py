@@ -1,0 +1,76 @@
+"""Shared fixtures: plugin modules and installed distributions made on the fly."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from waypoint_hooks import AUTOLOAD_ENV, PluginManager
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A directory on ``sys.path`` standing in for site-packages; its modules are forgotten
+    afterwards so that tests cannot see each other's plugins."""
+    directory = tmp_path / "site"
+    directory.mkdir()
+    monkeypatch.syspath_prepend(str(directory))
+    before = set(sys.modules)
+    yield directory
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+
+
+@pytest.fixture
+def write_module(site: Path) -> Callable[[str, str], str]:
+    """Write a module into ``site``; returns its name."""
+
+    def write(name: str, source: str) -> str:
+        (site / f"{name}.py").write_text(textwrap.dedent(source))
+        importlib.invalidate_caches()
+        return name
+
+    return write
+
+
+@pytest.fixture
+def install_distribution(site: Path) -> Callable[..., None]:
+    """Install a distribution's metadata into ``site`` as pip would: a ``.dist-info``
+    directory with ``METADATA`` and the ``waypoint_hooks`` entry points given."""
+
+    def install(dist: str, version: str, entry_points: dict[str, str]) -> None:
+        info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        lines = "".join(f"{name} = {value}\n" for name, value in entry_points.items())
+        (info / "entry_points.txt").write_text(f"[waypoint_hooks]\n{lines}")
+        importlib.invalidate_caches()
+
+    return install
+
+
+@pytest.fixture
+def plugin_module() -> Callable[[str, str], ModuleType]:
+    """Build a plugin module from source without touching ``sys.path``."""
+
+    def build(name: str, source: str) -> ModuleType:
+        module = ModuleType(name)
+        module.__file__ = f"<{name}>"
+        exec(compile(textwrap.dedent(source), f"<{name}>", "exec"), module.__dict__)
+        return module
+
+    return build
+
+
+@pytest.fixture
+def manager(monkeypatch: pytest.MonkeyPatch) -> PluginManager:
+    """A plugin manager with no plugin at all: tests register exactly what they need."""
+    monkeypatch.setenv(AUTOLOAD_ENV, "1")
+    return PluginManager()
