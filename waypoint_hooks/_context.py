@@ -20,12 +20,14 @@ class Context:
     ``ctx.wait(seconds)`` instead of ``time.sleep``.
     """
 
-    __slots__ = ("_cancelled", "deadline")
+    __slots__ = ("_cancelled", "_event", "deadline")
 
     def __init__(self, timeout: float | None = None) -> None:
         #: ``time.monotonic()`` value by which the call must end, or ``None`` for no limit.
         self.deadline: float | None = None if timeout is None else time.monotonic() + timeout
-        self._cancelled = threading.Event()
+        self._cancelled = False
+        # Made on the first wait(): most calls never wait, and an Event is not cheap.
+        self._event: threading.Event | None = None
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (never negative), or ``None`` without one."""
@@ -36,15 +38,22 @@ class Context:
     @property
     def cancelled(self) -> bool:
         """True once the framework gave up on this call (it timed out)."""
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def cancel(self) -> None:
         """Mark the call cancelled; the framework does this when it times out."""
-        self._cancelled.set()
+        self._cancelled = True
+        event = self._event
+        if event is not None:
+            event.set()
 
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``, waking early on cancellation; True if cancelled."""
-        return self._cancelled.wait(seconds)
+        if self._event is None:
+            self._event = threading.Event()
+        if self._cancelled:  # cancelled before the event existed: cancel() could not set it
+            self._event.set()
+        return self._event.wait(seconds)
 
     def __repr__(self) -> str:
         return f"Context(remaining={self.remaining()}, cancelled={self.cancelled})"

@@ -263,6 +263,7 @@ class PluginManager:
         self._plugins: dict[str, Plugin] = {}
         self._impls: dict[pluggy.HookImpl, Impl] = {}
         self._calls: dict[tuple[str, str], HookCall] = {}
+        self._observers: dict[str, list[HookCall]] = {}
         for plugin in plugins:
             self.add(plugin)
 
@@ -283,6 +284,7 @@ class PluginManager:
         """
         self._plugins[plugin.name] = plugin
         self._calls.clear()
+        self._observers.clear()
         if plugin.error is not None:
             return plugin
         try:
@@ -357,10 +359,12 @@ class PluginManager:
 
     def observers(self, hook: str) -> list[HookCall]:
         """Every plugin's implementation of a broadcast hook, each inside the wrappers."""
-        names = [
-            i.plugin_name for i in self._pm.hook.__dict__[hook].get_hookimpls() if not i.wrapper
-        ]
-        return [self.call(hook, name) for name in reversed(names)]
+        cached = self._observers.get(hook)
+        if cached is None:
+            impls = self._pm.hook.__dict__[hook].get_hookimpls()
+            names = [i.plugin_name for i in reversed(impls) if not i.wrapper]
+            cached = self._observers[hook] = [self.call(hook, name) for name in names]
+        return cached
 
     def structure_config(
         self, app: str, plugin: str, config: Mapping[str, Any], hooks: Iterable[str]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import queue
 import threading
-from collections.abc import Awaitable, Coroutine, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Final, TypeVar, final
 
@@ -143,9 +144,40 @@ async def _call_async(call: HookCall, values: Mapping[str, Any]) -> _Outcome:
     return _exit(started, value, error)
 
 
+@final
+class _DaemonWorkers:
+    """Reusable daemon threads for sync hooks.
+
+    Not an executor: its threads are joined at exit, so a plugin that hangs would keep the
+    process alive forever. These are daemons, and a worker stuck in a hung plugin is simply
+    never idle again: the next call starts a new one.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1
+        self._jobs.put(job)
+        if start:
+            threading.Thread(target=self._work, name="waypoint-hooks worker", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            self._jobs.get()()
+            with self._lock:
+                self._idle += 1
+
+
+_WORKERS: Final = _DaemonWorkers()
+
+
 def _in_daemon_thread(call: HookCall, values: Mapping[str, Any]) -> asyncio.Future[_Outcome]:
-    # Not an executor: its threads are joined at exit, so a plugin that hangs would keep the
-    # process alive forever. A daemon thread per call is abandoned when it times out.
     loop = asyncio.get_running_loop()
     future: asyncio.Future[_Outcome] = loop.create_future()
 
@@ -159,8 +191,33 @@ def _in_daemon_thread(call: HookCall, values: Mapping[str, Any]) -> asyncio.Futu
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(settle, outcome)
 
-    threading.Thread(target=run, name=f"{call.plugin}.{call.hook}", daemon=True).start()
+    _WORKERS.submit(run)
     return future
+
+
+async def _settled(future: asyncio.Future[_Outcome], timeout: float | None) -> None:
+    """Wait until ``future`` is done or ``timeout`` passes, whichever is first.
+
+    asyncio.wait does the same with a set, a second future and a counter per call; this is
+    the one-future case, and the runner makes one per check.
+    """
+    if timeout is None:
+        await future
+        return
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    future.add_done_callback(wake)
+    timer = loop.call_later(timeout, wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        future.remove_done_callback(wake)
 
 
 async def invoke(call: HookCall, values: Mapping[str, Any], timeout: float | None) -> Any:
@@ -175,15 +232,16 @@ async def invoke(call: HookCall, values: Mapping[str, Any], timeout: float | Non
     else:
         future = _in_daemon_thread(call, values)
     try:
-        done, _ = await asyncio.wait({future}, timeout=timeout)
+        await _settled(future, timeout)
     finally:
-        if not future.done():
+        timed_out = not future.done()
+        if timed_out:
             ctx = values.get("ctx")
             if isinstance(ctx, Context):
                 ctx.cancel()
             # Not awaited: a coroutine that swallows the cancellation must not hang us too.
             future.cancel()
-    if not done:
+    if timed_out:
         raise HookTimeout(call, timeout or 0.0)
     outcome = future.result()
     if outcome.error is not None:

@@ -1,0 +1,48 @@
+"""``python -m benchmarks [ID…]``: run the suite, print one table, write results.json."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+from . import core
+from ._measure import Row
+
+RESULTS = Path(__file__).with_name("results.json")
+
+
+def main(argv: list[str]) -> int:
+    wanted = {arg.lower() for arg in argv}
+    rows: list[Row] = []
+    for benchmark in core.BENCHMARKS:
+        if wanted and not any(w in benchmark.__name__ for w in wanted):
+            continue
+        rows.extend(benchmark())
+    width = max(len(r.measures) for r in rows)
+    print(
+        f"{'id':<10} {'measures':<{width}}  {'ratio':>7}  {'target':>7}  {'seconds':>10}  baseline"
+    )
+    for r in rows:
+        mark = "ok" if r.met else "MISSED"
+        print(
+            f"{r.id:<10} {r.measures:<{width}}  {r.ratio:>6.2f}x  {r.target:>6.1f}x  "
+            f"{r.seconds:>10.6f}  {r.baseline} ({r.baseline_seconds:.6f}s) {mark}"
+        )
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "python": sys.version.split()[0],
+                "machine": platform.machine(),
+                "rows": [r.to_json() for r in rows],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
