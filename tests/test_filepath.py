@@ -1,0 +1,147 @@
+"""The builtin ``filepath`` plugin: the seed's example, loaded through its entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from waypoint_hooks import (
+    CategoryDisplayHint,
+    Context,
+    Health,
+    JobInfo,
+    PluginManager,
+    Runner,
+    StatusCheck,
+    StatusReport,
+    Target,
+    invoke,
+    terminal,
+)
+from waypoint_hooks._codec import unstructure_value
+from waypoint_hooks.terminal import RecordingUI
+
+JOB = JobInfo("demo", "web", id="job1")
+
+
+@pytest.fixture(scope="module")
+def manager() -> PluginManager:
+    # Autoload off: the builtin comes through this project's own entry point all the same.
+    loaded = PluginManager.load(autoload=False)
+    assert loaded.get("filepath").source == "builtin"
+    return loaded
+
+
+def component(
+    manager: PluginManager, hook: str, ui: terminal.UI | None = None, **values: Any
+) -> Any:
+    """Run a deploy, release or destroy hook as the launcher does; its value as stored."""
+    arguments = {"ctx": Context(), "job_info": JOB, "ui": ui or RecordingUI(), **values}
+    value = asyncio.run(invoke(manager.call(hook, "filepath"), arguments, 10))
+    return None if value is None else unstructure_value(value)
+
+
+def status(manager: PluginManager, kind: str, ui: RecordingUI, **values: Any) -> StatusReport:
+    check = StatusCheck(
+        Target("web", kind, "1", "filepath"),
+        JOB,
+        values.pop("config", {}),
+        values.pop("deployment"),
+        ui=ui,
+        **values,
+    )
+    (report,) = Runner(manager).run([check])
+    return report
+
+
+def deploy(manager: PluginManager, directory: Path) -> dict[str, Any]:
+    config = {"directory": str(directory), "content": "hello"}
+    return component(manager, "platform_deploy_func", config=config)
+
+
+def test_deploy_writes_the_file_and_returns_its_path(
+    manager: PluginManager, tmp_path: Path
+) -> None:
+    deployment = deploy(manager, tmp_path / "out")
+    assert deployment == {"path": str(tmp_path / "out" / "web-job1.txt")}
+    assert Path(deployment["path"]).read_text() == "hello"
+
+
+def test_status_of_a_present_file_is_ready_with_the_seeds_steps(
+    manager: PluginManager, tmp_path: Path
+) -> None:
+    ui = RecordingUI()
+    report = status(manager, "deployment", ui, deployment=deploy(manager, tmp_path))
+    assert (report.health, report.external, report.resources) == (Health.READY, False, [])
+    assert ui.lines() == ["ok: File is ready"]
+
+
+def test_status_of_a_missing_file_is_missing_with_an_error_step(
+    manager: PluginManager, tmp_path: Path
+) -> None:
+    deployment = deploy(manager, tmp_path)
+    os.remove(deployment["path"])
+    ui = RecordingUI()
+    report = status(manager, "deployment", ui, deployment=deployment)
+    assert report.health is Health.MISSING
+    assert ui.lines() == ["error: Checking the status of the file...", "error: File is missing"]
+
+
+def test_a_bad_platform_config_is_a_config_error(manager: PluginManager) -> None:
+    with pytest.raises(ValueError, match=r"'web'.*'filepath'.*directory: expected str"):
+        manager.structure_config("web", "filepath", {"directory": 3}, ["platform_deploy_func"])
+
+
+def test_release_links_the_deployment_and_reports_ready(
+    manager: PluginManager, tmp_path: Path
+) -> None:
+    deployment = deploy(manager, tmp_path)
+    release = component(
+        manager, "release_manager_release_func", config={}, deployment=deployment
+    )
+    link = tmp_path / "web"
+    assert release == {"link": str(link), "target": deployment["path"]}
+    assert os.readlink(link) == deployment["path"]
+    report = status(
+        manager, "release", RecordingUI(), deployment=deployment, release=release
+    )
+    assert report.health is Health.READY
+    (resource,) = report.resources
+    assert (resource.name, resource.type, resource.platform) == (str(link), "symlink", "filepath")
+    assert resource.category_display_hint is CategoryDisplayHint.ROUTER
+
+
+def test_a_link_repointed_elsewhere_is_down_and_a_removed_one_missing(
+    manager: PluginManager, tmp_path: Path
+) -> None:
+    first = deploy(manager, tmp_path)
+    release = component(manager, "release_manager_release_func", config={}, deployment=first)
+    other = tmp_path / "other.txt"
+    other.write_text("")
+    os.remove(release["link"])
+    os.symlink(other, release["link"])
+    down = status(manager, "release", RecordingUI(), deployment=first, release=release)
+    assert down.health is Health.DOWN
+    assert str(other) in down.resources[0].health_message
+    os.remove(release["link"])
+    missing = status(manager, "release", RecordingUI(), deployment=first, release=release)
+    assert missing.health is Health.MISSING
+
+
+def test_destroy_removes_the_link_and_the_file_and_tolerates_their_absence(
+    manager: PluginManager, tmp_path: Path
+) -> None:
+    deployment = deploy(manager, tmp_path)
+    release = component(
+        manager, "release_manager_release_func", config={}, deployment=deployment
+    )
+    component(manager, "release_manager_destroy_func", config={}, release=release)
+    component(manager, "platform_destroy_func", config={}, deployment=deployment)
+    assert list(tmp_path.iterdir()) == []
+    ui = RecordingUI()
+    component(manager, "platform_destroy_func", ui, config={}, deployment=deployment)
+    assert ui.lines() == [f"{deployment['path']} was already gone"]
