@@ -100,15 +100,11 @@ def test_release_links_the_deployment_and_reports_ready(
     manager: PluginManager, tmp_path: Path
 ) -> None:
     deployment = deploy(manager, tmp_path)
-    release = component(
-        manager, "release_manager_release_func", config={}, deployment=deployment
-    )
+    release = component(manager, "release_manager_release_func", config={}, deployment=deployment)
     link = tmp_path / "web"
     assert release == {"link": str(link), "target": deployment["path"]}
     assert os.readlink(link) == deployment["path"]
-    report = status(
-        manager, "release", RecordingUI(), deployment=deployment, release=release
-    )
+    report = status(manager, "release", RecordingUI(), deployment=deployment, release=release)
     assert report.health is Health.READY
     (resource,) = report.resources
     assert (resource.name, resource.type, resource.platform) == (str(link), "symlink", "filepath")
@@ -136,9 +132,7 @@ def test_destroy_removes_the_link_and_the_file_and_tolerates_their_absence(
     manager: PluginManager, tmp_path: Path
 ) -> None:
     deployment = deploy(manager, tmp_path)
-    release = component(
-        manager, "release_manager_release_func", config={}, deployment=deployment
-    )
+    release = component(manager, "release_manager_release_func", config={}, deployment=deployment)
     component(manager, "release_manager_destroy_func", config={}, release=release)
     component(manager, "platform_destroy_func", config={}, deployment=deployment)
     assert list(tmp_path.iterdir()) == []

@@ -329,3 +329,11 @@ def test_observers_are_every_plugins_implementation(
     manager.register(plugin_module("alpha", PLATFORM))
     calls = manager.observers("status_report_generated")
     assert sorted(c.plugin for c in calls) == ["one", "two"]
+
+
+def test_every_public_name_is_listed_and_importable() -> None:
+    import waypoint_hooks
+
+    assert sorted(waypoint_hooks.__all__) == sorted(waypoint_hooks._MODULE_OF)
+    for name in waypoint_hooks.__all__:
+        assert getattr(waypoint_hooks, name) is not None

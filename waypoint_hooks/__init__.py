@@ -1,16 +1,32 @@
-"""waypoint-hooks: deployment-health plugins on pluggy, after HashiCorp Waypoint's Status."""
+"""waypoint-hooks: deployment-health plugins on pluggy, after HashiCorp Waypoint's Status.
 
-from ._aggregate import DEFAULT_ORDER, POLICIES, Policy, aggregate
-from ._codec import StructureError
-from ._context import Context, JobInfo, Target
-from ._errors import ConfigError, PluginError
-from ._health import CategoryDisplayHint, Health
-from ._markers import hookimpl, hookspec
-from ._model import Resource, StatusReport
-from ._plugins import AUTOLOAD_ENV, Plugin, PluginManager, PluginSpecs, discover
-from ._runner import HookFailed, HookTimeout, Runner, StatusCheck, finalize, invoke
-from ._wire import ReportDecodeError, report_from_json, report_to_json
+The public names load on first use (PEP 562): the launcher's ``--help`` and ``--version``
+must not pay for attrs, cattrs and pluggy.
+"""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "._aggregate": ("DEFAULT_ORDER", "POLICIES", "Policy", "aggregate"),
+    "._codec": ("StructureError",),
+    "._context": ("Context", "JobInfo", "Target"),
+    "._errors": ("ConfigError", "PluginError"),
+    "._health": ("CategoryDisplayHint", "Health"),
+    "._markers": ("hookimpl", "hookspec"),
+    "._model": ("Resource", "StatusReport"),
+    "._plugins": ("AUTOLOAD_ENV", "Plugin", "PluginManager", "PluginSpecs", "discover"),
+    "._runner": ("HookFailed", "HookTimeout", "Runner", "StatusCheck", "finalize", "invoke"),
+    "._wire": ("ReportDecodeError", "report_from_json", "report_to_json"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+# Spelled out (not derived) so that type checkers and linters see it; a test keeps it
+# equal to the table above.
 __all__ = [
     "AUTOLOAD_ENV",
     "DEFAULT_ORDER",
@@ -43,3 +59,28 @@ __all__ = [
     "report_from_json",
     "report_to_json",
 ]
+
+if TYPE_CHECKING:
+    from ._aggregate import DEFAULT_ORDER, POLICIES, Policy, aggregate
+    from ._codec import StructureError
+    from ._context import Context, JobInfo, Target
+    from ._errors import ConfigError, PluginError
+    from ._health import CategoryDisplayHint, Health
+    from ._markers import hookimpl, hookspec
+    from ._model import Resource, StatusReport
+    from ._plugins import AUTOLOAD_ENV, Plugin, PluginManager, PluginSpecs, discover
+    from ._runner import HookFailed, HookTimeout, Runner, StatusCheck, finalize, invoke
+    from ._wire import ReportDecodeError, report_from_json, report_to_json
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'waypoint_hooks' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # the next look-up is an ordinary global
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

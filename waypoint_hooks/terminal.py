@@ -7,9 +7,13 @@ it, record it for a test, or drop it for ``--json``.
 
 from __future__ import annotations
 
+import itertools
+import re
+import sys
 import threading
+from collections.abc import Iterable
 from types import TracebackType
-from typing import Final, Literal, final
+from typing import Final, Literal, TextIO, final
 
 import attrs
 
@@ -25,12 +29,16 @@ __all__ = [
     "SUCCESS_STYLE",
     "UI",
     "WARNING_STYLE",
+    "ConsoleUI",
     "Event",
+    "PlainUI",
     "RecordingUI",
     "SilentUI",
     "Status",
     "Step",
     "StepGroup",
+    "sanitize",
+    "sanitize_line",
 ]
 
 STATUS_OK: Final = "ok"
@@ -225,8 +233,8 @@ class RecordingUI(UI):
         with self._lock:
             self.events.append(event)
 
-    def lines(self) -> list[str]:
-        """The final state of every line: outputs, steps (last update) and status lines."""
+    def final_events(self) -> list[Event]:
+        """The last state of every line, in the order the lines first appeared."""
         final_steps: dict[int, Event] = {}
         order: list[Event | int] = []
         for event in self.events:
@@ -236,8 +244,11 @@ class RecordingUI(UI):
                 final_steps[event.step] = event
             elif event.kind == "output" or event.done:
                 order.append(event)
-        shown = [final_steps[item] if isinstance(item, int) else item for item in order]
-        return [f"{e.status}: {e.message}" if e.status else e.message for e in shown]
+        return [final_steps[item] if isinstance(item, int) else item for item in order]
+
+    def lines(self) -> list[str]:
+        """The final state of every line, as ``status: message`` or ``message``."""
+        return [f"{e.status}: {e.message}" if e.status else e.message for e in self.final_events()]
 
 
 @final
@@ -246,3 +257,161 @@ class SilentUI(UI):
 
     def emit(self, event: Event) -> None:
         pass
+
+
+# Escape sequences (CSI, OSC with either terminator, and the two-byte ones), then every
+# control character but tab and newline, and the bidirectional overrides and isolates that
+# can make text read differently from what it is (CVE-2021-42574, "Trojan Source").
+_ESCAPES: Final = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[@-Z\\-_]"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def sanitize(text: str) -> str:
+    """``text`` without terminal control sequences: safe to print, whoever wrote it."""
+    return _ESCAPES.sub("", text)
+
+
+def sanitize_line(text: str) -> str:
+    """:func:`sanitize`, and on one line: for table cells and one-line messages."""
+    return " ".join(sanitize(text).split())
+
+
+_SYMBOLS: Final = {
+    STATUS_OK: "✓",
+    STATUS_ERROR: "✖",
+    STATUS_WARN: "!",
+    STATUS_TIMEOUT: "⏱",
+    STATUS_ABORT: "-",
+}
+_COLORS: Final = {
+    STATUS_OK: "green",
+    STATUS_ERROR: "red",
+    STATUS_WARN: "yellow",
+    STATUS_TIMEOUT: "yellow",
+    STATUS_ABORT: "bright_black",
+    HEADER_STYLE: "bright_white",
+    ERROR_STYLE: "red",
+    WARNING_STYLE: "yellow",
+    SUCCESS_STYLE: "green",
+    INFO_STYLE: "bright_black",
+}
+
+
+class StreamUI(UI):
+    """Writes each line once it is final, indented under the header it belongs to.
+
+    Every text a plugin gives is sanitized first: plugins and platforms must not be able to
+    move the cursor, retitle the terminal or hide text.
+    """
+
+    def __init__(
+        self, stream: TextIO | None = None, *, color: bool = False, indent: str = "  "
+    ) -> None:
+        super().__init__()
+        self.stream = stream if stream is not None else sys.stdout
+        self.color = color
+        self.indent = indent
+        self._write_lock = threading.RLock()
+
+    def header(self, text: str) -> None:
+        """A line that introduces what follows (an app, a phase)."""
+        self.write(self._style(f"» {sanitize_line(text)}", HEADER_STYLE, bold=True))
+
+    def replay(self, events: Iterable[Event]) -> None:
+        """Show events recorded elsewhere (a concurrent check's), as one uninterrupted block."""
+        with self._write_lock:
+            for event in events:
+                self.emit(event)
+
+    def emit(self, event: Event) -> None:
+        if event.kind == "output":
+            self.write(self._style(sanitize(event.message), event.style))
+        elif event.done:
+            self.write(self._line(event))
+
+    def write(self, text: str) -> None:
+        with self._write_lock:
+            for line in text.split("\n"):
+                self.stream.write(f"{self.indent}{line}\n")
+            self.stream.flush()
+
+    def _line(self, event: Event) -> str:
+        symbol = _SYMBOLS.get(event.status, "•")
+        return f"{self._style(symbol, event.status)} {sanitize(event.message)}"
+
+    def _style(self, text: str, style: str, bold: bool = False) -> str:
+        if not self.color or style not in _COLORS:
+            return text
+        import click  # the UI is importable without click; only colour needs it
+
+        return click.style(text, fg=_COLORS[style], bold=bold)
+
+
+@final
+class PlainUI(StreamUI):
+    """For logs and CI: finished lines only, never a control sequence."""
+
+
+@final
+class ConsoleUI(StreamUI):
+    """For a terminal: colour, and a spinner on the step in progress."""
+
+    _FRAMES: Final = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+    def __init__(
+        self, stream: TextIO | None = None, *, color: bool = True, indent: str = "  "
+    ) -> None:
+        super().__init__(stream, color=color, indent=indent)
+        self._live = ""
+        self._frames = itertools.cycle(self._FRAMES)
+        self._ticker: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def emit(self, event: Event) -> None:
+        with self._write_lock:
+            if event.kind != "output" and not event.done:
+                self._live = sanitize_line(event.message)
+                self._draw()
+                self._tick()
+                return
+            if event.kind == "step":
+                self._live = ""
+            super().emit(event)
+
+    def write(self, text: str) -> None:
+        with self._write_lock:
+            self._clear()
+            super().write(text)
+            self._draw()
+
+    def close(self) -> None:
+        """Stop the spinner and clear its line."""
+        self._stopped.set()
+        with self._write_lock:
+            self._live = ""
+            self._clear()
+
+    def _tick(self) -> None:
+        if self._ticker is None:
+            self._ticker = threading.Thread(target=self._spin, name="spinner", daemon=True)
+            self._ticker.start()
+
+    def _spin(self) -> None:
+        while not self._stopped.wait(0.1):
+            with self._write_lock:
+                self._draw()
+
+    def _draw(self) -> None:
+        if self._live:
+            frame = self._style(next(self._frames), INFO_STYLE)
+            self.stream.write(f"\r\x1b[2K{self.indent}{frame} {self._live}")
+            self.stream.flush()
+
+    def _clear(self) -> None:
+        if self._live:
+            self.stream.write("\r\x1b[2K")
