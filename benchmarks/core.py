@@ -26,7 +26,7 @@ from waypoint_hooks import (
     report_to_json,
 )
 from waypoint_hooks._runner import _call_sync
-from waypoint_hooks._wire import _report_to_wire
+from waypoint_hooks._wire import report_to_wire
 from waypoint_hooks.terminal import SilentUI
 
 from ._measure import Row, interleaved
@@ -165,7 +165,7 @@ def _big_report(size: int) -> StatusReport:
 
 def b3_codec(size: int = 100_000) -> list[Row]:
     report = _big_report(size)
-    plain = _report_to_wire(report)
+    plain = report_to_wire(report)
     text = json.dumps(plain, separators=(",", ":"))
 
     def encode() -> None:

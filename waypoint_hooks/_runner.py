@@ -327,6 +327,8 @@ class StatusCheck:
     last_report: StatusReport | None = None
     policy: Policy = DEFAULT_POLICY
     ui: UI = attrs.field(factory=SilentUI)
+    #: Seconds this check may take; ``None`` for the runner's timeout.
+    timeout: float | None = None
 
     @property
     def hook(self) -> str:
@@ -350,14 +352,24 @@ class Runner:
         """Run ``checks`` on a new event loop; one finalized report per check, in order."""
         return run_abandoning(self.check_all(checks))
 
-    async def check_all(self, checks: Sequence[StatusCheck]) -> list[StatusReport]:
-        """Run ``checks`` concurrently, at most ``concurrency`` at a time."""
+    async def check_all(
+        self,
+        checks: Sequence[StatusCheck],
+        on_done: Callable[[StatusCheck, StatusReport], None] | None = None,
+    ) -> list[StatusReport]:
+        """Run ``checks`` concurrently, at most ``concurrency`` at a time.
+
+        ``on_done`` is called with each check and its report as soon as that check is done
+        (in the event loop's thread), so output can follow progress.
+        """
         slots = asyncio.Semaphore(self.concurrency)
 
         async def one(check: StatusCheck) -> StatusReport:
             async with slots:
                 report = await self.check(check)
             await self._observe(check, report)
+            if on_done is not None:
+                on_done(check, report)
             return report
 
         return list(await asyncio.gather(*(one(check) for check in checks)))
@@ -365,12 +377,13 @@ class Runner:
     async def check(self, check: StatusCheck) -> StatusReport:
         """Run one check; whatever goes wrong becomes a finalized ``UNKNOWN`` report."""
         plugin = check.target.plugin
+        timeout = self.timeout if check.timeout is None else check.timeout
         try:
             call = self.plugins.call(check.hook, plugin)
             value = await invoke(
                 call,
                 {
-                    "ctx": Context(self.timeout),
+                    "ctx": Context(timeout),
                     "job_info": check.job_info,
                     "ui": check.ui,
                     "config": check.config,
@@ -378,7 +391,7 @@ class Runner:
                     "release": check.release,
                     "last_report": check.last_report,
                 },
-                self.timeout,
+                timeout,
             )
         except (PluginError, HookFailed, HookTimeout) as exc:
             return finalize(unknown_report(str(exc)), plugin, check.policy)

@@ -19,7 +19,7 @@ from ._codec import StructureError, converter, format_time, parse_time, prefixed
 from ._health import CategoryDisplayHint, Health
 from ._model import Resource, StatusReport, unchecked
 
-__all__ = ["ReportDecodeError", "report_from_json", "report_to_json"]
+__all__ = ["ReportDecodeError", "report_from_json", "report_to_json", "report_to_wire"]
 
 
 class ReportDecodeError(StructureError):
@@ -47,7 +47,7 @@ def _resource_to_wire(r: Resource) -> dict[str, Any]:
     }
 
 
-def _report_to_wire(report: StatusReport) -> dict[str, Any]:
+def report_to_wire(report: StatusReport) -> dict[str, Any]:
     return {
         "resources": [_resource_to_wire(r) for r in report.resources],
         "health": None if report.health is None else _HEALTH_NAMES[report.health],
@@ -61,7 +61,7 @@ def _report_to_wire(report: StatusReport) -> dict[str, Any]:
 
 def report_to_json(report: StatusReport) -> str:
     """The wire form of ``report``: proto field names, enum names, RFC 3339 UTC times."""
-    return json.dumps(_report_to_wire(report), separators=(",", ":"))
+    return json.dumps(report_to_wire(report), separators=(",", ":"))
 
 
 _E = TypeVar("_E", Health, CategoryDisplayHint)
@@ -211,7 +211,7 @@ def _report_from_wire(value: object, _: object = None) -> StatusReport:
 
 
 converter.register_unstructure_hook(Resource, _resource_to_wire)
-converter.register_unstructure_hook(StatusReport, _report_to_wire)
+converter.register_unstructure_hook(StatusReport, report_to_wire)
 converter.register_structure_hook(Resource, _resource_from_wire)
 converter.register_structure_hook(StatusReport, _report_from_wire)
 converter.register_unstructure_hook(Health, lambda member: member.name)

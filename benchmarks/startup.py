@@ -1,0 +1,59 @@
+"""B4: whole-process wall time of the launcher against a bare ``import click``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+from ._measure import Row, interleaved
+
+PROJECT = """
+    project = "bench"
+
+    app "web" {
+      deploy {
+        use "filepath" {
+          directory = "out"
+        }
+      }
+    }
+"""
+
+
+def _launcher() -> list[str]:
+    script = shutil.which("waypoint-hooks", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "waypoint_hooks"]
+
+
+def _runs(command: list[str], cwd: Path | None = None, ok: tuple[int, ...] = (0,)) -> None:
+    done = subprocess.run(command, cwd=cwd, capture_output=True, check=False)
+    if done.returncode not in ok:
+        raise RuntimeError(f"{command} failed: {done.stderr.decode()}")
+
+
+def b4_startup() -> list[Row]:
+    baseline = [sys.executable, "-c", "import click"]
+    version_s, click_s = interleaved(
+        lambda: _runs([*_launcher(), "--version"]), lambda: _runs(baseline), repeat=7
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        (root / "waypoint.hcl").write_text(textwrap.dedent(PROJECT))
+        _runs([*_launcher(), "deploy"], cwd=root)
+        # The first status fills the config cache; the figure is of the ones a user repeats.
+        status_s, click_again_s = interleaved(
+            lambda: _runs([*_launcher(), "status"], cwd=root), lambda: _runs(baseline), repeat=7
+        )
+    return [
+        Row("B4 version", "waypoint-hooks --version, whole process", version_s,
+            "python -c 'import click'", click_s, 1.5),
+        Row("B4 status", "waypoint-hooks status of a one-app filepath project", status_s,
+            "python -c 'import click'", click_again_s, 3.0),
+    ]
+
+
+BENCHMARKS = (b4_startup,)

@@ -1,0 +1,5 @@
+"""``python -m waypoint_hooks``: the launcher."""
+
+from .cli import main
+
+main()

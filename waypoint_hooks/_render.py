@@ -1,0 +1,275 @@
+"""What the CLI prints: the status table, a resource tree, history, and their JSON forms.
+
+Every text that came from a plugin or a platform goes through ``sanitize_line`` here, the
+one place human-readable output is made; the JSON forms carry it unchanged (json escapes it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any, Final
+
+from ._health import Health
+from ._launcher import AppStatus
+from ._model import Resource, StatusReport
+from ._plugins import Plugin
+from ._state import Record, StoredReport
+from ._wire import report_to_wire
+from .terminal import sanitize_line
+
+__all__ = [
+    "LABELS",
+    "history_json",
+    "history_table",
+    "humanize_age",
+    "plugins_table",
+    "resource_tree",
+    "status_json",
+    "status_table",
+]
+
+#: The label of every health (Waypoint printed MISSING as N/A; here each has its own).
+LABELS: Final = {
+    Health.READY: "✔ READY",
+    Health.ALIVE: "✔ ALIVE",
+    Health.DOWN: "✖ DOWN",
+    Health.PARTIAL: "● PARTIAL",
+    Health.UNKNOWN: "? UNKNOWN",
+    Health.MISSING: "✖ MISSING",
+}
+_COLORS: Final = {
+    Health.READY: "green",
+    Health.ALIVE: "green",
+    Health.DOWN: "red",
+    Health.PARTIAL: "yellow",
+    Health.UNKNOWN: "yellow",
+    Health.MISSING: "red",
+}
+
+Style = Callable[[str, Health], str]
+
+
+def plain(text: str, _: Health) -> str:
+    return text
+
+
+def colored(text: str, health: Health) -> str:
+    import click
+
+    return click.style(text, fg=_COLORS[health])
+
+
+def humanize_age(then: datetime | None, now: datetime) -> str:
+    """``12s ago``, ``5m ago``, ``3h ago``, ``2d ago``; ``never`` for no time."""
+    if then is None:
+        return "never"
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]],
+           widths_of: Callable[[str], int] = len) -> list[str]:
+    rows = [list(header), *[list(row) for row in rows]]
+    widths = [max(widths_of(row[i]) for row in rows) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        cells = [cell + " " * (width - widths_of(cell)) for cell, width in zip(row, widths)]
+        return "  ".join(cells).rstrip()
+
+    return [line(rows[0]), *(line(row) for row in rows[1:])]
+
+
+def _visible_width(text: str) -> int:
+    # Colour codes take no room on screen.
+    import click
+
+    return len(click.unstyle(text))
+
+
+def _health_cell(report: StatusReport | None, style: Style) -> str:
+    if report is None or report.health is None:
+        return "-"
+    return style(LABELS[report.health], report.health)
+
+
+def _checked_cell(report: StatusReport | None, now: datetime, stale_after: float | None) -> str:
+    if report is None:
+        return "-"
+    age = humanize_age(report.generated_time, now)
+    if stale_after is not None and report.generated_time is not None and (
+        (now - report.generated_time).total_seconds() > stale_after
+    ):
+        return f"{age} (stale)"
+    return age
+
+
+def status_table(
+    rows: Sequence[AppStatus],
+    workspace: str,
+    now: datetime | None = None,
+    stale_after: float | None = None,
+    style: Style = plain,
+) -> list[str]:
+    """Waypoint's status table, then one line per report that is not READY saying why."""
+    now = now or datetime.now(timezone.utc)
+    table = _table(
+        ("App", "Workspace", "Deployment", "Checked", "Release", "Checked"),
+        (
+            (
+                sanitize_line(row.app),
+                workspace,
+                _version(row.deployment) + _health_cell(row.deployment_report, style),
+                _checked_cell(row.deployment_report, now, stale_after),
+                _version(row.release) + _health_cell(row.release_report, style),
+                _checked_cell(row.release_report, now, stale_after),
+            )
+            for row in rows
+        ),
+        _visible_width,
+    )
+    notes = [
+        f"{sanitize_line(row.app)} {kind}: {sanitize_line(report.health_message)}"
+        for row in rows
+        for kind, report in (("deployment", row.deployment_report),
+                             ("release", row.release_report))
+        if report is not None and report.health is not Health.READY and report.health_message
+    ]
+    return table + ([""] + notes if notes else [])
+
+
+def _version(record: Record | None) -> str:
+    return "" if record is None else f"v{record.sequence} "
+
+
+def resource_tree(report: StatusReport, style: Style = plain) -> list[str]:
+    """The report's resources as a tree (by ``parent_resource_id``) in a table."""
+    if not report.resources:
+        return ["(no resources reported)"]
+    ids = {r.id for r in report.resources if r.id}
+    children: dict[str, list[Resource]] = {}
+    for resource in report.resources:
+        parent = resource.parent_resource_id if resource.parent_resource_id in ids else ""
+        children.setdefault(parent, []).append(resource)
+    rows: list[tuple[str, ...]] = []
+    seen: set[int] = set()
+
+    def walk(parent: str, depth: int) -> None:
+        for resource in children.get(parent, []):
+            if id(resource) in seen:
+                continue  # a cycle of parent ids: show each resource once
+            seen.add(id(resource))
+            indent = "  " * (depth - 1) + "└ " if depth else ""
+            created = resource.created_time.strftime("%Y-%m-%d %H:%M:%SZ") if (
+                resource.created_time) else ""
+            rows.append((
+                indent + sanitize_line(resource.type),
+                sanitize_line(resource.name),
+                sanitize_line(resource.platform),
+                style(LABELS[resource.health], resource.health),
+                sanitize_line(resource.health_message),
+                created,
+            ))
+            if resource.id:
+                walk(resource.id, depth + 1)
+
+    walk("", 0)
+    return _table(("Type", "Name", "Platform", "Health", "Message", "Created"), rows,
+                  _visible_width)
+
+
+def history_table(stored: Sequence[StoredReport], now: datetime | None = None,
+                  style: Style = plain) -> list[str]:
+    """Past reports, newest first, with the health each one changed from."""
+    now = now or datetime.now(timezone.utc)
+    before: dict[str, Health | None] = {}
+    changes: list[str] = []
+    for item in reversed(stored):  # oldest first, to know what each report followed
+        previous = before.get(item.target_id)
+        current = item.report.health
+        changed = previous is not None and previous is not current and current is not None
+        changes.append(f"{previous.name} → {current.name}" if changed and previous and current
+                       else "")
+        before[item.target_id] = current
+    changes.reverse()
+    return _table(
+        ("Checked", "Kind", "Version", "Health", "Change", "Message"),
+        (
+            (
+                humanize_age(item.report.generated_time, now),
+                item.kind,
+                f"v{item.sequence}",
+                _health_cell(item.report, style),
+                change,
+                sanitize_line(item.report.health_message),
+            )
+            for item, change in zip(stored, changes)
+        ),
+        _visible_width,
+    )
+
+
+def plugins_table(plugins: Sequence[Plugin]) -> list[str]:
+    """The ``plugins`` listing: one plugin a row, and why it failed when it did."""
+    rows = [
+        (
+            plugin.name,
+            plugin.version or "-",
+            plugin.source,
+            ", ".join(plugin.kinds) or "-",
+            ", ".join(plugin.hooks) if plugin.error is None else "",
+            "" if plugin.error is None else f"✖ {sanitize_line(plugin.error)}",
+        )
+        for plugin in plugins
+    ]
+    return _table(("Name", "Version", "Source", "Kinds", "Hooks", "Error"), rows)
+
+
+def _target_json(record: Record | None, report: StatusReport | None, plugin_key: str) -> Any:
+    if record is None:
+        return None
+    return {
+        "id": record.id,
+        "sequence": record.sequence,
+        plugin_key: record.plugin,
+        "report": None if report is None else report_to_wire(report),
+    }
+
+
+def status_json(project: str, workspace: str, rows: Sequence[AppStatus]) -> dict[str, Any]:
+    """``status --json`` (DESIGN §8)."""
+    return {
+        "project": project,
+        "workspace": workspace,
+        "apps": [
+            {
+                "app": row.app,
+                "deployment": _target_json(row.deployment, row.deployment_report, "platform"),
+                "release": _target_json(row.release, row.release_report, "release_manager"),
+            }
+            for row in rows
+        ],
+    }
+
+
+def history_json(project: str, workspace: str, app: str,
+                 stored: Sequence[StoredReport]) -> dict[str, Any]:
+    """``history APP --json`` (DESIGN §8), newest first."""
+    return {
+        "project": project,
+        "workspace": workspace,
+        "app": app,
+        "reports": [
+            {
+                "kind": item.kind,
+                "id": item.target_id,
+                "sequence": item.sequence,
+                "plugin": item.plugin,
+                "report": report_to_wire(item.report),
+            }
+            for item in stored
+        ],
+    }

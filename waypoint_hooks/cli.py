@@ -1,0 +1,377 @@
+"""The ``waypoint-hooks`` command: parse, call the launcher, render. Nothing else lives here.
+
+Imports stay light at module level: ``--help`` and ``--version`` must start fast, so the
+framework is imported inside the commands that use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from ._config import Project
+    from ._launcher import Launcher, Outcome
+    from ._plugins import PluginManager
+    from ._state import State
+    from .terminal import StreamUI
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: Exit codes (DESIGN §8).
+READY, NOT_READY, USAGE = 0, 1, 2
+
+
+class Session:
+    """The global options, and what they lead to, loaded once and only when needed."""
+
+    def __init__(self, config: str | None, state: str | None, workspace: str,
+                 plugin_specs: Sequence[str], color: bool, verbose: bool) -> None:
+        self.config_option = config
+        self.state_option = state
+        self.workspace = workspace
+        self.plugin_specs = tuple(plugin_specs)
+        self.color = color
+        self.verbose = verbose
+
+    def plugins(self) -> PluginManager:
+        from ._plugins import PluginManager, PluginSpecs
+
+        return PluginManager.load(PluginSpecs.parse(self.plugin_specs))
+
+    def project(self) -> Project:
+        from ._config import find_config, load_config
+
+        path = Path(self.config_option) if self.config_option else find_config(Path.cwd())
+        return load_config(path, cache_dir=path.resolve().parent / ".waypoint-hooks")
+
+    def state(self, project: Project) -> State:
+        from ._state import STATE_ENV, State, default_state_path
+
+        chosen = self.state_option or os.environ.get(STATE_ENV)
+        return State.open(Path(chosen) if chosen else default_state_path(project.path))
+
+    def output(self, json_output: bool) -> StreamUI | None:
+        """Where progress goes: nowhere for JSON, a live console on a terminal, else plain."""
+        if json_output:
+            return None
+        from .terminal import ConsoleUI, PlainUI
+
+        if sys.stdout.isatty():
+            return ConsoleUI(color=self.color)
+        return PlainUI()
+
+    @contextlib.contextmanager
+    def launcher(self, json_output: bool = False, plugins: bool = True) -> Iterator[Launcher]:
+        """A launcher on the project's state; the config and plugins are checked first, so a
+        bad config writes nothing."""
+        from ._config import check_plugins
+        from ._launcher import Launcher
+        from ._plugins import PluginManager
+
+        project = self.project()
+        manager = self.plugins() if plugins else PluginManager()
+        if plugins:
+            check_plugins(project, manager)
+        output = self.output(json_output)
+        # Opened before the change of directory: a relative --state is the user's.
+        with self.state(project) as state, _working_directory(project.path.parent):
+            try:
+                yield Launcher(project, state, manager, workspace=self.workspace,
+                               output=output)
+            finally:
+                if output is not None:
+                    output.close()
+
+
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    # Plugins run in the config file's directory, as Waypoint ran them in the project's:
+    # `directory = "out"` means beside waypoint.hcl, wherever the command was typed.
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def _handle_errors(function: _F) -> _F:
+    """Turn the errors a user can fix into a message and exit code 2; anything else into a
+    message and exit code 1, with the traceback only under ``-v``."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ._config import ConfigFileError
+        from ._launcher import UnknownAppError
+        from ._state import StateError
+
+        session = click.get_current_context().find_object(Session)
+        try:
+            return function(*args, **kwargs)
+        except (ConfigFileError, StateError, UnknownAppError) as exc:
+            _fail(str(exc), USAGE)
+        except (click.ClickException, click.Abort, click.exceptions.Exit):
+            raise
+        except Exception as exc:  # the last line of defence: no traceback unless -v
+            if session is not None and session.verbose:
+                traceback.print_exc()
+            hint = "" if session is not None and session.verbose else " (-v shows the traceback)"
+            _fail(f"{type(exc).__name__}: {exc}{hint}", NOT_READY)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def _exit_code(outcome: Outcome) -> int:
+    from ._health import Health
+
+    reports = [report for row in outcome.apps for report in row.reports()]
+    if outcome.failures or any(report.health is not Health.READY for report in reports):
+        return NOT_READY
+    return READY
+
+
+def _print_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+@contextlib.contextmanager
+def _plugins_print_to_stderr(json_output: bool) -> Iterator[None]:
+    # stdout is the JSON document: whatever a plugin prints must not end up in it.
+    if not json_output:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def _style(session: Session) -> Callable[[str, Any], str]:
+    from . import _render
+
+    return _render.colored if session.color and sys.stdout.isatty() else _render.plain
+
+
+def _report_failures(outcome: Outcome) -> None:
+    for failure in outcome.failures:
+        click.echo(f"Error: {failure}", err=True)
+
+
+def _show_status(session: Session, launcher: Launcher, outcome: Outcome,
+                 stale_after: float | None = None, tree: bool = False) -> None:
+    from . import _render
+
+    click.echo("")
+    for line in _render.status_table(outcome.apps, launcher.workspace, stale_after=stale_after,
+                                     style=_style(session)):
+        click.echo(line)
+    if not tree:
+        return
+    for row in outcome.apps:
+        for kind, record, report in (("deployment", row.deployment, row.deployment_report),
+                                     ("release", row.release, row.release_report)):
+            if record is None or report is None:
+                continue
+            click.echo(f"\n{row.app} {kind} v{record.sequence} ({record.plugin}) resources:")
+            for line in _render.resource_tree(report, _style(session)):
+                click.echo(f"  {line}")
+
+
+# --- the command line --------------------------------------------------------------------
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Example:  waypoint-hooks -c examples/demo/waypoint.hcl up",
+)
+@click.option("-c", "--config", metavar="PATH",
+              help="The config file [default: ./waypoint.hcl, then ./waypoint.hcl.json].")
+@click.option("--state", metavar="PATH",
+              help="The state database [default: .waypoint-hooks/state.db beside the config; "
+                   "env WAYPOINT_HOOKS_STATE].")
+@click.option("-w", "--workspace", default="default", show_default=True, metavar="NAME",
+              help="The workspace: separate deployments of the same apps.")
+@click.option("-p", "plugin_specs", multiple=True, metavar="SPEC",
+              help="Load module SPEC as a plugin, or block plugin NAME with no:NAME. Repeatable.")
+@click.option("--no-color", is_flag=True, help="No colours (also when NO_COLOR is set).")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of unexpected errors.")
+@click.version_option(__version__, "--version", prog_name="waypoint-hooks")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, state: str | None, workspace: str,
+         plugin_specs: tuple[str, ...], no_color: bool, verbose: bool) -> None:
+    """Deploy apps, release them and report their health, with plugins.
+
+    Reads waypoint.hcl, runs the platform and release-manager plugins it names, stores every
+    status report, and exits 0 when every report shown is READY, 1 when one is not, and 2 on
+    a usage or configuration error.
+    """
+    color = not no_color and not os.environ.get("NO_COLOR")
+    ctx.obj = Session(config, state, workspace, plugin_specs, color, verbose)
+
+
+pass_session = click.make_pass_decorator(Session)
+apps_argument = click.argument("apps", nargs=-1, metavar="[APP]...")
+
+
+@main.command()
+@click.option("--json", "json_output", is_flag=True, help="Print a JSON array.")
+@pass_session
+@_handle_errors
+def plugins(session: Session, json_output: bool) -> None:
+    """List every discovered plugin, and why it failed to load if it did.
+
+    \b
+    Example:
+      waypoint-hooks plugins --json
+    """
+    from . import _render
+
+    found = session.plugins().plugins
+    if json_output:
+        _print_json([plugin.to_json() for plugin in found])
+    else:
+        for line in _render.plugins_table(found):
+            click.echo(line)
+    sys.exit(NOT_READY if any(plugin.error for plugin in found) else READY)
+
+
+def _phase(name: str, help_text: str, example: str) -> Callable[[], None]:
+    @main.command(name=name, help=f"{help_text}\n\n\b\nExample:\n  {example}")
+    @apps_argument
+    @pass_session
+    @_handle_errors
+    def command(session: Session, apps: tuple[str, ...]) -> None:
+        with session.launcher() as launcher:
+            outcome = getattr(launcher, name)(apps)
+            _report_failures(outcome)
+            _show_status(session, launcher, outcome)
+        sys.exit(_exit_code(outcome))
+
+    return command
+
+
+deploy = _phase(
+    "deploy",
+    "Deploy each APP (all when none is named) with its platform, then report its status.",
+    "waypoint-hooks deploy web",
+)
+release = _phase(
+    "release",
+    "Release the latest deployment of each APP with its release manager, then report status.",
+    "waypoint-hooks release web",
+)
+up = _phase(
+    "up",
+    "Deploy and release each APP, then report its status.",
+    "waypoint-hooks -c examples/demo/waypoint.hcl up",
+)
+destroy = _phase(
+    "destroy",
+    "Destroy the latest release and deployment of each APP; they are not checked again.",
+    "waypoint-hooks destroy",
+)
+
+
+def _duration(_: click.Context, __: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    from ._config import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.command()
+@apps_argument
+@click.option("--json", "json_output", is_flag=True, help="Print the reports as JSON.")
+@click.option("--cached", is_flag=True,
+              help="Show the stored reports without checking; old ones are marked stale.")
+@click.option("--watch", type=click.FloatRange(min=0.1), metavar="SECONDS",
+              help="Check again every SECONDS until interrupted (Ctrl-C).")
+@click.option("--timeout", callback=_duration, metavar="DURATION",
+              help="Time allowed for each check, e.g. 10s [default: the config's, else 30s].")
+@click.option("--concurrency", type=click.IntRange(min=1), metavar="N",
+              help="Checks run at once [default: the config's, else 16].")
+@pass_session
+@_handle_errors
+def status(session: Session, apps: tuple[str, ...], json_output: bool, cached: bool,
+           watch: float | None, timeout: float | None, concurrency: int | None) -> None:
+    """Check the health of each APP's deployment and release now (all apps when none is
+    named); naming one app also shows its resources.
+
+    \b
+    Examples:
+      waypoint-hooks status
+      waypoint-hooks status web --json
+      waypoint-hooks status --watch 30
+    """
+    from . import _render
+    from ._launcher import Outcome
+
+    with session.launcher(json_output, plugins=not cached) as launcher:
+        code = READY
+        try:
+            while True:
+                if cached:
+                    outcome = Outcome(launcher.cached(apps))
+                else:
+                    with _plugins_print_to_stderr(json_output):
+                        outcome = launcher.status(apps, timeout=timeout,
+                                                  concurrency=concurrency)
+                code = _exit_code(outcome)
+                if json_output:
+                    _print_json(_render.status_json(launcher.project.name,
+                                                    launcher.workspace, outcome.apps))
+                else:
+                    stale = launcher.project.status.interval if cached else None
+                    _show_status(session, launcher, outcome, stale, tree=len(apps) == 1)
+                if watch is None:
+                    break
+                time.sleep(watch)
+        except KeyboardInterrupt:
+            click.echo("", err=True)
+    sys.exit(code)
+
+
+@main.command()
+@click.argument("app")
+@click.option("--json", "json_output", is_flag=True, help="Print the reports as JSON.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help="Only the N newest reports.")
+@pass_session
+@_handle_errors
+def history(session: Session, app: str, json_output: bool, limit: int | None) -> None:
+    """Past status reports of APP, newest first, with each change of health.
+
+    \b
+    Example:
+      waypoint-hooks history web --limit 20
+    """
+    from . import _render
+
+    with session.launcher(json_output, plugins=False) as launcher:
+        stored = launcher.history(app, limit)
+        if json_output:
+            _print_json(_render.history_json(launcher.project.name, launcher.workspace, app,
+                                             stored))
+        else:
+            for line in _render.history_table(stored, style=_style(session)):
+                click.echo(line)
