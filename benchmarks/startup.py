@@ -49,10 +49,22 @@ def b4_startup() -> list[Row]:
             lambda: _runs([*_launcher(), "status"], cwd=root), lambda: _runs(baseline), repeat=7
         )
     return [
-        Row("B4 version", "waypoint-hooks --version, whole process", version_s,
-            "python -c 'import click'", click_s, 1.5),
-        Row("B4 status", "waypoint-hooks status of a one-app filepath project", status_s,
-            "python -c 'import click'", click_again_s, 3.0),
+        Row(
+            "B4 version",
+            "waypoint-hooks --version, whole process",
+            version_s,
+            "python -c 'import click'",
+            click_s,
+            1.5,
+        ),
+        Row(
+            "B4 status",
+            "waypoint-hooks status of a one-app filepath project",
+            status_s,
+            "python -c 'import click'",
+            click_again_s,
+            3.0,
+        ),
     ]
 
 

@@ -21,10 +21,12 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     directory = tmp_path / "site"
     directory.mkdir()
     monkeypatch.syspath_prepend(str(directory))
-    before = set(sys.modules)
     yield directory
-    for name in set(sys.modules) - before:
-        del sys.modules[name]
+    # Forget only the modules that came from here: the framework's own must stay as they
+    # are, or classes imported earlier would no longer be the ones in sys.modules.
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", "") or "").startswith(str(directory)):
+            del sys.modules[name]
     importlib.invalidate_caches()
 
 

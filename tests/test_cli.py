@@ -172,7 +172,10 @@ def test_version_prints_the_package_version() -> None:
     from waypoint_hooks import __version__
 
     result = CliRunner().invoke(main, ["--version"])
-    assert (result.exit_code, result.output.strip()) == (0, f"waypoint-hooks, version {__version__}")
+    assert (result.exit_code, result.output.strip()) == (
+        0,
+        f"waypoint-hooks, version {__version__}",
+    )
 
 
 # --- deploy, release, up, status ---------------------------------------------------------
@@ -222,14 +225,17 @@ def test_json_stdout_stays_json_when_a_plugin_prints(
     project: Project, write_module: Callable[[str, str], str]
 ) -> None:
     project.run("up")
-    write_module("noisy", """
+    write_module(
+        "noisy",
+        """
         from waypoint_hooks import hookimpl
 
         @hookimpl(wrapper=True)
         def platform_status_func():
             print("chatter on stdout")
             return (yield)
-    """)
+    """,
+    )
     result = CliRunner().invoke(
         main, ["-c", str(project.config), "-p", "switchboard", "-p", "noisy", "status", "--json"]
     )
@@ -243,17 +249,28 @@ def test_a_never_deployed_app_shows_no_report(project: Project) -> None:
 
 
 def test_naming_one_app_shows_its_resource_tree(project: Project) -> None:
-    project.set(deployment=None, deployment_resources=[
-        {"name": "web-rs", "id": "rs", "type": "replicaset", "health": 2},
-        {"name": "web-pod-1", "id": "p1", "parent_resource_id": "rs", "type": "pod",
-         "health": 2, "health_message": "serving"},
-    ])
+    project.set(
+        deployment=None,
+        deployment_resources=[
+            {"name": "web-rs", "id": "rs", "type": "replicaset", "health": 2},
+            {
+                "name": "web-pod-1",
+                "id": "p1",
+                "parent_resource_id": "rs",
+                "type": "pod",
+                "health": 2,
+                "health_message": "serving",
+            },
+        ],
+    )
     project.run("deploy", "web")
     result = project.run("status", "web")
     assert result.exit_code == 0, result.output
     assert "web deployment v1 (switchboard) resources:" in result.output
-    assert any(line.strip().startswith("└ pod") and "serving" in line
-               for line in result.output.splitlines())
+    assert any(
+        line.strip().startswith("└ pod") and "serving" in line
+        for line in result.output.splitlines()
+    )
 
 
 def test_an_unknown_app_name_is_a_usage_error(project: Project) -> None:
@@ -280,9 +297,20 @@ def test_status_watch_checks_again_until_interrupted(project: Project) -> None:
     project.run("up")
     before = project.report_count()
     process = subprocess.Popen(
-        [*_console_script(), "-c", str(project.config), "-p", "switchboard", "status",
-         "--watch", "0.2"],
-        env=_subprocess_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            *_console_script(),
+            "-c",
+            str(project.config),
+            "-p",
+            "switchboard",
+            "status",
+            "--watch",
+            "0.2",
+        ],
+        env=_subprocess_env(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -309,8 +337,9 @@ def test_cached_status_shows_stored_reports_without_checking(project: Project) -
 
 
 def test_cached_status_marks_reports_older_than_the_interval_stale(project: Project) -> None:
-    project.config.write_text(project.config.read_text().replace(
-        'timeout = "5s"', 'timeout = "5s"\n  interval = "1s"'))
+    project.config.write_text(
+        project.config.read_text().replace('timeout = "5s"', 'timeout = "5s"\n  interval = "1s"')
+    )
     project.run("up")
     time.sleep(1.2)
     assert "(stale)" in project.run("status", "--cached").output
@@ -327,7 +356,7 @@ def test_destroy_destroys_release_then_deployment_and_they_are_not_checked_again
     assert result.exit_code == 0, result.output
     assert project.board_data()["destroyed"] == ["release", "deployment"]
     before = project.report_count()
-    code, document = project.json("status")
+    _code, document = project.json("status")
     web = document["apps"][0]
     assert (web["deployment"], web["release"]) == (None, None)
     assert project.report_count() == before + 1  # only the worker was checked
@@ -361,8 +390,9 @@ def test_history_limit(project: Project) -> None:
 
 def test_workspaces_keep_separate_deployments(project: Project) -> None:
     project.run("deploy", "worker")
-    result = CliRunner().invoke(main, ["-c", str(project.config), "-p", "switchboard",
-                                       "-w", "staging", "status", "--json"])
+    result = CliRunner().invoke(
+        main, ["-c", str(project.config), "-p", "switchboard", "-w", "staging", "status", "--json"]
+    )
     document = json.loads(result.stdout)
     assert document["workspace"] == "staging"
     assert document["apps"][1]["deployment"] is None
@@ -394,21 +424,30 @@ def test_plugins_exits_1_and_shows_the_error_of_a_broken_plugin(
 
 BAD_CONFIGS = {
     "syntax error": ('project = "x"\napp "web" {\n  deploy {\n    use = = 1\n}\n', ":4"),
-    "unknown top-level block": (
-        'project = "x"\nwidget "w" {\n  a = 1\n}\n', "widget"),
-    "missing deploy": ('project = "x"\n\napp "web" {\n  release {\n    use "filepath" {}\n'
-                       "  }\n}\n", "deploy"),
+    "unknown top-level block": ('project = "x"\nwidget "w" {\n  a = 1\n}\n', "widget"),
+    "missing deploy": (
+        'project = "x"\n\napp "web" {\n  release {\n    use "filepath" {}\n  }\n}\n',
+        "deploy",
+    ),
     "duplicate app": (
         'project = "x"\napp "web" {\n  deploy {\n    use "filepath" {}\n  }\n}\n'
-        'app "web" {\n  deploy {\n    use "filepath" {}\n  }\n}\n', "web"),
+        'app "web" {\n  deploy {\n    use "filepath" {}\n  }\n}\n',
+        "web",
+    ),
     "unknown plugin": (
-        'project = "x"\napp "web" {\n  deploy {\n    use "nosuch" {}\n  }\n}\n', "nosuch"),
+        'project = "x"\napp "web" {\n  deploy {\n    use "nosuch" {}\n  }\n}\n',
+        "nosuch",
+    ),
     "config that does not fit": (
         'project = "x"\napp "web" {\n  deploy {\n    use "filepath" {\n      directory = 3\n'
-        "    }\n  }\n}\n", "directory"),
+        "    }\n  }\n}\n",
+        "directory",
+    ),
     "bad duration": (
         'project = "x"\nstatus {\n  timeout = "soon"\n}\napp "web" {\n  deploy {\n'
-        '    use "filepath" {}\n  }\n}\n', "timeout"),
+        '    use "filepath" {}\n  }\n}\n',
+        "timeout",
+    ),
 }
 
 
@@ -455,8 +494,11 @@ def _console_script() -> list[str]:
 
 
 def _subprocess_env(project: Project) -> dict[str, str]:
-    site = str(Path(sys.modules["switchboard"].__file__).parent) if "switchboard" in sys.modules \
+    site = (
+        str(Path(sys.modules["switchboard"].__file__).parent)
+        if "switchboard" in sys.modules
         else os.environ.get("PYTHONPATH", "")
+    )
     return {**os.environ, "PYTHONPATH": site, AUTOLOAD_ENV: "1"}
 
 
@@ -465,13 +507,23 @@ def test_the_installed_console_script_runs_the_demo_and_destroys_it(tmp_path: Pa
     shutil.copytree(Path(__file__).parent.parent / "examples" / "demo", demo)
     env = {**os.environ, AUTOLOAD_ENV: "1"}
     env.pop("WAYPOINT_HOOKS_STATE", None)
-    up = subprocess.run([*_console_script(), "-c", str(demo / "waypoint.hcl"), "up"],
-                        capture_output=True, text=True, env=env, check=False)
+    up = subprocess.run(
+        [*_console_script(), "-c", str(demo / "waypoint.hcl"), "up"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert up.returncode == 0, up.stdout + up.stderr
     assert "✔ READY" in up.stdout
     assert (demo / "out" / "web").is_symlink()
-    down = subprocess.run([*_console_script(), "-c", str(demo / "waypoint.hcl"), "destroy"],
-                          capture_output=True, text=True, env=env, check=False)
+    down = subprocess.run(
+        [*_console_script(), "-c", str(demo / "waypoint.hcl"), "destroy"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert down.returncode == 0, down.stdout + down.stderr
     assert not (demo / "out" / "web").exists()
 
@@ -480,8 +532,16 @@ def test_two_status_commands_at_once_on_one_state_both_succeed(project: Project)
     project.run("up")
     before = project.report_count()
     command = [*_console_script(), "-c", str(project.config), "-p", "switchboard", "status"]
-    processes = [subprocess.Popen(command, env=_subprocess_env(project), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    processes = [
+        subprocess.Popen(
+            command,
+            env=_subprocess_env(project),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     results = [(p.communicate(timeout=120)[1], p.returncode) for p in processes]
     assert [code for _, code in results] == [0, 0], results
     assert not any("locked" in err for err, _ in results)

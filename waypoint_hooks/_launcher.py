@@ -115,8 +115,9 @@ class Launcher:
                     f"app {app.name!r} has no deployment to release; run `deploy` first"
                 )
                 continue
-            self._create(app, "release", app.release, {"deployment": deployment.value},
-                         outcome, deployment)
+            self._create(
+                app, "release", app.release, {"deployment": deployment.value}, outcome, deployment
+            )
         return self._then_status(names, outcome, check)
 
     def up(self, names: Sequence[str]) -> Outcome:
@@ -130,13 +131,19 @@ class Launcher:
         """Destroy each app's latest release, then its latest deployment."""
         outcome = Outcome()
         for app in self.select(names):
-            for kind, use in (("release", app.release), ("deployment", app.deploy)):
+            phases: tuple[tuple[Kind, Use | None], ...] = (
+                ("release", app.release),
+                ("deployment", app.deploy),
+            )
+            for kind, use in phases:
                 record = self.state.latest(kind, app.name, self.workspace)
                 if record is None:
                     continue
-                values = {kind: record.value}
-                if not self._run(app, kind, "destroy", record.plugin, _config(use, record),
-                                 values, outcome):
+                values: dict[str, Any] = {kind: record.value}
+                done = self._run(
+                    app, kind, "destroy", record.plugin, _config(use, record), values, outcome
+                )
+                if done is None:
                     break  # never leave a release pointing at a destroyed deployment
                 self.state.mark_destroyed(kind, record.id)
                 self._say(f"Destroyed {app.name} {kind} v{record.sequence}")
@@ -161,9 +168,10 @@ class Launcher:
             timeout=timeout or self.project.status.timeout,
         )
         reports = run_abandoning(runner.check_all(checks, self._show_check))
-        self.state.add_reports([(record, report) for (_, record), report in
-                                zip(targets, reports)])
-        fresh = {record.id: report for (_, record), report in zip(targets, reports)}
+        self.state.add_reports(
+            [(record, report) for (_, record), report in zip(targets, reports, strict=True)]
+        )
+        fresh = {record.id: report for (_, record), report in zip(targets, reports, strict=True)}
         return Outcome(self._rows(apps, fresh))
 
     def cached(self, names: Sequence[str]) -> list[AppStatus]:
@@ -202,8 +210,9 @@ class Launcher:
             record = self.state.add_deployment(app.name, self.workspace, use.plugin, value)
         else:
             assert deployment is not None
-            record = self.state.add_release(app.name, self.workspace, use.plugin,
-                                            deployment.id, value)
+            record = self.state.add_release(
+                app.name, self.workspace, use.plugin, deployment.id, value
+            )
         self._say(f"{app.name} {kind} v{record.sequence} recorded")
 
     def _run(
@@ -233,8 +242,10 @@ class Launcher:
             if action == "destroy":
                 return {}
             if value is None:
-                raise TypeError(f"plugin {plugin!r} {hook} returned None; it must return "
-                                "the value to record (an attrs instance or a mapping)")
+                raise TypeError(
+                    f"plugin {plugin!r} {hook} returned None; it must return "
+                    "the value to record (an attrs instance or a mapping)"
+                )
             return unstructure_value(value)
         except (PluginError, HookFailed, HookTimeout, TypeError) as exc:
             outcome.failures.append(f"app {app.name!r}: {exc}")
@@ -250,8 +261,9 @@ class Launcher:
                     targets.append((app, record))
         return targets
 
-    def _check(self, app: App, record: Record, last: StatusReport | None,
-               timeout: float | None) -> StatusCheck:
+    def _check(
+        self, app: App, record: Record, last: StatusReport | None, timeout: float | None
+    ) -> StatusCheck:
         deployment = record.value
         release = None
         if record.kind == "release":
@@ -286,13 +298,15 @@ class Launcher:
         for app in apps:
             deployment = self.state.latest("deployment", app.name, self.workspace)
             release = self.state.latest("release", app.name, self.workspace)
-            rows.append(AppStatus(
-                app.name,
-                deployment,
-                reports.get(deployment.id) if deployment else None,
-                release,
-                reports.get(release.id) if release else None,
-            ))
+            rows.append(
+                AppStatus(
+                    app.name,
+                    deployment,
+                    reports.get(deployment.id) if deployment else None,
+                    release,
+                    reports.get(release.id) if release else None,
+                )
+            )
         return rows
 
     def _job(self, app: App) -> JobInfo:

@@ -71,16 +71,17 @@ def humanize_age(then: datetime | None, now: datetime) -> str:
     return f"{seconds}s ago"
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]],
-           widths_of: Callable[[str], int] = len) -> list[str]:
-    rows = [list(header), *[list(row) for row in rows]]
-    widths = [max(widths_of(row[i]) for row in rows) for i in range(len(header))]
+def _table(
+    header: Sequence[str], rows: Iterable[Sequence[str]], widths_of: Callable[[str], int] = len
+) -> list[str]:
+    table: list[Sequence[str]] = [header, *rows]
+    widths = [max(widths_of(row[i]) for row in table) for i in range(len(header))]
 
-    def line(row: list[str]) -> str:
-        cells = [cell + " " * (width - widths_of(cell)) for cell, width in zip(row, widths)]
-        return "  ".join(cells).rstrip()
+    def line(row: Sequence[str]) -> str:
+        pairs = zip(row, widths, strict=True)
+        return "  ".join(cell + " " * (width - widths_of(cell)) for cell, width in pairs).rstrip()
 
-    return [line(rows[0]), *(line(row) for row in rows[1:])]
+    return [line(row) for row in table]
 
 
 def _visible_width(text: str) -> int:
@@ -100,8 +101,10 @@ def _checked_cell(report: StatusReport | None, now: datetime, stale_after: float
     if report is None:
         return "-"
     age = humanize_age(report.generated_time, now)
-    if stale_after is not None and report.generated_time is not None and (
-        (now - report.generated_time).total_seconds() > stale_after
+    if (
+        stale_after is not None
+        and report.generated_time is not None
+        and ((now - report.generated_time).total_seconds() > stale_after)
     ):
         return f"{age} (stale)"
     return age
@@ -134,11 +137,10 @@ def status_table(
     notes = [
         f"{sanitize_line(row.app)} {kind}: {sanitize_line(report.health_message)}"
         for row in rows
-        for kind, report in (("deployment", row.deployment_report),
-                             ("release", row.release_report))
+        for kind, report in (("deployment", row.deployment_report), ("release", row.release_report))
         if report is not None and report.health is not Health.READY and report.health_message
     ]
-    return table + ([""] + notes if notes else [])
+    return table + (["", *notes] if notes else [])
 
 
 def _version(record: Record | None) -> str:
@@ -163,26 +165,33 @@ def resource_tree(report: StatusReport, style: Style = plain) -> list[str]:
                 continue  # a cycle of parent ids: show each resource once
             seen.add(id(resource))
             indent = "  " * (depth - 1) + "└ " if depth else ""
-            created = resource.created_time.strftime("%Y-%m-%d %H:%M:%SZ") if (
-                resource.created_time) else ""
-            rows.append((
-                indent + sanitize_line(resource.type),
-                sanitize_line(resource.name),
-                sanitize_line(resource.platform),
-                style(LABELS[resource.health], resource.health),
-                sanitize_line(resource.health_message),
-                created,
-            ))
+            created = (
+                resource.created_time.strftime("%Y-%m-%d %H:%M:%SZ")
+                if (resource.created_time)
+                else ""
+            )
+            rows.append(
+                (
+                    indent + sanitize_line(resource.type),
+                    sanitize_line(resource.name),
+                    sanitize_line(resource.platform),
+                    style(LABELS[resource.health], resource.health),
+                    sanitize_line(resource.health_message),
+                    created,
+                )
+            )
             if resource.id:
                 walk(resource.id, depth + 1)
 
     walk("", 0)
-    return _table(("Type", "Name", "Platform", "Health", "Message", "Created"), rows,
-                  _visible_width)
+    return _table(
+        ("Type", "Name", "Platform", "Health", "Message", "Created"), rows, _visible_width
+    )
 
 
-def history_table(stored: Sequence[StoredReport], now: datetime | None = None,
-                  style: Style = plain) -> list[str]:
+def history_table(
+    stored: Sequence[StoredReport], now: datetime | None = None, style: Style = plain
+) -> list[str]:
     """Past reports, newest first, with the health each one changed from."""
     now = now or datetime.now(timezone.utc)
     before: dict[str, Health | None] = {}
@@ -191,8 +200,9 @@ def history_table(stored: Sequence[StoredReport], now: datetime | None = None,
         previous = before.get(item.target_id)
         current = item.report.health
         changed = previous is not None and previous is not current and current is not None
-        changes.append(f"{previous.name} → {current.name}" if changed and previous and current
-                       else "")
+        changes.append(
+            f"{previous.name} → {current.name}" if changed and previous and current else ""
+        )
         before[item.target_id] = current
     changes.reverse()
     return _table(
@@ -206,7 +216,7 @@ def history_table(stored: Sequence[StoredReport], now: datetime | None = None,
                 change,
                 sanitize_line(item.report.health_message),
             )
-            for item, change in zip(stored, changes)
+            for item, change in zip(stored, changes, strict=True)
         ),
         _visible_width,
     )
@@ -255,8 +265,9 @@ def status_json(project: str, workspace: str, rows: Sequence[AppStatus]) -> dict
     }
 
 
-def history_json(project: str, workspace: str, app: str,
-                 stored: Sequence[StoredReport]) -> dict[str, Any]:
+def history_json(
+    project: str, workspace: str, app: str, stored: Sequence[StoredReport]
+) -> dict[str, Any]:
     """``history APP --json`` (DESIGN §8), newest first."""
     return {
         "project": project,

@@ -37,8 +37,15 @@ READY, NOT_READY, USAGE = 0, 1, 2
 class Session:
     """The global options, and what they lead to, loaded once and only when needed."""
 
-    def __init__(self, config: str | None, state: str | None, workspace: str,
-                 plugin_specs: Sequence[str], color: bool, verbose: bool) -> None:
+    def __init__(
+        self,
+        config: str | None,
+        state: str | None,
+        workspace: str,
+        plugin_specs: Sequence[str],
+        color: bool,
+        verbose: bool,
+    ) -> None:
         self.config_option = config
         self.state_option = state
         self.workspace = workspace
@@ -89,8 +96,7 @@ class Session:
         # Opened before the change of directory: a relative --state is the user's.
         with self.state(project) as state, _working_directory(project.path.parent):
             try:
-                yield Launcher(project, state, manager, workspace=self.workspace,
-                               output=output)
+                yield Launcher(project, state, manager, workspace=self.workspace, output=output)
             finally:
                 if output is not None:
                     output.close()
@@ -173,19 +179,27 @@ def _report_failures(outcome: Outcome) -> None:
         click.echo(f"Error: {failure}", err=True)
 
 
-def _show_status(session: Session, launcher: Launcher, outcome: Outcome,
-                 stale_after: float | None = None, tree: bool = False) -> None:
+def _show_status(
+    session: Session,
+    launcher: Launcher,
+    outcome: Outcome,
+    stale_after: float | None = None,
+    tree: bool = False,
+) -> None:
     from . import _render
 
     click.echo("")
-    for line in _render.status_table(outcome.apps, launcher.workspace, stale_after=stale_after,
-                                     style=_style(session)):
+    for line in _render.status_table(
+        outcome.apps, launcher.workspace, stale_after=stale_after, style=_style(session)
+    ):
         click.echo(line)
     if not tree:
         return
     for row in outcome.apps:
-        for kind, record, report in (("deployment", row.deployment, row.deployment_report),
-                                     ("release", row.release, row.release_report)):
+        for kind, record, report in (
+            ("deployment", row.deployment, row.deployment_report),
+            ("release", row.release, row.release_report),
+        ):
             if record is None or report is None:
                 continue
             click.echo(f"\n{row.app} {kind} v{record.sequence} ({record.plugin}) resources:")
@@ -200,21 +214,46 @@ def _show_status(session: Session, launcher: Launcher, outcome: Outcome,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Example:  waypoint-hooks -c examples/demo/waypoint.hcl up",
 )
-@click.option("-c", "--config", metavar="PATH",
-              help="The config file [default: ./waypoint.hcl, then ./waypoint.hcl.json].")
-@click.option("--state", metavar="PATH",
-              help="The state database [default: .waypoint-hooks/state.db beside the config; "
-                   "env WAYPOINT_HOOKS_STATE].")
-@click.option("-w", "--workspace", default="default", show_default=True, metavar="NAME",
-              help="The workspace: separate deployments of the same apps.")
-@click.option("-p", "plugin_specs", multiple=True, metavar="SPEC",
-              help="Load module SPEC as a plugin, or block plugin NAME with no:NAME. Repeatable.")
+@click.option(
+    "-c",
+    "--config",
+    metavar="PATH",
+    help="The config file [default: ./waypoint.hcl, then ./waypoint.hcl.json].",
+)
+@click.option(
+    "--state",
+    metavar="PATH",
+    help="The state database [default: .waypoint-hooks/state.db beside the config; "
+    "env WAYPOINT_HOOKS_STATE].",
+)
+@click.option(
+    "-w",
+    "--workspace",
+    default="default",
+    show_default=True,
+    metavar="NAME",
+    help="The workspace: separate deployments of the same apps.",
+)
+@click.option(
+    "-p",
+    "plugin_specs",
+    multiple=True,
+    metavar="SPEC",
+    help="Load module SPEC as a plugin, or block plugin NAME with no:NAME. Repeatable.",
+)
 @click.option("--no-color", is_flag=True, help="No colours (also when NO_COLOR is set).")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of unexpected errors.")
 @click.version_option(__version__, "--version", prog_name="waypoint-hooks")
 @click.pass_context
-def main(ctx: click.Context, config: str | None, state: str | None, workspace: str,
-         plugin_specs: tuple[str, ...], no_color: bool, verbose: bool) -> None:
+def main(
+    ctx: click.Context,
+    config: str | None,
+    state: str | None,
+    workspace: str,
+    plugin_specs: tuple[str, ...],
+    no_color: bool,
+    verbose: bool,
+) -> None:
     """Deploy apps, release them and report their health, with plugins.
 
     Reads waypoint.hcl, runs the platform and release-manager plugins it names, stores every
@@ -302,18 +341,40 @@ def _duration(_: click.Context, __: click.Parameter, value: str | None) -> float
 @main.command()
 @apps_argument
 @click.option("--json", "json_output", is_flag=True, help="Print the reports as JSON.")
-@click.option("--cached", is_flag=True,
-              help="Show the stored reports without checking; old ones are marked stale.")
-@click.option("--watch", type=click.FloatRange(min=0.1), metavar="SECONDS",
-              help="Check again every SECONDS until interrupted (Ctrl-C).")
-@click.option("--timeout", callback=_duration, metavar="DURATION",
-              help="Time allowed for each check, e.g. 10s [default: the config's, else 30s].")
-@click.option("--concurrency", type=click.IntRange(min=1), metavar="N",
-              help="Checks run at once [default: the config's, else 16].")
+@click.option(
+    "--cached",
+    is_flag=True,
+    help="Show the stored reports without checking; old ones are marked stale.",
+)
+@click.option(
+    "--watch",
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="Check again every SECONDS until interrupted (Ctrl-C).",
+)
+@click.option(
+    "--timeout",
+    callback=_duration,
+    metavar="DURATION",
+    help="Time allowed for each check, e.g. 10s [default: the config's, else 30s].",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Checks run at once [default: the config's, else 16].",
+)
 @pass_session
 @_handle_errors
-def status(session: Session, apps: tuple[str, ...], json_output: bool, cached: bool,
-           watch: float | None, timeout: float | None, concurrency: int | None) -> None:
+def status(
+    session: Session,
+    apps: tuple[str, ...],
+    json_output: bool,
+    cached: bool,
+    watch: float | None,
+    timeout: float | None,
+    concurrency: int | None,
+) -> None:
     """Check the health of each APP's deployment and release now (all apps when none is
     named); naming one app also shows its resources.
 
@@ -334,12 +395,12 @@ def status(session: Session, apps: tuple[str, ...], json_output: bool, cached: b
                     outcome = Outcome(launcher.cached(apps))
                 else:
                     with _plugins_print_to_stderr(json_output):
-                        outcome = launcher.status(apps, timeout=timeout,
-                                                  concurrency=concurrency)
+                        outcome = launcher.status(apps, timeout=timeout, concurrency=concurrency)
                 code = _exit_code(outcome)
                 if json_output:
-                    _print_json(_render.status_json(launcher.project.name,
-                                                    launcher.workspace, outcome.apps))
+                    _print_json(
+                        _render.status_json(launcher.project.name, launcher.workspace, outcome.apps)
+                    )
                 else:
                     stale = launcher.project.status.interval if cached else None
                     _show_status(session, launcher, outcome, stale, tree=len(apps) == 1)
@@ -354,8 +415,7 @@ def status(session: Session, apps: tuple[str, ...], json_output: bool, cached: b
 @main.command()
 @click.argument("app")
 @click.option("--json", "json_output", is_flag=True, help="Print the reports as JSON.")
-@click.option("--limit", type=click.IntRange(min=1), metavar="N",
-              help="Only the N newest reports.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the N newest reports.")
 @pass_session
 @_handle_errors
 def history(session: Session, app: str, json_output: bool, limit: int | None) -> None:
@@ -370,8 +430,9 @@ def history(session: Session, app: str, json_output: bool, limit: int | None) ->
     with session.launcher(json_output, plugins=False) as launcher:
         stored = launcher.history(app, limit)
         if json_output:
-            _print_json(_render.history_json(launcher.project.name, launcher.workspace, app,
-                                             stored))
+            _print_json(
+                _render.history_json(launcher.project.name, launcher.workspace, app, stored)
+            )
         else:
             for line in _render.history_table(stored, style=_style(session)):
                 click.echo(line)

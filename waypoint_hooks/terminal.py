@@ -319,8 +319,8 @@ class StreamUI(UI):
         self._write_lock = threading.RLock()
 
     def header(self, text: str) -> None:
-        """A line that introduces what follows (an app, a phase)."""
-        self.write(self._style(f"» {sanitize_line(text)}", HEADER_STYLE, bold=True))
+        """A line that introduces what follows (an app, a phase), not indented."""
+        self.write(self._style(f"» {sanitize_line(text)}", HEADER_STYLE, bold=True), indent="")
 
     def replay(self, events: Iterable[Event]) -> None:
         """Show events recorded elsewhere (a concurrent check's), as one uninterrupted block."""
@@ -334,11 +334,16 @@ class StreamUI(UI):
         elif event.done:
             self.write(self._line(event))
 
-    def write(self, text: str) -> None:
+    def write(self, text: str, indent: str | None = None) -> None:
+        """Write ``text`` (already sanitized), each line indented."""
+        prefix = self.indent if indent is None else indent
         with self._write_lock:
             for line in text.split("\n"):
-                self.stream.write(f"{self.indent}{line}\n")
+                self.stream.write(f"{prefix}{line}\n")
             self.stream.flush()
+
+    def close(self) -> None:
+        """Finish the output; nothing is left open in plain output."""
 
     def _line(self, event: Event) -> str:
         symbol = _SYMBOLS.get(event.status, "•")
@@ -383,10 +388,10 @@ class ConsoleUI(StreamUI):
                 self._live = ""
             super().emit(event)
 
-    def write(self, text: str) -> None:
+    def write(self, text: str, indent: str | None = None) -> None:
         with self._write_lock:
             self._clear()
-            super().write(text)
+            super().write(text, indent)
             self._draw()
 
     def close(self) -> None:
