@@ -290,8 +290,8 @@ class Launcher:
             return
         events = check.ui.final_events()
         if events:
-            self.output.header(f"{check.target.app} {check.target.kind} ({check.target.plugin})")
-            self.output.replay(events)
+            target = check.target
+            self.output.group(f"{target.app} {target.kind} ({target.plugin})", events)
 
     def _rows(self, apps: Iterable[App], reports: Mapping[str, StatusReport]) -> list[AppStatus]:
         rows = []

@@ -230,7 +230,7 @@ def plugins_table(plugins: Sequence[Plugin]) -> list[str]:
             plugin.version or "-",
             plugin.source,
             ", ".join(plugin.kinds) or "-",
-            ", ".join(plugin.hooks) if plugin.error is None else "",
+            str(len(plugin.hooks)) if plugin.error is None else "-",
             "" if plugin.error is None else f"✖ {sanitize_line(plugin.error)}",
         )
         for plugin in plugins

@@ -322,9 +322,11 @@ class StreamUI(UI):
         """A line that introduces what follows (an app, a phase), not indented."""
         self.write(self._style(f"» {sanitize_line(text)}", HEADER_STYLE, bold=True), indent="")
 
-    def replay(self, events: Iterable[Event]) -> None:
-        """Show events recorded elsewhere (a concurrent check's), as one uninterrupted block."""
+    def group(self, title: str, events: Iterable[Event]) -> None:
+        """A header and events recorded elsewhere (a concurrent check's), shown as one block
+        that no other writer can interrupt."""
         with self._write_lock:
+            self.header(title)
             for event in events:
                 self.emit(event)
 
