@@ -1,0 +1,555 @@
+"""The SQLite state: records, sequences, reports, history, migrations, bad files and
+concurrent processes (DESIGN §7), on real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from waypoint_hooks import Health, Resource, StatusReport
+from waypoint_hooks import _state as state_module
+from waypoint_hooks._state import (
+    STATE_ENV,
+    Record,
+    State,
+    StateError,
+    StoredReport,
+    default_state_path,
+)
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def at(seconds: int) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def report(message: str, when: datetime = T0, health: Health = Health.READY) -> StatusReport:
+    """A finalized report, told apart from others by its message."""
+    return StatusReport(
+        resources=[Resource("pod", health, platform="filepath", type="pod")],
+        health=health,
+        health_message=message,
+        generated_time=when,
+    )
+
+
+def messages(reports: list[StoredReport]) -> list[str]:
+    return [stored.report.health_message for stored in reports]
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    """A plain connection to the file, to look at what State wrote."""
+    return sqlite3.connect(path, isolation_level=None)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "project" / ".waypoint-hooks" / "state.db"
+
+
+@pytest.fixture
+def state(path: Path) -> Iterator[State]:
+    with State.open(path) as opened:
+        yield opened
+
+
+def deploy(state: State, app: str = "web", workspace: str = "default") -> Record:
+    return state.add_deployment(app, workspace, "filepath", {"path": f"/srv/{app}"})
+
+
+# Paths
+
+
+def test_the_default_state_is_beside_the_config() -> None:
+    assert default_state_path(Path("proj/waypoint.hcl")) == Path("proj/.waypoint-hooks/state.db")
+
+
+def test_the_environment_variable_is_named_after_the_project() -> None:
+    assert STATE_ENV == "WAYPOINT_HOOKS_STATE"
+
+
+def test_open_creates_the_directory_and_the_file(path: Path) -> None:
+    with State.open(path):
+        pass
+    assert path.is_file()
+
+
+# Deployments and releases
+
+
+def test_sequences_count_per_kind_app_and_workspace(state: State) -> None:
+    web = [deploy(state).sequence for _ in range(3)]
+    api = deploy(state, "api").sequence
+    staging = deploy(state, workspace="staging").sequence
+    release = state.add_release("web", "default", "filepath", deploy(state).id, {})
+    assert (web, api, staging, release.sequence) == ([1, 2, 3], 1, 1, 1)
+
+
+def test_sequences_are_not_reused_after_destroy(state: State) -> None:
+    first, second = deploy(state), deploy(state)
+    state.mark_destroyed("deployment", second.id)
+    state.mark_destroyed("deployment", first.id)
+    assert deploy(state).sequence == 3
+
+
+def test_a_value_round_trips_through_the_file(path: Path) -> None:
+    value = {"path": "/srv/wéb", "ports": [80, 443], "tls": {"on": True, "ca": None}}
+    with State.open(path) as state:
+        record = state.add_deployment("web", "default", "filepath", value)
+    with State.open(path) as state:
+        assert state.get("deployment", record.id) == record
+    assert record.value == value
+
+
+def test_a_stored_value_is_given_back_as_json_would(state: State) -> None:
+    record = state.add_deployment("web", "default", "filepath", {"ports": (80, 443)})
+    assert record.value == {"ports": [80, 443]}
+
+
+def test_a_record_tells_when_it_was_created(state: State) -> None:
+    before = datetime.now(timezone.utc)
+    record = deploy(state)
+    assert record.created.tzinfo is timezone.utc
+    assert before <= record.created <= datetime.now(timezone.utc)
+    assert record.destroyed is None
+
+
+def test_ids_are_unique(state: State) -> None:
+    assert len({deploy(state).id for _ in range(50)}) == 50
+
+
+def test_get_tells_the_kinds_apart(state: State) -> None:
+    record = deploy(state)
+    assert state.get("release", record.id) is None
+    assert state.get("deployment", "nope") is None
+
+
+def test_a_release_names_its_deployment(state: State) -> None:
+    deployment = deploy(state)
+    release = state.add_release("web", "default", "filepath", deployment.id, {"url": "x"})
+    assert state.get("release", release.id) == release
+    assert release.deployment_id == deployment.id
+
+
+def test_a_release_of_another_apps_deployment_is_refused(state: State) -> None:
+    other = deploy(state, "api")
+    with pytest.raises(ValueError, match="no deployment"):
+        state.add_release("web", "default", "filepath", other.id, {})
+    assert state.latest("release", "web", "default") is None
+
+
+def test_latest_is_the_newest_alive(state: State) -> None:
+    deploy(state)
+    newest = deploy(state)
+    assert state.latest("deployment", "web", "default") == newest
+
+
+def test_latest_skips_destroyed_targets(state: State) -> None:
+    older = deploy(state)
+    state.mark_destroyed("deployment", deploy(state).id)
+    assert state.latest("deployment", "web", "default") == older
+    state.mark_destroyed("deployment", older.id)
+    assert state.latest("deployment", "web", "default") is None
+
+
+def test_latest_is_none_for_an_app_never_deployed(state: State) -> None:
+    deploy(state)
+    assert state.latest("deployment", "api", "default") is None
+    assert state.latest("release", "web", "default") is None
+
+
+def test_a_destroyed_target_keeps_its_record_and_first_destroy_time(state: State) -> None:
+    record = deploy(state)
+    state.mark_destroyed("deployment", record.id)
+    first = state.get("deployment", record.id)
+    state.mark_destroyed("deployment", record.id)
+    again = state.get("deployment", record.id)
+    assert first is not None
+    assert first.destroyed is not None
+    assert again == first
+
+
+def test_destroying_an_unknown_target_is_an_error(state: State) -> None:
+    with pytest.raises(ValueError, match="no release 'nope'"):
+        state.mark_destroyed("release", "nope")
+
+
+# Reports
+
+
+def test_last_report_is_the_newest_by_generated_time(state: State) -> None:
+    record = deploy(state)
+    state.add_reports([(record, report("new", at(20))), (record, report("old", at(10)))])
+    last = state.last_report("deployment", record.id)
+    assert last == report("new", at(20))
+
+
+def test_last_report_breaks_ties_by_the_order_of_storing(state: State) -> None:
+    record = deploy(state)
+    state.add_reports([(record, report("first"))])
+    state.add_reports([(record, report("second")), (record, report("third"))])
+    last = state.last_report("deployment", record.id)
+    assert last is not None
+    assert last.health_message == "third"
+
+
+def test_last_report_is_none_before_any_check(state: State) -> None:
+    assert state.last_report("deployment", deploy(state).id) is None
+
+
+def test_last_reports_gives_the_newest_of_each_target(state: State) -> None:
+    web, api, unchecked = deploy(state), deploy(state, "api"), deploy(state, "db")
+    release = state.add_release("web", "default", "filepath", web.id, {})
+    state.add_reports(
+        [
+            (web, report("web old", at(1))),
+            (web, report("web new", at(2))),
+            (api, report("api", at(1))),
+            (release, report("release", at(3))),
+        ]
+    )
+    last = state.last_reports([web, api, unchecked, release])
+    assert {key: value.health_message for key, value in last.items()} == {
+        web.id: "web new",
+        api.id: "api",
+        release.id: "release",
+    }
+
+
+def test_last_reports_handles_more_targets_than_one_query_takes(state: State) -> None:
+    records = [deploy(state, f"app{i}") for i in range(state_module._BATCH * 2 + 1)]
+    state.add_reports([(record, report(record.app)) for record in records])
+    last = state.last_reports(records)
+    assert {key: value.health_message for key, value in last.items()} == {
+        record.id: record.app for record in records
+    }
+
+
+def test_a_report_is_stored_whole(state: State) -> None:
+    record = deploy(state)
+    full = StatusReport(
+        resources=[
+            Resource("svc", Health.READY, "up", id="s1", platform="k8s", created_time=at(1)),
+            Resource("pod", Health.DOWN, parent_resource_id="s1", state_json='{"a": 1}'),
+        ],
+        health=Health.PARTIAL,
+        health_message="1 pod DOWN, 1 svc READY",
+        generated_time=datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc),
+        external=True,
+    )
+    state.add_reports([(record, full)])
+    assert state.last_report("deployment", record.id) == full
+
+
+def test_an_unfinalized_report_is_refused_and_nothing_is_stored(state: State) -> None:
+    record = deploy(state)
+    with pytest.raises(ValueError, match="not finalized"):
+        state.add_reports([(record, report("ok")), (record, StatusReport())])
+    assert state.last_report("deployment", record.id) is None
+
+
+def test_a_report_of_a_target_not_in_the_state_stores_nothing(state: State) -> None:
+    record = deploy(state)
+    stranger = Record("deployment", "nope", "web", "default", "filepath", 9, {}, T0, None, None)
+    with pytest.raises(ValueError, match="not in"):
+        state.add_reports([(record, report("ok")), (stranger, report("lost"))])
+    assert state.history("web", "default") == []
+
+
+# History
+
+
+def test_history_is_newest_first_across_kinds_and_includes_destroyed(state: State) -> None:
+    first = deploy(state)
+    release = state.add_release("web", "default", "filepath", first.id, {})
+    second = deploy(state)
+    state.add_reports(
+        [
+            (first, report("d1", at(1), Health.DOWN)),
+            (release, report("r1", at(2))),
+            (second, report("d2", at(4))),
+            (first, report("d1 again", at(3))),
+        ]
+    )
+    state.mark_destroyed("deployment", first.id)
+    history = state.history("web", "default")
+    assert messages(history) == ["d2", "d1 again", "r1", "d1"]
+    assert history[2] == StoredReport(
+        "release", release.id, 1, "filepath", "web", "default", report("r1", at(2))
+    )
+    assert [(h.kind, h.sequence) for h in history] == [
+        ("deployment", 2),
+        ("deployment", 1),
+        ("release", 1),
+        ("deployment", 1),
+    ]
+
+
+def test_history_keeps_apps_and_workspaces_apart(state: State) -> None:
+    web, api, staging = deploy(state), deploy(state, "api"), deploy(state, workspace="staging")
+    state.add_reports([(web, report("web")), (api, report("api")), (staging, report("staging"))])
+    assert messages(state.history("web", "default")) == ["web"]
+    assert messages(state.history("web", "staging")) == ["staging"]
+    assert state.history("db", "default") == []
+
+
+def test_history_limit_keeps_the_newest(state: State) -> None:
+    record = deploy(state)
+    state.add_reports([(record, report(str(i), at(i))) for i in range(10)])
+    assert messages(state.history("web", "default", limit=3)) == ["9", "8", "7"]
+    assert state.history("web", "default", limit=0) == []
+    with pytest.raises(ValueError, match="limit"):
+        state.history("web", "default", limit=-1)
+
+
+# The file
+
+
+def test_the_file_is_in_wal_mode(path: Path) -> None:
+    State.open(path).close()
+    with raw(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_the_connection_waits_for_other_writers(state: State) -> None:
+    (milliseconds,) = state._db.execute("PRAGMA busy_timeout").fetchone()
+    assert milliseconds >= 10_000
+
+
+def test_foreign_keys_are_enforced(state: State) -> None:
+    (enabled,) = state._db.execute("PRAGMA foreign_keys").fetchone()
+    assert enabled == 1
+
+
+def test_an_older_schema_is_migrated_and_keeps_its_data(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The old state: what this version writes, with data in it. The new version appends a
+    # migration, as every schema change must.
+    with State.open(path) as state:
+        record = deploy(state)
+        state.add_reports([(record, report("kept"))])
+    upgrade = ("ALTER TABLE targets ADD COLUMN note TEXT NOT NULL DEFAULT ''",)
+    newer = (*state_module._MIGRATIONS, upgrade)
+    monkeypatch.setattr(state_module, "_MIGRATIONS", newer)
+    with State.open(path) as state:
+        assert state.get("deployment", record.id) == record
+        assert messages(state.history("web", "default")) == ["kept"]
+        assert deploy(state).sequence == 2
+    with raw(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (len(newer),)
+        assert db.execute("SELECT note FROM targets").fetchall() == [("",), ("",)]
+
+
+def test_a_failing_migration_changes_nothing(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with State.open(path) as state:
+        record = deploy(state)
+    current = state_module._MIGRATIONS
+    broken = ("CREATE TABLE notes (text TEXT)", "ALTER TABLE nowhere ADD COLUMN x")
+    monkeypatch.setattr(state_module, "_MIGRATIONS", (*current, broken))
+    with pytest.raises(StateError, match="no such table: nowhere"):
+        State.open(path)
+    with raw(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (len(current),)
+        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'notes'").fetchall() == []
+    monkeypatch.setattr(state_module, "_MIGRATIONS", current)
+    with State.open(path) as state:
+        assert state.get("deployment", record.id) == record
+
+
+def test_a_newer_schema_is_refused(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    with raw(path) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(StateError, match="newer waypoint-hooks") as info:
+        State.open(path)
+    assert str(path) in str(info.value)
+    assert "upgrade waypoint-hooks" in str(info.value)
+
+
+def test_a_file_that_is_not_a_database_is_refused_naming_it(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_text("project = 'demo'\n" * 100)
+    with pytest.raises(StateError, match="not a database") as info:
+        State.open(path)
+    assert str(path) in str(info.value)
+    assert "move it aside" in str(info.value)
+
+
+def test_another_programs_database_is_refused_and_left_alone(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    with raw(path) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    with pytest.raises(StateError, match="something else than waypoint-hooks") as info:
+        State.open(path)
+    assert str(path) in str(info.value)
+    with raw(path) as db:
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("notes",)]
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+
+
+def test_a_truncated_state_is_refused(path: Path) -> None:
+    with State.open(path) as state:
+        record = deploy(state)
+        state.add_reports([(record, report("x" * 500, at(i))) for i in range(200)])
+    size = path.stat().st_size
+    with path.open("r+b") as file:
+        file.truncate(size // 3)
+    with pytest.raises(StateError, match="malformed") as info, State.open(path) as state:
+        state.history("web", "default")
+    assert str(path) in str(info.value)
+
+
+def test_a_closed_state_is_the_callers_error(path: Path) -> None:
+    state = State.open(path)
+    state.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        state.latest("deployment", "web", "default")
+
+
+def test_storing_no_reports_does_nothing(state: State) -> None:
+    state.add_reports([])
+    assert state.history("web", "default") == []
+
+
+def test_a_state_that_cannot_be_created_is_refused_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("")
+    path = tmp_path / "blocker" / "state.db"
+    with pytest.raises(StateError, match="--state") as info:
+        State.open(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_directory_in_place_of_the_state_is_refused(path: Path) -> None:
+    path.mkdir(parents=True)
+    with pytest.raises(StateError, match="unable to open"):
+        State.open(path)
+
+
+def test_a_stored_report_changed_by_hand_is_a_state_error(path: Path) -> None:
+    with State.open(path) as state:
+        record = deploy(state)
+        state.add_reports([(record, report("x"))])
+    with raw(path) as db:
+        db.execute('UPDATE reports SET report = \'{"health": "FINE"}\'')
+    with State.open(path) as state, pytest.raises(StateError, match="cannot be read"):
+        state.last_report("deployment", record.id)
+
+
+# Processes
+
+# All workers start together and first race to create a series of new states, then take
+# turns on one, opening it anew each round as each CLI command does.
+WORKER = """
+import json, sys, time
+from datetime import datetime, timezone
+from pathlib import Path
+from waypoint_hooks import Health, StatusReport
+from waypoint_hooks._state import State
+
+path, go, name, rounds = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+Path(f"{go}.{name}").touch()
+while not go.exists():
+    time.sleep(0.001)
+for n in range(20):
+    State.open(path.with_name(f"new-{n}.db")).close()
+sequences = []
+for round in range(rounds):
+    with State.open(path) as state:
+        record = state.add_deployment("web", "default", "filepath", {"by": name})
+        reports = [
+            StatusReport(
+                health=Health.READY,
+                health_message=f"{name}/{round}/{i}",
+                generated_time=datetime.now(timezone.utc),
+            )
+            for i in range(3)
+        ]
+        state.add_reports([(record, report) for report in reports])
+        state.history("web", "default", limit=5)
+        sequences.append(record.sequence)
+print(json.dumps(sequences))
+"""
+
+
+def test_concurrent_processes_never_lock_and_get_distinct_gapless_sequences(
+    tmp_path: Path,
+) -> None:
+    path, go = tmp_path / "state.db", tmp_path / "go"
+    workers, rounds = 6, 40
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(path), str(go), f"w{n}", str(rounds)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(workers)
+    ]
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("go.w*"))) < workers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    sequences: list[int] = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        sequences += json.loads(out)
+    assert sorted(sequences) == list(range(1, workers * rounds + 1))
+    with State.open(path) as state:
+        stored = set(messages(state.history("web", "default")))
+    assert stored == {
+        f"w{n}/{r}/{i}" for n in range(workers) for r in range(rounds) for i in range(3)
+    }
+    with raw(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+KILLED_WRITER = """
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from waypoint_hooks import Health, StatusReport
+from waypoint_hooks._state import State
+
+with State.open(Path(sys.argv[1])) as state:
+    while True:
+        record = state.add_deployment("web", "default", "filepath", {})
+        report = StatusReport(health=Health.READY, generated_time=datetime.now(timezone.utc))
+        state.add_reports([(record, report)] * 200)
+        print(record.sequence, flush=True)
+"""
+
+
+def test_a_writer_killed_mid_write_leaves_a_consistent_state(path: Path) -> None:
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout is not None
+    last = 0
+    while last < 20:
+        last = int(writer.stdout.readline())
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    writer.stdout.close()
+    with raw(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        sequences = [s for (s,) in db.execute("SELECT sequence FROM targets ORDER BY sequence")]
+        counts = db.execute("SELECT count(*) FROM reports GROUP BY target_id").fetchall()
+    assert sequences == list(range(1, len(sequences) + 1))
+    assert len(sequences) >= last
+    # A batch of reports is stored whole or not at all.
+    assert set(counts) == {(200,)}
+    with State.open(path) as state:
+        assert deploy(state).sequence == len(sequences) + 1
