@@ -516,7 +516,8 @@ def test_the_installed_console_script_runs_the_demo_and_destroys_it(tmp_path: Pa
     )
     assert up.returncode == 0, up.stdout + up.stderr
     assert "✔ READY" in up.stdout
-    assert (demo / "out" / "web").is_symlink()
+    assert "✖" not in up.stdout
+    assert (demo / "out" / "notes").is_symlink()
     down = subprocess.run(
         [*_console_script(), "-c", str(demo / "waypoint.hcl"), "destroy"],
         capture_output=True,
@@ -525,7 +526,8 @@ def test_the_installed_console_script_runs_the_demo_and_destroys_it(tmp_path: Pa
         check=False,
     )
     assert down.returncode == 0, down.stdout + down.stderr
-    assert not (demo / "out" / "web").exists()
+    assert not (demo / "out" / "notes").exists()
+    assert "Stopped python3[" in down.stdout
 
 
 def test_two_status_commands_at_once_on_one_state_both_succeed(project: Project) -> None:

@@ -179,8 +179,8 @@ def test_without_status_blocks_the_defaults_apply() -> None:
     assert project.status == project.apps["web"].status == defaults
 
 
-def test_the_defaults_are_waypoints_policy_30s_16_checks_and_5m() -> None:
-    assert (Policy(), 30.0, 16, 300.0) == attrs.astuple(StatusSettings(), recurse=False)
+def test_the_defaults_are_waypoints_policy_30s_16_checks_5m_and_1000_kept() -> None:
+    assert (Policy(), 30.0, 16, 300.0, 1000) == attrs.astuple(StatusSettings(), recurse=False)
 
 
 def test_an_app_without_a_status_block_takes_the_projects() -> None:
@@ -445,7 +445,7 @@ def test_an_unknown_app_key_lists_the_allowed_ones() -> None:
     error = error_of('project = "demo"\napp "web" {\n  url = "x"\n}\n')
     assert str(error) == (
         'waypoint.hcl:3: app "web": unknown key "url" in the app block; '
-        "allowed: deploy, release, status, build, registry"
+        "allowed: isolate, deploy, release, status, build, registry"
     )
 
 
@@ -454,7 +454,7 @@ def test_an_unknown_status_key_names_the_app_and_suggests_a_close_match() -> Non
     error = error_of('project = "demo"\n' + text)
     assert str(error).startswith(
         'waypoint.hcl:7: app "web": unknown key "polcy" in the status block; '
-        'did you mean "policy"? Allowed: policy, timeout, concurrency, interval, order,'
+        'did you mean "policy"? Allowed: policy, timeout, concurrency, interval, keep, order,'
     )
 
 
@@ -739,9 +739,10 @@ def test_check_plugins_accepts_the_builtin_filepath_plugin(builtins: PluginManag
 
 def test_an_unknown_plugin_is_reported_at_its_use_block(builtins: PluginManager) -> None:
     error = checked(FULL_HCL.replace('use "filepath" {}', 'use "filepat" {}'), builtins)
+    installed = ", ".join(sorted(plugin.name for plugin in builtins.plugins))
     assert str(error) == (
         'waypoint.hcl:18: app "web": release: use "filepat": plugin \'filepat\': no such '
-        "plugin is installed (installed: filepath); pip install the package that provides "
+        f"plugin is installed (installed: {installed}); pip install the package that provides "
         'it; did you mean "filepath"?'
     )
 
@@ -979,3 +980,19 @@ def test_importing_the_config_module_does_not_import_hcl2() -> None:
     code = "import sys, waypoint_hooks._config; print('hcl2' in sys.modules, 'lark' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_isolate_and_keep_are_read_and_checked(tmp_path: Path) -> None:
+    config = tmp_path / "waypoint.hcl"
+    config.write_text(
+        'project = "p"\n\nstatus {\n  keep = 5\n}\n\napp "web" {\n  isolate = true\n'
+        '  deploy {\n    use "filepath" {}\n  }\n}\n'
+    )
+    web = load_config(config).apps["web"]
+    assert (web.isolate, web.status.keep) == (True, 5)
+    config.write_text(config.read_text().replace("isolate = true", 'isolate = "yes"'))
+    with pytest.raises(ConfigFileError, match=r"waypoint.hcl:8: .*isolate is true or false"):
+        load_config(config)
+    config.write_text(config.read_text().replace("keep = 5", "keep = 0"))
+    with pytest.raises(ConfigFileError, match=r"waypoint.hcl:4: .*keep is how many reports"):
+        load_config(config)

@@ -553,3 +553,30 @@ def test_a_writer_killed_mid_write_leaves_a_consistent_state(path: Path) -> None
     assert set(counts) == {(200,)}
     with State.open(path) as state:
         assert deploy(state).sequence == len(sequences) + 1
+
+
+def test_add_reports_with_keep_prunes_each_target_to_its_newest(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from waypoint_hooks import Health, StatusReport
+
+    with State.open(tmp_path / "state.db") as state:
+        one = state.add_deployment("web", "default", "p", {})
+        two = state.add_deployment("api", "default", "p", {})
+        start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        for i in range(10):
+            reports = [
+                (
+                    record,
+                    StatusReport(
+                        health=Health.READY,
+                        health_message=str(i),
+                        generated_time=start + timedelta(minutes=i),
+                    ),
+                )
+                for record in (one, two)
+            ]
+            state.add_reports(reports, keep=3 if i < 9 else 2)
+        for app in ("web", "api"):
+            kept = [item.report.health_message for item in state.history(app, "default")]
+            assert kept == ["9", "8"]

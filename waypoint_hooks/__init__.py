@@ -20,7 +20,8 @@ _EXPORTS = {
     "._markers": ("hookimpl", "hookspec"),
     "._model": ("Resource", "StatusReport"),
     "._plugins": ("AUTOLOAD_ENV", "Plugin", "PluginManager", "PluginSpecs", "discover"),
-    "._runner": ("HookFailed", "HookTimeout", "Runner", "StatusCheck", "finalize", "invoke"),
+    "._calls": ("HookFailed", "HookTimeout", "finalize", "invoke"),
+    "._runner": ("Runner", "StatusCheck"),
     "._wire": ("ReportDecodeError", "report_from_json", "report_to_json"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -62,6 +63,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from ._aggregate import DEFAULT_ORDER, POLICIES, Policy, aggregate
+    from ._calls import HookFailed, HookTimeout, finalize, invoke
     from ._codec import StructureError
     from ._context import Context, JobInfo, Target
     from ._errors import ConfigError, PluginError
@@ -69,7 +71,7 @@ if TYPE_CHECKING:
     from ._markers import hookimpl, hookspec
     from ._model import Resource, StatusReport
     from ._plugins import AUTOLOAD_ENV, Plugin, PluginManager, PluginSpecs, discover
-    from ._runner import HookFailed, HookTimeout, Runner, StatusCheck, finalize, invoke
+    from ._runner import Runner, StatusCheck
     from ._wire import ReportDecodeError, report_from_json, report_to_json
 
 

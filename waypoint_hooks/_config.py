@@ -37,6 +37,7 @@ __all__ = [
     "CONFIG_NAMES",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_INTERVAL",
+    "DEFAULT_KEEP",
     "DEFAULT_TIMEOUT",
     "App",
     "ConfigFileError",
@@ -52,6 +53,9 @@ __all__ = [
 DEFAULT_TIMEOUT: Final = 30.0
 DEFAULT_CONCURRENCY: Final = 16
 DEFAULT_INTERVAL: Final = 300.0
+#: Reports kept per deployment or release: a state checked every 5 minutes for a year stays
+#: well under this many rows per target only if old ones go.
+DEFAULT_KEEP: Final = 1000
 #: The files :func:`find_config` looks for, in order.
 CONFIG_NAMES: Final = ("waypoint.hcl", "waypoint.hcl.json")
 
@@ -60,7 +64,7 @@ _POLICY_OPTIONS: Final = ("order", "ready_fraction", "min_ready")
 # Two ways of saying one thing: how many resources must be READY.
 _THRESHOLD_OPTIONS: Final = ("ready_fraction", "min_ready")
 _OPTIONS: Final = (*_POLICY_OPTIONS, "ignore", "top_level_only")
-_STATUS_KEYS: Final = ("policy", "timeout", "concurrency", "interval", *_OPTIONS)
+_STATUS_KEYS: Final = ("policy", "timeout", "concurrency", "interval", "keep", *_OPTIONS)
 # What each component block's plugin must implement, and the hooks its config is given to.
 _COMPONENTS: Final = {
     "deploy": (
@@ -114,6 +118,8 @@ class StatusSettings:
     concurrency: int = DEFAULT_CONCURRENCY
     #: Seconds between checks with ``--watch``; a stored report older than this is stale.
     interval: float = DEFAULT_INTERVAL
+    #: How many reports of each deployment and release the state keeps, newest first.
+    keep: int = DEFAULT_KEEP
 
 
 @final
@@ -137,6 +143,9 @@ class App:
     release: Use | None
     #: The project's status settings, overridden key by key by the app's ``status`` block.
     status: StatusSettings
+    #: Run this app's plugin calls in a subprocess of their own, so that a plugin that
+    #: crashes the interpreter takes only its own report down.
+    isolate: bool = False
 
 
 @final
@@ -610,12 +619,15 @@ def _duration(name: str, value: object) -> float:
     return seconds
 
 
-def _concurrency(value: object) -> int:
+_COUNTS: Final = {
+    "concurrency": "how many checks run at a time",
+    "keep": "how many reports of each deployment and release are kept",
+}
+
+
+def _count(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"concurrency is how many checks run at a time: a whole number, 1 or more; "
-            f"got {value!r}"
-        )
+        raise ValueError(f"{name} is {_COUNTS[name]}: a whole number, 1 or more; got {value!r}")
     return value
 
 
@@ -739,7 +751,7 @@ class _Validator:
 
     def _app(self, block: _Block, name: str, project_status: Mapping[str, Any]) -> App:
         prefix = f'app "{name}": '
-        members = self._members(block.body, prefix, "in the app block", (), _APP_BLOCKS)
+        members = self._members(block.body, prefix, "in the app block", ("isolate",), _APP_BLOCKS)
         deploy = self._single(members, "deploy", prefix)
         if deploy is None:
             raise self._error(
@@ -754,7 +766,20 @@ class _Validator:
             self._use(deploy, prefix),
             self._use(release, prefix) if release is not None else None,
             status,
+            self._isolate(members, prefix),
         )
+
+    def _isolate(self, members: _Members, prefix: str) -> bool:
+        attribute = members.attributes.get("isolate")
+        if attribute is None:
+            return False
+        if not isinstance(attribute.value, bool):
+            raise self._error(
+                attribute.line,
+                f"{prefix}isolate is true or false (run this app's plugins in a process of "
+                f"their own); got {attribute.value!r}",
+            )
+        return attribute.value
 
     def _use(self, component: _Block, prefix: str) -> Use:
         kind = component.name
@@ -819,6 +844,7 @@ class _Validator:
             values.get("timeout", DEFAULT_TIMEOUT),
             values.get("concurrency", DEFAULT_CONCURRENCY),
             values.get("interval", DEFAULT_INTERVAL),
+            values.get("keep", DEFAULT_KEEP),
         )
         return values, settings
 
@@ -827,8 +853,8 @@ def _status_value(name: str, value: Any, policy: str) -> Any:
     """``value`` of status key ``name``, checked and converted; ValueError/TypeError if bad."""
     if name in ("timeout", "interval"):
         return _duration(name, value)
-    if name == "concurrency":
-        return _concurrency(value)
+    if name in _COUNTS:
+        return _count(name, value)
     if name == "policy":
         Policy.from_options(value)
     else:

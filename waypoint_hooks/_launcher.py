@@ -12,13 +12,15 @@ from typing import Any, Final, Literal, final
 
 import attrs
 
+from ._calls import HookFailed, HookTimeout, invoke, run_abandoning
 from ._codec import unstructure_value
 from ._config import App, Project, Use
 from ._context import Context, JobInfo, Target
 from ._errors import PluginError
+from ._isolate import invoke_isolated
 from ._model import StatusReport
 from ._plugins import PluginManager
-from ._runner import HookFailed, HookTimeout, Runner, StatusCheck, invoke, run_abandoning
+from ._runner import Runner, StatusCheck
 from ._state import Record, State, StoredReport
 from .terminal import RecordingUI, SilentUI, StreamUI
 
@@ -131,6 +133,7 @@ class Launcher:
         """Destroy each app's latest release, then its latest deployment."""
         outcome = Outcome()
         for app in self.select(names):
+            self._header(f"Destroying {app.name}")
             phases: tuple[tuple[Kind, Use | None], ...] = (
                 ("release", app.release),
                 ("deployment", app.deploy),
@@ -156,8 +159,10 @@ class Launcher:
         *,
         timeout: float | None = None,
         concurrency: int | None = None,
+        keep: int | None = None,
     ) -> Outcome:
-        """Check every named app's latest deployment and release now; store the reports."""
+        """Check every named app's latest deployment and release now; store the reports,
+        keeping the newest ``keep`` of each target (default: each app's ``keep``)."""
         apps = self.select(names)
         targets = self._targets(apps)
         last = self.state.last_reports([record for _, record in targets])
@@ -168,10 +173,12 @@ class Launcher:
             timeout=timeout or self.project.status.timeout,
         )
         reports = run_abandoning(runner.check_all(checks, self._show_check))
-        self.state.add_reports(
-            [(record, report) for (_, record), report in zip(targets, reports, strict=True)]
-        )
-        fresh = {record.id: report for (_, record), report in zip(targets, reports, strict=True)}
+        by_keep: dict[int, list[tuple[Record, StatusReport]]] = {}
+        for (app, record), report in zip(targets, reports, strict=True):
+            by_keep.setdefault(keep or app.status.keep, []).append((record, report))
+        for kept, checked in by_keep.items():
+            self.state.add_reports(checked, keep=kept)
+        fresh = {record.id: report for checked in by_keep.values() for record, report in checked}
         return Outcome(self._rows(apps, fresh))
 
     def cached(self, names: Sequence[str]) -> list[AppStatus]:
@@ -238,7 +245,12 @@ class Launcher:
             **values,
         }
         try:
-            value = run_abandoning(invoke(self.plugins.call(hook, plugin), arguments, None))
+            call = self.plugins.call(hook, plugin)
+            if app.isolate:
+                running = invoke_isolated(call, self.plugins, arguments, None)
+            else:
+                running = invoke(call, arguments, None)
+            value = run_abandoning(running)
             if action == "destroy":
                 return {}
             if value is None:
@@ -281,6 +293,7 @@ class Launcher:
             app.status.policy,
             RecordingUI(),
             timeout or app.status.timeout,
+            app.isolate,
         )
 
     def _show_check(self, check: StatusCheck, report: StatusReport) -> None:

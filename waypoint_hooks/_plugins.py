@@ -264,13 +264,19 @@ class PluginManager:
         self._impls: dict[pluggy.HookImpl, Impl] = {}
         self._calls: dict[tuple[str, str], HookCall] = {}
         self._observers: dict[str, list[HookCall]] = {}
+        #: How :meth:`load` found the plugins, so an isolated process can find the same ones;
+        #: ``None`` for a manager whose plugins were registered by hand.
+        self.specs: PluginSpecs | None = None
+        self.autoload: bool | None = None
         for plugin in plugins:
             self.add(plugin)
 
     @classmethod
     def load(cls, specs: PluginSpecs = NO_SPECS, autoload: bool | None = None) -> PluginManager:
         """Discover and load every enabled plugin; failures are kept on the plugin."""
-        return cls(discover(specs, autoload))
+        manager = cls(discover(specs, autoload))
+        manager.specs, manager.autoload = specs, autoload
+        return manager
 
     @property
     def plugins(self) -> list[Plugin]:

@@ -430,8 +430,16 @@ class State:
             if not changed:
                 raise ValueError(f"no {kind} {id!r} in {self.path}")
 
-    def add_reports(self, reports: Sequence[tuple[Record, StatusReport]]) -> None:
-        """Store finalized reports, each about its record's target, in one transaction."""
+    def add_reports(
+        self, reports: Sequence[tuple[Record, StatusReport]], keep: int | None = None
+    ) -> None:
+        """Store finalized reports, each about its record's target, in one transaction.
+
+        With ``keep``, only the newest ``keep`` reports of each of those targets remain
+        afterwards (history retention), pruned in the same transaction.
+        """
+        if keep is not None and keep < 1:
+            raise ValueError(f"keep must be 1 or more, got {keep}")
         # Encoded before the write lock is taken, so that other commands wait less.
         rows = [_report_row(record, report) for record, report in reports]
         if not rows:
@@ -449,6 +457,14 @@ class State:
                     f"a report's target is not in {self.path}: store reports only of records "
                     "this state returned"
                 ) from None
+            if keep is not None:
+                targets = {(record.kind, record.id) for record, _ in reports}
+                db.executemany(
+                    "DELETE FROM reports WHERE kind = ?1 AND target_id = ?2 AND id NOT IN ("
+                    " SELECT id FROM reports WHERE kind = ?1 AND target_id = ?2"
+                    " ORDER BY generated DESC, id DESC LIMIT ?3)",
+                    [(kind, target_id, keep) for kind, target_id in sorted(targets)],
+                )
 
     def last_report(self, kind: Kind, target_id: str) -> StatusReport | None:
         """The newest report stored for a target (the last stored when times are equal)."""

@@ -141,8 +141,15 @@ def _handle_errors(function: _F) -> _F:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
+    _error(message)
     sys.exit(code)
+
+
+def _error(message: str) -> None:
+    # Messages carry plugins' and platforms' words: sanitized like every other line shown.
+    from .terminal import sanitize
+
+    click.echo(f"Error: {sanitize(message)}", err=True)
 
 
 def _exit_code(outcome: Outcome) -> int:
@@ -160,12 +167,36 @@ def _print_json(document: Any) -> None:
 
 @contextlib.contextmanager
 def _plugins_print_to_stderr(json_output: bool) -> Iterator[None]:
-    # stdout is the JSON document: whatever a plugin prints must not end up in it.
+    """While plugins run, whatever they print goes to stderr: stdout is the JSON document.
+
+    Python's ``sys.stdout`` is swapped, and when it is the process's real file descriptor 1
+    that is pointed at stderr too, for plugins that write to the descriptor or start
+    programs that do.
+    """
     if not json_output:
         yield
         return
-    with contextlib.redirect_stdout(sys.stderr):
-        yield
+    sys.stdout.flush()
+    saved = _dup_stdout()
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if saved is not None:
+            sys.stderr.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def _dup_stdout() -> int | None:
+    try:
+        if sys.stdout.fileno() != 1:
+            return None
+    except (AttributeError, OSError, ValueError):  # not a real file (a test runner's buffer)
+        return None
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    return saved
 
 
 def _style(session: Session) -> Callable[[str, Any], str]:
@@ -176,7 +207,7 @@ def _style(session: Session) -> Callable[[str, Any], str]:
 
 def _report_failures(outcome: Outcome) -> None:
     for failure in outcome.failures:
-        click.echo(f"Error: {failure}", err=True)
+        _error(failure)
 
 
 def _show_status(
@@ -364,6 +395,13 @@ def _duration(_: click.Context, __: click.Parameter, value: str | None) -> float
     metavar="N",
     help="Checks run at once [default: the config's, else 16].",
 )
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Keep only the N newest reports of each deployment and release "
+    "[default: the config's, else 1000].",
+)
 @pass_session
 @_handle_errors
 def status(
@@ -374,6 +412,7 @@ def status(
     watch: float | None,
     timeout: float | None,
     concurrency: int | None,
+    keep: int | None,
 ) -> None:
     """Check the health of each APP's deployment and release now (all apps when none is
     named); naming one app also shows its resources.
@@ -395,7 +434,9 @@ def status(
                     outcome = Outcome(launcher.cached(apps))
                 else:
                     with _plugins_print_to_stderr(json_output):
-                        outcome = launcher.status(apps, timeout=timeout, concurrency=concurrency)
+                        outcome = launcher.status(
+                            apps, timeout=timeout, concurrency=concurrency, keep=keep
+                        )
                 code = _exit_code(outcome)
                 if json_output:
                     _print_json(

@@ -1,13 +1,32 @@
-# The demo project: `waypoint-hooks -c examples/demo/waypoint.hcl up`.
-# Paths are relative to this file's directory, where the plugins run.
+# The demo project: `waypoint-hooks -c examples/demo/waypoint.hcl up`, then `destroy`.
+# Plugins run in this file's directory: the paths below are relative to it.
 project = "demo"
 
 status {
-  policy  = "waypoint"
+  policy  = "worst"
   timeout = "10s"
 }
 
-app "web" {
+# A small web site: a local process serves it, and the http release manager probes it.
+app "site" {
+  deploy {
+    use "process" {
+      command    = ["python3", "-m", "http.server", "8765", "--bind", "127.0.0.1", "--directory", "site"]
+      env        = { PYTHONUNBUFFERED = "1" }
+      ready_http = "http://127.0.0.1:8765/"
+      grace      = 3
+    }
+  }
+
+  release {
+    use "http" {
+      timeout = "2s"
+    }
+  }
+}
+
+# Waypoint's own example plugin: a deployment is a file, a release a symlink to it.
+app "notes" {
   deploy {
     use "filepath" {
       directory = "out"
@@ -17,13 +36,5 @@ app "web" {
 
   release {
     use "filepath" {}
-  }
-}
-
-app "docs" {
-  deploy {
-    use "filepath" {
-      directory = "out/docs"
-    }
   }
 }

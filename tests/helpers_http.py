@@ -1,0 +1,156 @@
+"""A real HTTP server on 127.0.0.1 for the plugins' tests, answering each way a probe meets.
+
+Every request's path and headers are kept in ``requests``.
+
+| path             | answer                                                                |
+|------------------|-----------------------------------------------------------------------|
+| `/ok`            | 200                                                                   |
+| `/unavailable`   | 503                                                                   |
+| `/slow`          | 200, once the server stops (far beyond any probe's timeout)           |
+| `/gate`          | 200 once `gate` requests are in flight together (or after 20 s)       |
+| `/redirect-file` | 302 to `file:///etc/passwd`                                           |
+| `/redirect-ok`   | 302 to `/ok`                                                          |
+| `/close`         | the connection closed without an answer                               |
+| `/reset`         | the connection reset (or closed) without an answer                    |
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Final
+
+#: How long /gate waits for company before it answers alone.
+GATE_WAIT: Final = 20.0
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    """The server; ``url(path)`` is where to reach ``path`` on it."""
+
+    daemon_threads = True
+    # Requests held by /slow end when the server stops; nothing else needs waiting for.
+    block_on_close = False
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.stopping = threading.Event()
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        #: How many requests /gate lets through together.
+        self.gate = 2
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.changed = threading.Condition()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server_port}{path}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LoopbackServer
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        path = self.path.partition("?")[0]
+        self.server.requests.append((path, {k.lower(): v for k, v in self.headers.items()}))
+        answer = _ANSWERS.get(path)
+        if answer is None:
+            self._answer(404)
+        else:
+            answer(self)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # keep the test output clean
+
+    def _answer(self, status: int, location: str = "") -> None:
+        self.send_response(status)
+        if location:
+            self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+    def ok(self) -> None:
+        self._answer(200)
+
+    def unavailable(self) -> None:
+        self._answer(503)
+
+    def slow(self) -> None:
+        self.server.stopping.wait()
+        self._answer(200)
+
+    def gate(self) -> None:
+        server = self.server
+        with server.changed:
+            server.in_flight += 1
+            server.most_in_flight = max(server.most_in_flight, server.in_flight)
+            server.changed.notify_all()
+            server.changed.wait_for(lambda: server.most_in_flight >= server.gate, GATE_WAIT)
+            server.in_flight -= 1
+        self._answer(200)
+
+    def redirect_file(self) -> None:
+        self._answer(302, "file:///etc/passwd")
+
+    def redirect_ok(self) -> None:
+        self._answer(302, "/ok")
+
+    def close(self) -> None:
+        self.close_connection = True
+
+    def reset(self) -> None:
+        # Linger on, for no time: close() sends a reset instead of a FIN.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+
+
+_ANSWERS: Final[dict[str, Callable[[_Handler], None]]] = {
+    "/ok": _Handler.ok,
+    "/unavailable": _Handler.unavailable,
+    "/slow": _Handler.slow,
+    "/gate": _Handler.gate,
+    "/redirect-file": _Handler.redirect_file,
+    "/redirect-ok": _Handler.redirect_ok,
+    "/close": _Handler.close,
+    "/reset": _Handler.reset,
+}
+
+
+@contextlib.contextmanager
+def serving() -> Iterator[LoopbackServer]:
+    """A running server, stopped (with every request it holds released) on exit."""
+    server = LoopbackServer()
+    # A short poll interval: shutdown() waits for the serving loop's next look.
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.02,), name="loopback-http", daemon=True
+    )
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A port on 127.0.0.1 where connections are refused: bound, so that nothing else takes
+    it while the test runs, but not listening."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        yield holder.getsockname()[1]
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

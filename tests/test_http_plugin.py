@@ -1,0 +1,298 @@
+"""The builtin ``http`` plugin, probing a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from helpers_http import LoopbackServer, refusing_port, serving
+
+from waypoint_hooks import (
+    CategoryDisplayHint,
+    ConfigError,
+    Context,
+    Health,
+    HookFailed,
+    JobInfo,
+    PluginManager,
+    Runner,
+    StatusCheck,
+    StatusReport,
+    Target,
+    invoke,
+)
+from waypoint_hooks._codec import unstructure_value
+from waypoint_hooks.terminal import RecordingUI
+
+JOB = JobInfo("demo", "web", id="job1")
+
+
+@pytest.fixture(scope="module")
+def manager() -> PluginManager:
+    # Autoload off: the builtin comes through this project's own entry point all the same.
+    plugins = PluginManager.load(autoload=False)
+    plugin = plugins.get("http")
+    assert (plugin.source, plugin.error) == ("builtin", None)
+    return plugins
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with serving() as running:
+        yield running
+
+
+def component(manager: PluginManager, hook: str, **values: Any) -> Any:
+    """Run a deploy, release or destroy hook as the launcher does; its value as stored."""
+    arguments = {"ctx": Context(), "job_info": JOB, "ui": RecordingUI(), **values}
+    value = asyncio.run(invoke(manager.call(hook, "http"), arguments, 30))
+    return None if value is None else unstructure_value(value)
+
+
+def status(
+    manager: PluginManager, config: dict[str, Any], ui: RecordingUI | None = None
+) -> StatusReport:
+    """The platform's status report for the endpoints ``config`` adopts, through the runner."""
+    deployment = component(manager, "platform_deploy_func", config=config)
+    check = StatusCheck(
+        Target("web", "deployment", "1", "http"),
+        JOB,
+        config,
+        deployment,
+        ui=ui or RecordingUI(),
+    )
+    (report,) = Runner(manager).run([check])
+    return report
+
+
+def only(report: StatusReport) -> tuple[Health, str]:
+    (resource,) = report.resources
+    return resource.health, resource.health_message
+
+
+def test_an_endpoint_answering_200_is_a_ready_router_resource(
+    manager: PluginManager, server: LoopbackServer
+) -> None:
+    url = server.url("/ok")
+    ui = RecordingUI()
+    report = status(manager, {"url": url}, ui)
+    assert report.health is Health.READY
+    (resource,) = report.resources
+    assert (resource.name, resource.type, resource.platform) == (url, "endpoint", "http")
+    assert resource.category_display_hint is CategoryDisplayHint.ROUTER
+    assert resource.health_message.startswith("200 OK in ")
+    assert resource.health_message.endswith(" ms")
+    assert json.loads(resource.state_json)["status"] == 200
+    assert report.health_message == resource.health_message
+    assert ui.lines() == [f"ok: {url}: {resource.health_message}"]
+
+
+def test_an_unexpected_status_is_alive_with_the_code(
+    manager: PluginManager, server: LoopbackServer
+) -> None:
+    health, message = only(status(manager, {"url": server.url("/unavailable")}))
+    assert health is Health.ALIVE
+    assert message.startswith("503 Service Unavailable in ")
+    assert message.endswith("expected 200-399")
+
+
+def test_an_endpoint_slower_than_the_timeout_is_down(
+    manager: PluginManager, server: LoopbackServer
+) -> None:
+    health, message = only(status(manager, {"url": server.url("/slow"), "timeout": "300ms"}))
+    assert health is Health.DOWN
+    assert message.startswith("no answer after ")
+
+
+def test_a_closed_port_is_down(manager: PluginManager) -> None:
+    with refusing_port() as port:
+        health, message = only(status(manager, {"url": f"http://127.0.0.1:{port}/"}))
+    assert health is Health.DOWN
+    assert message.startswith("connection refused after ")
+
+
+@pytest.mark.parametrize("path", ["/close", "/reset"])
+def test_a_connection_dropped_without_an_answer_is_down(
+    manager: PluginManager, server: LoopbackServer, path: str
+) -> None:
+    health, message = only(status(manager, {"url": server.url(path)}))
+    assert health is Health.DOWN
+    assert message.startswith(("connection closed without an answer", "connection reset"))
+
+
+@pytest.mark.parametrize("verify_tls", [True, False])
+def test_a_tls_handshake_that_fails_is_down(
+    manager: PluginManager, server: LoopbackServer, verify_tls: bool
+) -> None:
+    # The loopback server speaks plain HTTP: TLS fails whether or not it would be verified.
+    url = server.url("/ok").replace("http:", "https:")
+    health, message = only(status(manager, {"url": url, "verify_tls": verify_tls}))
+    assert health is Health.DOWN
+    assert message.startswith("TLS failed (")
+
+
+def test_a_host_name_that_does_not_resolve_is_missing(manager: PluginManager) -> None:
+    health, message = only(status(manager, {"url": "http://nonexistent.invalid/"}))
+    assert health is Health.MISSING
+    assert message.startswith("the host name does not resolve")
+
+
+def test_a_redirect_to_a_file_url_is_not_followed_but_reported(
+    manager: PluginManager, server: LoopbackServer
+) -> None:
+    url = server.url("/redirect-file")
+    health, message = only(status(manager, {"url": url}))
+    assert health is Health.READY  # 302 is within the default 200-399
+    assert message.startswith("302 Found (redirect to file:///etc/passwd not followed) in ")
+    health, message = only(status(manager, {"url": url, "expect_status": 200}))
+    assert health is Health.ALIVE
+    assert [path for path, _ in server.requests] == ["/redirect-file", "/redirect-file"]
+
+
+def test_a_redirect_to_http_is_followed(manager: PluginManager, server: LoopbackServer) -> None:
+    health, message = only(
+        status(manager, {"url": server.url("/redirect-ok"), "expect_status": 200})
+    )
+    assert health is Health.READY
+    assert message.startswith(f"200 OK from {server.url('/ok')} in ")
+
+
+def test_configured_headers_are_sent(manager: PluginManager, server: LoopbackServer) -> None:
+    config = {"url": server.url("/ok"), "headers": {"Authorization": "Bearer t0ken"}}
+    assert status(manager, config).health is Health.READY
+    ((_, headers),) = server.requests
+    assert headers["authorization"] == "Bearer t0ken"
+    assert headers["host"] == f"127.0.0.1:{server.server_port}"
+
+
+@pytest.mark.parametrize(
+    ("expect_status", "ready"),
+    [(503, True), ([200, 503], True), ("500-599", True), ("503", True), ("200-299", False)],
+    ids=["code", "list", "range", "code-as-text", "other-range"],
+)
+def test_expect_status_takes_a_code_a_list_or_a_range(
+    manager: PluginManager, server: LoopbackServer, expect_status: object, ready: bool
+) -> None:
+    config = {"url": server.url("/unavailable"), "expect_status": expect_status}
+    health, _ = only(status(manager, config))
+    assert health is (Health.READY if ready else Health.ALIVE)
+
+
+def test_several_urls_are_probed_concurrently(
+    manager: PluginManager, server: LoopbackServer
+) -> None:
+    # /gate answers only once two requests are in flight together (or after a long wait):
+    # one probe after the other would leave the most in flight at 1.
+    urls = [server.url("/gate?first"), server.url("/gate?second")]
+    report = status(manager, {"urls": urls, "timeout": "60s"})
+    assert server.most_in_flight == 2
+    assert [resource.name for resource in report.resources] == urls
+    assert report.health is Health.READY
+
+
+def test_probes_end_by_the_checks_deadline(manager: PluginManager, server: LoopbackServer) -> None:
+    # The hook is awaited without the runner's timeout: only the ctx deadline limits it.
+    url = server.url("/slow")
+    arguments = {
+        "ctx": Context(timeout=0.3),
+        "job_info": JOB,
+        "ui": RecordingUI(),
+        "config": {"url": url, "timeout": "1h"},
+        "deployment": {"urls": [url]},
+        "last_report": None,
+    }
+    report = asyncio.run(invoke(manager.call("platform_status_func", "http"), arguments, None))
+    health, message = only(report)
+    assert health is Health.DOWN
+    assert message.startswith("no answer after ")
+
+
+def test_deploy_adopts_the_endpoints_and_destroy_leaves_them(
+    manager: PluginManager, server: LoopbackServer
+) -> None:
+    urls = [server.url("/ok"), server.url("/unavailable")]
+    deployment = component(manager, "platform_deploy_func", config={"urls": urls})
+    assert deployment == {"urls": urls}
+    component(manager, "platform_destroy_func", config={"urls": urls}, deployment=deployment)
+    assert server.requests == []  # neither step touches the endpoints
+
+
+#: Deployment values of other platforms that offer an endpoint, by the key that names it.
+OFFERS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "ready_http": lambda url: {"pid": 7, "ready_http": url, "ready_tcp": None},
+    "url": lambda url: {"url": url},
+    "urls": lambda url: {"urls": [url], "ready_http": "http://127.0.0.1:9/elsewhere"},
+}
+
+
+@pytest.mark.parametrize("key", OFFERS)
+def test_release_probes_what_the_deployment_offers(
+    manager: PluginManager, server: LoopbackServer, key: str
+) -> None:
+    url = server.url("/ok")
+    offered = OFFERS[key](url)
+    release = component(manager, "release_manager_release_func", config={}, deployment=offered)
+    assert release == {"urls": [url]}
+    check = StatusCheck(
+        Target("web", "release", "1", "http"), JOB, {}, offered, release, ui=RecordingUI()
+    )
+    (report,) = Runner(manager).run([check])
+    assert report.health is Health.READY
+
+
+def test_release_prefers_the_configs_urls(manager: PluginManager) -> None:
+    config = {"url": "http://127.0.0.1:8000/health"}
+    release = component(
+        manager,
+        "release_manager_release_func",
+        config=config,
+        deployment={"ready_http": "http://127.0.0.1:9/"},
+    )
+    assert release == {"urls": ["http://127.0.0.1:8000/health"]}
+
+
+def test_release_without_an_endpoint_anywhere_is_a_clear_error(manager: PluginManager) -> None:
+    with pytest.raises(HookFailed, match=r"no endpoint to probe: set url or urls.*keys: cwd, pid"):
+        component(
+            manager, "release_manager_release_func", config={}, deployment={"pid": 7, "cwd": "/"}
+        )
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "problem"),
+    [
+        ({}, "url", "set url (or urls)"),
+        ({"url": "http://a/", "urls": ["http://b/"]}, "urls", "not both"),
+        ({"url": "ftp://example.org/"}, "url", "not an http:// or https:// URL"),
+        ({"url": "http://user:pw@example.org/"}, "url", "holds credentials"),
+        ({"urls": []}, "urls", "lists no URL"),
+        ({"urls": ["http://a/", "file:///x"]}, "urls[1]", "not an http://"),
+        ({"url": "http://a/", "expect_status": "2xx"}, "expect_status", "nor a range"),
+        ({"url": "http://a/", "expect_status": "299-200"}, "expect_status", "empty range"),
+        ({"url": "http://a/", "expect_status": 99}, "expect_status", "not an HTTP status code"),
+        ({"url": "http://a/", "expect_status": True}, "expect_status", "not an HTTP status"),
+        ({"url": "http://a/", "timeout": "fast"}, "timeout", "not a duration"),
+        ({"url": "http://a/", "timeout": 0}, "timeout", "more than 0 seconds"),
+        ({"url": "http://a/", "headers": {"X-A": "1\r\nX-B: 2"}}, "headers[X-A]", "line breaks"),
+        ({"url": "http://a/", "headers": {"Bad Name": "1"}}, "headers[Bad Name]", "header name"),
+    ],
+)
+def test_a_bad_platform_config_is_a_config_error_naming_the_field(
+    manager: PluginManager, config: dict[str, Any], field: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        manager.structure_config("web", "http", config, ["platform_deploy_func"])
+    ((path, message),) = raised.value.problems
+    assert path == field
+    assert problem in message
+
+
+def test_a_release_config_may_leave_the_endpoints_to_the_deployment(
+    manager: PluginManager,
+) -> None:
+    manager.structure_config(
+        "web", "http", {"timeout": 2, "verify_tls": False}, ["release_manager_release_func"]
+    )

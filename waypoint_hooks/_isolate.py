@@ -1,0 +1,168 @@
+"""Running a hook in a process of its own, for apps with ``isolate = true``.
+
+Waypoint ran every plugin as a process of its own, so a plugin that crashed took only itself
+down. In-process, nothing survives ``os._exit`` or a segfault; here the parent sees the exit
+code or the signal and reports it, as an ``UNKNOWN`` report for a status check.
+
+The parent writes one JSON request to the worker's stdin (``python -m
+waypoint_hooks._isolate``); the worker loads the same plugins, runs the hook through the same
+call loop, and writes one JSON response to what was its stdout. A plugin's own prints go to
+stderr: the worker points file descriptor 1 there before it imports any plugin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+
+from ._calls import HookFailed, HookTimeout, check_resources, invoke, run_abandoning
+from ._codec import unstructure_value
+from ._context import Context, JobInfo
+from ._model import StatusReport
+from ._plugins import HookCall, PluginManager, PluginSpecs
+from ._wire import report_from_json, report_to_wire
+from .terminal import UI, Event, RecordingUI
+
+__all__ = ["invoke_isolated"]
+
+#: The arguments the parent sends; ``ctx`` and ``ui`` are made anew on each side.
+_SENT: Final = ("config", "deployment", "release")
+
+
+async def invoke_isolated(
+    call: HookCall, plugins: PluginManager, values: Mapping[str, Any], timeout: float | None
+) -> Any:
+    """:func:`waypoint_hooks.invoke`, in a subprocess: the same value or the same errors,
+    and a :class:`HookFailed` naming the exit code or signal when the process dies."""
+    if plugins.specs is None:
+        raise HookFailed(
+            call,
+            RuntimeError(),
+            "cannot run isolated: its plugin manager was not loaded from entry points and -p specs",
+        )
+    request = {
+        "hook": call.hook,
+        "plugin": call.plugin,
+        "blocked": sorted(plugins.specs.blocked),
+        "modules": list(plugins.specs.modules),
+        "autoload": plugins.autoload,
+        "job_info": attrs.asdict(values["job_info"]),
+        "timeout": timeout,
+        "last_report": _wire_or_none(values.get("last_report")),
+        **{name: values.get(name) for name in _SENT},
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        __name__,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        # Its own process group: a timeout kills whatever the plugin started, too.
+        start_new_session=True,
+    )
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(json.dumps(request).encode()), timeout)
+    except asyncio.TimeoutError:
+        raise HookTimeout(call, timeout or 0.0) from None
+    finally:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+    if process.returncode != 0:
+        raise HookFailed(call, ChildProcessError(), _death(process.returncode))
+    return _answer(call, json.loads(out), values.get("ui"))
+
+
+def _death(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"crashed: its isolated process was killed by {name}"
+    return f"crashed: its isolated process exited with code {code}"
+
+
+def _wire_or_none(report: StatusReport | None) -> dict[str, Any] | None:
+    return None if report is None else report_to_wire(report)
+
+
+def _answer(call: HookCall, response: Mapping[str, Any], ui: UI | None) -> Any:
+    if ui is not None:
+        for event in response.get("events", []):
+            ui.emit(Event(**event))
+    if "error" in response:
+        raise HookFailed(call, RuntimeError(), response["error"])
+    if "report" in response:
+        return report_from_json(json.dumps(response["report"]))
+    return response.get("value")
+
+
+# --- the worker --------------------------------------------------------------------------
+
+
+def _serve(request: Mapping[str, Any]) -> dict[str, Any]:
+    plugins = PluginManager.load(
+        PluginSpecs(frozenset(request["blocked"]), tuple(request["modules"])),
+        autoload=request["autoload"],
+    )
+    ui = RecordingUI()
+    response: dict[str, Any] = {}
+    try:
+        call = plugins.call(request["hook"], request["plugin"])
+        last = request["last_report"]
+        values = {
+            "ctx": Context(request["timeout"]),
+            "job_info": JobInfo(**request["job_info"]),
+            "ui": ui,
+            "last_report": None if last is None else report_from_json(json.dumps(last)),
+            **{name: request[name] for name in _SENT},
+        }
+        response.update(_result(call, run_abandoning(invoke(call, values, None))))
+    except HookFailed as exc:
+        response["error"] = str(exc).removeprefix(f"plugin {exc.call.plugin!r} {exc.call.hook} ")
+    except Exception as exc:
+        response["error"] = f"raised {type(exc).__name__}: {exc}"
+    response["events"] = [attrs.asdict(event) for event in ui.events]
+    return response
+
+
+def _result(call: HookCall, value: object) -> dict[str, Any]:
+    if isinstance(value, StatusReport):
+        try:
+            check_resources(value)
+        except TypeError as exc:
+            return {"error": f"returned an invalid report: {exc}"}
+        return {"report": report_to_wire(value)}
+    if value is None or call.hook.endswith("_status_func"):
+        # The parent gives these the same messages as an in-process call.
+        if value is None:
+            return {"value": None}
+        return {"error": f"returned a {type(value).__name__}, not a StatusReport"}
+    return {"value": unstructure_value(value)}
+
+
+def main() -> None:
+    request = json.load(sys.stdin)
+    # The response's channel; from here on, fd 1 is stderr for plugins and their children.
+    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    response = _serve(request)
+    channel.write(json.dumps(response))
+    channel.flush()
+    # Daemon threads of hung plugins must not keep the worker alive.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
