@@ -548,3 +548,64 @@ def test_two_status_commands_at_once_on_one_state_both_succeed(project: Project)
     assert [code for _, code in results] == [0, 0], results
     assert not any("locked" in err for err, _ in results)
     assert project.report_count() == before + 2 * 3
+
+
+def test_a_broken_plugin_fails_only_the_app_that_uses_it(
+    project: Project, write_module: Callable[[str, str], str]
+) -> None:
+    write_module("halfbroken", "raise ImportError('needs libfoo')\n")
+    project.config.write_text(
+        project.config.read_text().replace(
+            'app "worker" {\n  deploy {\n    use "switchboard"',
+            'app "worker" {\n  deploy {\n    use "halfbroken"',
+        )
+    )
+    args = ["-c", str(project.config), "-p", "switchboard", "-p", "halfbroken"]
+    deployed = CliRunner().invoke(main, [*args, "deploy"])
+    assert deployed.exit_code == 1
+    assert "needs libfoo" in deployed.output
+    result = CliRunner().invoke(main, [*args, "status", "--json"])
+    web, worker = json.loads(result.stdout)["apps"]
+    assert web["deployment"]["report"]["health"] == "READY"
+    assert worker["deployment"] is None
+    assert result.exit_code == 0
+
+
+def test_verbose_shows_where_a_plugin_failed_and_only_then(
+    project: Project, write_module: Callable[[str, str], str]
+) -> None:
+    write_module(
+        "failing_wrapper",
+        """
+        from waypoint_hooks import hookimpl
+
+        @hookimpl(wrapper=True)
+        def platform_status_func():
+            yield
+            raise RuntimeError("probe broke")
+    """,
+    )
+    project.run("up")
+    args = ["-c", str(project.config), "-p", "switchboard", "-p", "failing_wrapper", "status"]
+    quiet = CliRunner().invoke(main, args)
+    assert quiet.exit_code == 1
+    assert "probe broke" in quiet.output
+    assert "Traceback" not in quiet.output
+    loud = CliRunner().invoke(main, ["-v", *args])
+    assert "Traceback" in loud.stderr
+    assert "failing_wrapper" in loud.stderr
+    assert 'raise RuntimeError("probe broke")' in loud.stderr
+
+
+def test_an_app_level_concurrency_is_refused_with_where_to_put_it(project: Project) -> None:
+    project.config.write_text(
+        project.config.read_text()
+        .replace(
+            "      release {{\n".replace("{{", "{"),
+            "      release {\n",
+        )
+        .replace('app "worker" {\n', 'app "worker" {\n  status {\n    concurrency = 2\n  }\n')
+    )
+    result = project.run("status")
+    assert result.exit_code == 2
+    assert "concurrency applies to the whole run" in result.output

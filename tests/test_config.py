@@ -797,13 +797,20 @@ def test_a_release_plugin_must_be_a_release_manager(
     )
 
 
-def test_a_broken_plugin_is_reported_at_its_use_block(builtins: PluginManager) -> None:
+def test_a_broken_plugin_is_left_to_fail_only_the_apps_that_use_it(
+    builtins: PluginManager,
+) -> None:
     builtins.add(Plugin("broken", "waypoint_hooks_no_such_module", "cli"))
-    error = checked(FULL_HCL.replace('use "filepath" {}', 'use "broken" {}'), builtins)
-    assert str(error).startswith(
-        'waypoint.hcl:18: app "web": release: use "broken": plugin \'broken\': cannot import'
+    check_plugins(
+        load_config(write(FULL_HCL.replace('use "filepath" {}', 'use "broken" {}'))), builtins
     )
-    assert error.message.endswith("; fix or reinstall the package that provides it")
+
+
+def test_only_the_named_apps_are_checked(builtins: PluginManager) -> None:
+    text = FULL_HCL.replace('use "filepath" {}', 'use "filepat" {}')
+    check_plugins(load_config(write(text)), builtins, names=["api"])
+    with pytest.raises(ConfigFileError, match="filepat"):
+        check_plugins(load_config(write(text)), builtins, names=["web"])
 
 
 # --- durations -----------------------------------------------------------------------------

@@ -759,7 +759,17 @@ class _Validator:
                 f'{prefix}no deploy block; add one: deploy {{ use "PLUGIN" {{ ... }} }}',
             )
         release = self._single(members, "release", prefix)
-        _, status = self._status(self._single(members, "status", prefix), project_status, prefix)
+        status_block = self._single(members, "status", prefix)
+        _, status = self._status(status_block, project_status, prefix)
+        own = {item.name: item for item in status_block.body} if status_block else {}
+        if "concurrency" in own:
+            # Checks of all the named apps share one pool: a per-app limit would not mean
+            # anything, and silently ignoring it would mislead.
+            raise self._error(
+                own["concurrency"].line,
+                f"{prefix}concurrency applies to the whole run; set it in the project's status "
+                "block, or pass --concurrency",
+            )
         return App(
             name,
             block.line,
@@ -934,9 +944,16 @@ class _Cache:
 # --- plugins ------------------------------------------------------------------------------
 
 
-def check_plugins(project: Project, plugins: PluginManager) -> None:
-    """Check that each app's plugins are loaded, of the right kind, and fit their config."""
+def check_plugins(project: Project, plugins: PluginManager, names: Collection[str] = ()) -> None:
+    """Check that the named apps' plugins (every app's when none is named) are installed, of
+    the right kind, and fit their config.
+
+    A plugin that is installed but broken (it failed to import or validate) is not a config
+    error: only the apps that use it fail when they run, and the others go on (DESIGN §5).
+    """
     for app in project.apps.values():
+        if names and app.name not in names:
+            continue
         _check_use(project.path, app, "deploy", app.deploy, plugins)
         if app.release is not None:
             _check_use(project.path, app, "release", app.release, plugins)
@@ -946,14 +963,13 @@ def _check_use(path: Path, app: App, kind: str, use: Use, plugins: PluginManager
     component, hooks = _COMPONENTS[kind]
     where = f'app "{app.name}": {kind}: use "{use.plugin}"'
     names = [plugin.name for plugin in plugins.plugins]
+    if use.plugin in names and plugins.plugin(use.plugin).error is not None:
+        return
     try:
         plugins.get(use.plugin)
     except PluginError as exc:
-        if use.plugin in names:
-            todo = "; fix or reinstall the package that provides it"
-        else:
-            close = difflib.get_close_matches(use.plugin, names, n=1)
-            todo = f'; did you mean "{close[0]}"?' if close else ""
+        close = difflib.get_close_matches(use.plugin, names, n=1)
+        todo = f'; did you mean "{close[0]}"?' if close else ""
         raise ConfigFileError(path, use.line, f"{where}: {exc}{todo}") from None
     if not plugins.implements(use.plugin, hooks[0]):
         raise ConfigFileError(

@@ -7,7 +7,7 @@ parses options and renders what these functions return.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, final
 
 import attrs
@@ -75,8 +75,11 @@ class Launcher:
         *,
         workspace: str = "default",
         output: StreamUI | None = None,
+        on_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.project = project
+        #: Told of every exception a plugin raised (the CLI's -v prints its traceback).
+        self.on_failure = on_failure
         self.state = state
         self.plugins = plugins
         self.workspace = workspace
@@ -171,6 +174,7 @@ class Launcher:
             self.plugins,
             concurrency=concurrency or self.project.status.concurrency,
             timeout=timeout or self.project.status.timeout,
+            on_failure=self.on_failure,
         )
         reports = run_abandoning(runner.check_all(checks, self._show_check))
         by_keep: dict[int, list[tuple[Record, StatusReport]]] = {}
@@ -260,6 +264,8 @@ class Launcher:
                 )
             return unstructure_value(value)
         except (PluginError, HookFailed, HookTimeout, TypeError) as exc:
+            if isinstance(exc, HookFailed) and self.on_failure is not None:
+                self.on_failure(exc)
             outcome.failures.append(f"app {app.name!r}: {exc}")
             self._say(f"✖ {exc}")
             return None

@@ -330,6 +330,10 @@ class PluginManager:
         plugin = Plugin(name, getattr(module, "__name__", name), "cli")
         return self.add(plugin, module)
 
+    def plugin(self, name: str) -> Plugin:
+        """The plugin called ``name``, broken or not; KeyError if there is none."""
+        return self._plugins[name]
+
     def get(self, name: str) -> Plugin:
         """The plugin called ``name``; a :class:`PluginError` if there is none or it is broken."""
         plugin = self._plugins.get(name)

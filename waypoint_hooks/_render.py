@@ -6,7 +6,7 @@ one place human-readable output is made; the JSON forms carry it unchanged (json
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Final
 
@@ -114,10 +114,14 @@ def status_table(
     rows: Sequence[AppStatus],
     workspace: str,
     now: datetime | None = None,
-    stale_after: float | None = None,
+    stale_after: Mapping[str, float] | None = None,
     style: Style = plain,
 ) -> list[str]:
-    """Waypoint's status table, then one line per report that is not READY saying why."""
+    """Waypoint's status table, then one line per report that is not READY saying why.
+
+    ``stale_after`` maps an app to the age (seconds) past which its reports are marked stale.
+    """
+    stale = stale_after or {}
     now = now or datetime.now(timezone.utc)
     table = _table(
         ("App", "Workspace", "Deployment", "Checked", "Release", "Checked"),
@@ -126,9 +130,9 @@ def status_table(
                 sanitize_line(row.app),
                 workspace,
                 _version(row.deployment) + _health_cell(row.deployment_report, style),
-                _checked_cell(row.deployment_report, now, stale_after),
+                _checked_cell(row.deployment_report, now, stale.get(row.app)),
                 _version(row.release) + _health_cell(row.release_report, style),
-                _checked_cell(row.release_report, now, stale_after),
+                _checked_cell(row.release_report, now, stale.get(row.app)),
             )
             for row in rows
         ),

@@ -53,13 +53,20 @@ class Runner:
     """Runs hooks of loaded plugins: status checks concurrently, each with a timeout."""
 
     def __init__(
-        self, plugins: PluginManager, *, concurrency: int = 16, timeout: float | None = 30.0
+        self,
+        plugins: PluginManager,
+        *,
+        concurrency: int = 16,
+        timeout: float | None = 30.0,
+        on_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self.plugins = plugins
         self.concurrency = concurrency
         self.timeout = timeout
+        #: Told of each exception a plugin raised, before it becomes an UNKNOWN report.
+        self.on_failure = on_failure
 
     def run(self, checks: Sequence[StatusCheck]) -> list[StatusReport]:
         """Run ``checks`` on a new event loop; one finalized report per check, in order."""
@@ -107,6 +114,8 @@ class Runner:
             else:
                 value = await invoke(call, values, timeout)
         except (PluginError, HookFailed, HookTimeout) as exc:
+            if isinstance(exc, HookFailed) and self.on_failure is not None:
+                self.on_failure(exc)
             return finalize(unknown_report(str(exc)), plugin, check.policy)
         returned = f"plugin {plugin!r} {check.hook} returned"
         if not isinstance(value, StatusReport):

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -81,9 +81,11 @@ class Session:
         return PlainUI()
 
     @contextlib.contextmanager
-    def launcher(self, json_output: bool = False, plugins: bool = True) -> Iterator[Launcher]:
-        """A launcher on the project's state; the config and plugins are checked first, so a
-        bad config writes nothing."""
+    def launcher(
+        self, json_output: bool = False, plugins: bool = True, apps: Sequence[str] = ()
+    ) -> Iterator[Launcher]:
+        """A launcher on the project's state; the config and the plugins of ``apps`` (all
+        when none is named) are checked first, so a bad config writes nothing."""
         from ._config import check_plugins
         from ._launcher import Launcher
         from ._plugins import PluginManager
@@ -91,15 +93,33 @@ class Session:
         project = self.project()
         manager = self.plugins() if plugins else PluginManager()
         if plugins:
-            check_plugins(project, manager)
+            check_plugins(project, manager, apps)
         output = self.output(json_output)
+        on_failure = _print_plugin_traceback if self.verbose else None
         # Opened before the change of directory: a relative --state is the user's.
         with self.state(project) as state, _working_directory(project.path.parent):
             try:
-                yield Launcher(project, state, manager, workspace=self.workspace, output=output)
+                yield Launcher(
+                    project,
+                    state,
+                    manager,
+                    workspace=self.workspace,
+                    output=output,
+                    on_failure=on_failure,
+                )
             finally:
                 if output is not None:
                     output.close()
+
+
+def _print_plugin_traceback(failure: BaseException) -> None:
+    # -v: where in the plugin it went wrong. A plugin's traceback holds its own words, so it
+    # is sanitized like all of its text.
+    from .terminal import sanitize
+
+    error = getattr(failure, "error", failure)
+    lines = traceback.format_exception(type(error), error, error.__traceback__)
+    click.echo(sanitize("".join(lines)), err=True, nl=False)
 
 
 @contextlib.contextmanager
@@ -214,7 +234,7 @@ def _show_status(
     session: Session,
     launcher: Launcher,
     outcome: Outcome,
-    stale_after: float | None = None,
+    stale_after: Mapping[str, float] | None = None,
     tree: bool = False,
 ) -> None:
     from . import _render
@@ -327,7 +347,7 @@ def _phase(name: str, help_text: str, example: str) -> Callable[[], None]:
     @pass_session
     @_handle_errors
     def command(session: Session, apps: tuple[str, ...]) -> None:
-        with session.launcher() as launcher:
+        with session.launcher(apps=apps) as launcher:
             outcome = getattr(launcher, name)(apps)
             _report_failures(outcome)
             _show_status(session, launcher, outcome)
@@ -426,7 +446,7 @@ def status(
     from . import _render
     from ._launcher import Outcome
 
-    with session.launcher(json_output, plugins=not cached) as launcher:
+    with session.launcher(json_output, plugins=not cached, apps=apps) as launcher:
         code = READY
         try:
             while True:
@@ -443,7 +463,8 @@ def status(
                         _render.status_json(launcher.project.name, launcher.workspace, outcome.apps)
                     )
                 else:
-                    stale = launcher.project.status.interval if cached else None
+                    apps_in_config = launcher.project.apps.values()
+                    stale = {a.name: a.status.interval for a in apps_in_config} if cached else None
                     _show_status(session, launcher, outcome, stale, tree=len(apps) == 1)
                 if watch is None:
                     break

@@ -1,0 +1,452 @@
+"""The pytest plugin for plugin authors: run hooks as the launcher runs them, assert on them.
+
+Installing waypoint-hooks makes these fixtures available to every pytest run (a ``pytest11``
+entry point), so a plugin package's tests need no conftest:
+
+- ``waypoint_plugins(*plugins, builtins=False, **named)``: a :class:`PluginHarness` with only
+  those plugins loaded, whose methods run one hook each through the real dispatch, structuring,
+  runner and finalization;
+- ``waypoint_ui``: the :class:`RecordedUI` those hooks show their steps on, with assertions;
+- ``waypoint_project(config, plugins=(), autoload=False)``: a :class:`TemporaryProject`, a
+  config file in a fresh directory and the real ``waypoint-hooks`` command to run on it.
+
+The framework is imported inside the fixtures and methods, not here: pytest imports this
+module at the start of every run of every project that has waypoint-hooks installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import tempfile
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal, final
+
+import pytest
+
+if TYPE_CHECKING:
+    from click.testing import Result
+
+    from ._aggregate import Policy
+    from ._context import JobInfo
+    from ._model import StatusReport
+    from ._plugins import PluginManager
+    from .terminal import Event, RecordingUI
+
+__all__ = [
+    "PluginHarness",
+    "RecordedUI",
+    "TemporaryProject",
+    "waypoint_plugins",
+    "waypoint_project",
+    "waypoint_ui",
+]
+
+_Kind = Literal["deployment", "release"]
+
+# The hooks of each component: the launcher checks that an app's config fits every one of
+# them before it runs any, and so does the harness.
+_COMPONENT_HOOKS: Final[dict[_Kind, tuple[str, str, str]]] = {
+    "deployment": ("platform_deploy_func", "platform_status_func", "platform_destroy_func"),
+    "release": (
+        "release_manager_release_func",
+        "release_manager_status_func",
+        "release_manager_destroy_func",
+    ),
+}
+
+
+@final
+class RecordedUI:
+    """The UI a plugin is given in a test, and assertions on what it showed there.
+
+    Assertions look at the final state of each line, as a user saw it once the plugin was
+    done: a step that said "Checking..." and then "File is ready" is the step "File is ready".
+    """
+
+    def __init__(self) -> None:
+        from .terminal import RecordingUI
+
+        #: The UI to give a hook as its ``ui`` argument (the harness does).
+        self.ui: RecordingUI = RecordingUI()
+
+    @property
+    def events(self) -> list[Event]:
+        """The final state of every line shown, in the order the lines appeared."""
+        return self.ui.final_events()
+
+    def lines(self) -> list[str]:
+        """Every line as ``status: message``, or ``message`` when it has no status."""
+        return self.ui.lines()
+
+    def clear(self) -> None:
+        """Forget what was shown so far, e.g. a deploy's steps before a status check."""
+        self.ui.events.clear()
+
+    def assert_step(self, message: str | re.Pattern[str], status: str | None = None) -> Event:
+        """Assert that a step (of a step group or a status display) ended as ``message``, and
+        with ``status`` (``"ok"``, ``"error"``, ``"warning"``, ...) if given; returns it.
+
+        A string must equal the message; a compiled pattern is searched in it.
+        """
+        __tracebackhide__ = True
+        for event in self.events:
+            if (
+                event.kind != "output"
+                and _matches(message, event.message)
+                and status in (None, event.status)
+            ):
+                return event
+        wanted = f"step {_shown(message)}" + ("" if status is None else f" with status {status!r}")
+        raise AssertionError(f"no {wanted} was shown; {self._listing()}")
+
+    def assert_output(self, message: str | re.Pattern[str], style: str | None = None) -> Event:
+        """Assert that ``ui.output`` showed ``message``, in ``style`` if given; returns it."""
+        __tracebackhide__ = True
+        for event in self.events:
+            if (
+                event.kind == "output"
+                and _matches(message, event.message)
+                and style in (None, event.style)
+            ):
+                return event
+        wanted = f"output {_shown(message)}" + ("" if style is None else f" in style {style!r}")
+        raise AssertionError(f"no {wanted} was shown; {self._listing()}")
+
+    def assert_no_errors(self) -> None:
+        """Assert that no step ended with the error status and no output was an error."""
+        __tracebackhide__ = True
+        from .terminal import ERROR_STYLE, STATUS_ERROR
+
+        errors = [
+            line
+            for event, line in zip(self.events, self.lines(), strict=True)
+            if event.status == STATUS_ERROR or event.style == ERROR_STYLE
+        ]
+        if errors:
+            raise AssertionError(
+                "the plugin showed errors:\n" + "\n".join(f"  {line}" for line in errors)
+            )
+
+    def _listing(self) -> str:
+        lines = self.lines()
+        if not lines:
+            return "the plugin showed nothing"
+        return "the plugin showed:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _matches(expected: str | re.Pattern[str], message: str) -> bool:
+    if isinstance(expected, str):
+        return message == expected
+    return expected.search(message) is not None
+
+
+def _shown(expected: str | re.Pattern[str]) -> str:
+    return repr(expected) if isinstance(expected, str) else f"matching {expected.pattern!r}"
+
+
+def _stored(value: object) -> dict[str, Any]:
+    """``value`` as the launcher stores it and gives it back: unstructured, through JSON."""
+    from ._codec import unstructure_value
+
+    # Through JSON for real, as the state does: a tuple comes back a list, and a value that
+    # JSON cannot hold fails here rather than only under the launcher.
+    stored: dict[str, Any] = json.loads(json.dumps(unstructure_value(value)))
+    return stored
+
+
+@final
+class PluginHarness:
+    """Plugins loaded on their own, and their hooks run one at a time as the launcher runs them.
+
+    Values go in as the launcher gives them: a config, deployment or release (an attrs
+    instance, a dataclass or a mapping) is unstructured and passed through JSON, as the config
+    file and the state hold it, and each hook structures it into the type it annotates. A
+    config that does not fit raises :class:`~waypoint_hooks.ConfigError` before any hook runs.
+    """
+
+    def __init__(
+        self,
+        manager: PluginManager,
+        ui: RecordedUI | None = None,
+        job_info: JobInfo | None = None,
+    ) -> None:
+        from ._context import JobInfo
+
+        #: The plugin manager of the loaded plugins.
+        self.manager = manager
+        #: What the hooks showed.
+        self.ui = ui if ui is not None else RecordedUI()
+        #: The job every hook is told it runs in.
+        self.job_info = job_info if job_info is not None else JobInfo("project", "app", id="job")
+
+    @classmethod
+    def load(
+        cls, *plugins: object, builtins: bool = False, ui: RecordedUI | None = None, **named: object
+    ) -> PluginHarness:
+        """Load ``plugins`` and no other plugin, whatever is installed.
+
+        Each is a module, an object with hook implementations, or a module's import path. It
+        is named as the launcher names it: after the entry point an installed distribution
+        declares for it (the name ``use "NAME"`` selects), else after its last dotted part, as
+        ``-p`` names it; passed as ``name=plugin``, it is called ``name``. ``builtins=True``
+        adds the framework's own plugins. A plugin that fails to import or validate raises
+        :class:`~waypoint_hooks.PluginError`.
+        """
+        from ._errors import PluginError
+        from ._plugins import Plugin, PluginManager, discover
+
+        # Listed, not loaded: the installed entry points only say what each module is called.
+        entry_point_names = {plugin.value: plugin.name for plugin in discover(autoload=True)}
+        # Of the installed plugins, only the builtins, and only when asked.
+        manager = PluginManager(discover(autoload=False) if builtins else ())
+        for name, plugin in [*((None, plugin) for plugin in plugins), *named.items()]:
+            path = plugin if isinstance(plugin, str) else getattr(plugin, "__name__", "")
+            chosen = name or entry_point_names.get(path)
+            if isinstance(plugin, str):
+                manager.add(Plugin(chosen or plugin.rpartition(".")[2], plugin, "cli"))
+            else:
+                manager.register(plugin, chosen)
+        for loaded in manager.plugins:
+            if loaded.error is not None:
+                raise PluginError(loaded.name, loaded.error)
+        return cls(manager, ui)
+
+    # --- platform ---------------------------------------------------------------------------
+
+    def platform_deploy(self, plugin: str, config: object = None) -> dict[str, Any]:
+        """Run ``plugin``'s ``platform_deploy_func``; the deployment, as the state stores it."""
+        return self._create("platform_deploy_func", "deployment", plugin, config, {})
+
+    def platform_status(
+        self,
+        plugin: str,
+        config: object = None,
+        *,
+        deployment: object,
+        last_report: StatusReport | None = None,
+        policy: str | Policy = "waypoint",
+        timeout: float | None = 30.0,
+    ) -> StatusReport:
+        """Check ``deployment`` with ``plugin``'s ``platform_status_func``; the finalized report.
+
+        As the launcher checks it: whatever goes wrong (the plugin raises, times out, returns
+        something else) becomes an ``UNKNOWN`` report that says what happened, and a report
+        without a health gets the ``policy``'s (a name, or a :class:`~waypoint_hooks.Policy`
+        with options).
+        """
+        return self._status(
+            "deployment", plugin, config, deployment, None, last_report, policy, timeout
+        )
+
+    def platform_destroy(self, plugin: str, config: object = None, *, deployment: object) -> None:
+        """Run ``plugin``'s ``platform_destroy_func`` on ``deployment``."""
+        self._run(
+            "platform_destroy_func",
+            "deployment",
+            plugin,
+            config,
+            {"deployment": _stored(deployment)},
+        )
+
+    # --- release manager --------------------------------------------------------------------
+
+    def release_manager_release(
+        self, plugin: str, config: object = None, *, deployment: object
+    ) -> dict[str, Any]:
+        """Run ``plugin``'s ``release_manager_release_func``; the release, as stored."""
+        values = {"deployment": _stored(deployment)}
+        return self._create("release_manager_release_func", "release", plugin, config, values)
+
+    def release_manager_status(
+        self,
+        plugin: str,
+        config: object = None,
+        *,
+        release: object,
+        deployment: object,
+        last_report: StatusReport | None = None,
+        policy: str | Policy = "waypoint",
+        timeout: float | None = 30.0,
+    ) -> StatusReport:
+        """Check ``release`` (of ``deployment``) with ``plugin``'s
+        ``release_manager_status_func``; the finalized report, as :meth:`platform_status`."""
+        return self._status(
+            "release", plugin, config, deployment, release, last_report, policy, timeout
+        )
+
+    def release_manager_destroy(
+        self, plugin: str, config: object = None, *, release: object
+    ) -> None:
+        """Run ``plugin``'s ``release_manager_destroy_func`` on ``release``."""
+        self._run(
+            "release_manager_destroy_func", "release", plugin, config, {"release": _stored(release)}
+        )
+
+    # --- how -----------------------------------------------------------------------------
+
+    def _config(self, kind: _Kind, plugin: str, config: object) -> dict[str, Any]:
+        plain = {} if config is None else _stored(config)
+        self.manager.structure_config(self.job_info.app, plugin, plain, _COMPONENT_HOOKS[kind])
+        return plain
+
+    def _run(
+        self, hook: str, kind: _Kind, plugin: str, config: object, values: Mapping[str, Any]
+    ) -> Any:
+        from ._calls import HookFailed, invoke, run_abandoning
+        from ._context import Context
+
+        arguments = {
+            "ctx": Context(),
+            "job_info": self.job_info,
+            "ui": self.ui.ui,
+            "config": self._config(kind, plugin, config),
+            "deployment": None,
+            "release": None,
+            **values,
+        }
+        try:
+            # No timeout, as the launcher gives deploy, release and destroy none.
+            return run_abandoning(invoke(self.manager.call(hook, plugin), arguments, None))
+        except HookFailed as exc:
+            # The plugin's own exception, with its own traceback: what its author needs to see,
+            # and what pytest.raises expects.
+            raise exc.error from None
+
+    def _create(
+        self, hook: str, kind: _Kind, plugin: str, config: object, values: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        value = self._run(hook, kind, plugin, config, values)
+        if value is None:
+            raise TypeError(
+                f"plugin {plugin!r} {hook} returned None; it must return "
+                "the value to record (an attrs instance or a mapping)"
+            )
+        return _stored(value)
+
+    def _status(
+        self,
+        kind: _Kind,
+        plugin: str,
+        config: object,
+        deployment: object,
+        release: object,
+        last_report: StatusReport | None,
+        policy: str | Policy,
+        timeout: float | None,
+    ) -> StatusReport:
+        from ._aggregate import Policy
+        from ._context import Target
+        from ._runner import Runner, StatusCheck
+
+        check = StatusCheck(
+            Target(self.job_info.app, kind, "1", plugin),
+            self.job_info,
+            self._config(kind, plugin, config),
+            _stored(deployment),
+            None if release is None else _stored(release),
+            last_report,
+            policy if isinstance(policy, Policy) else Policy.from_options(policy),
+            self.ui.ui,
+        )
+        (report,) = Runner(self.manager, timeout=timeout).run([check])
+        return report
+
+
+@final
+class TemporaryProject:
+    """A project directory with a config file, and the real ``waypoint-hooks`` CLI run on it.
+
+    Commands run in this process (click's ``CliRunner``) with ``-c`` naming the config, the
+    state beside it (whatever ``WAYPOINT_HOOKS_STATE`` says), ``-p`` for each of ``plugins``
+    (a module, named after its last dotted part), and plugin autoload off unless ``autoload``
+    is true: then the installed plugins are found through their entry points, as a user's are.
+    """
+
+    #: The config file the commands use.
+    config: Path
+
+    def __init__(
+        self,
+        directory: Path,
+        config: str | Mapping[str, Any],
+        *,
+        plugins: Sequence[str] = (),
+        autoload: bool = False,
+    ) -> None:
+        self.directory = directory
+        self.plugins = tuple(plugins)
+        self.autoload = autoload
+        self.write_config(config)
+
+    def write_config(self, config: str | Mapping[str, Any]) -> Path:
+        """Write the config that later commands use: HCL text (dedented) as ``waypoint.hcl``,
+        or a mapping as ``waypoint.hcl.json``, HCL's JSON form, which reads the same."""
+        if isinstance(config, str):
+            self.config = self.directory / "waypoint.hcl"
+            self.config.write_text(textwrap.dedent(config), encoding="utf-8")
+        else:
+            self.config = self.directory / "waypoint.hcl.json"
+            self.config.write_text(json.dumps(config, indent=2), encoding="utf-8")
+        return self.config
+
+    def run(self, *args: str) -> Result:
+        """Run ``waypoint-hooks ARGS...`` on this project: e.g. ``run("up")``."""
+        from click.testing import CliRunner
+
+        from ._plugins import AUTOLOAD_ENV
+        from ._state import STATE_ENV
+        from .cli import main
+
+        options = ["-c", str(self.config)]
+        for module in self.plugins:
+            options += ["-p", module]
+        env = {AUTOLOAD_ENV: None if self.autoload else "1", STATE_ENV: None}
+        return CliRunner().invoke(main, [*options, *args], env=env, catch_exceptions=False)
+
+    def json(self, *args: str) -> Any:
+        """Run a command with ``--json`` and return what it printed, parsed: e.g.
+        ``json("status")["apps"][0]["deployment"]["report"]["health"]``."""
+        __tracebackhide__ = True
+        result = self.run(*args, "--json")
+        try:
+            return json.loads(result.stdout)
+        except json.JSONDecodeError:
+            command = " ".join([*args, "--json"])
+            raise AssertionError(
+                f"`waypoint-hooks {command}` exited {result.exit_code} without printing JSON:\n"
+                f"{result.output}"
+            ) from None
+
+
+# --- the fixtures --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def waypoint_ui() -> RecordedUI:
+    """What the hooks run by ``waypoint_plugins`` showed, with assertions on it."""
+    return RecordedUI()
+
+
+@pytest.fixture
+def waypoint_plugins(waypoint_ui: RecordedUI) -> Callable[..., PluginHarness]:
+    """``waypoint_plugins(*plugins, builtins=False, **named)``: a :class:`PluginHarness` with
+    only those plugins loaded, showing its hooks' steps on ``waypoint_ui``."""
+    return functools.partial(PluginHarness.load, ui=waypoint_ui)
+
+
+@pytest.fixture
+def waypoint_project(tmp_path: Path) -> Callable[..., TemporaryProject]:
+    """``waypoint_project(config, plugins=(), autoload=False)``: a :class:`TemporaryProject`
+    in a fresh directory under ``tmp_path``."""
+
+    def create(
+        config: str | Mapping[str, Any], *, plugins: Sequence[str] = (), autoload: bool = False
+    ) -> TemporaryProject:
+        directory = Path(tempfile.mkdtemp(prefix="project-", dir=tmp_path))
+        return TemporaryProject(directory, config, plugins=plugins, autoload=autoload)
+
+    return create
