@@ -598,13 +598,10 @@ def test_verbose_shows_where_a_plugin_failed_and_only_then(
 
 
 def test_an_app_level_concurrency_is_refused_with_where_to_put_it(project: Project) -> None:
+    text = project.config.read_text()
+    worker = 'app "worker" {\n'
     project.config.write_text(
-        project.config.read_text()
-        .replace(
-            "      release {{\n".replace("{{", "{"),
-            "      release {\n",
-        )
-        .replace('app "worker" {\n', 'app "worker" {\n  status {\n    concurrency = 2\n  }\n')
+        text.replace(worker, f"{worker}  status {{\n    concurrency = 2\n  }}\n")
     )
     result = project.run("status")
     assert result.exit_code == 2
