@@ -1,0 +1,279 @@
+"""The documentation in ``docs/`` is a specification too (DESIGN §11): every hook and every CLI
+command and option is documented, and every example runs."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import click
+import pytest
+
+from waypoint_hooks import (
+    AUTOLOAD_ENV,
+    PluginManager,
+    ReportDecodeError,
+    hookspecs,
+    report_from_json,
+)
+from waypoint_hooks._config import _STATUS_KEYS, ConfigFileError, check_plugins, load_config
+from waypoint_hooks.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+#: How long one Python example may run.
+EXAMPLE_TIMEOUT = 120
+
+
+@attrs.frozen
+class Block:
+    """A fenced code block of a Markdown file."""
+
+    path: Path
+    #: The line of its opening fence.
+    line: int
+    language: str
+    text: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.path.relative_to(ROOT)}:{self.line}"
+
+
+_FENCE = re.compile(r"^(`{3,})([\w+-]*)\s*$")
+
+
+def _blocks(path: Path) -> Iterator[Block]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    index = 0
+    while index < len(lines):
+        opening = _FENCE.match(lines[index])
+        index += 1
+        if opening is None:
+            continue
+        start, fence, body = index, opening.group(1), []
+        while index < len(lines) and lines[index].rstrip() != fence:
+            body.append(lines[index])
+            index += 1
+        assert index < len(lines), f"{path.relative_to(ROOT)}:{start}: code block never closed"
+        index += 1
+        yield Block(path, start, opening.group(2).lower(), "\n".join(body) + "\n")
+
+
+def _doc_files() -> list[Path]:
+    return sorted(DOCS.glob("*.md"))
+
+
+def _params(
+    language: str,
+    documents: list[Path] | None = None,
+    only: Callable[[Block], bool] = lambda block: True,
+) -> list[Any]:
+    """One pytest param per block of ``language`` (that ``only`` accepts), with an id naming
+    its file and its index among that file's blocks of the language."""
+    params = []
+    for path in documents if documents is not None else _doc_files():
+        if not path.exists():
+            continue  # a test of its own says that the file is missing
+        blocks = [block for block in _blocks(path) if block.language == language]
+        for index, block in enumerate(blocks):
+            if only(block):
+                params.append(pytest.param(block, id=f"{path.name}-{index}"))
+    return params
+
+
+def _read(name: str) -> str:
+    return (DOCS / name).read_text(encoding="utf-8")
+
+
+# --- the hook reference ---------------------------------------------------------------------
+
+
+def _hookspecs() -> list[Any]:
+    return [
+        value
+        for value in vars(hookspecs).values()
+        if inspect.isfunction(value) and value.__module__ == hookspecs.__name__
+    ]
+
+
+@pytest.mark.parametrize("spec", _hookspecs(), ids=lambda spec: spec.__name__)
+def test_every_hookspec_is_in_the_hook_reference_with_its_exact_signature(spec: Any) -> None:
+    arguments = ", ".join(inspect.signature(spec).parameters)
+    line = f"def {spec.__name__}({arguments})"
+    if line not in _read("hooks.md"):
+        pytest.fail(f"docs/hooks.md does not show `{line}`", pytrace=False)
+
+
+# --- the CLI reference ----------------------------------------------------------------------
+
+
+def _sections(text: str) -> dict[str, str]:
+    """The text under each ``## heading``, by the heading without its backticks."""
+    parts = re.split(r"^## (.+)$", text, flags=re.MULTILINE)
+    return {
+        heading.replace("`", "").strip(): body
+        for heading, body in zip(parts[1::2], parts[2::2], strict=True)
+    }
+
+
+def _option_names(command: click.Command) -> list[str]:
+    """How each option of ``command`` is written: its long names, or its short one."""
+    names = []
+    for param in command.params:
+        if not isinstance(param, click.Option):
+            continue
+        spelled = [*param.opts, *param.secondary_opts]
+        long = [name for name in spelled if name.startswith("--")]
+        names.extend(long or spelled)
+    return names
+
+
+def _commands() -> list[tuple[str, click.Command]]:
+    assert isinstance(main, click.Group)
+    return sorted(main.commands.items())
+
+
+def test_the_cli_reference_documents_every_global_option() -> None:
+    sections = _sections(_read("cli.md"))
+    assert "Global options" in sections, "docs/cli.md has no '## Global options' section"
+    missing = [name for name in _option_names(main) if f"`{name}" not in sections["Global options"]]
+    assert not missing, f"global options missing from docs/cli.md: {missing}"
+
+
+@pytest.mark.parametrize(("name", "command"), _commands(), ids=[name for name, _ in _commands()])
+def test_the_cli_reference_documents_every_command_and_its_options(
+    name: str, command: click.Command
+) -> None:
+    sections = _sections(_read("cli.md"))
+    assert name in sections, f"docs/cli.md has no '## `{name}`' section for the {name} command"
+    missing = [option for option in _option_names(command) if f"`{option}" not in sections[name]]
+    assert not missing, f"options of `{name}` missing from its section in docs/cli.md: {missing}"
+
+
+# --- the configuration reference ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", _STATUS_KEYS)
+def test_the_configuration_reference_documents_every_status_key(key: str) -> None:
+    assert f"`{key}`" in _read("configuration.md"), f"status key {key!r} is not documented"
+
+
+def _complete_config(block: Block) -> bool:
+    """A whole config file, not a fragment of one."""
+    return block.text.lstrip().startswith("project =")
+
+
+@pytest.mark.parametrize("block", _params("hcl", [DOCS / "configuration.md"], _complete_config))
+def test_every_complete_config_file_in_the_configuration_reference_loads(
+    block: Block, tmp_path: Path
+) -> None:
+    _load(block, tmp_path / "waypoint.hcl")
+
+
+def _load(block: Block, path: Path) -> None:
+    """Load ``block`` as the config file ``path``; check the plugins' settings too when every
+    plugin it uses is a builtin one."""
+    path.write_text(block.text, encoding="utf-8")
+    try:
+        project = load_config(path)
+        builtins = PluginManager.load(autoload=False)
+        available = {plugin.name for plugin in builtins.plugins if plugin.error is None}
+        used = {
+            use.plugin
+            for app in project.apps.values()
+            for use in (app.deploy, app.release)
+            if use is not None
+        }
+        if used <= available:
+            check_plugins(project, builtins)
+    except ConfigFileError as exc:
+        where = block.where
+        if exc.line is not None:  # the block's line 1 is the one after its opening fence
+            where = f"{block.path.relative_to(ROOT)}:{block.line + exc.line}"
+        pytest.fail(f"the config file at {where}: {exc.message}", pytrace=False)
+
+
+def test_the_configuration_reference_has_complete_config_files() -> None:
+    blocks = [b for b in _blocks(DOCS / "configuration.md") if b.language == "hcl"]
+    assert sum(_complete_config(block) for block in blocks) >= 2
+
+
+# --- JSON examples --------------------------------------------------------------------------
+
+
+def _reports(value: Any) -> Iterator[Any]:
+    """Every object in ``value`` that is a wire-format report (it has ``resources``)."""
+    if isinstance(value, dict):
+        if "resources" in value:
+            yield value
+            return
+        for item in value.values():
+            yield from _reports(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _reports(item)
+
+
+@pytest.mark.parametrize("block", _params("json"))
+def test_every_json_example_parses_and_its_reports_decode(block: Block, tmp_path: Path) -> None:
+    try:
+        document = json.loads(block.text)
+    except ValueError as exc:
+        pytest.fail(f"{block.where}: not JSON: {exc}")
+    for report in _reports(document):
+        try:
+            report_from_json(json.dumps(report))
+        except ReportDecodeError as exc:
+            pytest.fail(f"{block.where}: a report that does not decode: {exc}", pytrace=False)
+    if block.path.name == "configuration.md" and isinstance(document, dict):
+        _load(block, tmp_path / "waypoint.hcl.json")
+
+
+def test_the_report_format_shows_a_report_that_decodes() -> None:
+    blocks = [b for b in _blocks(DOCS / "reports.md") if b.language == "json"]
+    reports = [json.loads(block.text) for block in blocks]
+    examples = [report for report in reports if isinstance(report, dict) and "resources" in report]
+    assert examples, "docs/reports.md has no JSON example of a report"
+    for example in examples:
+        decoded = report_from_json(json.dumps(example))
+        assert decoded.health is not None
+        assert decoded.generated_time is not None
+
+
+# --- Python examples ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", _params("python"))
+def test_every_python_example_runs(block: Block, tmp_path: Path) -> None:
+    script = tmp_path / "example.py"
+    script.write_text(block.text, encoding="utf-8")
+    work = tmp_path / "work"
+    work.mkdir()
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=work,
+        env={**os.environ, AUTOLOAD_ENV: "1"},
+        capture_output=True,
+        text=True,
+        timeout=EXAMPLE_TIMEOUT,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            f"the example at {block.where} exited with {done.returncode}:\n"
+            f"{done.stdout}{done.stderr}",
+            pytrace=False,
+        )
+
+
+def test_the_docs_have_python_examples() -> None:
+    assert len(_params("python")) >= 10
