@@ -159,7 +159,8 @@ def project(
 
 
 @pytest.mark.parametrize(
-    "command", ["plugins", "deploy", "release", "up", "status", "destroy", "history"]
+    "command",
+    ["plugins", "deploy", "release", "up", "status", "destroy", "history", "new-plugin"],
 )
 def test_every_command_has_help_with_an_example(command: str) -> None:
     result = CliRunner().invoke(main, [command, "--help"])

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from ._plugins import discover
+
 if TYPE_CHECKING:
     from importlib.abc import Traversable
 
@@ -52,8 +54,6 @@ def _names(name: str) -> dict[str, str]:
             "with a letter, with single '-' or '_' between words (e.g. 'my-cloud'); it is what "
             '`use "NAME"` selects in waypoint.hcl'
         )
-    from ._plugins import discover
-
     builtins = [plugin.name for plugin in discover(autoload=False) if plugin.source == "builtin"]
     if name in builtins:
         raise ValueError(

@@ -498,3 +498,27 @@ def history(session: Session, app: str, json_output: bool, limit: int | None) ->
         else:
             for line in _render.history_table(stored, style=_style(session)):
                 click.echo(line)
+
+
+@main.command("new-plugin")
+@click.argument("name")
+@_handle_errors
+def new_plugin(name: str) -> None:
+    """Create NAME's plugin package, waypoint-hooks-NAME, in the current directory.
+
+    It is ready to install and to change: a platform and a release manager to start from,
+    their tests, and the entry point that makes `use "NAME"` select the plugin.
+
+    \b
+    Example:
+      waypoint-hooks new-plugin my-cloud
+    """
+    from ._scaffold import new_plugin as create
+
+    try:
+        package = create(name, Path.cwd())
+    except ValueError as exc:
+        _fail(str(exc), USAGE)
+    click.echo(f"Created {package}\n\nNext:\n  cd {package.name}")
+    click.echo("  python3 -m venv .venv && .venv/bin/pip install -e '.[test]'")
+    click.echo("  .venv/bin/python -m pytest")

@@ -343,6 +343,7 @@ class PluginHarness:
         from ._runner import Runner, StatusCheck
 
         check = StatusCheck(
+            # The id of the stored record the launcher checks; the harness stores none.
             Target(self.job_info.app, kind, "1", plugin),
             self.job_info,
             self._config(kind, plugin, config),
@@ -383,11 +384,15 @@ class TemporaryProject:
         self.write_config(config)
 
     def write_config(self, config: str | Mapping[str, Any]) -> Path:
-        """Write the config that later commands use: HCL text (dedented) as ``waypoint.hcl``,
-        or a mapping as ``waypoint.hcl.json``, HCL's JSON form, which reads the same."""
+        """Write the config that later commands use: HCL text as ``waypoint.hcl``, or a
+        mapping as ``waypoint.hcl.json``, HCL's JSON form, which reads the same.
+
+        The text is dedented and its leading newline dropped, so that a triple-quoted string
+        is written as it reads, and a ``FILE:LINE`` error counts its lines.
+        """
         if isinstance(config, str):
             self.config = self.directory / "waypoint.hcl"
-            self.config.write_text(textwrap.dedent(config), encoding="utf-8")
+            self.config.write_text(textwrap.dedent(config).lstrip("\n"), encoding="utf-8")
         else:
             self.config = self.directory / "waypoint.hcl.json"
             self.config.write_text(json.dumps(config, indent=2), encoding="utf-8")
