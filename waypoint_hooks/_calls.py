@@ -8,7 +8,8 @@ import contextlib
 import inspect
 import queue
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Hashable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Final, TypeVar, final
 
@@ -18,13 +19,12 @@ from ._aggregate import DEFAULT_POLICY, Policy
 from ._codec import StructureError
 from ._context import Context
 from ._health import Health
-from ._model import Resource, StatusReport
+from ._model import StatusReport, validate_report
 from ._plugins import HookCall, Impl
 
 __all__ = [
     "HookFailed",
     "HookTimeout",
-    "check_resources",
     "describe_error",
     "finalize",
     "format_seconds",
@@ -52,7 +52,11 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, StructureError):
         return f"cannot take its arguments: {error}"
     name = type(error).__name__
-    return f"raised {name}: {error}" if str(error) else f"raised {name}"
+    try:
+        text = str(error)
+    except Exception:  # a plugin's exception may fail even to describe itself
+        text = "<its message cannot be shown: str() of it raised too>"
+    return f"raised {name}: {text}" if text else f"raised {name}"
 
 
 class HookTimeout(Exception):
@@ -128,7 +132,12 @@ def _call_sync(call: HookCall, values: Mapping[str, Any]) -> _Outcome:
 
 
 async def _call_async(call: HookCall, values: Mapping[str, Any]) -> _Outcome:
-    started, error = _enter(call.wrappers, values)
+    # Wrappers are plain generators that may block: around an async hook they run in a
+    # worker thread, so that one that hangs is timed out like a sync hook, not the loop.
+    if call.wrappers:
+        started, error = await _in_worker(lambda: _enter(call.wrappers, values))
+    else:
+        started, error = [], None
     value = None
     if error is None:
         try:
@@ -140,7 +149,9 @@ async def _call_async(call: HookCall, values: Mapping[str, Any]) -> _Outcome:
             # Even SystemExit and KeyboardInterrupt: raised from a task they would stop the
             # event loop and every other check with it.
             error = exc
-    return _exit(started, value, error)
+    if started:
+        return await _in_worker(lambda: _exit(started, value, error))
+    return _Outcome(value, error)
 
 
 @final
@@ -176,22 +187,51 @@ class _DaemonWorkers:
 _WORKERS: Final = _DaemonWorkers()
 
 
-def _in_daemon_thread(call: HookCall, values: Mapping[str, Any]) -> asyncio.Future[_Outcome]:
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[_Outcome] = loop.create_future()
+def _in_worker(
+    work: Callable[[], _T], finished: threading.Event | None = None
+) -> asyncio.Future[_T]:
+    """Run ``work`` in a daemon worker thread; its result as a future of the running loop.
 
-    def settle(outcome: _Outcome) -> None:
+    ``finished`` is set when ``work`` returns, even after the loop is gone: the mark that a
+    timed-out call has ended at last.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_T] = loop.create_future()
+
+    def settle(result: _T) -> None:
         if not future.done():
-            future.set_result(outcome)
+            future.set_result(result)
 
     def run() -> None:
-        outcome = _call_sync(call, values)
+        result = work()
+        if finished is not None:
+            finished.set()
         # RuntimeError: the loop closed while this call hung; nobody waits for it any more.
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle, outcome)
+            loop.call_soon_threadsafe(settle, result)
 
     _WORKERS.submit(run)
     return future
+
+
+#: Sync calls that timed out and are still running, by the key their caller gave: a check
+#: that hangs every round must not take one more thread every round.
+_STUCK: Final[dict[Hashable, tuple[threading.Event, float]]] = {}
+
+
+def _still_running(call: HookCall, key: Hashable | None) -> HookFailed | None:
+    if key is None or key not in _STUCK:
+        return None
+    finished, since = _STUCK[key]
+    if finished.is_set():
+        del _STUCK[key]
+        return None
+    return HookFailed(
+        call,
+        TimeoutError(),
+        f"is still running: it timed out {format_seconds(round(time.monotonic() - since))} "
+        "ago and has not returned since, so it was not started again",
+    )
 
 
 async def _settled(future: asyncio.Future[_Outcome], timeout: float | None) -> None:
@@ -219,17 +259,24 @@ async def _settled(future: asyncio.Future[_Outcome], timeout: float | None) -> N
         future.remove_done_callback(wake)
 
 
-async def invoke(call: HookCall, values: Mapping[str, Any], timeout: float | None) -> Any:
+async def invoke(
+    call: HookCall, values: Mapping[str, Any], timeout: float | None, key: Hashable | None = None
+) -> Any:
     """Call ``call`` with ``values`` (every argument of its hook) within ``timeout`` seconds.
 
     Raises :class:`HookFailed` with whatever the plugin raised, and :class:`HookTimeout`
-    after setting ``values["ctx"].cancelled`` when the time is up.
+    after setting ``values["ctx"].cancelled`` when the time is up. A sync call that timed
+    out under the same ``key`` (say, a deployment's id) and still runs is not started again.
     """
     future: asyncio.Future[_Outcome]
+    finished = threading.Event()
     if call.impl.is_async:
         future = asyncio.ensure_future(_call_async(call, values))
     else:
-        future = _in_daemon_thread(call, values)
+        stuck = _still_running(call, key)
+        if stuck is not None:
+            raise stuck
+        future = _in_worker(lambda: _call_sync(call, values), finished)
     try:
         await _settled(future, timeout)
     finally:
@@ -241,6 +288,8 @@ async def invoke(call: HookCall, values: Mapping[str, Any], timeout: float | Non
             # Not awaited: a coroutine that swallows the cancellation must not hang us too.
             future.cancel()
     if timed_out:
+        if key is not None and not call.impl.is_async:
+            _STUCK[key] = (finished, time.monotonic())
         raise HookTimeout(call, timeout or 0.0)
     outcome = future.result()
     if outcome.error is not None:
@@ -256,14 +305,6 @@ async def invoke(call: HookCall, values: Mapping[str, Any], timeout: float | Non
     return value
 
 
-def check_resources(report: StatusReport) -> None:
-    """Raise :class:`TypeError` when something other than a Resource was put in the list
-    (``append`` is not validated the way assignment is)."""
-    for index, resource in enumerate(report.resources):
-        if not isinstance(resource, Resource):
-            raise TypeError(f"resources[{index}] is a {type(resource).__name__}, not a Resource")
-
-
 def finalize(
     report: StatusReport, plugin: str, policy: Policy = DEFAULT_POLICY, now: datetime | None = None
 ) -> StatusReport:
@@ -272,9 +313,9 @@ def finalize(
     ``generated_time`` defaults to now (UTC), each resource's empty ``platform`` to the
     plugin's name, and a ``health`` of ``None`` to the policy's verdict, whose message is used
     when the plugin left ``health_message`` empty. Raises :class:`TypeError` for a report
-    whose resource list holds something else than resources.
+    with a field that assignment would have refused (see ``validate_report``).
     """
-    check_resources(report)
+    validate_report(report)
     for resource in report.resources:
         if not resource.platform:
             resource.platform = plugin
@@ -300,8 +341,16 @@ def run_abandoning(main: Coroutine[Any, Any, _T]) -> _T:
     """
     loop = asyncio.new_event_loop()
     loop.set_exception_handler(_quiet_about_abandoned)
+    task = loop.create_task(main)
     try:
-        return loop.run_until_complete(main)
+        return loop.run_until_complete(task)
+    except BaseException:
+        # Interrupted (Ctrl-C): the caller says so; asyncio must not also print the tasks
+        # left behind, with tracebacks, when they are collected.
+        loop.set_exception_handler(lambda loop, context: None)
+        if task.done() and not task.cancelled():
+            task.exception()
+        raise
     finally:
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())

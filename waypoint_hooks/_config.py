@@ -480,12 +480,22 @@ _TOP_BLOCKS: Final[_Schema] = {"status": (0, {}), "app": (1, _APP_BLOCKS)}
 
 def _read_json(path: Path, text: str) -> _Body:
     try:
-        json.loads(text)
+        parsed = json.loads(text)
+        # "\ud800" is valid JSON but no text: it could be neither stored nor printed.
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+        document = _JsonReader(text).value()
     except json.JSONDecodeError as exc:
         raise ConfigFileError(
             path, exc.lineno, f"JSON syntax error at column {exc.colno}: {exc.msg}"
         ) from None
-    document = _JsonReader(text).value()
+    except UnicodeEncodeError:
+        raise ConfigFileError(
+            path, None, "a string holds a lone surrogate escape (like \\ud800); use real text"
+        ) from None
+    except RecursionError:
+        raise ConfigFileError(
+            path, None, "the JSON is nested too deeply to be a configuration"
+        ) from None
     if not isinstance(document, _JsonObject):
         raise ConfigFileError(
             path, 1, 'the file must hold one JSON object: {"project": "NAME", "app": {...}}'

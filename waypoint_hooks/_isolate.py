@@ -23,10 +23,10 @@ from typing import Any, Final
 
 import attrs
 
-from ._calls import HookFailed, HookTimeout, check_resources, invoke, run_abandoning
+from ._calls import HookFailed, HookTimeout, invoke, run_abandoning
 from ._codec import unstructure_value
 from ._context import Context, JobInfo
-from ._model import StatusReport
+from ._model import StatusReport, validate_report
 from ._plugins import HookCall, PluginManager, PluginSpecs
 from ._wire import report_from_json, report_to_wire
 from .terminal import UI, Event, RecordingUI
@@ -35,6 +35,8 @@ __all__ = ["invoke_isolated"]
 
 #: The arguments the parent sends; ``ctx`` and ``ui`` are made anew on each side.
 _SENT: Final = ("config", "deployment", "release")
+#: prctl(2) option: the signal the worker gets when its parent dies.
+_PR_SET_PDEATHSIG: Final = 1
 
 
 async def invoke_isolated(
@@ -54,6 +56,7 @@ async def invoke_isolated(
         "blocked": sorted(plugins.specs.blocked),
         "modules": list(plugins.specs.modules),
         "autoload": plugins.autoload,
+        "parent": os.getpid(),
         "job_info": attrs.asdict(values["job_info"]),
         "timeout": timeout,
         "last_report": _wire_or_none(values.get("last_report")),
@@ -139,7 +142,7 @@ def _serve(request: Mapping[str, Any]) -> dict[str, Any]:
 def _result(call: HookCall, value: object) -> dict[str, Any]:
     if isinstance(value, StatusReport):
         try:
-            check_resources(value)
+            validate_report(value)
         except TypeError as exc:
             return {"error": f"returned an invalid report: {exc}"}
         return {"report": report_to_wire(value)}
@@ -151,8 +154,20 @@ def _result(call: HookCall, value: object) -> dict[str, Any]:
     return {"value": unstructure_value(value)}
 
 
+def _die_with_parent(parent: int) -> None:
+    """Linux's parent-death signal: a launcher killed with SIGKILL must not leave its worker
+    running, holding its terminal. Elsewhere the worker ends with its hook as usual."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+
+
 def main() -> None:
     request = json.load(sys.stdin)
+    _die_with_parent(request["parent"])
     # The response's channel; from here on, fd 1 is stderr for plugins and their children.
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)

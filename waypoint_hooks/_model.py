@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import Any, TypeVar, final
+from typing import Any, Final, TypeVar, final
 
 import attrs
 
 from ._aggregate import Policy, aggregate
 from ._health import CategoryDisplayHint, Health
 
-__all__ = ["Resource", "StatusReport", "unchecked"]
+__all__ = ["Resource", "StatusReport", "unchecked", "validate_report"]
 
 _E = TypeVar("_E", Health, CategoryDisplayHint)
 _A = TypeVar("_A", "Resource", "StatusReport")
@@ -183,3 +183,31 @@ def unchecked(cls: type[_A], **values: Any) -> _A:
         # object.__setattr__ fills the slot directly, past attrs' on_setattr hooks.
         object.__setattr__(instance, name, value)
     return instance
+
+
+def validate_report(report: StatusReport) -> None:
+    """Raise :class:`TypeError` unless every field of ``report`` and of its resources holds
+    what assignment would have accepted.
+
+    Assignment is validated, but a list's ``append`` is not, and ``object.__setattr__`` gets
+    past anything: a report is checked again before it is stored or shown.
+    """
+    for index, resource in enumerate(report.resources):
+        if not isinstance(resource, Resource):
+            raise TypeError(f"resources[{index}] is a {type(resource).__name__}, not a Resource")
+        try:
+            Resource(**{name: getattr(resource, name) for name in _RESOURCE_FIELDS})
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"resources[{index}]: {exc}") from None
+    try:
+        StatusReport(
+            health=report.health,
+            health_message=report.health_message,
+            generated_time=report.generated_time,
+            external=report.external,
+        )
+    except (TypeError, ValueError) as exc:
+        raise TypeError(str(exc)) from None
+
+
+_RESOURCE_FIELDS: Final = tuple(field.name for field in attrs.fields(Resource))

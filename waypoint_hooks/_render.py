@@ -230,8 +230,8 @@ def plugins_table(plugins: Sequence[Plugin]) -> list[str]:
     """The ``plugins`` listing: one plugin a row, and why it failed when it did."""
     rows = [
         (
-            plugin.name,
-            plugin.version or "-",
+            sanitize_line(plugin.name),
+            sanitize_line(plugin.version or "-"),
             plugin.source,
             ", ".join(plugin.kinds) or "-",
             str(len(plugin.hooks)) if plugin.error is None else "-",

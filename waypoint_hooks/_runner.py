@@ -112,7 +112,7 @@ class Runner:
             if check.isolate:
                 value = await invoke_isolated(call, self.plugins, values, timeout)
             else:
-                value = await invoke(call, values, timeout)
+                value = await invoke(call, values, timeout, key=check.target.id)
         except (PluginError, HookFailed, HookTimeout) as exc:
             if isinstance(exc, HookFailed) and self.on_failure is not None:
                 self.on_failure(exc)

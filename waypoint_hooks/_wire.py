@@ -229,4 +229,6 @@ def report_from_json(text: str | bytes) -> StatusReport:
         data = json.loads(text)
     except ValueError as exc:
         raise ReportDecodeError([("", f"not JSON: {exc}")]) from None
+    except RecursionError:
+        raise ReportDecodeError([("", "not a report: nested too deeply")]) from None
     return structure(data, StatusReport, ReportDecodeError)

@@ -186,21 +186,30 @@ def _print_json(document: Any) -> None:
 
 
 @contextlib.contextmanager
-def _plugins_print_to_stderr(json_output: bool) -> Iterator[None]:
-    """While plugins run, whatever they print goes to stderr: stdout is the JSON document.
+def _json_stdout(json_output: bool) -> Iterator[Callable[[Any], None]]:
+    """For ``--json``: stdout carries the JSON documents and nothing else.
 
-    Python's ``sys.stdout`` is swapped, and when it is the process's real file descriptor 1
-    that is pointed at stderr too, for plugins that write to the descriptor or start
-    programs that do.
+    While the command runs, whatever plugins print goes to stderr: Python's ``sys.stdout`` is
+    swapped, and when it is the process's real file descriptor 1, that descriptor is pointed
+    at stderr too (for plugins that write to it, or start programs that do, and for hung
+    plugin threads that print between ``--watch`` rounds). Yields the function that writes a
+    document to the real stdout.
     """
     if not json_output:
-        yield
+        yield _print_json
         return
     sys.stdout.flush()
+    real = sys.stdout
     saved = _dup_stdout()
+    channel = os.fdopen(saved, "w", encoding="utf-8", closefd=False) if saved is not None else real
+
+    def emit(document: Any) -> None:
+        channel.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        channel.flush()
+
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            yield
+            yield emit
     finally:
         if saved is not None:
             sys.stderr.flush()
@@ -238,6 +247,7 @@ def _show_status(
     tree: bool = False,
 ) -> None:
     from . import _render
+    from .terminal import sanitize_line
 
     click.echo("")
     for line in _render.status_table(
@@ -253,7 +263,8 @@ def _show_status(
         ):
             if record is None or report is None:
                 continue
-            click.echo(f"\n{row.app} {kind} v{record.sequence} ({record.plugin}) resources:")
+            title = f"{row.app} {kind} v{record.sequence} ({record.plugin}) resources:"
+            click.echo(f"\n{sanitize_line(title)}")
             for line in _render.resource_tree(report, _style(session)):
                 click.echo(f"  {line}")
 
@@ -446,20 +457,23 @@ def status(
     from . import _render
     from ._launcher import Outcome
 
-    with session.launcher(json_output, plugins=not cached, apps=apps) as launcher:
-        code = READY
+    with (
+        session.launcher(json_output, plugins=not cached, apps=apps) as launcher,
+        _json_stdout(json_output) as emit_json,
+    ):
+        # Interrupted before the first round is shown, nothing shown is READY.
+        code = NOT_READY
         try:
             while True:
                 if cached:
                     outcome = Outcome(launcher.cached(apps))
                 else:
-                    with _plugins_print_to_stderr(json_output):
-                        outcome = launcher.status(
-                            apps, timeout=timeout, concurrency=concurrency, keep=keep
-                        )
+                    outcome = launcher.status(
+                        apps, timeout=timeout, concurrency=concurrency, keep=keep
+                    )
                 code = _exit_code(outcome)
                 if json_output:
-                    _print_json(
+                    emit_json(
                         _render.status_json(launcher.project.name, launcher.workspace, outcome.apps)
                     )
                 else:
