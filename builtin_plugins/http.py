@@ -33,11 +33,12 @@ from waypoint_hooks import (
 )
 from waypoint_hooks.terminal import UI
 
+from ._urls import SCHEMES, url_problem
+
 if TYPE_CHECKING:
     import ssl
     from urllib.parse import SplitResult
 
-_SCHEMES: Final = ("http", "https")
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS: Final = 5
 _MAX_HEADER_LINES: Final = 100
@@ -56,29 +57,8 @@ def _invalid(field: str, message: str) -> StructureError:
     return StructureError([(field, message)])
 
 
-def _url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be probed, or ``None`` when it can."""
-    from urllib.parse import urlsplit
-
-    if any(char.isspace() or not char.isprintable() for char in url):
-        return f"{url!r} holds spaces or control characters; percent-encode them"
-    parts = urlsplit(url)
-    if parts.scheme not in _SCHEMES or not parts.hostname:
-        return f"{url!r} is not an http:// or https:// URL with a host"
-    if not parts.hostname.isascii():
-        return f"{url!r}: write the host name in its ASCII (xn--) form"
-    if parts.username is not None:
-        # The URL names the resource and is shown and stored: a secret has no place in it.
-        return f"{url!r} holds credentials; send them in headers (Authorization) instead"
-    try:
-        _ = parts.port  # the property raises for a port that is not a number in range
-    except ValueError:
-        return f"{url!r} has an invalid port"
-    return None
-
-
 def _check_url(_: object, field: attrs.Attribute[str | None], value: str | None) -> None:
-    problem = None if value is None else _url_problem(value)
+    problem = None if value is None else url_problem(value)
     if problem is not None:
         raise _invalid(field.name, problem)
 
@@ -91,7 +71,7 @@ def _check_urls(
     if not value:
         raise _invalid(field.name, "lists no URL")
     for index, url in enumerate(value):
-        problem = _url_problem(url)
+        problem = url_problem(url)
         if problem is not None:
             raise _invalid(f"{field.name}[{index}]", problem)
 
@@ -284,7 +264,7 @@ def _offered_by(deployment: Mapping[str, Any]) -> list[str]:
         if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
             raise ValueError(f"the deployment's {key!r} is not a URL or a list of URLs: {value!r}")
         for url in urls:
-            problem = _url_problem(url)
+            problem = url_problem(url)
             if problem is not None:
                 raise ValueError(f"the deployment's {key!r}: {problem}")
         return urls
@@ -448,7 +428,7 @@ async def _get(url: str, headers: Mapping[str, str], tls: _TLS) -> _Answer:
         if answer.status not in _REDIRECTS or not answer.location:
             return answer
         target = urljoin(answer.url, answer.location)
-        if urlsplit(target).scheme not in _SCHEMES:
+        if urlsplit(target).scheme not in SCHEMES:
             # A file:// or ftp:// target is never fetched: the redirect is the answer.
             return attrs.evolve(answer, note=f"redirect to {_quoted(target)} not followed")
         # Configured headers may carry credentials: only the configured host gets them.

@@ -31,6 +31,8 @@ from waypoint_hooks import (
 )
 from waypoint_hooks.terminal import STATUS_ERROR, STATUS_OK, STATUS_WARN, UI, WARNING_STYLE
 
+from ._urls import url_problem
+
 if TYPE_CHECKING:
     import subprocess
 
@@ -86,19 +88,6 @@ def _check_command(value: object) -> list[str] | str:
     return value
 
 
-def _http_url_problem(url: str) -> str | None:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{url!r} is not an http:// or https:// URL with a host"
-    try:
-        _ = parts.port  # the property raises for a port that is not a number in range
-    except ValueError:
-        return f"{url!r} has an invalid port"
-    return None
-
-
 def _tcp_address(text: str) -> tuple[str, int]:
     """``host:port`` (``[::1]:port`` for IPv6) as a host and a port number."""
     host, _, port = text.rpartition(":")
@@ -109,7 +98,7 @@ def _tcp_address(text: str) -> tuple[str, int]:
 
 
 def _check_ready_http(_: object, field: attrs.Attribute[str | None], value: str | None) -> None:
-    problem = None if value is None else _http_url_problem(value)
+    problem = None if value is None else url_problem(value)
     if problem is not None:
         raise _invalid(field.name, problem)
 

@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -76,3 +77,22 @@ def manager(monkeypatch: pytest.MonkeyPatch) -> PluginManager:
     """A plugin manager with no plugin at all: tests register exactly what they need."""
     monkeypatch.setenv(AUTOLOAD_ENV, "1")
     return PluginManager()
+
+
+@pytest.fixture
+def hostile_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The modules of tests/hostile/ importable (also by the processes tests start), and
+    only builtin plugins besides them."""
+    from hostile import harness
+
+    harness.prepare(monkeypatch)
+
+
+@pytest.fixture
+def processes() -> Iterator[Any]:
+    """Launcher processes started by a test, killed with their groups at its end."""
+    from hostile.harness import Processes
+
+    started = Processes()
+    yield started
+    started.close()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +25,8 @@ from hostile.harness import App, Processes, Project, parse, report_of
 MIB = 1024 * 1024
 
 
-@pytest.fixture(autouse=True)
-def _plugin_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    harness.prepare(monkeypatch)
-
-
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    started = Processes()
-    yield started
-    started.close()
+# The hostile plugin modules on the path, only builtins besides them (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("hostile_plugins")
 
 
 class Watch:

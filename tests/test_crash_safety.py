@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,16 +25,8 @@ ROUNDS = 5
 PROCESSES = 3
 
 
-@pytest.fixture(autouse=True)
-def _plugin_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    harness.prepare(monkeypatch)
-
-
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    started = Processes()
-    yield started
-    started.close()
+# The hostile plugin modules on the path, only builtins besides them (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("hostile_plugins")
 
 
 def many_apps(root: Path) -> Project:

@@ -113,9 +113,8 @@ VALID_JSON = json.dumps(
 )
 
 
-@pytest.fixture(autouse=True)
-def _plugin_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    harness.prepare(monkeypatch)
+# The hostile plugin modules on the path, only builtins besides them (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("hostile_plugins")
 
 
 def run_config(name: str, data: bytes) -> None:

@@ -17,7 +17,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +27,8 @@ from hostile.harness import App, Processes, Project, assert_survived, parse, rep
 STEADY = ("first", "last")
 
 
-@pytest.fixture(autouse=True)
-def _plugin_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    harness.prepare(monkeypatch)
-
-
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    started = Processes()
-    yield started
-    started.close()
+# The hostile plugin modules on the path, only builtins besides them (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("hostile_plugins")
 
 
 def hostile_project(

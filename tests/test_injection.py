@@ -67,9 +67,8 @@ def assert_clean(*texts: str) -> None:
             assert at < 0, f"{name} shown at {at}: {text[max(0, at - 80) : at + 80]!r}"
 
 
-@pytest.fixture(autouse=True)
-def _plugin_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    harness.prepare(monkeypatch)
+# The hostile plugin modules on the path, only builtins besides them (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("hostile_plugins")
 
 
 def injected(root: Path, app: str = APP, json_config: bool = True, **config: str) -> Project:

@@ -369,23 +369,24 @@ class State:
                 " WHERE kind = ? AND app = ? AND workspace = ?",
                 (kind, app, workspace),
             ).fetchone()
-            db.execute(
-                f"INSERT INTO targets ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
-                (kind, id, app, workspace, plugin, sequence, text, _micros(created), deployment_id),
+            row = (
+                kind,
+                id,
+                app,
+                workspace,
+                plugin,
+                sequence,
+                text,
+                _micros(created),
+                None,
+                deployment_id,
             )
-        # The value as get() will give it back (tuples become lists), not the caller's object.
-        return Record(
-            kind,
-            id,
-            app,
-            workspace,
-            plugin,
-            sequence,
-            json.loads(text),
-            created,
-            None,
-            deployment_id,
-        )
+            db.execute(
+                f"INSERT INTO targets ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+        # Read back as get() gives it (tuples become lists), not as the caller's object.
+        return _record(row)
 
     def _check_deployment(self, app: str, workspace: str, deployment_id: str) -> None:
         found = self._db.execute(
