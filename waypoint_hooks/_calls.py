@@ -269,13 +269,14 @@ async def invoke(
     out under the same ``key`` (say, a deployment's id) and still runs is not started again.
     """
     future: asyncio.Future[_Outcome]
-    finished = threading.Event()
+    finished: threading.Event | None = None
     if call.impl.is_async:
         future = asyncio.ensure_future(_call_async(call, values))
     else:
         stuck = _still_running(call, key)
         if stuck is not None:
             raise stuck
+        finished = threading.Event()
         future = _in_worker(lambda: _call_sync(call, values), finished)
     try:
         await _settled(future, timeout)
@@ -288,7 +289,7 @@ async def invoke(
             # Not awaited: a coroutine that swallows the cancellation must not hang us too.
             future.cancel()
     if timed_out:
-        if key is not None and not call.impl.is_async:
+        if key is not None and finished is not None:
             _STUCK[key] = (finished, time.monotonic())
         raise HookTimeout(call, timeout or 0.0)
     outcome = future.result()

@@ -192,22 +192,41 @@ def validate_report(report: StatusReport) -> None:
     Assignment is validated, but a list's ``append`` is not, and ``object.__setattr__`` gets
     past anything: a report is checked again before it is stored or shown.
     """
+    if not isinstance(report.resources, list):
+        raise TypeError(f"StatusReport.resources must be a list, got {report.resources!r}")
     for index, resource in enumerate(report.resources):
         if not isinstance(resource, Resource):
             raise TypeError(f"resources[{index}] is a {type(resource).__name__}, not a Resource")
         try:
-            Resource(**{name: getattr(resource, name) for name in _RESOURCE_FIELDS})
+            _validate(resource)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"resources[{index}]: {exc}") from None
     try:
-        StatusReport(
-            health=report.health,
-            health_message=report.health_message,
-            generated_time=report.generated_time,
-            external=report.external,
-        )
-    except (TypeError, ValueError) as exc:
+        _validate(report)
+    except ValueError as exc:
         raise TypeError(str(exc)) from None
 
 
-_RESOURCE_FIELDS: Final = tuple(field.name for field in attrs.fields(Resource))
+# The fields whose converter, not a validator, guards them: (name, type, may be None).
+_CONVERTED: Final[dict[type, tuple[tuple[str, type, bool], ...]]] = {
+    Resource: (
+        ("health", Health, False),
+        ("category_display_hint", CategoryDisplayHint, False),
+        ("created_time", datetime, True),
+    ),
+    StatusReport: (("health", Health, True), ("generated_time", datetime, True)),
+}
+
+
+def _validate(instance: Resource | StatusReport) -> None:
+    attrs.validate(instance)  # the fields with validators: strings, state_json, external
+    for name, kind, optional in _CONVERTED[type(instance)]:
+        value = getattr(instance, name)
+        if value is None and optional:
+            continue
+        if not isinstance(value, kind) or (isinstance(value, datetime) and value.tzinfo is None):
+            owner = type(instance).__name__
+            raise TypeError(
+                f"{owner}.{name} must be a {'timezone-aware ' if kind is datetime else ''}"
+                f"{kind.__name__}{' or None' if optional else ''}, got {value!r}"
+            )
