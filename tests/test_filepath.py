@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from builtin_hooks import check_status, run_hook
 
 from waypoint_hooks import (
     CategoryDisplayHint,
-    Context,
     Health,
-    JobInfo,
     PluginManager,
-    Runner,
-    StatusCheck,
     StatusReport,
-    Target,
-    invoke,
     terminal,
 )
-from waypoint_hooks._codec import unstructure_value
 from waypoint_hooks.terminal import RecordingUI
-
-JOB = JobInfo("demo", "web", id="job1")
 
 
 @pytest.fixture(scope="module")
@@ -39,23 +30,12 @@ def manager() -> PluginManager:
 def component(
     manager: PluginManager, hook: str, ui: terminal.UI | None = None, **values: Any
 ) -> Any:
-    """Run a deploy, release or destroy hook as the launcher does; its value as stored."""
-    arguments = {"ctx": Context(), "job_info": JOB, "ui": ui or RecordingUI(), **values}
-    value = asyncio.run(invoke(manager.call(hook, "filepath"), arguments, 10))
-    return None if value is None else unstructure_value(value)
+    return run_hook(manager, "filepath", hook, ui, 10, **values)
 
 
 def status(manager: PluginManager, kind: str, ui: RecordingUI, **values: Any) -> StatusReport:
-    check = StatusCheck(
-        Target("web", kind, "1", "filepath"),
-        JOB,
-        values.pop("config", {}),
-        values.pop("deployment"),
-        ui=ui,
-        **values,
-    )
-    (report,) = Runner(manager).run([check])
-    return report
+    config = values.pop("config", {})
+    return check_status(manager, "filepath", kind, config, values.pop("deployment"), ui, **values)
 
 
 def deploy(manager: PluginManager, directory: Path) -> dict[str, Any]:

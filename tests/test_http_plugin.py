@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from builtin_hooks import JOB, check_status, run_hook
 from helpers_http import LoopbackServer, refusing_port, serving
 
 from waypoint_hooks import (
@@ -16,7 +17,6 @@ from waypoint_hooks import (
     Context,
     Health,
     HookFailed,
-    JobInfo,
     PluginManager,
     Runner,
     StatusCheck,
@@ -24,10 +24,7 @@ from waypoint_hooks import (
     Target,
     invoke,
 )
-from waypoint_hooks._codec import unstructure_value
 from waypoint_hooks.terminal import RecordingUI
-
-JOB = JobInfo("demo", "web", id="job1")
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +43,7 @@ def server() -> Iterator[LoopbackServer]:
 
 
 def component(manager: PluginManager, hook: str, **values: Any) -> Any:
-    """Run a deploy, release or destroy hook as the launcher does; its value as stored."""
-    arguments = {"ctx": Context(), "job_info": JOB, "ui": RecordingUI(), **values}
-    value = asyncio.run(invoke(manager.call(hook, "http"), arguments, 30))
-    return None if value is None else unstructure_value(value)
+    return run_hook(manager, "http", hook, **values)
 
 
 def status(
@@ -57,15 +51,7 @@ def status(
 ) -> StatusReport:
     """The platform's status report for the endpoints ``config`` adopts, through the runner."""
     deployment = component(manager, "platform_deploy_func", config=config)
-    check = StatusCheck(
-        Target("web", "deployment", "1", "http"),
-        JOB,
-        config,
-        deployment,
-        ui=ui or RecordingUI(),
-    )
-    (report,) = Runner(manager).run([check])
-    return report
+    return check_status(manager, "http", "deployment", config, deployment, ui)
 
 
 def only(report: StatusReport) -> tuple[Health, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -16,23 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from builtin_hooks import check_status, run_hook
 from helpers_http import free_port, refusing_port
 
 from waypoint_hooks import (
     CategoryDisplayHint,
     ConfigError,
-    Context,
     Health,
     HookFailed,
-    JobInfo,
     PluginManager,
-    Runner,
-    StatusCheck,
     StatusReport,
-    Target,
-    invoke,
 )
-from waypoint_hooks._codec import unstructure_value
 from waypoint_hooks.terminal import RecordingUI
 
 PYTHON = sys.executable
@@ -55,15 +48,7 @@ def manager() -> PluginManager:
 def component(
     manager: PluginManager, hook: str, ui: RecordingUI | None = None, **values: Any
 ) -> Any:
-    """Run a deploy or destroy hook as the launcher does; its value as stored."""
-    arguments = {
-        "ctx": Context(),
-        "job_info": JobInfo("demo", "web", id="job1"),
-        "ui": ui or RecordingUI(),
-        **values,
-    }
-    value = asyncio.run(invoke(manager.call(hook, "process"), arguments, PATIENCE))
-    return None if value is None else unstructure_value(value)
+    return run_hook(manager, "process", hook, ui, PATIENCE, **values)
 
 
 def destroy(
@@ -120,11 +105,7 @@ def deploy(manager: PluginManager, tmp_path: Path) -> Iterator[Deploy]:
 
 
 def status(manager: PluginManager, deployment: dict[str, Any]) -> StatusReport:
-    check = StatusCheck(
-        Target("web", "deployment", "1", "process"), JobInfo("demo", "web"), {}, deployment
-    )
-    (report,) = Runner(manager).run([check])
-    return report
+    return check_status(manager, "process", "deployment", {}, deployment)
 
 
 def status_until(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from builtin_hooks import JOB, check_status, run_hook
 
 from waypoint_hooks import (
     CategoryDisplayHint,
@@ -25,19 +26,13 @@ from waypoint_hooks import (
     Context,
     Health,
     HookFailed,
-    JobInfo,
     PluginManager,
-    Runner,
-    StatusCheck,
     StatusReport,
-    Target,
     invoke,
     terminal,
 )
-from waypoint_hooks._codec import unstructure_value
 from waypoint_hooks.terminal import RecordingUI
 
-JOB = JobInfo("demo", "web", id="job1")
 SLEEPER = "sleep 600"
 #: Generous: the suite must pass on a loaded two-core machine; nothing here asserts a timing.
 PATIENCE = 60.0
@@ -204,10 +199,7 @@ def config(
 def component(
     manager: PluginManager, hook: str, ui: terminal.UI | None = None, **values: Any
 ) -> Any:
-    """Run a deploy or destroy hook as the launcher does; its value as stored."""
-    arguments = {"ctx": Context(), "job_info": JOB, "ui": ui or RecordingUI(), **values}
-    value = asyncio.run(invoke(manager.call(hook, "supervisor"), arguments, PATIENCE))
-    return None if value is None else unstructure_value(value)
+    return run_hook(manager, "supervisor", hook, ui, PATIENCE, **values)
 
 
 def deploy(manager: PluginManager, settings: dict[str, Any]) -> dict[str, Any]:
@@ -229,10 +221,7 @@ def status(
     deployment: dict[str, Any],
     ui: RecordingUI | None = None,
 ) -> StatusReport:
-    target = Target("web", "deployment", "1", "supervisor")
-    check = StatusCheck(target, JOB, settings, deployment, ui=ui or RecordingUI())
-    (report,) = Runner(manager).run([check])
-    return report
+    return check_status(manager, "supervisor", "deployment", settings, deployment, ui)
 
 
 def status_until(

@@ -183,13 +183,14 @@ class Launcher:
         for kept, checked in by_keep.items():
             self.state.add_reports(checked, keep=kept)
         fresh = {record.id: report for checked in by_keep.values() for record, report in checked}
-        return Outcome(self._rows(apps, fresh))
+        return Outcome(self._rows(apps, targets, fresh))
 
     def cached(self, names: Sequence[str]) -> list[AppStatus]:
         """The stored status of every named app: its latest records and their last reports."""
         apps = self.select(names)
         targets = self._targets(apps)
-        return self._rows(apps, self.state.last_reports([record for _, record in targets]))
+        last = self.state.last_reports([record for _, record in targets])
+        return self._rows(apps, targets, last)
 
     def history(self, name: str, limit: int | None = None) -> list[StoredReport]:
         """Every stored report of an app in this workspace, newest first."""
@@ -312,11 +313,18 @@ class Launcher:
             target = check.target
             self.output.group(f"{target.app} {target.kind} ({target.plugin})", events)
 
-    def _rows(self, apps: Iterable[App], reports: Mapping[str, StatusReport]) -> list[AppStatus]:
+    def _rows(
+        self,
+        apps: Iterable[App],
+        targets: Iterable[tuple[App, Record]],
+        reports: Mapping[str, StatusReport],
+    ) -> list[AppStatus]:
+        # The records _targets read already: the state is not asked for them again.
+        latest = {(app.name, record.kind): record for app, record in targets}
         rows = []
         for app in apps:
-            deployment = self.state.latest("deployment", app.name, self.workspace)
-            release = self.state.latest("release", app.name, self.workspace)
+            deployment = latest.get((app.name, "deployment"))
+            release = latest.get((app.name, "release"))
             rows.append(
                 AppStatus(
                     app.name,

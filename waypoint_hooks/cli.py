@@ -181,8 +181,12 @@ def _exit_code(outcome: Outcome) -> int:
     return READY
 
 
+def _json_text(document: Any) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
 def _print_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    click.echo(_json_text(document))
 
 
 @contextlib.contextmanager
@@ -204,7 +208,7 @@ def _json_stdout(json_output: bool) -> Iterator[Callable[[Any], None]]:
     channel = os.fdopen(saved, "w", encoding="utf-8", closefd=False) if saved is not None else real
 
     def emit(document: Any) -> None:
-        channel.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        channel.write(_json_text(document) + "\n")
         channel.flush()
 
     try:
