@@ -9,7 +9,7 @@ import importlib.metadata
 import inspect
 import os
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal, final
 
 import attrs
@@ -17,6 +17,7 @@ import pluggy
 
 from . import hookspecs
 from ._codec import StructureError, structure
+from ._components import COMPONENTS, HOOKS, kinds_of
 from ._errors import ConfigError, PluginError
 from ._markers import PROJECT
 
@@ -32,12 +33,7 @@ __all__ = [
 AUTOLOAD_ENV: Final = "WAYPOINT_HOOKS_DISABLE_PLUGIN_AUTOLOAD"
 _DISTRIBUTION: Final = "waypoint-hooks"
 
-STATUS_HOOKS: Final = ("platform_status_func", "release_manager_status_func")
-HOOKS: Final = tuple(
-    name
-    for name, value in vars(hookspecs).items()
-    if inspect.isfunction(value) and value.__module__ == hookspecs.__name__
-)
+STATUS_HOOKS: Final = tuple(component.status for component in COMPONENTS)
 # The arguments whose values are structured into the type the implementation annotates.
 _TYPED_ARGUMENTS: Final = ("config", "deployment", "release")
 
@@ -181,15 +177,6 @@ def _hook_problems(manager: pluggy.PluginManager, module: object) -> list[str]:
     return problems
 
 
-def _kinds(hooks: Sequence[str]) -> tuple[str, ...]:
-    kinds = []
-    if any(hook.startswith("platform_") for hook in hooks):
-        kinds.append("platform")
-    if any(hook.startswith("release_manager_") for hook in hooks):
-        kinds.append("release_manager")
-    return tuple(kinds)
-
-
 def _argument_types(function: Any) -> dict[str, type | None]:
     """The attrs or dataclass type each typed argument of ``function`` is annotated with."""
     names = [n for n in _TYPED_ARGUMENTS if n in inspect.signature(function).parameters]
@@ -310,7 +297,7 @@ class PluginManager:
         plugin.hooks = tuple(
             sorted(caller.name for caller in self._pm.get_hookcallers(plugin.module) or ())
         )
-        plugin.kinds = _kinds(
+        plugin.kinds = kinds_of(
             [
                 hook
                 for hook in plugin.hooks
