@@ -28,40 +28,38 @@ from ._codec import unstructure_value
 from ._context import Context, JobInfo
 from ._model import StatusReport, validate_report
 from ._plugins import HookCall, PluginManager, PluginSpecs
+from ._request import HookRequest
 from ._wire import report_from_json, report_to_wire
 from .terminal import UI, Event, RecordingUI
 
 __all__ = ["invoke_isolated"]
 
-#: The arguments the parent sends; ``ctx`` and ``ui`` are made anew on each side.
-_SENT: Final = ("config", "deployment", "release")
+#: The values of a request the parent sends as they are; ``ctx`` and ``ui`` are made anew on
+#: each side, and the job and the last report are sent in their JSON forms.
+_SENT: Final = ("hook", "plugin", "config", "deployment", "release", "timeout")
 #: prctl(2) option: the signal the worker gets when its parent dies.
 _PR_SET_PDEATHSIG: Final = 1
 
 
-async def invoke_isolated(
-    call: HookCall, plugins: PluginManager, values: Mapping[str, Any], timeout: float | None
-) -> Any:
-    """:func:`waypoint_hooks.invoke`, in a subprocess: the same value or the same errors,
-    and a :class:`HookFailed` naming the exit code or signal when the process dies."""
+async def invoke_isolated(call: HookCall, plugins: PluginManager, request: HookRequest) -> Any:
+    """``request``'s call, made in a subprocess: the same value or the same errors as
+    in-process, and a :class:`HookFailed` naming the exit code or signal when it dies."""
     if plugins.specs is None:
         raise HookFailed(
             call,
             RuntimeError(),
             "cannot run isolated: its plugin manager was not loaded from entry points and -p specs",
         )
-    request = {
-        "hook": call.hook,
-        "plugin": call.plugin,
+    sent = {
         "blocked": sorted(plugins.specs.blocked),
         "modules": list(plugins.specs.modules),
         "autoload": plugins.autoload,
         "parent": os.getpid(),
-        "job_info": attrs.asdict(values["job_info"]),
-        "timeout": timeout,
-        "last_report": _wire_or_none(values.get("last_report")),
-        **{name: values.get(name) for name in _SENT},
+        "job_info": attrs.asdict(request.job_info),
+        "last_report": _wire_or_none(request.last_report),
+        **{name: getattr(request, name) for name in _SENT},
     }
+    timeout = request.timeout
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -72,7 +70,7 @@ async def invoke_isolated(
         start_new_session=True,
     )
     try:
-        out, _ = await asyncio.wait_for(process.communicate(json.dumps(request).encode()), timeout)
+        out, _ = await asyncio.wait_for(process.communicate(json.dumps(sent).encode()), timeout)
     except asyncio.TimeoutError:
         raise HookTimeout(call, timeout or 0.0) from None
     finally:
@@ -82,7 +80,7 @@ async def invoke_isolated(
             await process.wait()
     if process.returncode != 0:
         raise HookFailed(call, ChildProcessError(), _death(process.returncode))
-    return _answer(call, json.loads(out), values.get("ui"))
+    return _answer(call, json.loads(out), request.ui)
 
 
 def _death(code: int | None) -> str:
@@ -99,10 +97,9 @@ def _wire_or_none(report: StatusReport | None) -> dict[str, Any] | None:
     return None if report is None else report_to_wire(report)
 
 
-def _answer(call: HookCall, response: Mapping[str, Any], ui: UI | None) -> Any:
-    if ui is not None:
-        for event in response.get("events", []):
-            ui.emit(Event(**event))
+def _answer(call: HookCall, response: Mapping[str, Any], ui: UI) -> Any:
+    for event in response.get("events", []):
+        ui.emit(Event(**event))
     if "error" in response:
         raise HookFailed(call, RuntimeError(), response["error"])
     if "report" in response:
@@ -113,24 +110,26 @@ def _answer(call: HookCall, response: Mapping[str, Any], ui: UI | None) -> Any:
 # --- the worker --------------------------------------------------------------------------
 
 
-def _serve(request: Mapping[str, Any]) -> dict[str, Any]:
+def _serve(sent: Mapping[str, Any]) -> dict[str, Any]:
     plugins = PluginManager.load(
-        PluginSpecs(frozenset(request["blocked"]), tuple(request["modules"])),
-        autoload=request["autoload"],
+        PluginSpecs(frozenset(sent["blocked"]), tuple(sent["modules"])),
+        autoload=sent["autoload"],
     )
     ui = RecordingUI()
     response: dict[str, Any] = {}
     try:
-        call = plugins.call(request["hook"], request["plugin"])
-        last = request["last_report"]
-        values = {
-            "ctx": Context(request["timeout"]),
-            "job_info": JobInfo(**request["job_info"]),
-            "ui": ui,
-            "last_report": None if last is None else report_from_json(json.dumps(last)),
-            **{name: request[name] for name in _SENT},
-        }
-        response.update(_result(call, run_abandoning(invoke(call, values, None))))
+        last = sent["last_report"]
+        request = HookRequest(
+            job_info=JobInfo(**sent["job_info"]),
+            ui=ui,
+            last_report=None if last is None else report_from_json(json.dumps(last)),
+            **{name: sent[name] for name in _SENT},
+        )
+        call = plugins.call(request.hook, request.plugin)
+        # The hook sees its deadline, but the parent enforces it: it kills this process's
+        # group, and with it whatever the plugin started.
+        arguments = request.arguments(Context(request.timeout))
+        response.update(_result(request.hook, run_abandoning(invoke(call, arguments, None))))
     except HookFailed as exc:
         response["error"] = str(exc).removeprefix(f"plugin {exc.call.plugin!r} {exc.call.hook} ")
     except Exception as exc:
@@ -139,14 +138,14 @@ def _serve(request: Mapping[str, Any]) -> dict[str, Any]:
     return response
 
 
-def _result(call: HookCall, value: object) -> dict[str, Any]:
+def _result(hook: str, value: object) -> dict[str, Any]:
     if isinstance(value, StatusReport):
         try:
             validate_report(value)
         except TypeError as exc:
             return {"error": f"returned an invalid report: {exc}"}
         return {"report": report_to_wire(value)}
-    if value is None or call.hook.endswith("_status_func"):
+    if value is None or hook.endswith("_status_func"):
         # The parent gives these the same messages as an in-process call.
         if value is None:
             return {"value": None}

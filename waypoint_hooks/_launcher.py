@@ -7,32 +7,26 @@ parses options and renders what these functions return.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Final, Literal, final
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any, TypeVar, final
 
 import attrs
 
-from ._calls import HookFailed, HookTimeout, invoke, run_abandoning
-from ._codec import unstructure_value
+from ._calls import HookFailed, HookTimeout, run_abandoning
+from ._components import TargetKind, component_of
 from ._config import App, Project, Use
-from ._context import Context, JobInfo, Target
+from ._context import JobInfo, Target
 from ._errors import PluginError
-from ._isolate import invoke_isolated
 from ._model import StatusReport
 from ._plugins import PluginManager
+from ._request import HookRequest
 from ._runner import Runner, StatusCheck
 from ._state import Record, State, StoredReport
 from .terminal import RecordingUI, SilentUI, StreamUI
 
 __all__ = ["AppStatus", "Launcher", "Outcome", "UnknownAppError"]
 
-Kind = Literal["deployment", "release"]
-_HOOKS: Final = {
-    ("deployment", "create"): "platform_deploy_func",
-    ("deployment", "destroy"): "platform_destroy_func",
-    ("release", "create"): "release_manager_release_func",
-    ("release", "destroy"): "release_manager_destroy_func",
-}
+_T = TypeVar("_T")
 
 
 class UnknownAppError(ValueError):
@@ -82,6 +76,8 @@ class Launcher:
         self.on_failure = on_failure
         self.state = state
         self.plugins = plugins
+        #: Deploy, release and destroy hooks have no timeout (Ctrl-C stops them).
+        self.runner = Runner(plugins, timeout=None, on_failure=on_failure)
         self.workspace = workspace
         self.output = output
         #: One command is one job, as in Waypoint.
@@ -137,7 +133,7 @@ class Launcher:
         outcome = Outcome()
         for app in self.select(names):
             self._header(f"Destroying {app.name}")
-            phases: tuple[tuple[Kind, Use | None], ...] = (
+            phases: tuple[tuple[TargetKind, Use | None], ...] = (
                 ("release", app.release),
                 ("deployment", app.deploy),
             )
@@ -145,11 +141,14 @@ class Launcher:
                 record = self.state.latest(kind, app.name, self.workspace)
                 if record is None:
                     continue
-                values: dict[str, Any] = {kind: record.value}
-                done = self._run(
-                    app, kind, "destroy", record.plugin, _config(use, record), values, outcome
+                request = self._request(
+                    app,
+                    component_of(kind).destroy,
+                    record.plugin,
+                    _config(use, record),
+                    **{kind: record.value},
                 )
-                if done is None:
+                if not self._run(app, self.runner.call(request), outcome):
                     break  # never leave a release pointing at a destroyed deployment
                 self.state.mark_destroyed(kind, record.id)
                 self._say(f"Destroyed {app.name} {kind} v{record.sequence}")
@@ -207,7 +206,7 @@ class Launcher:
     def _create(
         self,
         app: App,
-        kind: Kind,
+        kind: TargetKind,
         use: Use,
         values: dict[str, Any],
         outcome: Outcome,
@@ -215,9 +214,11 @@ class Launcher:
     ) -> None:
         verb = "Deploying" if kind == "deployment" else "Releasing"
         self._header(f"{verb} {app.name} with {use.plugin}")
-        value = self._run(app, kind, "create", use.plugin, use.config, values, outcome)
-        if value is None:
+        request = self._request(app, component_of(kind).create, use.plugin, use.config, **values)
+        made = self._run(app, self.runner.make(request), outcome)
+        if not made:
             return
+        (value,) = made
         if kind == "deployment":
             record = self.state.add_deployment(app.name, self.workspace, use.plugin, value)
         else:
@@ -227,49 +228,23 @@ class Launcher:
             )
         self._say(f"{app.name} {kind} v{record.sequence} recorded")
 
+    def _request(
+        self, app: App, hook: str, plugin: str, config: Mapping[str, Any], **values: Any
+    ) -> HookRequest:
+        ui = self.output or SilentUI()
+        return HookRequest(hook, plugin, self._job(app), ui, config, isolate=app.isolate, **values)
+
     def _run(
-        self,
-        app: App,
-        kind: Kind,
-        action: Literal["create", "destroy"],
-        plugin: str,
-        config: Mapping[str, Any],
-        values: Mapping[str, Any],
-        outcome: Outcome,
-    ) -> Mapping[str, Any] | None:
-        """Run one component hook; its value as stored (``{}`` for destroy), or None when it
-        failed, with the failure added to ``outcome``."""
-        hook = _HOOKS[kind, action]
-        arguments = {
-            "ctx": Context(),
-            "job_info": self._job(app),
-            "ui": self.output or SilentUI(),
-            "config": config,
-            "deployment": None,
-            "release": None,
-            **values,
-        }
+        self, app: App, call: Coroutine[Any, Any, _T], outcome: Outcome
+    ) -> tuple[_T] | tuple[()]:
+        """Run one deploy, release or destroy call: ``(its value,)``, or ``()`` when it
+        failed, with the failure added to ``outcome`` and shown."""
         try:
-            call = self.plugins.call(hook, plugin)
-            if app.isolate:
-                running = invoke_isolated(call, self.plugins, arguments, None)
-            else:
-                running = invoke(call, arguments, None)
-            value = run_abandoning(running)
-            if action == "destroy":
-                return {}
-            if value is None:
-                raise TypeError(
-                    f"plugin {plugin!r} {hook} returned None; it must return "
-                    "the value to record (an attrs instance or a mapping)"
-                )
-            return unstructure_value(value)
+            return (run_abandoning(call),)
         except (PluginError, HookFailed, HookTimeout, TypeError) as exc:
-            if isinstance(exc, HookFailed) and self.on_failure is not None:
-                self.on_failure(exc)
             outcome.failures.append(f"app {app.name!r}: {exc}")
             self._say(f"✖ {exc}")
-            return None
+            return ()
 
     def _targets(self, apps: Iterable[App]) -> list[tuple[App, Record]]:
         targets = []

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, final
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, final
 
 import attrs
 
 from ._aggregate import DEFAULT_POLICY, Policy
 from ._calls import HookFailed, HookTimeout, finalize, invoke, run_abandoning, unknown_report
+from ._codec import unstructure_value
+from ._components import OBSERVER_HOOK, component_of
 from ._context import Context, JobInfo, Target
 from ._errors import PluginError
 from ._isolate import invoke_isolated
 from ._model import StatusReport
 from ._plugins import PluginManager
+from ._request import HookRequest
 from .terminal import UI, WARNING_STYLE, SilentUI
 
 __all__ = ["Runner", "StatusCheck"]
-
-_STATUS_HOOK: Final = {
-    "deployment": "platform_status_func",
-    "release": "release_manager_status_func",
-}
 
 
 @final
@@ -45,7 +43,22 @@ class StatusCheck:
 
     @property
     def hook(self) -> str:
-        return _STATUS_HOOK[self.target.kind]
+        return component_of(self.target.kind).status
+
+    def request(self, timeout: float | None) -> HookRequest:
+        """The status hook call this check makes, with ``timeout`` unless it has its own."""
+        return HookRequest(
+            self.hook,
+            self.target.plugin,
+            self.job_info,
+            self.ui,
+            self.config,
+            self.deployment,
+            self.release,
+            self.last_report,
+            timeout=timeout if self.timeout is None else self.timeout,
+            isolate=self.isolate,
+        )
 
 
 @final
@@ -94,28 +107,45 @@ class Runner:
 
         return list(await asyncio.gather(*(one(check) for check in checks)))
 
+    async def call(self, request: HookRequest, key: Hashable | None = None) -> Any:
+        """Make one hook call: the one path every hook call of the framework takes.
+
+        In-process or, for ``request.isolate``, in a process of its own. Raises
+        :class:`PluginError` when the plugin is missing or broken, :class:`HookFailed` and
+        :class:`HookTimeout` as :func:`invoke` does; a sync call that timed out under the same
+        ``key`` and still runs is not started again.
+        """
+        call = self.plugins.call(request.hook, request.plugin)
+        try:
+            if request.isolate:
+                return await invoke_isolated(call, self.plugins, request)
+            ctx = Context(request.timeout)
+            return await invoke(call, request.arguments(ctx), request.timeout, key=key)
+        except HookFailed as exc:
+            if self.on_failure is not None:
+                self.on_failure(exc)
+            raise
+
+    async def make(self, request: HookRequest) -> dict[str, Any]:
+        """Call a deploy or release hook; the value it made, as the state stores it.
+
+        Raises :class:`TypeError` when the hook returned nothing to record or a value that
+        cannot be stored, besides the errors of :meth:`call`.
+        """
+        value = await self.call(request)
+        if value is None:
+            raise TypeError(
+                f"plugin {request.plugin!r} {request.hook} returned None; it must return "
+                "the value to record (an attrs instance or a mapping)"
+            )
+        return unstructure_value(value)
+
     async def check(self, check: StatusCheck) -> StatusReport:
         """Run one check; whatever goes wrong becomes a finalized ``UNKNOWN`` report."""
         plugin = check.target.plugin
-        timeout = self.timeout if check.timeout is None else check.timeout
         try:
-            call = self.plugins.call(check.hook, plugin)
-            values = {
-                "ctx": Context(timeout),
-                "job_info": check.job_info,
-                "ui": check.ui,
-                "config": check.config,
-                "deployment": check.deployment,
-                "release": check.release,
-                "last_report": check.last_report,
-            }
-            if check.isolate:
-                value = await invoke_isolated(call, self.plugins, values, timeout)
-            else:
-                value = await invoke(call, values, timeout, key=check.target.id)
+            value = await self.call(check.request(self.timeout), key=check.target.id)
         except (PluginError, HookFailed, HookTimeout) as exc:
-            if isinstance(exc, HookFailed) and self.on_failure is not None:
-                self.on_failure(exc)
             return finalize(unknown_report(str(exc)), plugin, check.policy)
         returned = f"plugin {plugin!r} {check.hook} returned"
         if not isinstance(value, StatusReport):
@@ -131,14 +161,17 @@ class Runner:
             )
 
     async def _observe(self, check: StatusCheck, report: StatusReport) -> None:
-        values = {
-            "job_info": check.job_info,
-            "target": check.target,
-            "report": report,
-            "previous": check.last_report,
-        }
-        for call in self.plugins.observers("status_report_generated"):
+        for observer in self.plugins.observers(OBSERVER_HOOK):
+            request = HookRequest(
+                OBSERVER_HOOK,
+                observer.plugin,
+                check.job_info,
+                target=check.target,
+                report=report,
+                previous=check.last_report,
+                timeout=self.timeout,
+            )
             try:
-                await invoke(call, values, self.timeout)
+                await self.call(request)
             except (HookFailed, HookTimeout) as exc:
                 check.ui.output(f"observer {exc}", style=WARNING_STYLE)

@@ -23,7 +23,7 @@ import tempfile
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, final
+from typing import TYPE_CHECKING, Any, Literal, final
 
 import pytest
 
@@ -46,17 +46,6 @@ __all__ = [
 ]
 
 _Kind = Literal["deployment", "release"]
-
-# The hooks of each component: the launcher checks that an app's config fits every one of
-# them before it runs any, and so does the harness.
-_COMPONENT_HOOKS: Final[dict[_Kind, tuple[str, str, str]]] = {
-    "deployment": ("platform_deploy_func", "platform_status_func", "platform_destroy_func"),
-    "release": (
-        "release_manager_release_func",
-        "release_manager_status_func",
-        "release_manager_destroy_func",
-    ),
-}
 
 
 @final
@@ -289,43 +278,41 @@ class PluginHarness:
     # --- how -----------------------------------------------------------------------------
 
     def _config(self, kind: _Kind, plugin: str, config: object) -> dict[str, Any]:
+        from ._components import component_of
+
         plain = {} if config is None else _stored(config)
-        self.manager.structure_config(self.job_info.app, plugin, plain, _COMPONENT_HOOKS[kind])
+        self.manager.structure_config(self.job_info.app, plugin, plain, component_of(kind).hooks)
         return plain
 
     def _run(
-        self, hook: str, kind: _Kind, plugin: str, config: object, values: Mapping[str, Any]
+        self,
+        hook: str,
+        kind: _Kind,
+        plugin: str,
+        config: object,
+        values: Mapping[str, Any],
+        *,
+        make: bool = False,
     ) -> Any:
-        from ._calls import HookFailed, invoke, run_abandoning
-        from ._context import Context
+        from ._calls import HookFailed, run_abandoning
+        from ._request import HookRequest
+        from ._runner import Runner
 
-        arguments = {
-            "ctx": Context(),
-            "job_info": self.job_info,
-            "ui": self.ui.ui,
-            "config": self._config(kind, plugin, config),
-            "deployment": None,
-            "release": None,
-            **values,
-        }
+        config = self._config(kind, plugin, config)
+        # No timeout, as the launcher gives deploy, release and destroy none.
+        request = HookRequest(hook, plugin, self.job_info, self.ui.ui, config, **values)
+        runner = Runner(self.manager)
         try:
-            # No timeout, as the launcher gives deploy, release and destroy none.
-            return run_abandoning(invoke(self.manager.call(hook, plugin), arguments, None))
+            return run_abandoning(runner.make(request) if make else runner.call(request))
         except HookFailed as exc:
-            # The plugin's own exception, with its own traceback: what its author needs to see,
-            # and what pytest.raises expects.
+            # The plugin's own exception, with its own traceback: what its author needs to
+            # see, and what pytest.raises expects.
             raise exc.error from None
 
     def _create(
         self, hook: str, kind: _Kind, plugin: str, config: object, values: Mapping[str, Any]
     ) -> dict[str, Any]:
-        value = self._run(hook, kind, plugin, config, values)
-        if value is None:
-            raise TypeError(
-                f"plugin {plugin!r} {hook} returned None; it must return "
-                "the value to record (an attrs instance or a mapping)"
-            )
-        return _stored(value)
+        return _stored(self._run(hook, kind, plugin, config, values, make=True))
 
     def _status(
         self,
