@@ -14,9 +14,9 @@ from waypoint_hooks import (
     StatusCheck,
     StatusReport,
     Target,
-    invoke,
     terminal,
 )
+from waypoint_hooks._calls import invoke
 from waypoint_hooks._codec import unstructure_value
 from waypoint_hooks.terminal import RecordingUI
 

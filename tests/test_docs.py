@@ -277,3 +277,12 @@ def test_every_python_example_runs(block: Block, tmp_path: Path) -> None:
 
 def test_the_docs_have_python_examples() -> None:
     assert len(_params("python")) >= 10
+
+
+def test_the_api_reference_documents_exactly_the_public_names() -> None:
+    import waypoint_hooks
+
+    text = (DOCS / "api.md").read_text(encoding="utf-8")
+    documented = re.findall(r"^### `(\w+)`$", text, flags=re.MULTILINE)
+    assert sorted(documented) == sorted(waypoint_hooks.__all__)
+    assert len(documented) == len(set(documented)), "a name is documented twice"

@@ -22,8 +22,8 @@ from waypoint_hooks import (
     StatusCheck,
     StatusReport,
     Target,
-    invoke,
 )
+from waypoint_hooks._calls import invoke
 from waypoint_hooks.terminal import RecordingUI
 
 

@@ -28,9 +28,9 @@ from waypoint_hooks import (
     HookFailed,
     PluginManager,
     StatusReport,
-    invoke,
     terminal,
 )
+from waypoint_hooks._calls import invoke
 from waypoint_hooks.terminal import RecordingUI
 
 SLEEPER = "sleep 600"

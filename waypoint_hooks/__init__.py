@@ -17,10 +17,11 @@ _EXPORTS = {
     "._context": ("Context", "JobInfo", "Target"),
     "._errors": ("ConfigError", "PluginError"),
     "._health": ("CategoryDisplayHint", "Health"),
-    "._markers": ("hookimpl", "hookspec"),
+    "._markers": ("hookimpl",),
     "._model": ("Resource", "StatusReport"),
     "._plugins": ("AUTOLOAD_ENV", "Plugin", "PluginManager", "PluginSpecs", "discover"),
-    "._calls": ("HookFailed", "HookTimeout", "finalize", "invoke"),
+    "._calls": ("HookFailed", "HookTimeout", "finalize"),
+    "._request": ("HookRequest",),
     "._runner": ("Runner", "StatusCheck"),
     "._wire": ("ReportDecodeError", "report_from_json", "report_to_json"),
 }
@@ -37,6 +38,7 @@ __all__ = [
     "Context",
     "Health",
     "HookFailed",
+    "HookRequest",
     "HookTimeout",
     "JobInfo",
     "Plugin",
@@ -55,22 +57,21 @@ __all__ = [
     "discover",
     "finalize",
     "hookimpl",
-    "hookspec",
-    "invoke",
     "report_from_json",
     "report_to_json",
 ]
 
 if TYPE_CHECKING:
     from ._aggregate import DEFAULT_ORDER, POLICIES, Policy, aggregate
-    from ._calls import HookFailed, HookTimeout, finalize, invoke
+    from ._calls import HookFailed, HookTimeout, finalize
     from ._codec import StructureError
     from ._context import Context, JobInfo, Target
     from ._errors import ConfigError, PluginError
     from ._health import CategoryDisplayHint, Health
-    from ._markers import hookimpl, hookspec
+    from ._markers import hookimpl
     from ._model import Resource, StatusReport
     from ._plugins import AUTOLOAD_ENV, Plugin, PluginManager, PluginSpecs, discover
+    from ._request import HookRequest
     from ._runner import Runner, StatusCheck
     from ._wire import ReportDecodeError, report_from_json, report_to_json
 
