@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Literal, final
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, final
 
 import attrs
 
@@ -20,14 +21,20 @@ class Context:
     ``ctx.wait(seconds)`` instead of ``time.sleep``.
     """
 
-    __slots__ = ("_cancelled", "_event", "deadline")
+    __slots__ = ("_cancelled", "_event", "_keep", "deadline")
 
-    def __init__(self, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        timeout: float | None = None,
+        checkpoint: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> None:
         #: ``time.monotonic()`` value by which the call must end, or ``None`` for no limit.
         self.deadline: float | None = None if timeout is None else time.monotonic() + timeout
         self._cancelled = False
         # Made on the first wait(): most calls never wait, and an Event is not cheap.
         self._event: threading.Event | None = None
+        #: Stores a checkpoint; the launcher gives one to deploy and release hooks.
+        self._keep = checkpoint
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (never negative), or ``None`` without one."""
@@ -54,6 +61,22 @@ class Context:
         if self._cancelled:  # cancelled before the event existed: cancel() could not set it
             self._event.set()
         return self._event.wait(seconds)
+
+    def checkpoint(self, value: object) -> None:
+        """Store ``value`` at once as what this deploy or release has made so far.
+
+        Call it as soon as something is started that must be cleaned up (a process, a
+        container): if the command dies before the hook returns, or the hook fails,
+        ``destroy`` gives the last checkpointed value to the destroy hook. ``value`` is what
+        the hook would return: an attrs instance, a dataclass or a mapping. Where nothing
+        stores checkpoints (a status hook, a hook run by hand), the value is still checked
+        to be storable, then dropped.
+        """
+        from ._codec import unstructure_value
+
+        plain = unstructure_value(value)
+        if self._keep is not None:
+            self._keep(plain)
 
     def __repr__(self) -> str:
         return f"Context(remaining={self.remaining()}, cancelled={self.cancelled})"

@@ -6,7 +6,8 @@ code or the signal and reports it, as an ``UNKNOWN`` report for a status check.
 
 The parent writes one JSON request to the worker's stdin (``python -m
 waypoint_hooks._isolate``); the worker loads the same plugins, runs the hook through the same
-call loop, and writes one JSON response to what was its stdout. A plugin's own prints go to
+call loop, and writes JSON lines to what was its stdout: one per ``ctx.checkpoint`` as it
+happens (the parent stores each at once), then the response. A plugin's own prints go to
 stderr: the worker points file descriptor 1 there before it imports any plugin.
 """
 
@@ -18,14 +19,15 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import attrs
 
 from ._calls import HookFailed, HookTimeout, invoke, run_abandoning
 from ._codec import unstructure_value
-from ._context import Context, JobInfo
+from ._context import JobInfo
 from ._model import StatusReport, validate_report
 from ._plugins import HookCall, PluginManager, PluginSpecs
 from ._request import HookRequest
@@ -37,6 +39,7 @@ __all__ = ["invoke_isolated"]
 #: The values of a request the parent sends as they are; ``ctx`` and ``ui`` are made anew on
 #: each side, and the job and the last report are sent in their JSON forms.
 _SENT: Final = ("hook", "plugin", "config", "deployment", "release", "timeout")
+_LINE_LIMIT: Final = 2**31
 #: prctl(2) option: the signal the worker gets when its parent dies.
 _PR_SET_PDEATHSIG: Final = 1
 
@@ -68,9 +71,11 @@ async def invoke_isolated(call: HookCall, plugins: PluginManager, request: HookR
         stdout=asyncio.subprocess.PIPE,
         # Its own process group: a timeout kills whatever the plugin started, too.
         start_new_session=True,
+        # One line holds a whole report, however many resources it has.
+        limit=_LINE_LIMIT,
     )
     try:
-        out, _ = await asyncio.wait_for(process.communicate(json.dumps(sent).encode()), timeout)
+        response = await asyncio.wait_for(_converse(process, sent, request), timeout)
     except asyncio.TimeoutError:
         raise HookTimeout(call, timeout or 0.0) from None
     finally:
@@ -78,9 +83,32 @@ async def invoke_isolated(call: HookCall, plugins: PluginManager, request: HookR
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
-    if process.returncode != 0:
+    if process.returncode != 0 or response is None:
         raise HookFailed(call, ChildProcessError(), _death(process.returncode))
-    return _answer(call, json.loads(out), request.ui)
+    return _answer(call, response, request.ui)
+
+
+async def _converse(
+    process: asyncio.subprocess.Process, sent: Mapping[str, Any], request: HookRequest
+) -> dict[str, Any] | None:
+    """Send the request; store each checkpoint as it comes; the response, if one came."""
+    assert process.stdin is not None
+    assert process.stdout is not None
+    # A worker that died at once (say, a plugin's import killed it) closed its stdin: its
+    # exit code tells what happened, not this pipe.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        process.stdin.write(json.dumps(sent).encode())
+        await process.stdin.drain()
+        process.stdin.close()
+    response = None
+    async for line in process.stdout:
+        message = json.loads(line)
+        if "checkpoint" not in message:
+            response = message
+        elif request.checkpoint is not None:
+            request.checkpoint(message["checkpoint"])
+    await process.wait()
+    return response
 
 
 def _death(code: int | None) -> str:
@@ -110,7 +138,7 @@ def _answer(call: HookCall, response: Mapping[str, Any], ui: UI) -> Any:
 # --- the worker --------------------------------------------------------------------------
 
 
-def _serve(sent: Mapping[str, Any]) -> dict[str, Any]:
+def _serve(sent: Mapping[str, Any], send: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     plugins = PluginManager.load(
         PluginSpecs(frozenset(sent["blocked"]), tuple(sent["modules"])),
         autoload=sent["autoload"],
@@ -123,12 +151,13 @@ def _serve(sent: Mapping[str, Any]) -> dict[str, Any]:
             job_info=JobInfo(**sent["job_info"]),
             ui=ui,
             last_report=None if last is None else report_from_json(json.dumps(last)),
+            checkpoint=lambda value: send({"checkpoint": value}),
             **{name: sent[name] for name in _SENT},
         )
         call = plugins.call(request.hook, request.plugin)
         # The hook sees its deadline, but the parent enforces it: it kills this process's
         # group, and with it whatever the plugin started.
-        arguments = request.arguments(Context(request.timeout))
+        arguments = request.arguments(request.context())
         response.update(_result(request.hook, run_abandoning(invoke(call, arguments, None))))
     except HookFailed as exc:
         response["error"] = str(exc).removeprefix(f"plugin {exc.call.plugin!r} {exc.call.hook} ")
@@ -171,9 +200,14 @@ def main() -> None:
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    response = _serve(request)
-    channel.write(json.dumps(response))
-    channel.flush()
+    lock = threading.Lock()  # a plugin may checkpoint from threads of its own
+
+    def send(message: dict[str, Any]) -> None:
+        with lock:
+            channel.write(json.dumps(message) + "\n")
+            channel.flush()
+
+    send(_serve(request, send))
     # Daemon threads of hung plugins must not keep the worker alive.
     os._exit(0)
 

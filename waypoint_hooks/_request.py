@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, final
 
 import attrs
@@ -40,6 +40,12 @@ class HookRequest:
     timeout: float | None = None
     #: Run the plugin in a process of its own (the app's ``isolate = true``).
     isolate: bool = False
+    #: Stores what ``ctx.checkpoint`` is given (deploy and release hooks).
+    checkpoint: Callable[[Mapping[str, Any]], None] | None = None
+
+    def context(self) -> Context:
+        """A new ``ctx`` for this call: its deadline, and where its checkpoints go."""
+        return Context(self.timeout, self.checkpoint)
 
     def arguments(self, ctx: Context) -> dict[str, Any]:
         """The keyword arguments of the hook, by its specification: the one place they are

@@ -12,7 +12,7 @@ from ._aggregate import DEFAULT_POLICY, Policy
 from ._calls import HookFailed, HookTimeout, finalize, invoke, run_abandoning, unknown_report
 from ._codec import unstructure_value
 from ._components import OBSERVER_HOOK, component_of
-from ._context import Context, JobInfo, Target
+from ._context import JobInfo, Target
 from ._errors import PluginError
 from ._isolate import invoke_isolated
 from ._model import StatusReport
@@ -119,8 +119,8 @@ class Runner:
         try:
             if request.isolate:
                 return await invoke_isolated(call, self.plugins, request)
-            ctx = Context(request.timeout)
-            return await invoke(call, request.arguments(ctx), request.timeout, key=key)
+            arguments = request.arguments(request.context())
+            return await invoke(call, arguments, request.timeout, key=key)
         except HookFailed as exc:
             if self.on_failure is not None:
                 self.on_failure(exc)

@@ -17,12 +17,14 @@ import attrs
 
 from ._health import Health
 from ._model import StatusReport
+from ._owners import alive, this_command
 from ._wire import ReportDecodeError, report_from_json, report_to_json
 
 __all__ = [
     "STATE_ENV",
     "Kind",
     "Record",
+    "RecordStatus",
     "State",
     "StateError",
     "StoredReport",
@@ -33,6 +35,8 @@ __all__ = [
 STATE_ENV: Final = "WAYPOINT_HOOKS_STATE"
 
 Kind = Literal["deployment", "release"]
+#: ``interrupted`` is a ``pending`` record whose command is gone.
+RecordStatus = Literal["pending", "live", "failed", "interrupted"]
 
 # Long enough to outwait any other command's write (each is one short transaction), so that
 # concurrent commands queue instead of failing with "database is locked".
@@ -78,10 +82,26 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX reports_of_target ON reports (kind, target_id, generated)",
         "CREATE INDEX reports_of_app ON reports (app, workspace, generated)",
     ),
+    (
+        # Intent first (DESIGN §12): a record is written 'pending' before its hook runs, by
+        # its owner (see _owners), and becomes 'live' or 'failed'. Records of before are live.
+        """ALTER TABLE targets ADD COLUMN status TEXT NOT NULL DEFAULT 'live'
+            CHECK (status IN ('pending', 'live', 'failed'))""",
+        "ALTER TABLE targets ADD COLUMN owner TEXT",
+        # The last value the hook checkpointed, for a destroy of what it left half-made.
+        "ALTER TABLE targets ADD COLUMN checkpoint TEXT",
+        "ALTER TABLE targets ADD COLUMN error TEXT",
+        # The command destroying it: two destroys at once run its destroy hook once.
+        "ALTER TABLE targets ADD COLUMN claimed TEXT",
+    ),
 )
 
 _RECORD_COLUMNS: Final = (
-    "kind, id, app, workspace, plugin, sequence, value, created, destroyed, deployment_id"
+    "kind, id, app, workspace, plugin, sequence, value, created, destroyed, deployment_id,"
+    " status, owner, checkpoint, error"
+)
+_INSERT: Final = (
+    f"INSERT INTO targets ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 # SQLite's oldest limit on the number of ? in one statement is 999; each target takes two.
@@ -124,6 +144,17 @@ class Record:
     destroyed: datetime | None
     #: For a release, the deployment it released.
     deployment_id: str | None
+    status: RecordStatus = "live"
+    #: The last value its hook checkpointed (``ctx.checkpoint``), if it did.
+    checkpoint: Mapping[str, Any] | None = None
+    #: Why its hook failed, for a ``failed`` record.
+    error: str | None = None
+
+    @property
+    def cleanup_value(self) -> Mapping[str, Any] | None:
+        """What its destroy hook is given: the value, or for a record whose hook did not
+        finish, the last checkpoint (``None``: nothing was recorded to clean up)."""
+        return self.value if self.status == "live" else self.checkpoint
 
 
 @final
@@ -149,7 +180,12 @@ def _time(micros: int) -> datetime:
 
 
 def _record(row: Any) -> Record:
-    kind, id, app, workspace, plugin, sequence, value, created, destroyed, deployment_id = row
+    (kind, id, app, workspace, plugin, sequence, value, created, destroyed, deployment_id) = row[
+        :10
+    ]
+    status, owner, checkpoint, error = row[10:]
+    if status == "pending" and not alive(owner or ""):
+        status = "interrupted"
     return Record(
         kind,
         id,
@@ -161,6 +197,9 @@ def _record(row: Any) -> Record:
         _time(created),
         None if destroyed is None else _time(destroyed),
         deployment_id,
+        status,
+        None if checkpoint is None else json.loads(checkpoint),
+        error,
     )
 
 
@@ -334,8 +373,9 @@ class State:
     def add_deployment(
         self, app: str, workspace: str, plugin: str, value: Mapping[str, Any]
     ) -> Record:
-        """Record a new deployment of ``app``; it gets the next sequence number."""
-        return self._add("deployment", app, workspace, plugin, value, None)
+        """Record a new live deployment of ``app``; it gets the next sequence number."""
+        record = self.begin("deployment", app, workspace, plugin)
+        return self.complete(record, value)
 
     def add_release(
         self,
@@ -345,19 +385,21 @@ class State:
         deployment_id: str,
         value: Mapping[str, Any],
     ) -> Record:
-        """Record a new release of the deployment ``deployment_id`` of ``app``."""
-        return self._add("release", app, workspace, plugin, value, deployment_id)
+        """Record a new live release of the deployment ``deployment_id`` of ``app``."""
+        record = self.begin("release", app, workspace, plugin, deployment_id)
+        return self.complete(record, value)
 
-    def _add(
+    def begin(
         self,
         kind: Kind,
         app: str,
         workspace: str,
         plugin: str,
-        value: Mapping[str, Any],
-        deployment_id: str | None,
+        deployment_id: str | None = None,
     ) -> Record:
-        text = json.dumps(dict(value))
+        """Record the intent to make a deployment or release, before its hook runs: a
+        ``pending`` record with the next sequence number, owned by this command. Its id is
+        the hook's ``job_info.id``; :meth:`complete` or :meth:`fail` it when the hook ends."""
         # As opaque and unique as uuid4().hex, without importing uuid at start-up.
         id = os.urandom(16).hex()
         created = datetime.now(timezone.utc)
@@ -369,24 +411,33 @@ class State:
                 " WHERE kind = ? AND app = ? AND workspace = ?",
                 (kind, app, workspace),
             ).fetchone()
-            row = (
-                kind,
-                id,
-                app,
-                workspace,
-                plugin,
-                sequence,
-                text,
-                _micros(created),
-                None,
-                deployment_id,
-            )
-            db.execute(
-                f"INSERT INTO targets ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
+            row = (kind, id, app, workspace, plugin, sequence, "{}", _micros(created), None)
+            db.execute(_INSERT, (*row, deployment_id, "pending", this_command(), None, None))
+        return Record(
+            kind, id, app, workspace, plugin, sequence, {}, created, None, deployment_id, "pending"
+        )
+
+    def checkpoint(self, record: Record, value: Mapping[str, Any]) -> None:
+        """Keep ``value`` as what ``record``'s unfinished hook has made so far, at once."""
+        self._update(record, "checkpoint = ?", json.dumps(dict(value)))
+
+    def complete(self, record: Record, value: Mapping[str, Any]) -> Record:
+        """``record``'s hook returned ``value``: the record is live."""
+        text = json.dumps(dict(value))
+        self._update(record, "status = 'live', value = ?", text)
         # Read back as get() gives it (tuples become lists), not as the caller's object.
-        return _record(row)
+        return attrs.evolve(record, value=json.loads(text), status="live")
+
+    def fail(self, record: Record, error: str) -> None:
+        """``record``'s hook failed with ``error``; its checkpoint, if any, stays."""
+        self._update(record, "status = 'failed', error = ?", error)
+
+    def _update(self, record: Record, assignments: str, value: object) -> None:
+        with self._writing() as db:
+            db.execute(
+                f"UPDATE targets SET {assignments} WHERE kind = ? AND id = ?",
+                (value, record.kind, record.id),
+            )
 
     def _check_deployment(self, app: str, workspace: str, deployment_id: str) -> None:
         found = self._db.execute(
@@ -401,15 +452,27 @@ class State:
             )
 
     def latest(self, kind: Kind, app: str, workspace: str) -> Record | None:
-        """The newest deployment or release of ``app`` that is not destroyed."""
+        """The newest live deployment or release of ``app`` that is not destroyed."""
         with self._guarded() as db:
             row = db.execute(
                 f"SELECT {_RECORD_COLUMNS} FROM targets"
                 " WHERE kind = ? AND app = ? AND workspace = ? AND destroyed IS NULL"
-                " ORDER BY sequence DESC LIMIT 1",
+                " AND status = 'live' ORDER BY sequence DESC LIMIT 1",
                 (kind, app, workspace),
             ).fetchone()
         return None if row is None else _record(row)
+
+    def versions(self, kind: Kind, app: str, workspace: str) -> list[Record]:
+        """Every deployment or release of ``app`` not destroyed, newest first: live ones,
+        failed ones and pending ones (running, or interrupted)."""
+        with self._guarded() as db:
+            rows = db.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM targets"
+                " WHERE kind = ? AND app = ? AND workspace = ? AND destroyed IS NULL"
+                " ORDER BY sequence DESC",
+                (kind, app, workspace),
+            ).fetchall()
+        return [_record(row) for row in rows]
 
     def get(self, kind: Kind, id: str) -> Record | None:
         """The deployment or release ``id``, destroyed or not."""
@@ -418,6 +481,29 @@ class State:
                 f"SELECT {_RECORD_COLUMNS} FROM targets WHERE kind = ? AND id = ?", (kind, id)
             ).fetchone()
         return None if row is None else _record(row)
+
+    def claim(self, record: Record) -> bool:
+        """Claim ``record`` for this command to destroy: False when it is destroyed already
+        or another running command claimed it. From now on no report of it is stored."""
+        with self._writing() as db:
+            row = db.execute(
+                "SELECT destroyed, claimed FROM targets WHERE kind = ? AND id = ?",
+                (record.kind, record.id),
+            ).fetchone()
+            if row is None:
+                raise ValueError(f"no {record.kind} {record.id!r} in {self.path}")
+            destroyed, claimed = row
+            if destroyed is not None or (claimed is not None and alive(claimed)):
+                return False
+            db.execute(
+                "UPDATE targets SET claimed = ? WHERE kind = ? AND id = ?",
+                (this_command(), record.kind, record.id),
+            )
+        return True
+
+    def unclaim(self, record: Record) -> None:
+        """Give up the claim of a destroy that failed: a later destroy may try again."""
+        self._update(record, "claimed = ?", None)
 
     def mark_destroyed(self, kind: Kind, id: str) -> None:
         """Mark a target destroyed: it is never ``latest`` again, so never checked again.
@@ -447,10 +533,13 @@ class State:
             return
         with self._writing() as db:
             try:
+                # Not for a target destroyed, or being destroyed, while it was checked.
                 db.executemany(
                     "INSERT INTO reports"
                     " (kind, target_id, app, workspace, health, generated, report)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS ("
+                    "  SELECT 1 FROM targets WHERE kind = ?1 AND id = ?2"
+                    "  AND (destroyed IS NOT NULL OR claimed IS NOT NULL))",
                     rows,
                 )
             except sqlite3.IntegrityError:
