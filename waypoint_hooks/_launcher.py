@@ -6,6 +6,7 @@ parses options and renders what these functions return.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, final
@@ -55,6 +56,8 @@ class Outcome:
 
     apps: list[AppStatus] = attrs.field(factory=list)
     failures: list[str] = attrs.field(factory=list)
+    #: The deployments or releases the command made, by app.
+    created: dict[str, Record] = attrs.field(factory=dict)
 
 
 @final
@@ -101,57 +104,78 @@ class Launcher:
         """Deploy each app with its platform, record it, then check the apps' status."""
         outcome = Outcome()
         for app in self.select(names):
-            self._create(app, "deployment", app.deploy, {}, outcome)
+            record = self._create(app, "deployment", outcome)
+            if record is not None:
+                outcome.created[app.name] = record
         return self._then_status(names, outcome, check)
 
-    def release(self, names: Sequence[str], check: bool = True) -> Outcome:
-        """Release each app's latest deployment, record it, then check the apps' status."""
+    def release(
+        self,
+        names: Sequence[str],
+        check: bool = True,
+        *,
+        prune: bool = True,
+        retain: int = 2,
+        deployments: Mapping[str, Record] | None = None,
+    ) -> Outcome:
+        """Release each app's latest deployment (or the one ``deployments`` names for it),
+        record it, prune the deployments it superseded, then check the apps' status.
+
+        A new release replaces the app's older ones: they are marked destroyed without their
+        destroy hook, which would undo what the new one set up. With ``prune``, the app's
+        deployments other than the released one are destroyed but the newest ``retain``, as
+        Waypoint's ``release -prune-retain`` does.
+        """
+        if retain < 0:
+            raise ValueError(f"retain must be 0 or more, got {retain}")
         outcome = Outcome()
         for app in self.select(names):
             if app.release is None:
                 continue
-            deployment = self.state.latest("deployment", app.name, self.workspace)
+            if deployments is None:
+                deployment = self.state.latest("deployment", app.name, self.workspace)
+            else:
+                deployment = deployments.get(app.name)
+                if deployment is None:
+                    continue  # its deploy failed, and said so: an older one is not released
             if deployment is None:
                 outcome.failures.append(
                     f"app {app.name!r} has no deployment to release; run `deploy` first"
                 )
                 continue
-            self._create(
-                app, "release", app.release, {"deployment": deployment.value}, outcome, deployment
-            )
+            record = self._create(app, "release", outcome, deployment)
+            if record is None:
+                continue
+            for older in self.state.versions("release", app.name, self.workspace):
+                if older.sequence < record.sequence and older.status == "live":
+                    self.state.mark_destroyed("release", older.id)
+            if prune:
+                self._prune(app, deployment, retain, outcome)
         return self._then_status(names, outcome, check)
 
-    def up(self, names: Sequence[str]) -> Outcome:
-        """Deploy, release, then one status check of every app."""
+    def up(self, names: Sequence[str], *, prune: bool = True, retain: int = 2) -> Outcome:
+        """Deploy, release what was deployed, then one status check of every app."""
         deployed = self.deploy(names, check=False)
-        released = self.release(names, check=False)
+        released = self.release(
+            names, check=False, prune=prune, retain=retain, deployments=deployed.created
+        )
         outcome = Outcome(failures=deployed.failures + released.failures)
         return self._then_status(names, outcome, True)
 
     def destroy(self, names: Sequence[str]) -> Outcome:
-        """Destroy each app's latest release, then its latest deployment."""
+        """Destroy every version of each app: its releases, then its deployments, newest
+        first; failed and interrupted ones with what their hooks checkpointed."""
         outcome = Outcome()
         for app in self.select(names):
             self._header(f"Destroying {app.name}")
-            phases: tuple[tuple[TargetKind, Use | None], ...] = (
-                ("release", app.release),
-                ("deployment", app.deploy),
-            )
-            for kind, use in phases:
-                record = self.state.latest(kind, app.name, self.workspace)
-                if record is None:
-                    continue
-                request = self._request(
-                    app,
-                    component_of(kind).destroy,
-                    record.plugin,
-                    _config(use, record),
-                    **{kind: record.value},
-                )
-                if not self._run(app, self.runner.call(request), outcome):
+            for kind in ("release", "deployment"):
+                destroyed = [
+                    self._destroy(app, record, outcome)
+                    for record in self.state.versions(kind, app.name, self.workspace)
+                    if record.status != "pending"  # another command is making it
+                ]
+                if not all(destroyed):
                     break  # never leave a release pointing at a destroyed deployment
-                self.state.mark_destroyed(kind, record.id)
-                self._say(f"Destroyed {app.name} {kind} v{record.sequence}")
         outcome.apps = self.cached(names)
         return outcome
 
@@ -204,35 +228,90 @@ class Launcher:
         return outcome
 
     def _create(
-        self,
-        app: App,
-        kind: TargetKind,
-        use: Use,
-        values: dict[str, Any],
-        outcome: Outcome,
-        deployment: Record | None = None,
-    ) -> None:
+        self, app: App, kind: TargetKind, outcome: Outcome, deployment: Record | None = None
+    ) -> Record | None:
+        """Run a deploy or release hook, recorded from intent to outcome (DESIGN §12)."""
+        use = app.deploy if deployment is None else app.release
+        assert use is not None
         verb = "Deploying" if kind == "deployment" else "Releasing"
         self._header(f"{verb} {app.name} with {use.plugin}")
-        request = self._request(app, component_of(kind).create, use.plugin, use.config, **values)
+        record = self.state.begin(
+            kind,
+            app.name,
+            self.workspace,
+            use.plugin,
+            None if deployment is None else deployment.id,
+        )
+        request = self._request(
+            app,
+            component_of(kind).create,
+            use.plugin,
+            use.config,
+            record,
+            checkpoint=functools.partial(self.state.checkpoint, record),
+            **({} if deployment is None else {"deployment": deployment.value}),
+        )
         made = self._run(app, self.runner.make(request), outcome)
         if not made:
-            return
+            self.state.fail(record, outcome.failures[-1])
+            return None
         (value,) = made
-        if kind == "deployment":
-            record = self.state.add_deployment(app.name, self.workspace, use.plugin, value)
-        else:
-            assert deployment is not None
-            record = self.state.add_release(
-                app.name, self.workspace, use.plugin, deployment.id, value
-            )
+        record = self.state.complete(record, value)
         self._say(f"{app.name} {kind} v{record.sequence} recorded")
+        return record
+
+    def _destroy(self, app: App, record: Record, outcome: Outcome) -> bool:
+        """Destroy one version of an app; False when its destroy hook failed."""
+        what = f"{app.name} {record.kind} v{record.sequence}"
+        if not self.state.claim(record):
+            self._say(f"{what} is being destroyed by another command")
+            return True
+        value = record.cleanup_value
+        if value is None:
+            self.state.mark_destroyed(record.kind, record.id)
+            self._say(f"{what} was {record.status}; nothing was recorded to clean up")
+            return True
+        use = app.deploy if record.kind == "deployment" else app.release
+        request = self._request(
+            app,
+            component_of(record.kind).destroy,
+            record.plugin,
+            _config(use, record),
+            record,
+            **{record.kind: value},
+        )
+        if not self._run(app, self.runner.call(request), outcome):
+            self.state.unclaim(record)
+            return False
+        self.state.mark_destroyed(record.kind, record.id)
+        self._say(f"Destroyed {what}")
+        return True
+
+    def _prune(self, app: App, released: Record, retain: int, outcome: Outcome) -> None:
+        """Destroy ``app``'s deployments superseded by ``released``, but the newest
+        ``retain`` live ones; failed and interrupted ones are never worth retaining."""
+        kept = 0
+        for record in self.state.versions("deployment", app.name, self.workspace):
+            if record.id == released.id or record.status == "pending":
+                continue
+            if record.status == "live" and kept < retain:
+                kept += 1
+                continue
+            self._destroy(app, record, outcome)
 
     def _request(
-        self, app: App, hook: str, plugin: str, config: Mapping[str, Any], **values: Any
+        self,
+        app: App,
+        hook: str,
+        plugin: str,
+        config: Mapping[str, Any],
+        record: Record,
+        **values: Any,
     ) -> HookRequest:
+        # A deploy, release or destroy hook's job is its record: job_info.id is the record's.
+        job = JobInfo(self.project.name, app.name, self.workspace, record.id)
         ui = self.output or SilentUI()
-        return HookRequest(hook, plugin, self._job(app), ui, config, isolate=app.isolate, **values)
+        return HookRequest(hook, plugin, job, ui, config, isolate=app.isolate, **values)
 
     def _run(
         self, app: App, call: Coroutine[Any, Any, _T], outcome: Outcome
