@@ -412,12 +412,10 @@ def test_bad_created_time_names_its_path() -> None:
     assert decode_error(body).path == "resources[0].created_time"
 
 
-def test_missing_resource_name_names_its_path() -> None:
-    assert decode_error({"resources": [{"health": "READY"}]}).path == "resources[0].name"
-
-
-def test_null_resource_name_names_its_path() -> None:
-    assert decode_error({"resources": [{"name": None}]}).path == "resources[0].name"
+@pytest.mark.parametrize("value", [{}, {"name": None}], ids=["missing", "null"])
+def test_resource_name_left_out_decodes_as_empty(value: dict[str, Any]) -> None:
+    # proto3 has no required field: protobuf leaves out an empty name.
+    assert decode({"resources": [value]}).resources == [Resource(name="")]
 
 
 @pytest.mark.parametrize(

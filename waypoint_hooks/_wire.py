@@ -151,9 +151,6 @@ def _json_type(value: object) -> str:
 
 def _resource_from_wire(value: object, _: object = None) -> Resource:
     fields = _fields(value, _RESOURCE_KEYS, _RESOURCE_CAMEL)
-    name = fields.get("name")
-    if name is None:
-        raise StructureError([("name", "required field missing")])
     state_json = _text(fields, "state_json")
     if state_json:
         try:
