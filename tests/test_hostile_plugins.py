@@ -416,6 +416,16 @@ def test_an_isolated_app_passes_200000_resources_back(tmp_path: Path, processes:
     assert (report["health"], len(report["resources"])) == ("READY", 200_000)
 
 
+def test_an_isolated_report_left_to_derive_gets_its_health_from_the_policy(tmp_path: Path) -> None:
+    # wh_steady leaves health to the policy when it reports resources: the worker sends the
+    # report before finalization, so its health must cross as "derive it", not as UNKNOWN.
+    project = Project(tmp_path / "project", [App("web", config={"resources": 2}, isolate=True)])
+    assert project.invoke("deploy").exit_code == 0
+    result = project.invoke("status", "--json")
+    assert result.exit_code == 0, result.output
+    assert report_of(parse(result.output), "web")["health"] == "READY"
+
+
 def test_an_isolated_app_runs_every_plugin_call_in_another_process(
     tmp_path: Path, processes: Processes
 ) -> None:

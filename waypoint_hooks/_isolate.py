@@ -131,7 +131,12 @@ def _answer(call: HookCall, response: Mapping[str, Any], ui: UI) -> Any:
     if "error" in response:
         raise HookFailed(call, RuntimeError(), response["error"])
     if "report" in response:
-        return report_from_json(json.dumps(response["report"]))
+        report = report_from_json(json.dumps(response["report"]))
+        # Not finalized yet: a null health still means "derive it", which the wire form (for
+        # finalized reports) reads as UNKNOWN.
+        if response["report"]["health"] is None:
+            report.health = None
+        return report
     return response.get("value")
 
 

@@ -151,9 +151,6 @@ def _json_type(value: object) -> str:
 
 def _resource_from_wire(value: object, _: object = None) -> Resource:
     fields = _fields(value, _RESOURCE_KEYS, _RESOURCE_CAMEL)
-    name = fields.get("name")
-    if name is None:
-        raise StructureError([("name", "required field missing")])
     state_json = _text(fields, "state_json")
     if state_json:
         try:
@@ -203,7 +200,8 @@ def _report_from_wire(value: object, _: object = None) -> StatusReport:
     return unchecked(
         StatusReport,
         resources=resources,
-        health=None if health is None else _enum(health, _HEALTHS, Health, "health"),
+        # A wire report is finalized: no health is proto3's default, UNKNOWN, not "derive it".
+        health=Health.UNKNOWN if health is None else _enum(health, _HEALTHS, Health, "health"),
         health_message=_text(fields, "health_message"),
         generated_time=_time(fields, "generated_time"),
         external=bool(external),
