@@ -115,7 +115,7 @@ class Launcher:
         check: bool = True,
         *,
         prune: bool = True,
-        retain: int = 2,
+        prune_retain: int = 2,
         deployments: Mapping[str, Record] | None = None,
     ) -> Outcome:
         """Release each app's latest deployment (or the one ``deployments`` names for it),
@@ -123,11 +123,11 @@ class Launcher:
 
         A new release replaces the app's older ones: they are marked destroyed without their
         destroy hook, which would undo what the new one set up. With ``prune``, the app's
-        deployments other than the released one are destroyed but the newest ``retain``, as
-        Waypoint's ``release -prune-retain`` does.
+        deployments other than the released one are destroyed but the newest
+        ``prune_retain``, as Waypoint's ``release -prune-retain`` does.
         """
-        if retain < 0:
-            raise ValueError(f"retain must be 0 or more, got {retain}")
+        if prune_retain < 0:
+            raise ValueError(f"prune_retain must be 0 or more, got {prune_retain}")
         outcome = Outcome()
         for app in self.select(names):
             if app.release is None:
@@ -150,14 +150,18 @@ class Launcher:
                 if older.sequence < record.sequence and older.status == "live":
                     self.state.mark_destroyed("release", older.id)
             if prune:
-                self._prune(app, deployment, retain, outcome)
+                self._prune(app, deployment, prune_retain, outcome)
         return self._then_status(names, outcome, check)
 
-    def up(self, names: Sequence[str], *, prune: bool = True, retain: int = 2) -> Outcome:
+    def up(self, names: Sequence[str], *, prune: bool = True, prune_retain: int = 2) -> Outcome:
         """Deploy, release what was deployed, then one status check of every app."""
         deployed = self.deploy(names, check=False)
         released = self.release(
-            names, check=False, prune=prune, retain=retain, deployments=deployed.created
+            names,
+            check=False,
+            prune=prune,
+            prune_retain=prune_retain,
+            deployments=deployed.created,
         )
         outcome = Outcome(failures=deployed.failures + released.failures)
         return self._then_status(names, outcome, True)
@@ -269,7 +273,7 @@ class Launcher:
         value = record.cleanup_value
         if value is None:
             self.state.mark_destroyed(record.kind, record.id)
-            self._say(f"{what} was {record.status}; nothing was recorded to clean up")
+            self._say(f"{what} is {record.status}; nothing was recorded to clean up")
             return True
         use = app.deploy if record.kind == "deployment" else app.release
         request = self._request(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -250,11 +251,14 @@ class State:
     use it as a context manager.
     """
 
-    __slots__ = ("_db", "path")
+    __slots__ = ("_db", "_lock", "path")
 
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path: Final = path
         self._db = connection
+        # A sync hook runs in a worker thread, and its ctx.checkpoint() writes from there:
+        # one thread at a time uses the connection (opened with check_same_thread=False).
+        self._lock = threading.RLock()
 
     @classmethod
     def open(cls, path: Path) -> State:
@@ -266,7 +270,9 @@ class State:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: this class begins and commits its transactions itself.
-            connection = sqlite3.connect(path, timeout=_BUSY_TIMEOUT, isolation_level=None)
+            connection = sqlite3.connect(
+                path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
         except (OSError, sqlite3.Error) as exc:
             raise _state_error(path, exc) from None
         state = cls(path, connection)
@@ -296,9 +302,11 @@ class State:
 
     @contextmanager
     def _guarded(self) -> Iterator[sqlite3.Connection]:
-        """The connection; SQLite's errors about the file become :class:`StateError`."""
+        """The connection, for this thread alone; SQLite's errors about the file become
+        :class:`StateError`."""
         try:
-            yield self._db
+            with self._lock:
+                yield self._db
         except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
             raise  # the caller's bug (a broken constraint, a closed state), not the file's
         except sqlite3.DatabaseError as exc:

@@ -356,19 +356,33 @@ def plugins(session: Session, json_output: bool) -> None:
     sys.exit(NOT_READY if any(plugin.error for plugin in found) else READY)
 
 
-def _phase(name: str, help_text: str, example: str) -> Callable[[], None]:
-    @main.command(name=name, help=f"{help_text}\n\n\b\nExample:\n  {example}")
-    @apps_argument
+def _phase(name: str, help_text: str, example: str, *, prunes: bool = False) -> click.Command:
     @pass_session
     @_handle_errors
-    def command(session: Session, apps: tuple[str, ...]) -> None:
+    def command(session: Session, /, apps: tuple[str, ...], **options: Any) -> None:
         with session.launcher(apps=apps) as launcher:
-            outcome = getattr(launcher, name)(apps)
+            outcome = getattr(launcher, name)(apps, **options)
             _report_failures(outcome)
             _show_status(session, launcher, outcome)
         sys.exit(_exit_code(outcome))
 
-    return command
+    if prunes:
+        command = click.option(
+            "--prune-retain",
+            type=click.IntRange(min=0),
+            default=2,
+            show_default=True,
+            metavar="N",
+            help="How many superseded deployments pruning keeps.",
+        )(command)
+        command = click.option(
+            "--prune/--no-prune",
+            default=True,
+            show_default=True,
+            help="After a release, destroy the deployments it superseded.",
+        )(command)
+    command = apps_argument(command)
+    return main.command(name=name, help=f"{help_text}\n\n\b\nExample:\n  {example}")(command)
 
 
 deploy = _phase(
@@ -380,15 +394,17 @@ release = _phase(
     "release",
     "Release the latest deployment of each APP with its release manager, then report status.",
     "waypoint-hooks release web",
+    prunes=True,
 )
 up = _phase(
     "up",
     "Deploy and release each APP, then report its status.",
     "waypoint-hooks -c examples/demo/waypoint.hcl up",
+    prunes=True,
 )
 destroy = _phase(
     "destroy",
-    "Destroy the latest release and deployment of each APP; they are not checked again.",
+    "Destroy every release and deployment of each APP; they are not checked again.",
     "waypoint-hooks destroy",
 )
 
