@@ -1,0 +1,246 @@
+"""Lifecycle truth (DESIGN §12): intent-first records, checkpoints, every live version,
+pruning, and commands at once — with real processes, the real CLI and real SQLite.
+
+Two commands are ordered by a gate in the plugin (``tests/hostile/wh_lifecycle.py``), never
+by timing: a hook held at the gate says so with a file, and waits until the test opens it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hostile.harness import GUARD, App, Processes, Project, kill_group
+
+from waypoint_hooks._state import State
+
+pytestmark = pytest.mark.usefixtures("hostile_plugins")
+
+
+class Lifecycle:
+    """A one-app project on the ledger plugin, and what its hooks did."""
+
+    def __init__(self, root: Path) -> None:
+        self.ledger = root / "ledger"
+        self.gate = root / "gate"
+        self.gate.mkdir(parents=True)
+        self.project = Project(root / "project", [], plugins=("wh_lifecycle",))
+        self.configure()
+
+    def configure(self, isolate: bool | None = None, **config: Any) -> None:
+        settings = {"ledger": str(self.ledger), "gate": str(self.gate), **config}
+        app = App("web", "wh_lifecycle", settings, "wh_lifecycle", settings, isolate)
+        self.project.apps = [app]
+        self.project.write()
+
+    def done(self, hook: str) -> list[tuple[str, int]]:
+        """``(id, pid)`` of each call of ``hook``, in order."""
+        if not self.ledger.exists():
+            return []
+        lines = self.ledger.read_text(encoding="utf-8").splitlines()
+        return [(id, int(pid)) for name, id, pid in map(str.split, lines) if name == hook]
+
+    def wait_until(self, condition: Callable[[], object], what: str) -> None:
+        deadline = time.monotonic() + GUARD
+        while not condition():
+            if time.monotonic() > deadline:
+                pytest.fail(f"still waiting after {GUARD:g}s (hang guard) for {what}")
+            time.sleep(0.01)
+
+    def held(self, hook: str, count: int = 1) -> None:
+        """Wait until ``count`` calls of ``hook`` wait at the gate."""
+        self.wait_until(
+            lambda: len(list(self.gate.glob(f"{hook}.*.waiting"))) >= count,
+            f"{count} {hook} hook(s) at the gate",
+        )
+
+    def open(self) -> None:
+        (self.gate / "open").touch()
+
+    def run(self, *args: str) -> Any:
+        result = self.project.invoke(*args)
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+        return result
+
+    def targets(self, kind: str) -> list[tuple[Any, ...]]:
+        """``(sequence, status, destroyed is null, value, checkpoint)``, by sequence."""
+        return self.project.query(
+            "SELECT sequence, status, destroyed IS NULL, value, checkpoint FROM targets"
+            " WHERE kind = ? ORDER BY sequence",
+            (kind,),
+        )
+
+    def alive(self, kind: str) -> list[int]:
+        return [row[0] for row in self.targets(kind) if row[2]]
+
+
+@pytest.fixture
+def lifecycle(tmp_path: Path) -> Lifecycle:
+    return Lifecycle(tmp_path)
+
+
+def test_a_deploy_that_fails_is_recorded_failed_and_destroyed_from_its_checkpoint(
+    lifecycle: Lifecycle,
+) -> None:
+    lifecycle.configure(fail=True)
+    assert lifecycle.run("deploy").exit_code == 1
+    ((sequence, status, alive, _, checkpoint),) = lifecycle.targets("deployment")
+    assert (sequence, status, alive) == (1, "failed", 1)
+    ((made, _),) = lifecycle.done("deploy")
+    assert json.loads(checkpoint) == {"made": made, "partial": True}
+
+    lifecycle.run("destroy")
+    assert lifecycle.done("destroy") == [(made, lifecycle.done("deploy")[0][1])]
+    assert lifecycle.alive("deployment") == []
+
+
+def test_the_hook_is_told_the_id_of_its_record(lifecycle: Lifecycle) -> None:
+    lifecycle.run("up")
+    ((made, _),) = lifecycle.done("deploy")
+    with State.open(lifecycle.project.state) as state:
+        deployment = state.latest("deployment", "web", "default")
+    assert deployment is not None
+    assert deployment.id == made
+
+
+def test_five_ups_keep_the_released_deployment_and_two_more(lifecycle: Lifecycle) -> None:
+    for _ in range(5):
+        assert lifecycle.run("up").exit_code == 0
+    assert lifecycle.alive("deployment") == [3, 4, 5]
+    assert lifecycle.alive("release") == [5]
+    deployed = [made for made, _ in lifecycle.done("deploy")]
+    # The two oldest deployments were pruned through their destroy hook; the superseded
+    # releases were replaced by the newer ones, not undone.
+    assert [made for made, _ in lifecycle.done("destroy")] == deployed[:2]
+    assert lifecycle.done("unrelease") == []
+
+
+def test_no_prune_keeps_every_deployment(lifecycle: Lifecycle) -> None:
+    for _ in range(5):
+        assert lifecycle.run("up", "--no-prune").exit_code == 0
+    assert lifecycle.alive("deployment") == [1, 2, 3, 4, 5]
+    assert lifecycle.done("destroy") == []
+
+
+def test_prune_retain_sets_how_many_superseded_deployments_stay(lifecycle: Lifecycle) -> None:
+    for _ in range(4):
+        assert lifecycle.run("up", "--prune-retain", "0").exit_code == 0
+    assert lifecycle.alive("deployment") == [4]
+
+
+def test_up_up_destroy_leaves_nothing_live(lifecycle: Lifecycle) -> None:
+    lifecycle.run("up")
+    lifecycle.run("up")
+    destroyed = lifecycle.run("destroy")
+    assert lifecycle.alive("deployment") == []
+    assert lifecycle.alive("release") == []
+    deployed = {made for made, _ in lifecycle.done("deploy")}
+    assert {made for made, _ in lifecycle.done("destroy")} == deployed
+    assert len(lifecycle.done("unrelease")) == 1
+    assert "Destroyed web deployment v2" in destroyed.output
+    assert "Destroyed web deployment v1" in destroyed.output
+
+
+def test_two_ups_at_once_each_release_their_own_deployment(
+    lifecycle: Lifecycle, processes: Processes
+) -> None:
+    # Both deploy, and only then both release: "the latest deployment" is the other's for one
+    # of them.
+    lifecycle.configure(hold=["deploy"])
+    project = lifecycle.project
+    started = [processes.start(project.args("up"), cwd=project.root) for _ in range(2)]
+    lifecycle.held("deploy", count=2)
+    lifecycle.open()
+    for process in started:
+        out, err = process.communicate(timeout=GUARD)
+        assert process.returncode == 0, out + err
+    deployed = {pid: made for made, pid in lifecycle.done("deploy")}
+    released = {pid: made for made, pid in lifecycle.done("release")}
+    assert len(deployed) == 2
+    assert released == deployed
+
+
+def test_two_destroys_at_once_run_each_destroy_hook_once(
+    lifecycle: Lifecycle, processes: Processes
+) -> None:
+    lifecycle.run("up")
+    lifecycle.configure(hold=["destroy"])
+    project = lifecycle.project
+    first = processes.start(project.args("destroy"), cwd=project.root)
+    lifecycle.held("destroy")
+    second = lifecycle.run("destroy")
+    assert "web deployment v1 is being destroyed by another command" in second.output
+    lifecycle.open()
+    out, err = first.communicate(timeout=GUARD)
+    assert "Destroyed web deployment v1" in out, out + err
+    assert len(lifecycle.done("destroy")) == 1
+    assert len(lifecycle.done("unrelease")) == 1
+    assert lifecycle.alive("deployment") == []
+
+
+def test_a_check_running_while_its_target_is_destroyed_stores_no_report(
+    lifecycle: Lifecycle, processes: Processes
+) -> None:
+    lifecycle.run("up")
+    before = lifecycle.project.report_count()
+    assert before == 2
+    lifecycle.configure(hold=["status"])
+    project = lifecycle.project
+    checking = processes.start(project.args("status"), cwd=project.root)
+    lifecycle.held("status")
+    lifecycle.configure()  # the destroy is not held
+    lifecycle.run("destroy")
+    lifecycle.open()
+    checking.communicate(timeout=GUARD)
+    # The release's check (not held) may have stored its report before the destroy; the
+    # deployment's, held until after the destroy committed, did not.
+    reports = dict(project.query("SELECT kind, count(*) FROM reports GROUP BY kind ORDER BY kind"))
+    assert reports["deployment"] == 1
+
+
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "isolated"])
+def test_a_deploy_killed_midway_is_interrupted_and_destroyed_from_its_checkpoint(
+    lifecycle: Lifecycle, processes: Processes, isolate: bool
+) -> None:
+    lifecycle.configure(isolate=isolate, hold=["deploy"])
+    project = lifecycle.project
+    deploying = processes.start(project.args("deploy"), cwd=project.root)
+    lifecycle.held("deploy")
+    # The checkpoint is stored before the hook reaches the gate (isolated: once the launcher
+    # read it from its worker).
+    lifecycle.wait_until(
+        lambda: lifecycle.targets("deployment")[0][4] is not None, "the checkpoint stored"
+    )
+    kill_group(deploying)
+    deploying.communicate(timeout=GUARD)
+    with State.open(project.state) as state:
+        (record,) = state.versions("deployment", "web", "default")
+    assert record.status == "interrupted"
+    ((made, _),) = lifecycle.done("deploy")
+    assert record.checkpoint == {"made": made, "partial": True}
+
+    lifecycle.configure(isolate=isolate)
+    destroyed = lifecycle.run("destroy")
+    assert "Destroyed web deployment v1" in destroyed.output
+    assert [id for id, _ in lifecycle.done("destroy")] == [made]
+    assert lifecycle.alive("deployment") == []
+
+
+def test_a_pending_record_of_a_running_command_is_not_destroyed(
+    lifecycle: Lifecycle, processes: Processes
+) -> None:
+    lifecycle.configure(hold=["deploy"])
+    project = lifecycle.project
+    deploying = processes.start(project.args("deploy"), cwd=project.root)
+    lifecycle.held("deploy")
+    lifecycle.configure()
+    lifecycle.run("destroy")
+    assert lifecycle.done("destroy") == []
+    lifecycle.open()
+    out, err = deploying.communicate(timeout=GUARD)
+    assert deploying.returncode == 0, out + err
+    assert lifecycle.targets("deployment")[0][:3] == (1, "live", 1)
