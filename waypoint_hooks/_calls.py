@@ -286,8 +286,7 @@ async def invoke(
             ctx = values.get("ctx")
             if isinstance(ctx, Context):
                 ctx.cancel()
-            # Not awaited: a coroutine that swallows the cancellation must not hang us too.
-            future.cancel()
+            abandon(future)
     if timed_out:
         if key is not None and finished is not None:
             _STUCK[key] = (finished, time.monotonic())
@@ -341,7 +340,7 @@ def run_abandoning(main: Coroutine[Any, Any, _T]) -> _T:
     swallows its cancellation after timing out would hang the whole command there.
     """
     loop = asyncio.new_event_loop()
-    loop.set_exception_handler(_quiet_about_abandoned)
+    loop.set_exception_handler(_QuietAboutAbandoned())
     task = loop.create_task(main)
     try:
         return loop.run_until_complete(task)
@@ -359,12 +358,30 @@ def run_abandoning(main: Coroutine[Any, Any, _T]) -> _T:
             loop.close()
 
 
-def _quiet_about_abandoned(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    task = context.get("task")
-    if (
-        isinstance(task, asyncio.Task)
-        and task.get_coro() is not None
-        and getattr(task.get_coro(), "__qualname__", "") == _call_async.__qualname__
-    ):
-        return  # a timed-out plugin call, reported already as an UNKNOWN report
-    loop.default_exception_handler(context)
+def abandon(future: asyncio.Future[Any]) -> None:
+    """Cancel ``future`` and stop waiting for it.
+
+    Not awaited: a coroutine that swallows the cancellation must not hang its caller too.
+    A task that is still pending when its ``run_abandoning`` loop ends is left behind
+    without a word: it was reported already, as the call that timed out.
+    """
+    future.cancel()
+    quiet = future.get_loop().get_exception_handler()
+    if isinstance(quiet, _QuietAboutAbandoned) and not future.done():
+        quiet.tasks.add(future)
+        future.add_done_callback(quiet.tasks.discard)
+
+
+@final
+class _QuietAboutAbandoned:
+    """A loop's exception handler that says nothing of the tasks given up on."""
+
+    def __init__(self) -> None:
+        # Strong references, not a WeakSet: the garbage collector clears weak references
+        # before it runs the finalizer that reports a pending task; held here, the tasks go
+        # with their loop and this handler, in the same collection.
+        self.tasks: set[asyncio.Future[Any]] = set()
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("task") not in self.tasks:
+            loop.default_exception_handler(context)

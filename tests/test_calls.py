@@ -1,0 +1,125 @@
+"""The call loop: what is left behind when a call times out (DESIGN §9)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import threading
+import time
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from waypoint_hooks import (
+    Health,
+    JobInfo,
+    PluginManager,
+    Runner,
+    StatusCheck,
+    StatusReport,
+    Target,
+    hookimpl,
+)
+
+status = hookimpl(specname="platform_status_func")
+
+
+def register(manager: PluginManager, name: str, *functions: Callable[..., Any]) -> None:
+    plugin = manager.register(SimpleNamespace(**{f.__name__: f for f in functions}), name)
+    assert plugin.error is None, plugin.error
+
+
+def check(manager: PluginManager, plugin: str = "web", timeout: float = 5.0) -> StatusReport:
+    target = Target("web", "deployment", "d1", plugin)
+    (report,) = Runner(manager, timeout=timeout).run(
+        [StatusCheck(target, JobInfo("demo", "web"), {}, {})]
+    )
+    return report
+
+
+def reporting(message: str) -> StatusReport:
+    return StatusReport(health=Health.READY, health_message=message)
+
+
+# --- what a timed-out call leaves behind -----------------------------------------------
+
+
+async def _call_async() -> None:
+    """A plugin's own coroutine, which happens to have the name of the framework's."""
+    await asyncio.sleep(3600)
+
+
+def destroyed_pending(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if "Task was destroyed but it is pending" in record.getMessage()
+    ]
+
+
+def test_a_task_a_plugin_leaves_pending_is_reported_whatever_its_coroutine_is_called(
+    manager: PluginManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    spawned: list[asyncio.Task[None]] = []
+
+    @status
+    async def spawns() -> StatusReport:
+        spawned.append(asyncio.ensure_future(_call_async()))
+        return reporting("checked")
+
+    register(manager, "web", spawns)
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        assert check(manager).health is Health.READY
+        spawned.clear()
+        gc.collect()
+    (message,) = destroyed_pending(caplog)
+    assert "_call_async()" in message
+
+
+def test_a_timed_out_task_left_pending_is_not_reported(
+    manager: PluginManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    @status
+    async def stubborn() -> StatusReport:
+        while True:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(3600)
+
+    register(manager, "web", stubborn)
+    gc.collect()  # what earlier tests left behind is not this test's
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        assert "timed out" in check(manager, timeout=0.1).health_message
+        gc.collect()
+    assert destroyed_pending(caplog) == []
+
+
+def test_a_sync_check_still_running_after_its_timeout_is_not_started_again(
+    manager: PluginManager,
+) -> None:
+    release = threading.Event()
+    started: list[str] = []
+
+    @status
+    def stuck() -> StatusReport:
+        started.append("started")
+        release.wait(60)
+        return reporting("returned at last")
+
+    register(manager, "web", stuck)
+    try:
+        assert "timed out" in check(manager, timeout=0.1).health_message
+        assert "is still running" in check(manager, timeout=0.1).health_message
+        assert started == ["started"]
+    finally:
+        release.set()
+    # Once the stuck call has returned, the next check starts the hook again.
+    deadline = time.monotonic() + 30
+    while "is still running" in (message := check(manager).health_message):
+        assert time.monotonic() < deadline, "the stuck call never counted as returned"
+        time.sleep(0.01)
+    assert message == "returned at last"
+    assert started == ["started", "started"]
