@@ -12,7 +12,7 @@ from typing import Any, Final, Literal, final
 
 import attrs
 
-from ._calls import HookFailed, HookTimeout, invoke, run_abandoning
+from ._callers import HookFailed, HookTimeout, invoke
 from ._codec import unstructure_value
 from ._config import App, Project, Use
 from ._context import Context, JobInfo, Target
@@ -22,6 +22,7 @@ from ._model import StatusReport
 from ._plugins import PluginManager
 from ._runner import Runner, StatusCheck
 from ._state import Record, State, StoredReport
+from ._workers import run_abandoning
 from .terminal import RecordingUI, SilentUI, StreamUI
 
 __all__ = ["AppStatus", "Launcher", "Outcome", "UnknownAppError"]

@@ -296,8 +296,9 @@ class PluginHarness:
     def _run(
         self, hook: str, kind: _Kind, plugin: str, config: object, values: Mapping[str, Any]
     ) -> Any:
-        from ._calls import HookFailed, invoke, run_abandoning
+        from ._callers import HookFailed, invoke
         from ._context import Context
+        from ._workers import run_abandoning
 
         arguments = {
             "ctx": Context(),

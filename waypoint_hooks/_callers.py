@@ -1,0 +1,212 @@
+"""Call loop machinery: one hook implementation inside its wrappers, within a timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from collections.abc import Awaitable, Generator, Hashable, Mapping, Sequence
+from typing import Any, final
+
+import attrs
+
+from ._codec import StructureError
+from ._context import Context
+from ._plugins import HookCall, Impl
+from ._workers import abandon, in_worker, leave_running, still_running
+
+__all__ = ["HookFailed", "HookTimeout", "describe_error", "format_seconds", "invoke"]
+
+
+class HookFailed(Exception):
+    """A hook implementation (or a wrapper of it) raised ``error``."""
+
+    def __init__(self, call: HookCall, error: BaseException, what: str | None = None) -> None:
+        self.call = call
+        self.error = error
+        if what is None:
+            what = describe_error(error)
+        super().__init__(f"plugin {call.plugin!r} {call.hook} {what}")
+
+
+def describe_error(error: BaseException) -> str:
+    """What a hook did wrong, as the end of a sentence that names the plugin and hook."""
+    if isinstance(error, StructureError):
+        return f"cannot take its arguments: {error}"
+    name = type(error).__name__
+    try:
+        text = str(error)
+    except Exception:  # a plugin's exception may fail even to describe itself
+        text = "<its message cannot be shown: str() of it raised too>"
+    return f"raised {name}: {text}" if text else f"raised {name}"
+
+
+class HookTimeout(Exception):
+    """A hook did not return within its timeout."""
+
+    def __init__(self, call: HookCall, timeout: float) -> None:
+        self.call = call
+        self.timeout = timeout
+        super().__init__(
+            f"plugin {call.plugin!r} {call.hook} timed out after {format_seconds(timeout)}"
+        )
+
+
+def format_seconds(seconds: float) -> str:
+    """``30s``, ``0.5s``, ``2m``: how a timeout is written in the config."""
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    return f"{seconds:g}s"
+
+
+@final
+@attrs.frozen
+class _Outcome:
+    value: Any = None
+    error: BaseException | None = None
+
+
+def _enter(
+    wrappers: Sequence[Impl], values: Mapping[str, Any]
+) -> tuple[list[Generator[None, Any, Any]], BaseException | None]:
+    """Run each wrapper up to its ``yield``, outermost first (pluggy's wrapper=True rule)."""
+    started: list[Generator[None, Any, Any]] = []
+    for wrapper in wrappers:
+        try:
+            generator: Generator[None, Any, Any]
+            generator = wrapper.hookimpl.function(**wrapper.arguments(values))  # type: ignore[assignment]
+            next(generator)
+        except StopIteration:
+            return started, RuntimeError(f"wrapper {wrapper.hookimpl.plugin_name!r} did not yield")
+        except BaseException as exc:
+            return started, exc
+        started.append(generator)
+    return started, None
+
+
+def _exit(
+    started: list[Generator[None, Any, Any]], value: Any, error: BaseException | None
+) -> _Outcome:
+    """Send the result (or throw the error) into each started wrapper, innermost first."""
+    for generator in reversed(started):
+        try:
+            if error is not None:
+                generator.throw(error)
+            else:
+                generator.send(value)
+            error = RuntimeError("a wrapper yielded twice; it must yield exactly once")
+        except StopIteration as stop:
+            value, error = stop.value, None
+        except BaseException as exc:
+            error = exc
+    return _Outcome(value, error)
+
+
+def _call_sync(call: HookCall, values: Mapping[str, Any]) -> _Outcome:
+    started, error = _enter(call.wrappers, values)
+    value = None
+    if error is None:
+        try:
+            value = call.impl.hookimpl.function(**call.impl.arguments(values))
+        except BaseException as exc:
+            error = exc
+    return _exit(started, value, error)
+
+
+async def _call_async(call: HookCall, values: Mapping[str, Any]) -> _Outcome:
+    # Wrappers are plain generators that may block: around an async hook they run in a
+    # worker thread, so that one that hangs is timed out like a sync hook, not the loop.
+    if call.wrappers:
+        started, error = await in_worker(lambda: _enter(call.wrappers, values))
+    else:
+        started, error = [], None
+    value = None
+    if error is None:
+        try:
+            coroutine: Awaitable[Any] = call.impl.hookimpl.function(  # type: ignore[assignment]
+                **call.impl.arguments(values)
+            )
+            value = await coroutine
+        except BaseException as exc:
+            # Even SystemExit and KeyboardInterrupt: raised from a task they would stop the
+            # event loop and every other check with it.
+            error = exc
+    if started:
+        return await in_worker(lambda: _exit(started, value, error))
+    return _Outcome(value, error)
+
+
+async def _settled(future: asyncio.Future[_Outcome], timeout: float | None) -> None:
+    """Wait until ``future`` is done or ``timeout`` passes, whichever is first.
+
+    asyncio.wait does the same with a set, a second future and a counter per call; this is
+    the one-future case, and the runner makes one per check.
+    """
+    if timeout is None:
+        await future
+        return
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    future.add_done_callback(wake)
+    timer = loop.call_later(timeout, wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        future.remove_done_callback(wake)
+
+
+async def invoke(
+    call: HookCall, values: Mapping[str, Any], timeout: float | None, key: Hashable | None = None
+) -> Any:
+    """Call ``call`` with ``values`` (every argument of its hook) within ``timeout`` seconds.
+
+    Raises :class:`HookFailed` with whatever the plugin raised, and :class:`HookTimeout`
+    after setting ``values["ctx"].cancelled`` when the time is up. A sync call that timed
+    out under the same ``key`` (say, a deployment's id) and still runs is not started again.
+    """
+    future: asyncio.Future[_Outcome]
+    finished: threading.Event | None = None
+    if call.impl.is_async:
+        future = asyncio.ensure_future(_call_async(call, values))
+    else:
+        stuck_for = still_running(key)
+        if stuck_for is not None:
+            raise HookFailed(
+                call,
+                TimeoutError(),
+                f"is still running: it timed out {format_seconds(round(stuck_for))} ago "
+                "and has not returned since, so it was not started again",
+            )
+        finished = threading.Event()
+        future = in_worker(lambda: _call_sync(call, values), finished)
+    try:
+        await _settled(future, timeout)
+    finally:
+        timed_out = not future.done()
+        if timed_out:
+            ctx = values.get("ctx")
+            if isinstance(ctx, Context):
+                ctx.cancel()
+            abandon(future)
+    if timed_out:
+        if key is not None and finished is not None:
+            leave_running(key, finished)
+        raise HookTimeout(call, timeout or 0.0)
+    outcome = future.result()
+    if outcome.error is not None:
+        raise HookFailed(call, outcome.error)
+    value = outcome.value
+    if inspect.isawaitable(value) and not call.impl.is_async:
+        # A plain def that returned a coroutine: the plugin meant async def.
+        if inspect.iscoroutine(value):
+            value.close()
+        raise HookFailed(
+            call, TypeError("returned an awaitable from a plain function; declare it `async def`")
+        )
+    return value
