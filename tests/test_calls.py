@@ -1,4 +1,5 @@
-"""The call loop: what is left behind when a call times out (DESIGN §9)."""
+"""The call loop: each call's context, and what is left behind when a call times out
+(DESIGN §4, §9)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
+from contextvars import ContextVar
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,7 +27,11 @@ from waypoint_hooks import (
     hookimpl,
 )
 
+#: A request id, as a tracing or logging library keeps it for the code that runs on its behalf.
+REQUEST: ContextVar[str] = ContextVar("REQUEST", default="none")
+
 status = hookimpl(specname="platform_status_func")
+wrapper = hookimpl(wrapper=True, specname="platform_status_func")
 
 
 def register(manager: PluginManager, name: str, *functions: Callable[..., Any]) -> None:
@@ -43,6 +49,64 @@ def check(manager: PluginManager, plugin: str = "web", timeout: float = 5.0) -> 
 
 def reporting(message: str) -> StatusReport:
     return StatusReport(health=Health.READY, health_message=message)
+
+
+@pytest.fixture
+def request_id() -> Iterator[str]:
+    """The test's own context holds a request id while the test runs."""
+    token = REQUEST.set("req-1")
+    yield "req-1"
+    REQUEST.reset(token)
+
+
+# --- context variables -----------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("request_id")
+def test_a_sync_hook_sees_the_context_variables_of_its_caller(manager: PluginManager) -> None:
+    @status
+    def reads() -> StatusReport:
+        return reporting(REQUEST.get())
+
+    register(manager, "web", reads)
+    assert check(manager).health_message == "req-1"
+
+
+def test_what_a_sync_hook_sets_in_its_context_is_gone_in_the_next_call(
+    manager: PluginManager,
+) -> None:
+    @status
+    def sets() -> StatusReport:
+        seen = REQUEST.get()
+        REQUEST.set("left over")
+        return reporting(seen)
+
+    register(manager, "web", sets)
+    # Sync hooks run on reused worker threads: several calls, so that one lands on a thread
+    # an earlier call used.
+    assert [check(manager).health_message for _ in range(5)] == ["none"] * 5
+
+
+@pytest.mark.usefixtures("request_id")
+def test_a_wrapper_and_the_async_hook_it_wraps_share_the_callers_context(
+    manager: PluginManager,
+) -> None:
+    @wrapper
+    def tags() -> Generator[None, Any, Any]:
+        REQUEST.set(f"{REQUEST.get()} tagged")
+        report = yield
+        report.health_message += f", then {REQUEST.get()}"
+        return report
+
+    @status
+    async def reads() -> StatusReport:
+        seen = REQUEST.get()
+        REQUEST.set("set by the hook")
+        return reporting(seen)
+
+    register(manager, "tagger", tags)
+    register(manager, "web", reads)
+    assert check(manager).health_message == "req-1 tagged, then set by the hook"
 
 
 # --- what a timed-out call leaves behind -----------------------------------------------

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import threading
-from collections.abc import Awaitable, Generator, Hashable, Mapping, Sequence
-from typing import Any, final
+import types
+from collections.abc import Awaitable, Callable, Generator, Hashable, Mapping, Sequence
+from typing import Any, TypeVar, final
 
 import attrs
 
@@ -16,6 +18,8 @@ from ._plugins import HookCall, Impl
 from ._workers import abandon, in_worker, leave_running, still_running
 
 __all__ = ["HookFailed", "HookTimeout", "describe_error", "format_seconds", "invoke"]
+
+_T = TypeVar("_T")
 
 
 class HookFailed(Exception):
@@ -113,11 +117,15 @@ def _call_sync(call: HookCall, values: Mapping[str, Any]) -> _Outcome:
     return _exit(started, value, error)
 
 
-async def _call_async(call: HookCall, values: Mapping[str, Any]) -> _Outcome:
+async def _call_async(
+    call: HookCall, values: Mapping[str, Any], context: contextvars.Context
+) -> _Outcome:
     # Wrappers are plain generators that may block: around an async hook they run in a
     # worker thread, so that one that hangs is timed out like a sync hook, not the loop.
+    # They run in the call's context, and so does the hook: what a wrapper sets before its
+    # yield, the hook sees, as with pluggy, where the two share one stack.
     if call.wrappers:
-        started, error = await in_worker(lambda: _enter(call.wrappers, values))
+        started, error = await in_worker(lambda: context.run(_enter, call.wrappers, values))
     else:
         started, error = [], None
     value = None
@@ -126,14 +134,41 @@ async def _call_async(call: HookCall, values: Mapping[str, Any]) -> _Outcome:
             coroutine: Awaitable[Any] = call.impl.hookimpl.function(  # type: ignore[assignment]
                 **call.impl.arguments(values)
             )
-            value = await coroutine
+            value = await _in_context(context, coroutine)
         except BaseException as exc:
             # Even SystemExit and KeyboardInterrupt: raised from a task they would stop the
             # event loop and every other check with it.
             error = exc
     if started:
-        return await in_worker(lambda: _exit(started, value, error))
+        return await in_worker(lambda: context.run(_exit, started, value, error))
     return _Outcome(value, error)
+
+
+@types.coroutine
+def _in_context(context: contextvars.Context, awaitable: Awaitable[_T]) -> Generator[Any, Any, _T]:
+    """Await ``awaitable`` with each of its steps run in ``context``, as ``yield from`` would.
+
+    The task that runs ``_call_async`` keeps a context of its own, and must: after a timeout
+    it is cancelled while a hung wrapper may still be inside ``context`` in its worker
+    thread, and one context cannot be entered twice at once. ``create_task(context=)`` would
+    take a second task and Python 3.11; this runs on 3.10 too.
+    """
+    steps = awaitable.__await__()
+    step: Callable[[Any], Any] = steps.send
+    argument: Any = None
+    while True:
+        try:
+            yielded = context.run(step, argument)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        try:
+            argument = yield yielded
+            step = steps.send
+        except GeneratorExit:
+            context.run(steps.close)
+            raise
+        except BaseException as exc:
+            step, argument = steps.throw, exc
 
 
 async def _settled(future: asyncio.Future[_Outcome], timeout: float | None) -> None:
@@ -172,8 +207,11 @@ async def invoke(
     """
     future: asyncio.Future[_Outcome]
     finished: threading.Event | None = None
+    # One context per call, copied from the caller's: a sync hook must not see what the
+    # previous call on its reused worker thread left in that thread's context.
+    context = contextvars.copy_context()
     if call.impl.is_async:
-        future = asyncio.ensure_future(_call_async(call, values))
+        future = asyncio.ensure_future(_call_async(call, values, context))
     else:
         stuck_for = still_running(key)
         if stuck_for is not None:
@@ -184,7 +222,7 @@ async def invoke(
                 "and has not returned since, so it was not started again",
             )
         finished = threading.Event()
-        future = in_worker(lambda: _call_sync(call, values), finished)
+        future = in_worker(lambda: context.run(_call_sync, call, values), finished)
     try:
         await _settled(future, timeout)
     finally:
