@@ -1,11 +1,12 @@
-"""The call loop: each call's context, and what is left behind when a call times out
-(DESIGN §4, §9)."""
+"""The call loop: each call's context, wrappers that misbehave, and what is left behind when
+a call times out (DESIGN §4, §9)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import gc
+import inspect
 import logging
 import threading
 import time
@@ -49,6 +50,10 @@ def check(manager: PluginManager, plugin: str = "web", timeout: float = 5.0) -> 
 
 def reporting(message: str) -> StatusReport:
     return StatusReport(health=Health.READY, health_message=message)
+
+
+def line_of(function: Callable[..., Any]) -> str:
+    return f"{__file__}:{inspect.getsourcelines(function)[1]}"
 
 
 @pytest.fixture
@@ -107,6 +112,81 @@ def test_a_wrapper_and_the_async_hook_it_wraps_share_the_callers_context(
     register(manager, "tagger", tags)
     register(manager, "web", reads)
     assert check(manager).health_message == "req-1 tagged, then set by the hook"
+
+
+# --- wrappers that misbehave -----------------------------------------------------------
+
+
+def test_a_wrapper_that_does_not_yield_is_named_with_its_file_and_line(
+    manager: PluginManager,
+) -> None:
+    @wrapper
+    def lazy() -> Generator[None, Any, Any]:
+        return (yield from ())
+
+    @status
+    def ready() -> StatusReport:
+        return reporting("checked")
+
+    register(manager, "lazy", lazy)
+    register(manager, "web", ready)
+    message = check(manager).health_message
+    assert message == (
+        "plugin 'web' platform_status_func raised RuntimeError: "
+        f"wrapper 'lazy' ({line_of(lazy)}) did not yield"
+    )
+
+
+def test_a_wrapper_that_yields_twice_is_named_with_its_file_and_line(
+    manager: PluginManager,
+) -> None:
+    @wrapper
+    def twice() -> Generator[None, Any, Any]:
+        yield
+        yield
+
+    @status
+    def ready() -> StatusReport:
+        return reporting("checked")
+
+    register(manager, "twice", twice)
+    register(manager, "web", ready)
+    message = check(manager).health_message
+    assert message == (
+        "plugin 'web' platform_status_func raised RuntimeError: "
+        f"wrapper 'twice' ({line_of(twice)}) yielded twice; it must yield exactly once"
+    )
+
+
+def test_a_wrapper_that_yields_twice_is_closed_before_the_wrappers_around_it_end(
+    manager: PluginManager,
+) -> None:
+    events: list[str] = []
+
+    @hookimpl(wrapper=True, specname="platform_status_func", tryfirst=True)
+    def outer() -> Generator[None, Any, Any]:
+        try:
+            return (yield)
+        finally:
+            events.append("outer ended")
+
+    @wrapper
+    def twice() -> Generator[None, Any, Any]:
+        try:
+            yield
+            yield
+        finally:
+            events.append("twice closed")
+
+    @status
+    def ready() -> StatusReport:
+        return reporting("checked")
+
+    register(manager, "outer", outer)
+    register(manager, "twice", twice)
+    register(manager, "web", ready)
+    assert "yielded twice" in check(manager).health_message
+    assert events == ["twice closed", "outer ended"]
 
 
 # --- what a timed-out call leaves behind -----------------------------------------------

@@ -14,7 +14,7 @@ import attrs
 
 from ._codec import StructureError
 from ._context import Context
-from ._plugins import HookCall, Impl
+from ._plugins import HookCall, Impl, _where
 from ._workers import abandon, in_worker, leave_running, still_running
 
 __all__ = ["HookFailed", "HookTimeout", "describe_error", "format_seconds", "invoke"]
@@ -70,40 +70,52 @@ class _Outcome:
     error: BaseException | None = None
 
 
+#: The wrappers that ran up to their ``yield``, outermost first, each with its generator.
+_Started = list[tuple[Impl, Generator[None, Any, Any]]]
+
+
 def _enter(
     wrappers: Sequence[Impl], values: Mapping[str, Any]
-) -> tuple[list[Generator[None, Any, Any]], BaseException | None]:
+) -> tuple[_Started, BaseException | None]:
     """Run each wrapper up to its ``yield``, outermost first (pluggy's wrapper=True rule)."""
-    started: list[Generator[None, Any, Any]] = []
+    started: _Started = []
     for wrapper in wrappers:
         try:
             generator: Generator[None, Any, Any]
             generator = wrapper.hookimpl.function(**wrapper.arguments(values))  # type: ignore[assignment]
             next(generator)
         except StopIteration:
-            return started, RuntimeError(f"wrapper {wrapper.hookimpl.plugin_name!r} did not yield")
+            return started, _misused(wrapper, "did not yield")
         except BaseException as exc:
             return started, exc
-        started.append(generator)
+        started.append((wrapper, generator))
     return started, None
 
 
-def _exit(
-    started: list[Generator[None, Any, Any]], value: Any, error: BaseException | None
-) -> _Outcome:
+def _exit(started: _Started, value: Any, error: BaseException | None) -> _Outcome:
     """Send the result (or throw the error) into each started wrapper, innermost first."""
-    for generator in reversed(started):
+    for wrapper, generator in reversed(started):
         try:
             if error is not None:
                 generator.throw(error)
             else:
                 generator.send(value)
-            error = RuntimeError("a wrapper yielded twice; it must yield exactly once")
+            # Only a wrapper that yields again gets here. Closed now, as pluggy does, its
+            # finally blocks run before the wrappers around it end, not when it is collected.
+            generator.close()
         except StopIteration as stop:
             value, error = stop.value, None
         except BaseException as exc:
             error = exc
+        else:
+            error = _misused(wrapper, "yielded twice; it must yield exactly once")
     return _Outcome(value, error)
+
+
+def _misused(wrapper: Impl, what: str) -> RuntimeError:
+    """A wrapper that broke the one-yield rule, named by its plugin and its file:line."""
+    where = _where(wrapper.hookimpl.function)
+    return RuntimeError(f"wrapper {wrapper.hookimpl.plugin_name!r} ({where}) {what}")
 
 
 def _call_sync(call: HookCall, values: Mapping[str, Any]) -> _Outcome:
