@@ -25,7 +25,7 @@ from waypoint_hooks import (
     report_from_json,
     report_to_json,
 )
-from waypoint_hooks._calls import _call_sync
+from waypoint_hooks._callers import _call_sync
 from waypoint_hooks._wire import report_to_wire
 from waypoint_hooks.terminal import SilentUI
 

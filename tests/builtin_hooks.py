@@ -16,7 +16,7 @@ from waypoint_hooks import (
     Target,
     terminal,
 )
-from waypoint_hooks._calls import invoke
+from waypoint_hooks._callers import invoke
 from waypoint_hooks._codec import unstructure_value
 from waypoint_hooks.terminal import RecordingUI
 

@@ -23,7 +23,7 @@ from waypoint_hooks import (
     StatusReport,
     Target,
 )
-from waypoint_hooks._calls import invoke
+from waypoint_hooks._callers import invoke
 from waypoint_hooks.terminal import RecordingUI
 
 

@@ -30,7 +30,7 @@ from waypoint_hooks import (
     StatusReport,
     terminal,
 )
-from waypoint_hooks._calls import invoke
+from waypoint_hooks._callers import invoke
 from waypoint_hooks.terminal import RecordingUI
 
 SLEEPER = "sleep 600"

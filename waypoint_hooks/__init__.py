@@ -18,9 +18,9 @@ _EXPORTS = {
     "._errors": ("ConfigError", "PluginError"),
     "._health": ("CategoryDisplayHint", "Health"),
     "._markers": ("hookimpl",),
-    "._model": ("Resource", "StatusReport"),
+    "._model": ("Resource", "StatusReport", "finalize"),
     "._plugins": ("AUTOLOAD_ENV", "Plugin", "PluginManager", "PluginSpecs", "discover"),
-    "._calls": ("HookFailed", "HookTimeout", "finalize"),
+    "._callers": ("HookFailed", "HookTimeout"),
     "._request": ("HookRequest",),
     "._runner": ("Runner", "StatusCheck"),
     "._wire": ("ReportDecodeError", "report_from_json", "report_to_json"),
@@ -63,13 +63,13 @@ __all__ = [
 
 if TYPE_CHECKING:
     from ._aggregate import DEFAULT_ORDER, POLICIES, Policy, aggregate
-    from ._calls import HookFailed, HookTimeout, finalize
+    from ._callers import HookFailed, HookTimeout
     from ._codec import StructureError
     from ._context import Context, JobInfo, Target
     from ._errors import ConfigError, PluginError
     from ._health import CategoryDisplayHint, Health
     from ._markers import hookimpl
-    from ._model import Resource, StatusReport
+    from ._model import Resource, StatusReport, finalize
     from ._plugins import AUTOLOAD_ENV, Plugin, PluginManager, PluginSpecs, discover
     from ._request import HookRequest
     from ._runner import Runner, StatusCheck

@@ -25,13 +25,14 @@ from typing import Any, Final
 
 import attrs
 
-from ._calls import HookFailed, HookTimeout, invoke, run_abandoning
+from ._callers import HookFailed, HookTimeout, invoke
 from ._codec import unstructure_value
 from ._context import JobInfo
 from ._model import StatusReport, validate_report
 from ._plugins import HookCall, PluginManager, PluginSpecs
 from ._request import HookRequest
 from ._wire import report_from_json, report_to_wire
+from ._workers import run_abandoning
 from .terminal import UI, Event, RecordingUI
 
 __all__ = ["invoke_isolated"]

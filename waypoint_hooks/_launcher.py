@@ -13,7 +13,7 @@ from typing import Any, TypeVar, final
 
 import attrs
 
-from ._calls import HookFailed, HookTimeout, run_abandoning
+from ._callers import HookFailed, HookTimeout
 from ._components import TargetKind, component_of
 from ._config import App, Project, Use
 from ._context import JobInfo, Target
@@ -23,6 +23,7 @@ from ._plugins import PluginManager
 from ._request import HookRequest
 from ._runner import Runner, StatusCheck
 from ._state import Record, State, StoredReport
+from ._workers import run_abandoning
 from .terminal import RecordingUI, SilentUI, StreamUI
 
 __all__ = ["AppStatus", "Launcher", "Outcome", "UnknownAppError"]

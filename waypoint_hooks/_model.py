@@ -1,4 +1,5 @@
-"""The report model: ``Resource`` and ``StatusReport``, field for field as Waypoint's proto."""
+"""The report model: ``Resource`` and ``StatusReport``, field for field as Waypoint's proto,
+and finalizing the reports plugins return."""
 
 from __future__ import annotations
 
@@ -9,10 +10,17 @@ from typing import Any, Final, TypeVar, final
 
 import attrs
 
-from ._aggregate import Policy, aggregate
+from ._aggregate import DEFAULT_POLICY, Policy, aggregate
 from ._health import CategoryDisplayHint, Health
 
-__all__ = ["Resource", "StatusReport", "unchecked", "validate_report"]
+__all__ = [
+    "Resource",
+    "StatusReport",
+    "finalize",
+    "unchecked",
+    "unknown_report",
+    "validate_report",
+]
 
 _E = TypeVar("_E", Health, CategoryDisplayHint)
 _A = TypeVar("_A", "Resource", "StatusReport")
@@ -230,3 +238,31 @@ def _validate(instance: Resource | StatusReport) -> None:
                 f"{owner}.{name} must be a {'timezone-aware ' if kind is datetime else ''}"
                 f"{kind.__name__}{' or None' if optional else ''}, got {value!r}"
             )
+
+
+def finalize(
+    report: StatusReport, plugin: str, policy: Policy = DEFAULT_POLICY, now: datetime | None = None
+) -> StatusReport:
+    """Complete a report a plugin returned, in place (§2 of the design).
+
+    ``generated_time`` defaults to now (UTC), each resource's empty ``platform`` to the
+    plugin's name, and a ``health`` of ``None`` to the policy's verdict, whose message is used
+    when the plugin left ``health_message`` empty. Raises :class:`TypeError` for a report
+    with a field that assignment would have refused (see ``validate_report``).
+    """
+    validate_report(report)
+    for resource in report.resources:
+        if not resource.platform:
+            resource.platform = plugin
+    if report.generated_time is None:
+        report.generated_time = now or datetime.now(timezone.utc)
+    if report.health is None:
+        report.health, message = policy.evaluate(report.resources)
+        if not report.health_message:
+            report.health_message = message
+    return report
+
+
+def unknown_report(message: str) -> StatusReport:
+    """The report that stands for a check that could not be made."""
+    return StatusReport(health=Health.UNKNOWN, health_message=message)

@@ -9,15 +9,16 @@ from typing import Any, final
 import attrs
 
 from ._aggregate import DEFAULT_POLICY, Policy
-from ._calls import HookFailed, HookTimeout, finalize, invoke, run_abandoning, unknown_report
+from ._callers import HookFailed, HookTimeout, invoke
 from ._codec import unstructure_value
 from ._components import OBSERVER_HOOK, component_of
 from ._context import JobInfo, Target
 from ._errors import PluginError
 from ._isolate import invoke_isolated
-from ._model import StatusReport
+from ._model import StatusReport, finalize, unknown_report
 from ._plugins import PluginManager
 from ._request import HookRequest
+from ._workers import run_abandoning
 from .terminal import UI, WARNING_STYLE, SilentUI
 
 __all__ = ["Runner", "StatusCheck"]

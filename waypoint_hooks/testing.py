@@ -294,9 +294,10 @@ class PluginHarness:
         *,
         make: bool = False,
     ) -> Any:
-        from ._calls import HookFailed, run_abandoning
+        from ._callers import HookFailed
         from ._request import HookRequest
         from ._runner import Runner
+        from ._workers import run_abandoning
 
         config = self._config(kind, plugin, config)
         # No timeout, as the launcher gives deploy, release and destroy none.
