@@ -8,11 +8,19 @@ import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from waypoint_hooks import AUTOLOAD_ENV, PluginManager
+from waypoint_hooks import AUTOLOAD_ENV, JobInfo, PluginManager
+
+if TYPE_CHECKING:
+    # Not imported here for real: pytest must import the plugin first, to rewrite its asserts.
+    from waypoint_hooks.testing import PluginHarness
+
+# The project's own pytest plugin, which its builtin plugins' tests use as any plugin author
+# does; named here so that it is on whether or not pytest autoloads plugins.
+pytest_plugins = ["waypoint_hooks.testing"]
 
 
 @pytest.fixture
@@ -70,6 +78,17 @@ def plugin_module() -> Callable[[str, str], ModuleType]:
         return module
 
     return build
+
+
+@pytest.fixture
+def plugins(waypoint_plugins: Callable[..., PluginHarness]) -> PluginHarness:
+    """The builtin plugins in the pytest plugin's harness: loaded through this project's own
+    entry points, as the launcher loads them with autoload off, and told that they run the
+    job "job1" of the app "web" of the project "demo"."""
+    harness = waypoint_plugins(builtins=True, job_info=JobInfo("demo", "web", id="job1"))
+    loaded = {(plugin.source, plugin.error) for plugin in harness.manager.plugins}
+    assert loaded == {("builtin", None)}
+    return harness
 
 
 @pytest.fixture

@@ -8,32 +8,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from builtin_hooks import JOB, check_status, run_hook
 from helpers_http import LoopbackServer, refusing_port, serving
 
-from waypoint_hooks import (
-    CategoryDisplayHint,
-    ConfigError,
-    Context,
-    Health,
-    HookFailed,
-    PluginManager,
-    Runner,
-    StatusCheck,
-    StatusReport,
-    Target,
-)
+from waypoint_hooks import CategoryDisplayHint, ConfigError, Context, Health, StatusReport
 from waypoint_hooks._callers import invoke
-from waypoint_hooks.terminal import RecordingUI
-
-
-@pytest.fixture(scope="module")
-def manager() -> PluginManager:
-    # Autoload off: the builtin comes through this project's own entry point all the same.
-    plugins = PluginManager.load(autoload=False)
-    plugin = plugins.get("http")
-    assert (plugin.source, plugin.error) == ("builtin", None)
-    return plugins
+from waypoint_hooks.testing import PluginHarness
 
 
 @pytest.fixture
@@ -42,16 +21,12 @@ def server() -> Iterator[LoopbackServer]:
         yield running
 
 
-def component(manager: PluginManager, hook: str, **values: Any) -> Any:
-    return run_hook(manager, "http", hook, **values)
-
-
-def status(
-    manager: PluginManager, config: dict[str, Any], ui: RecordingUI | None = None
-) -> StatusReport:
-    """The platform's status report for the endpoints ``config`` adopts, through the runner."""
-    deployment = component(manager, "platform_deploy_func", config=config)
-    return check_status(manager, "http", "deployment", config, deployment, ui)
+def status(plugins: PluginHarness, config: dict[str, Any]) -> StatusReport:
+    """The platform's status report for the endpoints ``config`` adopts, through the runner;
+    ``plugins.ui`` holds what the check showed."""
+    deployment = plugins.platform_deploy("http", config)
+    plugins.ui.clear()
+    return plugins.platform_status("http", config, deployment=deployment)
 
 
 def only(report: StatusReport) -> tuple[Health, str]:
@@ -60,11 +35,10 @@ def only(report: StatusReport) -> tuple[Health, str]:
 
 
 def test_an_endpoint_answering_200_is_a_ready_router_resource(
-    manager: PluginManager, server: LoopbackServer
+    plugins: PluginHarness, server: LoopbackServer
 ) -> None:
     url = server.url("/ok")
-    ui = RecordingUI()
-    report = status(manager, {"url": url}, ui)
+    report = status(plugins, {"url": url})
     assert report.health is Health.READY
     (resource,) = report.resources
     assert (resource.name, resource.type, resource.platform) == (url, "endpoint", "http")
@@ -73,82 +47,82 @@ def test_an_endpoint_answering_200_is_a_ready_router_resource(
     assert resource.health_message.endswith(" ms")
     assert json.loads(resource.state_json)["status"] == 200
     assert report.health_message == resource.health_message
-    assert ui.lines() == [f"ok: {url}: {resource.health_message}"]
+    assert plugins.ui.lines() == [f"ok: {url}: {resource.health_message}"]
 
 
 def test_an_unexpected_status_is_alive_with_the_code(
-    manager: PluginManager, server: LoopbackServer
+    plugins: PluginHarness, server: LoopbackServer
 ) -> None:
-    health, message = only(status(manager, {"url": server.url("/unavailable")}))
+    health, message = only(status(plugins, {"url": server.url("/unavailable")}))
     assert health is Health.ALIVE
     assert message.startswith("503 Service Unavailable in ")
     assert message.endswith("expected 200-399")
 
 
 def test_an_endpoint_slower_than_the_timeout_is_down(
-    manager: PluginManager, server: LoopbackServer
+    plugins: PluginHarness, server: LoopbackServer
 ) -> None:
-    health, message = only(status(manager, {"url": server.url("/slow"), "timeout": "300ms"}))
+    health, message = only(status(plugins, {"url": server.url("/slow"), "timeout": "300ms"}))
     assert health is Health.DOWN
     assert message.startswith("no answer after ")
 
 
-def test_a_closed_port_is_down(manager: PluginManager) -> None:
+def test_a_closed_port_is_down(plugins: PluginHarness) -> None:
     with refusing_port() as port:
-        health, message = only(status(manager, {"url": f"http://127.0.0.1:{port}/"}))
+        health, message = only(status(plugins, {"url": f"http://127.0.0.1:{port}/"}))
     assert health is Health.DOWN
     assert message.startswith("connection refused after ")
 
 
 @pytest.mark.parametrize("path", ["/close", "/reset"])
 def test_a_connection_dropped_without_an_answer_is_down(
-    manager: PluginManager, server: LoopbackServer, path: str
+    plugins: PluginHarness, server: LoopbackServer, path: str
 ) -> None:
-    health, message = only(status(manager, {"url": server.url(path)}))
+    health, message = only(status(plugins, {"url": server.url(path)}))
     assert health is Health.DOWN
     assert message.startswith(("connection closed without an answer", "connection reset"))
 
 
 @pytest.mark.parametrize("verify_tls", [True, False])
 def test_a_tls_handshake_that_fails_is_down(
-    manager: PluginManager, server: LoopbackServer, verify_tls: bool
+    plugins: PluginHarness, server: LoopbackServer, verify_tls: bool
 ) -> None:
     # The loopback server speaks plain HTTP: TLS fails whether or not it would be verified.
     url = server.url("/ok").replace("http:", "https:")
-    health, message = only(status(manager, {"url": url, "verify_tls": verify_tls}))
+    health, message = only(status(plugins, {"url": url, "verify_tls": verify_tls}))
     assert health is Health.DOWN
     assert message.startswith("TLS failed (")
 
 
-def test_a_host_name_that_does_not_resolve_is_missing(manager: PluginManager) -> None:
-    health, message = only(status(manager, {"url": "http://nonexistent.invalid/"}))
+def test_a_host_name_that_does_not_resolve_is_missing(plugins: PluginHarness) -> None:
+    health, message = only(status(plugins, {"url": "http://nonexistent.invalid/"}))
     assert health is Health.MISSING
     assert message.startswith("the host name does not resolve")
 
 
 def test_a_redirect_to_a_file_url_is_not_followed_but_reported(
-    manager: PluginManager, server: LoopbackServer
+    plugins: PluginHarness, server: LoopbackServer
 ) -> None:
     url = server.url("/redirect-file")
-    health, message = only(status(manager, {"url": url}))
+    health, message = only(status(plugins, {"url": url}))
     assert health is Health.READY  # 302 is within the default 200-399
     assert message.startswith("302 Found (redirect to file:///etc/passwd not followed) in ")
-    health, message = only(status(manager, {"url": url, "expect_status": 200}))
+    health, message = only(status(plugins, {"url": url, "expect_status": 200}))
     assert health is Health.ALIVE
     assert [path for path, _ in server.requests] == ["/redirect-file", "/redirect-file"]
 
 
-def test_a_redirect_to_http_is_followed(manager: PluginManager, server: LoopbackServer) -> None:
+def test_a_redirect_to_http_is_followed(plugins: PluginHarness, server: LoopbackServer) -> None:
     health, message = only(
-        status(manager, {"url": server.url("/redirect-ok"), "expect_status": 200})
+        status(plugins, {"url": server.url("/redirect-ok"), "expect_status": 200})
     )
     assert health is Health.READY
     assert message.startswith(f"200 OK from {server.url('/ok')} in ")
 
 
-def test_configured_headers_are_sent(manager: PluginManager, server: LoopbackServer) -> None:
+def test_configured_headers_are_sent(plugins: PluginHarness, server: LoopbackServer) -> None:
     config = {"url": server.url("/ok"), "headers": {"Authorization": "Bearer t0ken"}}
-    assert status(manager, config).health is Health.READY
+    assert status(plugins, config).health is Health.READY
     ((_, headers),) = server.requests
     assert headers["authorization"] == "Bearer t0ken"
     assert headers["host"] == f"127.0.0.1:{server.server_port}"
@@ -160,49 +134,52 @@ def test_configured_headers_are_sent(manager: PluginManager, server: LoopbackSer
     ids=["code", "list", "range", "code-as-text", "other-range"],
 )
 def test_expect_status_takes_a_code_a_list_or_a_range(
-    manager: PluginManager, server: LoopbackServer, expect_status: object, ready: bool
+    plugins: PluginHarness, server: LoopbackServer, expect_status: object, ready: bool
 ) -> None:
     config = {"url": server.url("/unavailable"), "expect_status": expect_status}
-    health, _ = only(status(manager, config))
+    health, _ = only(status(plugins, config))
     assert health is (Health.READY if ready else Health.ALIVE)
 
 
 def test_several_urls_are_probed_concurrently(
-    manager: PluginManager, server: LoopbackServer
+    plugins: PluginHarness, server: LoopbackServer
 ) -> None:
     # /gate answers only once two requests are in flight together (or after a long wait):
     # one probe after the other would leave the most in flight at 1.
     urls = [server.url("/gate?first"), server.url("/gate?second")]
-    report = status(manager, {"urls": urls, "timeout": "60s"})
+    report = status(plugins, {"urls": urls, "timeout": "60s"})
     assert server.most_in_flight == 2
     assert [resource.name for resource in report.resources] == urls
     assert report.health is Health.READY
 
 
-def test_probes_end_by_the_checks_deadline(manager: PluginManager, server: LoopbackServer) -> None:
+def test_probes_end_by_the_checks_deadline(plugins: PluginHarness, server: LoopbackServer) -> None:
     # The hook is awaited without the runner's timeout: only the ctx deadline limits it.
+    # The harness gives the hook a deadline as long as its timeout, as the launcher does, and
+    # the plugin's answer would race the runner's: this calls the hook itself.
     url = server.url("/slow")
     arguments = {
         "ctx": Context(timeout=0.3),
-        "job_info": JOB,
-        "ui": RecordingUI(),
+        "job_info": plugins.job_info,
+        "ui": plugins.ui.ui,
         "config": {"url": url, "timeout": "1h"},
         "deployment": {"urls": [url]},
         "last_report": None,
     }
-    report = asyncio.run(invoke(manager.call("platform_status_func", "http"), arguments, None))
+    call = plugins.manager.call("platform_status_func", "http")
+    report = asyncio.run(invoke(call, arguments, None))
     health, message = only(report)
     assert health is Health.DOWN
     assert message.startswith("no answer after ")
 
 
 def test_deploy_adopts_the_endpoints_and_destroy_leaves_them(
-    manager: PluginManager, server: LoopbackServer
+    plugins: PluginHarness, server: LoopbackServer
 ) -> None:
     urls = [server.url("/ok"), server.url("/unavailable")]
-    deployment = component(manager, "platform_deploy_func", config={"urls": urls})
+    deployment = plugins.platform_deploy("http", {"urls": urls})
     assert deployment == {"urls": urls}
-    component(manager, "platform_destroy_func", config={"urls": urls}, deployment=deployment)
+    plugins.platform_destroy("http", {"urls": urls}, deployment=deployment)
     assert server.requests == []  # neither step touches the endpoints
 
 
@@ -216,35 +193,27 @@ OFFERS: dict[str, Callable[[str], dict[str, Any]]] = {
 
 @pytest.mark.parametrize("key", OFFERS)
 def test_release_probes_what_the_deployment_offers(
-    manager: PluginManager, server: LoopbackServer, key: str
+    plugins: PluginHarness, server: LoopbackServer, key: str
 ) -> None:
     url = server.url("/ok")
     offered = OFFERS[key](url)
-    release = component(manager, "release_manager_release_func", config={}, deployment=offered)
+    release = plugins.release_manager_release("http", deployment=offered)
     assert release == {"urls": [url]}
-    check = StatusCheck(
-        Target("web", "release", "1", "http"), JOB, {}, offered, release, ui=RecordingUI()
-    )
-    (report,) = Runner(manager).run([check])
+    report = plugins.release_manager_status("http", release=release, deployment=offered)
     assert report.health is Health.READY
 
 
-def test_release_prefers_the_configs_urls(manager: PluginManager) -> None:
+def test_release_prefers_the_configs_urls(plugins: PluginHarness) -> None:
     config = {"url": "http://127.0.0.1:8000/health"}
-    release = component(
-        manager,
-        "release_manager_release_func",
-        config=config,
-        deployment={"ready_http": "http://127.0.0.1:9/"},
+    release = plugins.release_manager_release(
+        "http", config, deployment={"ready_http": "http://127.0.0.1:9/"}
     )
     assert release == {"urls": ["http://127.0.0.1:8000/health"]}
 
 
-def test_release_without_an_endpoint_anywhere_is_a_clear_error(manager: PluginManager) -> None:
-    with pytest.raises(HookFailed, match=r"no endpoint to probe: set url or urls.*keys: cwd, pid"):
-        component(
-            manager, "release_manager_release_func", config={}, deployment={"pid": 7, "cwd": "/"}
-        )
+def test_release_without_an_endpoint_anywhere_is_a_clear_error(plugins: PluginHarness) -> None:
+    with pytest.raises(ValueError, match=r"no endpoint to probe: set url or urls.*keys: cwd, pid"):
+        plugins.release_manager_release("http", deployment={"pid": 7, "cwd": "/"})
 
 
 @pytest.mark.parametrize(
@@ -267,18 +236,18 @@ def test_release_without_an_endpoint_anywhere_is_a_clear_error(manager: PluginMa
     ],
 )
 def test_a_bad_platform_config_is_a_config_error_naming_the_field(
-    manager: PluginManager, config: dict[str, Any], field: str, problem: str
+    plugins: PluginHarness, config: dict[str, Any], field: str, problem: str
 ) -> None:
     with pytest.raises(ConfigError) as raised:
-        manager.structure_config("web", "http", config, ["platform_deploy_func"])
+        plugins.platform_deploy("http", config)
     ((path, message),) = raised.value.problems
     assert path == field
     assert problem in message
 
 
 def test_a_release_config_may_leave_the_endpoints_to_the_deployment(
-    manager: PluginManager,
+    plugins: PluginHarness,
 ) -> None:
-    manager.structure_config(
-        "web", "http", {"timeout": 2, "verify_tls": False}, ["release_manager_release_func"]
-    )
+    config = {"timeout": 2, "verify_tls": False}
+    release = plugins.release_manager_release("http", config, deployment={"url": "http://a/"})
+    assert release == {"urls": ["http://a/"]}

@@ -15,18 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builtin_hooks import check_status, run_hook
 from helpers_http import free_port, refusing_port
 
-from waypoint_hooks import (
-    CategoryDisplayHint,
-    ConfigError,
-    Health,
-    HookFailed,
-    PluginManager,
-    StatusReport,
-)
-from waypoint_hooks.terminal import RecordingUI
+from waypoint_hooks import CategoryDisplayHint, ConfigError, Health, StatusReport
+from waypoint_hooks.testing import PluginHarness
 
 PYTHON = sys.executable
 #: Generous: a loaded machine may take seconds to start a Python process.
@@ -36,25 +28,17 @@ SLEEPER = [PYTHON, "-c", "import time; print('sleeping', flush=True); time.sleep
 Deploy = Callable[..., dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
-def manager() -> PluginManager:
-    # Autoload off: the builtin comes through this project's own entry point all the same.
-    plugins = PluginManager.load(autoload=False)
-    plugin = plugins.get("process")
-    assert (plugin.source, plugin.error) == ("builtin", None)
-    return plugins
+def app_config(deployment: dict[str, Any]) -> dict[str, Any]:
+    """A config of the app that made ``deployment``: status and destroy read the deployment
+    only, but the launcher gives them the app's config, which must fit the platform."""
+    return {"command": deployment["command"]}
 
 
-def component(
-    manager: PluginManager, hook: str, ui: RecordingUI | None = None, **values: Any
-) -> Any:
-    return run_hook(manager, "process", hook, ui, PATIENCE, **values)
-
-
-def destroy(
-    manager: PluginManager, deployment: dict[str, Any], ui: RecordingUI | None = None
-) -> None:
-    component(manager, "platform_destroy_func", ui, config={}, deployment=deployment)
+def destroy(plugins: PluginHarness, deployment: dict[str, Any]) -> list[str]:
+    """Destroy ``deployment``; the lines its destroy showed."""
+    plugins.ui.clear()
+    plugins.platform_destroy("process", app_config(deployment), deployment=deployment)
+    return plugins.ui.lines()
 
 
 def ours(deployment: dict[str, Any]) -> bool:
@@ -82,41 +66,39 @@ def running_in_group(group: int) -> list[int]:
 
 
 @pytest.fixture
-def deploy(manager: PluginManager, tmp_path: Path) -> Iterator[Deploy]:
+def deploy(plugins: PluginHarness, tmp_path: Path) -> Iterator[Deploy]:
     """Deploy a command (in ``tmp_path``, logging there); every process it starts is stopped
     afterwards, by the plugin's destroy and, should that fail, by SIGKILL."""
     deployments: list[dict[str, Any]] = []
 
-    def run(
-        command: list[str] | str, ui: RecordingUI | None = None, **config: Any
-    ) -> dict[str, Any]:
+    def run(command: list[str] | str, **config: Any) -> dict[str, Any]:
         config = {"command": command, "cwd": str(tmp_path), "log_dir": str(tmp_path), **config}
-        deployment: dict[str, Any] = component(manager, "platform_deploy_func", ui, config=config)
+        deployment = plugins.platform_deploy("process", config)
         deployments.append(deployment)
         return deployment
 
     yield run
     for deployment in deployments:
         with contextlib.suppress(Exception):
-            destroy(manager, deployment)
+            destroy(plugins, deployment)
         if ours(deployment):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(deployment["pid"], signal.SIGKILL)
 
 
-def status(manager: PluginManager, deployment: dict[str, Any]) -> StatusReport:
-    return check_status(manager, "process", "deployment", {}, deployment)
+def status(plugins: PluginHarness, deployment: dict[str, Any]) -> StatusReport:
+    return plugins.platform_status("process", app_config(deployment), deployment=deployment)
 
 
 def status_until(
-    manager: PluginManager, deployment: dict[str, Any], health: Health
+    plugins: PluginHarness, deployment: dict[str, Any], health: Health
 ) -> StatusReport:
     """The first report with ``health``, checking again until patience runs out."""
     deadline = time.monotonic() + PATIENCE
-    report = status(manager, deployment)
+    report = status(plugins, deployment)
     while report.health is not health and time.monotonic() < deadline:
         time.sleep(0.1)
-        report = status(manager, deployment)
+        report = status(plugins, deployment)
     return report
 
 
@@ -158,13 +140,13 @@ def test_a_string_command_is_split_as_a_shell_would(deploy: Deploy) -> None:
 
 @pytest.mark.parametrize("probe", ["ready_http", "ready_tcp"])
 def test_a_running_process_that_passes_its_probe_is_ready(
-    manager: PluginManager, deploy: Deploy, probe: str
+    plugins: PluginHarness, deploy: Deploy, probe: str
 ) -> None:
     port = free_port()
     address = f"http://127.0.0.1:{port}/" if probe == "ready_http" else f"127.0.0.1:{port}"
     before = datetime.now(timezone.utc)
     deployment = deploy(http_server(port), **{probe: address})
-    report = status_until(manager, deployment, Health.READY)
+    report = status_until(plugins, deployment, Health.READY)
     assert report.health is Health.READY, report
     (resource,) = report.resources
     assert resource.name == f"{os.path.basename(PYTHON)}[{deployment['pid']}]"
@@ -177,64 +159,65 @@ def test_a_running_process_that_passes_its_probe_is_ready(
     assert before - slack <= resource.created_time <= datetime.now(timezone.utc) + slack
 
 
-def test_deploy_waits_until_the_probe_passes(deploy: Deploy) -> None:
+def test_deploy_waits_until_the_probe_passes(plugins: PluginHarness, deploy: Deploy) -> None:
     port = free_port()
-    ui = RecordingUI()
-    deployment = deploy(http_server(port), ui, ready_tcp=f"127.0.0.1:{port}")
+    deployment = deploy(http_server(port), ready_tcp=f"127.0.0.1:{port}")
     name = f"{os.path.basename(PYTHON)}[{deployment['pid']}]"
-    assert ui.lines() == [
+    assert plugins.ui.lines() == [
         f"ok: Started {name}, its output goes to {deployment['log']}",
         f"ok: {name} is ready",
     ]
 
 
-def test_deploy_stops_waiting_when_the_process_exits(deploy: Deploy) -> None:
-    ui = RecordingUI()
+def test_deploy_stops_waiting_when_the_process_exits(
+    plugins: PluginHarness, deploy: Deploy
+) -> None:
     with refusing_port() as port:
-        deployment = deploy([PYTHON, "-c", "pass"], ui, ready_tcp=f"127.0.0.1:{port}")
-    assert ui.lines()[1] == (
+        deployment = deploy([PYTHON, "-c", "pass"], ready_tcp=f"127.0.0.1:{port}")
+    assert plugins.ui.lines()[1] == (
         f"error: Not ready: process {deployment['pid']} has exited; "
         f"its output is in {deployment['log']}"
     )
 
 
-def test_deploy_stops_waiting_after_the_start_timeout(deploy: Deploy) -> None:
-    ui = RecordingUI()
+def test_deploy_stops_waiting_after_the_start_timeout(
+    plugins: PluginHarness, deploy: Deploy
+) -> None:
     with refusing_port() as port:
-        deploy(SLEEPER, ui, ready_tcp=f"127.0.0.1:{port}", start_timeout=0.3)
-    assert ui.lines()[1] == (
+        deploy(SLEEPER, ready_tcp=f"127.0.0.1:{port}", start_timeout=0.3)
+    assert plugins.ui.lines()[1] == (
         f"warning: Not ready after 0.3s: 127.0.0.1:{port} does not accept connections: "
         "Connection refused"
     )
 
 
 def test_a_process_without_a_probe_is_ready_while_it_runs(
-    manager: PluginManager, deploy: Deploy
+    plugins: PluginHarness, deploy: Deploy
 ) -> None:
-    report = status(manager, deploy(SLEEPER))
+    report = status(plugins, deploy(SLEEPER))
     assert (report.health, report.health_message) == (Health.READY, "running")
 
 
 @pytest.mark.parametrize("probe", ["ready_http", "ready_tcp"])
 def test_a_running_process_whose_probe_fails_is_alive(
-    manager: PluginManager, deploy: Deploy, probe: str
+    plugins: PluginHarness, deploy: Deploy, probe: str
 ) -> None:
     with refusing_port() as port:
         address = f"http://127.0.0.1:{port}/" if probe == "ready_http" else f"127.0.0.1:{port}"
-        report = status(manager, deploy(SLEEPER, **{probe: address, "start_timeout": 0}))
+        report = status(plugins, deploy(SLEEPER, **{probe: address, "start_timeout": 0}))
     assert report.health is Health.ALIVE
     assert report.health_message.startswith(f"running, but {address} does not ")
     assert report.health_message.endswith("Connection refused")
 
 
 def test_a_process_killed_under_the_platform_is_down_with_its_log_tail(
-    manager: PluginManager, deploy: Deploy
+    plugins: PluginHarness, deploy: Deploy
 ) -> None:
     deployment = deploy(SLEEPER)
     log = Path(deployment["log"])
     assert eventually(lambda: log.read_text() == "sleeping\n")
     os.kill(deployment["pid"], signal.SIGKILL)
-    report = status_until(manager, deployment, Health.DOWN)
+    report = status_until(plugins, deployment, Health.DOWN)
     assert report.health is Health.DOWN, report
     (resource,) = report.resources
     assert resource.health_message in (
@@ -245,32 +228,30 @@ def test_a_process_killed_under_the_platform_is_down_with_its_log_tail(
 
 
 def test_a_process_that_exits_at_once_is_down_with_the_last_20_lines_of_its_log(
-    manager: PluginManager, deploy: Deploy
+    plugins: PluginHarness, deploy: Deploy
 ) -> None:
     deployment = deploy([PYTHON, "-c", "for n in range(30): print('line', n)\nraise SystemExit(3)"])
-    report = status_until(manager, deployment, Health.DOWN)
+    report = status_until(plugins, deployment, Health.DOWN)
     assert report.health is Health.DOWN, report
     state = json.loads(report.resources[0].state_json)
     assert state["log_tail"] == [f"line {n}" for n in range(10, 30)]
 
 
 def test_a_pid_with_another_start_time_is_down_and_never_signalled(
-    manager: PluginManager, deploy: Deploy
+    plugins: PluginHarness, deploy: Deploy
 ) -> None:
     deployment = deploy(SLEEPER)
     reused = {**deployment, "start_time": deployment["start_time"] + 1}
-    report = status(manager, reused)
+    report = status(plugins, reused)
     assert report.health is Health.DOWN
     assert report.health_message == (
         f"pid {deployment['pid']} now belongs to another process, not the one deployed"
     )
-    ui = RecordingUI()
-    destroy(manager, reused, ui)
-    assert ui.lines() == [f"{report.health_message}; nothing to stop"]
-    assert status(manager, deployment).health is Health.READY
+    assert destroy(plugins, reused) == [f"{report.health_message}; nothing to stop"]
+    assert status(plugins, deployment).health is Health.READY
 
 
-def test_destroy_stops_the_whole_process_group(manager: PluginManager, deploy: Deploy) -> None:
+def test_destroy_stops_the_whole_process_group(plugins: PluginHarness, deploy: Deploy) -> None:
     script = (
         "import subprocess, sys, time;"
         "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']);"
@@ -279,15 +260,13 @@ def test_destroy_stops_the_whole_process_group(manager: PluginManager, deploy: D
     deployment = deploy([PYTHON, "-c", script])
     group = deployment["pid"]
     assert eventually(lambda: len(running_in_group(group)) == 2)
-    ui = RecordingUI()
-    destroy(manager, deployment, ui)
-    assert ui.lines() == [f"Stopped {os.path.basename(PYTHON)}[{group}]"]
+    assert destroy(plugins, deployment) == [f"Stopped {os.path.basename(PYTHON)}[{group}]"]
     assert running_in_group(group) == []
     assert not ours(deployment)  # reaped: not even a zombie is left
 
 
 def test_destroy_kills_a_process_that_ignores_sigterm_after_the_grace_period(
-    manager: PluginManager, deploy: Deploy
+    plugins: PluginHarness, deploy: Deploy
 ) -> None:
     script = (
         "import signal, time;"
@@ -297,35 +276,33 @@ def test_destroy_kills_a_process_that_ignores_sigterm_after_the_grace_period(
     )
     deployment = deploy([PYTHON, "-c", script], grace=0.5)
     assert eventually(lambda: Path(deployment["log"]).read_text() == "ignoring\n")
-    ui = RecordingUI()
-    destroy(manager, deployment, ui)
     name = f"{os.path.basename(PYTHON)}[{deployment['pid']}]"
-    assert ui.lines() == [f"{name} did not stop within 0.5s of SIGTERM; killed it"]
+    assert destroy(plugins, deployment) == [
+        f"{name} did not stop within 0.5s of SIGTERM; killed it"
+    ]
     assert running_in_group(deployment["pid"]) == []
 
 
 def test_destroying_a_process_that_is_gone_already_is_fine(
-    manager: PluginManager, deploy: Deploy
+    plugins: PluginHarness, deploy: Deploy
 ) -> None:
     deployment = deploy(SLEEPER)
     pid = deployment["pid"]
     os.kill(pid, signal.SIGKILL)
     assert eventually(lambda: not running_in_group(pid))
-    ui = RecordingUI()
-    destroy(manager, deployment, ui)  # reaps the zombie
-    destroy(manager, deployment, ui)
-    assert ui.lines() == [
-        f"process {pid} has exited; nothing to stop",
-        f"process {pid} is not running; nothing to stop",
-    ]
+    # The first destroy reaps the zombie.
+    assert destroy(plugins, deployment) == [f"process {pid} has exited; nothing to stop"]
+    assert destroy(plugins, deployment) == [f"process {pid} is not running; nothing to stop"]
 
 
 def test_deploying_a_program_that_does_not_exist_fails_clearly(
-    manager: PluginManager, tmp_path: Path
+    plugins: PluginHarness, tmp_path: Path
 ) -> None:
     config = {"command": ["no-such-program-here"], "log_dir": str(tmp_path)}
-    with pytest.raises(HookFailed, match="No such file or directory: 'no-such-program-here'"):
-        component(manager, "platform_deploy_func", config=config)
+    with pytest.raises(
+        FileNotFoundError, match="No such file or directory: 'no-such-program-here'"
+    ):
+        plugins.platform_deploy("process", config)
 
 
 @pytest.mark.parametrize(
@@ -345,10 +322,10 @@ def test_deploying_a_program_that_does_not_exist_fails_clearly(
     ],
 )
 def test_a_bad_config_is_a_config_error_naming_the_field(
-    manager: PluginManager, config: dict[str, Any], field: str, problem: str
+    plugins: PluginHarness, config: dict[str, Any], field: str, problem: str
 ) -> None:
     with pytest.raises(ConfigError) as raised:
-        manager.structure_config("web", "process", config, ["platform_deploy_func"])
+        plugins.platform_deploy("process", config)
     ((path, message),) = raised.value.problems
     assert path == field
     assert problem in message

@@ -18,20 +18,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from builtin_hooks import JOB, check_status, run_hook
 
-from waypoint_hooks import (
-    CategoryDisplayHint,
-    ConfigError,
-    Context,
-    Health,
-    HookFailed,
-    PluginManager,
-    StatusReport,
-    terminal,
-)
+from builtin_plugins.supervisor import SupervisordError
+from waypoint_hooks import CategoryDisplayHint, ConfigError, Context, Health, StatusReport
 from waypoint_hooks._callers import invoke
-from waypoint_hooks.terminal import RecordingUI
+from waypoint_hooks.testing import PluginHarness
 
 SLEEPER = "sleep 600"
 #: Generous: the suite must pass on a loaded two-core machine; nothing here asserts a timing.
@@ -176,14 +167,6 @@ def supervisord() -> Iterator[Supervisord]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def manager() -> PluginManager:
-    # Autoload off: the builtin comes through this project's own entry point all the same.
-    loaded = PluginManager.load(autoload=False)
-    assert loaded.get("supervisor").source == "builtin"
-    return loaded
-
-
 def config(
     server: Supervisord, program: str, command: str = SLEEPER, **more: Any
 ) -> dict[str, Any]:
@@ -196,42 +179,33 @@ def config(
     }
 
 
-def component(
-    manager: PluginManager, hook: str, ui: terminal.UI | None = None, **values: Any
-) -> Any:
-    return run_hook(manager, "supervisor", hook, ui, PATIENCE, **values)
-
-
-def deploy(manager: PluginManager, settings: dict[str, Any]) -> dict[str, Any]:
-    deployment: dict[str, Any] = component(manager, "platform_deploy_func", config=settings)
-    return deployment
+def deploy(plugins: PluginHarness, settings: dict[str, Any]) -> dict[str, Any]:
+    return plugins.platform_deploy("supervisor", settings)
 
 
 def destroy(
-    manager: PluginManager, settings: dict[str, Any], deployment: dict[str, Any]
-) -> RecordingUI:
-    ui = RecordingUI()
-    component(manager, "platform_destroy_func", ui, config=settings, deployment=deployment)
-    return ui
+    plugins: PluginHarness, settings: dict[str, Any], deployment: dict[str, Any]
+) -> list[str]:
+    """Destroy ``deployment``; the lines its destroy showed."""
+    plugins.ui.clear()
+    plugins.platform_destroy("supervisor", settings, deployment=deployment)
+    return plugins.ui.lines()
 
 
 def status(
-    manager: PluginManager,
-    settings: dict[str, Any],
-    deployment: dict[str, Any],
-    ui: RecordingUI | None = None,
+    plugins: PluginHarness, settings: dict[str, Any], deployment: dict[str, Any]
 ) -> StatusReport:
-    return check_status(manager, "supervisor", "deployment", settings, deployment, ui)
+    return plugins.platform_status("supervisor", settings, deployment=deployment)
 
 
 def status_until(
-    manager: PluginManager,
+    plugins: PluginHarness,
     settings: dict[str, Any],
     deployment: dict[str, Any],
     accept: Callable[[StatusReport], bool],
     what: str,
 ) -> StatusReport:
-    return until(lambda: status(manager, settings, deployment), what, accept)
+    return until(lambda: status(plugins, settings, deployment), what, accept)
 
 
 def states(report: StatusReport) -> list[str]:
@@ -239,10 +213,10 @@ def states(report: StatusReport) -> list[str]:
 
 
 def test_a_deployed_program_is_ready_once_supervisord_runs_it(
-    manager: PluginManager, supervisord: Supervisord
+    plugins: PluginHarness, supervisord: Supervisord
 ) -> None:
     settings = config(supervisord, "sleeper")
-    deployment = deploy(manager, settings)
+    deployment = deploy(plugins, settings)
     conf_file = supervisord.conf_dir / "sleeper.conf"
     assert deployment == {
         "program": "sleeper",
@@ -251,7 +225,7 @@ def test_a_deployed_program_is_ready_once_supervisord_runs_it(
     }
     assert f"[program:sleeper]\ncommand = {SLEEPER}\nnumprocs = 1\n" in conf_file.read_text()
     report = status_until(
-        manager, settings, deployment, lambda r: r.health is Health.READY, "READY"
+        plugins, settings, deployment, lambda r: r.health is Health.READY, "READY"
     )
     assert report.external is True
     (process,) = report.resources
@@ -265,40 +239,40 @@ def test_a_deployed_program_is_ready_once_supervisord_runs_it(
     assert process.created_time is not None
     assert process.created_time.timestamp() == info["start"]
     assert json.loads(process.state_json)["pid"] == info["pid"]
-    ui = RecordingUI()
-    status(manager, settings, deployment, ui)
-    assert ui.lines() == ["ok: sleeper: 1 RUNNING"]
+    plugins.ui.clear()
+    status(plugins, settings, deployment)
+    assert plugins.ui.lines() == ["ok: sleeper: 1 RUNNING"]
 
 
 def test_numprocs_gives_one_resource_per_process(
-    manager: PluginManager, supervisord: Supervisord
+    plugins: PluginHarness, supervisord: Supervisord
 ) -> None:
     settings = config(supervisord, "pair", numprocs=2)
-    deployment = deploy(manager, settings)
+    deployment = deploy(plugins, settings)
     report = status_until(
-        manager, settings, deployment, lambda r: r.health is Health.READY, "READY"
+        plugins, settings, deployment, lambda r: r.health is Health.READY, "READY"
     )
     assert [resource.name for resource in report.resources] == ["pair:pair_00", "pair:pair_01"]
     assert report.health_message == "All 2 resources are reporting READY"
 
 
 def test_a_process_within_its_startsecs_is_alive(
-    manager: PluginManager, supervisord: Supervisord
+    plugins: PluginHarness, supervisord: Supervisord
 ) -> None:
     settings = config(supervisord, "slowstart", startsecs=3600)
-    deployment = deploy(manager, settings)
+    deployment = deploy(plugins, settings)
     report = status_until(
-        manager, settings, deployment, lambda r: bool(r.resources), "the process to appear"
+        plugins, settings, deployment, lambda r: bool(r.resources), "the process to appear"
     )
     assert (report.health, states(report)) == (Health.ALIVE, ["STARTING"])
 
 
 def test_a_program_that_exits_at_once_goes_fatal_and_is_down(
-    manager: PluginManager, supervisord: Supervisord
+    plugins: PluginHarness, supervisord: Supervisord
 ) -> None:
     settings = config(supervisord, "quitter", "false", startretries=0)
-    deployment = deploy(manager, settings)
-    report = status_until(manager, settings, deployment, lambda r: r.health is Health.DOWN, "DOWN")
+    deployment = deploy(plugins, settings)
+    report = status_until(plugins, settings, deployment, lambda r: r.health is Health.DOWN, "DOWN")
     assert states(report) == ["FATAL"]
     assert report.resources[0].health_message == (
         "FATAL: Exited too quickly (process log may have details)"
@@ -306,50 +280,50 @@ def test_a_program_that_exits_at_once_goes_fatal_and_is_down(
 
 
 def test_a_program_retrying_its_start_is_alive_in_backoff(
-    manager: PluginManager, supervisord: Supervisord
+    plugins: PluginHarness, supervisord: Supervisord
 ) -> None:
     settings = config(supervisord, "retrier", "false", startretries=1000)
-    deployment = deploy(manager, settings)
+    deployment = deploy(plugins, settings)
     report = status_until(
-        manager, settings, deployment, lambda r: states(r) == ["BACKOFF"], "BACKOFF"
+        plugins, settings, deployment, lambda r: states(r) == ["BACKOFF"], "BACKOFF"
     )
     assert report.health is Health.ALIVE
     assert report.resources[0].health_message.startswith("BACKOFF: Exited too quickly")
 
 
 def test_a_missing_command_is_down_with_supervisords_reason(
-    manager: PluginManager, supervisord: Supervisord
+    plugins: PluginHarness, supervisord: Supervisord
 ) -> None:
     settings = config(supervisord, "nocommand", "/nonexistent/waypoint-hooks-test", startretries=0)
-    deployment = deploy(manager, settings)
-    report = status_until(manager, settings, deployment, lambda r: r.health is Health.DOWN, "DOWN")
+    deployment = deploy(plugins, settings)
+    report = status_until(plugins, settings, deployment, lambda r: r.health is Health.DOWN, "DOWN")
     assert report.resources[0].health_message == (
         "FATAL: can't find command '/nonexistent/waypoint-hooks-test'"
     )
 
 
 def test_a_killed_process_without_autorestart_is_down(
-    manager: PluginManager, supervisord: Supervisord
+    plugins: PluginHarness, supervisord: Supervisord
 ) -> None:
     settings = config(supervisord, "onceonly", autorestart="false")
-    deployment = deploy(manager, settings)
-    status_until(manager, settings, deployment, lambda r: r.health is Health.READY, "READY")
+    deployment = deploy(plugins, settings)
+    status_until(plugins, settings, deployment, lambda r: r.health is Health.READY, "READY")
     (info,) = supervisord.processes("onceonly")
     os.kill(info["pid"], signal.SIGKILL)
-    report = status_until(manager, settings, deployment, lambda r: r.health is Health.DOWN, "DOWN")
+    report = status_until(plugins, settings, deployment, lambda r: r.health is Health.DOWN, "DOWN")
     assert report.resources[0].health_message.startswith("EXITED on a signal: ")
 
 
 def test_a_killed_process_with_the_default_autorestart_is_restarted_and_ready_again(
-    manager: PluginManager, supervisord: Supervisord
+    plugins: PluginHarness, supervisord: Supervisord
 ) -> None:
     settings = config(supervisord, "phoenix")
-    deployment = deploy(manager, settings)
-    first = status_until(manager, settings, deployment, lambda r: r.health is Health.READY, "READY")
+    deployment = deploy(plugins, settings)
+    first = status_until(plugins, settings, deployment, lambda r: r.health is Health.READY, "READY")
     killed = json.loads(first.resources[0].state_json)["pid"]
     os.kill(killed, signal.SIGKILL)
     status_until(
-        manager,
+        plugins,
         settings,
         deployment,
         lambda r: (
@@ -360,11 +334,11 @@ def test_a_killed_process_with_the_default_autorestart_is_restarted_and_ready_ag
 
 
 def test_a_program_supervisord_does_not_know_is_missing(
-    manager: PluginManager, supervisord: Supervisord
+    plugins: PluginHarness, supervisord: Supervisord
 ) -> None:
     settings = config(supervisord, "ghost")
     deployment = {"program": "ghost", "server_url": supervisord.url, "conf_file": "/nonexistent"}
-    report = status(manager, settings, deployment)
+    report = status(plugins, settings, deployment)
     message = f"supervisord at {supervisord.url} has no program 'ghost'"
     assert (report.health, report.health_message, report.external) == (
         Health.MISSING,
@@ -376,33 +350,33 @@ def test_a_program_supervisord_does_not_know_is_missing(
 
 
 def test_a_stopped_supervisord_is_unknown_and_said_to_be_unreachable(
-    manager: PluginManager, start_supervisord: Callable[..., Supervisord]
+    plugins: PluginHarness, start_supervisord: Callable[..., Supervisord]
 ) -> None:
     server = start_supervisord()
     settings = config(server, "orphan")
-    deployment = deploy(manager, settings)
+    deployment = deploy(plugins, settings)
     server.stop()
-    report = status(manager, settings, deployment)
+    report = status(plugins, settings, deployment)
     assert (report.health, report.resources, report.external) == (Health.UNKNOWN, [], True)
     assert report.health_message.startswith(f"supervisord at {server.url} is unreachable: ")
     assert "No such file or directory" in report.health_message
 
 
 def test_a_refused_connection_is_unknown_and_said_to_be_unreachable(
-    manager: PluginManager, supervisord: Supervisord
+    plugins: PluginHarness, supervisord: Supervisord
 ) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{probe.getsockname()[1]}"
     settings = config(supervisord, "nowhere", server_url=url)
-    report = status(manager, settings, {"program": "nowhere", "server_url": url, "conf_file": ""})
+    report = status(plugins, settings, {"program": "nowhere", "server_url": url, "conf_file": ""})
     assert report.health is Health.UNKNOWN
     assert report.health_message.startswith(f"supervisord at {url} is unreachable: ")
     assert "Connection refused" in report.health_message
 
 
 def test_a_supervisord_that_does_not_answer_is_unknown_by_the_checks_deadline(
-    manager: PluginManager,
+    plugins: PluginHarness,
 ) -> None:
     directory = short_directory()
     try:
@@ -410,10 +384,12 @@ def test_a_supervisord_that_does_not_answer_is_unknown_by_the_checks_deadline(
             silent.bind(str(directory / "s.sock"))
             silent.listen()
             url = f"unix://{directory / 's.sock'}"
+            # The harness gives the hook a deadline as long as its timeout, as the launcher
+            # does, and the plugin's answer would race the runner's: this calls the hook itself.
             arguments = {
                 "ctx": Context(0.5),
-                "job_info": JOB,
-                "ui": RecordingUI(),
+                "job_info": plugins.job_info,
+                "ui": plugins.ui.ui,
                 "config": {
                     "server_url": url,
                     "program": "mute",
@@ -424,7 +400,7 @@ def test_a_supervisord_that_does_not_answer_is_unknown_by_the_checks_deadline(
                 "last_report": None,
             }
             # No timeout from the runner: the plugin itself must give up at the deadline.
-            call = manager.call("platform_status_func", "supervisor")
+            call = plugins.manager.call("platform_status_func", "supervisor")
             report = asyncio.run(invoke(call, arguments, PATIENCE))
     finally:
         shutil.rmtree(directory)
@@ -433,7 +409,7 @@ def test_a_supervisord_that_does_not_answer_is_unknown_by_the_checks_deadline(
 
 
 def test_over_http_with_credentials_and_refused_without_the_right_ones(
-    manager: PluginManager, start_supervisord: Callable[..., Supervisord]
+    plugins: PluginHarness, start_supervisord: Callable[..., Supervisord]
 ) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -441,10 +417,10 @@ def test_over_http_with_credentials_and_refused_without_the_right_ones(
     server = start_supervisord(inet=(port, "admin", "s3cret"))
     url = f"http://127.0.0.1:{port}"
     settings = config(server, "overhttp", server_url=url, username="admin", password="s3cret")
-    deployment = deploy(manager, settings)
+    deployment = deploy(plugins, settings)
     assert deployment["server_url"] == url
-    status_until(manager, settings, deployment, lambda r: r.health is Health.READY, "READY")
-    report = status(manager, {**settings, "password": "wrong"}, deployment)
+    status_until(plugins, settings, deployment, lambda r: r.health is Health.READY, "READY")
+    report = status(plugins, {**settings, "password": "wrong"}, deployment)
     assert report.health is Health.UNKNOWN
     assert report.health_message == (
         f"supervisord at {url} refused getAllProcessInfo: HTTP 401 Unauthorized"
@@ -452,14 +428,13 @@ def test_over_http_with_credentials_and_refused_without_the_right_ones(
 
 
 def test_destroy_leaves_nothing_behind_and_a_second_destroy_is_fine(
-    manager: PluginManager, supervisord: Supervisord
+    plugins: PluginHarness, supervisord: Supervisord
 ) -> None:
     settings = config(supervisord, "doomed", numprocs=2)
-    deployment = deploy(manager, settings)
-    status_until(manager, settings, deployment, lambda r: r.health is Health.READY, "READY")
+    deployment = deploy(plugins, settings)
+    status_until(plugins, settings, deployment, lambda r: r.health is Health.READY, "READY")
     pids = [info["pid"] for info in supervisord.processes("doomed")]
-    ui = destroy(manager, settings, deployment)
-    assert ui.lines() == [
+    assert destroy(plugins, settings, deployment) == [
         "Stopped doomed and removed it from supervisord",
         f"Removed {deployment['conf_file']}",
     ]
@@ -468,21 +443,20 @@ def test_destroy_leaves_nothing_behind_and_a_second_destroy_is_fine(
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
-    assert status(manager, settings, deployment).health is Health.MISSING
-    again = destroy(manager, settings, deployment)
-    assert again.lines() == ["supervisord had no program doomed any more"]
+    assert status(plugins, settings, deployment).health is Health.MISSING
+    assert destroy(plugins, settings, deployment) == ["supervisord had no program doomed any more"]
 
 
 def test_deploying_again_replaces_the_running_group(
-    manager: PluginManager, supervisord: Supervisord
+    plugins: PluginHarness, supervisord: Supervisord
 ) -> None:
     settings = config(supervisord, "grower")
-    deployment = deploy(manager, settings)
-    status_until(manager, settings, deployment, lambda r: r.health is Health.READY, "READY")
+    deployment = deploy(plugins, settings)
+    status_until(plugins, settings, deployment, lambda r: r.health is Health.READY, "READY")
     (old,) = supervisord.processes("grower")
-    deployment = deploy(manager, {**settings, "numprocs": 3})
+    deployment = deploy(plugins, {**settings, "numprocs": 3})
     report = status_until(
-        manager, settings, deployment, lambda r: r.health is Health.READY, "READY"
+        plugins, settings, deployment, lambda r: r.health is Health.READY, "READY"
     )
     assert [resource.name for resource in report.resources] == [
         "grower:grower_00",
@@ -494,11 +468,11 @@ def test_deploying_again_replaces_the_running_group(
 
 
 def test_a_conf_dir_supervisord_does_not_include_fails_the_deploy_and_leaves_no_file(
-    manager: PluginManager, supervisord: Supervisord, tmp_path: Path
+    plugins: PluginHarness, supervisord: Supervisord, tmp_path: Path
 ) -> None:
     settings = config(supervisord, "stray", conf_dir=str(tmp_path))
-    with pytest.raises(HookFailed, match=r"did not read .*stray\.conf.*\[include\]"):
-        deploy(manager, settings)
+    with pytest.raises(SupervisordError, match=r"did not read .*stray\.conf.*\[include\]"):
+        deploy(plugins, settings)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -522,7 +496,7 @@ def test_a_conf_dir_supervisord_does_not_include_fails_the_deploy_and_leaves_no_
     ],
 )
 def test_a_bad_config_is_a_config_error_naming_the_field(
-    manager: PluginManager, change: dict[str, Any], field: str, problem: str
+    plugins: PluginHarness, change: dict[str, Any], field: str, problem: str
 ) -> None:
     good = {
         "server_url": "unix:///tmp/s.sock",
@@ -533,7 +507,7 @@ def test_a_bad_config_is_a_config_error_naming_the_field(
     # A change to None leaves the field out.
     settings = {key: value for key, value in {**good, **change}.items() if value is not None}
     with pytest.raises(ConfigError, match=rf"'web'.*'supervisor': {field}: ") as raised:
-        manager.structure_config("web", "supervisor", settings, ["platform_deploy_func"])
+        plugins.platform_deploy("supervisor", settings)
     ((path, message),) = raised.value.problems
     assert path == field
     assert problem in message

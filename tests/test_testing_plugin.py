@@ -302,6 +302,14 @@ def test_hooks_are_told_the_harness_job(fleet: PluginHarness) -> None:
     fleet.ui.assert_output("deploying 1 for web")
 
 
+def test_the_job_can_be_given_when_loading(plugin_module: PluginModule) -> None:
+    harness = PluginHarness.load(
+        fleet=plugin_module("fleet", FLEET), job_info=JobInfo("shop", "api", id="7")
+    )
+    harness.platform_deploy("fleet", {"size": 1})
+    harness.ui.assert_output("deploying 1 for api")
+
+
 def test_async_hooks_are_awaited(plugin_module: PluginModule) -> None:
     harness = PluginHarness.load(
         plugin_module(
@@ -414,6 +422,85 @@ def test_status_runs_inside_other_plugins_wrappers_and_reaches_observers(
     )
     assert report.health_message == "wrapped"
     assert [("deployment", Health.READY, None), ("deployment", Health.READY, last)] == spy.SEEN
+
+
+# --- the project directory ---------------------------------------------------------------
+
+# A platform whose deployment is a file in the directory its config names, relative or not.
+WRITER = """
+    import os
+    from waypoint_hooks import Health, StatusReport, hookimpl
+
+    @hookimpl
+    def platform_deploy_func(config):
+        os.makedirs(config["directory"], exist_ok=True)
+        path = os.path.join(config["directory"], "deployed.txt")
+        open(path, "w").close()
+        return {"path": path}
+
+    @hookimpl
+    def platform_status_func(deployment):
+        there = os.path.exists(deployment["path"])
+        return StatusReport(health=Health.READY if there else Health.MISSING)
+
+    @hookimpl
+    def platform_destroy_func(deployment):
+        os.remove(deployment["path"])
+"""
+
+
+@pytest.fixture
+def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test's working directory: an empty one of its own."""
+    directory = tmp_path / "cwd"
+    directory.mkdir()
+    monkeypatch.chdir(directory)
+    return directory
+
+
+def test_hooks_run_in_a_fresh_project_directory_never_in_the_tests_own(
+    waypoint_plugins: Callable[..., PluginHarness],
+    plugin_module: PluginModule,
+    tmp_path: Path,
+    cwd: Path,
+) -> None:
+    # As the launcher runs them beside waypoint.hcl: `directory = "out"` is the project's.
+    plugins = waypoint_plugins(writer=plugin_module("writer", WRITER))
+    # Beside tmp_path, which stays the test's own.
+    assert plugins.directory.parent == tmp_path.parent
+    assert list(plugins.directory.iterdir()) == []
+    deployment = plugins.platform_deploy("writer", {"directory": "out"})
+    assert deployment == {"path": "out/deployed.txt"}
+    assert (plugins.directory / "out" / "deployed.txt").is_file()
+    assert plugins.platform_status("writer", deployment=deployment).health is Health.READY
+    plugins.platform_destroy("writer", deployment=deployment)
+    assert list((plugins.directory / "out").iterdir()) == []
+    assert (Path.cwd(), list(cwd.iterdir()), list(tmp_path.iterdir())) == (cwd, [], [cwd])
+
+
+def test_a_test_may_choose_the_project_directory(
+    waypoint_plugins: Callable[..., PluginHarness],
+    plugin_module: PluginModule,
+    tmp_path: Path,
+    cwd: Path,
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    plugins = waypoint_plugins(writer=plugin_module("writer", WRITER), directory=site)
+    assert plugins.directory == site
+    plugins.platform_deploy("writer", {"directory": "out"})
+    assert (site / "out" / "deployed.txt").is_file()
+    assert list(cwd.iterdir()) == []
+
+
+def test_outside_pytest_hooks_run_in_the_directory_that_was_current_when_loaded(
+    plugin_module: PluginModule, tmp_path: Path, cwd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugins = PluginHarness.load(writer=plugin_module("writer", WRITER))
+    monkeypatch.chdir(tmp_path)
+    plugins.platform_deploy("writer", {"directory": "out"})
+    assert (cwd / "out" / "deployed.txt").is_file()
+    assert not (tmp_path / "out").exists()
 
 
 # --- the temporary project ---------------------------------------------------------------

@@ -1,15 +1,19 @@
-"""What a hook is told about the job it runs in: ``Context``, ``JobInfo`` and ``Target``."""
+"""What a hook is told about the job it runs in: ``Context``, ``JobInfo`` and ``Target``;
+and where it runs: ``working_directory``."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, Literal, final
 
 import attrs
 
-__all__ = ["Context", "JobInfo", "Target"]
+__all__ = ["Context", "JobInfo", "Target", "working_directory"]
 
 
 @final
@@ -105,3 +109,16 @@ class Target:
     kind: Literal["deployment", "release"]
     id: str
     plugin: str
+
+
+@contextlib.contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    """Run hooks in ``path``, the directory of the project's config file, as Waypoint ran them
+    in the project's: ``directory = "out"`` means beside waypoint.hcl, wherever the command
+    was typed."""
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)

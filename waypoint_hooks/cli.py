@@ -87,6 +87,7 @@ class Session:
         """A launcher on the project's state; the config and the plugins of ``apps`` (all
         when none is named) are checked first, so a bad config writes nothing."""
         from ._config import check_plugins
+        from ._context import working_directory
         from ._launcher import Launcher
         from ._plugins import PluginManager
 
@@ -97,7 +98,7 @@ class Session:
         output = self.output(json_output)
         on_failure = _print_plugin_traceback if self.verbose else None
         # Opened before the change of directory: a relative --state is the user's.
-        with self.state(project) as state, _working_directory(project.path.parent):
+        with self.state(project) as state, working_directory(project.path.parent):
             try:
                 yield Launcher(
                     project,
@@ -120,18 +121,6 @@ def _print_plugin_traceback(failure: BaseException) -> None:
     error = getattr(failure, "error", failure)
     lines = traceback.format_exception(type(error), error, error.__traceback__)
     click.echo(sanitize("".join(lines)), err=True, nl=False)
-
-
-@contextlib.contextmanager
-def _working_directory(path: Path) -> Iterator[None]:
-    # Plugins run in the config file's directory, as Waypoint ran them in the project's:
-    # `directory = "out"` means beside waypoint.hcl, wherever the command was typed.
-    before = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
 
 
 def _handle_errors(function: _F) -> _F:

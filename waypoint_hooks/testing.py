@@ -3,9 +3,10 @@
 Installing waypoint-hooks makes these fixtures available to every pytest run (a ``pytest11``
 entry point), so a plugin package's tests need no conftest:
 
-- ``waypoint_plugins(*plugins, builtins=False, **named)``: a :class:`PluginHarness` with only
-  those plugins loaded, whose methods run one hook each through the real dispatch, structuring,
-  runner and finalization;
+- ``waypoint_plugins(*plugins, builtins=False, job_info=None, directory=None, **named)``: a
+  :class:`PluginHarness` with only those plugins loaded, whose methods run one hook each
+  through the real dispatch, structuring, runner and finalization, in a fresh project
+  directory;
 - ``waypoint_ui``: the :class:`RecordedUI` those hooks show their steps on, with assertions;
 - ``waypoint_project(config, plugins=(), autoload=False)``: a :class:`TemporaryProject`, a
   config file in a fresh directory and the real ``waypoint-hooks`` command to run on it.
@@ -16,14 +17,14 @@ module at the start of every run of every project that has waypoint-hooks instal
 
 from __future__ import annotations
 
-import functools
 import json
+import os
 import re
 import tempfile
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, final
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, final
 
 import pytest
 
@@ -46,6 +47,7 @@ __all__ = [
 ]
 
 _Kind = Literal["deployment", "release"]
+_T = TypeVar("_T")
 
 
 @final
@@ -155,6 +157,9 @@ class PluginHarness:
     instance, a dataclass or a mapping) is unstructured and passed through JSON, as the config
     file and the state hold it, and each hook structures it into the type it annotates. A
     config that does not fit raises :class:`~waypoint_hooks.ConfigError` before any hook runs.
+
+    Every hook runs in :attr:`directory`, as the launcher runs hooks in the directory of the
+    config file: a relative path in a config (``directory = "out"``) is relative to it.
     """
 
     def __init__(
@@ -162,6 +167,7 @@ class PluginHarness:
         manager: PluginManager,
         ui: RecordedUI | None = None,
         job_info: JobInfo | None = None,
+        directory: str | os.PathLike[str] | None = None,
     ) -> None:
         from ._context import JobInfo
 
@@ -171,12 +177,21 @@ class PluginHarness:
         self.ui = ui if ui is not None else RecordedUI()
         #: The job every hook is told it runs in.
         self.job_info = job_info if job_info is not None else JobInfo("project", "app", id="job")
+        #: The project directory every hook runs in: by default, the current directory.
+        self.directory = Path.cwd() if directory is None else Path(directory).absolute()
 
     @classmethod
     def load(
-        cls, *plugins: object, builtins: bool = False, ui: RecordedUI | None = None, **named: object
+        cls,
+        *plugins: object,
+        builtins: bool = False,
+        ui: RecordedUI | None = None,
+        job_info: JobInfo | None = None,
+        directory: str | os.PathLike[str] | None = None,
+        **named: object,
     ) -> PluginHarness:
-        """Load ``plugins`` and no other plugin, whatever is installed.
+        """Load ``plugins`` and no other plugin, whatever is installed; the harness tells
+        every hook ``job_info`` and runs it in ``directory`` (see :class:`PluginHarness`).
 
         Each is a module, an object with hook implementations, or a module's import path. It
         is named as the launcher names it: after the entry point an installed distribution
@@ -202,7 +217,7 @@ class PluginHarness:
         for loaded in manager.plugins:
             if loaded.error is not None:
                 raise PluginError(loaded.name, loaded.error)
-        return cls(manager, ui)
+        return cls(manager, ui, job_info, directory)
 
     # --- platform ---------------------------------------------------------------------------
 
@@ -297,14 +312,13 @@ class PluginHarness:
         from ._callers import HookFailed
         from ._request import HookRequest
         from ._runner import Runner
-        from ._workers import run_abandoning
 
         config = self._config(kind, plugin, config)
         # No timeout, as the launcher gives deploy, release and destroy none.
         request = HookRequest(hook, plugin, self.job_info, self.ui.ui, config, **values)
         runner = Runner(self.manager)
         try:
-            return run_abandoning(runner.make(request) if make else runner.call(request))
+            return self._in_directory(runner.make(request) if make else runner.call(request))
         except HookFailed as exc:
             # The plugin's own exception, with its own traceback: what its author needs to
             # see, and what pytest.raises expects.
@@ -341,8 +355,15 @@ class PluginHarness:
             policy if isinstance(policy, Policy) else Policy.from_options(policy),
             self.ui.ui,
         )
-        (report,) = Runner(self.manager, timeout=timeout).run([check])
+        (report,) = self._in_directory(Runner(self.manager, timeout=timeout).check_all([check]))
         return report
+
+    def _in_directory(self, main: Coroutine[Any, Any, _T]) -> _T:
+        from ._context import working_directory
+        from ._workers import run_abandoning
+
+        with working_directory(self.directory):
+            return run_abandoning(main)
 
 
 @final
@@ -425,10 +446,24 @@ def waypoint_ui() -> RecordedUI:
 
 
 @pytest.fixture
-def waypoint_plugins(waypoint_ui: RecordedUI) -> Callable[..., PluginHarness]:
-    """``waypoint_plugins(*plugins, builtins=False, **named)``: a :class:`PluginHarness` with
-    only those plugins loaded, showing its hooks' steps on ``waypoint_ui``."""
-    return functools.partial(PluginHarness.load, ui=waypoint_ui)
+def waypoint_plugins(
+    waypoint_ui: RecordedUI, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., PluginHarness]:
+    """``waypoint_plugins(*plugins, builtins=False, job_info=None, directory=None, **named)``:
+    a :class:`PluginHarness` with only those plugins loaded, showing its hooks' steps on
+    ``waypoint_ui`` and running them in ``directory``, by default a fresh temporary directory.
+
+    The fresh directory is made beside ``tmp_path``, not in it: what a test finds in its
+    ``tmp_path`` is only what it put there or named in a config.
+    """
+
+    def load(
+        *plugins: object, directory: str | os.PathLike[str] | None = None, **options: Any
+    ) -> PluginHarness:
+        chosen = directory if directory is not None else tmp_path_factory.mktemp("project")
+        return PluginHarness.load(*plugins, ui=waypoint_ui, directory=chosen, **options)
+
+    return load
 
 
 @pytest.fixture
