@@ -16,8 +16,8 @@ from typing import Any, Final, TypeVar, final
 import attrs
 
 from ._aggregate import DEFAULT_POLICY, Policy
-from ._codec import StructureError
 from ._context import Context
+from ._errors import StructureError
 from ._health import Health
 from ._model import StatusReport, validate_report
 from ._plugins import HookCall, Impl
