@@ -11,11 +11,9 @@ stops there, with no thread left blocked in a socket.
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import time
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
@@ -23,6 +21,7 @@ import attrs
 from waypoint_hooks import (
     CategoryDisplayHint,
     Context,
+    Duration,
     Health,
     Resource,
     StatusReport,
@@ -53,14 +52,10 @@ _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SAFE: Final = "!#$%&'()*+,/:;=?@[]~"
 
 
-def _invalid(field: str, message: str) -> StructureError:
-    return StructureError([(field, message)])
-
-
 def _check_url(_: object, field: attrs.Attribute[str | None], value: str | None) -> None:
     problem = None if value is None else url_problem(value)
     if problem is not None:
-        raise _invalid(field.name, problem)
+        raise ValueError(problem)
 
 
 def _check_urls(
@@ -69,11 +64,11 @@ def _check_urls(
     if value is None:
         return
     if not value:
-        raise _invalid(field.name, "lists no URL")
+        raise ValueError("lists no URL")
     for index, url in enumerate(value):
         problem = url_problem(url)
         if problem is not None:
-            raise _invalid(f"{field.name}[{index}]", problem)
+            raise StructureError.at(f"{field.name}[{index}]", problem)
 
 
 def _check_headers(
@@ -82,13 +77,13 @@ def _check_headers(
     for name, text in value.items():
         path = f"{field.name}[{name}]"  # as cattrs names a mapping's keys
         if not _TOKEN.fullmatch(name):
-            raise _invalid(path, "is not a valid header name")
+            raise StructureError.at(path, "is not a valid header name")
         if "\r" in text or "\n" in text or "\0" in text:
-            raise _invalid(path, "must not hold line breaks")
+            raise StructureError.at(path, "must not hold line breaks")
         try:
             text.encode("latin-1")
         except UnicodeEncodeError:
-            raise _invalid(path, "must be Latin-1 text, as HTTP/1.1 headers are") from None
+            raise StructureError.at(path, "must be Latin-1 text, as HTTP/1.1 headers are") from None
 
 
 @final
@@ -145,34 +140,7 @@ def _expect_status(value: object) -> ExpectedStatus:
     try:
         return ExpectedStatus.parse(value)
     except ValueError as exc:
-        raise _invalid("expect_status", str(exc)) from None
-
-
-def _timeout(value: object) -> timedelta:
-    # A converter, not a type: cattrs has no hook for timedelta and leaves the value to it.
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, str):
-        # The same duration syntax as the project's `status { timeout = ... }`.
-        from waypoint_hooks._config import parse_duration
-
-        try:
-            seconds = parse_duration(value)
-        except ValueError as exc:
-            raise _invalid("timeout", str(exc)) from None
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise _invalid(
-            "timeout",
-            f'expected a duration such as "2s" or a number of seconds, got {value!r}',
-        )
-    if not 0 < seconds < math.inf:
-        raise _invalid("timeout", f"must be more than 0 seconds, got {value!r}")
-    try:
-        return timedelta(seconds=seconds)
-    except OverflowError:
-        raise _invalid("timeout", f"{value!r} is longer than any clock can wait") from None
+        raise StructureError.at("expect_status", str(exc)) from None
 
 
 @attrs.define
@@ -188,14 +156,16 @@ class ProbeConfig:
         default=ExpectedStatus([(200, 399)]), converter=_expect_status
     )
     #: How long each endpoint has to answer: a duration ("2s", "500ms") or seconds.
-    timeout: timedelta = attrs.field(default=timedelta(seconds=5), converter=_timeout)
+    timeout: Duration = attrs.field(
+        default=Duration("5s"), validator=attrs.validators.gt(Duration(0))
+    )
     #: Sent with every request (to the endpoint's own host only, not to where it redirects).
     headers: dict[str, str] = attrs.field(factory=dict, validator=_check_headers)
     verify_tls: bool = True
 
     def __attrs_post_init__(self) -> None:
         if self.url is not None and self.urls is not None:
-            raise _invalid("urls", "set url or urls, not both")
+            raise StructureError.at("urls", "set url or urls, not both")
 
     @property
     def endpoints(self) -> list[str]:
@@ -210,7 +180,7 @@ class PlatformConfig(ProbeConfig):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         if not self.endpoints:
-            raise _invalid("url", "set url (or urls): the endpoints to adopt")
+            raise StructureError.at("url", "set url (or urls): the endpoints to adopt")
 
 
 @attrs.define
@@ -289,7 +259,7 @@ def release_manager_destroy_func(ui: UI, release: Endpoints) -> None:
 
 
 async def _probe_all(ctx: Context, ui: UI, config: ProbeConfig, urls: list[str]) -> StatusReport:
-    limit = config.timeout.total_seconds()
+    limit: float = config.timeout
     remaining = ctx.remaining()
     if remaining is not None:
         # Each probe ends by the check's deadline: a DOWN endpoint says more than a check

@@ -22,6 +22,7 @@ import attrs
 from waypoint_hooks import (
     CategoryDisplayHint,
     Context,
+    Duration,
     Health,
     JobInfo,
     Resource,
@@ -58,10 +59,6 @@ _EXITED: Final = frozenset({"Z", "X"})
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def _invalid(field: str, message: str) -> StructureError:
-    return StructureError([(field, message)])
-
-
 def _argv(command: list[str] | str) -> list[str]:
     """The program and its arguments; a string is split as a POSIX shell would split it."""
     import shlex
@@ -75,16 +72,16 @@ def _check_command(value: object) -> list[str] | str:
     if not isinstance(value, str) and not (
         isinstance(value, list) and all(isinstance(word, str) for word in value)
     ):
-        raise _invalid(
+        raise StructureError.at(
             "command",
             f"expected a list of strings or a string, got {type(value).__name__} {value!r}",
         )
     try:
         argv = _argv(value)
     except ValueError as exc:  # an unclosed quote
-        raise _invalid("command", f"cannot split {value!r} into words: {exc}") from None
+        raise StructureError.at("command", f"cannot split {value!r} into words: {exc}") from None
     if not argv or not argv[0]:
-        raise _invalid("command", "names no program to run")
+        raise StructureError.at("command", "names no program to run")
     return value
 
 
@@ -100,7 +97,7 @@ def _tcp_address(text: str) -> tuple[str, int]:
 def _check_ready_http(_: object, field: attrs.Attribute[str | None], value: str | None) -> None:
     problem = None if value is None else url_problem(value)
     if problem is not None:
-        raise _invalid(field.name, problem)
+        raise ValueError(problem)
 
 
 def _check_ready_tcp(_: object, field: attrs.Attribute[str | None], value: str | None) -> None:
@@ -109,12 +106,7 @@ def _check_ready_tcp(_: object, field: attrs.Attribute[str | None], value: str |
     try:
         _tcp_address(value)
     except ValueError as exc:
-        raise _invalid(field.name, str(exc)) from None
-
-
-def _check_seconds(_: object, field: attrs.Attribute[float], value: float) -> None:
-    if not 0 <= value < float("inf"):
-        raise _invalid(field.name, f"must be a number of seconds, 0 or more; got {value!r}")
+        raise ValueError(str(exc)) from None
 
 
 @attrs.define
@@ -130,16 +122,16 @@ class PlatformConfig:
     ready_http: str | None = attrs.field(default=None, validator=_check_ready_http)
     #: Ready once this ``host:port`` accepts a TCP connection; ALIVE until then.
     ready_tcp: str | None = attrs.field(default=None, validator=_check_ready_tcp)
-    #: Seconds deploy waits for the readiness probe to pass (0: it does not wait).
-    start_timeout: float = attrs.field(default=30.0, validator=_check_seconds)
-    #: Seconds between SIGTERM and SIGKILL when it is destroyed.
-    grace: float = attrs.field(default=5.0, validator=_check_seconds)
+    #: How long deploy waits for the readiness probe to pass ("0s": it does not wait).
+    start_timeout: Duration = Duration("30s")
+    #: How long it has between SIGTERM and SIGKILL when it is destroyed.
+    grace: Duration = Duration("5s")
     #: Where its output is written, one file per deployment.
     log_dir: str = ".waypoint-hooks/logs"
 
     def __attrs_post_init__(self) -> None:
         if self.ready_http is not None and self.ready_tcp is not None:
-            raise _invalid("ready_tcp", "set ready_http or ready_tcp, not both")
+            raise StructureError.at("ready_tcp", "set ready_http or ready_tcp, not both")
 
 
 @attrs.define

@@ -13,7 +13,7 @@ import os
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final
 
@@ -25,7 +25,6 @@ from waypoint_hooks import (
     Health,
     Resource,
     StatusReport,
-    StructureError,
     hookimpl,
     terminal,
 )
@@ -64,19 +63,13 @@ _INLINE_COMMENT: Final = re.compile(r"\s[;#]")
 _AUTORESTART: Final = ("true", "false", "unexpected")
 
 
-def _invalid(field: attrs.Attribute[Any], message: str) -> StructureError:
-    # A StructureError keeps the field's path, so the config error names it like a type error.
-    return StructureError([(field.name, message)])
-
-
 def _check_server_url(_: object, field: attrs.Attribute[str], value: str) -> None:
     if value.startswith("unix://") and os.path.isabs(value[len("unix://") :]):
         return
     host = value[len("http://") :]
     if value.startswith("http://") and host and "@" not in host and "/" not in host:
         return
-    raise _invalid(
-        field,
+    raise ValueError(
         f"expected unix:///absolute/path/supervisor.sock or http://HOST:PORT "
         f"(credentials go in username and password), got {value!r}",
     )
@@ -84,34 +77,25 @@ def _check_server_url(_: object, field: attrs.Attribute[str], value: str) -> Non
 
 def _check_program(_: object, field: attrs.Attribute[str], value: str) -> None:
     if not _PROGRAM.match(value):
-        raise _invalid(field, f"expected letters, digits, '_', '.' or '-', got {value!r}")
+        raise ValueError(f"expected letters, digits, '_', '.' or '-', got {value!r}")
 
 
 def _check_command(_: object, field: attrs.Attribute[str], value: str) -> None:
     if not value.strip():
-        raise _invalid(field, "must not be empty")
+        raise ValueError("must not be empty")
     if "\n" in value or "\r" in value:
-        raise _invalid(field, "must be one line")
+        raise ValueError("must be one line")
     if _INLINE_COMMENT.search(value):
-        raise _invalid(
-            field,
+        raise ValueError(
             "supervisor reads ';' or '#' after a space as a comment; "
             "remove the space or move the command into a script",
         )
 
 
-def _at_least(minimum: int) -> Callable[[object, attrs.Attribute[int], int], None]:
-    def check(_: object, field: attrs.Attribute[int], value: int) -> None:
-        if value < minimum:
-            raise _invalid(field, f"must be at least {minimum}, got {value}")
-
-    return check
-
-
 def _check_autorestart(_: object, field: attrs.Attribute[str], value: str) -> None:
     if value not in _AUTORESTART:
         choices = ", ".join(repr(choice) for choice in _AUTORESTART)
-        raise _invalid(field, f"expected one of {choices}, got {value!r}")
+        raise ValueError(f"expected one of {choices}, got {value!r}")
 
 
 @attrs.define
@@ -124,13 +108,13 @@ class PlatformConfig:
     command: str = attrs.field(validator=_check_command)
     #: A directory that this supervisord includes (``[include] files = DIR/*.conf``).
     conf_dir: str
-    numprocs: int = attrs.field(default=1, validator=_at_least(1))
+    numprocs: int = attrs.field(default=1, validator=attrs.validators.ge(1))
     #: supervisor's default: a crash is restarted, a clean exit (status 0) stays down.
     autorestart: str = attrs.field(default="unexpected", validator=_check_autorestart)
     #: supervisor's default: seconds a process must stay up to count as started (READY).
-    startsecs: int = attrs.field(default=1, validator=_at_least(0))
+    startsecs: int = attrs.field(default=1, validator=attrs.validators.ge(0))
     #: supervisor's default: failed starts retried before the process is FATAL (DOWN).
-    startretries: int = attrs.field(default=3, validator=_at_least(0))
+    startretries: int = attrs.field(default=3, validator=attrs.validators.ge(0))
     #: For a server that requires them ([unix_http_server] or [inet_http_server] username).
     username: str = ""
     password: str = ""

@@ -468,6 +468,47 @@ def test_bad_config_exits_2_naming_the_file_and_writes_nothing(
     assert not (tmp_path / ".waypoint-hooks" / "state.db").exists()
 
 
+# --- durations on the command line: the config file's syntax and its messages ---------------
+
+
+@pytest.mark.parametrize("option", ["--watch", "--timeout"])
+@pytest.mark.parametrize("value", ["30s", "1m30s", "250ms", "30", "0.5"])
+def test_duration_options_take_durations_and_bare_seconds(
+    tmp_path: Path, option: str, value: str
+) -> None:
+    # The missing config file is what stops the command: the option itself was accepted.
+    result = CliRunner().invoke(main, ["-c", str(tmp_path / "none.hcl"), "status", option, value])
+    assert result.exit_code == 2
+    assert "cannot read the config file" in result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "problem"),
+    [
+        ("--timeout", "0s", "timeout must be longer than 0s, got '0s'"),
+        ("--timeout", "0", "timeout must be longer than 0s, got '0s'"),
+        ("--watch", "0s", "watch must be longer than 0s, got '0s'"),
+        ("--timeout", "soon", "'soon' is not a duration; write a number and a unit"),
+        ("--watch", "-1s", "duration '-1s' is negative; write a number and a unit"),
+    ],
+)
+def test_a_bad_duration_option_is_a_usage_error(option: str, value: str, problem: str) -> None:
+    result = CliRunner().invoke(main, ["status", option, value])
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}': {problem}" in result.output
+
+
+def test_a_bad_duration_reads_the_same_on_the_command_line_and_in_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(AUTOLOAD_ENV, "1")
+    config = tmp_path / "waypoint.hcl"
+    config.write_text(BAD_CONFIGS["bad duration"][0])
+    in_file = CliRunner().invoke(main, ["-c", str(config), "status"]).output
+    on_line = CliRunner().invoke(main, ["-c", str(config), "status", "--timeout", "soon"]).output
+    assert in_file.split("timeout: ", 1)[1] == on_line.split("'--timeout': ", 1)[1]
+
+
 def test_a_missing_config_file_is_a_usage_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from helpers_http import LoopbackServer, refusing_port, serving
 
-from waypoint_hooks import CategoryDisplayHint, ConfigError, Context, Health, StatusReport
+from builtin_plugins.http import ProbeConfig
+from waypoint_hooks import CategoryDisplayHint, ConfigError, Context, Duration, Health, StatusReport
 from waypoint_hooks._callers import invoke
+from waypoint_hooks._codec import structure
 from waypoint_hooks.testing import PluginHarness
 
 
@@ -230,7 +232,7 @@ def test_release_without_an_endpoint_anywhere_is_a_clear_error(plugins: PluginHa
         ({"url": "http://a/", "expect_status": 99}, "expect_status", "not an HTTP status code"),
         ({"url": "http://a/", "expect_status": True}, "expect_status", "not an HTTP status"),
         ({"url": "http://a/", "timeout": "fast"}, "timeout", "not a duration"),
-        ({"url": "http://a/", "timeout": 0}, "timeout", "more than 0 seconds"),
+        ({"url": "http://a/", "timeout": 0}, "timeout", "must be longer than 0s, got '0s'"),
         ({"url": "http://a/", "headers": {"X-A": "1\r\nX-B: 2"}}, "headers[X-A]", "line breaks"),
         ({"url": "http://a/", "headers": {"Bad Name": "1"}}, "headers[Bad Name]", "header name"),
     ],
@@ -243,6 +245,11 @@ def test_a_bad_platform_config_is_a_config_error_naming_the_field(
     ((path, message),) = raised.value.problems
     assert path == field
     assert problem in message
+
+
+@pytest.mark.parametrize(("written", "seconds"), [("2s", 2.0), ("1m30s", 90.0), (2, 2.0)])
+def test_the_timeout_is_a_duration_or_seconds(written: object, seconds: float) -> None:
+    assert structure({"timeout": written}, ProbeConfig).timeout == Duration(seconds)
 
 
 def test_a_release_config_may_leave_the_endpoints_to_the_deployment(

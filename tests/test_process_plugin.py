@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 from helpers_http import free_port, refusing_port
 
-from waypoint_hooks import CategoryDisplayHint, ConfigError, Health, StatusReport
+from builtin_plugins.process import PlatformConfig
+from waypoint_hooks import CategoryDisplayHint, ConfigError, Duration, Health, StatusReport
+from waypoint_hooks._codec import structure
 from waypoint_hooks.testing import PluginHarness
 
 PYTHON = sys.executable
@@ -305,6 +307,12 @@ def test_deploying_a_program_that_does_not_exist_fails_clearly(
         plugins.platform_deploy("process", config)
 
 
+@pytest.mark.parametrize(("written", "seconds"), [("30s", 30.0), ("1m", 60.0), (30, 30.0)])
+def test_start_timeout_and_grace_are_durations_or_seconds(written: object, seconds: float) -> None:
+    config = structure({"command": "x", "start_timeout": written, "grace": written}, PlatformConfig)
+    assert (config.start_timeout, config.grace) == (Duration(seconds), Duration(seconds))
+
+
 @pytest.mark.parametrize(
     ("config", "field", "problem"),
     [
@@ -316,8 +324,8 @@ def test_deploying_a_program_that_does_not_exist_fails_clearly(
         ({"command": "x", "ready_http": "http://h:port/"}, "ready_http", "invalid port"),
         ({"command": "x", "ready_tcp": "8000"}, "ready_tcp", "not a host:port"),
         ({"command": "x", "ready_http": "http://h/", "ready_tcp": "h:1"}, "ready_tcp", "not both"),
-        ({"command": "x", "grace": -1}, "grace", "0 or more"),
-        ({"command": "x", "start_timeout": "30s"}, "start_timeout", "expected float"),
+        ({"command": "x", "grace": -1}, "grace", "duration -1 is negative"),
+        ({"command": "x", "start_timeout": "soon"}, "start_timeout", "'soon' is not a duration"),
         ({"command": "x", "env": {"PORT": 8000}}, "env[PORT]", "expected str"),
     ],
 )

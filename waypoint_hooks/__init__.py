@@ -13,9 +13,9 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "._aggregate": ("DEFAULT_ORDER", "POLICIES", "Policy", "aggregate"),
-    "._codec": ("StructureError",),
     "._context": ("Context", "JobInfo", "Target"),
-    "._errors": ("ConfigError", "PluginError"),
+    "._duration": ("Duration",),
+    "._errors": ("ConfigError", "PluginError", "StructureError"),
     "._health": ("CategoryDisplayHint", "Health"),
     "._markers": ("hookimpl",),
     "._model": ("Resource", "StatusReport", "finalize"),
@@ -36,6 +36,7 @@ __all__ = [
     "CategoryDisplayHint",
     "ConfigError",
     "Context",
+    "Duration",
     "Health",
     "HookFailed",
     "HookRequest",
@@ -64,9 +65,9 @@ __all__ = [
 if TYPE_CHECKING:
     from ._aggregate import DEFAULT_ORDER, POLICIES, Policy, aggregate
     from ._callers import HookFailed, HookTimeout
-    from ._codec import StructureError
     from ._context import Context, JobInfo, Target
-    from ._errors import ConfigError, PluginError
+    from ._duration import Duration
+    from ._errors import ConfigError, PluginError, StructureError
     from ._health import CategoryDisplayHint, Health
     from ._markers import hookimpl
     from ._model import Resource, StatusReport, finalize

@@ -5,18 +5,27 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 
+from ._errors import StructureError
 from ._health import Health
 
 if TYPE_CHECKING:
     from ._model import Resource
 
-__all__ = ["DEFAULT_ORDER", "DEFAULT_POLICY", "POLICIES", "Policy", "aggregate"]
+__all__ = [
+    "DEFAULT_ORDER",
+    "DEFAULT_POLICY",
+    "OPTIONS",
+    "POLICIES",
+    "Policy",
+    "aggregate",
+    "inherit_options",
+]
 
 #: The policies a ``status`` block may select.
 POLICIES: Final = ("waypoint", "worst", "threshold")
@@ -34,6 +43,10 @@ DEFAULT_ORDER: Final = (
 # Which policy each policy-specific option belongs to; the rest apply to every policy.
 _OPTION_POLICY: Final = {"order": "worst", "ready_fraction": "threshold", "min_ready": "threshold"}
 _COMMON_OPTIONS: Final = ("ignore", "top_level_only")
+#: The options a ``status`` block may set besides ``policy``.
+OPTIONS: Final = (*_OPTION_POLICY, *_COMMON_OPTIONS)
+# Two ways of saying one thing: how many resources must be READY.
+_EXCLUSIVE: Final = ("ready_fraction", "min_ready")
 #: How many causes the ``worst`` message names before it says "and N more" (as Argo CD does).
 _MAX_CAUSES: Final = 3
 
@@ -51,7 +64,8 @@ def _to_health(value: object, option: str) -> Health:
     )
 
 
-def _convert_order(value: Iterable[object]) -> tuple[Health, ...]:
+def _convert_order(value: Iterable[object], _: attrs.Attribute[Any]) -> tuple[Health, ...]:
+    # It takes the field so that a config error can name it (see _codec's problems).
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise TypeError(f"status option 'order' must be a list of healths, got {value!r}")
     order = tuple(_to_health(item, "order") for item in value)
@@ -63,7 +77,7 @@ def _convert_order(value: Iterable[object]) -> tuple[Health, ...]:
     return order
 
 
-def _convert_ignore(value: Iterable[object]) -> tuple[str, ...]:
+def _convert_ignore(value: Iterable[object], _: attrs.Attribute[Any]) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise TypeError(f"status option 'ignore' must be a list of globs, got {value!r}")
     globs = []
@@ -83,11 +97,16 @@ def _check_fraction(_: object, __: attrs.Attribute[float | None], value: float |
         )
 
 
-def _check_min_ready(_: object, __: attrs.Attribute[int | None], value: int | None) -> None:
+def _check_min_ready(policy: Policy, _: attrs.Attribute[int | None], value: int | None) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"status option 'min_ready' must be a whole number >= 0, got {value!r}")
+    if policy.ready_fraction is not None:
+        raise ValueError(
+            "ready_fraction and min_ready exclude each other: both say how many resources must "
+            "be READY; keep one"
+        )
 
 
 def _check_bool(_: object, attribute: attrs.Attribute[bool], value: bool) -> None:
@@ -111,32 +130,40 @@ class Policy:
     """
 
     name: str = attrs.field(default="waypoint", validator=attrs.validators.in_(POLICIES))
-    order: tuple[Health, ...] = attrs.field(default=DEFAULT_ORDER, converter=_convert_order)
+    order: tuple[Health, ...] = attrs.field(
+        default=DEFAULT_ORDER,
+        converter=attrs.Converter(_convert_order, takes_field=True),  # type: ignore[misc]
+    )
     ready_fraction: float | None = attrs.field(default=None, validator=_check_fraction)
     min_ready: int | None = attrs.field(default=None, validator=_check_min_ready)
-    ignore: tuple[str, ...] = attrs.field(default=(), converter=_convert_ignore)
+    ignore: tuple[str, ...] = attrs.field(
+        default=(),
+        converter=attrs.Converter(_convert_ignore, takes_field=True),  # type: ignore[misc]
+    )
     top_level_only: bool = attrs.field(default=False, validator=_check_bool)
     _ignore_re: re.Pattern[str] | None = attrs.field(
         init=False, eq=False, repr=False, default=attrs.Factory(_ignore_pattern, takes_self=True)
     )
 
-    def __attrs_post_init__(self) -> None:
-        if self.ready_fraction is not None and self.min_ready is not None:
-            raise ValueError("status options 'ready_fraction' and 'min_ready' exclude each other")
-
     @classmethod
     def from_options(cls, policy: str = "waypoint", **options: Any) -> Policy:
-        """Validate a policy name and its options (the keys of a ``status`` block)."""
+        """Validate a policy name and its options (the keys of a ``status`` block).
+
+        What is wrong raises a ``ValueError`` (a :class:`StructureError` naming the key when
+        the key itself is wrong), or a ``TypeError`` for a value of the wrong type.
+        """
         if policy not in POLICIES:
-            raise ValueError(f"unknown status policy {policy!r}; use one of {', '.join(POLICIES)}")
+            raise StructureError.at(
+                "policy", f"unknown status policy {policy!r}; use one of {', '.join(POLICIES)}"
+            )
         for option in options:
             owner = _OPTION_POLICY.get(option)
             if owner is None and option not in _COMMON_OPTIONS:
-                known = sorted([*_OPTION_POLICY, *_COMMON_OPTIONS])
-                raise ValueError(f"unknown status option {option!r}; known: {', '.join(known)}")
+                known = ", ".join(sorted(OPTIONS))
+                raise StructureError.at(option, f"unknown status option {option!r}; known: {known}")
             if owner is not None and owner != policy:
-                raise ValueError(
-                    f"status option {option!r} belongs to policy {owner!r}, not {policy!r}"
+                raise StructureError.at(
+                    option, f"status option {option!r} belongs to policy {owner!r}, not {policy!r}"
                 )
         return cls(name=policy, **options)
 
@@ -213,6 +240,23 @@ def _threshold(
     if enough:
         return Health.READY, f"{ready}/{total} resources are READY"
     return Health.PARTIAL, f"Only {ready}/{total} resources are READY"
+
+
+def inherit_options(outer: Mapping[str, Any], inner: Mapping[str, Any]) -> dict[str, Any]:
+    """The policy and options of a ``status`` block inside another's (an app's in its
+    project's): ``inner``'s keys over ``outer``'s, key by key.
+
+    Another policy inherits none of the outer policy's own options (they would mean nothing to
+    it), and ``ready_fraction`` and ``min_ready`` replace each other.
+    """
+    inherited = dict(outer)
+    if inner.get("policy", outer.get("policy", "waypoint")) != outer.get("policy", "waypoint"):
+        for option in _OPTION_POLICY:
+            inherited.pop(option, None)
+    if any(option in inner for option in _EXCLUSIVE):
+        for option in _EXCLUSIVE:
+            inherited.pop(option, None)
+    return inherited | dict(inner)
 
 
 #: The policy of an app whose config has no ``status`` block.

@@ -12,8 +12,8 @@ from typing import Any, TypeVar, final
 
 import attrs
 
-from ._codec import StructureError
 from ._context import Context
+from ._errors import StructureError
 from ._plugins import HookCall, Impl, _where
 from ._workers import abandon, in_worker, leave_running, still_running
 

@@ -1,163 +1,247 @@
-"""The one cattrs converter: the report wire format and the structuring of plugin values."""
+"""The one cattrs converter, configured completely here: plugin values, the report wire format,
+durations, status policies; and the problems of a value that does not fit, with their paths."""
 
 from __future__ import annotations
 
-import contextlib
+import enum
 import json
-import re
-from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta, timezone
-from typing import Any, Final, TypeVar
+import typing
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, Final, TypeVar, final
 
 import attrs
 import cattrs
-from cattrs.errors import (
-    ClassValidationError,
-    ForbiddenExtraKeysError,
-    IterableValidationError,
-    IterableValidationNote,
-)
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
-__all__ = [
-    "StructureError",
-    "converter",
-    "format_time",
-    "parse_time",
-    "prefixed",
-    "structure",
-    "unstructure_value",
-]
+from . import _wire
+from ._aggregate import Policy
+from ._duration import Duration, compared
+from ._errors import StructureError
+from ._health import CategoryDisplayHint, Health
+from ._model import Resource, StatusReport
+
+__all__ = ["Problem", "converter", "problems", "structure", "unstructure_value"]
 
 _T = TypeVar("_T")
 
-
-class StructureError(ValueError):
-    """A value does not fit the type asked for; ``problems`` lists ``(path, message)`` pairs."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        self.problems = problems
-        super().__init__(
-            "; ".join(f"{path}: {message}" if path else message for path, message in problems)
-        )
-
-    @property
-    def path(self) -> str:
-        """The path to the first bad field, e.g. ``resources[3].health``."""
-        return self.problems[0][0]
-
-
-def prefixed(error: StructureError, prefix: str) -> StructureError:
-    """``error`` with ``prefix`` put before each of its paths (same error class)."""
-    return type(error)([(_join(prefix, path), message) for path, message in error.problems])
-
-
 converter: Final = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+
+
+# --- plain values: strict, so that "false" never becomes True --------------------------------
+
+
+def _expected(expected: type, value: object) -> str:
+    return f"expected {expected.__name__}, got {type(value).__name__} {value!r}"
 
 
 def _strict(expected: type[_T], *also: type) -> Any:
     accepted = (expected, *also)
 
-    def structure(value: object, _: type) -> _T:
+    def structure(value: object, cls: type[_T]) -> _T:
+        if issubclass(cls, enum.Enum):
+            # A str or int enum: the class dispatch finds str or int before Enum.
+            return _enum(value, cls)  # type: ignore[return-value]
         # cattrs would call str(value)/bool(value): "false" would become True.
         if isinstance(value, bool) and expected is not bool:
             raise TypeError(f"expected {expected.__name__}, got a boolean")
         if not isinstance(value, accepted):
-            raise TypeError(f"expected {expected.__name__}, got {type(value).__name__} {value!r}")
-        return expected(value)  # type: ignore[call-arg]
+            raise TypeError(_expected(expected, value))
+        return cls(value)  # type: ignore[call-arg]
 
     return structure
+
+
+def _listed(choices: Iterable[object]) -> str:
+    shown = [c.value if isinstance(c, enum.Enum) else c for c in choices]
+    return ", ".join(c if isinstance(c, str) else repr(c) for c in shown)
+
+
+def _same(value: object, choice: object) -> bool:
+    # True == 1, but a flag is not a number.
+    return value == choice and isinstance(value, bool) == isinstance(choice, bool)
+
+
+def _enum(value: object, cls: type[enum.Enum]) -> enum.Enum:
+    if isinstance(value, cls):
+        return value
+    for member in cls:
+        if _same(value, member.value):
+            return member
+    raise ValueError(f"must be one of {_listed(cls)}; got {value!r}")
+
+
+def _is_literal(cls: Any) -> bool:
+    return typing.get_origin(cls) is typing.Literal
+
+
+def _literal(value: object, cls: object) -> object:
+    for choice in typing.get_args(cls):
+        if _same(value, choice.value if isinstance(choice, enum.Enum) else choice):
+            return choice
+    raise ValueError(f"must be one of {_listed(typing.get_args(cls))}; got {value!r}")
 
 
 converter.register_structure_hook(str, _strict(str))
 converter.register_structure_hook(int, _strict(int))
 converter.register_structure_hook(float, _strict(float, int))
 converter.register_structure_hook(bool, _strict(bool))
-
-# RFC 3339 as protobuf's JSON mapping writes it; up to nanoseconds, which datetime truncates.
-# What format_time writes: whole seconds or microseconds, UTC.
-_OWN_FORMAT: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?Z\Z")
-_RFC3339: Final = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?"
-    r"(?:([Zz])|([+-])(\d\d):(\d\d))\Z"
+converter.register_structure_hook_func(_is_literal, _literal)
+converter.register_structure_hook_func(
+    lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum
 )
+converter.register_structure_hook(Duration, lambda value, _: Duration(value))
+
+# --- the report wire format (DESIGN §8) -----------------------------------------------------
+
+converter.register_unstructure_hook(datetime, _wire.format_time)
+converter.register_structure_hook(datetime, _wire.parse_time)
+converter.register_unstructure_hook(Resource, _wire.resource_to_wire)
+converter.register_unstructure_hook(StatusReport, _wire.report_to_wire)
+converter.register_structure_hook(Resource, _wire.resource_from_wire)
+converter.register_structure_hook(StatusReport, _wire.report_from_wire)
+for _wire_enum in (Health, CategoryDisplayHint):
+    converter.register_unstructure_hook(_wire_enum, lambda member: member.name)
+    converter.register_structure_hook(_wire_enum, _wire.enum_from_wire)
 
 
-def format_time(value: datetime) -> str:
-    """``value`` in UTC as RFC 3339 with ``Z``, microseconds only when there are any."""
-    # isoformat() is C code and already omits zero microseconds; only the suffix differs.
-    # The model stores times in UTC already, so astimezone (slow) is rarely needed.
-    if value.tzinfo is not timezone.utc:
-        value = value.astimezone(timezone.utc)
-    return value.isoformat()[:-6] + "Z"
+# --- status policies: the keys of a status block, checked by the policy itself ---------------
 
 
-def parse_time(value: object, _: object = None) -> datetime:
-    """An RFC 3339 timestamp (with a ``Z`` or an offset) as an aware UTC datetime."""
-    if not isinstance(value, str):
-        raise TypeError(f"expected an RFC 3339 timestamp string, got {type(value).__name__}")
-    if _OWN_FORMAT.match(value):
-        # The form this codec writes, parsed at C speed (Python 3.11+ reads the Z).
-        with contextlib.suppress(ValueError):
-            return datetime.fromisoformat(value)
-    match = _RFC3339.match(value)
-    if match is None:
-        raise ValueError(f"{value!r} is not an RFC 3339 timestamp like 2024-05-01T12:00:00Z")
-    year, month, day, hour, minute, second, frac, _z, sign, off_h, off_m = match.groups()
-    offset = timezone.utc
-    if sign:
-        delta = timedelta(hours=int(off_h), minutes=int(off_m))
-        offset = timezone(-delta if sign == "-" else delta)
-    try:
-        stamp = datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour),
-            int(minute),
-            int(second),
-            int((frac or "0").ljust(6, "0")[:6]),
-            offset,
-        )
-        return stamp.astimezone(timezone.utc)
-    except (ValueError, OverflowError) as exc:
-        raise ValueError(f"{value!r} is not a valid time: {exc}") from None
+def _policy(value: object, _: object) -> Policy:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected a status block's keys, got {type(value).__name__}")
+    return Policy.from_options(**value)
 
 
-converter.register_unstructure_hook(datetime, format_time)
-converter.register_structure_hook(datetime, parse_time)
+converter.register_structure_hook(Policy, _policy)
 
 
-def _join(path: str, inner: str) -> str:
-    """``resources[3]`` + ``health`` → ``resources[3].health``; indexes join without a dot."""
-    if not inner:
-        return path
-    if not path or inner.startswith("["):
-        return f"{path}{inner}"
-    return f"{path}.{inner}"
+# --- problems ---------------------------------------------------------------------------------
 
 
-def _problems(exc: BaseException, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(exc, (ClassValidationError, IterableValidationError)):
+@final
+@attrs.frozen
+class Problem:
+    """One thing wrong with a value: where (a path of steps), what, and of which attrs field."""
+
+    #: Steps from the root: ``.name`` for a field, ``[key]`` for an item.
+    steps: tuple[str, ...]
+    message: str
+    #: The attrs field the problem is about, when there is one.
+    field: attrs.Attribute[Any] | None = None
+
+    @property
+    def path(self) -> str:
+        """``apps[web].status.timeout``."""
+        return "".join(self.steps).lstrip(".")
+
+
+def _step(path: str) -> tuple[str, ...]:
+    if not path:
+        return ()
+    return (path if path.startswith("[") else f".{path}",)
+
+
+def problems(
+    exc: BaseException, steps: tuple[str, ...] = (), field: attrs.Attribute[Any] | None = None
+) -> Iterator[Problem]:
+    """What ``exc``, raised while structuring, says is wrong, each problem at its path."""
+    if isinstance(exc, ClassValidationError):
+        fields = attrs.fields_dict(exc.cl) if attrs.has(exc.cl) else {}
         with_notes, without_notes = exc.group_exceptions()
         for inner, note in with_notes:
-            if isinstance(note, IterableValidationNote):
-                step = f"[{note.index}]"
-            else:
-                step = f".{note.name}"
-            yield from _problems(inner, f"{path}{step}")
-        for inner in without_notes:
-            yield from _problems(inner, path)
+            yield from problems(inner, (*steps, f".{note.name}"), fields.get(note.name))
+        for inner in without_notes:  # raised by the class itself: a validator, a converter
+            yield from problems(inner, steps)
+    elif isinstance(exc, IterableValidationError):
+        items, without_index = exc.group_exceptions()
+        for inner, item in items:
+            yield from problems(inner, (*steps, f"[{item.index}]"), field)
+        for inner in without_index:
+            yield from problems(inner, steps, field)
     elif isinstance(exc, ForbiddenExtraKeysError):
         known = ", ".join(a.name for a in attrs.fields(exc.cl)) if attrs.has(exc.cl) else ""
         for key in sorted(exc.extra_fields):
-            yield f"{path}.{key}", f"unknown field (known fields: {known})"
+            yield Problem((*steps, f".{key}"), f"unknown field (known fields: {known})")
     elif isinstance(exc, StructureError):
-        for inner_path, message in exc.problems:
-            yield _join(path, inner_path), message
+        for path, message in exc.problems:
+            yield Problem((*steps, *_step(path)), message, field)
     elif isinstance(exc, KeyError):
-        yield path, "required field missing"
+        yield Problem(steps, "required field missing", field)
     else:
-        yield path, str(exc)
+        failed = _failed_field(exc)
+        if failed is None:
+            yield Problem(steps, _message(exc), field)
+        else:
+            yield Problem((*steps, f".{failed[0].name}"), failed[1], failed[0])
+
+
+def _message(exc: BaseException) -> str:
+    # attrs' validators raise (message, attribute, expected, value): the message is the first.
+    if len(exc.args) > 1 and isinstance(exc.args[0], str):
+        return exc.args[0]
+    return str(exc)
+
+
+def _failed_field(exc: BaseException) -> tuple[attrs.Attribute[Any], str] | None:
+    """The field whose validator (or field-taking converter) raised ``exc``, and what to say.
+
+    attrs calls a validator with the field (``(instance, attribute, value)``) but does not put
+    it in the exception it raises: the innermost frame that was given a field is the one.
+    """
+    frames = []
+    trace = exc.__traceback__
+    while trace is not None:
+        frames.append(trace.tb_frame)
+        trace = trace.tb_next
+    for frame in reversed(frames):
+        code = frame.f_code
+        arguments = [frame.f_locals.get(name) for name in code.co_varnames[: code.co_argcount]]
+        for argument in arguments:
+            if isinstance(argument, attrs.Attribute):
+                return argument, _validator_message(frame.f_locals, exc)
+    return None
+
+
+_IN: Final[Any] = type(attrs.validators.in_(()))
+_MATCHES_RE: Final[Any] = type(attrs.validators.matches_re(""))
+_INSTANCE_OF: Final[Any] = type(attrs.validators.instance_of(object))
+_NUMBER: Final[Any] = type(attrs.validators.ge(0))
+_MAX_LEN: Final[Any] = type(attrs.validators.max_len(0))
+_MIN_LEN: Final[Any] = type(attrs.validators.min_len(0))
+_COMPARED: Final = {">=": "at least", ">": "more than", "<=": "at most", "<": "less than"}
+
+
+def _validator_message(local: Mapping[str, Any], exc: BaseException) -> str:
+    """What attrs' own validators mean, said as the framework says it; else the message."""
+    validator, value = local.get("self"), local.get("value")
+    if isinstance(validator, _IN):
+        options = exc.args[2]
+        if isinstance(options, (set, frozenset)):
+            options = sorted(options, key=str)
+        return f"must be one of {_listed(options)}; got {value!r}"
+    if isinstance(validator, _MATCHES_RE):
+        return f"must match the pattern {validator.pattern.pattern!r}; got {value!r}"
+    if isinstance(validator, _INSTANCE_OF):
+        expected = validator.type
+        if isinstance(expected, tuple):
+            return f"expected one of {_listed(t.__name__ for t in expected)}, got {value!r}"
+        return _expected(expected, value)
+    if isinstance(validator, _NUMBER):
+        if isinstance(value, Duration):
+            return compared(validator.compare_op, validator.bound, value)
+        return f"must be {_COMPARED[validator.compare_op]} {validator.bound}, got {value!r}"
+    if isinstance(validator, _MAX_LEN):
+        return _length("at most", validator.max_length, value)
+    if isinstance(validator, _MIN_LEN):
+        return _length("at least", validator.min_length, value)
+    return _message(exc)
+
+
+def _length(limit: str, size: int, value: Any) -> str:
+    items = "characters" if isinstance(value, str) else "items"
+    return f"must hold {limit} {size} {items}, got {len(value)}"
 
 
 def structure(value: object, cls: type[_T], error: type[StructureError] = StructureError) -> _T:
@@ -172,8 +256,7 @@ def structure(value: object, cls: type[_T], error: type[StructureError] = Struct
         KeyError,
         ForbiddenExtraKeysError,
     ) as exc:
-        problems = [(path.lstrip("."), message) for path, message in _problems(exc, "")]
-        raise error(problems) from None
+        raise error([(problem.path, problem.message) for problem in problems(exc)]) from None
 
 
 def unstructure_value(value: object) -> dict[str, Any]:

@@ -17,14 +17,14 @@ import os
 import re
 import tempfile
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 
 from ._aggregate import DEFAULT_POLICY, Policy
-from ._errors import ConfigError, PluginError
+from ._duration import parse_duration
+from ._errors import ConfigError, PluginError, StructureError
 from ._plugins import PluginManager
 
 if TYPE_CHECKING:
@@ -212,46 +212,6 @@ def _decode(path: Path, data: bytes) -> str:
             data.count(b"\n", 0, exc.start) + 1,
             "the file is not UTF-8 text; save it as UTF-8",
         ) from None
-
-
-# --- durations ----------------------------------------------------------------------------
-
-# Go's time.ParseDuration units (Waypoint's durations), without its signs and bare "0".
-_UNITS: Final = {
-    "h": Decimal(3600),
-    "m": Decimal(60),
-    "s": Decimal(1),
-    "ms": Decimal("0.001"),
-    "us": Decimal("0.000001"),
-    "µs": Decimal("0.000001"),  # MICRO SIGN
-    "μs": Decimal("0.000001"),  # GREEK SMALL LETTER MU
-    "ns": Decimal("0.000000001"),
-}
-_DURATION_PART: Final = r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)"
-_DURATION: Final = re.compile(f"(?:{_DURATION_PART})+")
-_DURATION_PARTS: Final = re.compile(_DURATION_PART)
-_DURATION_HELP: Final = (
-    'write a number and a unit, without spaces, such as "30s", "2m", "1m30s" or "500ms" '
-    "(units: h, m, s, ms, us, ns)"
-)
-
-
-def parse_duration(text: object) -> float:
-    """Seconds in a duration as Waypoint writes them: ``"30s"``, ``"1m30s"``, ``"1.5h"``."""
-    if not isinstance(text, str):
-        raise ValueError(f"expected a duration string, got {text!r}; {_DURATION_HELP}")
-    if _DURATION.fullmatch(text) is None:
-        if text.startswith("-"):
-            raise ValueError(f"duration {text!r} is negative; {_DURATION_HELP}")
-        if re.fullmatch(r"\d+(\.\d*)?", text):
-            raise ValueError(f"duration {text!r} has no unit; {_DURATION_HELP}")
-        raise ValueError(f"{text!r} is not a duration; {_DURATION_HELP}")
-    # Decimal, so that "1.1s" is the float nearest 1.1 and not a sum's rounding error.
-    seconds = sum(
-        (Decimal(number) * _UNITS[unit] for number, unit in _DURATION_PARTS.findall(text)),
-        Decimal(0),
-    )
-    return float(seconds)
 
 
 # --- reading: HCL or HCL JSON into one neutral tree ---------------------------------------
@@ -845,7 +805,7 @@ class _Validator:
             try:
                 values[name] = _status_value(name, values[name], policy)
             except (ValueError, TypeError) as exc:
-                raise self._error(own[name].line, f"{prefix}{exc}") from None
+                raise self._error(own[name].line, f"{prefix}{_said(exc)}") from None
         if all(option in values for option in _THRESHOLD_OPTIONS):
             later = max((own[option] for option in _THRESHOLD_OPTIONS), key=lambda a: a.line)
             raise self._error(
@@ -858,7 +818,7 @@ class _Validator:
             checked = Policy.from_options(policy, **options)
         except (ValueError, TypeError) as exc:
             line = block.line if block is not None else None
-            raise self._error(line, f"{prefix}{exc}") from None
+            raise self._error(line, f"{prefix}{_said(exc)}") from None
         settings = StatusSettings(
             checked,
             values.get("timeout", DEFAULT_TIMEOUT),
@@ -867,6 +827,10 @@ class _Validator:
             values.get("keep", DEFAULT_KEEP),
         )
         return values, settings
+
+
+def _said(exc: Exception) -> str:
+    return exc.problems[0][1] if isinstance(exc, StructureError) else str(exc)
 
 
 def _status_value(name: str, value: Any, policy: str) -> Any:

@@ -2,7 +2,54 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "PluginError"]
+from collections.abc import Iterable
+from typing import TypeVar
+
+__all__ = ["ConfigError", "PluginError", "StructureError", "describe", "join_path", "prefixed"]
+
+_S = TypeVar("_S", bound="StructureError")
+
+
+def join_path(path: str, inner: str) -> str:
+    """``resources[3]`` + ``health`` → ``resources[3].health``; indexes join without a dot."""
+    if not inner:
+        return path
+    if not path or inner.startswith("["):
+        return f"{path}{inner}"
+    return f"{path}.{inner}"
+
+
+def describe(problems: Iterable[tuple[str, str]]) -> str:
+    """``(path, message)`` pairs as one line: ``port: expected int, got str 'x'; …``."""
+    return "; ".join(f"{path}: {message}" if path else message for path, message in problems)
+
+
+class StructureError(ValueError):
+    """A value does not fit the type asked for; ``problems`` lists ``(path, message)`` pairs.
+
+    A plugin's validator or converter may raise one to name a path inside its field
+    (``StructureError.at("urls[2]", "is not a URL")``); a plain ``ValueError`` from a validator
+    is reported at the validator's field.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__(describe(problems))
+
+    @classmethod
+    def at(cls: type[_S], path: str, message: str) -> _S:
+        """One problem, at ``path``."""
+        return cls([(path, message)])
+
+    @property
+    def path(self) -> str:
+        """The path to the first bad field, e.g. ``resources[3].health``."""
+        return self.problems[0][0]
+
+
+def prefixed(error: _S, prefix: str) -> _S:
+    """``error`` with ``prefix`` put before each of its paths (same error class)."""
+    return type(error)([(join_path(prefix, path), message) for path, message in error.problems])
 
 
 class ConfigError(ValueError):
@@ -16,8 +63,7 @@ class ConfigError(ValueError):
         self.app = app
         self.plugin = plugin
         self.problems = problems
-        details = "; ".join(f"{path}: {message}" if path else message for path, message in problems)
-        super().__init__(f"app {app!r}, plugin {plugin!r}: {details}")
+        super().__init__(f"app {app!r}, plugin {plugin!r}: {describe(problems)}")
 
 
 class PluginError(RuntimeError):

@@ -16,9 +16,9 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from ._codec import StructureError, structure
+from ._codec import structure
 from ._components import COMPONENTS, HOOKS, kinds_of
-from ._errors import ConfigError, PluginError
+from ._errors import ConfigError, PluginError, StructureError, prefixed
 from ._markers import PROJECT
 
 __all__ = [
@@ -218,12 +218,7 @@ class Impl:
                 try:
                     value = structure(value, cls)
                 except StructureError as exc:
-                    raise StructureError(
-                        [
-                            (f"{name}.{path}" if path else name, message)
-                            for path, message in exc.problems
-                        ]
-                    ) from None
+                    raise prefixed(exc, name) from None
             arguments[name] = value
         return arguments
 

@@ -16,7 +16,7 @@ from typing import Any, Final, Literal, final
 
 import attrs
 
-from ._health import Health
+from ._health import HEALTH_NAMES
 from ._model import StatusReport
 from ._owners import alive, this_command
 from ._wire import ReportDecodeError, report_from_json, report_to_json
@@ -108,9 +108,6 @@ _INSERT: Final = (
 # SQLite's oldest limit on the number of ? in one statement is 999; each target takes two.
 _BATCH: Final = 400
 
-# The health's name is stored, for whoever reads the file with sqlite3; indexing a tuple by
-# the IntEnum is several times faster than its .name property.
-_HEALTH_NAMES: Final = tuple(health.name for health in Health)
 
 # Times are stored as integer microseconds since the Unix epoch: sortable, exact, compact.
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -215,7 +212,7 @@ def _report_row(record: Record, report: StatusReport) -> tuple[object, ...]:
         record.id,
         record.app,
         record.workspace,
-        _HEALTH_NAMES[report.health],
+        HEALTH_NAMES[report.health],
         _micros(report.generated_time),
         report_to_json(report),
     )

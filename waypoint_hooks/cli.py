@@ -398,15 +398,32 @@ destroy = _phase(
 )
 
 
-def _duration(_: click.Context, __: click.Parameter, value: str | None) -> float | None:
-    if value is None:
-        return None
-    from ._config import parse_duration
+# click 8.5 made ParamType generic; subscripting it would break the older clicks setup.cfg allows.
+class DurationType(click.ParamType):  # type: ignore[type-arg]
+    """A duration longer than 0s, as the config file writes it (``30s``, ``1m30s``, ``250ms``),
+    or a bare number of seconds: on the command line every value is text, so ``30`` is the
+    number 30, as ``timeout = 30`` is in the file. The messages are the config file's."""
 
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from ._duration import Duration, longer_than_zero
+
+        try:
+            duration = Duration(_number(value) if isinstance(value, str) else value)
+            longer_than_zero(param.name if param is not None and param.name else "it", duration)
+        except (ValueError, TypeError) as exc:
+            self.fail(str(exc), param, ctx)
+        return duration
+
+
+def _number(text: str) -> str | float:
+    """``text`` as a number when it is a bare one (``30``, ``0.5``), else as it is."""
+    digits = text.replace(".", "", 1)
+    return float(text) if digits.isascii() and digits.isdigit() else text
+
+
+DURATION = DurationType()
 
 
 @main.command()
@@ -419,13 +436,13 @@ def _duration(_: click.Context, __: click.Parameter, value: str | None) -> float
 )
 @click.option(
     "--watch",
-    type=click.FloatRange(min=0.1),
-    metavar="SECONDS",
-    help="Check again every SECONDS until interrupted (Ctrl-C).",
+    type=DURATION,
+    metavar="DURATION",
+    help="Check again every DURATION (30s, 5m, or seconds) until interrupted (Ctrl-C).",
 )
 @click.option(
     "--timeout",
-    callback=_duration,
+    type=DURATION,
     metavar="DURATION",
     help="Time allowed for each check, e.g. 10s [default: the config's, else 30s].",
 )
