@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -387,6 +388,25 @@ def test_history_limit(project: Project) -> None:
     project.run("status", "worker")
     _, document = project.json("history", "worker", "--limit", "1")
     assert len(document["reports"]) == 1
+
+
+def test_history_limit_keeps_the_transition_from_a_report_it_does_not_show(
+    project: Project,
+) -> None:
+    project.run("up", "web")  # deployment and release reports, interleaved
+    project.set(deployment="DOWN")
+    project.run("status", "web")
+    project.set(deployment="READY")
+    project.run("status", "web")
+
+    def changes(*args: str) -> list[str]:
+        rows = project.run("history", "web", *args).output.splitlines()[1:]
+        return [" ".join(re.findall(r"\w+ → \w+", row)) for row in rows]
+
+    whole = changes()
+    assert sorted(filter(None, whole)) == ["DOWN → READY", "READY → DOWN"]
+    for limit in range(1, len(whole) + 1):
+        assert changes("--limit", str(limit)) == whole[:limit]
 
 
 def test_workspaces_keep_separate_deployments(project: Project) -> None:

@@ -198,17 +198,6 @@ def history_table(
 ) -> list[str]:
     """Past reports, newest first, with the health each one changed from."""
     now = now or datetime.now(timezone.utc)
-    before: dict[str, Health | None] = {}
-    changes: list[str] = []
-    for item in reversed(stored):  # oldest first, to know what each report followed
-        previous = before.get(item.target_id)
-        current = item.report.health
-        changed = previous is not None and previous is not current and current is not None
-        changes.append(
-            f"{previous.name} → {current.name}" if changed and previous and current else ""
-        )
-        before[item.target_id] = current
-    changes.reverse()
     return _table(
         ("Checked", "Kind", "Version", "Health", "Change", "Message"),
         (
@@ -217,13 +206,20 @@ def history_table(
                 item.kind,
                 f"v{item.sequence}",
                 _health_cell(item.report, style),
-                change,
+                _change(item),
                 sanitize_line(item.report.health_message),
             )
-            for item, change in zip(stored, changes, strict=True)
+            for item in stored
         ),
         _visible_width,
     )
+
+
+def _change(item: StoredReport) -> str:
+    before, after = item.previous_health, item.report.health
+    if before is None or after is None or before is after:
+        return ""
+    return f"{before.name} → {after.name}"
 
 
 def plugins_table(plugins: Sequence[Plugin]) -> list[str]:
