@@ -244,10 +244,37 @@ def test_json_stdout_stays_json_when_a_plugin_prints(
     assert json.loads(result.stdout)["apps"][0]["deployment"]["report"]["health"] == "READY"
 
 
-def test_a_never_deployed_app_shows_no_report(project: Project) -> None:
+def test_a_never_deployed_app_shows_no_report_and_is_not_ready(project: Project) -> None:
     code, document = project.json("status")
-    assert code == 0
+    assert code == 1
     assert [app["deployment"] for app in document["apps"]] == [None, None]
+
+
+def test_status_of_a_project_with_nothing_deployed_exits_1_and_says_why(
+    project: Project,
+) -> None:
+    assert not project.state.parent.exists()
+    result = project.run("status")
+    assert result.exit_code == 1
+    assert "web: nothing deployed; run `waypoint-hooks up web`" in result.output
+    assert project.state.is_file()  # the default state's directory is made
+    assert "worker: nothing deployed; run `waypoint-hooks up worker`" in result.output
+
+
+def test_status_exits_1_while_one_app_shown_has_nothing_deployed(project: Project) -> None:
+    project.run("up", "web")
+    assert project.run("status", "web").exit_code == 0
+    result = project.run("status")
+    assert result.exit_code == 1
+    assert "worker: nothing deployed" in result.output
+    assert "web:" not in result.output
+
+
+def test_a_workspace_with_nothing_in_it_says_so_and_exits_1(project: Project) -> None:
+    project.run("up")
+    result = project.run("-w", "stagign", "status")  # a mistyped workspace
+    assert result.exit_code == 1
+    assert "web: nothing deployed; run `waypoint-hooks -w stagign up web`" in result.output
 
 
 def test_naming_one_app_shows_its_resource_tree(project: Project) -> None:
@@ -497,6 +524,21 @@ def test_a_missing_config_file_is_a_usage_error(
     assert "waypoint.hcl" in result.output
 
 
+@pytest.mark.parametrize("how", ["--state", "WAYPOINT_HOOKS_STATE"])
+def test_a_state_path_in_a_directory_that_does_not_exist_is_a_usage_error(
+    project: Project, how: str
+) -> None:
+    missing = project.root / "mistyped" / "state.db"
+    args = ["-c", str(project.config), "-p", "switchboard"]
+    if how == "--state":
+        result = CliRunner().invoke(main, [*args, "--state", str(missing), "status"])
+    else:
+        result = CliRunner(env={how: str(missing)}).invoke(main, [*args, "status"])
+    assert result.exit_code == 2
+    assert f"state {missing}: the directory {missing.parent} does not exist" in result.stderr
+    assert not missing.parent.exists()
+
+
 def test_a_state_that_is_not_a_database_is_a_usage_error(project: Project) -> None:
     project.state.parent.mkdir(parents=True, exist_ok=True)
     project.state.write_text("not sqlite at all")
@@ -589,7 +631,8 @@ def test_a_broken_plugin_fails_only_the_app_that_uses_it(
     web, worker = json.loads(result.stdout)["apps"]
     assert web["deployment"]["report"]["health"] == "READY"
     assert worker["deployment"] is None
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # the worker has nothing deployed
+    assert CliRunner().invoke(main, [*args, "status", "web"]).exit_code == 0
 
 
 def test_verbose_shows_where_a_plugin_failed_and_only_then(

@@ -6,7 +6,7 @@ one place human-readable output is made; the JSON forms carry it unchanged (json
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Final
 
@@ -116,8 +116,10 @@ def status_table(
     now: datetime | None = None,
     stale_after: Mapping[str, float] | None = None,
     style: Style = plain,
+    expect_live: bool = True,
 ) -> list[str]:
-    """Waypoint's status table, then one line per report that is not READY saying why.
+    """Waypoint's status table, then one line per app with nothing deployed (unless
+    ``expect_live`` is false, as after a destroy) and per report that is not READY, saying why.
 
     ``stale_after`` maps an app to the age (seconds) past which its reports are marked stale.
     """
@@ -138,13 +140,18 @@ def status_table(
         ),
         _visible_width,
     )
-    notes = [
-        f"{sanitize_line(row.app)} {kind}: {sanitize_line(report.health_message)}"
-        for row in rows
-        for kind, report in (("deployment", row.deployment_report), ("release", row.release_report))
-        if report is not None and report.health is not Health.READY and report.health_message
-    ]
+    notes = [note for row in rows for note in _notes(row, workspace, expect_live)]
     return table + (["", *notes] if notes else [])
+
+
+def _notes(row: AppStatus, workspace: str, expect_live: bool) -> Iterator[str]:
+    app = sanitize_line(row.app)
+    if expect_live and row.deployment is None:
+        option = "" if workspace == "default" else f" -w {workspace}"
+        yield f"{app}: nothing deployed; run `waypoint-hooks{option} up {app}`"
+    for kind, report in (("deployment", row.deployment_report), ("release", row.release_report)):
+        if report is not None and report.health is not Health.READY and report.health_message:
+            yield f"{app} {kind}: {sanitize_line(report.health_message)}"
 
 
 def _version(record: Record | None) -> str:

@@ -65,10 +65,19 @@ class Session:
         return load_config(path, cache_dir=path.resolve().parent / ".waypoint-hooks")
 
     def state(self, project: Project) -> State:
-        from ._state import STATE_ENV, State, default_state_path
+        from ._state import STATE_ENV, State, StateError, default_state_path
 
         chosen = self.state_option or os.environ.get(STATE_ENV)
-        return State.open(Path(chosen) if chosen else default_state_path(project.path))
+        if not chosen:
+            return State.open(default_state_path(project.path))
+        path = Path(chosen)
+        # Only the default's directory is made: a chosen one that is missing is a typo.
+        if not path.parent.is_dir():
+            raise StateError(
+                f"state {path}: the directory {path.parent} does not exist; create it, or "
+                f"correct the path given with --state or {STATE_ENV}"
+            )
+        return State.open(path)
 
     def output(self, json_output: bool) -> StreamUI | None:
         """Where progress goes: nowhere for JSON, a live console on a terminal, else plain."""
@@ -173,12 +182,19 @@ def _error(message: str) -> None:
 
 
 def _exit_code(outcome: Outcome) -> int:
+    """READY when nothing failed, every app shown has a live deployment, and every report
+    shown is READY (DESIGN §8)."""
     from ._health import Health
 
-    reports = [report for row in outcome.apps for report in row.reports()]
-    if outcome.failures or any(report.health is not Health.READY for report in reports):
+    if outcome.failures or any(row.deployment is None for row in outcome.apps):
         return NOT_READY
-    return READY
+    reports = [report for row in outcome.apps for report in row.reports()]
+    return READY if all(report.health is Health.READY for report in reports) else NOT_READY
+
+
+def _destroy_exit_code(outcome: Outcome) -> int:
+    # Nothing deployed is what a destroy is for: it fails only when a destroy hook did.
+    return NOT_READY if outcome.failures else READY
 
 
 def _json_text(document: Any) -> str:
@@ -249,13 +265,18 @@ def _show_status(
     outcome: Outcome,
     stale_after: Mapping[str, float] | None = None,
     tree: bool = False,
+    expect_live: bool = True,
 ) -> None:
     from . import _render
     from .terminal import sanitize_line
 
     click.echo("")
     for line in _render.status_table(
-        outcome.apps, launcher.workspace, stale_after=stale_after, style=_style(session)
+        outcome.apps,
+        launcher.workspace,
+        stale_after=stale_after,
+        style=_style(session),
+        expect_live=expect_live,
     ):
         click.echo(line)
     if not tree:
@@ -323,8 +344,8 @@ def main(
     """Deploy apps, release them and report their health, with plugins.
 
     Reads waypoint.hcl, runs the platform and release-manager plugins it names, stores every
-    status report, and exits 0 when every report shown is READY, 1 when one is not, and 2 on
-    a usage or configuration error.
+    status report, and exits 0 when every app shown is deployed and every report shown is
+    READY, 1 when one is not, and 2 on a usage or configuration error.
     """
     color = not no_color and not os.environ.get("NO_COLOR")
     ctx.obj = Session(config, state, workspace, plugin_specs, color, verbose)
@@ -357,6 +378,8 @@ def plugins(session: Session, json_output: bool) -> None:
 
 
 def _phase(name: str, help_text: str, example: str) -> Callable[[], None]:
+    destroys = name == "destroy"
+
     @main.command(name=name, help=f"{help_text}\n\n\b\nExample:\n  {example}")
     @apps_argument
     @pass_session
@@ -365,8 +388,8 @@ def _phase(name: str, help_text: str, example: str) -> Callable[[], None]:
         with session.launcher(apps=apps) as launcher:
             outcome = getattr(launcher, name)(apps)
             _report_failures(outcome)
-            _show_status(session, launcher, outcome)
-        sys.exit(_exit_code(outcome))
+            _show_status(session, launcher, outcome, expect_live=not destroys)
+        sys.exit((_destroy_exit_code if destroys else _exit_code)(outcome))
 
     return command
 
