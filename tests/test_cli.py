@@ -515,6 +515,45 @@ def test_bad_config_exits_2_naming_the_file_and_writes_nothing(
     assert not (tmp_path / ".waypoint-hooks" / "state.db").exists()
 
 
+@pytest.mark.parametrize("name", ["waypoint.hcl", "waypoint.hcl.json"])
+def test_config_may_name_the_project_directory(project: Project, name: str) -> None:
+    if name.endswith(".json"):
+        project.config.unlink()
+        worker = {"deploy": {"use": {"switchboard": {"file": str(project.board)}}}}
+        (project.root / name).write_text(json.dumps({"project": "shop", "app": {"worker": worker}}))
+    result = CliRunner().invoke(main, ["-c", str(project.root), "-p", "switchboard", "up"])
+    assert result.exit_code == 0, result.output
+    assert "worker  default    v1 ✔ READY" in result.output
+
+
+@pytest.mark.parametrize(
+    ("given", "usage"),
+    [
+        (["-c", "x.hcl"], "waypoint-hooks -c PATH status"),
+        (["--config=x.hcl"], "waypoint-hooks --config PATH status"),
+        (["-w", "staging"], "waypoint-hooks -w NAME status"),
+        (["--no-color"], "waypoint-hooks --no-color status"),
+    ],
+)
+def test_a_global_option_after_the_command_is_refused_with_where_it_goes(
+    given: list[str], usage: str
+) -> None:
+    result = CliRunner().invoke(main, ["status", *given], prog_name="waypoint-hooks")
+    assert result.exit_code == 2
+    option = given[0].split("=")[0]
+    assert f"No such option '{option}'" in result.stderr
+    assert f"{option} is a global option: it goes before the command, as in `{usage}" in (
+        result.stderr
+    )
+
+
+def test_an_unknown_option_gets_no_global_option_hint() -> None:
+    result = CliRunner().invoke(main, ["status", "--jsn"])
+    assert result.exit_code == 2
+    assert "No such option '--jsn'" in result.stderr
+    assert "global" not in result.stderr
+
+
 def test_a_missing_config_file_is_a_usage_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

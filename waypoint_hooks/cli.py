@@ -61,7 +61,8 @@ class Session:
     def project(self) -> Project:
         from ._config import find_config, load_config
 
-        path = Path(self.config_option) if self.config_option else find_config(Path.cwd())
+        given = Path(self.config_option) if self.config_option else Path.cwd()
+        path = find_config(given) if given.is_dir() else given
         return load_config(path, cache_dir=path.resolve().parent / ".waypoint-hooks")
 
     def state(self, project: Project) -> State:
@@ -297,7 +298,37 @@ def _show_status(
 # --- the command line --------------------------------------------------------------------
 
 
+class _Command(click.Command):
+    """A command that says where a global option goes when it is given after the command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            option = _global_option(ctx, exc.option_name)
+            if option is None:
+                raise
+            name = exc.option_name
+            value = "" if option.is_flag else f" {option.metavar}"
+            usage = f"{ctx.find_root().info_name} {name}{value} {ctx.info_name}"
+            hint = f"{name} is a global option: it goes before the command, as in `{usage}`."
+            raise click.NoSuchOption(name, f"{exc.message} {hint}", ctx=ctx) from None
+
+
+def _global_option(ctx: click.Context, name: str) -> click.Option | None:
+    group = ctx.parent.command if ctx.parent is not None else None
+    for param in group.params if group is not None else ():
+        if isinstance(param, click.Option) and name in (*param.opts, *param.secondary_opts):
+            return param
+    return None
+
+
+class _Main(click.Group):
+    command_class = _Command
+
+
 @click.group(
+    cls=_Main,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Example:  waypoint-hooks -c examples/demo/waypoint.hcl up",
 )
@@ -305,7 +336,8 @@ def _show_status(
     "-c",
     "--config",
     metavar="PATH",
-    help="The config file [default: ./waypoint.hcl, then ./waypoint.hcl.json].",
+    help="The config file, or a directory holding it [default: ./waypoint.hcl, then "
+    "./waypoint.hcl.json].",
 )
 @click.option(
     "--state",
