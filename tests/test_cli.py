@@ -109,8 +109,10 @@ CONFIG = """
 class Project:
     """A project directory with a config, a switchboard file and its own state."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, site: Path) -> None:
         self.root = root
+        #: Where the switchboard module is, for the processes a test starts.
+        self.site = site
         self.board = root / "board.json"
         self.config = root / "waypoint.hcl"
         self.state = root / ".waypoint-hooks" / "state.db"
@@ -146,14 +148,17 @@ class Project:
 
 @pytest.fixture
 def project(
-    tmp_path: Path, write_module: Callable[[str, str], str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    site: Path,
+    write_module: Callable[[str, str], str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Project:
     monkeypatch.setenv(AUTOLOAD_ENV, "1")
     monkeypatch.delenv("WAYPOINT_HOOKS_STATE", raising=False)
     write_module("switchboard", SWITCHBOARD)
     root = tmp_path / "project"
     root.mkdir()
-    return Project(root)
+    return Project(root, site)
 
 
 # --- help and version --------------------------------------------------------------------
@@ -596,12 +601,7 @@ def _console_script() -> list[str]:
 
 
 def _subprocess_env(project: Project) -> dict[str, str]:
-    site = (
-        str(Path(sys.modules["switchboard"].__file__).parent)
-        if "switchboard" in sys.modules
-        else os.environ.get("PYTHONPATH", "")
-    )
-    return {**os.environ, "PYTHONPATH": site, AUTOLOAD_ENV: "1"}
+    return {**os.environ, "PYTHONPATH": str(project.site), AUTOLOAD_ENV: "1"}
 
 
 def test_the_installed_console_script_runs_the_demo_and_destroys_it(tmp_path: Path) -> None:
@@ -630,6 +630,61 @@ def test_the_installed_console_script_runs_the_demo_and_destroys_it(tmp_path: Pa
     assert down.returncode == 0, down.stdout + down.stderr
     assert not (demo / "out" / "notes").exists()
     assert "Stopped python3[" in down.stdout
+
+
+#: What a shell reports for a program that SIGPIPE ended (git's code when its reader is gone).
+READER_GONE = 128 + signal.SIGPIPE
+
+
+def _run_until_reader_gone(
+    project: Project, *args: str, lines: int
+) -> subprocess.CompletedProcess[str]:
+    """Run the console script with stdout a real pipe whose reader stops after ``lines``
+    lines and closes it, as ``| head -n LINES`` does (0: closed before anything is written)."""
+    process = subprocess.Popen(
+        [*_console_script(), "-c", str(project.config), "-p", "switchboard", *args],
+        env=_subprocess_env(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    read = [process.stdout.readline() for _ in range(lines)]
+    process.stdout.close()
+    _, err = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, "".join(read), err)
+
+
+def test_history_into_a_pipe_closed_early_ends_quietly(project: Project) -> None:
+    # Far more than a pipe holds: the reader is gone while the command still writes. (One
+    # big write that the reader leaves halfway, as JSON's, CPython ends as if it were whole.)
+    project.set(deployment_message="x" * 3000, release_message="y" * 3000)
+    project.run("up", "web")
+    for _ in range(30):
+        project.run("status", "web")
+    for _ in range(10):
+        done = _run_until_reader_gone(project, "history", "web", lines=1)
+        assert (done.returncode, done.stderr) == (READER_GONE, "")
+        assert done.stdout.startswith("Checked")
+        done = _run_until_reader_gone(project, "history", "web", "--json", lines=0)
+        assert (done.returncode, done.stderr) == (READER_GONE, "")
+
+
+def test_status_into_a_closed_pipe_ends_quietly_and_still_stores_its_reports(
+    project: Project,
+) -> None:
+    project.run("up")
+    before = project.report_count()
+    for round, json_output in enumerate(([], ["--json"]) * 3, start=1):
+        done = _run_until_reader_gone(project, "status", *json_output, lines=0)
+        assert (done.returncode, done.stderr) == (READER_GONE, "")
+        assert project.report_count() == before + 3 * round
+
+
+def test_up_into_a_closed_pipe_still_deploys_and_releases(project: Project) -> None:
+    done = _run_until_reader_gone(project, "up", "web", lines=1)
+    assert (done.returncode, done.stderr) == (READER_GONE, "")
+    assert project.run("status", "web").exit_code == 0
 
 
 def test_two_status_commands_at_once_on_one_state_both_succeed(project: Project) -> None:

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -32,6 +33,9 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 #: Exit codes (DESIGN §8).
 READY, NOT_READY, USAGE = 0, 1, 2
+#: Standard output's reader went away (`| head`): what a shell reports for a program that
+#: SIGPIPE ended, as git's code then, beside §8's 128 + signal codes.
+READER_GONE = 128 + signal.SIGPIPE
 
 
 class Session:
@@ -161,6 +165,8 @@ def _handle_errors(function: _F) -> _F:
             _fail(str(exc), USAGE)
         except (click.ClickException, click.Abort, click.exceptions.Exit):
             raise
+        except BrokenPipeError:
+            _reader_gone()
         except Exception as exc:  # the last line of defence: no traceback unless -v
             if session is not None and session.verbose:
                 traceback.print_exc()
@@ -168,6 +174,16 @@ def _handle_errors(function: _F) -> _F:
             _fail(f"{type(exc).__name__}: {exc}{hint}", NOT_READY)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _reader_gone() -> NoReturn:
+    # Python's recipe (docs of the signal module, "Note on SIGPIPE"): what is still buffered
+    # for stdout goes to /dev/null, not into a second error when the interpreter exits.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(AttributeError, OSError, ValueError):  # not a real file
+        os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(READER_GONE)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -233,6 +249,9 @@ def _json_stdout(json_output: bool) -> Iterator[Callable[[Any], None]]:
             yield emit
     finally:
         if saved is not None:
+            # Its reader may be gone (`| head`): what it could not write is dropped.
+            with contextlib.suppress(BrokenPipeError):
+                channel.close()
             sys.stderr.flush()
             os.dup2(saved, 1)
             os.close(saved)
