@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hostile import harness
 
 from waypoint_hooks import AUTOLOAD_ENV
 from waypoint_hooks.cli import main
@@ -302,7 +303,7 @@ def test_naming_one_app_shows_its_resource_tree(project: Project) -> None:
     assert result.exit_code == 0, result.output
     assert "web deployment v1 (switchboard) resources:" in result.output
     assert any(
-        line.strip().startswith("└ pod") and "serving" in line
+        line.strip().startswith("└─ pod") and "serving" in line
         for line in result.output.splitlines()
     )
 
@@ -685,6 +686,92 @@ def test_up_into_a_closed_pipe_still_deploys_and_releases(project: Project) -> N
     done = _run_until_reader_gone(project, "up", "web", lines=1)
     assert (done.returncode, done.stderr) == (READER_GONE, "")
     assert project.run("status", "web").exit_code == 0
+
+
+# --- on a terminal ----------------------------------------------------------------------
+
+ESC = "\x1b"
+
+
+def _on_terminal(
+    project: Project, *args: str, term: str = "xterm-256color", columns: int = 80
+) -> subprocess.CompletedProcess[str]:
+    return harness.run_on_terminal(
+        ["-c", str(project.config), "-p", "switchboard", *args],
+        cwd=project.root,
+        env={**_subprocess_env(project), "TERM": term},
+        columns=columns,
+    )
+
+
+def _visible(screen: str) -> list[str]:
+    """The lines a terminal shows: without colours, spinner frames or carriage returns."""
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", screen)
+    return [line.rsplit("\r", 1)[-1] for line in text.split("\r\n")]
+
+
+def test_alive_is_yellow_like_every_health_that_fails_the_exit_code(project: Project) -> None:
+    project.set(deployment="ALIVE", release="READY")
+    project.run("up")
+    done = _on_terminal(project, "status")
+    assert done.returncode == 1
+    assert "\x1b[33m✔ ALIVE" in done.stdout
+    assert "\x1b[32m✔ READY" in done.stdout
+
+
+def test_headers_are_bold_in_the_terminal_s_own_colour(project: Project) -> None:
+    done = _on_terminal(project, "up")
+    assert done.returncode == 0, done.stdout
+    assert "\x1b[1m» Deploying web with switchboard" in done.stdout
+    assert "\x1b[97m" not in done.stdout  # bright white: unreadable on a light background
+
+
+def test_a_dumb_terminal_gets_no_colour_and_no_spinner(project: Project) -> None:
+    project.set(release="DOWN", release_message="503")
+    for command in (["up"], ["status"], ["history", "web"]):
+        done = _on_terminal(project, *command, term="dumb")
+        assert ESC not in done.stdout, done.stdout
+        assert "✖ DOWN" in done.stdout
+
+
+def test_a_long_message_is_cut_to_the_terminal_s_width_not_in_a_pipe(project: Project) -> None:
+    message = "the load balancer answered 503 " * 10
+    resources = [{"name": "lb", "type": "ingress", "health": 4, "health_message": message}]
+    project.set(release="DOWN", release_message=message, release_resources=resources)
+    project.run("up")
+    for command in (["status", "web"], ["history", "web"]):
+        lines = _visible(_on_terminal(project, *command, columns=80).stdout)
+        table = [line for line in lines if "503" in line and not line.startswith("web release:")]
+        assert table, lines
+        assert all(len(line) == 80 and line.endswith("…") for line in table), table
+        assert f"web release: {message.strip()}" in lines or command[0] == "history"
+        piped = project.run(*command).output
+        assert piped.count(message.strip()) >= 2
+
+
+def test_the_resource_tree_is_drawn_with_branches(project: Project) -> None:
+    project.set(
+        deployment=None,
+        deployment_resources=[
+            {"name": "web", "id": "svc", "type": "service", "health": 2},
+            {"name": "web-rs", "id": "rs", "parent_resource_id": "svc", "type": "replicaset"},
+            {"name": "web-1", "id": "p1", "parent_resource_id": "rs", "type": "pod"},
+            {"name": "web-2", "id": "p2", "parent_resource_id": "rs", "type": "pod"},
+            {"name": "web-in", "id": "in", "parent_resource_id": "svc", "type": "ingress"},
+        ],
+    )
+    project.run("deploy", "web")
+    lines = project.run("status", "web").output.splitlines()
+    header = lines.index("web deployment v1 (switchboard) resources:") + 1
+    name_column = lines[header].index("Name")
+    types = [line[2:name_column].rstrip() for line in lines[header + 1 : header + 6]]
+    assert types == [
+        "service",
+        "├─ replicaset",
+        "│  ├─ pod",
+        "│  └─ pod",
+        "└─ ingress",
+    ]
 
 
 def test_two_status_commands_at_once_on_one_state_both_succeed(project: Project) -> None:

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -90,7 +91,7 @@ class Session:
             return None
         from .terminal import ConsoleUI, PlainUI
 
-        if sys.stdout.isatty():
+        if _live_terminal():
             return ConsoleUI(color=self.color)
         return PlainUI()
 
@@ -268,10 +269,20 @@ def _dup_stdout() -> int | None:
     return saved
 
 
+def _live_terminal() -> bool:
+    """Standard output is a terminal that takes colours and moves its cursor (not "dumb")."""
+    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+
+
 def _style(session: Session) -> Callable[[str, Any], str]:
     from . import _render
 
-    return _render.colored if session.color and sys.stdout.isatty() else _render.plain
+    return _render.colored if session.color and _live_terminal() else _render.plain
+
+
+def _width(indent: str = "") -> int | None:
+    """How wide a table may be: the terminal's width, on one; a pipe takes any line whole."""
+    return shutil.get_terminal_size().columns - len(indent) if sys.stdout.isatty() else None
 
 
 def _report_failures(outcome: Outcome) -> None:
@@ -297,6 +308,7 @@ def _show_status(
         stale_after=stale_after,
         style=_style(session),
         expect_live=expect_live,
+        width=_width(),
     ):
         click.echo(line)
     if not tree:
@@ -310,8 +322,9 @@ def _show_status(
                 continue
             title = f"{row.app} {kind} v{record.sequence} ({record.plugin}) resources:"
             click.echo(f"\n{sanitize_line(title)}")
-            for line in _render.resource_tree(report, _style(session)):
-                click.echo(f"  {line}")
+            indent = "  "
+            for line in _render.resource_tree(report, _style(session), _width(indent)):
+                click.echo(f"{indent}{line}")
 
 
 # --- the command line --------------------------------------------------------------------
@@ -588,7 +601,7 @@ def history(session: Session, app: str, json_output: bool, limit: int | None) ->
                 _render.history_json(launcher.project.name, launcher.workspace, app, stored)
             )
         else:
-            for line in _render.history_table(stored, style=_style(session)):
+            for line in _render.history_table(stored, style=_style(session), width=_width()):
                 click.echo(line)
 
 

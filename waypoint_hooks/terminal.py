@@ -294,7 +294,7 @@ _COLORS: Final = {
     STATUS_WARN: "yellow",
     STATUS_TIMEOUT: "yellow",
     STATUS_ABORT: "bright_black",
-    HEADER_STYLE: "bright_white",
+    HEADER_STYLE: None,  # bold in the terminal's own colour: readable on light and dark
     ERROR_STYLE: "red",
     WARNING_STYLE: "yellow",
     SUCCESS_STYLE: "green",
