@@ -842,6 +842,39 @@ def test_verbose_shows_where_a_plugin_failed_and_only_then(
     assert 'raise RuntimeError("probe broke")' in loud.stderr
 
 
+CHATTY = """
+    import logging
+    from waypoint_hooks import hookimpl
+
+    log = logging.getLogger("chatty")
+
+    @hookimpl(wrapper=True)
+    def platform_status_func():
+        log.info("checking the \\x1b[2Jdeployment")
+        log.warning("the API answered \\x1b]0;pwned\\x07slowly")
+        return (yield)
+"""
+
+
+def test_plugins_log_warnings_to_stderr_and_info_only_with_verbose(
+    project: Project, write_module: Callable[[str, str], str]
+) -> None:
+    write_module("chatty", CHATTY)
+    project.run("up", "web")
+    args = ["-c", str(project.config), "-p", "switchboard", "-p", "chatty"]
+    quiet = CliRunner().invoke(main, [*args, "status", "web"])
+    assert quiet.exit_code == 0, quiet.output
+    assert "WARNING chatty: the API answered slowly\n" in quiet.stderr  # sanitized
+    assert "checking" not in quiet.stderr
+    assert "API" not in quiet.stdout
+    loud = CliRunner().invoke(main, ["-v", *args, "status", "web"])
+    assert "INFO chatty: checking the deployment\n" in loud.stderr
+    assert "WARNING chatty: the API answered slowly\n" in loud.stderr
+    as_json = CliRunner().invoke(main, ["-v", *args, "status", "web", "--json"])
+    assert json.loads(as_json.stdout)["apps"][0]["deployment"]["report"]["health"] == "READY"
+    assert "INFO chatty: checking the deployment\n" in as_json.stderr
+
+
 def test_an_app_level_concurrency_is_refused_with_where_to_put_it(project: Project) -> None:
     text = project.config.read_text()
     worker = 'app "worker" {\n'

@@ -10,7 +10,6 @@ import contextlib
 import functools
 import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -282,6 +281,8 @@ def _style(session: Session) -> Callable[[str, Any], str]:
 
 def _width(indent: str = "") -> int | None:
     """How wide a table may be: the terminal's width, on one; a pipe takes any line whole."""
+    import shutil
+
     return shutil.get_terminal_size().columns - len(indent) if sys.stdout.isatty() else None
 
 
@@ -393,7 +394,12 @@ class _Main(click.Group):
     help="Load module SPEC as a plugin, or block plugin NAME with no:NAME. Repeatable.",
 )
 @click.option("--no-color", is_flag=True, help="No colours (also when NO_COLOR is set).")
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of unexpected errors.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show what plugins log at info level, and tracebacks of unexpected errors.",
+)
 @click.version_option(__version__, "--version", prog_name="waypoint-hooks")
 @click.pass_context
 def main(
@@ -413,6 +419,9 @@ def main(
     """
     color = not no_color and not os.environ.get("NO_COLOR")
     ctx.obj = Session(config, state, workspace, plugin_specs, color, verbose)
+    from ._logging import log_to_stderr
+
+    ctx.call_on_close(log_to_stderr(verbose))
 
 
 pass_session = click.make_pass_decorator(Session)
