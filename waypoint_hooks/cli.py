@@ -627,12 +627,18 @@ def new_plugin(name: str) -> None:
     Example:
       waypoint-hooks new-plugin my-cloud
     """
+    import shlex
+
     from ._scaffold import new_plugin as create
 
     try:
         package = create(name, Path.cwd())
     except ValueError as exc:
         _fail(str(exc), USAGE)
-    click.echo(f"Created {package}\n\nNext:\n  cd {package.name}")
-    click.echo("  python3 -m venv .venv && .venv/bin/pip install -e '.[test]'")
-    click.echo("  .venv/bin/python -m pytest")
+    # The Python that runs this command has waypoint-hooks: the package's requirement is met
+    # there, wherever waypoint-hooks came from (a checkout is not on the package index).
+    python = shlex.quote(sys.executable)
+    click.echo(f"Created {package}\n\nNext, in the Python environment of waypoint-hooks:")
+    click.echo(f"  cd {shlex.quote(package.name)}")
+    click.echo(f"  {python} -m pip install -e '.[test]'")
+    click.echo(f"  {python} -m pytest")
