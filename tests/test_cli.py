@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hostile import harness
 
 from waypoint_hooks import AUTOLOAD_ENV
 from waypoint_hooks.cli import main
@@ -108,8 +110,10 @@ CONFIG = """
 class Project:
     """A project directory with a config, a switchboard file and its own state."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, site: Path) -> None:
         self.root = root
+        #: Where the switchboard module is, for the processes a test starts.
+        self.site = site
         self.board = root / "board.json"
         self.config = root / "waypoint.hcl"
         self.state = root / ".waypoint-hooks" / "state.db"
@@ -145,14 +149,17 @@ class Project:
 
 @pytest.fixture
 def project(
-    tmp_path: Path, write_module: Callable[[str, str], str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    site: Path,
+    write_module: Callable[[str, str], str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Project:
     monkeypatch.setenv(AUTOLOAD_ENV, "1")
     monkeypatch.delenv("WAYPOINT_HOOKS_STATE", raising=False)
     write_module("switchboard", SWITCHBOARD)
     root = tmp_path / "project"
     root.mkdir()
-    return Project(root)
+    return Project(root, site)
 
 
 # --- help and version --------------------------------------------------------------------
@@ -243,10 +250,37 @@ def test_json_stdout_stays_json_when_a_plugin_prints(
     assert json.loads(result.stdout)["apps"][0]["deployment"]["report"]["health"] == "READY"
 
 
-def test_a_never_deployed_app_shows_no_report(project: Project) -> None:
+def test_a_never_deployed_app_shows_no_report_and_is_not_ready(project: Project) -> None:
     code, document = project.json("status")
-    assert code == 0
+    assert code == 1
     assert [app["deployment"] for app in document["apps"]] == [None, None]
+
+
+def test_status_of_a_project_with_nothing_deployed_exits_1_and_says_why(
+    project: Project,
+) -> None:
+    assert not project.state.parent.exists()
+    result = project.run("status")
+    assert result.exit_code == 1
+    assert "web: nothing deployed; run `waypoint-hooks up web`" in result.output
+    assert project.state.is_file()  # the default state's directory is made
+    assert "worker: nothing deployed; run `waypoint-hooks up worker`" in result.output
+
+
+def test_status_exits_1_while_one_app_shown_has_nothing_deployed(project: Project) -> None:
+    project.run("up", "web")
+    assert project.run("status", "web").exit_code == 0
+    result = project.run("status")
+    assert result.exit_code == 1
+    assert "worker: nothing deployed" in result.output
+    assert "web:" not in result.output
+
+
+def test_a_workspace_with_nothing_in_it_says_so_and_exits_1(project: Project) -> None:
+    project.run("up")
+    result = project.run("-w", "stagign", "status")  # a mistyped workspace
+    assert result.exit_code == 1
+    assert "web: nothing deployed; run `waypoint-hooks -w stagign up web`" in result.output
 
 
 def test_naming_one_app_shows_its_resource_tree(project: Project) -> None:
@@ -269,7 +303,7 @@ def test_naming_one_app_shows_its_resource_tree(project: Project) -> None:
     assert result.exit_code == 0, result.output
     assert "web deployment v1 (switchboard) resources:" in result.output
     assert any(
-        line.strip().startswith("└ pod") and "serving" in line
+        line.strip().startswith("└─ pod") and "serving" in line
         for line in result.output.splitlines()
     )
 
@@ -387,6 +421,25 @@ def test_history_limit(project: Project) -> None:
     project.run("status", "worker")
     _, document = project.json("history", "worker", "--limit", "1")
     assert len(document["reports"]) == 1
+
+
+def test_history_limit_keeps_the_transition_from_a_report_it_does_not_show(
+    project: Project,
+) -> None:
+    project.run("up", "web")  # deployment and release reports, interleaved
+    project.set(deployment="DOWN")
+    project.run("status", "web")
+    project.set(deployment="READY")
+    project.run("status", "web")
+
+    def changes(*args: str) -> list[str]:
+        rows = project.run("history", "web", *args).output.splitlines()[1:]
+        return [" ".join(re.findall(r"\w+ → \w+", row)) for row in rows]
+
+    whole = changes()
+    assert sorted(filter(None, whole)) == ["DOWN → READY", "READY → DOWN"]
+    for limit in range(1, len(whole) + 1):
+        assert changes("--limit", str(limit)) == whole[:limit]
 
 
 def test_workspaces_keep_separate_deployments(project: Project) -> None:
@@ -509,6 +562,45 @@ def test_a_bad_duration_reads_the_same_on_the_command_line_and_in_the_file(
     assert in_file.split("timeout: ", 1)[1] == on_line.split("'--timeout': ", 1)[1]
 
 
+@pytest.mark.parametrize("name", ["waypoint.hcl", "waypoint.hcl.json"])
+def test_config_may_name_the_project_directory(project: Project, name: str) -> None:
+    if name.endswith(".json"):
+        project.config.unlink()
+        worker = {"deploy": {"use": {"switchboard": {"file": str(project.board)}}}}
+        (project.root / name).write_text(json.dumps({"project": "shop", "app": {"worker": worker}}))
+    result = CliRunner().invoke(main, ["-c", str(project.root), "-p", "switchboard", "up"])
+    assert result.exit_code == 0, result.output
+    assert "worker  default    v1 ✔ READY" in result.output
+
+
+@pytest.mark.parametrize(
+    ("given", "usage"),
+    [
+        (["-c", "x.hcl"], "waypoint-hooks -c PATH status"),
+        (["--config=x.hcl"], "waypoint-hooks --config PATH status"),
+        (["-w", "staging"], "waypoint-hooks -w NAME status"),
+        (["--no-color"], "waypoint-hooks --no-color status"),
+    ],
+)
+def test_a_global_option_after_the_command_is_refused_with_where_it_goes(
+    given: list[str], usage: str
+) -> None:
+    result = CliRunner().invoke(main, ["status", *given], prog_name="waypoint-hooks")
+    assert result.exit_code == 2
+    option = given[0].split("=")[0]
+    assert f"No such option '{option}'" in result.stderr
+    assert f"{option} is a global option: it goes before the command, as in `{usage}" in (
+        result.stderr
+    )
+
+
+def test_an_unknown_option_gets_no_global_option_hint() -> None:
+    result = CliRunner().invoke(main, ["status", "--jsn"])
+    assert result.exit_code == 2
+    assert "No such option '--jsn'" in result.stderr
+    assert "global" not in result.stderr
+
+
 def test_a_missing_config_file_is_a_usage_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -516,6 +608,21 @@ def test_a_missing_config_file_is_a_usage_error(
     result = CliRunner().invoke(main, ["status"])
     assert result.exit_code == 2
     assert "waypoint.hcl" in result.output
+
+
+@pytest.mark.parametrize("how", ["--state", "WAYPOINT_HOOKS_STATE"])
+def test_a_state_path_in_a_directory_that_does_not_exist_is_a_usage_error(
+    project: Project, how: str
+) -> None:
+    missing = project.root / "mistyped" / "state.db"
+    args = ["-c", str(project.config), "-p", "switchboard"]
+    if how == "--state":
+        result = CliRunner().invoke(main, [*args, "--state", str(missing), "status"])
+    else:
+        result = CliRunner(env={how: str(missing)}).invoke(main, [*args, "status"])
+    assert result.exit_code == 2
+    assert f"state {missing}: the directory {missing.parent} does not exist" in result.stderr
+    assert not missing.parent.exists()
 
 
 def test_a_state_that_is_not_a_database_is_a_usage_error(project: Project) -> None:
@@ -536,12 +643,7 @@ def _console_script() -> list[str]:
 
 
 def _subprocess_env(project: Project) -> dict[str, str]:
-    site = (
-        str(Path(sys.modules["switchboard"].__file__).parent)
-        if "switchboard" in sys.modules
-        else os.environ.get("PYTHONPATH", "")
-    )
-    return {**os.environ, "PYTHONPATH": site, AUTOLOAD_ENV: "1"}
+    return {**os.environ, "PYTHONPATH": str(project.site), AUTOLOAD_ENV: "1"}
 
 
 def test_the_installed_console_script_runs_the_demo_and_destroys_it(tmp_path: Path) -> None:
@@ -570,6 +672,147 @@ def test_the_installed_console_script_runs_the_demo_and_destroys_it(tmp_path: Pa
     assert down.returncode == 0, down.stdout + down.stderr
     assert not (demo / "out" / "notes").exists()
     assert "Stopped python3[" in down.stdout
+
+
+#: What a shell reports for a program that SIGPIPE ended (git's code when its reader is gone).
+READER_GONE = 128 + signal.SIGPIPE
+
+
+def _run_until_reader_gone(
+    project: Project, *args: str, lines: int
+) -> subprocess.CompletedProcess[str]:
+    """Run the console script with stdout a real pipe whose reader stops after ``lines``
+    lines and closes it, as ``| head -n LINES`` does (0: closed before anything is written)."""
+    process = subprocess.Popen(
+        [*_console_script(), "-c", str(project.config), "-p", "switchboard", *args],
+        env=_subprocess_env(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    read = [process.stdout.readline() for _ in range(lines)]
+    process.stdout.close()
+    _, err = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, "".join(read), err)
+
+
+def test_history_into_a_pipe_closed_early_ends_quietly(project: Project) -> None:
+    # Far more than a pipe holds: the reader is gone while the command still writes. (One
+    # big write that the reader leaves halfway, as JSON's, CPython ends as if it were whole.)
+    project.set(deployment_message="x" * 3000, release_message="y" * 3000)
+    project.run("up", "web")
+    for _ in range(30):
+        project.run("status", "web")
+    for _ in range(10):
+        done = _run_until_reader_gone(project, "history", "web", lines=1)
+        assert (done.returncode, done.stderr) == (READER_GONE, "")
+        assert done.stdout.startswith("Checked")
+        done = _run_until_reader_gone(project, "history", "web", "--json", lines=0)
+        assert (done.returncode, done.stderr) == (READER_GONE, "")
+
+
+def test_status_into_a_closed_pipe_ends_quietly_and_still_stores_its_reports(
+    project: Project,
+) -> None:
+    project.run("up")
+    before = project.report_count()
+    for round, json_output in enumerate(([], ["--json"]) * 3, start=1):
+        done = _run_until_reader_gone(project, "status", *json_output, lines=0)
+        assert (done.returncode, done.stderr) == (READER_GONE, "")
+        assert project.report_count() == before + 3 * round
+
+
+def test_up_into_a_closed_pipe_still_deploys_and_releases(project: Project) -> None:
+    done = _run_until_reader_gone(project, "up", "web", lines=1)
+    assert (done.returncode, done.stderr) == (READER_GONE, "")
+    assert project.run("status", "web").exit_code == 0
+
+
+# --- on a terminal ----------------------------------------------------------------------
+
+ESC = "\x1b"
+
+
+def _on_terminal(
+    project: Project, *args: str, term: str = "xterm-256color", columns: int = 80
+) -> subprocess.CompletedProcess[str]:
+    return harness.run_on_terminal(
+        ["-c", str(project.config), "-p", "switchboard", *args],
+        cwd=project.root,
+        env={**_subprocess_env(project), "TERM": term},
+        columns=columns,
+    )
+
+
+def _visible(screen: str) -> list[str]:
+    """The lines a terminal shows: without colours, spinner frames or carriage returns."""
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", screen)
+    return [line.rsplit("\r", 1)[-1] for line in text.split("\r\n")]
+
+
+def test_alive_is_yellow_like_every_health_that_fails_the_exit_code(project: Project) -> None:
+    project.set(deployment="ALIVE", release="READY")
+    project.run("up")
+    done = _on_terminal(project, "status")
+    assert done.returncode == 1
+    assert "\x1b[33m✔ ALIVE" in done.stdout
+    assert "\x1b[32m✔ READY" in done.stdout
+
+
+def test_headers_are_bold_in_the_terminal_s_own_colour(project: Project) -> None:
+    done = _on_terminal(project, "up")
+    assert done.returncode == 0, done.stdout
+    assert "\x1b[1m» Deploying web with switchboard" in done.stdout
+    assert "\x1b[97m" not in done.stdout  # bright white: unreadable on a light background
+
+
+def test_a_dumb_terminal_gets_no_colour_and_no_spinner(project: Project) -> None:
+    project.set(release="DOWN", release_message="503")
+    for command in (["up"], ["status"], ["history", "web"]):
+        done = _on_terminal(project, *command, term="dumb")
+        assert ESC not in done.stdout, done.stdout
+        assert "✖ DOWN" in done.stdout
+
+
+def test_a_long_message_is_cut_to_the_terminal_s_width_not_in_a_pipe(project: Project) -> None:
+    message = "the load balancer answered 503 " * 10
+    resources = [{"name": "lb", "type": "ingress", "health": 4, "health_message": message}]
+    project.set(release="DOWN", release_message=message, release_resources=resources)
+    project.run("up")
+    for command in (["status", "web"], ["history", "web"]):
+        lines = _visible(_on_terminal(project, *command, columns=80).stdout)
+        table = [line for line in lines if "503" in line and not line.startswith("web release:")]
+        assert table, lines
+        assert all(len(line) == 80 and line.endswith("…") for line in table), table
+        assert f"web release: {message.strip()}" in lines or command[0] == "history"
+        piped = project.run(*command).output
+        assert piped.count(message.strip()) >= 2
+
+
+def test_the_resource_tree_is_drawn_with_branches(project: Project) -> None:
+    project.set(
+        deployment=None,
+        deployment_resources=[
+            {"name": "web", "id": "svc", "type": "service", "health": 2},
+            {"name": "web-rs", "id": "rs", "parent_resource_id": "svc", "type": "replicaset"},
+            {"name": "web-1", "id": "p1", "parent_resource_id": "rs", "type": "pod"},
+            {"name": "web-2", "id": "p2", "parent_resource_id": "rs", "type": "pod"},
+            {"name": "web-in", "id": "in", "parent_resource_id": "svc", "type": "ingress"},
+        ],
+    )
+    project.run("deploy", "web")
+    lines = project.run("status", "web").output.splitlines()
+    header = lines.index("web deployment v1 (switchboard) resources:") + 1
+    name_column = lines[header].index("Name")
+    types = [line[2:name_column].rstrip() for line in lines[header + 1 : header + 6]]
+    assert types == [
+        "service",
+        "├─ replicaset",
+        "│  ├─ pod",
+        "│  └─ pod",
+        "└─ ingress",
+    ]
 
 
 def test_two_status_commands_at_once_on_one_state_both_succeed(project: Project) -> None:
@@ -610,7 +853,8 @@ def test_a_broken_plugin_fails_only_the_app_that_uses_it(
     web, worker = json.loads(result.stdout)["apps"]
     assert web["deployment"]["report"]["health"] == "READY"
     assert worker["deployment"] is None
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # the worker has nothing deployed
+    assert CliRunner().invoke(main, [*args, "status", "web"]).exit_code == 0
 
 
 def test_verbose_shows_where_a_plugin_failed_and_only_then(
@@ -637,6 +881,39 @@ def test_verbose_shows_where_a_plugin_failed_and_only_then(
     assert "Traceback" in loud.stderr
     assert "failing_wrapper" in loud.stderr
     assert 'raise RuntimeError("probe broke")' in loud.stderr
+
+
+CHATTY = """
+    import logging
+    from waypoint_hooks import hookimpl
+
+    log = logging.getLogger("chatty")
+
+    @hookimpl(wrapper=True)
+    def platform_status_func():
+        log.info("checking the \\x1b[2Jdeployment")
+        log.warning("the API answered \\x1b]0;pwned\\x07slowly")
+        return (yield)
+"""
+
+
+def test_plugins_log_warnings_to_stderr_and_info_only_with_verbose(
+    project: Project, write_module: Callable[[str, str], str]
+) -> None:
+    write_module("chatty", CHATTY)
+    project.run("up", "web")
+    args = ["-c", str(project.config), "-p", "switchboard", "-p", "chatty"]
+    quiet = CliRunner().invoke(main, [*args, "status", "web"])
+    assert quiet.exit_code == 0, quiet.output
+    assert "WARNING chatty: the API answered slowly\n" in quiet.stderr  # sanitized
+    assert "checking" not in quiet.stderr
+    assert "API" not in quiet.stdout
+    loud = CliRunner().invoke(main, ["-v", *args, "status", "web"])
+    assert "INFO chatty: checking the deployment\n" in loud.stderr
+    assert "WARNING chatty: the API answered slowly\n" in loud.stderr
+    as_json = CliRunner().invoke(main, ["-v", *args, "status", "web", "--json"])
+    assert json.loads(as_json.stdout)["apps"][0]["deployment"]["report"]["health"] == "READY"
+    assert "INFO chatty: checking the deployment\n" in as_json.stderr
 
 
 def test_an_app_level_concurrency_is_refused_with_where_to_put_it(project: Project) -> None:

@@ -126,7 +126,10 @@ def run_config(name: str, data: bytes) -> None:
         assert_survived(result)
         output = result.output
         assert "(-v shows the traceback)" not in output, output
-        assert result.exit_code in (0, 2), (result.exit_code, output)
+        # An accepted config's apps have nothing deployed yet: 1, and each says so.
+        assert result.exit_code in (0, 1, 2), (result.exit_code, output)
+        if result.exit_code == 1:
+            assert "nothing deployed" in output, output
         if result.exit_code == 2:
             assert output.startswith("Error: "), output
             assert name in output.splitlines()[0], output
@@ -179,7 +182,8 @@ def test_the_seed_files_are_valid() -> None:
             config = Path(directory) / name
             config.write_text(text)
             result = CliRunner().invoke(main, ["-c", str(config), "status"])
-            assert result.exit_code == 0, result.output
+            assert result.exit_code == 1, result.output
+            assert "nothing deployed" in result.output
 
 
 # --- mutations ----------------------------------------------------------------------------

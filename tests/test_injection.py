@@ -15,14 +15,8 @@ a real pseudo-terminal, where the live console (spinner, colours) is used.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import pty
-import select
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -244,52 +238,17 @@ def test_exception_messages_reach_json_unchanged(tmp_path: Path) -> None:
 # --- a real terminal ----------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def pseudo_terminal(args: list[str], cwd: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """The console script with a pseudo-terminal as stdin, stdout and stderr."""
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [harness.script(), *args],
-        cwd=cwd,
-        env=harness.script_env(TERM="xterm-256color"),
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        start_new_session=True,
-    )
-    os.close(follower)
-    try:
-        yield process, leader
-    finally:
-        harness.kill_group(process)
-        process.wait()
-        os.close(leader)
-
-
-def read_all(process: subprocess.Popen[bytes], leader: int) -> str:
-    chunks, deadline = [], time.monotonic() + harness.GUARD
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # EIO: every holder of the terminal closed it
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        elif process.poll() is not None:
-            break
-    return b"".join(chunks).decode("utf-8", "replace")
-
-
 def test_a_real_terminal_receives_none_of_the_payloads_sequences(tmp_path: Path) -> None:
     # A plain app name: the payload is in everything the plugin shows and reports.
     project = injected(tmp_path / "project", app="web")
     for command in (["up"], ["status", "web"], ["history", "web"]):
-        with pseudo_terminal(project.args(*command), project.root) as (process, leader):
-            screen = read_all(process, leader)
-            assert process.wait(timeout=harness.GUARD) in (0, 1), screen
+        done = harness.run_on_terminal(
+            project.args(*command),
+            cwd=project.root,
+            env=harness.script_env(TERM="xterm-256color"),
+        )
+        screen = done.stdout
+        assert done.returncode in (0, 1), screen
         # The console draws its own colours and spinner (and the terminal turns each "\n"
         # into "\r\n"): look for the payload's own sequences.
         for sequence in ("\x1b[5;35m", "\x1b[2J", "\x1b[H", "\x1b[3;1H", "\x1b[1A", "\x1b]"):

@@ -167,12 +167,18 @@ def venv(tmp_path_factory: pytest.TempPathFactory, sources: Path) -> Path:
     pip = (bin_directory / "python", "-m", "pip", "install", "--quiet")
     framework = run(*pip, sources / "waypoint-hooks")
     assert framework.returncode == 0, framework.stdout + framework.stderr
-    # Made by the installed command: the template must have been installed with it.
+    # Made by the installed command: the template must have been installed with it. Its
+    # "Next:" steps install the package into this virtualenv and run its tests: they work
+    # with waypoint-hooks from a checkout, not from the package index.
     created = run(bin_directory / "waypoint-hooks", "new-plugin", "markers", cwd=sources)
     assert created.returncode == 0, created.stdout + created.stderr
-    # waypoint-hooks>=0.1, which both require, is met by the installation above.
-    plugins = run(*pip, *(f"{sources / PACKAGES[plugin]}[test]" for plugin in PLUGINS))
-    assert plugins.returncode == 0, plugins.stdout + plugins.stderr
+    steps = [line.strip() for line in created.stdout.split("Next")[1].splitlines()[1:]]
+    followed = run("bash", "-c", " && ".join(filter(None, steps)), cwd=sources)
+    assert followed.returncode == 0, f"{steps}\n{followed.stdout}{followed.stderr}"
+    assert " passed" in followed.stdout.splitlines()[-1]
+    # waypoint-hooks>=0.1, which it requires, is met by the installation above.
+    example = run(*pip, f"{sources / PACKAGES['example']}[test]")
+    assert example.returncode == 0, example.stdout + example.stderr
     return bin_directory
 
 

@@ -6,7 +6,8 @@ one place human-readable output is made; the JSON forms carry it unchanged (json
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Final
 
@@ -40,7 +41,7 @@ LABELS: Final = {
 }
 _COLORS: Final = {
     Health.READY: "green",
-    Health.ALIVE: "green",
+    Health.ALIVE: "yellow",  # up, but not READY: it fails the exit code
     Health.DOWN: "red",
     Health.PARTIAL: "yellow",
     Health.UNKNOWN: "yellow",
@@ -72,14 +73,20 @@ def humanize_age(then: datetime | None, now: datetime) -> str:
 
 
 def _table(
-    header: Sequence[str], rows: Iterable[Sequence[str]], widths_of: Callable[[str], int] = len
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    widths_of: Callable[[str], int] = len,
+    width: int | None = None,
 ) -> list[str]:
+    """Aligned columns; with a ``width``, each line cut to it (a table that wraps is
+    unreadable)."""
     table: list[Sequence[str]] = [header, *rows]
     widths = [max(widths_of(row[i]) for row in table) for i in range(len(header))]
 
     def line(row: Sequence[str]) -> str:
         pairs = zip(row, widths, strict=True)
-        return "  ".join(cell + " " * (width - widths_of(cell)) for cell, width in pairs).rstrip()
+        text = "  ".join(cell + " " * (size - widths_of(cell)) for cell, size in pairs).rstrip()
+        return text if width is None else _cut(text, width)
 
     return [line(row) for row in table]
 
@@ -89,6 +96,25 @@ def _visible_width(text: str) -> int:
     import click
 
     return len(click.unstyle(text))
+
+
+# The only escape sequences in a line made here: the colours of click.style.
+_COLOR_CODE: Final = re.compile(r"(\x1b\[[0-9;]*m)")
+
+
+def _cut(line: str, width: int) -> str:
+    """``line`` in at most ``width`` columns, ending with ``…`` where it was cut."""
+    if _visible_width(line) <= width:
+        return line
+    kept, room = [], width - 1
+    for part in _COLOR_CODE.split(line):
+        if _COLOR_CODE.fullmatch(part):
+            kept.append(part)
+        else:
+            kept.append(part[:room])
+            room -= len(kept[-1])
+    reset = "\x1b[0m" if _COLOR_CODE.search(line) else ""
+    return "".join(kept) + "…" + reset
 
 
 def _health_cell(report: StatusReport | None, style: Style) -> str:
@@ -116,10 +142,14 @@ def status_table(
     now: datetime | None = None,
     stale_after: Mapping[str, float] | None = None,
     style: Style = plain,
+    expect_live: bool = True,
+    width: int | None = None,
 ) -> list[str]:
-    """Waypoint's status table, then one line per report that is not READY saying why.
+    """Waypoint's status table, then one line per app with nothing deployed (unless
+    ``expect_live`` is false, as after a destroy) and per report that is not READY, saying why.
 
     ``stale_after`` maps an app to the age (seconds) past which its reports are marked stale.
+    With a ``width``, the table's lines are cut to it; the lines saying why stay whole.
     """
     stale = stale_after or {}
     now = now or datetime.now(timezone.utc)
@@ -137,21 +167,29 @@ def status_table(
             for row in rows
         ),
         _visible_width,
+        width,
     )
-    notes = [
-        f"{sanitize_line(row.app)} {kind}: {sanitize_line(report.health_message)}"
-        for row in rows
-        for kind, report in (("deployment", row.deployment_report), ("release", row.release_report))
-        if report is not None and report.health is not Health.READY and report.health_message
-    ]
+    notes = [note for row in rows for note in _notes(row, workspace, expect_live)]
     return table + (["", *notes] if notes else [])
+
+
+def _notes(row: AppStatus, workspace: str, expect_live: bool) -> Iterator[str]:
+    app = sanitize_line(row.app)
+    if expect_live and row.deployment is None:
+        option = "" if workspace == "default" else f" -w {workspace}"
+        yield f"{app}: nothing deployed; run `waypoint-hooks{option} up {app}`"
+    for kind, report in (("deployment", row.deployment_report), ("release", row.release_report)):
+        if report is not None and report.health is not Health.READY and report.health_message:
+            yield f"{app} {kind}: {sanitize_line(report.health_message)}"
 
 
 def _version(record: Record | None) -> str:
     return "" if record is None else f"v{record.sequence} "
 
 
-def resource_tree(report: StatusReport, style: Style = plain) -> list[str]:
+def resource_tree(
+    report: StatusReport, style: Style = plain, width: int | None = None
+) -> list[str]:
     """The report's resources as a tree (by ``parent_resource_id``) in a table."""
     if not report.resources:
         return ["(no resources reported)"]
@@ -163,52 +201,41 @@ def resource_tree(report: StatusReport, style: Style = plain) -> list[str]:
     rows: list[tuple[str, ...]] = []
     seen: set[int] = set()
 
-    def walk(parent: str, depth: int) -> None:
-        for resource in children.get(parent, []):
-            if id(resource) in seen:
-                continue  # a cycle of parent ids: show each resource once
-            seen.add(id(resource))
-            indent = "  " * (depth - 1) + "└ " if depth else ""
-            created = (
-                resource.created_time.strftime("%Y-%m-%d %H:%M:%SZ")
-                if (resource.created_time)
-                else ""
-            )
-            rows.append(
-                (
-                    indent + sanitize_line(resource.type),
-                    sanitize_line(resource.name),
-                    sanitize_line(resource.platform),
-                    style(LABELS[resource.health], resource.health),
-                    sanitize_line(resource.health_message),
-                    created,
-                )
-            )
+    def walk(parent: str, prefix: str, roots: bool) -> None:
+        siblings = [r for r in children.get(parent, []) if id(r) not in seen]
+        seen.update(id(r) for r in siblings)  # parent ids in a cycle: each resource once
+        for index, resource in enumerate(siblings):
+            last = index == len(siblings) - 1
+            branch, below = ("", "") if roots else ("└─ ", "   ") if last else ("├─ ", "│  ")
+            rows.append(_resource_row(resource, prefix + branch, style))
             if resource.id:
-                walk(resource.id, depth + 1)
+                walk(resource.id, prefix + below, False)
 
-    walk("", 0)
-    return _table(
-        ("Type", "Name", "Platform", "Health", "Message", "Created"), rows, _visible_width
+    walk("", "", True)
+    header = ("Type", "Name", "Platform", "Health", "Message", "Created")
+    return _table(header, rows, _visible_width, width)
+
+
+def _resource_row(resource: Resource, branch: str, style: Style) -> tuple[str, ...]:
+    created = resource.created_time
+    return (
+        branch + sanitize_line(resource.type),
+        sanitize_line(resource.name),
+        sanitize_line(resource.platform),
+        style(LABELS[resource.health], resource.health),
+        sanitize_line(resource.health_message),
+        created.strftime("%Y-%m-%d %H:%M:%SZ") if created else "",
     )
 
 
 def history_table(
-    stored: Sequence[StoredReport], now: datetime | None = None, style: Style = plain
+    stored: Sequence[StoredReport],
+    now: datetime | None = None,
+    style: Style = plain,
+    width: int | None = None,
 ) -> list[str]:
     """Past reports, newest first, with the health each one changed from."""
     now = now or datetime.now(timezone.utc)
-    before: dict[str, Health | None] = {}
-    changes: list[str] = []
-    for item in reversed(stored):  # oldest first, to know what each report followed
-        previous = before.get(item.target_id)
-        current = item.report.health
-        changed = previous is not None and previous is not current and current is not None
-        changes.append(
-            f"{previous.name} → {current.name}" if changed and previous and current else ""
-        )
-        before[item.target_id] = current
-    changes.reverse()
     return _table(
         ("Checked", "Kind", "Version", "Health", "Change", "Message"),
         (
@@ -217,13 +244,21 @@ def history_table(
                 item.kind,
                 f"v{item.sequence}",
                 _health_cell(item.report, style),
-                change,
+                _change(item),
                 sanitize_line(item.report.health_message),
             )
-            for item, change in zip(stored, changes, strict=True)
+            for item in stored
         ),
         _visible_width,
+        width,
     )
+
+
+def _change(item: StoredReport) -> str:
+    before, after = item.previous_health, item.report.health
+    if before is None or after is None or before is after:
+        return ""
+    return f"{before.name} → {after.name}"
 
 
 def plugins_table(plugins: Sequence[Plugin]) -> list[str]:

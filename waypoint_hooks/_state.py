@@ -16,7 +16,7 @@ from typing import Any, Final, Literal, final
 
 import attrs
 
-from ._health import HEALTH_NAMES
+from ._health import HEALTH_NAMES, Health
 from ._model import StatusReport
 from ._owners import alive, this_command
 from ._wire import ReportDecodeError, report_from_json, report_to_json
@@ -167,6 +167,9 @@ class StoredReport:
     app: str
     workspace: str
     report: StatusReport
+    #: The health of the target's report before this one (None for its first): what the
+    #: health changed from, even when that report is not among those read.
+    previous_health: Health | None = None
 
 
 def _micros(value: datetime) -> int:
@@ -598,7 +601,12 @@ class State:
             raise ValueError(f"limit must be 0 or more, got {limit}")
         with self._guarded() as db:
             rows = db.execute(
-                "SELECT reports.kind, target_id, sequence, plugin, report"
+                "SELECT reports.kind, target_id, sequence, plugin, report,"
+                # The target's report before this one, by the index of a target's reports.
+                " (SELECT older.health FROM reports AS older"
+                "  WHERE older.kind = reports.kind AND older.target_id = reports.target_id"
+                "  AND (older.generated, older.id) < (reports.generated, reports.id)"
+                "  ORDER BY older.generated DESC, older.id DESC LIMIT 1)"
                 " FROM reports JOIN targets"
                 " ON targets.kind = reports.kind AND targets.id = reports.target_id"
                 " WHERE reports.app = ? AND reports.workspace = ?"
@@ -614,8 +622,9 @@ class State:
                 app,
                 workspace,
                 self._decode(text, kind, target_id),
+                None if previous is None else Health[previous],
             )
-            for kind, target_id, sequence, plugin, text in rows
+            for kind, target_id, sequence, plugin, text, previous in rows
         ]
 
     def _decode(self, text: str, kind: str, target_id: str) -> StatusReport:

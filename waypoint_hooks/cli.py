@@ -10,6 +10,7 @@ import contextlib
 import functools
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -32,6 +33,9 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 #: Exit codes (DESIGN §8).
 READY, NOT_READY, USAGE = 0, 1, 2
+#: Standard output's reader went away (`| head`): what a shell reports for a program that
+#: SIGPIPE ended, as git's code then, beside §8's 128 + signal codes.
+READER_GONE = 128 + signal.SIGPIPE
 
 
 class Session:
@@ -61,14 +65,24 @@ class Session:
     def project(self) -> Project:
         from ._config import find_config, load_config
 
-        path = Path(self.config_option) if self.config_option else find_config(Path.cwd())
+        given = Path(self.config_option) if self.config_option else Path.cwd()
+        path = find_config(given) if given.is_dir() else given
         return load_config(path, cache_dir=path.resolve().parent / ".waypoint-hooks")
 
     def state(self, project: Project) -> State:
-        from ._state import STATE_ENV, State, default_state_path
+        from ._state import STATE_ENV, State, StateError, default_state_path
 
         chosen = self.state_option or os.environ.get(STATE_ENV)
-        return State.open(Path(chosen) if chosen else default_state_path(project.path))
+        if not chosen:
+            return State.open(default_state_path(project.path))
+        path = Path(chosen)
+        # Only the default's directory is made: a chosen one that is missing is a typo.
+        if not path.parent.is_dir():
+            raise StateError(
+                f"state {path}: the directory {path.parent} does not exist; create it, or "
+                f"correct the path given with --state or {STATE_ENV}"
+            )
+        return State.open(path)
 
     def output(self, json_output: bool) -> StreamUI | None:
         """Where progress goes: nowhere for JSON, a live console on a terminal, else plain."""
@@ -76,7 +90,7 @@ class Session:
             return None
         from .terminal import ConsoleUI, PlainUI
 
-        if sys.stdout.isatty():
+        if _live_terminal():
             return ConsoleUI(color=self.color)
         return PlainUI()
 
@@ -140,6 +154,8 @@ def _handle_errors(function: _F) -> _F:
             _fail(str(exc), USAGE)
         except (click.ClickException, click.Abort, click.exceptions.Exit):
             raise
+        except BrokenPipeError:
+            _reader_gone()
         except Exception as exc:  # the last line of defence: no traceback unless -v
             if session is not None and session.verbose:
                 traceback.print_exc()
@@ -147,6 +163,16 @@ def _handle_errors(function: _F) -> _F:
             _fail(f"{type(exc).__name__}: {exc}{hint}", NOT_READY)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _reader_gone() -> NoReturn:
+    # Python's recipe (docs of the signal module, "Note on SIGPIPE"): what is still buffered
+    # for stdout goes to /dev/null, not into a second error when the interpreter exits.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(AttributeError, OSError, ValueError):  # not a real file
+        os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(READER_GONE)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -162,12 +188,19 @@ def _error(message: str) -> None:
 
 
 def _exit_code(outcome: Outcome) -> int:
+    """READY when nothing failed, every app shown has a live deployment, and every report
+    shown is READY (DESIGN §8)."""
     from ._health import Health
 
-    reports = [report for row in outcome.apps for report in row.reports()]
-    if outcome.failures or any(report.health is not Health.READY for report in reports):
+    if outcome.failures or any(row.deployment is None for row in outcome.apps):
         return NOT_READY
-    return READY
+    reports = [report for row in outcome.apps for report in row.reports()]
+    return READY if all(report.health is Health.READY for report in reports) else NOT_READY
+
+
+def _destroy_exit_code(outcome: Outcome) -> int:
+    # Nothing deployed is what a destroy is for: it fails only when a destroy hook did.
+    return NOT_READY if outcome.failures else READY
 
 
 def _json_text(document: Any) -> str:
@@ -205,6 +238,9 @@ def _json_stdout(json_output: bool) -> Iterator[Callable[[Any], None]]:
             yield emit
     finally:
         if saved is not None:
+            # Its reader may be gone (`| head`): what it could not write is dropped.
+            with contextlib.suppress(BrokenPipeError):
+                channel.close()
             sys.stderr.flush()
             os.dup2(saved, 1)
             os.close(saved)
@@ -221,10 +257,22 @@ def _dup_stdout() -> int | None:
     return saved
 
 
+def _live_terminal() -> bool:
+    """Standard output is a terminal that takes colours and moves its cursor (not "dumb")."""
+    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+
+
 def _style(session: Session) -> Callable[[str, Any], str]:
     from . import _render
 
-    return _render.colored if session.color and sys.stdout.isatty() else _render.plain
+    return _render.colored if session.color and _live_terminal() else _render.plain
+
+
+def _width(indent: str = "") -> int | None:
+    """How wide a table may be: the terminal's width, on one; a pipe takes any line whole."""
+    import shutil
+
+    return shutil.get_terminal_size().columns - len(indent) if sys.stdout.isatty() else None
 
 
 def _report_failures(outcome: Outcome) -> None:
@@ -238,13 +286,19 @@ def _show_status(
     outcome: Outcome,
     stale_after: Mapping[str, float] | None = None,
     tree: bool = False,
+    expect_live: bool = True,
 ) -> None:
     from . import _render
     from .terminal import sanitize_line
 
     click.echo("")
     for line in _render.status_table(
-        outcome.apps, launcher.workspace, stale_after=stale_after, style=_style(session)
+        outcome.apps,
+        launcher.workspace,
+        stale_after=stale_after,
+        style=_style(session),
+        expect_live=expect_live,
+        width=_width(),
     ):
         click.echo(line)
     if not tree:
@@ -258,14 +312,45 @@ def _show_status(
                 continue
             title = f"{row.app} {kind} v{record.sequence} ({record.plugin}) resources:"
             click.echo(f"\n{sanitize_line(title)}")
-            for line in _render.resource_tree(report, _style(session)):
-                click.echo(f"  {line}")
+            indent = "  "
+            for line in _render.resource_tree(report, _style(session), _width(indent)):
+                click.echo(f"{indent}{line}")
 
 
 # --- the command line --------------------------------------------------------------------
 
 
+class _Command(click.Command):
+    """A command that says where a global option goes when it is given after the command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            option = _global_option(ctx, exc.option_name)
+            if option is None:
+                raise
+            name = exc.option_name
+            value = "" if option.is_flag else f" {option.metavar}"
+            usage = f"{ctx.find_root().info_name} {name}{value} {ctx.info_name}"
+            hint = f"{name} is a global option: it goes before the command, as in `{usage}`."
+            raise click.NoSuchOption(name, f"{exc.message} {hint}", ctx=ctx) from None
+
+
+def _global_option(ctx: click.Context, name: str) -> click.Option | None:
+    group = ctx.parent.command if ctx.parent is not None else None
+    for param in group.params if group is not None else ():
+        if isinstance(param, click.Option) and name in (*param.opts, *param.secondary_opts):
+            return param
+    return None
+
+
+class _Main(click.Group):
+    command_class = _Command
+
+
 @click.group(
+    cls=_Main,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Example:  waypoint-hooks -c examples/demo/waypoint.hcl up",
 )
@@ -273,7 +358,8 @@ def _show_status(
     "-c",
     "--config",
     metavar="PATH",
-    help="The config file [default: ./waypoint.hcl, then ./waypoint.hcl.json].",
+    help="The config file, or a directory holding it [default: ./waypoint.hcl, then "
+    "./waypoint.hcl.json].",
 )
 @click.option(
     "--state",
@@ -297,7 +383,12 @@ def _show_status(
     help="Load module SPEC as a plugin, or block plugin NAME with no:NAME. Repeatable.",
 )
 @click.option("--no-color", is_flag=True, help="No colours (also when NO_COLOR is set).")
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of unexpected errors.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show what plugins log at info level, and tracebacks of unexpected errors.",
+)
 @click.version_option(__version__, "--version", prog_name="waypoint-hooks")
 @click.pass_context
 def main(
@@ -312,11 +403,14 @@ def main(
     """Deploy apps, release them and report their health, with plugins.
 
     Reads waypoint.hcl, runs the platform and release-manager plugins it names, stores every
-    status report, and exits 0 when every report shown is READY, 1 when one is not, and 2 on
-    a usage or configuration error.
+    status report, and exits 0 when every app shown is deployed and every report shown is
+    READY, 1 when one is not, and 2 on a usage or configuration error.
     """
     color = not no_color and not os.environ.get("NO_COLOR")
     ctx.obj = Session(config, state, workspace, plugin_specs, color, verbose)
+    from ._logging import log_to_stderr
+
+    ctx.call_on_close(log_to_stderr(verbose))
 
 
 pass_session = click.make_pass_decorator(Session)
@@ -346,14 +440,16 @@ def plugins(session: Session, json_output: bool) -> None:
 
 
 def _phase(name: str, help_text: str, example: str, *, prunes: bool = False) -> click.Command:
+    destroys = name == "destroy"
+
     @pass_session
     @_handle_errors
     def command(session: Session, /, apps: tuple[str, ...], **options: Any) -> None:
         with session.launcher(apps=apps) as launcher:
             outcome = getattr(launcher, name)(apps, **options)
             _report_failures(outcome)
-            _show_status(session, launcher, outcome)
-        sys.exit(_exit_code(outcome))
+            _show_status(session, launcher, outcome, expect_live=not destroys)
+        sys.exit((_destroy_exit_code if destroys else _exit_code)(outcome))
 
     if prunes:
         command = click.option(
@@ -536,7 +632,7 @@ def history(session: Session, app: str, json_output: bool, limit: int | None) ->
                 _render.history_json(launcher.project.name, launcher.workspace, app, stored)
             )
         else:
-            for line in _render.history_table(stored, style=_style(session)):
+            for line in _render.history_table(stored, style=_style(session), width=_width()):
                 click.echo(line)
 
 
@@ -553,12 +649,18 @@ def new_plugin(name: str) -> None:
     Example:
       waypoint-hooks new-plugin my-cloud
     """
+    import shlex
+
     from ._scaffold import new_plugin as create
 
     try:
         package = create(name, Path.cwd())
     except ValueError as exc:
         _fail(str(exc), USAGE)
-    click.echo(f"Created {package}\n\nNext:\n  cd {package.name}")
-    click.echo("  python3 -m venv .venv && .venv/bin/pip install -e '.[test]'")
-    click.echo("  .venv/bin/python -m pytest")
+    # The Python that runs this command has waypoint-hooks: the package's requirement is met
+    # there, wherever waypoint-hooks came from (a checkout is not on the package index).
+    python = shlex.quote(sys.executable)
+    click.echo(f"Created {package}\n\nNext, in the Python environment of waypoint-hooks:")
+    click.echo(f"  cd {shlex.quote(package.name)}")
+    click.echo(f"  {python} -m pip install -e '.[test]'")
+    click.echo(f"  {python} -m pytest")

@@ -294,7 +294,7 @@ _COLORS: Final = {
     STATUS_WARN: "yellow",
     STATUS_TIMEOUT: "yellow",
     STATUS_ABORT: "bright_black",
-    HEADER_STYLE: "bright_white",
+    HEADER_STYLE: None,  # bold in the terminal's own colour: readable on light and dark
     ERROR_STYLE: "red",
     WARNING_STYLE: "yellow",
     SUCCESS_STYLE: "green",
@@ -317,6 +317,7 @@ class StreamUI(UI):
         self.color = color
         self.indent = indent
         self._write_lock = threading.RLock()
+        self._reader_gone = False
 
     def header(self, text: str) -> None:
         """A line that introduces what follows (an app, a phase), not indented."""
@@ -340,9 +341,15 @@ class StreamUI(UI):
         """Write ``text`` (already sanitized), each line indented."""
         prefix = self.indent if indent is None else indent
         with self._write_lock:
-            for line in text.split("\n"):
-                self.stream.write(f"{prefix}{line}\n")
-            self.stream.flush()
+            if self._reader_gone:
+                return
+            try:
+                for line in text.split("\n"):
+                    self.stream.write(f"{prefix}{line}\n")
+                self.stream.flush()
+            except BrokenPipeError:
+                # Nobody reads on (`| head`): the work goes on, and is recorded, unshown.
+                self._reader_gone = True
 
     def close(self) -> None:
         """Finish the output; nothing is left open in plain output."""

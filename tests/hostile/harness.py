@@ -10,13 +10,19 @@ modules beside this file (``wh_*.py``) are loaded with ``-p MODULE``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import pty
+import select
 import shutil
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
+import termios
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,6 +211,47 @@ class Processes:
             # A test's own reader threads may still hold the pipes: whatever they left.
             with contextlib.suppress(Exception):
                 process.communicate(timeout=30)
+
+
+def run_on_terminal(
+    args: Sequence[str], *, cwd: Path, env: Mapping[str, str], columns: int = 80
+) -> subprocess.CompletedProcess[str]:
+    """Run the console script with a pseudo-terminal ``columns`` wide as stdin, stdout and
+    stderr; ``stdout`` is all the terminal received (each "\n" as "\r\n")."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    process = subprocess.Popen(
+        [script(), *args],
+        cwd=cwd,
+        env={name: value for name, value in env.items() if name not in ("COLUMNS", "LINES")},
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        start_new_session=True,
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    try:
+        deadline = time.monotonic() + GUARD
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # EIO: every holder of the terminal closed it
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            elif process.poll() is not None:
+                break
+        code = process.wait(timeout=GUARD)
+    finally:
+        kill_group(process)
+        process.wait()
+        os.close(leader)
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    return subprocess.CompletedProcess(process.args, code, screen, "")
 
 
 def kill_group(process: subprocess.Popen[Any], sig: int = signal.SIGKILL) -> None:
