@@ -3,7 +3,8 @@
 Deploy writes the program's section into an include directory of that supervisord and has it
 load and start the program; status asks supervisord (an external check); destroy undoes both.
 The client is the standard library's: supervisor's own ``SupervisorTransport`` opens sockets
-without a timeout, and every call here must end by the hook's deadline.
+without a timeout, and every call here must end by the hook's deadline. One module, over 400
+lines, because a plugin is one entry point: its config, hooks and XML-RPC client ship together.
 """
 
 from __future__ import annotations

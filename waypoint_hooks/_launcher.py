@@ -1,7 +1,9 @@
 """The launcher's work without click: deploy, release, status, destroy and history of apps.
 
 Data flows one way: config → apps → runner → plugin → report → finalize → store; the CLI only
-parses options and renders what these functions return.
+parses options and renders what these functions return. One module, over 400 lines, because
+the phases share the rules of one lifecycle (DESIGN §12): the intent written before a hook, the
+claim before a destroy, pruning after a release; split, each phase would restate them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The state: deployments, releases and their status reports, in one SQLite file."""
+"""The state: deployments, releases and their status reports, in one SQLite file.
+
+One module, over 400 lines, because every method is one transaction on one connection, and the
+schema, its migrations and the queries that depend on its indexes must be read together.
+"""
 
 from __future__ import annotations
 

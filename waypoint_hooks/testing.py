@@ -12,7 +12,9 @@ entry point), so a plugin package's tests need no conftest:
   config file in a fresh directory and the real ``waypoint-hooks`` command to run on it.
 
 The framework is imported inside the fixtures and methods, not here: pytest imports this
-module at the start of every run of every project that has waypoint-hooks installed.
+module at the start of every run of every project that has waypoint-hooks installed. It is one
+module, over 400 lines, because a ``pytest11`` entry point names one module, and its fixtures,
+harness and assertions are what plugin authors read as one page.
 """
 
 from __future__ import annotations
