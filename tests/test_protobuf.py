@@ -276,3 +276,11 @@ def test_without_protobuf_the_import_error_names_the_extra(monkeypatch: pytest.M
     monkeypatch.delitem(sys.modules, "waypoint_hooks.proto")
     with pytest.raises(ImportError, match=r"pip install 'waypoint-hooks\[proto\]'"):
         importlib.import_module("waypoint_hooks.proto")
+
+
+@pytest.mark.parametrize("key", ["declaredResource", "declared_resource"])
+def test_a_declared_resource_from_the_sdk_is_accepted_and_not_carried(key: str) -> None:
+    # The SDK's own writers fill it in; the model does not carry it (DESIGN §2).
+    resource = {"name": "web", "health": "READY", key: {"name": "web", "type": "container"}}
+    report = report_from_json(json.dumps({"health": "READY", "resources": [resource]}))
+    assert report.resources == [Resource(name="web", health=Health.READY)]

@@ -174,9 +174,17 @@ def _keys(cls: type[Resource] | type[StatusReport]) -> tuple[frozenset[str], dic
 
 _RESOURCE_KEYS, _RESOURCE_CAMEL = _keys(Resource)
 _REPORT_KEYS, _REPORT_CAMEL = _keys(StatusReport)
+#: Proto fields the model does not carry (DESIGN §2): the SDK's writers fill in a resource's
+#: declared_resource, so it is accepted, and dropped.
+_NOT_CARRIED: Final = frozenset({"declared_resource", "declaredResource"})
 
 
-def _fields(value: object, keys: frozenset[str], camel: Mapping[str, str]) -> Mapping[str, Any]:
+def _fields(
+    value: object,
+    keys: frozenset[str],
+    camel: Mapping[str, str],
+    dropped: frozenset[str] = frozenset(),
+) -> Mapping[str, Any]:
     """``value``'s fields under their proto names, nulls dropped (they mean the default)."""
     if not isinstance(value, Mapping):
         raise StructureError.at("", f"expected a JSON object, got {type(value).__name__}")
@@ -184,6 +192,8 @@ def _fields(value: object, keys: frozenset[str], camel: Mapping[str, str]) -> Ma
         return value  # the common case: this codec's own output needs no renaming
     fields: dict[str, Any] = {}
     for key, item in value.items():
+        if key in dropped:
+            continue
         name = camel.get(key, key)
         if name not in keys:
             known = ", ".join(sorted(keys))
@@ -219,7 +229,7 @@ def _json_type(value: object) -> str:
 
 
 def resource_from_wire(value: object, _: object = None) -> Resource:
-    fields = _fields(value, _RESOURCE_KEYS, _RESOURCE_CAMEL)
+    fields = _fields(value, _RESOURCE_KEYS, _RESOURCE_CAMEL, _NOT_CARRIED)
     state_json = _text(fields, "state_json")
     if state_json:
         try:
