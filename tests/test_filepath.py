@@ -111,11 +111,11 @@ def test_a_link_repointed_elsewhere_is_down_and_a_removed_one_missing(
 def test_destroy_removes_the_link_and_the_file_and_tolerates_their_absence(
     manager: PluginManager, tmp_path: Path
 ) -> None:
-    deployment = deploy(manager, tmp_path)
+    deployment = deploy(manager, tmp_path / "out")
     release = component(manager, "release_manager_release_func", config={}, deployment=deployment)
     component(manager, "release_manager_destroy_func", config={}, release=release)
     component(manager, "platform_destroy_func", config={}, deployment=deployment)
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # the directory too, empty once they are gone
     ui = RecordingUI()
     component(manager, "platform_destroy_func", ui, config={}, deployment=deployment)
     assert ui.lines() == [f"{deployment['path']} was already gone"]
