@@ -86,8 +86,15 @@ def platform_destroy_func(deployment: Deployment, ui: UI) -> None:
         os.remove(deployment.path)
     except FileNotFoundError:
         ui.output("%s was already gone", deployment.path)
+    else:
+        ui.output("Removed %s", deployment.path)
+    # The directory that deploy made goes too, once nothing else is in it.
+    directory = os.path.dirname(deployment.path)
+    try:
+        os.rmdir(directory)
+    except OSError:  # not empty (or gone already): not only ours
         return
-    ui.output("Removed %s", deployment.path)
+    ui.output("Removed %s, empty now", directory)
 
 
 @hookimpl

@@ -395,6 +395,13 @@ def _tail(path: str) -> list[str]:
 
 @hookimpl
 def platform_destroy_func(ctx: Context, ui: UI, deployment: Deployment) -> None:
+    _stop(ctx, ui, deployment)
+    # Kept until now for the log tail of a DOWN report; the deployment is gone, so is it.
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(deployment.log)
+
+
+def _stop(ctx: Context, ui: UI, deployment: Deployment) -> None:
     name = _name(deployment)
     stat = _own_stat(deployment)
     if isinstance(stat, str):

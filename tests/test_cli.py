@@ -397,6 +397,26 @@ def test_destroy_destroys_release_then_deployment_and_they_are_not_checked_again
     assert project.report_count() == before + 1  # only the worker was checked
 
 
+def test_destroy_removes_the_filepath_directory_once_nothing_else_is_in_it(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "waypoint.hcl"
+    apps = "".join(
+        f'app "{name}" {{\n  deploy {{\n    use "filepath" {{\n      directory = "out"\n'
+        "    }\n  }\n}\n\n"
+        for name in ("notes", "todo")
+    )
+    config.write_text(f'project = "files"\n\n{apps}')
+    args = ["-c", str(config)]
+    assert CliRunner().invoke(main, [*args, "up"]).exit_code == 0
+    assert CliRunner().invoke(main, [*args, "destroy", "notes"]).exit_code == 0
+    assert [path.name.split("-")[0] for path in (tmp_path / "out").iterdir()] == ["todo"]
+    destroyed = CliRunner().invoke(main, [*args, "destroy", "todo"])
+    assert destroyed.exit_code == 0
+    assert f"Removed {tmp_path / 'out'}" in destroyed.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_history_is_newest_first_with_transitions(project: Project) -> None:
     project.run("deploy", "worker")
     project.set(deployment="DOWN")
@@ -670,8 +690,10 @@ def test_the_installed_console_script_runs_the_demo_and_destroys_it(tmp_path: Pa
         check=False,
     )
     assert down.returncode == 0, down.stdout + down.stderr
-    assert not (demo / "out" / "notes").exists()
     assert "Stopped python3[" in down.stdout
+    # Nothing of what it made is left: not the files' directory, not the server's log.
+    assert not (demo / "out").exists()
+    assert list((demo / ".waypoint-hooks" / "logs").iterdir()) == []
 
 
 #: What a shell reports for a program that SIGPIPE ended (git's code when its reader is gone).

@@ -93,10 +93,10 @@ def test_a_link_repointed_elsewhere_is_down_and_a_removed_one_missing(
 def test_destroy_removes_the_link_and_the_file_and_tolerates_their_absence(
     plugins: PluginHarness, tmp_path: Path
 ) -> None:
-    deployment = deploy(plugins, tmp_path)
+    deployment = deploy(plugins, tmp_path / "out")
     plugins.release_manager_destroy("filepath", release=release(plugins, deployment))
     plugins.platform_destroy("filepath", deployment=deployment)
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # the directory too, empty once they are gone
     plugins.ui.clear()
     plugins.platform_destroy("filepath", deployment=deployment)
     assert plugins.ui.lines() == [f"{deployment['path']} was already gone"]
