@@ -356,7 +356,8 @@ def test_status_watch_checks_again_until_interrupted(project: Project) -> None:
         out, err = process.communicate(timeout=60)
     assert project.report_count() >= before + 3 * 2
     assert out.count("App  ") >= 2
-    assert process.returncode == 0
+    assert process.returncode == 130  # DESIGN §12: interrupted by SIGINT
+    assert "Interrupted by SIGINT" in err
     assert "Traceback" not in err
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, final
 
 import attrs
@@ -24,6 +24,7 @@ from ._model import StatusReport
 from ._plugins import PluginManager
 from ._request import HookRequest
 from ._runner import Runner, StatusCheck
+from ._signals import STOP
 from ._state import Record, State, StoredReport
 from ._workers import run_abandoning
 from .terminal import RecordingUI, SilentUI, StreamUI
@@ -106,7 +107,7 @@ class Launcher:
     def deploy(self, names: Sequence[str], check: bool = True) -> Outcome:
         """Deploy each app with its platform, record it, then check the apps' status."""
         outcome = Outcome()
-        for app in self.select(names):
+        for app in self._until_stopped(names):
             record = self._create(app, "deployment", outcome)
             if record is not None:
                 outcome.created[app.name] = record
@@ -132,7 +133,7 @@ class Launcher:
         if prune_retain < 0:
             raise ValueError(f"prune_retain must be 0 or more, got {prune_retain}")
         outcome = Outcome()
-        for app in self.select(names):
+        for app in self._until_stopped(names):
             if app.release is None:
                 continue
             if deployments is None:
@@ -173,7 +174,7 @@ class Launcher:
         """Destroy every version of each app: its releases, then its deployments, newest
         first; failed and interrupted ones with what their hooks checkpointed."""
         outcome = Outcome()
-        for app in self.select(names):
+        for app in self._until_stopped(names):
             self._header(f"Destroying {app.name}")
             for kind in ("release", "deployment"):
                 destroyed = [
@@ -206,10 +207,16 @@ class Launcher:
             timeout=timeout or self.project.status.timeout,
             on_failure=self.on_failure,
         )
-        reports = run_abandoning(runner.check_all(checks, self._show_check))
+        by_id = {record.id: (app, record) for app, record in targets}
         by_keep: dict[int, list[tuple[Record, StatusReport]]] = {}
-        for (app, record), report in zip(targets, reports, strict=True):
+
+        def done(check: StatusCheck, report: StatusReport) -> None:
+            # Only the checks that ran: after a stop signal the others never start.
+            app, record = by_id[check.target.id]
             by_keep.setdefault(keep or app.status.keep, []).append((record, report))
+            self._show_check(check, report)
+
+        run_abandoning(runner.check_all(checks, done))
         for kept, checked in by_keep.items():
             self.state.add_reports(checked, keep=kept)
         fresh = {record.id: report for checked in by_keep.values() for record, report in checked}
@@ -229,8 +236,15 @@ class Launcher:
 
     # --- helpers --------------------------------------------------------------------------
 
+    def _until_stopped(self, names: Sequence[str]) -> Iterator[App]:
+        """The apps named, one at a time, until a stop signal came: none starts after it."""
+        for app in self.select(names):
+            if STOP.requested:
+                return
+            yield app
+
     def _then_status(self, names: Sequence[str], outcome: Outcome, check: bool) -> Outcome:
-        if check:
+        if check and not STOP.requested:
             outcome.apps = self.status(names).apps
         return outcome
 

@@ -18,6 +18,7 @@ from ._isolate import invoke_isolated
 from ._model import StatusReport, finalize, unknown_report
 from ._plugins import PluginManager
 from ._request import HookRequest
+from ._signals import STOP
 from ._workers import run_abandoning
 from .terminal import UI, WARNING_STYLE, SilentUI
 
@@ -100,6 +101,10 @@ class Runner:
 
         async def one(check: StatusCheck) -> StatusReport:
             async with slots:
+                if STOP.requested:
+                    # Not started after a stop signal, and so neither observed nor done.
+                    stopped = unknown_report("not checked: the command was stopped")
+                    return finalize(stopped, check.target.plugin, check.policy)
                 report = await self.check(check)
             await self._observe(check, report)
             if on_done is not None:

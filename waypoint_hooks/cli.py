@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import sys
-import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -145,11 +144,18 @@ def _handle_errors(function: _F) -> _F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from ._config import ConfigFileError
         from ._launcher import UnknownAppError
+        from ._signals import STOP, Interrupted
         from ._state import StateError
 
         session = click.get_current_context().find_object(Session)
         try:
-            return function(*args, **kwargs)
+            result = function(*args, **kwargs)
+        except Interrupted:
+            _stopped(STOP.exit_code)
+        except SystemExit:
+            if STOP.requested:
+                _stopped(STOP.exit_code)
+            raise
         except (ConfigFileError, StateError, UnknownAppError) as exc:
             _fail(str(exc), USAGE)
         except (click.ClickException, click.Abort, click.exceptions.Exit):
@@ -161,8 +167,23 @@ def _handle_errors(function: _F) -> _F:
                 traceback.print_exc()
             hint = "" if session is not None and session.verbose else " (-v shows the traceback)"
             _fail(f"{type(exc).__name__}: {exc}{hint}", NOT_READY)
+        if STOP.requested:
+            _stopped(STOP.exit_code)
+        return result
 
     return wrapper  # type: ignore[return-value]
+
+
+def _stopped(code: int | None) -> NoReturn:
+    """One line for a command a stop signal ended (DESIGN §12), and its exit code."""
+    assert code is not None
+    name = signal.Signals(code - 128).name
+    command = click.get_current_context().info_name
+    click.echo(
+        f"Interrupted by {name}: `{command}` started nothing more, and what ended is recorded",
+        err=True,
+    )
+    sys.exit(code)
 
 
 def _reader_gone() -> NoReturn:
@@ -409,6 +430,9 @@ def main(
     color = not no_color and not os.environ.get("NO_COLOR")
     ctx.obj = Session(config, state, workspace, plugin_specs, color, verbose)
     from ._logging import log_to_stderr
+    from ._signals import STOP
+
+    ctx.with_resource(STOP.handling())
 
     ctx.call_on_close(log_to_stderr(verbose))
 
@@ -578,35 +602,30 @@ def status(
     """
     from . import _render
     from ._launcher import Outcome
+    from ._signals import STOP
 
     with (
         session.launcher(json_output, plugins=not cached, apps=apps) as launcher,
         _json_stdout(json_output) as emit_json,
     ):
-        # Interrupted before the first round is shown, nothing shown is READY.
-        code = NOT_READY
-        try:
-            while True:
-                if cached:
-                    outcome = Outcome(launcher.cached(apps))
-                else:
-                    outcome = launcher.status(
-                        apps, timeout=timeout, concurrency=concurrency, keep=keep
-                    )
-                code = _exit_code(outcome)
-                if json_output:
-                    emit_json(
-                        _render.status_json(launcher.project.name, launcher.workspace, outcome.apps)
-                    )
-                else:
-                    apps_in_config = launcher.project.apps.values()
-                    stale = {a.name: a.status.interval for a in apps_in_config} if cached else None
-                    _show_status(session, launcher, outcome, stale, tree=len(apps) == 1)
-                if watch is None:
-                    break
-                time.sleep(watch)
-        except KeyboardInterrupt:
-            click.echo("", err=True)
+        while True:
+            if cached:
+                outcome = Outcome(launcher.cached(apps))
+            else:
+                outcome = launcher.status(
+                    apps, timeout=timeout, concurrency=concurrency, keep=keep
+                )
+            code = _exit_code(outcome)
+            if json_output:
+                emit_json(
+                    _render.status_json(launcher.project.name, launcher.workspace, outcome.apps)
+                )
+            else:
+                apps_in_config = launcher.project.apps.values()
+                stale = {a.name: a.status.interval for a in apps_in_config} if cached else None
+                _show_status(session, launcher, outcome, stale, tree=len(apps) == 1)
+            if watch is None or STOP.wait(watch):
+                break
     sys.exit(code)
 
 
