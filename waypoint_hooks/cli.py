@@ -417,10 +417,10 @@ def main(
     status report, and exits 0 when every app shown is deployed and every report shown is
     READY, 1 when one is not, and 2 on a usage or configuration error.
     """
-    color = not no_color and not os.environ.get("NO_COLOR")
-    ctx.obj = Session(config, state, workspace, plugin_specs, color, verbose)
     from ._logging import log_to_stderr
 
+    color = not no_color and not os.environ.get("NO_COLOR")
+    ctx.obj = Session(config, state, workspace, plugin_specs, color, verbose)
     ctx.call_on_close(log_to_stderr(verbose))
 
 
