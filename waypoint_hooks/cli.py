@@ -427,13 +427,13 @@ def main(
     status report, and exits 0 when every app shown is deployed and every report shown is
     READY, 1 when one is not, and 2 on a usage or configuration error.
     """
-    color = not no_color and not os.environ.get("NO_COLOR")
-    ctx.obj = Session(config, state, workspace, plugin_specs, color, verbose)
     from ._logging import log_to_stderr
     from ._signals import STOP
 
     ctx.with_resource(STOP.handling())
 
+    color = not no_color and not os.environ.get("NO_COLOR")
+    ctx.obj = Session(config, state, workspace, plugin_specs, color, verbose)
     ctx.call_on_close(log_to_stderr(verbose))
 
 
