@@ -200,7 +200,11 @@ def _die_with_parent(parent: int) -> None:
 
 
 def main() -> None:
-    request = json.load(sys.stdin)
+    try:
+        request = json.load(sys.stdin)
+    except ValueError:
+        # The launcher was stopped before it sent the request: nobody waits for an answer.
+        os._exit(1)
     _die_with_parent(request["parent"])
     # The response's channel; from here on, fd 1 is stderr for plugins and their children.
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
