@@ -229,6 +229,18 @@ class Launcher:
         last = self.state.last_reports([record for _, record in targets])
         return self._rows(apps, targets, last)
 
+    def versions(self, name: str) -> list[tuple[Record, StatusReport | None]]:
+        """Every version of an app not destroyed — live, failed, pending or interrupted —
+        releases first, newest first, each with its latest report."""
+        (app,) = self.select([name])
+        records = [
+            record
+            for kind in ("release", "deployment")
+            for record in self.state.versions(kind, app.name, self.workspace)
+        ]
+        last = self.state.last_reports(records)
+        return [(record, last.get(record.id)) for record in records]
+
     def history(self, name: str, limit: int | None = None) -> list[StoredReport]:
         """Every stored report of an app in this workspace, newest first."""
         (app,) = self.select([name])
@@ -273,8 +285,8 @@ class Launcher:
             **({} if deployment is None else {"deployment": deployment.value}),
         )
         made = self._run(app, self.runner.make(request), outcome)
-        if not made:
-            self.state.fail(record, outcome.failures[-1])
+        if isinstance(made, str):
+            self.state.fail(record, made)
             return None
         (value,) = made
         record = self.state.complete(record, value)
@@ -301,7 +313,7 @@ class Launcher:
             record,
             **{record.kind: value},
         )
-        if not self._run(app, self.runner.call(request), outcome):
+        if isinstance(self._run(app, self.runner.call(request), outcome), str):
             self.state.unclaim(record)
             return False
         self.state.mark_destroyed(record.kind, record.id)
@@ -334,17 +346,15 @@ class Launcher:
         ui = self.output or SilentUI()
         return HookRequest(hook, plugin, job, ui, config, isolate=app.isolate, **values)
 
-    def _run(
-        self, app: App, call: Coroutine[Any, Any, _T], outcome: Outcome
-    ) -> tuple[_T] | tuple[()]:
-        """Run one deploy, release or destroy call: ``(its value,)``, or ``()`` when it
-        failed, with the failure added to ``outcome`` and shown."""
+    def _run(self, app: App, call: Coroutine[Any, Any, _T], outcome: Outcome) -> tuple[_T] | str:
+        """Run one deploy, release or destroy call: ``(its value,)``, or why it failed, the
+        failure added to ``outcome`` and shown."""
         try:
             return (run_abandoning(call),)
         except (PluginError, HookFailed, HookTimeout, TypeError) as exc:
             outcome.failures.append(f"app {app.name!r}: {exc}")
             self._say(f"✖ {exc}")
-            return ()
+            return str(exc)
 
     def _targets(self, apps: Iterable[App]) -> list[tuple[App, Record]]:
         targets = []

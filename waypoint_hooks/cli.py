@@ -325,6 +325,11 @@ def _show_status(
     if not tree:
         return
     for row in outcome.apps:
+        click.echo(f"\n{sanitize_line(row.app)} versions (every one not destroyed):")
+        versions = launcher.versions(row.app)
+        for line in _render.versions_table(versions, style=_style(session), width=_width("  ")):
+            click.echo(f"  {line}")
+    for row in outcome.apps:
         for kind, record, report in (
             ("deployment", row.deployment, row.deployment_report),
             ("release", row.release, row.release_report),
@@ -651,7 +656,11 @@ def history(session: Session, app: str, json_output: bool, limit: int | None) ->
                 _render.history_json(launcher.project.name, launcher.workspace, app, stored)
             )
         else:
-            for line in _render.history_table(stored, style=_style(session), width=_width()):
+            unfinished = [record for record, _ in launcher.versions(app)]
+            lines = _render.history_table(
+                stored, style=_style(session), width=_width(), unfinished=unfinished
+            )
+            for line in lines:
                 click.echo(line)
 
 
