@@ -27,7 +27,7 @@ from ._runner import Runner, StatusCheck
 from ._signals import STOP
 from ._state import Record, State, StoredReport
 from ._workers import run_abandoning
-from .terminal import RecordingUI, SilentUI, StreamUI
+from .terminal import Event, RecordingUI, SilentUI, StreamUI
 
 __all__ = ["AppStatus", "Launcher", "Outcome", "UnknownAppError"]
 
@@ -216,7 +216,7 @@ class Launcher:
             by_keep.setdefault(keep or app.status.keep, []).append((record, report))
             self._show_check(check, report)
 
-        run_abandoning(runner.check_all(checks, done))
+        run_abandoning(runner.check_all(checks, done, self._show_start))
         for kept, checked in by_keep.items():
             self.state.add_reports(checked, keep=kept)
         fresh = {record.id: report for checked in by_keep.values() for record, report in checked}
@@ -375,28 +375,34 @@ class Launcher:
             released = self.state.get("deployment", record.deployment_id or "")
             deployment = released.value if released is not None else {}
         use = app.deploy if record.kind == "deployment" else app.release
+        target = Target(app.name, record.kind, record.id, record.plugin)
         return StatusCheck(
-            Target(app.name, record.kind, record.id, record.plugin),
+            target,
             self._job(app),
             _config(use, record),
             deployment,
             release,
             last,
             app.status.policy,
-            RecordingUI(),
+            RecordingUI(self._progress(_title(target))),
             timeout or app.status.timeout,
             app.isolate,
         )
 
+    def _show_start(self, check: StatusCheck) -> None:
+        if self.output is not None:
+            self.output.running(_title(check.target), "checking...")
+
     def _show_check(self, check: StatusCheck, report: StatusReport) -> None:
         # Checks run concurrently: each one's lines were recorded and are shown together,
-        # under its app, once it is done.
+        # under its app, once it is done; until then, a terminal shows its progress live.
         if self.output is None or not isinstance(check.ui, RecordingUI):
             return
+        title = _title(check.target)
+        self.output.finished(title)
         events = check.ui.final_events()
         if events:
-            target = check.target
-            self.output.group(f"{target.app} {target.kind} ({target.plugin})", events)
+            self.output.group(title, events)
 
     def _rows(
         self,
@@ -424,6 +430,19 @@ class Launcher:
     def _job(self, app: App) -> JobInfo:
         return JobInfo(self.project.name, app.name, self.workspace, self.job_id)
 
+    def _progress(self, title: str) -> Callable[[Event], None] | None:
+        """What relays a check's steps in progress to the output, live (a terminal shows
+        them; plain output shows only the finished block)."""
+        output = self.output
+        if output is None:
+            return None
+
+        def relay(event: Event) -> None:
+            if event.kind != "output" and not event.done:
+                output.running(title, event.message)
+
+        return relay
+
     def _header(self, text: str) -> None:
         if self.output is not None:
             self.output.header(text)
@@ -431,6 +450,10 @@ class Launcher:
     def _say(self, text: str) -> None:
         if self.output is not None:
             self.output.output(text)
+
+
+def _title(target: Target) -> str:
+    return f"{target.app} {target.kind} ({target.plugin})"
 
 
 def _config(use: Use | None, record: Record) -> Mapping[str, Any]:
