@@ -86,9 +86,9 @@ class Session:
     ) -> Iterator[Launcher]:
         """A launcher on the project's state; the config and the plugins of ``apps`` (all
         when none is named) are checked first, so a bad config writes nothing."""
-        from ._config import check_plugins
         from ._launcher import Launcher
         from ._plugins import PluginManager
+        from ._uses import check_plugins
 
         project = self.project()
         manager = self.plugins() if plugins else PluginManager()
@@ -276,6 +276,16 @@ def _show_status(
 # --- the command line --------------------------------------------------------------------
 
 
+def _workspace(_: click.Context, __: click.Parameter, value: str) -> str:
+    from ._names import check_name
+
+    try:
+        check_name("the workspace's name", value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Example:  waypoint-hooks -c examples/demo/waypoint.hcl up",
@@ -298,6 +308,7 @@ def _show_status(
     default="default",
     show_default=True,
     metavar="NAME",
+    callback=_workspace,
     help="The workspace: separate deployments of the same apps.",
 )
 @click.option(
