@@ -175,7 +175,8 @@ def problems(
             yield Problem((*steps, f".{key}"), f"unknown field (known fields: {known})")
     elif isinstance(exc, StructureError):
         for path, message in exc.problems:
-            yield Problem((*steps, *_step(path)), message, field)
+            # A path inside the field is about something the field holds, not the field.
+            yield Problem((*steps, *_step(path)), message, None if path else field)
     elif isinstance(exc, KeyError):
         yield Problem(steps, "required field missing", field)
     else:

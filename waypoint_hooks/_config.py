@@ -6,6 +6,10 @@ each body holds, labels, duplicates, expressions) and turns it into plain values
 :class:`Project`, noting what was written where. *Structuring* by the one converter turns those
 values into a :class:`Project`: the classes below, and the status policy, check them, and each
 problem's path (``apps[web].status.timeout``) leads back to the line it was written on.
+
+The classes, the file's shape and the document step are one module: the document is shaped
+like the classes field for field, and a problem is reported through both (a field's metadata
+says what it takes; the document says where it was written).
 """
 
 from __future__ import annotations
