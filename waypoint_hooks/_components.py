@@ -94,7 +94,5 @@ def component_of(target: TargetKind) -> Component:
 def kinds_of(hooks: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """The component kinds whose hooks are among ``hooks``, in the table's order."""
     return tuple(
-        component.kind
-        for component in COMPONENTS
-        if any(hook in component.hooks for hook in hooks)
+        component.kind for component in COMPONENTS if any(hook in component.hooks for hook in hooks)
     )
