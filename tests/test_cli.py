@@ -622,6 +622,17 @@ def test_an_unknown_option_gets_no_global_option_hint() -> None:
     assert "global" not in result.stderr
 
 
+@pytest.mark.parametrize("workspace", ["../x", "/abs", "a b", ""])
+def test_a_workspace_that_is_not_a_name_is_a_usage_error(project: Project, workspace: str) -> None:
+    result = project.run("-w", workspace, "status")
+    assert result.exit_code == 2
+    assert "Invalid value for '-w' / '--workspace': the workspace's name must be 1 to 63" in (
+        result.output
+    )
+    assert "[A-Za-z0-9][A-Za-z0-9_.-]{0,62}" in result.output
+    assert not project.state.exists()
+
+
 def test_a_missing_config_file_is_a_usage_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

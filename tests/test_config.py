@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from waypoint_hooks import Plugin, PluginManager, Policy
+from waypoint_hooks import Duration, Plugin, PluginManager, Policy
 from waypoint_hooks._config import (
     DEFAULT_CONCURRENCY,
     DEFAULT_INTERVAL,
@@ -30,11 +30,11 @@ from waypoint_hooks._config import (
     Project,
     StatusSettings,
     Use,
-    check_plugins,
     find_config,
     load_config,
-    parse_duration,
 )
+from waypoint_hooks._duration import parse_duration
+from waypoint_hooks._uses import check_plugins
 
 FULL_HCL = """\
 project = "demo"
@@ -752,7 +752,7 @@ def test_a_config_that_does_not_fit_names_app_plugin_field_and_problem(
 ) -> None:
     error = checked(FULL_HCL.replace('directory = "api"', "directory = 3"), builtins)
     assert str(error) == (
-        'waypoint.hcl:29: app "api": deploy: use "filepath": directory: expected str, got int 3; '
+        'waypoint.hcl:30: app "api": deploy: use "filepath": directory: expected str, got int 3; '
         "change this use block to fit the plugin"
     )
 
@@ -760,7 +760,7 @@ def test_a_config_that_does_not_fit_names_app_plugin_field_and_problem(
 def test_an_unknown_config_field_is_reported_with_the_known_ones(builtins: PluginManager) -> None:
     error = checked(FULL_HCL.replace("directory =", "dirctory  ="), builtins)
     assert str(error) == (
-        'waypoint.hcl:12: app "web": deploy: use "filepath": dirctory: unknown field '
+        'waypoint.hcl:13: app "web": deploy: use "filepath": dirctory: unknown field '
         "(known fields: directory, content); change this use block to fit the plugin"
     )
 
@@ -771,7 +771,7 @@ def test_a_release_config_is_checked_against_the_release_manager_hooks(
     text = FULL_HCL.replace('use "filepath" {}', 'use "filepath" {\n      directory = "x"\n    }')
     error = checked(text, builtins)
     assert str(error).startswith(
-        'waypoint.hcl:18: app "web": release: use "filepath": directory: unknown field '
+        'waypoint.hcl:19: app "web": release: use "filepath": directory: unknown field '
         "(known fields: link)"
     )
 
@@ -811,6 +811,89 @@ def test_only_the_named_apps_are_checked(builtins: PluginManager) -> None:
     check_plugins(load_config(write(text)), builtins, names=["api"])
     with pytest.raises(ConfigFileError, match="filepat"):
         check_plugins(load_config(write(text)), builtins, names=["web"])
+
+
+def test_a_plugin_setting_that_fails_a_validator_is_reported_at_its_own_line(
+    builtins: PluginManager, plugin_module: Callable[[str, str], ModuleType]
+) -> None:
+    module = plugin_module(
+        "modal",
+        """
+        import attrs
+        from waypoint_hooks import hookimpl
+
+        @attrs.define
+        class Config:
+            mode: str = attrs.field(validator=attrs.validators.in_(["fast", "safe"]))
+            workers: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+
+        @hookimpl
+        def platform_deploy_func(config: Config):
+            return {}
+        """,
+    )
+    builtins.register(module, "modal")
+    text = 'project = "demo"\napp "web" {\n  deploy {\n    use "modal" {\n      workers = 2\n'
+    error = checked(text + '      mode    = "turbo"\n    }\n  }\n}\n', builtins)
+    assert str(error) == (
+        'waypoint.hcl:6: app "web": deploy: use "modal": mode: must be one of fast, safe; '
+        "got 'turbo'; change this use block to fit the plugin"
+    )
+
+
+def test_a_missing_plugin_setting_is_reported_at_the_use_block(builtins: PluginManager) -> None:
+    # A setting that is not there has no line of its own.
+    error = checked('project = "demo"\n' + MINIMAL_APP.replace("filepath", "process"), builtins)
+    assert str(error).startswith(
+        'waypoint.hcl:4: app "web": deploy: use "process": command: required field missing'
+    )
+
+
+# --- names ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["../../x", "/abs/x", "a b", ".hidden", "x" * 64, "caf\u00e9", ""])
+def test_an_app_name_that_is_not_a_name_is_refused_at_its_line(name: str) -> None:
+    error = error_of(
+        f'project = "demo"\n\napp {json.dumps(name)} {{\n' + MINIMAL_APP.split("\n", 1)[1]
+    )
+    assert str(error) == (
+        f"waypoint.hcl:3: app \"{name}\": the app's name must be 1 to 63 letters, digits, '_', "
+        "'.' or '-', starting with a letter or digit ([A-Za-z0-9][A-Za-z0-9_.-]{0,62}), as it "
+        f"is used in file names and URLs; got {name!r}"
+    )
+
+
+def test_an_app_name_of_63_letters_digits_dots_dashes_and_underscores_is_a_name() -> None:
+    name = "A9._-" + "x" * 58
+    project = load_config(write('project = "demo"\n' + MINIMAL_APP.replace('"web"', f'"{name}"')))
+    assert list(project.apps) == [name]
+
+
+# --- durations -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("written", "seconds"), [("30", 30.0), ("0.5", 0.5), ('"1m30s"', 90.0)])
+def test_a_duration_is_a_number_of_seconds_or_text_with_a_unit(
+    written: str, seconds: float
+) -> None:
+    project = load_config(
+        write(f'project = "demo"\nstatus {{\n  timeout = {written}\n}}\n' + MINIMAL_APP)
+    )
+    assert (project.status.timeout, str(project.status.timeout)) == (
+        seconds,
+        str(Duration(seconds)),
+    )
+
+
+def test_a_duration_written_as_text_needs_its_unit() -> None:
+    error = error_of('project = "demo"\nstatus {\n  timeout = "30"\n}\n' + MINIMAL_APP)
+    assert str(error).startswith("waypoint.hcl:3: timeout: duration '30' has no unit;")
+
+
+def test_a_zero_timeout_is_refused_as_on_the_command_line() -> None:
+    error = error_of('project = "demo"\nstatus {\n  timeout = 0\n}\n' + MINIMAL_APP)
+    assert str(error) == "waypoint.hcl:3: timeout must be longer than 0s, got '0s'"
 
 
 # --- durations -----------------------------------------------------------------------------
@@ -987,6 +1070,12 @@ def test_importing_the_config_module_does_not_import_hcl2() -> None:
     code = "import sys, waypoint_hooks._config; print('hcl2' in sys.modules, 'lark' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_the_config_module_imports_no_plugin_machinery() -> None:
+    code = "import sys, waypoint_hooks._config; print('pluggy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False"]
 
 
 def test_isolate_and_keep_are_read_and_checked(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ from waypoint_hooks import (
     hookspecs,
     report_from_json,
 )
-from waypoint_hooks._config import _STATUS_KEYS, ConfigFileError, check_plugins, load_config
+from waypoint_hooks._config import _STATUS_KEYS, ConfigFileError, load_config
+from waypoint_hooks._uses import check_plugins
 from waypoint_hooks.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

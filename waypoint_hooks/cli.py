@@ -99,10 +99,10 @@ class Session:
     ) -> Iterator[Launcher]:
         """A launcher on the project's state; the config and the plugins of ``apps`` (all
         when none is named) are checked first, so a bad config writes nothing."""
-        from ._config import check_plugins
         from ._context import working_directory
         from ._launcher import Launcher
         from ._plugins import PluginManager
+        from ._uses import check_plugins
 
         project = self.project()
         manager = self.plugins() if plugins else PluginManager()
@@ -375,6 +375,16 @@ class _Main(click.Group):
     command_class = _Command
 
 
+def _workspace(_: click.Context, __: click.Parameter, value: str) -> str:
+    from ._names import check_name
+
+    try:
+        check_name("the workspace's name", value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @click.group(
     cls=_Main,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -399,6 +409,7 @@ class _Main(click.Group):
     default="default",
     show_default=True,
     metavar="NAME",
+    callback=_workspace,
     help="The workspace: separate deployments of the same apps.",
 )
 @click.option(
@@ -617,9 +628,7 @@ def status(
             if cached:
                 outcome = Outcome(launcher.cached(apps))
             else:
-                outcome = launcher.status(
-                    apps, timeout=timeout, concurrency=concurrency, keep=keep
-                )
+                outcome = launcher.status(apps, timeout=timeout, concurrency=concurrency, keep=keep)
             code = _exit_code(outcome)
             if json_output:
                 emit_json(
