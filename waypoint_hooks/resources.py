@@ -86,7 +86,7 @@ class ResourceManager:
         self._declared = declared
         #: Creation order: declaration order, except that each resource comes after those
         #: its ``after`` names.
-        self.order = _creation_order(declared)
+        self.order: Final = _creation_order(declared)
 
     # --- the state ---------------------------------------------------------------------------
 
