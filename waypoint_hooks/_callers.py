@@ -52,9 +52,7 @@ class HookTimeout(Exception):
     def __init__(self, call: HookCall, timeout: float) -> None:
         self.call = call
         self.timeout = timeout
-        super().__init__(
-            f"plugin {call.plugin!r} {call.hook} timed out after {Duration(timeout)}"
-        )
+        super().__init__(f"plugin {call.plugin!r} {call.hook} timed out after {Duration(timeout)}")
 
 
 @final
