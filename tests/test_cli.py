@@ -959,3 +959,34 @@ def test_an_app_level_concurrency_is_refused_with_where_to_put_it(project: Proje
     result = project.run("status")
     assert result.exit_code == 2
     assert "concurrency applies to the whole run" in result.output
+
+
+CHATTY_PLATFORM = """
+    import logging
+    from waypoint_hooks import Health, StatusReport, hookimpl
+
+    @hookimpl
+    def platform_deploy_func():
+        return {}
+
+    @hookimpl
+    def platform_status_func():
+        logging.getLogger("chatty").warning("the API answered \\x1b]0;pwned\\x07slowly")
+        return StatusReport(health=Health.READY)
+"""
+
+
+def test_an_isolated_plugin_logs_as_an_in_process_one(
+    project: Project, write_module: Callable[[str, str], str]
+) -> None:
+    write_module("chatty_platform", CHATTY_PLATFORM)
+    project.config.write_text(
+        'project = "shop"\n\napp "web" {\n  isolate = true\n\n  deploy {\n'
+        '    use "chatty_platform" {}\n  }\n}\n'
+    )
+    args = [*_console_script(), "-c", str(project.config), "-p", "chatty_platform"]
+    env = _subprocess_env(project)
+    subprocess.run([*args, "deploy"], env=env, capture_output=True, check=False)
+    done = subprocess.run([*args, "status"], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "WARNING chatty: the API answered slowly\n" in done.stderr  # sanitized, formatted
