@@ -1,7 +1,9 @@
 """The ``waypoint-hooks`` command: parse, call the launcher, render. Nothing else lives here.
 
 Imports stay light at module level: ``--help`` and ``--version`` must start fast, so the
-framework is imported inside the commands that use it.
+framework is imported inside the commands that use it. One module, over 400 lines, because a
+click application is one group and its commands: options, help texts and the exit-code rules
+they share read best side by side.
 """
 
 from __future__ import annotations
