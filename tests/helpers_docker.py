@@ -71,10 +71,14 @@ def running_daemon(root: Path) -> Iterator[Daemon | str]:
     end, with every container it still runs."""
     path = root / "docker.sock"
     log = root / "dockerd.log"
+    # Not the machine's /etc/docker/daemon.json, whatever it says.
+    settings = root / "daemon.json"
+    settings.write_text("{}")
     with open(log, "wb") as output:
         process = subprocess.Popen(
             [
                 str(DOCKERD),
+                f"--config-file={settings}",
                 f"--data-root={root / 'data'}",
                 f"--exec-root={root / 'exec'}",
                 f"--pidfile={root / 'dockerd.pid'}",
