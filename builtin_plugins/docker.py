@@ -352,6 +352,8 @@ def _await_start(
         step.done()
 
 
+#: The states of a container whose process has ended: DOWN, with its exit code and output.
+_ENDED: Final = ("exited", "dead")
 #: What the state of a container that did not exit means (a running one's HEALTHCHECK, if it
 #: has one, says more); any other state is UNKNOWN.
 _STATES: Final = {
@@ -380,18 +382,21 @@ def _judged(container: Container) -> tuple[Health, str, str | None]:
         if health is Health.DOWN:
             message += _last_check(checked)
         return health, message, said
-    if status in ("exited", "dead"):
+    if status in _ENDED:
         killed = ", killed for want of memory" if state["OOMKilled"] else ""
         return Health.DOWN, f"{status} with code {state['ExitCode']}{killed}", None
     return _STATES.get(status, Health.UNKNOWN), status, None
 
 
 def _last_check(checked: Mapping[str, Any]) -> str:
-    """How often an unhealthy container's check failed, and what it printed last time."""
+    """How an unhealthy container's last check ended, and how many failed in a row."""
     last = checked["Log"][-1]
     lines = str(last["Output"]).strip().splitlines()
-    said = f": {lines[-1]}" if lines else ""
-    return f" ({checked['FailingStreak']} times in a row; exit {last['ExitCode']}{said})"
+    said = f", {lines[-1]}" if lines else ""
+    streak = checked["FailingStreak"]
+    return (
+        f": exit {last['ExitCode']}{said} ({streak} failure{'' if streak == 1 else 's'} in a row)"
+    )
 
 
 def _log_tail(container: Container) -> list[str]:
@@ -414,7 +419,7 @@ def _container_status(client: DockerClient, state: ContainerState, resource: Res
         "image": container.attrs["Image"],
         "started_at": container.attrs["State"]["StartedAt"],
     }
-    if health is Health.DOWN:
+    if info["status"] in _ENDED:
         info["log_tail"] = tail = _log_tail(container)
         if tail:
             message += f"; its last output: {tail[-1]}"

@@ -86,7 +86,14 @@ def mine(daemon: Daemon, job: JobInfo) -> Iterator[Callable[[], list[Any]]]:
 
 
 def config(**settings: Any) -> dict[str, Any]:
-    return {"image": IMAGE, "command": SLEEPER, "network_mode": "none", **settings}
+    # Deploy waits for the container to be started for as long as the guard allows.
+    return {
+        "image": IMAGE,
+        "command": SLEEPER,
+        "network_mode": "none",
+        "start_timeout": GUARD,
+        **settings,
+    }
 
 
 def checking(test: list[str], **settings: Any) -> dict[str, Any]:
@@ -162,8 +169,9 @@ def test_a_container_whose_healthcheck_fails_is_down_with_what_it_printed(
     report = deployed(plugins, checking(["CMD-SHELL", "echo not yet; exit 1"]))
     container = container_of(report)
     assert container.health is Health.DOWN
-    assert container.health_message.startswith("running, but its healthcheck fails (")
-    assert container.health_message.endswith("exit 1: not yet)")
+    assert container.health_message.startswith(
+        "running, but its healthcheck fails: exit 1, not yet ("
+    )
     assert report.external
 
 
