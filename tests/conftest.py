@@ -22,12 +22,16 @@ REQUIRE_SYSTEM_PACKAGES_ENV = "WAYPOINT_HOOKS_REQUIRE_SYSTEM_PACKAGES"
 def require_system_package(package: str, found: bool, what: str) -> None:
     """Skip a test whose Debian ``package`` is missing (``found`` false) on a developer's
     machine, saying why; under ``.ci/run`` fail it instead: CI never passes by skipping."""
-    if found:
-        return
-    message = f"needs Debian's {package} ({what}): apt-get install {package}"
+    if not found:
+        cannot_run(f"needs Debian's {package} ({what}): apt-get install {package}")
+
+
+def cannot_run(reason: str) -> None:
+    """Skip a test that this machine cannot run (a system package missing, or a service that
+    does not start), saying why; under ``.ci/run`` fail it instead."""
     if os.environ.get(REQUIRE_SYSTEM_PACKAGES_ENV) == "1":
-        pytest.fail(f"{message}; {REQUIRE_SYSTEM_PACKAGES_ENV}=1 forbids skipping", pytrace=False)
-    pytest.skip(message)
+        pytest.fail(f"{reason}; {REQUIRE_SYSTEM_PACKAGES_ENV}=1 forbids skipping", pytrace=False)
+    pytest.skip(reason)
 
 
 if TYPE_CHECKING:

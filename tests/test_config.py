@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -581,13 +582,85 @@ def test_a_duplicate_app_in_json_names_both_lines() -> None:
     )
 
 
-def test_a_nested_block_in_plugin_settings_is_an_error() -> None:
-    error = error_of(
-        'project = "demo"\napp "web" {\n  deploy {\n    use "filepath" {\n'
-        "      headers {\n      }\n    }\n  }\n}\n"
+def _use_block(body: str) -> str:
+    return f'project = "demo"\napp "web" {{\n  deploy {{\n    use "x" {{\n{body}    }}\n  }}\n}}\n'
+
+
+NESTED_BLOCK = """\
+      healthcheck {
+        test     = ["CMD", "true"]
+        interval = "$${not an expression}"
+        limits {
+          retries = 3
+        }
+      }
+"""
+
+
+def test_a_block_in_plugin_settings_is_the_object_it_holds() -> None:
+    use = load_config(write(_use_block(NESTED_BLOCK))).apps["web"].deploy
+    assert use.config == {
+        "healthcheck": {
+            "test": ["CMD", "true"],
+            "interval": "${not an expression}",
+            "limits": {"retries": 3},
+        }
+    }
+    assert use.lines == {
+        "healthcheck": 5,
+        "healthcheck.test": 6,
+        "healthcheck.interval": 7,
+        "healthcheck.limits": 8,
+        "healthcheck.limits.retries": 9,
+    }
+
+
+def test_a_block_in_plugin_settings_means_what_its_object_value_and_json_twin_mean() -> None:
+    block = load_config(write(_use_block(NESTED_BLOCK))).apps["web"].deploy
+    value = load_config(
+        write(
+            _use_block(
+                '      healthcheck = {\n        test = ["CMD", "true"]\n'
+                '        interval = "$${not an expression}"\n        limits = { retries = 3 }\n'
+                "      }\n"
+            )
+        )
     )
+    twin = load_config(
+        write(
+            json.dumps(
+                {
+                    "project": "demo",
+                    "app": {"web": {"deploy": {"use": {"x": block.config}}}},
+                }
+            ).replace("${", "$${"),
+            "waypoint.hcl.json",
+        )
+    )
+    assert value.apps["web"].deploy == block == twin.apps["web"].deploy
+
+
+def test_a_labelled_block_in_plugin_settings_is_an_error() -> None:
+    error = error_of(_use_block('      port "http" {\n      }\n'))
+    assert str(error) == (
+        'waypoint.hcl:5: app "web": deploy: use "x": a port block in plugin settings takes no '
+        "label; write port { ... }"
+    )
+
+
+def test_a_block_in_plugin_settings_given_twice_is_an_error() -> None:
+    error = error_of(_use_block("      limits {\n      }\n      limits = {}\n"))
+    assert str(error) == (
+        'waypoint.hcl:7: app "web": deploy: use "x": "limits" is set twice (first on line 5); '
+        "keep one"
+    )
+
+
+def test_a_problem_inside_a_block_in_plugin_settings_names_the_block() -> None:
+    error = error_of(_use_block("      limits {\n        size = var.size\n      }\n"))
     assert str(error).startswith(
-        'waypoint.hcl:5: app "web": deploy: use "filepath": blocks are not supported'
+        'waypoint.hcl:6: app "web": deploy: use "x": limits: size: "${var.size}" holds an '
+        "expression"
     )
 
 
@@ -839,6 +912,36 @@ def test_a_plugin_setting_that_fails_a_validator_is_reported_at_its_own_line(
         'waypoint.hcl:6: app "web": deploy: use "modal": mode: must be one of fast, safe; '
         "got 'turbo'; change this use block to fit the plugin"
     )
+
+
+def test_a_plugin_setting_inside_a_block_is_reported_at_its_own_line(
+    builtins: PluginManager, write_module: Callable[[str, str], str]
+) -> None:
+    # A module on sys.path: its annotations name a class of its own, which cattrs resolves
+    # in the module.
+    write_module(
+        "nested",
+        """
+        import attrs
+        from waypoint_hooks import hookimpl
+
+        @attrs.define
+        class Limits:
+            workers: int = attrs.field(validator=attrs.validators.ge(1))
+
+        @attrs.define
+        class Config:
+            limits: Limits
+
+        @hookimpl
+        def platform_deploy_func(config: Config):
+            return {}
+        """,
+    )
+    builtins.register(importlib.import_module("nested"), "nested")
+    text = 'project = "demo"\napp "web" {\n  deploy {\n    use "nested" {\n      limits {\n'
+    error = checked(text + "        workers = 0\n      }\n    }\n  }\n}\n", builtins)
+    assert str(error).startswith('waypoint.hcl:6: app "web": deploy: use "nested": limits.workers')
 
 
 def test_a_missing_plugin_setting_is_reported_at_the_use_block(builtins: PluginManager) -> None:

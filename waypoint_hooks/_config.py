@@ -349,15 +349,18 @@ class _Document:
                 members.attributes[item.name] = self._attribute(members.attributes, item, prefix)
         return members
 
+    def _once(self, found: Mapping[str, Attribute], item: Attribute | Block, prefix: str) -> None:
+        earlier = found.get(item.name)
+        if earlier is not None:
+            raise self._error(
+                item.line,
+                f'{prefix}"{item.name}" is set twice (first on line {earlier.line}); keep one',
+            )
+
     def _attribute(
         self, found: Mapping[str, Attribute], attribute: Attribute, prefix: str
     ) -> Attribute:
-        earlier = found.get(attribute.name)
-        if earlier is not None:
-            raise self._error(
-                attribute.line,
-                f'{prefix}"{attribute.name}" is set twice (first on line {earlier.line}); keep one',
-            )
+        self._once(found, attribute, prefix)
         try:
             value = _literal(attribute.value)
         except ValueError as exc:
@@ -469,22 +472,40 @@ class _Document:
             )
         use = uses[0]
         plugin = self._label(use, f"{prefix}{kind}: ", "the plugin's name", "PLUGIN")
-        settings: dict[str, Attribute] = {}
-        for item in use.body:
-            if isinstance(item, Block):
-                raise self._error(
-                    item.line,
-                    f'{prefix}{kind}: use "{plugin}": blocks are not supported in plugin '
-                    f"settings; write {item.name} = {{ ... }}",
-                )
-            where = f'{prefix}{kind}: use "{plugin}": '
-            settings[item.name] = self._attribute(settings, item, where)
+        lines: dict[str, int] = {}
         return {
             "plugin": plugin,
-            "config": {name: item.value for name, item in settings.items()},
+            "config": self._settings(use.body, f'{prefix}{kind}: use "{plugin}": ', lines),
             "line": use.line,
-            "lines": {name: item.line for name, item in settings.items()},
+            "lines": lines,
         }
+
+    def _settings(
+        self, body: Body, where: str, lines: dict[str, int], path: str = ""
+    ) -> dict[str, Any]:
+        """A plugin's settings, or a block's among them, as plain values; the line of each
+        goes into ``lines`` under its path (``healthcheck.interval``).
+
+        A block without a label is the object value it holds: ``healthcheck { ... }`` means
+        ``healthcheck = { ... }``, as in HCL JSON, which writes both alike.
+        """
+        settings: dict[str, Attribute] = {}
+        for item in body:
+            if isinstance(item, Attribute):
+                settings[item.name] = self._attribute(settings, item, where)
+            elif item.labels:
+                raise self._error(
+                    item.line,
+                    f"{where}a {item.name} block in plugin settings takes no label; "
+                    f"write {item.name} {{ ... }}",
+                )
+            else:
+                self._once(settings, item, where)
+                inner = f"{path}{item.name}."
+                value = self._settings(item.body, f"{where}{item.name}: ", lines, inner)
+                settings[item.name] = Attribute(item.name, value, item.line)
+            lines[path + item.name] = item.line
+        return {name: item.value for name, item in settings.items()}
 
     def _at(self, problem: Problem) -> Attribute | Block | None:
         """What was written where ``problem`` is, or around it."""

@@ -61,8 +61,9 @@ def _check_use(
 
 
 def _line(use: Use, path: str) -> int | None:
-    """The line of the setting that ``path`` (``headers[accept]``, ``port``) is in."""
-    for name, line in use.lines.items():
-        if path == name or path.startswith((f"{name}.", f"{name}[")):
-            return line
-    return use.line
+    """The line of the innermost setting that ``path`` (``headers[accept]``, ``port``,
+    ``healthcheck.interval``) is in."""
+    holding = [
+        name for name in use.lines if path == name or path.startswith((f"{name}.", f"{name}["))
+    ]
+    return use.lines[max(holding, key=len)] if holding else use.line
