@@ -16,7 +16,7 @@ from typing import Any, TypeVar, final
 import attrs
 
 from ._callers import HookFailed, HookTimeout
-from ._components import TargetKind, component_of
+from ._components import TargetKind, lifecycle_of
 from ._config import App, Project, Use
 from ._context import JobInfo, Target
 from ._errors import PluginError
@@ -277,7 +277,7 @@ class Launcher:
         )
         request = self._request(
             app,
-            component_of(kind).create,
+            lifecycle_of(kind).create,
             use.plugin,
             use.config,
             record,
@@ -307,7 +307,7 @@ class Launcher:
         use = app.deploy if record.kind == "deployment" else app.release
         request = self._request(
             app,
-            component_of(record.kind).destroy,
+            lifecycle_of(record.kind).destroy,
             record.plugin,
             _config(use, record),
             record,

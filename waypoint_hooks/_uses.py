@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection
 
-from ._components import COMPONENTS, Component
+from ._components import PLATFORM, RELEASE_MANAGER, Component
 from ._config import App, Project, Use
 from ._errors import ConfigError, ConfigFileError, PluginError, describe
 from ._plugins import PluginManager
@@ -24,7 +24,7 @@ def check_plugins(project: Project, plugins: PluginManager, names: Collection[st
     for app in project.apps.values():
         if names and app.name not in names:
             continue
-        for component in COMPONENTS:
+        for component in (PLATFORM, RELEASE_MANAGER):
             use = getattr(app, component.block)
             if use is not None:
                 _check_use(project, app, component, use, plugins)
@@ -43,12 +43,12 @@ def _check_use(
         close = difflib.get_close_matches(use.plugin, names, n=1)
         todo = f'; did you mean "{close[0]}"?' if close else ""
         raise ConfigFileError(project.path, use.line, f"{where}: {exc}{todo}") from None
-    if not plugins.implements(use.plugin, component.create):
+    if not plugins.implements(use.plugin, component.required):
         raise ConfigFileError(
             project.path,
             use.line,
             f"{where}: the plugin is not a {component.title} (it does not implement "
-            f"{component.create}); use a plugin that is one",
+            f"{component.required}); use a plugin that is one",
         )
     try:
         plugins.structure_config(app.name, use.plugin, use.config, component.hooks)
