@@ -13,6 +13,7 @@ a dependency's alert fires; the reconciliation at the next report sends what sti
 from __future__ import annotations
 
 import graphlib
+import json
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -49,6 +50,17 @@ class Watch:
     since: datetime | None = None
     #: When the last firing alert or reminder was sent.
     reminded: datetime | None = None
+
+    def to_json(self) -> str:
+        from ._codec import converter
+
+        return json.dumps(converter.unstructure(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Watch:
+        from ._codec import structure
+
+        return structure(json.loads(text), cls)
 
 
 def step(

@@ -114,16 +114,18 @@ class Session:
         on_failure = _print_plugin_traceback if self.verbose else None
         # Opened before the change of directory: a relative --state is the user's.
         with self.state(project) as state, working_directory(project.path.parent):
+            launcher = Launcher(
+                project,
+                state,
+                manager,
+                workspace=self.workspace,
+                output=output,
+                on_failure=on_failure,
+            )
             try:
-                yield Launcher(
-                    project,
-                    state,
-                    manager,
-                    workspace=self.workspace,
-                    output=output,
-                    on_failure=on_failure,
-                )
+                yield launcher
             finally:
+                launcher.close()
                 if output is not None:
                     output.close()
 
@@ -672,6 +674,37 @@ def history(session: Session, app: str, json_output: bool, limit: int | None) ->
                 stored, style=_style(session), width=_width(), unfinished=unfinished
             )
             for line in lines:
+                click.echo(line)
+
+
+@main.command()
+@click.option("--json", "json_output", is_flag=True, help="Print the alerts as JSON.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    metavar="N",
+    help="Only the N newest alerts.",
+)
+@pass_session
+@_handle_errors
+def alerts(session: Session, json_output: bool, limit: int) -> None:
+    """Alerts the notify blocks raised in this workspace, newest first, and how the delivery
+    of each went: sent, waiting for its first attempt, or failed and when it is tried again.
+
+    \b
+    Example:
+      waypoint-hooks alerts --limit 20
+    """
+    from . import _render
+
+    with session.launcher(json_output, plugins=False) as launcher:
+        stored = launcher.alerts(limit)
+        if json_output:
+            _print_json(_render.alerts_json(launcher.project.name, launcher.workspace, stored))
+        else:
+            for line in _render.alerts_table(stored, style=_style(session), width=_width()):
                 click.echo(line)
 
 
