@@ -26,7 +26,7 @@ from ._config import DAYS, Maintenance, Notify, Project
 from ._health import Health
 from ._model import StatusReport
 
-__all__ = ["Alerting", "Checked", "Key", "Watch", "in_maintenance", "step"]
+__all__ = ["Alerting", "Checked", "Key", "Watch", "describe", "in_maintenance", "step"]
 
 #: A watch's key: the app, the target's kind and id, and the notify block's name.
 Key = tuple[str, str, str, str]
@@ -203,14 +203,18 @@ class Alerting:
         return any(watch.firing for key, watch in watches.items() if key[0] in needed)
 
 
+def describe(app: str, kind: str, state: AlertState, report: StatusReport) -> str:
+    """An alert's message: ``web deployment is DOWN: connection refused``."""
+    assert report.health is not None, "reports are finalized"
+    message = f"{app} {kind} {_MESSAGES[state].format(report.health.name)}"
+    return f"{message}: {report.health_message}" if report.health_message else message
+
+
 def _alert(notify: Notify, item: Checked, state: AlertState, watch: Watch) -> Alert:
     report = item.report
     assert report.health is not None, "reports are finalized"
     assert watch.since is not None, "an alert's watch saw a failure"
-    what = _MESSAGES[state].format(report.health.name)
-    message = f"{item.app} {item.kind} {what}"
-    if report.health_message:
-        message += f": {report.health_message}"
+    message = describe(item.app, item.kind, state, report)
     return Alert(
         notify.name,
         item.app,

@@ -710,23 +710,32 @@ def alerts(session: Session, json_output: bool, limit: int) -> None:
 
 @main.command("new-plugin")
 @click.argument("name")
+@click.option(
+    "--kind",
+    type=click.Choice(["platform", "notifier"]),
+    default="platform",
+    show_default=True,
+    help="What the plugin starts as: a platform and a release manager, or a notifier.",
+)
 @_handle_errors
-def new_plugin(name: str) -> None:
+def new_plugin(name: str, kind: str) -> None:
     """Create NAME's plugin package, waypoint-hooks-NAME, in the current directory.
 
-    It is ready to install and to change: a platform and a release manager to start from,
-    their tests, and the entry point that makes `use "NAME"` select the plugin.
+    It is ready to install and to change: a platform and a release manager to start from (or
+    with --kind notifier, a notifier), their tests, and the entry point that makes
+    `use "NAME"` select the plugin.
 
     \b
-    Example:
+    Examples:
       waypoint-hooks new-plugin my-cloud
+      waypoint-hooks new-plugin pager --kind notifier
     """
     import shlex
 
     from ._scaffold import new_plugin as create
 
     try:
-        package = create(name, Path.cwd())
+        package = create(name, Path.cwd(), kind)
     except ValueError as exc:
         _fail(str(exc), USAGE)
     # The Python that runs this command has waypoint-hooks: the package's requirement is met

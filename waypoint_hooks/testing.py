@@ -160,13 +160,14 @@ def sample_alert(state: AlertState = "firing", **fields: Any) -> Alert:
     from datetime import datetime, timezone
 
     from ._alert import Alert
+    from ._alerting import describe
     from ._health import Health
     from ._model import StatusReport, finalize
 
     health = Health.READY if state == "resolved" else Health.DOWN
-    message = "connection refused" if health is Health.DOWN else "All 1 resources are READY"
+    said = "connection refused" if health is Health.DOWN else "All 1 resources are READY"
     since = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-    report = finalize(StatusReport(health=health, health_message=message), "sample", now=since)
+    report = finalize(StatusReport(health=health, health_message=said), "sample", now=since)
     values: dict[str, Any] = {
         "notify": "oncall",
         "app": "web",
@@ -176,7 +177,7 @@ def sample_alert(state: AlertState = "firing", **fields: Any) -> Alert:
         "state": state,
         "health": health,
         "previous_health": Health.READY if health is Health.DOWN else Health.DOWN,
-        "message": f"web deployment is {health.name}: {message}",
+        "message": describe("web", "deployment", state, report),
         "since": since,
         "report": report,
     }
