@@ -36,7 +36,6 @@ class Alerted:
         self.ledger = root / "ledger"
         app = App("web", "wh_script", {"script": str(self.script)})
         self.project = Project(root / "project", [app], plugins=("wh_script", "wh_notifier"))
-        self.notify = ""
 
     def configure(self, notify: str, status: str = "") -> None:
         self.project.write()
