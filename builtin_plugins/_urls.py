@@ -1,12 +1,20 @@
-"""Checking the URLs that builtin plugins probe (``http``'s endpoints, ``process``'s
-``ready_http``), so that both refuse the same ones with the same words."""
+"""Checking the URLs that builtin plugins probe or post to (``http``'s endpoints, ``process``'s
+``ready_http``, ``webhook``'s url) and the headers they send, so that all refuse the same ones
+with the same words. No message quotes a header's value: it may be a credential."""
 
 from __future__ import annotations
 
-from typing import Final
+import re
+from typing import Any, Final
+
+import attrs
+
+from waypoint_hooks import StructureError
 
 #: The schemes a probe speaks, and the only ones a redirect is followed to.
 SCHEMES: Final = ("http", "https")
+# RFC 9110's token: what a header name may be made of.
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def url_problem(url: str) -> str | None:
@@ -28,3 +36,24 @@ def url_problem(url: str) -> str | None:
     except ValueError:
         return f"{url!r} has an invalid port"
     return None
+
+
+def check_url(_: object, field: attrs.Attribute[Any], value: str | None) -> None:
+    """An attrs validator: ``value`` is a URL a plugin can send requests to (or ``None``)."""
+    problem = None if value is None else url_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+
+
+def check_headers(_: object, field: attrs.Attribute[dict[str, str]], value: dict[str, str]) -> None:
+    """An attrs validator: every header of ``value`` can be sent as HTTP/1.1 writes it."""
+    for name, text in value.items():
+        path = f"{field.name}[{name}]"  # as cattrs names a mapping's keys
+        if not _TOKEN.fullmatch(name):
+            raise StructureError.at(path, "is not a valid header name")
+        if "\r" in text or "\n" in text or "\0" in text:
+            raise StructureError.at(path, "must not hold line breaks")
+        try:
+            text.encode("latin-1")
+        except UnicodeEncodeError:
+            raise StructureError.at(path, "must be Latin-1 text, as HTTP/1.1 headers are") from None

@@ -33,7 +33,7 @@ from waypoint_hooks import (
 )
 from waypoint_hooks.terminal import UI
 
-from ._urls import SCHEMES, url_problem
+from ._urls import SCHEMES, check_headers, check_url, url_problem
 
 if TYPE_CHECKING:
     import ssl
@@ -46,17 +46,9 @@ _MAX_HEADER_LINES: Final = 100
 _QUOTED: Final = 200
 # "HTTP/1.1 200 OK": the version, a three-digit code and the (optional) reason phrase.
 _STATUS_LINE: Final = re.compile(rb"HTTP/\d(?:\.\d)? ([1-5]\d\d)(?: ([^\r\n]*))?\r?\n?")
-# RFC 9110's token: what a header name may be made of.
-_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Characters left as they are when a URL's path and query are quoted for the request line:
 # the reserved ones, and "%" so that what is escaped already stays so.
 _SAFE: Final = "!#$%&'()*+,/:;=?@[]~"
-
-
-def _check_url(_: object, field: attrs.Attribute[str | None], value: str | None) -> None:
-    problem = None if value is None else url_problem(value)
-    if problem is not None:
-        raise ValueError(problem)
 
 
 def _check_urls(
@@ -70,21 +62,6 @@ def _check_urls(
         problem = url_problem(url)
         if problem is not None:
             raise StructureError.at(f"{field.name}[{index}]", problem)
-
-
-def _check_headers(
-    _: object, field: attrs.Attribute[dict[str, str]], value: dict[str, str]
-) -> None:
-    for name, text in value.items():
-        path = f"{field.name}[{name}]"  # as cattrs names a mapping's keys
-        if not _TOKEN.fullmatch(name):
-            raise StructureError.at(path, "is not a valid header name")
-        if "\r" in text or "\n" in text or "\0" in text:
-            raise StructureError.at(path, "must not hold line breaks")
-        try:
-            text.encode("latin-1")
-        except UnicodeEncodeError:
-            raise StructureError.at(path, "must be Latin-1 text, as HTTP/1.1 headers are") from None
 
 
 @final
@@ -150,7 +127,7 @@ class ProbeConfig:
 
     #: The endpoint to probe; or ``urls`` for several. A release manager without either
     #: probes what the deployment offers.
-    url: str | None = attrs.field(default=None, validator=_check_url)
+    url: str | None = attrs.field(default=None, validator=check_url)
     urls: list[str] | None = attrs.field(default=None, validator=_check_urls)
     #: The response codes that count as READY; any other answer is ALIVE.
     expect_status: ExpectedStatus = attrs.field(
@@ -161,7 +138,7 @@ class ProbeConfig:
         default=Duration("5s"), validator=attrs.validators.gt(Duration(0))
     )
     #: Sent with every request (to the endpoint's own host only, not to where it redirects).
-    headers: dict[str, str] = attrs.field(factory=dict, validator=_check_headers)
+    headers: dict[str, str] = attrs.field(factory=dict, validator=check_headers)
     verify_tls: bool = True
 
     def __attrs_post_init__(self) -> None:

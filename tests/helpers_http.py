@@ -12,6 +12,15 @@ Every request's path and headers are kept in ``requests``.
 | `/redirect-ok`   | 302 to `/ok`                                                          |
 | `/close`         | the connection closed without an answer                               |
 | `/reset`         | the connection reset (or closed) without an answer                    |
+
+POSTs (a notifier's) are kept in ``posts`` as they arrive, with their headers and body:
+
+| path             | answer                                                                |
+|------------------|-----------------------------------------------------------------------|
+| `/hook`          | 200                                                                   |
+| `/error`         | 500                                                                   |
+| `/flaky`         | 500 while `failures` is above 0 (each one counts it down), then 200   |
+| `/hang`          | 200 once the server stops (or `released` is set)                      |
 """
 
 from __future__ import annotations
@@ -39,6 +48,11 @@ class LoopbackServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.stopping = threading.Event()
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.posts: list[tuple[str, dict[str, str], bytes]] = []
+        #: How many POSTs to /flaky fail before one succeeds.
+        self.failures = 0
+        #: Lets the POSTs /hang holds be answered.
+        self.released = threading.Event()
         #: How many requests /gate lets through together.
         self.gate = 2
         self.in_flight = 0
@@ -61,6 +75,26 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(404)
         else:
             answer(self)
+
+    def do_POST(self) -> None:
+        path = self.path.partition("?")[0]
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with self.server.changed:
+            self.server.posts.append((path, {k.lower(): v for k, v in self.headers.items()}, body))
+            self.server.changed.notify_all()
+        if path == "/hang":
+            while not (self.server.stopping.is_set() or self.server.released.wait(0.05)):
+                pass
+        elif path == "/error" or (path == "/flaky" and self._fail_once()):
+            self._answer(500)
+            return
+        self._answer(200 if path in ("/hook", "/flaky", "/hang") else 404)
+
+    def _fail_once(self) -> bool:
+        with self.server.changed:
+            failing = self.server.failures > 0
+            self.server.failures -= failing
+            return failing
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # keep the test output clean

@@ -438,7 +438,7 @@ def test_an_unknown_top_level_key_suggests_a_close_match() -> None:
     error = error_of('project = "demo"\n' + MINIMAL_APP + 'aps "x" {\n}\n')
     assert str(error) == (
         'waypoint.hcl:7: unknown key "aps" at the top level; did you mean "app"? '
-        "Allowed: project, status, app"
+        "Allowed: project, status, app, notify, maintenance"
     )
 
 
@@ -446,7 +446,7 @@ def test_an_unknown_app_key_lists_the_allowed_ones() -> None:
     error = error_of('project = "demo"\napp "web" {\n  url = "x"\n}\n')
     assert str(error) == (
         'waypoint.hcl:3: app "web": unknown key "url" in the app block; '
-        "allowed: isolate, deploy, release, status, build, registry"
+        "allowed: isolate, depends_on, deploy, release, status, build, registry"
     )
 
 

@@ -194,7 +194,7 @@ def _load(block: Block, path: Path) -> None:
             for app in project.apps.values()
             for use in (app.deploy, app.release)
             if use is not None
-        }
+        } | {notify.use.plugin for notify in project.notify.values()}
         if used <= available:
             check_plugins(project, builtins)
     except ConfigFileError as exc:

@@ -43,10 +43,14 @@ HOOKS = [
     "release_manager_release_func",
     "release_manager_status_func",
 ]
-# Each plugin installed: one made by `waypoint-hooks new-plugin`, the committed example; and
-# the directory of its package.
-PACKAGES = {"markers": "waypoint-hooks-markers", "example": "example"}
-PLUGINS = list(PACKAGES)
+# Each plugin installed: one made by `waypoint-hooks new-plugin`, the committed example, a
+# notifier made by `new-plugin --kind notifier`; and the directory of its package.
+PACKAGES = {
+    "markers": "waypoint-hooks-markers",
+    "example": "example",
+    "pager": "waypoint-hooks-pager",
+}
+PLUGINS = ["markers", "example"]
 
 
 def files(root: Path) -> dict[str, str]:
@@ -89,6 +93,25 @@ def test_the_committed_example_is_a_fresh_rendering(tmp_path: Path) -> None:
     assert sorted(committed) == sorted(fresh), f"examples/plugin-template drifted: {REGENERATE}"
     drifted = [path for path in fresh if committed[path] != fresh[path]]
     assert not drifted, f"{drifted} drifted from the template: {REGENERATE}"
+
+
+def test_new_plugin_renders_a_notifier_with_kind_notifier(tmp_path: Path) -> None:
+    rendered = files(new_plugin("pager", tmp_path, "notifier"))
+    assert sorted(rendered) == sorted(files(new_plugin("pager", tmp_path / "platform")))
+    assert (
+        "description = The pager plugin for waypoint-hooks: a notifier\n" in rendered["setup.cfg"]
+    )
+    assert "def notifier_send(" in rendered["waypoint_hooks_pager/__init__.py"]
+    assert "platform" not in rendered["waypoint_hooks_pager/__init__.py"]
+    for path, text in rendered.items():
+        if path.endswith(".py"):
+            compile(text, path, "exec")
+
+
+def test_new_plugin_refuses_a_kind_it_has_no_template_for(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"'builder' is not a kind of plugin; choose one of"):
+        new_plugin("x", tmp_path, "builder")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_new_plugin_refuses_an_existing_directory_and_leaves_it_alone(tmp_path: Path) -> None:
@@ -170,12 +193,15 @@ def venv(tmp_path_factory: pytest.TempPathFactory, sources: Path) -> Path:
     # Made by the installed command: the template must have been installed with it. Its
     # "Next:" steps install the package into this virtualenv and run its tests: they work
     # with waypoint-hooks from a checkout, not from the package index.
-    created = run(bin_directory / "waypoint-hooks", "new-plugin", "markers", cwd=sources)
-    assert created.returncode == 0, created.stdout + created.stderr
-    steps = [line.strip() for line in created.stdout.split("Next")[1].splitlines()[1:]]
-    followed = run("bash", "-c", " && ".join(filter(None, steps)), cwd=sources)
-    assert followed.returncode == 0, f"{steps}\n{followed.stdout}{followed.stderr}"
-    assert " passed" in followed.stdout.splitlines()[-1]
+    for plugin, kind in (("markers", "platform"), ("pager", "notifier")):
+        created = run(
+            bin_directory / "waypoint-hooks", "new-plugin", plugin, "--kind", kind, cwd=sources
+        )
+        assert created.returncode == 0, created.stdout + created.stderr
+        steps = [line.strip() for line in created.stdout.split("Next")[1].splitlines()[1:]]
+        followed = run("bash", "-c", " && ".join(filter(None, steps)), cwd=sources)
+        assert followed.returncode == 0, f"{steps}\n{followed.stdout}{followed.stderr}"
+        assert " passed" in followed.stdout.splitlines()[-1]
     # waypoint-hooks>=0.1, which it requires, is met by the installation above.
     example = run(*pip, f"{sources / PACKAGES['example']}[test]")
     assert example.returncode == 0, example.stdout + example.stderr
@@ -188,8 +214,16 @@ def waypoint_hooks(
     return run(venv / "waypoint-hooks", *args, cwd=cwd)
 
 
-@pytest.mark.parametrize("plugin", PLUGINS)
-def test_the_installed_plugin_is_found_through_its_entry_point(venv: Path, plugin: str) -> None:
+@pytest.mark.parametrize(
+    ("plugin", "kinds", "hooks"),
+    [
+        *((plugin, ["platform", "release_manager"], HOOKS) for plugin in PLUGINS),
+        ("pager", ["notifier"], ["notifier_send"]),
+    ],
+)
+def test_the_installed_plugin_is_found_through_its_entry_point(
+    venv: Path, plugin: str, kinds: list[str], hooks: list[str]
+) -> None:
     listed = waypoint_hooks(venv, "plugins", "--json")
     assert listed.returncode == 0, listed.stdout + listed.stderr
     by_name = {entry["name"]: entry for entry in json.loads(listed.stdout)}
@@ -197,8 +231,8 @@ def test_the_installed_plugin_is_found_through_its_entry_point(venv: Path, plugi
         "name": plugin,
         "version": "0.1.0",
         "distribution": f"waypoint-hooks-{plugin}",
-        "kinds": ["platform", "release_manager"],
-        "hooks": HOOKS,
+        "kinds": kinds,
+        "hooks": hooks,
         "source": "entry-point",
         "error": None,
     }
@@ -254,7 +288,7 @@ def test_up_status_and_destroy_run_the_installed_plugin(
     assert (after["apps"][0]["deployment"], after["apps"][0]["release"]) == (None, None)
 
 
-@pytest.mark.parametrize("plugin", PLUGINS)
+@pytest.mark.parametrize("plugin", list(PACKAGES))
 def test_the_package_s_own_tests_pass_in_the_virtualenv(
     venv: Path, sources: Path, plugin: str
 ) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "._alert": ("Alert",),
     "._aggregate": ("DEFAULT_ORDER", "POLICIES", "Policy", "aggregate"),
     "._context": ("Context", "JobInfo", "Target"),
     "._duration": ("Duration",),
@@ -33,6 +34,7 @@ __all__ = [
     "AUTOLOAD_ENV",
     "DEFAULT_ORDER",
     "POLICIES",
+    "Alert",
     "CategoryDisplayHint",
     "ConfigError",
     "Context",
@@ -64,6 +66,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from ._aggregate import DEFAULT_ORDER, POLICIES, Policy, aggregate
+    from ._alert import Alert
     from ._callers import HookFailed, HookTimeout
     from ._context import Context, JobInfo, Target
     from ._duration import Duration

@@ -17,13 +17,17 @@ __all__ = [
     "ARGUMENTS",
     "COMPONENTS",
     "HOOKS",
+    "LIFECYCLES",
+    "NOTIFIER",
     "OBSERVER_HOOK",
     "PLATFORM",
     "RELEASE_MANAGER",
     "Component",
+    "Lifecycle",
     "TargetKind",
     "component_of",
     "kinds_of",
+    "lifecycle_of",
 ]
 
 #: What a component makes: a deployment (platform) or a release (release manager).
@@ -32,15 +36,10 @@ TargetKind = Literal["deployment", "release"]
 
 @final
 @attrs.frozen
-class Component:
-    """One kind of component: the config block that uses it, and its three hooks."""
+class Lifecycle:
+    """The hooks of a component that makes targets: one creates a target, one checks it, one
+    destroys it."""
 
-    #: As ``plugins --json`` lists it: ``platform``, ``release_manager``.
-    kind: str
-    #: As a sentence names it: "a platform".
-    title: str
-    #: The block of an app in ``waypoint.hcl`` whose ``use`` selects it.
-    block: str
     #: What its create hook makes, and what its status hook checks.
     target: TargetKind
     create: str
@@ -49,30 +48,62 @@ class Component:
 
     @property
     def hooks(self) -> tuple[str, str, str]:
-        """Its hooks, the create hook first: an app's config must fit every one of them."""
         return (self.create, self.status, self.destroy)
 
 
-PLATFORM: Final = Component(
+@final
+@attrs.frozen
+class Component:
+    """One kind of component: the config block that uses it, and its hooks."""
+
+    #: As ``plugins --json`` lists it: ``platform``, ``release_manager``, ``notifier``.
+    kind: str
+    #: As a sentence names it: "a platform".
+    title: str
+    #: The block of ``waypoint.hcl`` whose ``use`` selects it.
+    block: str
+    #: Its hooks, the one that makes a plugin this kind first: a block's plugin must
+    #: implement that one, and the block's config must fit every one of them.
+    hooks: tuple[str, ...]
+    #: For a component that makes targets (deployments, releases), their hooks.
+    lifecycle: Lifecycle | None = None
+
+    @property
+    def required(self) -> str:
+        """The hook a plugin implements to be this kind."""
+        return self.hooks[0]
+
+
+def _maker(kind: str, title: str, block: str, lifecycle: Lifecycle) -> Component:
+    return Component(kind, title, block, lifecycle.hooks, lifecycle)
+
+
+PLATFORM: Final = _maker(
     "platform",
     "platform",
     "deploy",
-    "deployment",
-    "platform_deploy_func",
-    "platform_status_func",
-    "platform_destroy_func",
+    Lifecycle(
+        "deployment", "platform_deploy_func", "platform_status_func", "platform_destroy_func"
+    ),
 )
-RELEASE_MANAGER: Final = Component(
+RELEASE_MANAGER: Final = _maker(
     "release_manager",
     "release manager",
     "release",
-    "release",
-    "release_manager_release_func",
-    "release_manager_status_func",
-    "release_manager_destroy_func",
+    Lifecycle(
+        "release",
+        "release_manager_release_func",
+        "release_manager_status_func",
+        "release_manager_destroy_func",
+    ),
 )
-COMPONENTS: Final = (PLATFORM, RELEASE_MANAGER)
-_BY_TARGET: Final = {component.target: component for component in COMPONENTS}
+#: Sends alerts (DESIGN §15): a ``notify`` block's plugin.
+NOTIFIER: Final = Component("notifier", "notifier", "notify", ("notifier_send",))
+COMPONENTS: Final = (PLATFORM, RELEASE_MANAGER, NOTIFIER)
+#: The lifecycles of the components that make targets, in the table's order.
+LIFECYCLES: Final = tuple(c.lifecycle for c in COMPONENTS if c.lifecycle is not None)
+_BY_TARGET: Final = {lifecycle.target: lifecycle for lifecycle in LIFECYCLES}
+_BY_HOOK: Final = {hook: component for component in COMPONENTS for hook in component.hooks}
 
 #: The broadcast hook every plugin may implement, called after each status report.
 OBSERVER_HOOK: Final = "status_report_generated"
@@ -86,9 +117,14 @@ ARGUMENTS: Final[dict[str, tuple[str, ...]]] = {
 HOOKS: Final = tuple(ARGUMENTS)
 
 
-def component_of(target: TargetKind) -> Component:
-    """The component that makes ``target`` records."""
+def lifecycle_of(target: TargetKind) -> Lifecycle:
+    """The hooks that make, check and destroy ``target`` records."""
     return _BY_TARGET[target]
+
+
+def component_of(hook: str) -> Component:
+    """The component ``hook`` is a hook of; a KeyError for the observer hook."""
+    return _BY_HOOK[hook]
 
 
 def kinds_of(hooks: tuple[str, ...] | list[str]) -> tuple[str, ...]:

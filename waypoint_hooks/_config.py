@@ -9,17 +9,19 @@ problem's path (``apps[web].status.timeout``) leads back to the line it was writ
 
 The classes, the file's shape and the document step are one module: the document is shaped
 like the classes field for field, and a problem is reported through both (a field's metadata
-says what it takes; the document says where it was written).
+says what it takes; the document says where it was written). Over 400 lines for that reason.
 """
 
 from __future__ import annotations
 
 import difflib
+import graphlib
 import os
 import re
-from collections.abc import Mapping
+import zoneinfo
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final, final
+from typing import Any, Final, Literal, final
 
 import attrs
 
@@ -27,17 +29,22 @@ from ._aggregate import DEFAULT_POLICY, OPTIONS, Policy, inherit_options
 from ._codec import MISFITS, Problem, converter, problems
 from ._duration import Duration, longer_than_zero
 from ._errors import ConfigFileError
+from ._health import Health
 from ._names import check_name
 from ._reader import Attribute, Block, Body, Cache, Shape, decode, read_hcl, read_json
 
 __all__ = [
     "CONFIG_NAMES",
+    "DAYS",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_INTERVAL",
     "DEFAULT_KEEP",
     "DEFAULT_TIMEOUT",
+    "FIRING_HEALTHS",
     "App",
     "ConfigFileError",
+    "Maintenance",
+    "Notify",
     "Project",
     "StatusSettings",
     "Use",
@@ -103,14 +110,19 @@ class Use:
     lines: Mapping[str, int] = attrs.field(factory=dict, eq=False)
 
 
-def _app_name(_: object, __: attrs.Attribute[str], value: str) -> None:
-    check_name("the app's name", value)
+def _named(what: str) -> Any:
+    """A validator of a name by the rule of DESIGN §13."""
+
+    def check(_: object, __: attrs.Attribute[str], value: str) -> None:
+        check_name(what, value)
+
+    return check
 
 
 @final
 @attrs.frozen
 class App:
-    name: str = attrs.field(validator=_app_name)
+    name: str = attrs.field(validator=_named("the app's name"))
     line: int | None = attrs.field(eq=False)
     deploy: Use
     release: Use | None
@@ -124,6 +136,116 @@ class App:
             _HELP: "isolate is true or false (run this app's plugins in a process of their own)"
         },
     )
+    #: The apps it needs: while one of theirs fires, this app's alerts are held (DESIGN §15).
+    depends_on: tuple[str, ...] = ()
+
+
+#: The healths a notify block fires on by default: every one but READY.
+FIRING_HEALTHS: Final = frozenset(Health) - {Health.READY}
+
+
+def _fires(_: object, __: attrs.Attribute[frozenset[Health]], value: frozenset[Health]) -> None:
+    if not value:
+        raise ValueError("on lists no health; leave it out to fire on every health but READY")
+    if Health.READY in value:
+        raise ValueError("on must not hold READY: READY is what resolves an alert")
+
+
+def _optional_longer_than_zero(
+    _: object, field: attrs.Attribute[Duration | None], value: Duration | None
+) -> None:
+    if value is not None:
+        longer_than_zero(field.name, value)
+
+
+def _threshold(name: str, what: str) -> Any:
+    return attrs.field(
+        default=1,
+        validator=attrs.validators.ge(1),
+        metadata={_HELP: f"{name} is how many {what} in a row it takes: a whole number, 1 or more"},
+    )
+
+
+@final
+@attrs.frozen
+class Notify:
+    """A ``notify "NAME"`` block: which health changes are alerts, and the notifier that sends
+    them (DESIGN §15)."""
+
+    name: str = attrs.field(validator=_named("the notify block's name"))
+    line: int | None = attrs.field(eq=False)
+    use: Use
+    #: The apps whose deployments and releases it watches; ``None`` for every app.
+    apps: tuple[str, ...] | None = None
+    #: The healths that count as failing.
+    on: frozenset[Health] = attrs.field(default=FIRING_HEALTHS, validator=_fires)
+    #: Failing reports in a row before an alert fires (Consul's failures_before_critical).
+    failure_threshold: int = _threshold("failure_threshold", "failing reports")
+    #: READY reports in a row before a firing alert is resolved.
+    success_threshold: int = _threshold("success_threshold", "READY reports")
+    #: Send an alert when it is resolved, too.
+    send_on_resolved: bool = attrs.field(
+        default=False, metadata={_HELP: "send_on_resolved is true or false"}
+    )
+    #: Send a reminder this often while an alert fires; ``None`` for never.
+    remind: Duration | None = attrs.field(default=None, validator=_optional_longer_than_zero)
+
+    def watches(self, app: str) -> bool:
+        return self.apps is None or app in self.apps
+
+
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+#: The days of a maintenance window's ``every``, Monday first (as ``date.weekday()`` counts).
+DAYS: Final[tuple[Day, ...]] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK: Final = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+#: The longest maintenance window: a week, after which every day would be in one.
+_LONGEST_WINDOW: Final = Duration("168h")
+
+
+def _clock(_: object, __: attrs.Attribute[str], value: str) -> None:
+    if _CLOCK.fullmatch(value) is None:
+        raise ValueError("not a time of day")
+
+
+def _window(_: object, field: attrs.Attribute[Duration], value: Duration) -> None:
+    longer_than_zero(field.name, value)
+    if value > _LONGEST_WINDOW:
+        raise ValueError(f"duration must be at most {_LONGEST_WINDOW}, a week; got '{value}'")
+
+
+def _zone(_: object, __: attrs.Attribute[str], value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f'timezone "{value}" is not a time zone; write an IANA name such as "UTC" or '
+            '"Europe/Paris"'
+        ) from None
+
+
+@final
+@attrs.frozen
+class Maintenance:
+    """A ``maintenance "NAME"`` block: a window, repeated on some days, when checks run and
+    are stored but alerts of its apps are held until it ends."""
+
+    name: str = attrs.field(validator=_named("the maintenance block's name"))
+    line: int | None = attrs.field(eq=False)
+    #: When it starts, ``HH:MM`` in ``timezone``.
+    start: str = attrs.field(
+        validator=_clock,
+        metadata={_HELP: 'start is the time of day the window begins, as "HH:MM" (00:00 to 23:59)'},
+    )
+    duration: Duration = attrs.field(validator=_window)
+    #: The apps whose alerts it holds; ``None`` for every app.
+    apps: tuple[str, ...] | None = None
+    #: The days it starts on.
+    every: tuple[Day, ...] = attrs.field(default=DAYS, validator=attrs.validators.min_len(1))
+    #: An IANA time zone name.
+    timezone: str = attrs.field(default="UTC", validator=_zone)
+
+    def holds(self, app: str) -> bool:
+        return self.apps is None or app in self.apps
 
 
 def _not_empty(_: object, __: attrs.Attribute[str], value: str) -> None:
@@ -146,6 +268,9 @@ class Project:
         validator=attrs.validators.min_len(1),
         metadata={_HELP: 'no app is defined; add one: app "NAME" { deploy { use "PLUGIN" { } } }'},
     )
+    #: In file order.
+    notify: Mapping[str, Notify] = attrs.field(factory=dict)
+    maintenance: Mapping[str, Maintenance] = attrs.field(factory=dict)
 
 
 def find_config(directory: Path) -> Path:
@@ -205,7 +330,7 @@ _COMPONENT: Final = Shape(blocks={"use": (1, _SETTINGS)})
 _STATUS: Final = Shape(attributes=_STATUS_KEYS)
 # build and registry are inside app, where real Waypoint files have them.
 _APP: Final = Shape(
-    attributes=("isolate",),
+    attributes=("isolate", "depends_on"),
     blocks={
         "deploy": (0, _COMPONENT),
         "release": (0, _COMPONENT),
@@ -214,7 +339,27 @@ _APP: Final = Shape(
         "registry": (0, None),
     },
 )
-_TOP: Final = Shape(attributes=("project",), blocks={"status": (0, _STATUS), "app": (1, _APP)})
+
+
+def _written_keys(cls: type[Notify] | type[Maintenance]) -> tuple[str, ...]:
+    """The fields of a labelled block written as its attributes: all but the label, the line
+    and the ``use`` block."""
+    return tuple(f.name for f in attrs.fields(cls) if f.name not in ("name", "line", "use"))
+
+
+_NOTIFY: Final = Shape(attributes=_written_keys(Notify), blocks={"use": (1, _SETTINGS)})
+_MAINTENANCE: Final = Shape(attributes=_written_keys(Maintenance))
+_TOP: Final = Shape(
+    attributes=("project",),
+    blocks={
+        "status": (0, _STATUS),
+        "app": (1, _APP),
+        "notify": (1, _NOTIFY),
+        "maintenance": (1, _MAINTENANCE),
+    },
+)
+#: What a problem's first step is about, as its message names it: ``app "web": ...``.
+_OWNERS: Final = {".apps": "app", ".notify": "notify", ".maintenance": "maintenance"}
 
 # A template sequence, escaped (doubled) or not; tried left to right as HCL's scanner does.
 _TEMPLATE: Final = re.compile(r"\$\$\{|%%\{|\$\{|%\{")
@@ -296,28 +441,83 @@ class _Document:
             raise self._error(None, 'the project has no name; add project = "NAME" at the top')
         self._note((".name",), name)
         status = self._status_keys(members, "")
-        apps: dict[str, dict[str, Any]] = {}
-        for block in members.blocks.get("app", ()):
-            app = self._label(block, "", "the app's name", "NAME")
-            earlier = apps.get(app)
-            if earlier is not None:
-                raise self._error(
-                    block.line,
-                    f'app "{app}" is defined twice (first on line {earlier["line"]}); '
-                    "rename one, or merge them",
-                )
-            apps[app] = self._app(block, app, status)
         document = {
             "path": absolute,
             "name": name.value,
             "status": self._status((".status",), status),
-            "apps": apps,
+            "apps": self._labelled(
+                members, "app", "the app's name", lambda block, app: self._app(block, app, status)
+            ),
+            "notify": self._labelled(members, "notify", "the notify block's name", self._notify),
+            "maintenance": self._labelled(
+                members, "maintenance", "the maintenance block's name", self._maintenance
+            ),
         }
         try:
-            return converter.structure(document, Project)
+            project = converter.structure(document, Project)
         except MISFITS as exc:
             found = list(problems(exc))
-        raise self._problem(min(found, key=self._order))
+            raise self._problem(min(found, key=self._order)) from None
+        self._check_references(project)
+        return project
+
+    def _check_references(self, project: Project) -> None:
+        """Every app named in ``depends_on``, ``notify`` and ``maintenance`` is an app of the
+        file, and no app depends on itself, however indirectly."""
+        named = [
+            ((".apps", f"[{app.name}]", ".depends_on"), f'app "{app.name}": ', app.depends_on)
+            for app in project.apps.values()
+        ]
+        for owner, blocks in (("notify", project.notify), ("maintenance", project.maintenance)):
+            named += [
+                ((f".{owner}", f"[{name}]", ".apps"), f'{owner} "{name}": ', block.apps or ())
+                for name, block in blocks.items()
+            ]
+        known = list(project.apps)
+        for steps, prefix, apps in named:
+            for app in apps:
+                if app not in project.apps:
+                    key = steps[-1][1:]
+                    raise self._error(
+                        self._written[steps].line,
+                        f'{prefix}{key}: no app "{app}" in this file{_allowed(app, known)}',
+                    )
+        graph = {app.name: app.depends_on for app in project.apps.values()}
+        try:
+            graphlib.TopologicalSorter(graph).prepare()
+        except graphlib.CycleError as exc:
+            # Each app of the cycle is a dependency of the next: reversed, each depends on the
+            # next; told from the app written first.
+            cycle: list[str] = exc.args[1][:0:-1]
+            first = cycle.index(min(cycle, key=known.index))
+            path = [*cycle[first:], *cycle[:first], cycle[first]]
+            raise self._error(
+                self._written[(".apps", f"[{path[0]}]", ".depends_on")].line,
+                f'app "{path[0]}": depends_on makes a cycle: {" → ".join(path)}; an app cannot '
+                "wait for itself, so remove one of these dependencies",
+            ) from None
+
+    def _labelled(
+        self,
+        members: _Members,
+        kind: str,
+        what: str,
+        read: Callable[[Block, str], dict[str, Any]],
+    ) -> dict[str, dict[str, Any]]:
+        """Each ``kind "NAME"`` block, read, by its name (``what`` the label is); a name given
+        twice is an error."""
+        found: dict[str, dict[str, Any]] = {}
+        for block in members.blocks.get(kind, ()):
+            name = self._label(block, "", what, "NAME")
+            earlier = found.get(name)
+            if earlier is not None:
+                raise self._error(
+                    block.line,
+                    f'{kind} "{name}" is defined twice (first on line {earlier["line"]}); '
+                    "rename one, or merge them",
+                )
+            found[name] = read(block, name)
+        return found
 
     def _note(self, steps: tuple[str, ...], written: Attribute | Block) -> None:
         self._written[steps] = written
@@ -442,26 +642,50 @@ class _Document:
                 f"{prefix}concurrency applies to the whole run; set it in the project's status "
                 "block, or pass --concurrency",
             )
-        app = {
+        return {
             "name": name,
             "line": block.line,
             "deploy": self._use(deploy, prefix),
             "release": self._use(release, prefix) if release is not None else None,
             "status": self._status((*at, ".status"), _inherited(project, own)),
+            **self._values(at, members),
         }
-        isolate = members.attributes.get("isolate")
-        if isolate is not None:
-            app["isolate"] = isolate.value
-            self._note((*at, ".isolate"), isolate)
-        return app
+
+    def _notify(self, block: Block, name: str) -> dict[str, Any]:
+        prefix = f'notify "{name}": '
+        at = (".notify", f"[{name}]")
+        self._note(at, block)
+        members = self._members(block.body, prefix, "in the notify block", _NOTIFY)
+        use = self._one_use(block, members, prefix, "notify")
+        settings = self._settings(use, prefix)
+        return {"name": name, "line": block.line, "use": settings, **self._values(at, members)}
+
+    def _maintenance(self, block: Block, name: str) -> dict[str, Any]:
+        prefix = f'maintenance "{name}": '
+        at = (".maintenance", f"[{name}]")
+        self._note(at, block)
+        members = self._members(block.body, prefix, "in the maintenance block", _MAINTENANCE)
+        return {"name": name, "line": block.line, **self._values(at, members)}
+
+    def _values(self, at: tuple[str, ...], members: _Members) -> dict[str, Any]:
+        """A block's own attributes as its class takes them, each noted where it is written."""
+        for name, item in members.attributes.items():
+            self._note((*at, f".{name}"), item)
+        return {name: item.value for name, item in members.attributes.items()}
 
     def _use(self, component: Block, prefix: str) -> dict[str, Any]:
+        """The one ``use`` block of a component's block (``deploy``, ``release``)."""
         kind = component.name
         where = f"in the {kind} block"
-        uses = self._members(component.body, prefix, where, _COMPONENT).blocks.get("use", [])
+        members = self._members(component.body, prefix, where, _COMPONENT)
+        use = self._one_use(component, members, prefix, kind)
+        return self._settings(use, f"{prefix}{kind}: ")
+
+    def _one_use(self, block: Block, members: _Members, prefix: str, kind: str) -> Block:
+        uses = members.blocks.get("use", [])
         if not uses:
             raise self._error(
-                component.line,
+                block.line,
                 f'{prefix}the {kind} block uses no plugin; add use "PLUGIN" {{ ... }} inside it',
             )
         if len(uses) > 1:
@@ -470,17 +694,20 @@ class _Document:
                 f"{prefix}a second use block in the {kind} block (the first is on line "
                 f"{uses[0].line}); a {kind} block uses one plugin, so keep one",
             )
-        use = uses[0]
-        plugin = self._label(use, f"{prefix}{kind}: ", "the plugin's name", "PLUGIN")
+        return uses[0]
+
+    def _settings(self, use: Block, prefix: str) -> dict[str, Any]:
+        """A ``use`` block as :class:`Use` takes it; ``prefix`` says where it is."""
+        plugin = self._label(use, prefix, "the plugin's name", "PLUGIN")
         lines: dict[str, int] = {}
         return {
             "plugin": plugin,
-            "config": self._settings(use.body, f'{prefix}{kind}: use "{plugin}": ', lines),
+            "config": self._plugin_settings(use.body, f'{prefix}use "{plugin}": ', lines),
             "line": use.line,
             "lines": lines,
         }
 
-    def _settings(
+    def _plugin_settings(
         self, body: Body, where: str, lines: dict[str, int], path: str = ""
     ) -> dict[str, Any]:
         """A plugin's settings, or a block's among them, as plain values; the line of each
@@ -502,7 +729,7 @@ class _Document:
             else:
                 self._once(settings, item, where)
                 inner = f"{path}{item.name}."
-                value = self._settings(item.body, f"{where}{item.name}: ", lines, inner)
+                value = self._plugin_settings(item.body, f"{where}{item.name}: ", lines, inner)
                 settings[item.name] = Attribute(item.name, value, item.line)
             lines[path + item.name] = item.line
         return {name: item.value for name, item in settings.items()}
@@ -523,7 +750,8 @@ class _Document:
     def _problem(self, problem: Problem) -> ConfigFileError:
         item = self._at(problem)
         steps = problem.steps
-        prefix = f'app "{steps[1][1:-1]}": ' if steps[:1] == (".apps",) and len(steps) > 2 else ""
+        owner = _OWNERS.get(steps[0]) if len(steps) > 2 else None
+        prefix = f'{owner} "{steps[1][1:-1]}": ' if owner is not None else ""
         key = next((step[1:] for step in reversed(steps) if step.startswith(".")), "")
         explained = problem.field.metadata.get(_HELP) if problem.field is not None else None
         if explained is not None:

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._alert import Alert
 from ._callers import HookFailed, HookTimeout, invoke
 from ._codec import unstructure_value
 from ._context import JobInfo
@@ -40,7 +41,7 @@ from .terminal import UI, Event, RecordingUI
 __all__ = ["invoke_isolated"]
 
 #: The values of a request the parent sends as they are; ``ctx`` and ``ui`` are made anew on
-#: each side, and the job and the last report are sent in their JSON forms.
+#: each side, and the job, the last report and the alert are sent in their JSON forms.
 _SENT: Final = ("hook", "plugin", "config", "deployment", "release", "timeout")
 _LINE_LIMIT: Final = 2**31
 #: prctl(2) option: the signal the worker gets when its parent dies.
@@ -65,6 +66,7 @@ async def invoke_isolated(call: HookCall, plugins: PluginManager, request: HookR
         "verbose": logging.getLogger().getEffectiveLevel() <= logging.INFO,
         "job_info": attrs.asdict(request.job_info),
         "last_report": _wire_or_none(request.last_report),
+        "alert": None if request.alert is None else request.alert.to_wire(),
         **{name: getattr(request, name) for name in _SENT},
     }
     timeout = request.timeout
@@ -156,11 +158,12 @@ def _serve(sent: Mapping[str, Any], send: Callable[[dict[str, Any]], None]) -> d
     ui = RecordingUI()
     response: dict[str, Any] = {}
     try:
-        last = sent["last_report"]
+        last, alert = sent["last_report"], sent["alert"]
         request = HookRequest(
             job_info=JobInfo(**sent["job_info"]),
             ui=ui,
             last_report=None if last is None else report_from_json(json.dumps(last)),
+            alert=None if alert is None else Alert.from_wire(alert),
             checkpoint=lambda value: send({"checkpoint": value}),
             **{name: sent[name] for name in _SENT},
         )

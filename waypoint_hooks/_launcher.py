@@ -1,7 +1,9 @@
-"""The launcher's work without click: deploy, release, status, destroy and history of apps.
+"""The launcher's work without click: deploy, release, status, destroy, history and alerts of
+apps.
 
-Data flows one way: config → apps → runner → plugin → report → finalize → store; the CLI only
-parses options and renders what these functions return. One module, over 400 lines, because
+Data flows one way: config → apps → runner → plugin → report → finalize → store (with the
+alerts the reports raise) → deliver; the CLI only parses options and renders what these
+functions return. One module, over 400 lines, because
 the phases share the rules of one lifecycle (DESIGN §12): the intent written before a hook, the
 claim before a destroy, pruning after a release; split, each phase would restate them.
 """
@@ -15,17 +17,19 @@ from typing import Any, TypeVar, final
 
 import attrs
 
+from ._alerting import Alerting
 from ._callers import HookFailed, HookTimeout
-from ._components import TargetKind, component_of
+from ._components import TargetKind, lifecycle_of
 from ._config import App, Project, Use
 from ._context import JobInfo, Target
+from ._delivery import Courier
 from ._errors import PluginError
 from ._model import StatusReport
 from ._plugins import PluginManager
 from ._request import HookRequest
 from ._runner import Runner, StatusCheck
 from ._signals import STOP
-from ._state import Record, State, StoredReport
+from ._state import Record, State, StoredAlert, StoredReport
 from ._workers import run_abandoning
 from .terminal import Event, RecordingUI, SilentUI, StreamUI
 
@@ -89,6 +93,14 @@ class Launcher:
         self.output = output
         #: One command is one job, as in Waypoint.
         self.job_id = uuid.uuid4().hex[:12]
+        self._alerting = Alerting.of(project) if project.notify else None
+        #: Delivers alerts once the first status check ran (DESIGN §15), until :meth:`close`.
+        self.courier: Courier | None = None
+
+    def close(self) -> None:
+        """Deliver what is due and stop delivering: each attempt ends within its deadline."""
+        if self.courier is not None:
+            self.courier.close()
 
     def select(self, names: Sequence[str]) -> list[App]:
         """The apps named (all of them when none is), in the config's order."""
@@ -207,20 +219,38 @@ class Launcher:
             timeout=timeout or self.project.status.timeout,
             on_failure=self.on_failure,
         )
-        by_id = {record.id: (app, record) for app, record in targets}
-        by_keep: dict[int, list[tuple[Record, StatusReport]]] = {}
+        by_id = {record.id: record for _, record in targets}
+        checked: list[tuple[Record, StatusReport]] = []
 
         def done(check: StatusCheck, report: StatusReport) -> None:
             # Only the checks that ran: after a stop signal the others never start.
-            app, record = by_id[check.target.id]
-            by_keep.setdefault(keep or app.status.keep, []).append((record, report))
+            checked.append((by_id[check.target.id], report))
             self._show_check(check, report)
 
+        self._deliver()
         run_abandoning(runner.check_all(checks, done, self._show_start))
-        for kept, checked in by_keep.items():
-            self.state.add_reports(checked, keep=kept)
-        fresh = {record.id: report for checked in by_keep.values() for record, report in checked}
+        kept = {app.name: keep or app.status.keep for app in apps}
+        if self.state.add_reports(checked, keep=kept, alerting=self._alerting):
+            self._deliver()
+        fresh = {record.id: report for record, report in checked}
         return Outcome(self._rows(apps, targets, fresh))
+
+    def _deliver(self) -> None:
+        """Deliver the outbox now, beside the checks: started by the first status check of a
+        project that has notify blocks (what an earlier command left is due at once)."""
+        if self._alerting is None:
+            return
+        if self.courier is None:
+            self.courier = Courier(
+                self.project,
+                self.state,
+                self.plugins,
+                job_id=self.job_id,
+                on_failure=self.on_failure,
+            )
+            self.courier.start()
+        else:
+            self.courier.wake()
 
     def cached(self, names: Sequence[str]) -> list[AppStatus]:
         """The stored status of every named app: its latest records and their last reports."""
@@ -245,6 +275,10 @@ class Launcher:
         """Every stored report of an app in this workspace, newest first."""
         (app,) = self.select([name])
         return self.state.history(app.name, self.workspace, limit)
+
+    def alerts(self, limit: int | None = None) -> list[StoredAlert]:
+        """The alerts raised in this workspace, newest first, with how their delivery went."""
+        return self.state.alerts(self.workspace, limit)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -277,7 +311,7 @@ class Launcher:
         )
         request = self._request(
             app,
-            component_of(kind).create,
+            lifecycle_of(kind).create,
             use.plugin,
             use.config,
             record,
@@ -307,7 +341,7 @@ class Launcher:
         use = app.deploy if record.kind == "deployment" else app.release
         request = self._request(
             app,
-            component_of(record.kind).destroy,
+            lifecycle_of(record.kind).destroy,
             record.plugin,
             _config(use, record),
             record,

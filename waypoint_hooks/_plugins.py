@@ -22,7 +22,7 @@ import pluggy
 
 from . import hookspecs
 from ._codec import structure
-from ._components import COMPONENTS, HOOKS, kinds_of
+from ._components import HOOKS, LIFECYCLES, kinds_of
 from ._errors import ConfigError, PluginError, StructureError, prefixed
 from ._markers import PROJECT
 
@@ -38,7 +38,7 @@ __all__ = [
 AUTOLOAD_ENV: Final = "WAYPOINT_HOOKS_DISABLE_PLUGIN_AUTOLOAD"
 _DISTRIBUTION: Final = "waypoint-hooks"
 
-STATUS_HOOKS: Final = tuple(component.status for component in COMPONENTS)
+STATUS_HOOKS: Final = tuple(lifecycle.status for lifecycle in LIFECYCLES)
 # The arguments whose values are structured into the type the implementation annotates.
 _TYPED_ARGUMENTS: Final = ("config", "deployment", "release")
 

@@ -1,4 +1,5 @@
-"""What the CLI prints: the status table, a resource tree, history, and their JSON forms.
+"""What the CLI prints: the status table, a resource tree, history, alerts, and their JSON
+forms.
 
 Every text that came from a plugin or a platform goes through ``sanitize_line`` here, the
 one place human-readable output is made; the JSON forms carry it unchanged (json escapes it).
@@ -15,12 +16,14 @@ from ._health import Health
 from ._launcher import AppStatus
 from ._model import Resource, StatusReport
 from ._plugins import Plugin
-from ._state import Record, StoredReport
-from ._wire import report_to_wire
+from ._state import Record, StoredAlert, StoredReport
+from ._wire import format_time, report_to_wire
 from .terminal import sanitize_line
 
 __all__ = [
     "LABELS",
+    "alerts_json",
+    "alerts_table",
     "history_json",
     "history_table",
     "humanize_age",
@@ -382,3 +385,83 @@ def history_json(
             for item in stored
         ],
     }
+
+
+def alerts_table(
+    stored: Sequence[StoredAlert],
+    now: datetime | None = None,
+    style: Style = plain,
+    width: int | None = None,
+) -> list[str]:
+    """The ``alerts`` listing, newest first: what each alert said and how its delivery went;
+    then one line per alert not delivered yet that an attempt failed for, saying why."""
+    now = now or datetime.now(timezone.utc)
+    rows = [
+        (
+            humanize_age(item.raised, now),
+            sanitize_line(item.alert.notify),
+            sanitize_line(item.alert.app),
+            item.alert.kind,
+            item.alert.state,
+            style(LABELS[item.alert.health], item.alert.health),
+            _delivery(item, now),
+            sanitize_line(item.alert.message),
+        )
+        for item in stored
+    ]
+    header = ("Raised", "Notify", "App", "Kind", "State", "Health", "Delivery", "Message")
+    table = _table(header, rows, _visible_width, width)
+    notes = [
+        f"alert {item.id}: attempt {item.attempts[-1].number} failed: "
+        f"{sanitize_line(item.attempts[-1].error or '')}"
+        for item in stored
+        if item.delivered is None and item.attempts
+    ]
+    return table + (["", *notes] if notes else [])
+
+
+def _delivery(item: StoredAlert, now: datetime) -> str:
+    tries = len(item.attempts)
+    if item.delivered is not None:
+        sent = f"sent {humanize_age(item.delivered, now)}"
+        return sent if tries <= 1 else f"{sent}, attempt {tries}"
+    if not tries:
+        return "pending"
+    due = item.next_attempt or now
+    # humanize_age counts back from its second time: from the next attempt, to now.
+    when = "now" if due <= now else "in " + humanize_age(now, due).removesuffix(" ago")
+    return f"{tries} failed, next {when}"
+
+
+def alerts_json(project: str, workspace: str, stored: Sequence[StoredAlert]) -> dict[str, Any]:
+    """``alerts --json``, newest first: each alert's fields, its id, when it was raised, and
+    its delivery (when it was delivered, the next attempt, every attempt)."""
+    return {
+        "project": project,
+        "workspace": workspace,
+        "alerts": [
+            {
+                "id": item.id,
+                "raised": format_time(item.raised),
+                **item.alert.to_wire(),
+                "delivery": {
+                    "delivered": _time_or_none(item.delivered),
+                    "next_attempt": _time_or_none(item.next_attempt),
+                    "attempts": [
+                        {
+                            "number": attempt.number,
+                            "started": format_time(attempt.started),
+                            "ended": format_time(attempt.ended),
+                            "error": attempt.error,
+                        }
+                        for attempt in item.attempts
+                    ],
+                },
+            }
+            for item in stored
+        ],
+    }
+
+
+def _time_or_none(value: datetime | None) -> str | None:
+    return None if value is None else format_time(value)

@@ -7,6 +7,7 @@ from typing import Any, final
 
 import attrs
 
+from ._alert import Alert
 from ._components import ARGUMENTS
 from ._context import Context, JobInfo, Target
 from ._model import StatusReport
@@ -36,6 +37,8 @@ class HookRequest:
     target: Target | None = None
     report: StatusReport | None = None
     previous: StatusReport | None = None
+    #: The notifier hook's argument.
+    alert: Alert | None = None
     #: Seconds the call may take; ``None`` for no limit.
     timeout: float | None = None
     #: Run the plugin in a process of its own (the app's ``isolate = true``).

@@ -11,7 +11,7 @@ import attrs
 from ._aggregate import DEFAULT_POLICY, Policy
 from ._callers import HookFailed, HookTimeout, invoke
 from ._codec import unstructure_value
-from ._components import OBSERVER_HOOK, component_of
+from ._components import OBSERVER_HOOK, lifecycle_of
 from ._context import JobInfo, Target
 from ._errors import PluginError
 from ._isolate import invoke_isolated
@@ -45,7 +45,7 @@ class StatusCheck:
 
     @property
     def hook(self) -> str:
-        return component_of(self.target.kind).status
+        return lifecycle_of(self.target.kind).status
 
     def request(self, timeout: float | None) -> HookRequest:
         """The status hook call this check makes, with ``timeout`` unless it has its own."""

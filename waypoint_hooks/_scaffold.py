@@ -1,8 +1,10 @@
-"""``new-plugin``: a ready-to-install plugin package, rendered from the template in ``_template``.
+"""``new-plugin``: a ready-to-install plugin package, rendered from the templates in
+``_templates``: the files every package has (``common``), and those of its kind (``platform``:
+a platform and a release manager; ``notifier``).
 
-The template is package data: every file ends in ``.tmpl`` (so that no tool takes it for the
-Python module or project file it becomes) and holds ``{{name}}``, ``{{module}}`` and
-``{{dist}}`` placeholders, in its text and in its paths.
+The templates are package data: every file ends in ``.tmpl`` (so that no tool takes it for the
+Python module or project file it becomes) and holds ``{{name}}``, ``{{module}}``, ``{{dist}}``
+and ``{{what}}`` placeholders, in its text and in its paths.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from ._plugins import discover
 if TYPE_CHECKING:
     from importlib.abc import Traversable
 
-__all__ = ["new_plugin"]
+__all__ = ["KINDS", "new_plugin"]
+
+#: The kinds of plugin a package can be made for, and what each is, in a sentence.
+KINDS: Final = {"platform": "a platform and a release manager", "notifier": "a notifier"}
 
 # Lowercase words joined by single dashes or underscores: a valid entry-point name, a name
 # that needs no quoting anywhere, and a Python identifier once dashes become underscores.
@@ -27,15 +32,17 @@ _PLACEHOLDER: Final = re.compile(r"\{\{(\w+)\}\}")
 _SUFFIX: Final = ".tmpl"
 
 
-def new_plugin(name: str, directory: Path) -> Path:
+def new_plugin(name: str, directory: Path, kind: str = "platform") -> Path:
     """Create the package of a new plugin called ``name`` in ``directory``; returns its path.
 
     The package is ``directory/waypoint-hooks-NAME``: distribution ``waypoint-hooks-NAME``,
-    module ``waypoint_hooks_NAME``, and an entry point that makes ``use "NAME"`` select it.
-    Raises :class:`ValueError` for a name a plugin cannot have, or when the package's
-    directory exists already.
+    module ``waypoint_hooks_NAME``, and an entry point that makes ``use "NAME"`` select it; a
+    ``kind`` of :data:`KINDS` to start from. Raises :class:`ValueError` for a name a plugin
+    cannot have, or when the package's directory exists already.
     """
-    names = _names(name)
+    if kind not in KINDS:
+        raise ValueError(f"{kind!r} is not a kind of plugin; choose one of {', '.join(KINDS)}")
+    names = {**_names(name), "what": KINDS[kind]}
     target = directory / names["dist"]
     try:
         target.mkdir(parents=True)
@@ -43,7 +50,9 @@ def new_plugin(name: str, directory: Path) -> Path:
         raise ValueError(
             f"{target} already exists; remove it or create the plugin in another directory"
         ) from None
-    _render(importlib.resources.files("waypoint_hooks") / "_template", target, names)
+    templates = importlib.resources.files("waypoint_hooks") / "_templates"
+    for part in ("common", kind):
+        _render(templates / part, target, names)
     return target
 
 
@@ -72,7 +81,7 @@ def _render(source: Traversable, target: Path, names: Mapping[str, str]) -> None
     for item in sorted(source.iterdir(), key=lambda item: item.name):
         path = target / _fill(item.name, names).removesuffix(_SUFFIX)
         if item.is_dir():
-            path.mkdir()
+            path.mkdir(exist_ok=True)
             _render(item, path, names)
         else:
             path.write_text(_fill(item.read_text(encoding="utf-8"), names), encoding="utf-8")

@@ -1,4 +1,5 @@
-"""The state: deployments, releases and their status reports, in one SQLite file.
+"""The state: deployments, releases, their status reports and the alerts those raised (the
+outbox of DESIGN §15), in one SQLite file.
 
 One module, over 400 lines, because every method is one transaction on one connection, and the
 schema, its migrations and the queries that depend on its indexes must be read together.
@@ -20,6 +21,8 @@ from typing import Any, Final, Literal, final
 
 import attrs
 
+from ._alert import Alert, AlertState
+from ._alerting import Alerting, Checked, Key, Watch
 from ._health import HEALTH_NAMES, Health
 from ._model import StatusReport
 from ._owners import alive, this_command
@@ -27,11 +30,14 @@ from ._wire import ReportDecodeError, report_from_json, report_to_json
 
 __all__ = [
     "STATE_ENV",
+    "Attempt",
+    "Delivery",
     "Kind",
     "Record",
     "RecordStatus",
     "State",
     "StateError",
+    "StoredAlert",
     "StoredReport",
     "default_state_path",
 ]
@@ -98,6 +104,52 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE targets ADD COLUMN error TEXT",
         # The command destroying it: two destroys at once run its destroy hook once.
         "ALTER TABLE targets ADD COLUMN claimed TEXT",
+    ),
+    (
+        # Alerts (DESIGN §15). Each notify block's watch over each target: what the alert
+        # state machine knows between two reports, written with the report that changed it.
+        """CREATE TABLE watches (
+            kind TEXT NOT NULL,
+            target_id TEXT NOT NULL,
+            notify TEXT NOT NULL,
+            watch TEXT NOT NULL,
+            PRIMARY KEY (kind, target_id, notify),
+            FOREIGN KEY (kind, target_id) REFERENCES targets (kind, id)
+        )""",
+        # The outbox: an alert is written in the transaction of the report that raised it,
+        # and is undelivered (delivered IS NULL) until an attempt succeeds. A command that
+        # takes it for an attempt claims it until lease_until; a claim of a command that is
+        # gone, or whose lease ran out, is taken over.
+        """CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            notify TEXT NOT NULL,
+            app TEXT NOT NULL,
+            workspace TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            target_id TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('firing', 'resolved', 'reminder')),
+            raised INTEGER NOT NULL,
+            alert TEXT NOT NULL,
+            delivered INTEGER,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt INTEGER NOT NULL,
+            last_error TEXT,
+            claimed TEXT,
+            lease_until INTEGER,
+            FOREIGN KEY (kind, target_id) REFERENCES targets (kind, id)
+        )""",
+        "CREATE INDEX alerts_undelivered ON alerts (next_attempt) WHERE delivered IS NULL",
+        "CREATE INDEX alerts_of_workspace ON alerts (workspace, id)",
+        # Every attempt to deliver an alert, failed or not.
+        """CREATE TABLE alert_attempts (
+            alert_id INTEGER NOT NULL REFERENCES alerts (id),
+            number INTEGER NOT NULL,
+            started INTEGER NOT NULL,
+            ended INTEGER NOT NULL,
+            error TEXT,
+            owner TEXT NOT NULL,
+            PRIMARY KEY (alert_id, number)
+        )""",
     ),
 )
 
@@ -174,6 +226,43 @@ class StoredReport:
     #: The health of the target's report before this one (None for its first): what the
     #: health changed from, even when that report is not among those read.
     previous_health: Health | None = None
+
+
+@final
+@attrs.frozen
+class Attempt:
+    """One attempt to deliver an alert."""
+
+    number: int
+    started: datetime
+    ended: datetime
+    #: Why it failed; ``None`` for the attempt that delivered it.
+    error: str | None
+
+
+@final
+@attrs.frozen
+class Delivery:
+    """An alert of the outbox, claimed by this command for its next attempt."""
+
+    id: int
+    alert: Alert
+    #: Attempts made before this one.
+    attempts: int
+
+
+@final
+@attrs.frozen
+class StoredAlert:
+    """An alert of the outbox and how its delivery went, as ``alerts`` lists them."""
+
+    id: int
+    alert: Alert
+    raised: datetime
+    delivered: datetime | None
+    #: When the next attempt is due, while it is undelivered.
+    next_attempt: datetime | None
+    attempts: tuple[Attempt, ...] = ()
 
 
 def _micros(value: datetime) -> int:
@@ -529,43 +618,135 @@ class State:
                 raise ValueError(f"no {kind} {id!r} in {self.path}")
 
     def add_reports(
-        self, reports: Sequence[tuple[Record, StatusReport]], keep: int | None = None
-    ) -> None:
+        self,
+        reports: Sequence[tuple[Record, StatusReport]],
+        keep: int | Mapping[str, int] | None = None,
+        alerting: Alerting | None = None,
+    ) -> list[Alert]:
         """Store finalized reports, each about its record's target, in one transaction.
 
-        With ``keep``, only the newest ``keep`` reports of each of those targets remain
-        afterwards (history retention), pruned in the same transaction.
+        With ``keep`` (one number, or one per app), only the newest ``keep`` reports of each
+        of those targets remain afterwards (history retention), pruned in the same
+        transaction. With ``alerting``, the reports go through the alert state machine in the
+        same transaction too: the watches it changes and the alerts it raises (the outbox) are
+        written with them, and those alerts returned. A report of a target destroyed, or being
+        destroyed, while it was checked is not stored and raises nothing.
         """
-        if keep is not None and keep < 1:
-            raise ValueError(f"keep must be 1 or more, got {keep}")
+        keeps = keep if isinstance(keep, Mapping) else {record.app: keep for record, _ in reports}
+        for count in keeps.values():
+            if count is not None and count < 1:
+                raise ValueError(f"keep must be 1 or more, got {count}")
         # Encoded before the write lock is taken, so that other commands wait less.
         rows = [_report_row(record, report) for record, report in reports]
         if not rows:
-            return
+            return []
         with self._writing() as db:
+            gone = self._gone(db, [record for record, _ in reports])
+            stored = [pair for pair in reports if (pair[0].kind, pair[0].id) not in gone]
+            checked = self._checked(db, stored) if alerting is not None else []
             try:
-                # Not for a target destroyed, or being destroyed, while it was checked.
                 db.executemany(
                     "INSERT INTO reports"
                     " (kind, target_id, app, workspace, health, generated, report)"
-                    " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS ("
-                    "  SELECT 1 FROM targets WHERE kind = ?1 AND id = ?2"
-                    "  AND (destroyed IS NOT NULL OR claimed IS NOT NULL))",
-                    rows,
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [row for row in rows if (row[0], row[1]) not in gone],
                 )
             except sqlite3.IntegrityError:
                 raise ValueError(
                     f"a report's target is not in {self.path}: store reports only of records "
                     "this state returned"
                 ) from None
-            if keep is not None:
-                targets = {(record.kind, record.id) for record, _ in reports}
-                db.executemany(
-                    "DELETE FROM reports WHERE kind = ?1 AND target_id = ?2 AND id NOT IN ("
-                    " SELECT id FROM reports WHERE kind = ?1 AND target_id = ?2"
-                    " ORDER BY generated DESC, id DESC LIMIT ?3)",
-                    [(kind, target_id, keep) for kind, target_id in sorted(targets)],
-                )
+            pruned = {(r.kind, r.id, keeps[r.app]) for r, _ in stored if keeps.get(r.app)}
+            db.executemany(
+                "DELETE FROM reports WHERE kind = ?1 AND target_id = ?2 AND id NOT IN ("
+                " SELECT id FROM reports WHERE kind = ?1 AND target_id = ?2"
+                " ORDER BY generated DESC, id DESC LIMIT ?3)",
+                sorted(pruned),
+            )
+            if alerting is None or not checked:
+                return []
+            return self._raise(db, alerting, checked)
+
+    def _gone(self, db: sqlite3.Connection, records: Sequence[Record]) -> set[tuple[str, str]]:
+        """Which of ``records`` were destroyed, or are being destroyed, meanwhile."""
+        gone: set[tuple[str, str]] = set()
+        for start in range(0, len(records), _BATCH):
+            batch = records[start : start + _BATCH]
+            values = ", ".join(["(?, ?)"] * len(batch))
+            rows = db.execute(
+                f"WITH asked (asked_kind, asked_id) AS (VALUES {values})"
+                " SELECT kind, id FROM asked JOIN targets ON kind = asked_kind AND id = asked_id"
+                " WHERE destroyed IS NOT NULL OR claimed IS NOT NULL",
+                [item for record in batch for item in (record.kind, record.id)],
+            ).fetchall()
+            gone.update(rows)
+        return gone
+
+    def _checked(
+        self, db: sqlite3.Connection, reports: Sequence[tuple[Record, StatusReport]]
+    ) -> list[Checked]:
+        """The reports as the alert state machine takes them, each with the health of its
+        target's report before it (read before they are stored)."""
+        last: dict[tuple[str, str], Health | None] = {}
+        checked = []
+        for record, report in reports:
+            key = (record.kind, record.id)
+            if key not in last:
+                row = db.execute(
+                    "SELECT health FROM reports WHERE kind = ? AND target_id = ?"
+                    " ORDER BY generated DESC, id DESC LIMIT 1",
+                    key,
+                ).fetchone()
+                last[key] = None if row is None else Health[row[0]]
+            previous, last[key] = last[key], report.health
+            kind, app, workspace = record.kind, record.app, record.workspace
+            checked.append(Checked(app, workspace, kind, record.id, report, previous))
+        return checked
+
+    def _raise(
+        self, db: sqlite3.Connection, alerting: Alerting, checked: Sequence[Checked]
+    ) -> list[Alert]:
+        """Run ``checked`` through the alert state machine; store what it changed and raised."""
+        watches: dict[Key, Watch] = {}
+        for workspace in sorted({item.workspace for item in checked}):
+            # The watches of each app's current deployment and release (what a dependent's
+            # alerts wait on), and of the targets checked.
+            rows = db.execute(
+                "SELECT app, watches.kind, target_id, notify, watch FROM watches JOIN targets"
+                " ON targets.kind = watches.kind AND targets.id = watches.target_id"
+                " WHERE workspace = ? AND destroyed IS NULL AND status = 'live' AND sequence = ("
+                "  SELECT max(sequence) FROM targets AS newer WHERE newer.kind = targets.kind"
+                "  AND newer.app = targets.app AND newer.workspace = targets.workspace"
+                "  AND newer.destroyed IS NULL AND newer.status = 'live')",
+                (workspace,),
+            ).fetchall()
+            watches |= {(app, k, t, n): Watch.from_json(text) for app, k, t, n, text in rows}
+        for item in checked:
+            rows = db.execute(
+                "SELECT notify, watch FROM watches WHERE kind = ? AND target_id = ?",
+                (item.kind, item.target_id),
+            ).fetchall()
+            key = (item.app, item.kind, item.target_id)
+            watches |= {(*key, notify): Watch.from_json(text) for notify, text in rows}
+        changed, alerts = alerting.raise_alerts(watches, checked)
+        db.executemany(
+            "INSERT INTO watches (kind, target_id, notify, watch) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (kind, target_id, notify) DO UPDATE SET watch = excluded.watch",
+            [
+                (kind, target, notify, w.to_json())
+                for (_, kind, target, notify), w in changed.items()
+            ],
+        )
+        now = _micros(datetime.now(timezone.utc))
+        db.executemany(
+            "INSERT INTO alerts (notify, app, workspace, kind, target_id, state, raised, alert,"
+            " next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (a.notify, a.app, a.workspace, a.kind, a.target_id, a.state, now, a.to_json(), now)
+                for a in alerts
+            ],
+        )
+        return alerts
 
     def last_report(self, kind: Kind, target_id: str) -> StatusReport | None:
         """The newest report stored for a target (the last stored when times are equal)."""
@@ -629,6 +810,125 @@ class State:
             )
             for kind, target_id, sequence, plugin, text, previous in rows
         ]
+
+    # --- the outbox (DESIGN §15) ---------------------------------------------------------
+
+    def claim_deliveries(self, now: datetime, lease: float) -> list[Delivery]:
+        """Claim for this command, for ``lease`` seconds, every undelivered alert whose next
+        attempt is due at ``now``, oldest first. One claimed by another command is left to it
+        while that command runs and its lease lasts: two commands never attempt one alert at
+        once, and what a command that died had claimed is taken over at once."""
+        moment = _micros(now)
+        with self._writing() as db:
+            rows = db.execute(
+                "SELECT id, alert, attempts, claimed, lease_until FROM alerts"
+                " WHERE delivered IS NULL AND next_attempt <= ? ORDER BY id",
+                (moment,),
+            ).fetchall()
+            taken = [
+                (id, text, attempts)
+                for id, text, attempts, owner, until in rows
+                if owner is None or until <= moment or not alive(owner)
+            ]
+            db.executemany(
+                "UPDATE alerts SET claimed = ?, lease_until = ? WHERE id = ?",
+                [(this_command(), moment + round(lease * 1e6), id) for id, _, _ in taken],
+            )
+        return [Delivery(id, self._alert(text, id), attempts) for id, text, attempts in taken]
+
+    def record_attempt(
+        self,
+        delivery: Delivery,
+        started: datetime,
+        ended: datetime,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        """Record an attempt to deliver a claimed alert: it delivered the alert (no
+        ``error``), or it failed and the next one is due at ``retry_at``. Either way the
+        claim ends."""
+        with self._writing() as db:
+            (number,) = db.execute(
+                "SELECT coalesce(max(number), 0) + 1 FROM alert_attempts WHERE alert_id = ?",
+                (delivery.id,),
+            ).fetchone()
+            db.execute(
+                "INSERT INTO alert_attempts (alert_id, number, started, ended, error, owner)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (delivery.id, number, _micros(started), _micros(ended), error, this_command()),
+            )
+            if error is None:
+                changes = "delivered = coalesce(delivered, ?3), last_error = ?4"
+            else:
+                changes = "next_attempt = ?3, last_error = ?4"
+            db.execute(
+                f"UPDATE alerts SET attempts = ?2, {changes}, claimed = NULL, lease_until = NULL"
+                " WHERE id = ?1",
+                (delivery.id, number, _micros(retry_at or ended), error),
+            )
+
+    def next_delivery(self, now: datetime) -> datetime | None:
+        """When an attempt is next due: the earliest next attempt of an undelivered alert, or
+        for one another command holds, the end of its lease; ``None`` when all are delivered."""
+        moment = _micros(now)
+        with self._guarded() as db:
+            rows = db.execute(
+                "SELECT next_attempt, claimed, lease_until FROM alerts WHERE delivered IS NULL"
+            ).fetchall()
+        due = [
+            max(until, next_attempt)
+            if owner is not None and until > moment and alive(owner)
+            else next_attempt
+            for next_attempt, owner, until in rows
+        ]
+        return _time(min(due)) if due else None
+
+    def alerts(self, workspace: str, limit: int | None = None) -> list[StoredAlert]:
+        """The alerts raised in ``workspace``, newest first, with their attempts; at most
+        ``limit`` of them."""
+        with self._guarded() as db:
+            rows = db.execute(
+                "SELECT id, alert, raised, delivered, next_attempt FROM alerts"
+                " WHERE workspace = ? ORDER BY id DESC LIMIT ?",
+                (workspace, -1 if limit is None else limit),
+            ).fetchall()
+            attempts: dict[int, list[Attempt]] = {}
+            for start in range(0, len(rows), _BATCH):
+                ids = [row[0] for row in rows[start : start + _BATCH]]
+                for id, number, started, ended, error in db.execute(
+                    "SELECT alert_id, number, started, ended, error FROM alert_attempts"
+                    f" WHERE alert_id IN ({', '.join('?' * len(ids))}) ORDER BY number",
+                    ids,
+                ):
+                    attempts.setdefault(id, []).append(
+                        Attempt(number, _time(started), _time(ended), error)
+                    )
+        return [
+            StoredAlert(
+                id,
+                self._alert(text, id),
+                _time(raised),
+                None if delivered is None else _time(delivered),
+                None if delivered is not None else _time(next_attempt),
+                tuple(attempts.get(id, ())),
+            )
+            for id, text, raised, delivered, next_attempt in rows
+        ]
+
+    def alert_counts(self) -> dict[tuple[str, AlertState], int]:
+        """How many alerts each notify block raised, by state (``waypoint_hooks_alerts_total``)."""
+        with self._guarded() as db:
+            rows = db.execute("SELECT notify, state, count(*) FROM alerts GROUP BY notify, state")
+            return {(notify, state): count for notify, state, count in rows}
+
+    def _alert(self, text: str, id: int) -> Alert:
+        try:
+            return Alert.from_wire(json.loads(text))
+        except ValueError as exc:  # a StructureError too
+            raise StateError(
+                f"state {self.path}: alert {id} cannot be read ({exc}); it was changed by "
+                "something else than waypoint-hooks"
+            ) from None
 
     def _decode(self, text: str, kind: str, target_id: str) -> StatusReport:
         try:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection
 
-from ._components import COMPONENTS, Component
-from ._config import App, Project, Use
+from ._components import NOTIFIER, PLATFORM, RELEASE_MANAGER, Component
+from ._config import Project, Use
 from ._errors import ConfigError, ConfigFileError, PluginError, describe
 from ._plugins import PluginManager
 
@@ -15,25 +15,33 @@ __all__ = ["check_plugins"]
 
 
 def check_plugins(project: Project, plugins: PluginManager, names: Collection[str] = ()) -> None:
-    """Check that the named apps' plugins (every app's when none is named) are installed, of
-    the right kind, and fit their config.
+    """Check that the named apps' plugins (every app's when none is named) and every notify
+    block's are installed, of the right kind, and fit their config.
 
     A plugin that is installed but broken (it failed to import or validate) is not a config
-    error: only the apps that use it fail when they run, and the others go on (DESIGN §5).
+    error: only the apps that use it fail when they run, and the others go on (DESIGN §5); a
+    broken notifier's deliveries fail, and are tried again.
     """
     for app in project.apps.values():
         if names and app.name not in names:
             continue
-        for component in COMPONENTS:
-            use = getattr(app, component.block)
+        for component, use in ((PLATFORM, app.deploy), (RELEASE_MANAGER, app.release)):
             if use is not None:
-                _check_use(project, app, component, use, plugins)
+                where = f'app "{app.name}": {component.block}: use "{use.plugin}"'
+                _check_use(project, app.name, where, component, use, plugins)
+    for notify in project.notify.values():
+        where = f'notify "{notify.name}": use "{notify.use.plugin}"'
+        _check_use(project, notify.name, where, NOTIFIER, notify.use, plugins)
 
 
 def _check_use(
-    project: Project, app: App, component: Component, use: Use, plugins: PluginManager
+    project: Project,
+    owner: str,
+    where: str,
+    component: Component,
+    use: Use,
+    plugins: PluginManager,
 ) -> None:
-    where = f'app "{app.name}": {component.block}: use "{use.plugin}"'
     names = [plugin.name for plugin in plugins.plugins]
     if use.plugin in names and plugins.plugin(use.plugin).error is not None:
         return
@@ -43,15 +51,15 @@ def _check_use(
         close = difflib.get_close_matches(use.plugin, names, n=1)
         todo = f'; did you mean "{close[0]}"?' if close else ""
         raise ConfigFileError(project.path, use.line, f"{where}: {exc}{todo}") from None
-    if not plugins.implements(use.plugin, component.create):
+    if not plugins.implements(use.plugin, component.required):
         raise ConfigFileError(
             project.path,
             use.line,
             f"{where}: the plugin is not a {component.title} (it does not implement "
-            f"{component.create}); use a plugin that is one",
+            f"{component.required}); use a plugin that is one",
         )
     try:
-        plugins.structure_config(app.name, use.plugin, use.config, component.hooks)
+        plugins.structure_config(owner, use.plugin, use.config, component.hooks)
     except ConfigError as exc:
         raise ConfigFileError(
             project.path,

@@ -114,16 +114,18 @@ class Session:
         on_failure = _print_plugin_traceback if self.verbose else None
         # Opened before the change of directory: a relative --state is the user's.
         with self.state(project) as state, working_directory(project.path.parent):
+            launcher = Launcher(
+                project,
+                state,
+                manager,
+                workspace=self.workspace,
+                output=output,
+                on_failure=on_failure,
+            )
             try:
-                yield Launcher(
-                    project,
-                    state,
-                    manager,
-                    workspace=self.workspace,
-                    output=output,
-                    on_failure=on_failure,
-                )
+                yield launcher
             finally:
+                launcher.close()
                 if output is not None:
                     output.close()
 
@@ -675,25 +677,65 @@ def history(session: Session, app: str, json_output: bool, limit: int | None) ->
                 click.echo(line)
 
 
-@main.command("new-plugin")
-@click.argument("name")
+@main.command()
+@click.option("--json", "json_output", is_flag=True, help="Print the alerts as JSON.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    metavar="N",
+    help="Only the N newest alerts.",
+)
+@pass_session
 @_handle_errors
-def new_plugin(name: str) -> None:
-    """Create NAME's plugin package, waypoint-hooks-NAME, in the current directory.
-
-    It is ready to install and to change: a platform and a release manager to start from,
-    their tests, and the entry point that makes `use "NAME"` select the plugin.
+def alerts(session: Session, json_output: bool, limit: int) -> None:
+    """Alerts the notify blocks raised in this workspace, newest first, and how the delivery
+    of each went: sent, waiting for its first attempt, or failed and when it is tried again.
 
     \b
     Example:
+      waypoint-hooks alerts --limit 20
+    """
+    from . import _render
+
+    with session.launcher(json_output, plugins=False) as launcher:
+        stored = launcher.alerts(limit)
+        if json_output:
+            _print_json(_render.alerts_json(launcher.project.name, launcher.workspace, stored))
+        else:
+            for line in _render.alerts_table(stored, style=_style(session), width=_width()):
+                click.echo(line)
+
+
+@main.command("new-plugin")
+@click.argument("name")
+@click.option(
+    "--kind",
+    type=click.Choice(["platform", "notifier"]),
+    default="platform",
+    show_default=True,
+    help="What the plugin starts as: a platform and a release manager, or a notifier.",
+)
+@_handle_errors
+def new_plugin(name: str, kind: str) -> None:
+    """Create NAME's plugin package, waypoint-hooks-NAME, in the current directory.
+
+    It is ready to install and to change: a platform and a release manager to start from (or
+    with --kind notifier, a notifier), their tests, and the entry point that makes
+    `use "NAME"` select the plugin.
+
+    \b
+    Examples:
       waypoint-hooks new-plugin my-cloud
+      waypoint-hooks new-plugin pager --kind notifier
     """
     import shlex
 
     from ._scaffold import new_plugin as create
 
     try:
-        package = create(name, Path.cwd())
+        package = create(name, Path.cwd(), kind)
     except ValueError as exc:
         _fail(str(exc), USAGE)
     # The Python that runs this command has waypoint-hooks: the package's requirement is met

@@ -1,4 +1,4 @@
-"""The hook specifications: what platform and release-manager plugins implement.
+"""The hook specifications: what platform, release-manager and notifier plugins implement.
 
 Each hook is called with keyword arguments only, and an implementation declares only the
 arguments it needs. ``config``, ``deployment`` and ``release`` arrive structured into the attrs
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ._markers import hookspec
 
 if TYPE_CHECKING:
+    from ._alert import Alert
     from ._context import Context, JobInfo, Target
     from ._model import StatusReport
     from .terminal import UI
@@ -85,4 +86,14 @@ def status_report_generated(
 
     Called on every plugin that implements it, after the report is finalized. An observer that
     raises is reported and does not affect the report or the other observers.
+    """
+
+
+@hookspec(firstresult=True)
+def notifier_send(ctx: Context, job_info: JobInfo, config: Any, alert: Alert) -> None:
+    """Send ``alert`` where the ``notify`` block's ``config`` says: a webhook, a chat, a pager.
+
+    Return when it was delivered; raise when it was not, and the framework tries again later,
+    with backoff. Each attempt is recorded, and an alert is sent until one attempt returns
+    (at least once: a receiver may see one twice). ``ctx.deadline`` bounds the attempt.
     """

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from click.testing import Result
 
     from ._aggregate import Policy
+    from ._alert import Alert, AlertState
     from ._context import JobInfo
     from ._model import StatusReport
     from ._plugins import PluginManager
@@ -43,6 +44,7 @@ __all__ = [
     "PluginHarness",
     "RecordedUI",
     "TemporaryProject",
+    "sample_alert",
     "waypoint_plugins",
     "waypoint_project",
     "waypoint_ui",
@@ -151,6 +153,37 @@ def _stored(value: object) -> dict[str, Any]:
     return stored
 
 
+def sample_alert(state: AlertState = "firing", **fields: Any) -> Alert:
+    """An :class:`~waypoint_hooks.Alert` to send in a test: the ``oncall`` block's about the
+    ``web`` app's deployment, ``DOWN`` (``READY`` when ``resolved``), with a finalized report;
+    ``fields`` replace any of its fields."""
+    from datetime import datetime, timezone
+
+    from ._alert import Alert
+    from ._alerting import describe
+    from ._health import Health
+    from ._model import StatusReport, finalize
+
+    health = Health.READY if state == "resolved" else Health.DOWN
+    said = "connection refused" if health is Health.DOWN else "All 1 resources are READY"
+    since = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    report = finalize(StatusReport(health=health, health_message=said), "sample", now=since)
+    values: dict[str, Any] = {
+        "notify": "oncall",
+        "app": "web",
+        "workspace": "default",
+        "kind": "deployment",
+        "target_id": "d3adb33f",
+        "state": state,
+        "health": health,
+        "previous_health": Health.READY if health is Health.DOWN else Health.DOWN,
+        "message": describe("web", "deployment", state, report),
+        "since": since,
+        "report": report,
+    }
+    return Alert(**{**values, **fields})
+
+
 @final
 class PluginHarness:
     """Plugins loaded on their own, and their hooks run one at a time as the launcher runs them.
@@ -225,7 +258,7 @@ class PluginHarness:
 
     def platform_deploy(self, plugin: str, config: object = None) -> dict[str, Any]:
         """Run ``plugin``'s ``platform_deploy_func``; the deployment, as the state stores it."""
-        return self._create("platform_deploy_func", "deployment", plugin, config, {})
+        return self._create("platform_deploy_func", plugin, config, {})
 
     def platform_status(
         self,
@@ -250,13 +283,7 @@ class PluginHarness:
 
     def platform_destroy(self, plugin: str, config: object = None, *, deployment: object) -> None:
         """Run ``plugin``'s ``platform_destroy_func`` on ``deployment``."""
-        self._run(
-            "platform_destroy_func",
-            "deployment",
-            plugin,
-            config,
-            {"deployment": _stored(deployment)},
-        )
+        self._run("platform_destroy_func", plugin, config, {"deployment": _stored(deployment)})
 
     # --- release manager --------------------------------------------------------------------
 
@@ -265,7 +292,7 @@ class PluginHarness:
     ) -> dict[str, Any]:
         """Run ``plugin``'s ``release_manager_release_func``; the release, as stored."""
         values = {"deployment": _stored(deployment)}
-        return self._create("release_manager_release_func", "release", plugin, config, values)
+        return self._create("release_manager_release_func", plugin, config, values)
 
     def release_manager_status(
         self,
@@ -288,36 +315,49 @@ class PluginHarness:
         self, plugin: str, config: object = None, *, release: object
     ) -> None:
         """Run ``plugin``'s ``release_manager_destroy_func`` on ``release``."""
-        self._run(
-            "release_manager_destroy_func", "release", plugin, config, {"release": _stored(release)}
-        )
+        self._run("release_manager_destroy_func", plugin, config, {"release": _stored(release)})
+
+    # --- notifier ---------------------------------------------------------------------------
+
+    def notifier_send(
+        self, plugin: str, config: object = None, *, alert: Alert, timeout: float | None = 30.0
+    ) -> None:
+        """Send ``alert`` with ``plugin``'s ``notifier_send``, as delivery sends it: the config
+        checked and structured, the call bounded by ``timeout`` (a
+        :class:`~waypoint_hooks.HookTimeout` after it). What the plugin raises is raised: for
+        delivery, that attempt failed and is tried again later. :func:`sample_alert` makes an
+        alert to send."""
+        self._run("notifier_send", plugin, config, {"alert": alert}, timeout=timeout)
 
     # --- how -----------------------------------------------------------------------------
 
-    def _config(self, kind: _Kind, plugin: str, config: object) -> dict[str, Any]:
+    def _config(self, hook: str, plugin: str, config: object) -> dict[str, Any]:
+        """``config`` as the config file holds it, checked against every hook of the
+        component ``hook`` belongs to, as the launcher checks a ``use`` block."""
         from ._components import component_of
 
         plain = {} if config is None else _stored(config)
-        self.manager.structure_config(self.job_info.app, plugin, plain, component_of(kind).hooks)
+        self.manager.structure_config(self.job_info.app, plugin, plain, component_of(hook).hooks)
         return plain
 
     def _run(
         self,
         hook: str,
-        kind: _Kind,
         plugin: str,
         config: object,
         values: Mapping[str, Any],
         *,
         make: bool = False,
+        timeout: float | None = None,
     ) -> Any:
         from ._callers import HookFailed
         from ._request import HookRequest
         from ._runner import Runner
 
-        config = self._config(kind, plugin, config)
-        # No timeout, as the launcher gives deploy, release and destroy none.
-        request = HookRequest(hook, plugin, self.job_info, self.ui.ui, config, **values)
+        config = self._config(hook, plugin, config)
+        request = HookRequest(
+            hook, plugin, self.job_info, self.ui.ui, config, timeout=timeout, **values
+        )
         runner = Runner(self.manager)
         try:
             return self._in_directory(runner.make(request) if make else runner.call(request))
@@ -327,9 +367,9 @@ class PluginHarness:
             raise exc.error from None
 
     def _create(
-        self, hook: str, kind: _Kind, plugin: str, config: object, values: Mapping[str, Any]
+        self, hook: str, plugin: str, config: object, values: Mapping[str, Any]
     ) -> dict[str, Any]:
-        return _stored(self._run(hook, kind, plugin, config, values, make=True))
+        return _stored(self._run(hook, plugin, config, values, make=True))
 
     def _status(
         self,
@@ -343,6 +383,7 @@ class PluginHarness:
         timeout: float | None,
     ) -> StatusReport:
         from ._aggregate import Policy
+        from ._components import lifecycle_of
         from ._context import Target
         from ._runner import Runner, StatusCheck
 
@@ -350,7 +391,7 @@ class PluginHarness:
             # The id of the stored record the launcher checks; the harness stores none.
             Target(self.job_info.app, kind, "1", plugin),
             self.job_info,
-            self._config(kind, plugin, config),
+            self._config(lifecycle_of(kind).status, plugin, config),
             _stored(deployment),
             None if release is None else _stored(release),
             last_report,

@@ -1,0 +1,160 @@
+"""The outbox in the state (DESIGN §15): alerts written in the transaction of their report,
+claimed for delivery by one command at a time, taken over from a command that died, and every
+attempt recorded."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from waypoint_hooks import Health, StatusReport, finalize
+from waypoint_hooks._alerting import Alerting
+from waypoint_hooks._config import Notify, Use
+from waypoint_hooks._state import Record, State
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+LEASE = 60.0
+#: Rules that fire on the first report that is not READY, and resolve on the first READY one.
+RULES = Alerting([Notify("oncall", None, Use("pager", {}, None), send_on_resolved=True)])
+
+
+def report(health: Health, seconds: int = 0) -> StatusReport:
+    when = T0 + timedelta(seconds=seconds)
+    return finalize(StatusReport(health=health, health_message=health.name), "p", now=when)
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[State]:
+    with State.open(tmp_path / "state.db") as opened:
+        yield opened
+
+
+@pytest.fixture
+def web(state: State) -> Record:
+    return state.add_deployment("web", "default", "filepath", {})
+
+
+def raise_one(state: State, web: Record) -> datetime:
+    """Raise a firing alert; a time when its first attempt is due."""
+    (alert,) = state.add_reports([(web, report(Health.DOWN))], alerting=RULES)
+    assert alert.state == "firing"
+    return datetime.now(timezone.utc) + timedelta(minutes=1)
+
+
+def test_the_alerts_a_report_raises_are_stored_with_it(state: State, web: Record) -> None:
+    alerts = state.add_reports(
+        [
+            (web, report(Health.DOWN, 1)),
+            (web, report(Health.DOWN, 2)),
+            (web, report(Health.READY, 3)),
+        ],
+        alerting=RULES,
+    )
+    assert [(a.state, a.previous_health) for a in alerts] == [
+        ("firing", None),
+        ("resolved", Health.DOWN),
+    ]
+    stored = state.alerts("default")
+    assert [item.alert for item in stored] == alerts[::-1]
+    assert [item.delivered for item in stored] == [None, None]
+    assert state.alerts("staging") == []
+    assert state.alert_counts() == {("oncall", "firing"): 1, ("oncall", "resolved"): 1}
+
+
+def test_a_report_that_cannot_be_stored_raises_no_alert(
+    state: State, web: Record, tmp_path: Path
+) -> None:
+    with State.open(tmp_path / "other.db") as other:
+        stranger = other.add_deployment("api", "default", "filepath", {})
+    with pytest.raises(ValueError, match="a report's target is not in"):
+        state.add_reports(
+            [(web, report(Health.DOWN)), (stranger, report(Health.DOWN))], alerting=RULES
+        )
+    with sqlite3.connect(state.path) as db:
+        assert db.execute("SELECT count(*) FROM alerts").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM watches").fetchone() == (0,)
+
+
+def test_a_report_of_a_target_destroyed_meanwhile_raises_no_alert(
+    state: State, web: Record
+) -> None:
+    state.mark_destroyed("deployment", web.id)
+    assert state.add_reports([(web, report(Health.DOWN))], alerting=RULES) == []
+    assert state.alerts("default") == []
+
+
+def test_the_watch_is_kept_between_reports(state: State, web: Record) -> None:
+    raise_one(state, web)
+    assert state.add_reports([(web, report(Health.DOWN, 1))], alerting=RULES) == []
+    (resolved,) = state.add_reports([(web, report(Health.READY, 2))], alerting=RULES)
+    assert (resolved.state, resolved.since) == ("resolved", T0)
+
+
+def test_a_claimed_alert_is_left_to_its_command_until_its_lease_ends(
+    state: State, web: Record
+) -> None:
+    now = raise_one(state, web)
+    (delivery,) = state.claim_deliveries(now, LEASE)
+    assert delivery.attempts == 0
+    assert state.claim_deliveries(now + timedelta(seconds=LEASE - 1), LEASE) == []
+    assert state.next_delivery(now) == now + timedelta(seconds=LEASE)
+    (again,) = state.claim_deliveries(now + timedelta(seconds=LEASE), LEASE)
+    assert again.id == delivery.id
+
+
+def test_the_claim_of_a_command_that_is_gone_is_taken_over_at_once(
+    state: State, web: Record
+) -> None:
+    now = raise_one(state, web)
+    state.claim_deliveries(now, LEASE)
+    with sqlite3.connect(state.path) as db:
+        # As a killed command leaves it: claimed by a process that no longer runs.
+        db.execute("UPDATE alerts SET claimed = ':999999999:1'")
+    assert len(state.claim_deliveries(now, LEASE)) == 1
+
+
+def test_a_delivered_alert_is_not_claimed_again(state: State, web: Record) -> None:
+    now = raise_one(state, web)
+    (delivery,) = state.claim_deliveries(now, LEASE)
+    state.record_attempt(delivery, now, now + timedelta(seconds=1))
+    assert state.claim_deliveries(now + timedelta(days=1), LEASE) == []
+    assert state.next_delivery(now) is None
+    (stored,) = state.alerts("default")
+    assert stored.delivered == now + timedelta(seconds=1)
+    assert stored.next_attempt is None
+    assert [(a.number, a.error) for a in stored.attempts] == [(1, None)]
+
+
+def test_a_failed_attempt_is_recorded_and_the_alert_claimed_again_when_its_retry_is_due(
+    state: State, web: Record
+) -> None:
+    now = raise_one(state, web)
+    retry = now + timedelta(seconds=5)
+    (delivery,) = state.claim_deliveries(now, LEASE)
+    state.record_attempt(delivery, now, now, "the receiver is down", retry)
+    assert state.next_delivery(now) == retry
+    assert state.claim_deliveries(retry - timedelta(microseconds=1), LEASE) == []
+    (second,) = state.claim_deliveries(retry, LEASE)
+    assert second.attempts == 1
+    state.record_attempt(second, retry, retry)
+    (stored,) = state.alerts("default")
+    assert [(a.number, a.error) for a in stored.attempts] == [
+        (1, "the receiver is down"),
+        (2, None),
+    ]
+    assert stored.delivered == retry
+
+
+def test_alerts_are_listed_newest_first_up_to_a_limit(state: State, web: Record) -> None:
+    healths = [Health.DOWN, Health.READY, Health.DOWN, Health.READY]
+    for second, health in enumerate(healths):
+        state.add_reports([(web, report(health, second))], alerting=RULES)
+    assert [item.alert.state for item in state.alerts("default", limit=3)] == [
+        "resolved",
+        "firing",
+        "resolved",
+    ]
