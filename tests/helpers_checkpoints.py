@@ -1,5 +1,6 @@
-"""A deploy hook run as the launcher runs it, keeping what it checkpoints as the state would
-(the pytest plugin's harness drops checkpoints: a hook run by hand has nowhere to keep them)."""
+"""A deploy or release hook run as the launcher runs it, keeping what it checkpoints as the
+state would (the pytest plugin's harness drops checkpoints: a hook run by hand has nowhere to
+keep them)."""
 
 from __future__ import annotations
 
@@ -13,18 +14,25 @@ from waypoint_hooks._context import working_directory
 from waypoint_hooks.testing import PluginHarness
 
 
-def deploy_checkpointing(
-    harness: PluginHarness, plugin: str, config: Mapping[str, Any], kept: list[dict[str, Any]]
+def make_checkpointing(
+    harness: PluginHarness,
+    hook: str,
+    plugin: str,
+    config: Mapping[str, Any],
+    kept: list[dict[str, Any]],
+    **values: Any,
 ) -> dict[str, Any]:
-    """Run ``plugin``'s deploy in ``harness``, appending each checkpoint to ``kept`` as it is
-    taken; the deployment, as stored. Raises what the plugin raised."""
+    """Run ``plugin``'s ``hook`` (``platform_deploy_func`` or ``release_manager_release_func``,
+    given ``values`` such as ``deployment``) in ``harness``, appending each checkpoint to
+    ``kept`` as it is taken; the value it made, as stored. Raises what the plugin raised."""
     request = HookRequest(
-        "platform_deploy_func",
+        hook,
         plugin,
         harness.job_info,
         harness.ui.ui,
         config,
         checkpoint=lambda value: kept.append(json.loads(json.dumps(value))),
+        **values,
     )
     with working_directory(harness.directory):
         try:

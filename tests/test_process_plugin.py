@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_checkpoints import deploy_checkpointing
+from helpers_checkpoints import make_checkpointing
 from helpers_http import free_port, refusing_port, serving
 from helpers_proc import marked, running, running_with_argument
 
@@ -95,7 +95,9 @@ def deploy(plugins: PluginHarness, tmp_path: Path) -> Iterator[Deploy]:
         if kept is None:
             deployment = plugins.platform_deploy("process", config)
         else:
-            deployment = deploy_checkpointing(plugins, "process", config, kept)
+            deployment = make_checkpointing(
+                plugins, "platform_deploy_func", "process", config, kept
+            )
         deployments.append(deployment)
         return deployment
 
