@@ -259,9 +259,9 @@ class Interruptions:
         its gate, or after the gates opened.
 
         A deploy waits for its first checkpoint before the gates open, and an isolated one
-        before any signal: its worker's checkpoints reach the state through a pipe, and one
-        still in the pipe when the launcher dies is lost (a framework issue of its own, in
-        ``test_lifecycle.py``); this suite is about what the plugin controls.
+        before any signal: its worker's checkpoints reach the launcher through a pipe, and the
+        hook goes on without waiting for them to be stored, so one still in the pipe when the
+        launcher dies is lost (a framework issue, not the plugin's).
         """
         tracking = self.tracking
         deploying = command in ("deploy", "up")
