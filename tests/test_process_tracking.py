@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers_http import free_port
@@ -108,11 +109,19 @@ class Tracking:
                 pytest.fail(f"still waiting after {GUARD:g}s (hang guard) for {what}")
             time.sleep(0.01)
 
+    def targets(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of a query of the state's targets; none before the command that creates
+        the state has made them (it may still be at it, or have been killed at it)."""
+        state = self.project.state
+        if not state.exists() or not self.project.query(
+            "SELECT 1 FROM sqlite_master WHERE name = 'targets'"
+        ):
+            return []
+        return self.project.query(sql)
+
     def records(self) -> list[tuple[str, str, str, bool]]:
         """``(kind, id, status, destroyed)`` of every record, as the state stores it."""
-        if not self.project.state.exists():
-            return []
-        rows = self.project.query("SELECT kind, id, status, destroyed IS NOT NULL FROM targets")
+        rows = self.targets("SELECT kind, id, status, destroyed IS NOT NULL FROM targets")
         return [(kind, id, status, bool(destroyed)) for kind, id, status, destroyed in rows]
 
     def intact(self) -> bool:
@@ -122,9 +131,9 @@ class Tracking:
     def checkpointed(self) -> bool:
         """Whether a deploy that has not finished has checkpointed."""
         return bool(
-            self.project.state.exists()
-            and self.project.query(
-                "SELECT 1 FROM targets WHERE status = 'pending' AND checkpoint IS NOT NULL"
+            self.targets(
+                "SELECT 1 FROM targets WHERE status = 'pending' AND destroyed IS NULL"
+                " AND checkpoint IS NOT NULL"
             )
         )
 
@@ -217,6 +226,10 @@ class Interruptions:
         self.interrupted = 0
         #: How many processes each interrupted command left for the next destroy to stop.
         self.left: list[int] = []
+        #: How many destroys it took after each to leave nothing live.
+        self.destroys: list[int] = []
+        #: When each signal came: "start", "gate" or "opened" (see wait_for_a_moment).
+        self.moments: list[str] = []
 
     def prepare(self, command: str) -> None:
         """Make what ``command`` works on, with nothing of it interrupted, and close the gate
@@ -267,6 +280,7 @@ class Interruptions:
         deploying = command in ("deploy", "up")
         moments = ["gate", "opened"] if isolate and deploying else ["start", "gate", "opened"]
         moment = self.rng.choice(moments)
+        self.moments.append(moment)
         if moment != "start" and deploying:
             tracking.wait_until(tracking.checkpointed, "a deploy's checkpoint")
         elif moment == "gate":
@@ -274,7 +288,7 @@ class Interruptions:
             tracking.wait_until(lambda: any(tracking.gate.glob("term.*")), what)
         if moment == "opened":
             tracking.gates(listen=True, stop=True)
-        time.sleep(self.rng.uniform(0, 0.5 if moment == "start" else 0.2))
+        time.sleep(self.rng.uniform(0, 1.0 if moment == "start" else 0.2))
 
     def check_recorded(self) -> None:
         """Every hook that finished is recorded: a deployment with its value or its last
@@ -300,10 +314,11 @@ class Interruptions:
         then nothing of the project runs or is live."""
         tracking = self.tracking
         tracking.configure(free_port())
-        for _ in range(2):
-            if all(destroyed for *_, destroyed in tracking.records()):
-                break
+        destroys = 0
+        while destroys < 2 and not all(destroyed for *_, destroyed in tracking.records()):
             tracking.run("destroy")
+            destroys += 1
+        self.destroys.append(destroys)
         assert tracking.running() == []
         assert [record for record in tracking.records() if not record[3]] == []
         assert tracking.intact()
@@ -321,5 +336,10 @@ def test_whatever_interrupts_a_command_destroy_then_leaves_nothing_running(
         interruptions.interrupt(command, signum, isolate)
     names = ", ".join(signal.Signals(signum).name for signum in signals)
     summary = {"command": command, "isolate": isolate, "signals": names}
-    counts = {"interrupted": interruptions.interrupted, "left_for_destroy": interruptions.left}
+    counts = {
+        "moments": interruptions.moments,
+        "interrupted": interruptions.interrupted,
+        "left_for_destroy": interruptions.left,
+        "destroys": interruptions.destroys,
+    }
     print(json.dumps({**summary, **counts}))
