@@ -42,6 +42,7 @@ NAPPER = (
 )
 
 Deploy = Callable[..., dict[str, Any]]
+Decoy = Callable[[list[str]], subprocess.Popen[bytes]]
 
 
 def app_config(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +112,7 @@ def deploy(plugins: PluginHarness, tmp_path: Path) -> Iterator[Deploy]:
 
 
 @pytest.fixture
-def decoy() -> Iterator[Callable[[list[str]], subprocess.Popen[bytes]]]:
+def decoy() -> Iterator[Decoy]:
     """Start a process that no deployment started (no marker), in a session of its own;
     every one is killed afterwards."""
     started: list[subprocess.Popen[bytes]] = []
@@ -262,6 +263,19 @@ def test_a_second_deployment_on_a_taken_port_fails_with_why_and_its_output(
     assert status(plugins, first).health is Health.READY
 
 
+def test_a_deploy_whose_process_a_signal_killed_before_it_was_ready_says_which(
+    plugins: PluginHarness, tmp_path: Path
+) -> None:
+    command = [PYTHON, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
+    config = {"command": command, "log_dir": str(tmp_path)}
+    with refusing_port() as port, pytest.raises(ProcessExited) as raised:
+        plugins.platform_deploy("process", {**config, "ready_tcp": f"127.0.0.1:{port}"})
+    assert re.fullmatch(
+        rf"{re.escape(NAME)}\[\d+\] was killed by SIGKILL before it was ready; its log .+ is empty",
+        str(raised.value),
+    )
+
+
 def test_deploy_stops_waiting_after_the_start_timeout(
     plugins: PluginHarness, deploy: Deploy
 ) -> None:
@@ -323,7 +337,7 @@ def test_a_process_that_exits_at_once_is_down_with_the_last_20_lines_of_its_log(
 def test_a_recorded_pid_now_held_by_another_process_is_down_and_never_signalled(
     plugins: PluginHarness,
     deploy: Deploy,
-    decoy: Callable[[list[str]], subprocess.Popen[bytes]],
+    decoy: Decoy,
     start_time: str,
 ) -> None:
     deployment = deploy(SLEEPER)
@@ -443,7 +457,7 @@ def test_a_leader_that_exited_leaving_its_children_is_not_down(
 def test_destroy_stops_a_double_forked_daemon_and_spares_a_decoy_with_its_command_line(
     plugins: PluginHarness,
     deploy: Deploy,
-    decoy: Callable[[list[str]], subprocess.Popen[bytes]],
+    decoy: Decoy,
     tmp_path: Path,
 ) -> None:
     tag = str(tmp_path)
@@ -524,6 +538,7 @@ def test_destroying_the_checkpoint_taken_before_the_start_stops_what_it_started(
     (child,) = set(marked(deployment["marker"])) - {leader}
     assert destroy(plugins, kept[0]) == [f"Stopped {NAME}[{leader}], {NAME}[{child}]"]
     assert marked(deployment["marker"]) == []
+    assert destroy(plugins, kept[0]) == ["no process of it is running; nothing to stop"]
 
 
 def test_a_deployment_recorded_before_markers_still_has_its_process_stopped(

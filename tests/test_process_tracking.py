@@ -18,14 +18,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers_http import free_port
 from helpers_proc import marked, running_with_argument
-from hostile.harness import GUARD, App, Processes, Project, assert_survived
+from hostile.harness import GUARD, App, Processes, Project, assert_survived, wait_until
 
 from waypoint_hooks._state import State
 
@@ -101,13 +101,6 @@ class Tracking:
     def start(self, *args: str) -> subprocess.Popen[str]:
         """Start a command as the installed console script."""
         return self.processes.start(self.project.args(*args), cwd=self.project.root)
-
-    def wait_until(self, condition: Callable[[], object], what: str) -> None:
-        deadline = time.monotonic() + GUARD
-        while not condition():
-            if time.monotonic() > deadline:
-                pytest.fail(f"still waiting after {GUARD:g}s (hang guard) for {what}")
-            time.sleep(0.01)
 
     def targets(self, sql: str) -> list[tuple[Any, ...]]:
         """The rows of a query of the state's targets; none before the command that creates
@@ -201,8 +194,8 @@ def test_a_deploy_killed_while_it_waits_for_readiness_is_destroyed_from_its_chec
     tracking.gates(listen=False, stop=True)
     deploying = tracking.start("deploy")
     # The server and its daemon run, and the deploy waits for the server to listen.
-    tracking.wait_until(tracking.checkpointed, "the deploy's checkpoint")
-    tracking.wait_until(lambda: len(tracking.running()) == 2, "the server and its daemon")
+    wait_until(tracking.checkpointed, "the deploy's checkpoint")
+    wait_until(lambda: len(tracking.running()) == 2, "the server and its daemon")
     deploying.kill()
     deploying.communicate(timeout=GUARD)
     ((_, _, status, _),) = tracking.records()
@@ -282,10 +275,10 @@ class Interruptions:
         moment = self.rng.choice(moments)
         self.moments.append(moment)
         if moment != "start" and deploying:
-            tracking.wait_until(tracking.checkpointed, "a deploy's checkpoint")
+            wait_until(tracking.checkpointed, "a deploy's checkpoint")
         elif moment == "gate":
             what = "a SIGTERM to a server"
-            tracking.wait_until(lambda: any(tracking.gate.glob("term.*")), what)
+            wait_until(lambda: any(tracking.gate.glob("term.*")), what)
         if moment == "opened":
             tracking.gates(listen=True, stop=True)
         time.sleep(self.rng.uniform(0, 1.0 if moment == "start" else 0.2))
