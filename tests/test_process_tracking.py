@@ -62,6 +62,9 @@ http.server.HTTPServer(("127.0.0.1", port), http.server.SimpleHTTPRequestHandler
 #: Where the random moments of the interruptions come from: the same on every run.
 SEED = 20261126
 COMMANDS = ("deploy", "up", "release", "destroy")
+#: How many moments one signal may try before its command is found running: only a moment
+#: after the gates opened can come too late, and rarely.
+_TRIES = 5
 SIGNALS = (signal.SIGKILL, signal.SIGINT, signal.SIGTERM)
 
 
@@ -215,8 +218,10 @@ class Interruptions:
     def __init__(self, tracking: Tracking, rng: random.Random) -> None:
         self.tracking = tracking
         self.rng = rng
-        #: How many commands were still running when their signal came.
+        #: How many commands were still running when their signal came, and how many had
+        #: ended (and were signalled again at another moment).
         self.interrupted = 0
+        self.ended_first = 0
         #: How many processes each interrupted command left for the next destroy to stop.
         self.left: list[int] = []
         #: How many destroys it took after each to leave nothing live.
@@ -244,14 +249,26 @@ class Interruptions:
             tracking.gates(listen=True, stop=False)
 
     def interrupt(self, command: str, signum: int, isolate: bool) -> None:
+        """Send ``signum`` to ``command`` at random moments until one finds it running (after
+        the gates opened, it may have ended first), checking what is left after each."""
+        for _ in range(_TRIES):
+            if self.try_to_interrupt(command, signum, isolate):
+                self.interrupted += 1
+                return
+            self.ended_first += 1
+        pytest.fail(f"`{command}` ended before its signal {_TRIES} times")
+
+    def try_to_interrupt(self, command: str, signum: int, isolate: bool) -> bool:
+        """Whether ``command`` still ran when ``signum`` came."""
         tracking = self.tracking
         self.prepare(command)
         tracking.configure(free_port(), isolate)
         args = ("release", "--prune-retain", "0") if command == "release" else (command,)
         started = tracking.start(*args)
         self.wait_for_a_moment(command, isolate)
-        self.interrupted += started.poll() is None
-        os.kill(started.pid, signum)  # the launcher only, as `kill` would
+        running = started.poll() is None
+        if running:
+            os.kill(started.pid, signum)  # the launcher only, as `kill` would
         # Whatever waits at a gate may go on; a command that stops gracefully ends then.
         tracking.gates(listen=True, stop=True)
         started.communicate(timeout=GUARD)
@@ -259,6 +276,7 @@ class Interruptions:
         self.check_recorded()
         self.left.append(len(tracking.running()))
         self.destroy_everything()
+        return running
 
     def wait_for_a_moment(self, command: str, isolate: bool) -> None:
         """Wait for a random moment of the command: soon after it started, while it waits at
@@ -332,6 +350,7 @@ def test_whatever_interrupts_a_command_destroy_then_leaves_nothing_running(
     counts = {
         "moments": interruptions.moments,
         "interrupted": interruptions.interrupted,
+        "ended_first": interruptions.ended_first,
         "left_for_destroy": interruptions.left,
         "destroys": interruptions.destroys,
     }
