@@ -58,10 +58,8 @@ class Stat:
 
 def stat(pid: int) -> Stat | None:
     """What ``/proc`` says about ``pid``, or ``None`` when there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            data = file.read()
-    except _UNREADABLE:
+    data = _read(pid, "stat")
+    if data is None:
         return None
     # The name (field 2) is in parentheses and may hold spaces and parentheses itself: the
     # fields after its last ")" start with field 3.
@@ -106,7 +104,9 @@ def has_environment_entry(process: Stat, entry: str) -> bool:
 def command_line(pid: int) -> list[str]:
     """The program and arguments of ``pid`` (empty once it is gone or a zombie)."""
     data = _read(pid, "cmdline") or b""
-    return [word.decode(errors="replace") for word in data.split(b"\0")[:-1]]
+    # Each word ends with a NUL, unless the process rewrote them (as setproctitle does).
+    words = data.removesuffix(b"\0").split(b"\0") if data else []
+    return [word.decode(errors="replace") for word in words]
 
 
 def _read(pid: int, name: str) -> bytes | None:
