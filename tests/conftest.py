@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -13,6 +14,25 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from waypoint_hooks import AUTOLOAD_ENV, JobInfo, PluginManager
+
+#: Set by .ci/run: there, a test whose system package is missing fails instead of skipping.
+REQUIRE_SYSTEM_PACKAGES_ENV = "WAYPOINT_HOOKS_REQUIRE_SYSTEM_PACKAGES"
+
+
+def require_system_package(package: str, found: bool, what: str) -> None:
+    """Skip a test whose Debian ``package`` is missing (``found`` false) on a developer's
+    machine, saying why; under ``.ci/run`` fail it instead: CI never passes by skipping."""
+    if not found:
+        cannot_run(f"needs Debian's {package} ({what}): apt-get install {package}")
+
+
+def cannot_run(reason: str) -> None:
+    """Skip a test that this machine cannot run (a system package missing, or a service that
+    does not start), saying why; under ``.ci/run`` fail it instead."""
+    if os.environ.get(REQUIRE_SYSTEM_PACKAGES_ENV) == "1":
+        pytest.fail(f"{reason}; {REQUIRE_SYSTEM_PACKAGES_ENV}=1 forbids skipping", pytrace=False)
+    pytest.skip(reason)
+
 
 if TYPE_CHECKING:
     # Not imported here for real: pytest must import the plugin first, to rewrite its asserts.

@@ -356,7 +356,8 @@ def test_status_watch_checks_again_until_interrupted(project: Project) -> None:
         out, err = process.communicate(timeout=60)
     assert project.report_count() >= before + 3 * 2
     assert out.count("App  ") >= 2
-    assert process.returncode == 0
+    assert process.returncode == 130  # DESIGN §12: interrupted by SIGINT
+    assert "Interrupted by SIGINT" in err
     assert "Traceback" not in err
 
 
@@ -619,6 +620,17 @@ def test_an_unknown_option_gets_no_global_option_hint() -> None:
     assert result.exit_code == 2
     assert "No such option '--jsn'" in result.stderr
     assert "global" not in result.stderr
+
+
+@pytest.mark.parametrize("workspace", ["../x", "/abs", "a b", ""])
+def test_a_workspace_that_is_not_a_name_is_a_usage_error(project: Project, workspace: str) -> None:
+    result = project.run("-w", workspace, "status")
+    assert result.exit_code == 2
+    assert "Invalid value for '-w' / '--workspace': the workspace's name must be 1 to 63" in (
+        result.output
+    )
+    assert "[A-Za-z0-9][A-Za-z0-9_.-]{0,62}" in result.output
+    assert not project.state.exists()
 
 
 def test_a_missing_config_file_is_a_usage_error(
@@ -947,3 +959,34 @@ def test_an_app_level_concurrency_is_refused_with_where_to_put_it(project: Proje
     result = project.run("status")
     assert result.exit_code == 2
     assert "concurrency applies to the whole run" in result.output
+
+
+CHATTY_PLATFORM = """
+    import logging
+    from waypoint_hooks import Health, StatusReport, hookimpl
+
+    @hookimpl
+    def platform_deploy_func():
+        return {}
+
+    @hookimpl
+    def platform_status_func():
+        logging.getLogger("chatty").warning("the API answered \\x1b]0;pwned\\x07slowly")
+        return StatusReport(health=Health.READY)
+"""
+
+
+def test_an_isolated_plugin_logs_as_an_in_process_one(
+    project: Project, write_module: Callable[[str, str], str]
+) -> None:
+    write_module("chatty_platform", CHATTY_PLATFORM)
+    project.config.write_text(
+        'project = "shop"\n\napp "web" {\n  isolate = true\n\n  deploy {\n'
+        '    use "chatty_platform" {}\n  }\n}\n'
+    )
+    args = [*_console_script(), "-c", str(project.config), "-p", "chatty_platform"]
+    env = _subprocess_env(project)
+    subprocess.run([*args, "deploy"], env=env, capture_output=True, check=False)
+    done = subprocess.run([*args, "status"], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "WARNING chatty: the API answered slowly\n" in done.stderr  # sanitized, formatted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from waypoint_hooks import Plugin, PluginManager, Policy
+from waypoint_hooks import Duration, Plugin, PluginManager, Policy
 from waypoint_hooks._config import (
     DEFAULT_CONCURRENCY,
     DEFAULT_INTERVAL,
@@ -30,11 +31,11 @@ from waypoint_hooks._config import (
     Project,
     StatusSettings,
     Use,
-    check_plugins,
     find_config,
     load_config,
-    parse_duration,
 )
+from waypoint_hooks._duration import parse_duration
+from waypoint_hooks._uses import check_plugins
 
 FULL_HCL = """\
 project = "demo"
@@ -581,13 +582,85 @@ def test_a_duplicate_app_in_json_names_both_lines() -> None:
     )
 
 
-def test_a_nested_block_in_plugin_settings_is_an_error() -> None:
-    error = error_of(
-        'project = "demo"\napp "web" {\n  deploy {\n    use "filepath" {\n'
-        "      headers {\n      }\n    }\n  }\n}\n"
+def _use_block(body: str) -> str:
+    return f'project = "demo"\napp "web" {{\n  deploy {{\n    use "x" {{\n{body}    }}\n  }}\n}}\n'
+
+
+NESTED_BLOCK = """\
+      healthcheck {
+        test     = ["CMD", "true"]
+        interval = "$${not an expression}"
+        limits {
+          retries = 3
+        }
+      }
+"""
+
+
+def test_a_block_in_plugin_settings_is_the_object_it_holds() -> None:
+    use = load_config(write(_use_block(NESTED_BLOCK))).apps["web"].deploy
+    assert use.config == {
+        "healthcheck": {
+            "test": ["CMD", "true"],
+            "interval": "${not an expression}",
+            "limits": {"retries": 3},
+        }
+    }
+    assert use.lines == {
+        "healthcheck": 5,
+        "healthcheck.test": 6,
+        "healthcheck.interval": 7,
+        "healthcheck.limits": 8,
+        "healthcheck.limits.retries": 9,
+    }
+
+
+def test_a_block_in_plugin_settings_means_what_its_object_value_and_json_twin_mean() -> None:
+    block = load_config(write(_use_block(NESTED_BLOCK))).apps["web"].deploy
+    value = load_config(
+        write(
+            _use_block(
+                '      healthcheck = {\n        test = ["CMD", "true"]\n'
+                '        interval = "$${not an expression}"\n        limits = { retries = 3 }\n'
+                "      }\n"
+            )
+        )
     )
+    twin = load_config(
+        write(
+            json.dumps(
+                {
+                    "project": "demo",
+                    "app": {"web": {"deploy": {"use": {"x": block.config}}}},
+                }
+            ).replace("${", "$${"),
+            "waypoint.hcl.json",
+        )
+    )
+    assert value.apps["web"].deploy == block == twin.apps["web"].deploy
+
+
+def test_a_labelled_block_in_plugin_settings_is_an_error() -> None:
+    error = error_of(_use_block('      port "http" {\n      }\n'))
+    assert str(error) == (
+        'waypoint.hcl:5: app "web": deploy: use "x": a port block in plugin settings takes no '
+        "label; write port { ... }"
+    )
+
+
+def test_a_block_in_plugin_settings_given_twice_is_an_error() -> None:
+    error = error_of(_use_block("      limits {\n      }\n      limits = {}\n"))
+    assert str(error) == (
+        'waypoint.hcl:7: app "web": deploy: use "x": "limits" is set twice (first on line 5); '
+        "keep one"
+    )
+
+
+def test_a_problem_inside_a_block_in_plugin_settings_names_the_block() -> None:
+    error = error_of(_use_block("      limits {\n        size = var.size\n      }\n"))
     assert str(error).startswith(
-        'waypoint.hcl:5: app "web": deploy: use "filepath": blocks are not supported'
+        'waypoint.hcl:6: app "web": deploy: use "x": limits: size: "${var.size}" holds an '
+        "expression"
     )
 
 
@@ -752,7 +825,7 @@ def test_a_config_that_does_not_fit_names_app_plugin_field_and_problem(
 ) -> None:
     error = checked(FULL_HCL.replace('directory = "api"', "directory = 3"), builtins)
     assert str(error) == (
-        'waypoint.hcl:29: app "api": deploy: use "filepath": directory: expected str, got int 3; '
+        'waypoint.hcl:30: app "api": deploy: use "filepath": directory: expected str, got int 3; '
         "change this use block to fit the plugin"
     )
 
@@ -760,7 +833,7 @@ def test_a_config_that_does_not_fit_names_app_plugin_field_and_problem(
 def test_an_unknown_config_field_is_reported_with_the_known_ones(builtins: PluginManager) -> None:
     error = checked(FULL_HCL.replace("directory =", "dirctory  ="), builtins)
     assert str(error) == (
-        'waypoint.hcl:12: app "web": deploy: use "filepath": dirctory: unknown field '
+        'waypoint.hcl:13: app "web": deploy: use "filepath": dirctory: unknown field '
         "(known fields: directory, content); change this use block to fit the plugin"
     )
 
@@ -771,7 +844,7 @@ def test_a_release_config_is_checked_against_the_release_manager_hooks(
     text = FULL_HCL.replace('use "filepath" {}', 'use "filepath" {\n      directory = "x"\n    }')
     error = checked(text, builtins)
     assert str(error).startswith(
-        'waypoint.hcl:18: app "web": release: use "filepath": directory: unknown field '
+        'waypoint.hcl:19: app "web": release: use "filepath": directory: unknown field '
         "(known fields: link)"
     )
 
@@ -811,6 +884,119 @@ def test_only_the_named_apps_are_checked(builtins: PluginManager) -> None:
     check_plugins(load_config(write(text)), builtins, names=["api"])
     with pytest.raises(ConfigFileError, match="filepat"):
         check_plugins(load_config(write(text)), builtins, names=["web"])
+
+
+def test_a_plugin_setting_that_fails_a_validator_is_reported_at_its_own_line(
+    builtins: PluginManager, plugin_module: Callable[[str, str], ModuleType]
+) -> None:
+    module = plugin_module(
+        "modal",
+        """
+        import attrs
+        from waypoint_hooks import hookimpl
+
+        @attrs.define
+        class Config:
+            mode: str = attrs.field(validator=attrs.validators.in_(["fast", "safe"]))
+            workers: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+
+        @hookimpl
+        def platform_deploy_func(config: Config):
+            return {}
+        """,
+    )
+    builtins.register(module, "modal")
+    text = 'project = "demo"\napp "web" {\n  deploy {\n    use "modal" {\n      workers = 2\n'
+    error = checked(text + '      mode    = "turbo"\n    }\n  }\n}\n', builtins)
+    assert str(error) == (
+        'waypoint.hcl:6: app "web": deploy: use "modal": mode: must be one of fast, safe; '
+        "got 'turbo'; change this use block to fit the plugin"
+    )
+
+
+def test_a_plugin_setting_inside_a_block_is_reported_at_its_own_line(
+    builtins: PluginManager, write_module: Callable[[str, str], str]
+) -> None:
+    # A module on sys.path: its annotations name a class of its own, which cattrs resolves
+    # in the module.
+    write_module(
+        "nested",
+        """
+        import attrs
+        from waypoint_hooks import hookimpl
+
+        @attrs.define
+        class Limits:
+            workers: int = attrs.field(validator=attrs.validators.ge(1))
+
+        @attrs.define
+        class Config:
+            limits: Limits
+
+        @hookimpl
+        def platform_deploy_func(config: Config):
+            return {}
+        """,
+    )
+    builtins.register(importlib.import_module("nested"), "nested")
+    text = 'project = "demo"\napp "web" {\n  deploy {\n    use "nested" {\n      limits {\n'
+    error = checked(text + "        workers = 0\n      }\n    }\n  }\n}\n", builtins)
+    assert str(error).startswith('waypoint.hcl:6: app "web": deploy: use "nested": limits.workers')
+
+
+def test_a_missing_plugin_setting_is_reported_at_the_use_block(builtins: PluginManager) -> None:
+    # A setting that is not there has no line of its own.
+    error = checked('project = "demo"\n' + MINIMAL_APP.replace("filepath", "process"), builtins)
+    assert str(error).startswith(
+        'waypoint.hcl:4: app "web": deploy: use "process": command: required field missing'
+    )
+
+
+# --- names ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["../../x", "/abs/x", "a b", ".hidden", "x" * 64, "caf\u00e9", ""])
+def test_an_app_name_that_is_not_a_name_is_refused_at_its_line(name: str) -> None:
+    error = error_of(
+        f'project = "demo"\n\napp {json.dumps(name)} {{\n' + MINIMAL_APP.split("\n", 1)[1]
+    )
+    assert str(error) == (
+        f"waypoint.hcl:3: app \"{name}\": the app's name must be 1 to 63 letters, digits, '_', "
+        "'.' or '-', starting with a letter or digit ([A-Za-z0-9][A-Za-z0-9_.-]{0,62}), as it "
+        f"is used in file names and URLs; got {name!r}"
+    )
+
+
+def test_an_app_name_of_63_letters_digits_dots_dashes_and_underscores_is_a_name() -> None:
+    name = "A9._-" + "x" * 58
+    project = load_config(write('project = "demo"\n' + MINIMAL_APP.replace('"web"', f'"{name}"')))
+    assert list(project.apps) == [name]
+
+
+# --- durations -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("written", "seconds"), [("30", 30.0), ("0.5", 0.5), ('"1m30s"', 90.0)])
+def test_a_duration_is_a_number_of_seconds_or_text_with_a_unit(
+    written: str, seconds: float
+) -> None:
+    project = load_config(
+        write(f'project = "demo"\nstatus {{\n  timeout = {written}\n}}\n' + MINIMAL_APP)
+    )
+    assert (project.status.timeout, str(project.status.timeout)) == (
+        seconds,
+        str(Duration(seconds)),
+    )
+
+
+def test_a_duration_written_as_text_needs_its_unit() -> None:
+    error = error_of('project = "demo"\nstatus {\n  timeout = "30"\n}\n' + MINIMAL_APP)
+    assert str(error).startswith("waypoint.hcl:3: timeout: duration '30' has no unit;")
+
+
+def test_a_zero_timeout_is_refused_as_on_the_command_line() -> None:
+    error = error_of('project = "demo"\nstatus {\n  timeout = 0\n}\n' + MINIMAL_APP)
+    assert str(error) == "waypoint.hcl:3: timeout must be longer than 0s, got '0s'"
 
 
 # --- durations -----------------------------------------------------------------------------
@@ -987,6 +1173,12 @@ def test_importing_the_config_module_does_not_import_hcl2() -> None:
     code = "import sys, waypoint_hooks._config; print('hcl2' in sys.modules, 'lark' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_the_config_module_imports_no_plugin_machinery() -> None:
+    code = "import sys, waypoint_hooks._config; print('pluggy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False"]
 
 
 def test_isolate_and_keep_are_read_and_checked(tmp_path: Path) -> None:

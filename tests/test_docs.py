@@ -3,6 +3,7 @@ command and option is documented, and every example runs."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import os
@@ -24,7 +25,8 @@ from waypoint_hooks import (
     hookspecs,
     report_from_json,
 )
-from waypoint_hooks._config import _STATUS_KEYS, ConfigFileError, check_plugins, load_config
+from waypoint_hooks._config import _STATUS_KEYS, ConfigFileError, load_config
+from waypoint_hooks._uses import check_plugins
 from waypoint_hooks.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,10 +281,13 @@ def test_the_docs_have_python_examples() -> None:
     assert len(_params("python")) >= 10
 
 
-def test_the_api_reference_documents_exactly_the_public_names() -> None:
-    import waypoint_hooks
-
+@pytest.mark.parametrize(
+    ("module", "heading"),
+    [("waypoint_hooks", "### `NAME`"), ("waypoint_hooks.resources", "### `resources.NAME`")],
+)
+def test_the_api_reference_documents_exactly_the_public_names(module: str, heading: str) -> None:
     text = (DOCS / "api.md").read_text(encoding="utf-8")
-    documented = re.findall(r"^### `(\w+)`$", text, flags=re.MULTILINE)
-    assert sorted(documented) == sorted(waypoint_hooks.__all__)
+    pattern = "^" + re.escape(heading).replace("NAME", r"(\w+)") + "$"
+    documented = re.findall(pattern, text, flags=re.MULTILINE)
+    assert sorted(documented) == sorted(importlib.import_module(module).__all__)
     assert len(documented) == len(set(documented)), "a name is documented twice"

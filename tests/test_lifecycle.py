@@ -8,6 +8,7 @@ by timing: a hook held at the gate says so with a file, and waits until the test
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,10 @@ def test_a_deploy_that_fails_is_recorded_failed_and_destroyed_from_its_checkpoin
     assert (sequence, status, alive) == (1, "failed", 1)
     ((made, _),) = lifecycle.done("deploy")
     assert json.loads(checkpoint) == {"made": made, "partial": True}
+    shown = lifecycle.run("status", "web").output
+    assert re.search(r"deployment +v1 +failed .*failed after it started something", shown)
+    history = lifecycle.run("history", "web").output
+    assert re.search(r"deployment +v1 +- +failed +.*failed after it started something", history)
 
     lifecycle.run("destroy")
     assert lifecycle.done("destroy") == [(made, lifecycle.done("deploy")[0][1])]
@@ -211,6 +216,9 @@ def test_a_deploy_killed_midway_is_interrupted_and_destroyed_from_its_checkpoint
     assert record.status == "interrupted"
     ((made, _),) = lifecycle.done("deploy")
     assert record.checkpoint == {"made": made, "partial": True}
+    lifecycle.configure(isolate=isolate)
+    shown = lifecycle.run("status", "web").output
+    assert re.search(r"deployment +v1 +interrupted .*destroy cleans up what it checkpointed", shown)
 
     lifecycle.configure(isolate=isolate)
     destroyed = lifecycle.run("destroy")

@@ -212,7 +212,6 @@ app "web" {{
   deploy {{
     use "{plugin}" {{
       directory = "deployments"
-      instances = 2
     }}
   }}
 
@@ -240,11 +239,11 @@ def test_up_status_and_destroy_run_the_installed_plugin(
     report = deployment["report"]
     assert (report["health"], report["health_message"]) == (
         "READY",
-        "All 3 resources are reporting READY",
+        "All 2 resources are reporting READY",
     )
-    directory, *instances = report["resources"]
-    assert [r["name"] for r in instances] == ["instance-1", "instance-2"]
-    assert {r["parent_resource_id"] for r in instances} == {directory["id"]}
+    directory, instance = report["resources"]
+    assert (directory["name"], instance["name"]) == ("directory", "instance")
+    assert instance["parent_resource_id"] == directory["id"]
     assert {r["platform"] for r in report["resources"]} == {plugin}
     assert release["report"]["health"] == "READY"
 

@@ -391,7 +391,7 @@ def test_a_status_check_that_raises_or_hangs_is_unknown_as_in_the_launcher(
         == "plugin 'flaky' platform_status_func raised ConnectionError: api down"
     )
     hung = harness.platform_status("flaky", deployment={"hang": True}, timeout=0.2)
-    assert hung.health_message == "plugin 'flaky' platform_status_func timed out after 0.2s"
+    assert hung.health_message == "plugin 'flaky' platform_status_func timed out after 200ms"
 
 
 def test_status_runs_inside_other_plugins_wrappers_and_reaches_observers(

@@ -66,6 +66,8 @@ def _to_health(value: object, option: str) -> Health:
 
 def _convert_order(value: Iterable[object], _: attrs.Attribute[Any]) -> tuple[Health, ...]:
     # It takes the field so that a config error can name it (see _codec's problems).
+    if value is DEFAULT_ORDER:
+        return DEFAULT_ORDER  # checked once, below; most policies keep it
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise TypeError(f"status option 'order' must be a list of healths, got {value!r}")
     order = tuple(_to_health(item, "order") for item in value)

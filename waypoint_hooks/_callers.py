@@ -13,11 +13,12 @@ from typing import Any, TypeVar, final
 import attrs
 
 from ._context import Context
+from ._duration import Duration
 from ._errors import StructureError
 from ._plugins import HookCall, Impl, _where
 from ._workers import abandon, in_worker, leave_running, still_running
 
-__all__ = ["HookFailed", "HookTimeout", "describe_error", "format_seconds", "invoke"]
+__all__ = ["HookFailed", "HookTimeout", "describe_error", "invoke"]
 
 _T = TypeVar("_T")
 
@@ -51,16 +52,7 @@ class HookTimeout(Exception):
     def __init__(self, call: HookCall, timeout: float) -> None:
         self.call = call
         self.timeout = timeout
-        super().__init__(
-            f"plugin {call.plugin!r} {call.hook} timed out after {format_seconds(timeout)}"
-        )
-
-
-def format_seconds(seconds: float) -> str:
-    """``30s``, ``0.5s``, ``2m``: how a timeout is written in the config."""
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{int(seconds // 60)}m"
-    return f"{seconds:g}s"
+        super().__init__(f"plugin {call.plugin!r} {call.hook} timed out after {Duration(timeout)}")
 
 
 @final
@@ -230,7 +222,7 @@ async def invoke(
             raise HookFailed(
                 call,
                 TimeoutError(),
-                f"is still running: it timed out {format_seconds(round(stuck_for))} ago "
+                f"is still running: it timed out {Duration(round(stuck_for))} ago "
                 "and has not returned since, so it was not started again",
             )
         finished = threading.Event()

@@ -21,11 +21,20 @@ from ._errors import StructureError
 from ._health import CategoryDisplayHint, Health
 from ._model import Resource, StatusReport
 
-__all__ = ["Problem", "converter", "problems", "structure", "unstructure_value"]
+__all__ = ["MISFITS", "Problem", "converter", "problems", "structure", "unstructure_value"]
 
 _T = TypeVar("_T")
 
 converter: Final = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+#: What structuring raises for a value that does not fit (:func:`problems` says what is wrong).
+MISFITS: Final = (
+    ClassValidationError,
+    IterableValidationError,
+    ValueError,
+    TypeError,
+    KeyError,
+    ForbiddenExtraKeysError,
+)
 
 
 # --- plain values: strict, so that "false" never becomes True --------------------------------
@@ -39,7 +48,7 @@ def _strict(expected: type[_T], *also: type) -> Any:
     accepted = (expected, *also)
 
     def structure(value: object, cls: type[_T]) -> _T:
-        if issubclass(cls, enum.Enum):
+        if cls is not expected and issubclass(cls, enum.Enum):
             # A str or int enum: the class dispatch finds str or int before Enum.
             return _enum(value, cls)  # type: ignore[return-value]
         # cattrs would call str(value)/bool(value): "false" would become True.
@@ -166,7 +175,8 @@ def problems(
             yield Problem((*steps, f".{key}"), f"unknown field (known fields: {known})")
     elif isinstance(exc, StructureError):
         for path, message in exc.problems:
-            yield Problem((*steps, *_step(path)), message, field)
+            # A path inside the field is about something the field holds, not the field.
+            yield Problem((*steps, *_step(path)), message, None if path else field)
     elif isinstance(exc, KeyError):
         yield Problem(steps, "required field missing", field)
     else:
@@ -248,14 +258,7 @@ def structure(value: object, cls: type[_T], error: type[StructureError] = Struct
     """Structure ``value`` into ``cls`` with the converter; a misfit raises ``error``."""
     try:
         return converter.structure(value, cls)
-    except (
-        ClassValidationError,
-        IterableValidationError,
-        ValueError,
-        TypeError,
-        KeyError,
-        ForbiddenExtraKeysError,
-    ) as exc:
+    except MISFITS as exc:
         raise error([(problem.path, problem.message) for problem in problems(exc)]) from None
 
 

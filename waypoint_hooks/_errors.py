@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TypeVar
 
-__all__ = ["ConfigError", "PluginError", "StructureError", "describe", "join_path", "prefixed"]
+__all__ = [
+    "ConfigError",
+    "ConfigFileError",
+    "PluginError",
+    "StructureError",
+    "describe",
+    "join_path",
+    "prefixed",
+]
 
 _S = TypeVar("_S", bound="StructureError")
 
@@ -64,6 +74,28 @@ class ConfigError(ValueError):
         self.plugin = plugin
         self.problems = problems
         super().__init__(f"app {app!r}, plugin {plugin!r}: {describe(problems)}")
+
+
+class ConfigFileError(Exception):
+    """The config file is wrong: ``str()`` is the whole message, ``FILE:LINE: what to fix``.
+
+    ``path`` is absolute; the message shows it relative to the working directory when the file
+    is inside it, as compilers do. ``line`` is ``None`` when no one line is to blame.
+    """
+
+    def __init__(self, path: Path, line: int | None, message: str) -> None:
+        self.path = Path(os.path.abspath(path))
+        self.line = line
+        self.message = message
+        where = _shown(self.path) if line is None else f"{_shown(self.path)}:{line}"
+        super().__init__(f"{where}: {message}")
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except (ValueError, OSError):  # outside the working directory, or it was deleted
+        return str(path)
 
 
 class PluginError(RuntimeError):

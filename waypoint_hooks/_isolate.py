@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -28,6 +29,7 @@ import attrs
 from ._callers import HookFailed, HookTimeout, invoke
 from ._codec import unstructure_value
 from ._context import JobInfo
+from ._logging import log_to_stderr
 from ._model import StatusReport, validate_report
 from ._plugins import HookCall, PluginManager, PluginSpecs
 from ._request import HookRequest
@@ -59,6 +61,8 @@ async def invoke_isolated(call: HookCall, plugins: PluginManager, request: HookR
         "modules": list(plugins.specs.modules),
         "autoload": plugins.autoload,
         "parent": os.getpid(),
+        # Plugins' log records in the worker are shown as the launcher shows its own.
+        "verbose": logging.getLogger().getEffectiveLevel() <= logging.INFO,
         "job_info": attrs.asdict(request.job_info),
         "last_report": _wire_or_none(request.last_report),
         **{name: getattr(request, name) for name in _SENT},
@@ -200,8 +204,13 @@ def _die_with_parent(parent: int) -> None:
 
 
 def main() -> None:
-    request = json.load(sys.stdin)
+    try:
+        request = json.load(sys.stdin)
+    except ValueError:
+        # The launcher was stopped before it sent the request: nobody waits for an answer.
+        os._exit(1)
     _die_with_parent(request["parent"])
+    log_to_stderr(request["verbose"])
     # The response's channel; from here on, fd 1 is stderr for plugins and their children.
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, final
 
 import attrs
@@ -24,9 +24,10 @@ from ._model import StatusReport
 from ._plugins import PluginManager
 from ._request import HookRequest
 from ._runner import Runner, StatusCheck
+from ._signals import STOP
 from ._state import Record, State, StoredReport
 from ._workers import run_abandoning
-from .terminal import RecordingUI, SilentUI, StreamUI
+from .terminal import Event, RecordingUI, SilentUI, StreamUI
 
 __all__ = ["AppStatus", "Launcher", "Outcome", "UnknownAppError"]
 
@@ -106,7 +107,7 @@ class Launcher:
     def deploy(self, names: Sequence[str], check: bool = True) -> Outcome:
         """Deploy each app with its platform, record it, then check the apps' status."""
         outcome = Outcome()
-        for app in self.select(names):
+        for app in self._until_stopped(names):
             record = self._create(app, "deployment", outcome)
             if record is not None:
                 outcome.created[app.name] = record
@@ -132,7 +133,7 @@ class Launcher:
         if prune_retain < 0:
             raise ValueError(f"prune_retain must be 0 or more, got {prune_retain}")
         outcome = Outcome()
-        for app in self.select(names):
+        for app in self._until_stopped(names):
             if app.release is None:
                 continue
             if deployments is None:
@@ -173,7 +174,7 @@ class Launcher:
         """Destroy every version of each app: its releases, then its deployments, newest
         first; failed and interrupted ones with what their hooks checkpointed."""
         outcome = Outcome()
-        for app in self.select(names):
+        for app in self._until_stopped(names):
             self._header(f"Destroying {app.name}")
             for kind in ("release", "deployment"):
                 destroyed = [
@@ -206,10 +207,16 @@ class Launcher:
             timeout=timeout or self.project.status.timeout,
             on_failure=self.on_failure,
         )
-        reports = run_abandoning(runner.check_all(checks, self._show_check))
+        by_id = {record.id: (app, record) for app, record in targets}
         by_keep: dict[int, list[tuple[Record, StatusReport]]] = {}
-        for (app, record), report in zip(targets, reports, strict=True):
+
+        def done(check: StatusCheck, report: StatusReport) -> None:
+            # Only the checks that ran: after a stop signal the others never start.
+            app, record = by_id[check.target.id]
             by_keep.setdefault(keep or app.status.keep, []).append((record, report))
+            self._show_check(check, report)
+
+        run_abandoning(runner.check_all(checks, done, self._show_start))
         for kept, checked in by_keep.items():
             self.state.add_reports(checked, keep=kept)
         fresh = {record.id: report for checked in by_keep.values() for record, report in checked}
@@ -222,6 +229,18 @@ class Launcher:
         last = self.state.last_reports([record for _, record in targets])
         return self._rows(apps, targets, last)
 
+    def versions(self, name: str) -> list[tuple[Record, StatusReport | None]]:
+        """Every version of an app not destroyed — live, failed, pending or interrupted —
+        releases first, newest first, each with its latest report."""
+        (app,) = self.select([name])
+        records = [
+            record
+            for kind in ("release", "deployment")
+            for record in self.state.versions(kind, app.name, self.workspace)
+        ]
+        last = self.state.last_reports(records)
+        return [(record, last.get(record.id)) for record in records]
+
     def history(self, name: str, limit: int | None = None) -> list[StoredReport]:
         """Every stored report of an app in this workspace, newest first."""
         (app,) = self.select([name])
@@ -229,8 +248,15 @@ class Launcher:
 
     # --- helpers --------------------------------------------------------------------------
 
+    def _until_stopped(self, names: Sequence[str]) -> Iterator[App]:
+        """The apps named, one at a time, until a stop signal came: none starts after it."""
+        for app in self.select(names):
+            if STOP.requested:
+                return
+            yield app
+
     def _then_status(self, names: Sequence[str], outcome: Outcome, check: bool) -> Outcome:
-        if check:
+        if check and not STOP.requested:
             outcome.apps = self.status(names).apps
         return outcome
 
@@ -259,8 +285,8 @@ class Launcher:
             **({} if deployment is None else {"deployment": deployment.value}),
         )
         made = self._run(app, self.runner.make(request), outcome)
-        if not made:
-            self.state.fail(record, outcome.failures[-1])
+        if isinstance(made, str):
+            self.state.fail(record, made)
             return None
         (value,) = made
         record = self.state.complete(record, value)
@@ -287,7 +313,7 @@ class Launcher:
             record,
             **{record.kind: value},
         )
-        if not self._run(app, self.runner.call(request), outcome):
+        if isinstance(self._run(app, self.runner.call(request), outcome), str):
             self.state.unclaim(record)
             return False
         self.state.mark_destroyed(record.kind, record.id)
@@ -320,17 +346,15 @@ class Launcher:
         ui = self.output or SilentUI()
         return HookRequest(hook, plugin, job, ui, config, isolate=app.isolate, **values)
 
-    def _run(
-        self, app: App, call: Coroutine[Any, Any, _T], outcome: Outcome
-    ) -> tuple[_T] | tuple[()]:
-        """Run one deploy, release or destroy call: ``(its value,)``, or ``()`` when it
-        failed, with the failure added to ``outcome`` and shown."""
+    def _run(self, app: App, call: Coroutine[Any, Any, _T], outcome: Outcome) -> tuple[_T] | str:
+        """Run one deploy, release or destroy call: ``(its value,)``, or why it failed, the
+        failure added to ``outcome`` and shown."""
         try:
             return (run_abandoning(call),)
         except (PluginError, HookFailed, HookTimeout, TypeError) as exc:
             outcome.failures.append(f"app {app.name!r}: {exc}")
             self._say(f"✖ {exc}")
-            return ()
+            return str(exc)
 
     def _targets(self, apps: Iterable[App]) -> list[tuple[App, Record]]:
         targets = []
@@ -351,28 +375,34 @@ class Launcher:
             released = self.state.get("deployment", record.deployment_id or "")
             deployment = released.value if released is not None else {}
         use = app.deploy if record.kind == "deployment" else app.release
+        target = Target(app.name, record.kind, record.id, record.plugin)
         return StatusCheck(
-            Target(app.name, record.kind, record.id, record.plugin),
+            target,
             self._job(app),
             _config(use, record),
             deployment,
             release,
             last,
             app.status.policy,
-            RecordingUI(),
+            RecordingUI(self._progress(_title(target))),
             timeout or app.status.timeout,
             app.isolate,
         )
 
+    def _show_start(self, check: StatusCheck) -> None:
+        if self.output is not None:
+            self.output.running(_title(check.target), "checking...")
+
     def _show_check(self, check: StatusCheck, report: StatusReport) -> None:
         # Checks run concurrently: each one's lines were recorded and are shown together,
-        # under its app, once it is done.
+        # under its app, once it is done; until then, a terminal shows its progress live.
         if self.output is None or not isinstance(check.ui, RecordingUI):
             return
+        title = _title(check.target)
+        self.output.finished(title)
         events = check.ui.final_events()
         if events:
-            target = check.target
-            self.output.group(f"{target.app} {target.kind} ({target.plugin})", events)
+            self.output.group(title, events)
 
     def _rows(
         self,
@@ -400,6 +430,19 @@ class Launcher:
     def _job(self, app: App) -> JobInfo:
         return JobInfo(self.project.name, app.name, self.workspace, self.job_id)
 
+    def _progress(self, title: str) -> Callable[[Event], None] | None:
+        """What relays a check's steps in progress to the output, live (a terminal shows
+        them; plain output shows only the finished block)."""
+        output = self.output
+        if output is None:
+            return None
+
+        def relay(event: Event) -> None:
+            if event.kind != "output" and not event.done:
+                output.running(title, event.message)
+
+        return relay
+
     def _header(self, text: str) -> None:
         if self.output is not None:
             self.output.header(text)
@@ -407,6 +450,10 @@ class Launcher:
     def _say(self, text: str) -> None:
         if self.output is not None:
             self.output.output(text)
+
+
+def _title(target: Target) -> str:
+    return f"{target.app} {target.kind} ({target.plugin})"
 
 
 def _config(use: Use | None, record: Record) -> Mapping[str, Any]:

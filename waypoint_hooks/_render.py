@@ -228,17 +228,60 @@ def _resource_row(resource: Resource, branch: str, style: Style) -> tuple[str, .
     )
 
 
+def versions_table(
+    versions: Sequence[tuple[Record, StatusReport | None]],
+    now: datetime | None = None,
+    style: Style = plain,
+    width: int | None = None,
+) -> list[str]:
+    """Every version of an app not destroyed, with its state and its latest report: the
+    live ones ``status`` checks, and those a failed or interrupted hook left for ``destroy``."""
+    now = now or datetime.now(timezone.utc)
+    return _table(
+        ("Kind", "Version", "State", "Health", "Checked", "Message"),
+        (
+            (
+                record.kind,
+                f"v{record.sequence}",
+                _state(record),
+                _health_cell(report, style),
+                _checked_cell(report, now, None),
+                _lifecycle_note(record) or sanitize_line(report.health_message if report else ""),
+            )
+            for record, report in versions
+        ),
+        _visible_width,
+        width,
+    )
+
+
+def _state(record: Record) -> str:
+    return "running" if record.status == "pending" else record.status
+
+
+def _lifecycle_note(record: Record) -> str:
+    """Why a version that is not live is still there, and what ``destroy`` will do."""
+    if record.status == "failed":
+        return sanitize_line(record.error or "its hook failed")
+    if record.status == "interrupted":
+        left = "what it checkpointed" if record.checkpoint is not None else "nothing recorded"
+        return f"its command stopped before the hook returned; destroy cleans up {left}"
+    return ""
+
+
 def history_table(
     stored: Sequence[StoredReport],
     now: datetime | None = None,
     style: Style = plain,
     width: int | None = None,
+    unfinished: Sequence[Record] = (),
 ) -> list[str]:
-    """Past reports, newest first, with the health each one changed from."""
+    """Past reports, newest first, with the health each one changed from; among them, at
+    the time each was made, the ``unfinished`` versions (failed or interrupted)."""
     now = now or datetime.now(timezone.utc)
-    return _table(
-        ("Checked", "Kind", "Version", "Health", "Change", "Message"),
+    rows = [
         (
+            item.report.generated_time or now,
             (
                 humanize_age(item.report.generated_time, now),
                 item.kind,
@@ -246,12 +289,28 @@ def history_table(
                 _health_cell(item.report, style),
                 _change(item),
                 sanitize_line(item.report.health_message),
-            )
-            for item in stored
-        ),
-        _visible_width,
-        width,
-    )
+            ),
+        )
+        for item in stored
+    ]
+    rows += [
+        (
+            record.created,
+            (
+                humanize_age(record.created, now),
+                record.kind,
+                f"v{record.sequence}",
+                "-",
+                _state(record),
+                _lifecycle_note(record),
+            ),
+        )
+        for record in unfinished
+        if record.status != "live"
+    ]
+    rows.sort(key=lambda row: row[0], reverse=True)
+    header = ("Checked", "Kind", "Version", "Health", "Change", "Message")
+    return _table(header, (row for _, row in rows), _visible_width, width)
 
 
 def _change(item: StoredReport) -> str:

@@ -18,6 +18,7 @@ from ._isolate import invoke_isolated
 from ._model import StatusReport, finalize, unknown_report
 from ._plugins import PluginManager
 from ._request import HookRequest
+from ._signals import STOP
 from ._workers import run_abandoning
 from .terminal import UI, WARNING_STYLE, SilentUI
 
@@ -90,16 +91,24 @@ class Runner:
         self,
         checks: Sequence[StatusCheck],
         on_done: Callable[[StatusCheck, StatusReport], None] | None = None,
+        on_start: Callable[[StatusCheck], None] | None = None,
     ) -> list[StatusReport]:
         """Run ``checks`` concurrently, at most ``concurrency`` at a time.
 
-        ``on_done`` is called with each check and its report as soon as that check is done
-        (in the event loop's thread), so output can follow progress.
+        ``on_start`` is called as each check starts, and ``on_done`` with each check and its
+        report as soon as that check is done (both in the event loop's thread), so output can
+        follow progress. After a stop signal no check starts: those left get an ``UNKNOWN``
+        report saying so, and neither callback.
         """
         slots = asyncio.Semaphore(self.concurrency)
 
         async def one(check: StatusCheck) -> StatusReport:
             async with slots:
+                if STOP.requested:
+                    stopped = unknown_report("not checked: the command was stopped")
+                    return finalize(stopped, check.target.plugin, check.policy)
+                if on_start is not None:
+                    on_start(check)
                 report = await self.check(check)
             await self._observe(check, report)
             if on_done is not None:

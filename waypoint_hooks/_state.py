@@ -465,24 +465,23 @@ class State:
 
     def latest(self, kind: Kind, app: str, workspace: str) -> Record | None:
         """The newest live deployment or release of ``app`` that is not destroyed."""
-        with self._guarded() as db:
-            row = db.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM targets"
-                " WHERE kind = ? AND app = ? AND workspace = ? AND destroyed IS NULL"
-                " AND status = 'live' ORDER BY sequence DESC LIMIT 1",
-                (kind, app, workspace),
-            ).fetchone()
-        return None if row is None else _record(row)
+        found = self._not_destroyed(kind, app, workspace, " AND status = 'live'", 1)
+        return found[0] if found else None
 
     def versions(self, kind: Kind, app: str, workspace: str) -> list[Record]:
         """Every deployment or release of ``app`` not destroyed, newest first: live ones,
         failed ones and pending ones (running, or interrupted)."""
+        return self._not_destroyed(kind, app, workspace)
+
+    def _not_destroyed(
+        self, kind: Kind, app: str, workspace: str, condition: str = "", limit: int = -1
+    ) -> list[Record]:
         with self._guarded() as db:
             rows = db.execute(
                 f"SELECT {_RECORD_COLUMNS} FROM targets"
                 " WHERE kind = ? AND app = ? AND workspace = ? AND destroyed IS NULL"
-                " ORDER BY sequence DESC",
-                (kind, app, workspace),
+                f"{condition} ORDER BY sequence DESC LIMIT ?",
+                (kind, app, workspace, limit),
             ).fetchall()
         return [_record(row) for row in rows]
 

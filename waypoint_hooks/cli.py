@@ -1,7 +1,9 @@
 """The ``waypoint-hooks`` command: parse, call the launcher, render. Nothing else lives here.
 
 Imports stay light at module level: ``--help`` and ``--version`` must start fast, so the
-framework is imported inside the commands that use it.
+framework is imported inside the commands that use it. One module, over 400 lines, because a
+click application is one group and its commands: options, help texts and the exit-code rules
+they share read best side by side.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import json
 import os
 import signal
 import sys
-import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -100,10 +101,10 @@ class Session:
     ) -> Iterator[Launcher]:
         """A launcher on the project's state; the config and the plugins of ``apps`` (all
         when none is named) are checked first, so a bad config writes nothing."""
-        from ._config import check_plugins
         from ._context import working_directory
         from ._launcher import Launcher
         from ._plugins import PluginManager
+        from ._uses import check_plugins
 
         project = self.project()
         manager = self.plugins() if plugins else PluginManager()
@@ -145,11 +146,18 @@ def _handle_errors(function: _F) -> _F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from ._config import ConfigFileError
         from ._launcher import UnknownAppError
+        from ._signals import STOP, Interrupted
         from ._state import StateError
 
         session = click.get_current_context().find_object(Session)
         try:
-            return function(*args, **kwargs)
+            result = function(*args, **kwargs)
+        except Interrupted:
+            _stopped(STOP.exit_code)
+        except SystemExit:
+            if STOP.requested:
+                _stopped(STOP.exit_code)
+            raise
         except (ConfigFileError, StateError, UnknownAppError) as exc:
             _fail(str(exc), USAGE)
         except (click.ClickException, click.Abort, click.exceptions.Exit):
@@ -161,8 +169,23 @@ def _handle_errors(function: _F) -> _F:
                 traceback.print_exc()
             hint = "" if session is not None and session.verbose else " (-v shows the traceback)"
             _fail(f"{type(exc).__name__}: {exc}{hint}", NOT_READY)
+        if STOP.requested:
+            _stopped(STOP.exit_code)
+        return result
 
     return wrapper  # type: ignore[return-value]
+
+
+def _stopped(code: int | None) -> NoReturn:
+    """One line for a command a stop signal ended (DESIGN §12), and its exit code."""
+    assert code is not None
+    name = signal.Signals(code - 128).name
+    command = click.get_current_context().info_name
+    click.echo(
+        f"Interrupted by {name}: `{command}` started nothing more, and what ended is recorded",
+        err=True,
+    )
+    sys.exit(code)
 
 
 def _reader_gone() -> NoReturn:
@@ -304,6 +327,11 @@ def _show_status(
     if not tree:
         return
     for row in outcome.apps:
+        click.echo(f"\n{sanitize_line(row.app)} versions (every one not destroyed):")
+        versions = launcher.versions(row.app)
+        for line in _render.versions_table(versions, style=_style(session), width=_width("  ")):
+            click.echo(f"  {line}")
+    for row in outcome.apps:
         for kind, record, report in (
             ("deployment", row.deployment, row.deployment_report),
             ("release", row.release, row.release_report),
@@ -349,6 +377,16 @@ class _Main(click.Group):
     command_class = _Command
 
 
+def _workspace(_: click.Context, __: click.Parameter, value: str) -> str:
+    from ._names import check_name
+
+    try:
+        check_name("the workspace's name", value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @click.group(
     cls=_Main,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -373,6 +411,7 @@ class _Main(click.Group):
     default="default",
     show_default=True,
     metavar="NAME",
+    callback=_workspace,
     help="The workspace: separate deployments of the same apps.",
 )
 @click.option(
@@ -406,10 +445,13 @@ def main(
     status report, and exits 0 when every app shown is deployed and every report shown is
     READY, 1 when one is not, and 2 on a usage or configuration error.
     """
+    from ._logging import log_to_stderr
+    from ._signals import STOP
+
+    ctx.with_resource(STOP.handling())
+
     color = not no_color and not os.environ.get("NO_COLOR")
     ctx.obj = Session(config, state, workspace, plugin_specs, color, verbose)
-    from ._logging import log_to_stderr
-
     ctx.call_on_close(log_to_stderr(verbose))
 
 
@@ -578,35 +620,28 @@ def status(
     """
     from . import _render
     from ._launcher import Outcome
+    from ._signals import STOP
 
     with (
         session.launcher(json_output, plugins=not cached, apps=apps) as launcher,
         _json_stdout(json_output) as emit_json,
     ):
-        # Interrupted before the first round is shown, nothing shown is READY.
-        code = NOT_READY
-        try:
-            while True:
-                if cached:
-                    outcome = Outcome(launcher.cached(apps))
-                else:
-                    outcome = launcher.status(
-                        apps, timeout=timeout, concurrency=concurrency, keep=keep
-                    )
-                code = _exit_code(outcome)
-                if json_output:
-                    emit_json(
-                        _render.status_json(launcher.project.name, launcher.workspace, outcome.apps)
-                    )
-                else:
-                    apps_in_config = launcher.project.apps.values()
-                    stale = {a.name: a.status.interval for a in apps_in_config} if cached else None
-                    _show_status(session, launcher, outcome, stale, tree=len(apps) == 1)
-                if watch is None:
-                    break
-                time.sleep(watch)
-        except KeyboardInterrupt:
-            click.echo("", err=True)
+        while True:
+            if cached:
+                outcome = Outcome(launcher.cached(apps))
+            else:
+                outcome = launcher.status(apps, timeout=timeout, concurrency=concurrency, keep=keep)
+            code = _exit_code(outcome)
+            if json_output:
+                emit_json(
+                    _render.status_json(launcher.project.name, launcher.workspace, outcome.apps)
+                )
+            else:
+                apps_in_config = launcher.project.apps.values()
+                stale = {a.name: a.status.interval for a in apps_in_config} if cached else None
+                _show_status(session, launcher, outcome, stale, tree=len(apps) == 1)
+            if watch is None or STOP.wait(watch):
+                break
     sys.exit(code)
 
 
@@ -632,7 +667,11 @@ def history(session: Session, app: str, json_output: bool, limit: int | None) ->
                 _render.history_json(launcher.project.name, launcher.workspace, app, stored)
             )
         else:
-            for line in _render.history_table(stored, style=_style(session), width=_width()):
+            unfinished = [record for record, _ in launcher.versions(app)]
+            lines = _render.history_table(
+                stored, style=_style(session), width=_width(), unfinished=unfinished
+            )
+            for line in lines:
                 click.echo(line)
 
 

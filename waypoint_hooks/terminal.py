@@ -2,7 +2,9 @@
 
 A plugin shows progress with ``ui.output``, ``ui.step_group()`` and ``ui.status()``; every call
 becomes an :class:`Event`, and the UI the framework passed in decides what to do with it: print
-it, record it for a test, or drop it for ``--json``.
+it, record it for a test, or drop it for ``--json``. One module, over 400 lines, because it is
+one public page for plugin authors: the UI they call, the events it makes, and the UIs that
+show them are read together.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import itertools
 import re
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Final, Literal, TextIO, final
 
@@ -225,13 +227,17 @@ class Status(_Closing):
 class RecordingUI(UI):
     """Keeps every event, for tests and for grouping concurrent checks' output."""
 
-    def __init__(self) -> None:
+    def __init__(self, listener: Callable[[Event], None] | None = None) -> None:
         super().__init__()
         self.events: list[Event] = []
+        #: Told of each event as it comes: how a running check's progress is shown live.
+        self.listener = listener
 
     def emit(self, event: Event) -> None:
         with self._lock:
             self.events.append(event)
+        if self.listener is not None:
+            self.listener(event)
 
     def final_events(self) -> list[Event]:
         """The last state of every line, in the order the lines first appeared."""
@@ -351,6 +357,13 @@ class StreamUI(UI):
                 # Nobody reads on (`| head`): the work goes on, and is recorded, unshown.
                 self._reader_gone = True
 
+    def running(self, key: str, text: str) -> None:
+        """Work under ``key`` (a check) is in progress, doing ``text``: shown live on a
+        terminal; plain output shows only finished lines."""
+
+    def finished(self, key: str) -> None:
+        """The work under ``key`` is done (its lines are shown with :meth:`group`)."""
+
     def close(self) -> None:
         """Finish the output; nothing is left open in plain output."""
 
@@ -382,6 +395,8 @@ class ConsoleUI(StreamUI):
     ) -> None:
         super().__init__(stream, color=color, indent=indent)
         self._live = ""
+        #: What each check in progress is doing, the latest news last.
+        self._running: dict[str, str] = {}
         self._frames = itertools.cycle(self._FRAMES)
         self._ticker: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -394,6 +409,7 @@ class ConsoleUI(StreamUI):
                 self._tick()
                 return
             if event.kind == "step":
+                self._clear()  # while the line in progress is still known
                 self._live = ""
             super().emit(event)
 
@@ -403,12 +419,27 @@ class ConsoleUI(StreamUI):
             super().write(text, indent)
             self._draw()
 
+    def running(self, key: str, text: str) -> None:
+        with self._write_lock:
+            self._clear()
+            self._running.pop(key, None)
+            self._running[key] = sanitize_line(text)
+            self._draw()
+            self._tick()
+
+    def finished(self, key: str) -> None:
+        with self._write_lock:
+            self._clear()
+            self._running.pop(key, None)
+            self._draw()
+
     def close(self) -> None:
         """Stop the spinner and clear its line."""
         self._stopped.set()
         with self._write_lock:
-            self._live = ""
             self._clear()
+            self._live = ""
+            self._running.clear()
 
     def _tick(self) -> None:
         if self._ticker is None:
@@ -420,12 +451,22 @@ class ConsoleUI(StreamUI):
             with self._write_lock:
                 self._draw()
 
+    def _line_in_progress(self) -> str:
+        if self._live or not self._running:
+            return self._live
+        # Checks run at once: the one with the latest news, and how many others run.
+        key, text = next(reversed(self._running.items()))
+        others = len(self._running) - 1
+        more = f" (and {others} more)" if others else ""
+        return f"{sanitize_line(key)}: {text}{more}"
+
     def _draw(self) -> None:
-        if self._live:
+        line = self._line_in_progress()
+        if line:
             frame = self._style(next(self._frames), INFO_STYLE)
-            self.stream.write(f"\r\x1b[2K{self.indent}{frame} {self._live}")
+            self.stream.write(f"\r\x1b[2K{self.indent}{frame} {line}")
             self.stream.flush()
 
     def _clear(self) -> None:
-        if self._live:
+        if self._line_in_progress():
             self.stream.write("\r\x1b[2K")

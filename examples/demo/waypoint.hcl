@@ -14,7 +14,7 @@ app "site" {
       command    = ["python3", "-m", "http.server", "8765", "--bind", "127.0.0.1", "--directory", "site"]
       env        = { PYTHONUNBUFFERED = "1" }
       ready_http = "http://127.0.0.1:8765/"
-      grace      = 3
+      grace      = "3s"
     }
   }
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from waypoint_hooks import Context, Health, JobInfo, StatusReport, hookimpl
+from waypoint_hooks.terminal import UI
 
 #: A guard against hanging the suite when a test never opens the gate, not a timing.
 _GUARD = 120.0
@@ -40,8 +41,13 @@ def platform_deploy_func(ctx: Context, job_info: JobInfo, config: dict[str, Any]
 
 
 @hookimpl
-def platform_status_func(config: dict[str, Any], deployment: dict[str, Any]) -> StatusReport:
+def platform_status_func(
+    ui: UI, config: dict[str, Any], deployment: dict[str, Any]
+) -> StatusReport:
+    step = ui.step_group().add("Asking the slow thing...")
     _note(config, "status", deployment["made"])
+    step.update("The slow thing answered")
+    step.done()
     return StatusReport(health=Health.READY)
 
 

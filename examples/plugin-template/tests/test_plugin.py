@@ -28,28 +28,37 @@ def plugins(waypoint_plugins: Callable[..., PluginHarness]) -> PluginHarness:
 
 @pytest.fixture
 def config(tmp_path: Path) -> dict[str, Any]:
-    return {"directory": str(tmp_path / "deployments"), "instances": 3}
+    return {"directory": str(tmp_path / "deployments")}
 
 
-def test_deploy_starts_each_instance(plugins: PluginHarness, config: dict[str, Any]) -> None:
-    deployment = plugins.platform_deploy("example", config)
-    assert deployment["instances"] == ["instance-1", "instance-2", "instance-3"]
-    assert sorted(os.listdir(deployment["directory"])) == deployment["instances"]
-    plugins.ui.assert_step("Instance 3 started", status="ok")
+def made(deployment: dict[str, Any]) -> tuple[str, str]:
+    """The paths of a deployment's directory and instance, from the states its resources keep."""
+    states = waypoint_hooks_example.PLATFORM.load(deployment)
+    return states["directory"].path, states["instance"].path
 
 
-def test_status_reports_the_instances_under_their_directory(
+def test_deploy_starts_the_instance_in_a_directory_of_its_own(
+    plugins: PluginHarness, config: dict[str, Any]
+) -> None:
+    directory, instance = made(plugins.platform_deploy("example", config))
+    assert os.path.dirname(directory) == config["directory"]
+    assert os.listdir(directory) == [os.path.basename(instance)]
+    plugins.ui.assert_step("Instance started", status="ok")
+
+
+def test_status_reports_the_instance_under_its_directory(
     plugins: PluginHarness, config: dict[str, Any]
 ) -> None:
     deployment = plugins.platform_deploy("example", config)
     plugins.ui.clear()
     report = plugins.platform_status("example", config, deployment=deployment)
     assert report.health is Health.READY
-    assert report.health_message == "All 4 resources are reporting READY"
-    directory, *instances = report.resources
-    assert [instance.parent_resource_id for instance in instances] == [directory.id] * 3
+    assert report.health_message == "All 2 resources are reporting READY"
+    directory, instance = report.resources
+    assert (directory.id, instance.id) == made(deployment)
+    assert instance.parent_resource_id == directory.id
     assert {resource.platform for resource in report.resources} == {"example"}
-    plugins.ui.assert_step("3 of 3 instances are ready", status="ok")
+    plugins.ui.assert_step("2 of 2 resources are ready", status="ok")
     plugins.ui.assert_no_errors()
 
 
@@ -57,28 +66,28 @@ def test_a_lost_instance_makes_the_deployment_partial(
     plugins: PluginHarness, config: dict[str, Any]
 ) -> None:
     deployment = plugins.platform_deploy("example", config)
-    os.remove(os.path.join(deployment["directory"], "instance-2"))
+    os.remove(made(deployment)[1])
     report = plugins.platform_status("example", config, deployment=deployment)
     assert report.health is Health.PARTIAL
-    assert report.health_message == "1 directory READY, 2 instance READY, 1 instance MISSING"
-    plugins.ui.assert_step("2 of 3 instances are ready", status="warning")
+    assert report.health_message == "1 directory READY, 1 instance MISSING"
+    plugins.ui.assert_step("1 of 2 resources are ready", status="warning")
 
 
 def test_the_worst_policy_names_the_lost_instance(
     plugins: PluginHarness, config: dict[str, Any]
 ) -> None:
     deployment = plugins.platform_deploy("example", config)
-    os.remove(os.path.join(deployment["directory"], "instance-2"))
+    os.remove(made(deployment)[1])
     report = plugins.platform_status("example", config, deployment=deployment, policy="worst")
     assert report.health is Health.MISSING
-    assert report.health_message == "MISSING: instance-2 (the instance's file is gone)"
+    assert report.health_message == "MISSING: instance (the instance's file is gone)"
 
 
 def test_a_config_that_does_not_fit_is_refused_before_anything_runs(
     plugins: PluginHarness, tmp_path: Path
 ) -> None:
-    with pytest.raises(ConfigError, match="instances"):
-        plugins.platform_deploy("example", {"directory": str(tmp_path), "instances": 0})
+    with pytest.raises(ConfigError, match="directory: expected str"):
+        plugins.platform_deploy("example", {"directory": 3})
     assert list(tmp_path.iterdir()) == []
 
 
@@ -92,7 +101,7 @@ def test_a_release_points_at_its_deployment_until_destroyed(
     plugins.release_manager_destroy("example", release=release)
     plugins.platform_destroy("example", config, deployment=deployment)
     assert not os.path.exists(release["pointer"])
-    assert not os.path.exists(deployment["directory"])
+    assert os.listdir(config["directory"]) == []
 
 
 def test_a_release_whose_deployment_is_gone_is_down(

@@ -1,9 +1,9 @@
 """The ``example`` plugin: a platform and a release manager for waypoint-hooks.
 
-The platform deploys an app as instances, one marker file each, in a directory of their own;
-its status check reports the directory and every instance as resources and leaves the overall
-health to the app's status policy. The release manager points a pointer file at the released
-deployment.
+The platform deploys an app as an instance (a marker file) in a directory of its own: two
+resources, which the resource manager creates in order, checkpoints as it goes, removes again
+if a create fails, reports, and destroys in reverse; the overall health is left to the app's
+status policy. The release manager points a pointer file at the released deployment.
 
 To make it yours, replace the file operations with calls to your platform: the hooks, the
 typed config and the resources stay as they are.
@@ -13,11 +13,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from datetime import datetime, timezone
+from typing import Any
 
 import attrs
-from waypoint_hooks import CategoryDisplayHint, Health, JobInfo, Resource, StatusReport, hookimpl
+from waypoint_hooks import (
+    CategoryDisplayHint,
+    Context,
+    Health,
+    JobInfo,
+    Resource,
+    StatusReport,
+    hookimpl,
+)
+from waypoint_hooks.resources import ResourceManager, resource
 from waypoint_hooks.terminal import STATUS_WARN, UI
 
 
@@ -27,16 +36,118 @@ class PlatformConfig:
 
     #: Where deployments go; relative paths are relative to waypoint.hcl.
     directory: str
-    #: How many instances a deployment runs.
-    instances: int = attrs.field(default=2, validator=attrs.validators.ge(1))
+
+
+# Each resource's state: what its create function made, stored with the deployment and given
+# back to its status and destroy functions. Every field has a default: create fills it in.
 
 
 @attrs.define
-class Deployment:
-    """A deployment, as waypoint-hooks stores it and gives it back to status and destroy."""
+class Directory:
+    path: str = ""
 
-    directory: str
-    instances: list[str]
+
+@attrs.define
+class Instance:
+    path: str = ""
+
+
+def _make_directory(job_info: JobInfo, config: PlatformConfig, state: Directory) -> None:
+    state.path = os.path.abspath(os.path.join(config.directory, f"{job_info.app}-{job_info.id}"))
+    os.makedirs(state.path, exist_ok=True)
+
+
+def _remove_directory(state: Directory, ui: UI) -> None:
+    # A destroy function may get a blank state: the command died before its create ran.
+    if state.path and os.path.isdir(state.path):
+        os.rmdir(state.path)  # empty: the instance in it was destroyed first
+        ui.output("Removed %s", state.path)
+
+
+def _directory_status(state: Directory, resource: Resource) -> None:
+    resource.id = state.path  # the instance's parent_resource_id follows
+    if os.path.isdir(state.path):
+        resource.health = Health.READY
+    else:
+        resource.health, resource.health_message = Health.MISSING, "the directory is gone"
+
+
+def _start_instance(job_info: JobInfo, directory: Directory, state: Instance, ui: UI) -> None:
+    step = ui.step_group().add("Starting the instance...")
+    state.path = os.path.join(directory.path, "instance")
+    with open(state.path, "w", encoding="utf-8") as file:
+        file.write(job_info.app)
+    step.update("Instance started")
+    step.done()
+
+
+def _stop_instance(state: Instance, ui: UI) -> None:
+    if state.path and os.path.exists(state.path):
+        os.remove(state.path)
+        ui.output("Stopped the instance")
+
+
+def _instance_status(state: Instance, resource: Resource) -> None:
+    resource.id = state.path
+    try:
+        stat = os.stat(state.path)
+    except FileNotFoundError:
+        resource.health, resource.health_message = Health.MISSING, "the instance's file is gone"
+        return
+    resource.health, resource.health_message = Health.READY, "running"
+    resource.created_time = datetime.fromtimestamp(stat.st_mtime, timezone.utc)
+    resource.state_json = json.dumps({"path": state.path, "bytes": stat.st_size})
+
+
+#: The platform's resources: the instance is created after the directory it lives in, shown
+#: under it, and destroyed before it.
+PLATFORM = ResourceManager(
+    resource(
+        "directory",
+        create=_make_directory,
+        destroy=_remove_directory,
+        status=_directory_status,
+        state=Directory,
+        category_display_hint=CategoryDisplayHint.INSTANCE_MANAGER,
+    ),
+    resource(
+        "instance",
+        create=_start_instance,
+        destroy=_stop_instance,
+        status=_instance_status,
+        state=Instance,
+        after=["directory"],
+        parent="directory",
+        category_display_hint=CategoryDisplayHint.INSTANCE,
+    ),
+)
+
+
+@hookimpl
+def platform_deploy_func(
+    ctx: Context, job_info: JobInfo, config: PlatformConfig, ui: UI
+) -> dict[str, Any]:
+    # The manager's state is the deployment: status, destroy and release get it back.
+    return PLATFORM.create_all(ctx, job_info=job_info, config=config, ui=ui)
+
+
+@hookimpl
+def platform_status_func(ctx: Context, deployment: dict[str, Any], ui: UI) -> StatusReport:
+    step = ui.step_group().add("Checking the deployment...")
+    report = PLATFORM.status_report(ctx, deployment)
+    ready = sum(resource.health is Health.READY for resource in report.resources)
+    step.update("%d of %d resources are ready", ready, len(report.resources))
+    if ready < len(report.resources):
+        step.status(STATUS_WARN)
+    step.done()
+    # No report.health: the app's status policy (waypoint, worst or threshold, as its
+    # waypoint.hcl says) rolls the resources up into one health.
+    return report
+
+
+@hookimpl
+def platform_destroy_func(ctx: Context, deployment: dict[str, Any], ui: UI) -> None:
+    PLATFORM.destroy_all(ctx, deployment, ui=ui)
 
 
 @attrs.define
@@ -54,91 +165,19 @@ class Release:
 
 
 @hookimpl
-def platform_deploy_func(job_info: JobInfo, config: PlatformConfig, ui: UI) -> Deployment:
-    directory = os.path.abspath(os.path.join(config.directory, f"{job_info.app}-{job_info.id}"))
-    os.makedirs(directory, exist_ok=True)
-    steps = ui.step_group()
-    instances = []
-    for number in range(1, config.instances + 1):
-        step = steps.add("Starting instance %d...", number)
-        name = f"instance-{number}"
-        with open(os.path.join(directory, name), "w", encoding="utf-8") as file:
-            file.write(job_info.app)
-        instances.append(name)
-        step.update("Instance %d started", number)
-        step.done()
-    return Deployment(directory=directory, instances=instances)
-
-
-@hookimpl
-def platform_status_func(deployment: Deployment, ui: UI) -> StatusReport:
-    step = ui.step_group().add("Checking %d instances...", len(deployment.instances))
-    report = StatusReport(resources=[_directory(deployment.directory)])
-    report.resources += [_instance(deployment.directory, name) for name in deployment.instances]
-    ready = sum(resource.health is Health.READY for resource in report.resources[1:])
-    step.update("%d of %d instances are ready", ready, len(deployment.instances))
-    if ready < len(deployment.instances):
-        step.status(STATUS_WARN)
-    step.done()
-    # No report.health: the app's status policy (waypoint, worst or threshold, as its
-    # waypoint.hcl says) rolls the resources up into one health.
-    return report
-
-
-def _directory(path: str) -> Resource:
-    exists = os.path.isdir(path)
-    return Resource(
-        name=os.path.basename(path),
-        id=path,
-        type="directory",
-        category_display_hint=CategoryDisplayHint.INSTANCE_MANAGER,
-        health=Health.READY if exists else Health.MISSING,
-        health_message="" if exists else "the deployment's directory is gone",
-    )
-
-
-def _instance(directory: str, name: str) -> Resource:
-    path = os.path.join(directory, name)
-    instance = Resource(
-        name=name,
-        id=path,
-        parent_resource_id=directory,
-        type="instance",
-        category_display_hint=CategoryDisplayHint.INSTANCE,
-    )
-    try:
-        stat = os.stat(path)
-    except FileNotFoundError:
-        instance.health, instance.health_message = Health.MISSING, "the instance's file is gone"
-        return instance
-    instance.health, instance.health_message = Health.READY, "running"
-    instance.created_time = datetime.fromtimestamp(stat.st_mtime, timezone.utc)
-    instance.state_json = json.dumps({"path": path, "bytes": stat.st_size})
-    return instance
-
-
-@hookimpl
-def platform_destroy_func(deployment: Deployment, ui: UI) -> None:
-    if not os.path.isdir(deployment.directory):
-        ui.output("%s was already gone", deployment.directory)
-        return
-    shutil.rmtree(deployment.directory)
-    ui.output("Removed %s", deployment.directory)
-
-
-@hookimpl
 def release_manager_release_func(
-    job_info: JobInfo, config: ReleaseConfig, deployment: Deployment, ui: UI
+    job_info: JobInfo, config: ReleaseConfig, deployment: dict[str, Any], ui: UI
 ) -> Release:
-    default = os.path.join(os.path.dirname(deployment.directory), f"{job_info.app}.current")
+    directory = PLATFORM.load(deployment)["directory"].path
+    default = os.path.join(os.path.dirname(directory), f"{job_info.app}.current")
     pointer = os.path.abspath(config.pointer or default)
     # Written beside it, then renamed over it: a reader sees the old release or the new one.
     staging = f"{pointer}.tmp"
     with open(staging, "w", encoding="utf-8") as file:
-        file.write(deployment.directory)
+        file.write(directory)
     os.replace(staging, pointer)
-    ui.output("%s points at %s", pointer, deployment.directory)
-    return Release(pointer=pointer, target=deployment.directory)
+    ui.output("%s points at %s", pointer, directory)
+    return Release(pointer=pointer, target=directory)
 
 
 @hookimpl

@@ -1,0 +1,77 @@
+"""Stopping on SIGINT, SIGTERM and SIGHUP alike (DESIGN §12).
+
+The first signal asks the command to stop: no new hook starts, and those running end as they
+would (within their timeout), so that their outcomes are recorded. A second signal stops at
+once: it raises :class:`Interrupted` in the main thread. Either way the command exits with
+128 + the first signal's number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+from typing import Final, final
+
+__all__ = ["STOP", "Interrupted", "Stop"]
+
+_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A second stop signal: stop now. A ``KeyboardInterrupt``, so that what lets Ctrl-C
+    through (asyncio's loop among others) lets this through too."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+@final
+class Stop:
+    """Whether a stop signal came, and which first."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.signum: int | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, waking when a stop is asked for; True if it was."""
+        return self._event.wait(seconds)
+
+    @property
+    def exit_code(self) -> int | None:
+        """128 + the signal's number (130, 143, 129), once one came."""
+        return None if self.signum is None else 128 + self.signum
+
+    def _handle(self, signum: int, _: FrameType | None) -> None:
+        if self._event.is_set():
+            raise Interrupted(signum)
+        self.signum = signum
+        self._event.set()
+
+    @contextlib.contextmanager
+    def handling(self) -> Iterator[None]:
+        """Handle the stop signals while the block runs (in the main thread only: Python
+        delivers signals there), and forget them after."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {number: signal.signal(number, self._handle) for number in _SIGNALS}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+            self.signum = None
+            self._event.clear()
+
+
+#: The process's one: signals are the process's.
+STOP: Final = Stop()
