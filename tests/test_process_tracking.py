@@ -273,7 +273,7 @@ class Interruptions:
         tracking.gates(listen=True, stop=True)
         started.communicate(timeout=GUARD)
         assert tracking.intact()
-        self.check_recorded()
+        self.check_recorded(signum)
         self.left.append(len(tracking.running()))
         self.destroy_everything()
         return running
@@ -301,23 +301,26 @@ class Interruptions:
             tracking.gates(listen=True, stop=True)
         time.sleep(self.rng.uniform(0, 1.0 if moment == "start" else 0.2))
 
-    def check_recorded(self) -> None:
-        """Every hook that finished is recorded: a deployment with its value or its last
-        checkpoint (the same), a release at least as its intent (its value may be lost when
-        the command dies right after the hook), and a destroyed deployment's processes are
-        gone."""
+    def check_recorded(self, signum: int) -> None:
+        """Every hook that finished is recorded. After SIGINT or SIGTERM, which let running
+        hooks end (DESIGN §12), a deployment or release is live. After SIGKILL, a deployment
+        is still there with its value or its last checkpoint (the same), a release at least
+        as its intent (the command may die between its hook's return and the write). A
+        destroyed deployment's processes are gone either way."""
         tracking = self.tracking
         with State.open(tracking.project.state) as state:
             for hook, id in tracking.finished():
                 kind = "release" if hook == "release" else "deployment"
                 record = state.get(kind, id)
                 assert record is not None, (hook, id)
-                if hook == "deploy":
+                if hook == "destroy":
+                    assert marked(id) == [], record
+                elif signum != signal.SIGKILL:
+                    assert record.status == "live", record
+                elif hook == "deploy":
                     made = record.value if record.status == "live" else record.checkpoint
                     assert made is not None, record
                     assert made["pid"] > 0, record
-                elif hook == "destroy":
-                    assert marked(id) == [], record
         tracking.ledger.unlink(missing_ok=True)
 
     def destroy_everything(self) -> None:
