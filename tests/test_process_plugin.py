@@ -466,7 +466,8 @@ def test_destroy_stops_a_double_forked_daemon_and_spares_a_decoy_with_its_comman
     assert eventually(lambda: not running(deployment["pid"]) and len(marked(marker)) == 1)
     (daemon,) = marked(marker)
     twin = decoy([PYTHON, "-c", NAPPER, tag])
-    assert sorted(running_with_argument(tag)) == sorted([daemon, twin.pid])
+    # Just started, it may not show its command line yet.
+    assert eventually(lambda: sorted(running_with_argument(tag)) == sorted([daemon, twin.pid]))
     report = status(plugins, deployment)
     assert report.health is Health.READY
     assert [resource.id for resource in report.resources] == [str(daemon)]
