@@ -33,8 +33,9 @@ pytestmark = pytest.mark.usefixtures("hostile_plugins")
 
 PYTHON = sys.executable
 #: The deployed server: ARGS are its gate directory and its port. It starts a daemon of its
-#: own (fork, setsid, fork), then serves HTTP once the gate says "listen". Either of them,
-#: sent SIGTERM, notes it in the gate (``term.PID``) and exits once the gate says "stop".
+#: own (fork, setsid, fork), notes in the gate that it has (``forked``: the middle process
+#: is gone), then serves HTTP once the gate says "listen". Either of them, sent SIGTERM,
+#: notes it in the gate (``term.PID``) and exits once the gate says "stop".
 SERVER = """\
 import http.server, os, signal, sys, time
 gate, port = sys.argv[1], int(sys.argv[2])
@@ -56,6 +57,7 @@ if os.fork() == 0:
             signal.pause()
     os._exit(0)
 os.wait()
+open(os.path.join(gate, "forked"), "w").close()
 wait_for("listen")
 http.server.HTTPServer(("127.0.0.1", port), http.server.SimpleHTTPRequestHandler).serve_forever()
 """
@@ -198,7 +200,7 @@ def test_a_deploy_killed_while_it_waits_for_readiness_is_destroyed_from_its_chec
     deploying = tracking.start("deploy")
     # The server and its daemon run, and the deploy waits for the server to listen.
     wait_until(tracking.checkpointed, "the deploy's checkpoint")
-    wait_until(lambda: len(tracking.running()) == 2, "the server and its daemon")
+    wait_until((tracking.gate / "forked").exists, "the server's daemon")
     deploying.kill()
     deploying.communicate(timeout=GUARD)
     ((_, _, status, _),) = tracking.records()
