@@ -23,7 +23,10 @@ _EXITED: Final = frozenset({"Z", "X"})
 _LISTEN: Final = "0A"
 #: A gone process, or one that exited while we read it, or another user's.
 _UNREADABLE: Final = (FileNotFoundError, ProcessLookupError, PermissionError)
-#: The flag of /proc/<pid>/stat's field 9 that marks a kernel thread (PF_KTHREAD).
+#: Flags of /proc/<pid>/stat's field 9: a process on its way out, which has given up its
+#: memory (and with it its arguments and environment) but is not a zombie yet (PF_EXITING),
+#: and a kernel thread (PF_KTHREAD).
+_EXITING: Final = 0x00000004
 _KERNEL_THREAD: Final = 0x00200000
 #: How long to wait for a process that is inside an exec to show its new environment: the
 #: kernel sets it up a moment after the exec cannot fail any more (when the parent of a new
@@ -42,13 +45,18 @@ class Stat:
     parent: int
     #: When it started, in clock ticks since boot (field 22).
     start_time: int
-    #: A thread of the kernel's own, with no program, arguments or environment.
-    kernel_thread: bool
+    #: The kernel's flags of it (field 9).
+    flags: int
 
     @property
     def running(self) -> bool:
-        """False once it has exited, reaped or not."""
-        return self.state not in _EXITED
+        """False once it has exited, reaped or not, or is exiting."""
+        return self.state not in _EXITED and not self.flags & _EXITING
+
+    @property
+    def kernel_thread(self) -> bool:
+        """A thread of the kernel's own, with no program, arguments or environment."""
+        return bool(self.flags & _KERNEL_THREAD)
 
     @property
     def label(self) -> str:
@@ -65,8 +73,7 @@ def stat(pid: int) -> Stat | None:
     # fields after its last ")" start with field 3.
     name = data[data.index(b"(") + 1 : data.rindex(b")")].decode(errors="replace")
     fields = data[data.rindex(b")") + 2 :].split()
-    kernel_thread = bool(int(fields[6]) & _KERNEL_THREAD)
-    return Stat(pid, name, fields[0].decode(), int(fields[1]), int(fields[19]), kernel_thread)
+    return Stat(pid, name, fields[0].decode(), int(fields[1]), int(fields[19]), int(fields[6]))
 
 
 def processes() -> Iterator[Stat]:
@@ -94,7 +101,7 @@ def has_environment_entry(process: Stat, entry: str) -> bool:
         environment = _read(process.pid, "environ")
         if arguments != b"" or environment != b"":
             break
-        now = stat(process.pid)  # a zombie shows neither for good
+        now = stat(process.pid)  # nor does one that exits, for good
         if now is None or not now.running or time.monotonic() > deadline:
             return False
         time.sleep(0.001)

@@ -305,8 +305,16 @@ def _await_readiness(ctx: Context, deployment: Deployment, seconds: float) -> tu
 
 def _exit_reason(deployment: Deployment) -> str:
     """How the leader, a child of this process, ended."""
-    code = _CHILDREN[deployment.pid].poll()
-    if code is None:
+    import subprocess
+
+    leader = _proc.stat(deployment.pid)
+    if leader is not None and leader.running:
+        return _why_down(deployment)  # it runs, but no longer as the deployment's
+    try:
+        # Exited, or about to be: its exit status comes at once (unless threads of it run
+        # on after its first one exited, which /proc shows as a zombie too).
+        code = _CHILDREN[deployment.pid].wait(_KILL_WAIT)
+    except subprocess.TimeoutExpired:
         return _why_down(deployment)
     if code >= 0:
         return f"{_name(deployment)} exited with status {code}"

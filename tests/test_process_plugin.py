@@ -239,15 +239,16 @@ def test_deploy_waits_until_the_probe_passes(plugins: PluginHarness, deploy: Dep
 
 
 def test_a_second_deployment_on_a_taken_port_fails_with_why_and_its_output(
-    plugins: PluginHarness, deploy: Deploy
+    plugins: PluginHarness, deploy: Deploy, tmp_path: Path
 ) -> None:
     port = free_port()
     probe = f"http://127.0.0.1:{port}/"
     first = deploy(http_server(port), ready_http=probe)
     plugins.ui.clear()
-    # The first deployment answers the probe; the second's server cannot even listen.
+    # The first deployment answers the probe; the second's server cannot even listen. (Its
+    # log apart: the harness gives both the same job id, which names the log.)
     with pytest.raises(ProcessExited) as raised:
-        deploy(http_server(port), ready_http=probe)
+        deploy(http_server(port), ready_http=probe, log_dir=str(tmp_path / "second"))
     started, waited = plugins.ui.lines()
     found = re.fullmatch(
         rf"ok: Started ({re.escape(NAME)}\[\d+\]), its output goes to (.+)", started
