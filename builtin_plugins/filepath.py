@@ -12,6 +12,7 @@ import attrs
 
 from waypoint_hooks import (
     CategoryDisplayHint,
+    Context,
     Health,
     JobInfo,
     Resource,
@@ -49,17 +50,23 @@ class Release:
 
 
 @hookimpl
-def platform_deploy_func(job_info: JobInfo, config: PlatformConfig, ui: terminal.UI) -> Deployment:
+def platform_deploy_func(
+    ctx: Context, job_info: JobInfo, config: PlatformConfig, ui: terminal.UI
+) -> Deployment:
     sg = ui.step_group()
     directory = os.path.abspath(config.directory)
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"{job_info.app}-{job_info.id or uuid.uuid4().hex[:12]}.txt")
+    deployment = Deployment(path=path)
+    # Before the file exists: a deploy cut short while writing it is still destroyed (destroy
+    # takes a file that was never written in its stride).
+    ctx.checkpoint(deployment)
     s = sg.add("Writing %s...", path)
     with open(path, "w", encoding="utf-8") as file:
         file.write(config.content)
     s.update("Wrote %s", path)
     s.done()
-    return Deployment(path=path)
+    return deployment
 
 
 @hookimpl
@@ -99,17 +106,20 @@ def platform_destroy_func(deployment: Deployment, ui: UI) -> None:
 
 @hookimpl
 def release_manager_release_func(
-    job_info: JobInfo, config: ReleaseConfig, deployment: Deployment, ui: UI
+    ctx: Context, job_info: JobInfo, config: ReleaseConfig, deployment: Deployment, ui: UI
 ) -> Release:
     link = os.path.abspath(
         config.link or os.path.join(os.path.dirname(deployment.path), job_info.app)
     )
+    release = Release(link=link, target=deployment.path)
+    # Before the link points here, as deploy does before it writes.
+    ctx.checkpoint(release)
     # Replace the link atomically: a reader sees the old release or the new one, never none.
     staging = f"{link}.{uuid.uuid4().hex[:8]}.tmp"
     os.symlink(deployment.path, staging)
     os.replace(staging, link)
     ui.output("%s -> %s", link, deployment.path)
-    return Release(link=link, target=deployment.path)
+    return release
 
 
 @hookimpl

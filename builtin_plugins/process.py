@@ -1,9 +1,15 @@
-"""``process``: a local long-running process as a platform (Linux: it reads ``/proc``).
+"""``process``: a local long-running process as a platform (Linux 5.3 or later: it reads
+``/proc`` and signals through pidfds).
 
-Deploy starts the command detached, in a session of its own, with its output in a log file.
-Status asks ``/proc`` whether that very process still runs (a pid is ours only while its start
-time and boot match the recorded ones) and whether it passes its readiness probe. Destroy stops
-its process group: SIGTERM, then SIGKILL once the grace period is over.
+Deploy starts the command detached, in a session of its own, with its output in a log file and
+a marker in its environment, ``WAYPOINT_HOOKS_DEPLOYMENT``, that every process it starts
+inherits. A process belongs to the deployment only while its boot and start time fit *and* it
+carries that marker, so a pid given to another process is never taken for ours. Status reports
+each of them that runs, and whether a probe of the deployment is answered on a socket of its
+own; destroy stops all of them, whether in the command's group, left by a leader that exited, or
+double-forked daemons: SIGTERM, then SIGKILL once the grace period is over. What ``/proc`` says
+is read by ``_proc``; one module, over 400 lines, because a plugin is one entry point: its
+config, hooks and probes ship together.
 """
 
 from __future__ import annotations
@@ -14,8 +20,7 @@ import os
 import signal
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
@@ -32,30 +37,33 @@ from waypoint_hooks import (
 )
 from waypoint_hooks.terminal import STATUS_ERROR, STATUS_OK, STATUS_WARN, UI, WARNING_STYLE
 
+from . import _proc
 from ._urls import url_problem
 
 if TYPE_CHECKING:
     import subprocess
 
+#: The environment variable that marks every process of a deployment. Its value is the
+#: deployment's id and a random suffix: unique even where hooks are run by hand with one id.
+MARKER: Final = "WAYPOINT_HOOKS_DEPLOYMENT"
 #: How long a readiness probe may take when the check's deadline leaves more time.
 _PROBE_TIMEOUT: Final = 2.0
-#: How often deploy probes the process until it is ready, and destroy looks whether its
-#: process group has exited.
+#: How often deploy probes the deployment until it is ready, and destroy looks whether its
+#: processes have exited.
 _POLL_INTERVAL: Final = 0.05
-#: How long destroy waits for the group to vanish after SIGKILL (it cannot be ignored, but a
-#: process in uninterruptible sleep only dies when the kernel call it waits in returns).
+#: How long destroy waits for the processes to vanish after SIGKILL (it cannot be ignored,
+#: but a process in uninterruptible sleep only dies when the kernel call it waits in returns).
 _KILL_WAIT: Final = 5.0
-#: How many of the log's last lines a DOWN report carries, and how much of the log to read
-#: for them (enough for 20 lines of any sane length, without reading a huge log whole).
+#: How much of the end of the log a report or an error carries: its last 20 lines, and no
+#: more than 4 KiB of them (DESIGN §13).
 _TAIL_LINES: Final = 20
-_TAIL_BYTES: Final = 64 * 1024
-#: /proc/<pid>/stat states of a process that has exited: zombie (not yet reaped) and dead.
-_EXITED: Final = frozenset({"Z", "X"})
+_TAIL_BYTES: Final = 4096
 
 #: The processes this Python process started and has not reaped, by pid. Holding the Popen
-#: keeps its finalizer from warning that the child still runs (it is meant to), and lets
-#: destroy reap a child of its own (the CLI deploys and destroys in different processes, so
-#: there the child has been handed to init; tests do both in one).
+#: keeps its finalizer from warning that the child still runs (it is meant to), tells deploy
+#: how its child exited, and lets destroy reap a child of its own (the CLI deploys and
+#: destroys in different processes, so there the child has been handed to init; tests do
+#: both in one).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
@@ -136,52 +144,33 @@ class PlatformConfig:
 
 @attrs.define
 class Deployment:
-    pid: int
     command: list[str]
     cwd: str
     log: str
-    #: When the process started, in clock ticks since boot (field 22 of /proc/<pid>/stat),
-    #: and which boot that was: with the pid, they tell our process from a later one that
-    #: was given the same pid.
+    #: The process deploy started, the deployment's leader; 0 in the checkpoint taken just
+    #: before it was started.
+    pid: int
+    #: When the leader started, in clock ticks since boot (field 22 of /proc/<pid>/stat), or,
+    #: while ``pid`` is 0, a moment before; and which boot that was. No process of the
+    #: deployment started earlier.
     start_time: int
     boot_id: str
     ready_http: str | None = None
     ready_tcp: str | None = None
     grace: float = 5.0
+    #: The value of ``WAYPOINT_HOOKS_DEPLOYMENT`` in the environment of its processes; empty
+    #: for a deployment made before markers, of which only the leader is known.
+    marker: str = ""
 
 
-@attrs.frozen
-class _Stat:
-    """The fields of ``/proc/<pid>/stat`` this plugin needs."""
+class ProcessExited(RuntimeError):
+    """Every process of a deployment exited before its probe passed."""
 
-    state: str
-    process_group: int
-    start_time: int
-
-
-def _stat(pid: int) -> _Stat | None:
-    """What ``/proc`` says about ``pid``, or ``None`` when there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            data = file.read()
-    except (FileNotFoundError, ProcessLookupError):  # the latter: it exited while we read
-        return None
-    # The command name (field 2) is in parentheses and may hold spaces and parentheses
-    # itself: the fields after its last ")" start with field 3.
-    fields = data[data.rindex(b")") + 2 :].split()
-    return _Stat(fields[0].decode(), int(fields[2]), int(fields[19]))
-
-
-def _boot_id() -> str:
-    with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as file:
-        return file.read().strip()
-
-
-def _started_at(start_time: int) -> datetime:
-    """The wall-clock time of a start time in clock ticks since boot."""
-    with open("/proc/stat", encoding="ascii") as file:
-        boot = next(int(line.split()[1]) for line in file if line.startswith("btime "))
-    return datetime.fromtimestamp(boot + start_time / os.sysconf("SC_CLK_TCK"), timezone.utc)
+    def __init__(self, reason: str, log: str) -> None:
+        self.reason = reason
+        tail = "\n".join(_tail(log))
+        output = f"the end of its output ({log}):\n{tail}" if tail else f"its log {log} is empty"
+        super().__init__(f"{reason} before it was ready; {output}")
 
 
 def _name(deployment: Deployment) -> str:
@@ -189,22 +178,46 @@ def _name(deployment: Deployment) -> str:
     return f"{os.path.basename(deployment.command[0])}[{deployment.pid}]"
 
 
-def _own_stat(deployment: Deployment) -> _Stat | str:
-    """The deployed process's stat (it may have exited, unreaped), or why it has none."""
-    if _boot_id() != deployment.boot_id:
-        return f"the machine has restarted since process {deployment.pid} was started"
-    stat = _stat(deployment.pid)
+def _ours(deployment: Deployment, process: _proc.Stat) -> bool:
+    """Whether ``process`` is one the deployment started and still runs (a zombie has
+    exited). The caller checked that the boot is the deployment's."""
+    if not process.running or process.start_time < deployment.start_time:
+        return False
+    if not deployment.marker:  # made before markers: its leader alone is known
+        return process.pid == deployment.pid and process.start_time == deployment.start_time
+    return _proc.has_environment_entry(process, f"{MARKER}={deployment.marker}")
+
+
+def _find(deployment: Deployment) -> list[_proc.Stat]:
+    """The processes of the deployment that run now, oldest first."""
+    if deployment.boot_id != _proc.boot_id():
+        return []  # every process of that boot is gone
+    found = [process for process in _proc.processes() if _ours(deployment, process)]
+    return sorted(found, key=lambda process: (process.start_time, process.pid))
+
+
+def _why_down(deployment: Deployment) -> str:
+    """Why none of the deployment's processes runs, as said of its leader."""
+    pid = deployment.pid
+    if deployment.boot_id != _proc.boot_id():
+        return f"the machine has restarted since process {pid} was started"
+    if not pid:
+        return "no process of it is running"
+    stat = _proc.stat(pid)
     if stat is None:
-        return f"process {deployment.pid} is not running"
+        return f"process {pid} is not running"
     if stat.start_time != deployment.start_time:
-        return f"pid {deployment.pid} now belongs to another process, not the one deployed"
-    return stat
+        return f"pid {pid} now belongs to another process, not the one deployed"
+    if not stat.running:
+        return f"process {pid} has exited"
+    return f"process {pid} runs without {MARKER} in its environment"
 
 
 @hookimpl
 def platform_deploy_func(
     ctx: Context, job_info: JobInfo, ui: UI, config: PlatformConfig
 ) -> Deployment:
+    import secrets
     import shlex
     import subprocess
 
@@ -217,6 +230,22 @@ def platform_deploy_func(
     log_dir = os.path.abspath(config.log_dir)
     os.makedirs(log_dir, exist_ok=True)
     log = os.path.join(log_dir, f"{job_info.app}-{job_info.id or uuid.uuid4().hex[:12]}.log")
+    suffix = secrets.token_hex(8)
+    deployment = Deployment(
+        command=argv,
+        cwd=cwd,
+        log=log,
+        pid=0,
+        start_time=_proc.ticks_since_boot(),
+        boot_id=_proc.boot_id(),
+        ready_http=config.ready_http,
+        ready_tcp=config.ready_tcp,
+        grace=config.grace,
+        marker=f"{job_info.id}.{suffix}" if job_info.id else suffix,
+    )
+    # Before anything starts: from here on destroy finds by the marker whatever this
+    # deployment starts, even should this process die before it learns a pid.
+    ctx.checkpoint(deployment)
     steps = ui.step_group()
     step = steps.add("Starting %s...", shlex.join(argv))
     # Appended to, never truncated: the file may hold an earlier process's last words.
@@ -224,36 +253,32 @@ def platform_deploy_func(
         child = subprocess.Popen(
             argv,
             cwd=cwd,
-            env={**os.environ, **config.env},
+            env={**os.environ, **config.env, MARKER: deployment.marker},
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
-            # Its own session: no signal meant for this terminal reaches it, and destroy
-            # can stop everything it starts as one process group.
+            # Its own session: no signal meant for this terminal reaches it.
             start_new_session=True,
         )
     _CHILDREN[child.pid] = child
-    stat = _stat(child.pid)
-    assert stat is not None, "an unreaped child always has its /proc entry"
-    deployment = Deployment(
-        pid=child.pid,
-        command=argv,
-        cwd=cwd,
-        log=log,
-        start_time=stat.start_time,
-        boot_id=_boot_id(),
-        ready_http=config.ready_http,
-        ready_tcp=config.ready_tcp,
-        grace=config.grace,
-    )
+    started = _proc.stat(child.pid)
+    assert started is not None, "an unreaped child always has its /proc entry"
+    deployment.pid, deployment.start_time = child.pid, started.start_time
+    ctx.checkpoint(deployment)
     step.update("Started %s, its output goes to %s", _name(deployment), log)
     step.done()
     probe = deployment.ready_http or deployment.ready_tcp
     if probe is not None and config.start_timeout > 0:
-        # As Waypoint's platforms wait for what they deployed; whatever the outcome, the
-        # deployment stands, and status tells the rest.
+        # As Waypoint's platforms wait for what they deployed. Not ready in time, the
+        # deployment stands and status tells the rest; gone, the deploy fails.
         step = steps.add("Waiting for %s to answer...", probe)
-        message, status = _await_readiness(ctx, deployment, config.start_timeout)
+        try:
+            message, status = _await_readiness(ctx, deployment, config.start_timeout)
+        except ProcessExited as exc:
+            step.update("Not ready: %s; its output is in %s", exc.reason, log)
+            step.status(STATUS_ERROR)
+            step.done()
+            raise
         step.update(message)
         step.status(status)
         step.done()
@@ -261,13 +286,16 @@ def platform_deploy_func(
 
 
 def _await_readiness(ctx: Context, deployment: Deployment, seconds: float) -> tuple[str, str]:
-    """How waiting up to ``seconds`` for the readiness probe ended: a message, a step status."""
+    """How waiting up to ``seconds`` for the readiness probe ended: a message, a step status.
+
+    Raises :class:`ProcessExited` once no process of the deployment runs.
+    """
     deadline = time.monotonic() + seconds
     while True:
-        down = _why_down(deployment)
-        if down is not None:
-            return f"Not ready: {down}; its output is in {deployment.log}", STATUS_ERROR
-        failure = _readiness_failure(deployment, _PROBE_TIMEOUT)
+        running = _find(deployment)
+        if not running:
+            raise ProcessExited(_exit_reason(deployment), deployment.log)
+        failure = _readiness_failure(deployment, running, _PROBE_TIMEOUT)
         if failure is None:
             return f"{_name(deployment)} is ready", STATUS_OK
         left = deadline - time.monotonic()
@@ -275,44 +303,86 @@ def _await_readiness(ctx: Context, deployment: Deployment, seconds: float) -> tu
             return f"Not ready after {seconds:g}s: {failure}", STATUS_WARN
 
 
+def _exit_reason(deployment: Deployment) -> str:
+    """How the leader, a child of this process, ended."""
+    import subprocess
+
+    leader = _proc.stat(deployment.pid)
+    if leader is not None and leader.running:
+        return _why_down(deployment)  # it runs, but no longer as the deployment's
+    try:
+        # Exited, or about to be: its exit status comes at once (unless threads of it run
+        # on after its first one exited, which /proc shows as a zombie too).
+        code = _CHILDREN[deployment.pid].wait(_KILL_WAIT)
+    except subprocess.TimeoutExpired:
+        return _why_down(deployment)
+    if code >= 0:
+        return f"{_name(deployment)} exited with status {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return f"{_name(deployment)} was killed by {name}"
+
+
 @hookimpl
 def platform_status_func(ctx: Context, deployment: Deployment) -> StatusReport:
+    running = _find(deployment)
+    if not running:
+        return _down(deployment)
+    failure = _readiness_failure(deployment, running, _probe_timeout(ctx))
+    if failure is None:
+        health, message = Health.READY, _ready_message(deployment)
+    else:
+        health, message = Health.ALIVE, f"running, but {failure}"
+    pids = {process.pid for process in running}
+    resources = [
+        Resource(
+            process.label,
+            health=health,
+            health_message=message,
+            id=str(process.pid),
+            # A tree of who started whom, as far as they run.
+            parent_resource_id=str(process.parent) if process.parent in pids else "",
+            type="process",
+            category_display_hint=CategoryDisplayHint.INSTANCE,
+            created_time=_proc.started_at(process.start_time),
+            state_json=json.dumps(
+                {
+                    "pid": process.pid,
+                    "command": _proc.command_line(process.pid),
+                    "log": deployment.log,
+                }
+            ),
+        )
+        for process in running
+    ]
+    # The health is left to the app's status policy; the message of a lone resource says
+    # more than a count of one would.
+    return StatusReport(resources=resources, health_message=message if len(running) == 1 else "")
+
+
+def _down(deployment: Deployment) -> StatusReport:
+    """The report of a deployment none of whose processes runs: its leader, DOWN."""
     resource = Resource(
         _name(deployment),
+        health=Health.DOWN,
+        health_message=_why_down(deployment),
         id=str(deployment.pid),
         type="process",
         category_display_hint=CategoryDisplayHint.INSTANCE,
+        state_json=json.dumps(
+            {
+                "pid": deployment.pid,
+                "command": deployment.command,
+                "log": deployment.log,
+                "log_tail": _tail(deployment.log),
+            }
+        ),
     )
-    state: dict[str, Any] = {
-        "pid": deployment.pid,
-        "command": deployment.command,
-        "cwd": deployment.cwd,
-        "log": deployment.log,
-    }
-    if deployment.boot_id == _boot_id():
-        resource.created_time = _started_at(deployment.start_time)
-    down = _why_down(deployment)
-    if down is not None:
-        resource.health, resource.health_message = Health.DOWN, down
-        state["log_tail"] = _tail(deployment.log)
-    else:
-        failure = _readiness_failure(deployment, _probe_timeout(ctx))
-        if failure is None:
-            resource.health, resource.health_message = Health.READY, _ready_message(deployment)
-        else:
-            resource.health, resource.health_message = Health.ALIVE, f"running, but {failure}"
-    resource.state_json = json.dumps(state)
-    # The health is left to the app's status policy; the message of the only resource says
-    # more than a count of one would.
+    if deployment.boot_id == _proc.boot_id():
+        resource.created_time = _proc.started_at(deployment.start_time)
     return StatusReport(resources=[resource], health_message=resource.health_message)
-
-
-def _why_down(deployment: Deployment) -> str | None:
-    """Why the deployed process is not running, or ``None`` while it runs."""
-    stat = _own_stat(deployment)
-    if isinstance(stat, str):
-        return stat
-    return f"process {deployment.pid} has exited" if stat.state in _EXITED else None
 
 
 def _probe_timeout(ctx: Context) -> float:
@@ -325,16 +395,31 @@ def _ready_message(deployment: Deployment) -> str:
     return "running" if probe is None else f"running, and {probe} answers"
 
 
-def _readiness_failure(deployment: Deployment, timeout: float) -> str | None:
-    """Why the readiness probe fails, or ``None`` when it passes (or there is none)."""
+def _readiness_failure(
+    deployment: Deployment, running: list[_proc.Stat], timeout: float
+) -> str | None:
+    """Why the deployment is not ready, or ``None`` when its probe passes (or it has none).
+
+    A probe passes only when the socket that accepted it is one of ``running``'s: an older
+    process on the same port answers for itself, not for this deployment.
+    """
     if deployment.ready_http is not None:
-        return _http_failure(deployment.ready_http, timeout)
-    if deployment.ready_tcp is not None:
-        return _tcp_failure(deployment.ready_tcp, timeout)
-    return None
+        probe, answer = deployment.ready_http, _http_answer(deployment.ready_http, timeout)
+    elif deployment.ready_tcp is not None:
+        probe, answer = deployment.ready_tcp, _tcp_answer(deployment.ready_tcp, timeout)
+    else:
+        return None
+    if isinstance(answer, str):
+        return answer
+    listening = _proc.listeners(answer)
+    # Nothing on this machine listens there: another machine answered, as only it can tell.
+    if not listening or any(listening & _proc.socket_inodes(process.pid) for process in running):
+        return None
+    return f"{probe} is answered by another process, not by this deployment"
 
 
-def _http_failure(url: str, timeout: float) -> str | None:
+def _http_answer(url: str, timeout: float) -> tuple[str, int] | str:
+    """The address that answered a GET of ``url`` with 200-399, or why it did not."""
     import http.client
     import ssl
     from urllib.parse import urlsplit
@@ -355,23 +440,27 @@ def _http_failure(url: str, timeout: float) -> str | None:
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         connection.request("GET", target)
+        # Asked now: a response that closes the connection takes the socket with it.
+        peer: tuple[str, int] = connection.sock.getpeername()[:2]
         status = connection.getresponse().status
     except (OSError, http.client.HTTPException) as exc:
         return f"{url} does not answer: {_reason(exc)}"
     finally:
         connection.close()
     # Any 2xx or 3xx passes, as in Kubernetes; a redirect is not followed.
-    return None if 200 <= status < 400 else f"{url} answers {status}"
+    return peer if 200 <= status < 400 else f"{url} answers {status}"
 
 
-def _tcp_failure(address: str, timeout: float) -> str | None:
+def _tcp_answer(address: str, timeout: float) -> tuple[str, int] | str:
+    """The address that accepted a TCP connection to ``address``, or why none did."""
     import socket
 
     try:
-        socket.create_connection(_tcp_address(address), timeout=timeout).close()
+        with socket.create_connection(_tcp_address(address), timeout=timeout) as connection:
+            peer: tuple[str, int] = connection.getpeername()[:2]
     except OSError as exc:
         return f"{address} does not accept connections: {_reason(exc)}"
-    return None
+    return peer
 
 
 def _reason(exc: BaseException) -> str:
@@ -379,16 +468,16 @@ def _reason(exc: BaseException) -> str:
 
 
 def _tail(path: str) -> list[str]:
-    """The last lines of the log at ``path`` (none when it is gone)."""
+    """The last lines of the log at ``path``, within its last 4 KiB (none when it is gone)."""
     try:
         with open(path, "rb") as file:
             size = file.seek(0, os.SEEK_END)
             file.seek(max(0, size - _TAIL_BYTES))
-            data = file.read()
+            data = file.read(_TAIL_BYTES)
     except FileNotFoundError:
         return []
     lines = data.decode("utf-8", "replace").splitlines()
-    if size > _TAIL_BYTES:
+    if size > _TAIL_BYTES and len(lines) > 1:
         lines = lines[1:]  # read from the middle of a line
     return lines[-_TAIL_LINES:]
 
@@ -402,53 +491,66 @@ def platform_destroy_func(ctx: Context, ui: UI, deployment: Deployment) -> None:
 
 
 def _stop(ctx: Context, ui: UI, deployment: Deployment) -> None:
-    name = _name(deployment)
-    stat = _own_stat(deployment)
-    if isinstance(stat, str):
-        # Gone, or its pid belongs to someone else now: there is nothing of ours to signal.
-        ui.output("%s; nothing to stop", stat)
-        return
-    group = deployment.pid  # the leader of its own session and process group
-    if not _group_running(group):
-        ui.output("process %d has exited; nothing to stop", deployment.pid)
-        _reap(deployment.pid)
-        return
-    _signal_group(group, signal.SIGTERM)
-    if _wait_for_exit(ctx, group, deployment.grace):
-        ui.output("Stopped %s", name)
+    signalled, running = _signal_until_gone(ctx, deployment, signal.SIGTERM, deployment.grace)
+    if not signalled:
+        ui.output("%s; nothing to stop", _why_down(deployment))
+    elif not running:
+        ui.output("Stopped %s", _labels(signalled))
     else:
-        _signal_group(group, signal.SIGKILL)
-        ui.output("%s did not stop within %gs of SIGTERM; killed it", name, deployment.grace)
         # Not cut short by a cancelled ctx: what was killed is worth waiting for.
-        if not _wait_for_exit(Context(), group, _KILL_WAIT):
-            ui.output("%s is still running after SIGKILL", name, style=WARNING_STYLE)
+        _, left = _signal_until_gone(Context(), deployment, signal.SIGKILL, _KILL_WAIT)
+        ui.output(
+            "%s did not stop within %gs of SIGTERM; killed %s",
+            _labels(running),
+            deployment.grace,
+            "it" if len(running) == 1 else "them",
+        )
+        if left:
+            ui.output("%s still running after SIGKILL", _labels(left), style=WARNING_STYLE)
     _reap(deployment.pid)
 
 
-def _signal_group(group: int, signum: int) -> None:
-    # ProcessLookupError: every process of the group has exited already.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signum)
+def _labels(processes: list[_proc.Stat]) -> str:
+    return ", ".join(process.label for process in processes)
 
 
-def _group_running(group: int) -> bool:
-    """True while a process of ``group`` has not exited (zombies have)."""
-    for entry in os.listdir("/proc"):
-        if entry.isdecimal():
-            stat = _stat(int(entry))
-            if stat is not None and stat.process_group == group and stat.state not in _EXITED:
-                return True
-    return False
+def _signal_until_gone(
+    ctx: Context, deployment: Deployment, signum: int, seconds: float
+) -> tuple[list[_proc.Stat], list[_proc.Stat]]:
+    """Send ``signum`` to every process of the deployment, and to each one it starts
+    meanwhile, until none runs or ``seconds`` have passed (less once ``ctx`` is cancelled).
 
-
-def _wait_for_exit(ctx: Context, group: int, seconds: float) -> bool:
-    """Wait up to ``seconds`` (less when ``ctx`` is cancelled) for ``group`` to exit."""
+    Returns those signalled and those that ran when it stopped waiting.
+    """
     deadline = time.monotonic() + seconds
-    while _group_running(group):
+    signalled: dict[tuple[int, int], _proc.Stat] = {}
+    while True:
+        running = _find(deployment)
+        for process in running:
+            if (process.pid, process.start_time) not in signalled:
+                _signal(process, signum)
+                signalled[process.pid, process.start_time] = process
         left = deadline - time.monotonic()
-        if left <= 0 or ctx.wait(min(_POLL_INTERVAL, left)):
-            return False
-    return True
+        if not running or left <= 0 or ctx.wait(min(_POLL_INTERVAL, left)):
+            return list(signalled.values()), running
+
+
+def _signal(process: _proc.Stat, signum: int) -> None:
+    """Send ``signum`` to ``process``, and never to a later holder of its pid."""
+    try:
+        descriptor = os.pidfd_open(process.pid)
+    except ProcessLookupError:
+        return  # gone, and reaped
+    try:
+        # The descriptor refers to whichever process held the pid when it was opened: if the
+        # pid still has our start time, that one is ours, and only it gets the signal.
+        again = _proc.stat(process.pid)
+        if again is not None and again.start_time == process.start_time:
+            signal.pidfd_send_signal(descriptor, signum)
+    except ProcessLookupError:
+        pass  # it exited meanwhile
+    finally:
+        os.close(descriptor)
 
 
 def _reap(pid: int) -> None:

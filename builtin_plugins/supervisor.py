@@ -308,6 +308,10 @@ def platform_deploy_func(ctx: Context, config: PlatformConfig, ui: UI) -> Deploy
             f"includes ([include] files = {conf_dir}/*.conf)"
         )
     conf_file = os.path.join(conf_dir, f"{config.program}.conf")
+    deployment = Deployment(config.program, config.server_url, conf_file)
+    # Before the section exists: however this deploy ends, destroy removes what it got to
+    # (a group supervisord never had and a file never written are fine there).
+    ctx.checkpoint(deployment)
     supervisord = _supervisord(config.server_url, config, ctx)
     sg = ui.step_group()
     s = sg.add("Writing %s...", conf_file)
@@ -318,8 +322,8 @@ def platform_deploy_func(ctx: Context, config: PlatformConfig, ui: UI) -> Deploy
     try:
         _load(supervisord, config.program, conf_file)
     except BaseException:
-        # Not recorded, so never destroyed: a section left behind would start the program
-        # again the next time supervisord starts.
+        # At once, not at destroy: a section left behind would start the program again the
+        # next time supervisord starts.
         _remove(conf_file)
         s.status(terminal.STATUS_ERROR)
         s.done()
@@ -327,7 +331,7 @@ def platform_deploy_func(ctx: Context, config: PlatformConfig, ui: UI) -> Deploy
     s.update("Loaded %s into supervisord at %s", config.program, config.server_url)
     s.done()
     _start(supervisord, config.program, ui)
-    return Deployment(config.program, config.server_url, conf_file)
+    return deployment
 
 
 def _start(supervisord: _Supervisord, program: str, ui: UI) -> None:

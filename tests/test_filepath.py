@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers_checkpoints import make_checkpointing
 
 from waypoint_hooks import CategoryDisplayHint, Health
 from waypoint_hooks.testing import PluginHarness
@@ -27,6 +28,20 @@ def test_deploy_writes_the_file_and_returns_its_path(
     deployment = deploy(plugins, tmp_path / "out")
     assert deployment == {"path": str(tmp_path / "out" / "web-job1.txt")}
     assert Path(deployment["path"]).read_text() == "hello"
+
+
+def test_deploy_and_release_checkpoint_what_they_make_as_they_start_making_it(
+    plugins: PluginHarness, tmp_path: Path
+) -> None:
+    deployed: list[dict[str, Any]] = []
+    config = {"directory": str(tmp_path), "content": "hello"}
+    deployment = make_checkpointing(plugins, "platform_deploy_func", "filepath", config, deployed)
+    assert deployed == [deployment]
+    released: list[dict[str, Any]] = []
+    release = make_checkpointing(
+        plugins, "release_manager_release_func", "filepath", {}, released, deployment=deployment
+    )
+    assert released == [release]
 
 
 def test_status_of_a_present_file_is_ready_with_the_seeds_steps(

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile.harness import GUARD, App, Processes, Project, kill_group
+from hostile.harness import GUARD, App, Processes, Project, kill_group, wait_until
 
 from waypoint_hooks._state import State
 
@@ -45,16 +43,9 @@ class Lifecycle:
         lines = self.ledger.read_text(encoding="utf-8").splitlines()
         return [(id, int(pid)) for name, id, pid in map(str.split, lines) if name == hook]
 
-    def wait_until(self, condition: Callable[[], object], what: str) -> None:
-        deadline = time.monotonic() + GUARD
-        while not condition():
-            if time.monotonic() > deadline:
-                pytest.fail(f"still waiting after {GUARD:g}s (hang guard) for {what}")
-            time.sleep(0.01)
-
     def held(self, hook: str, count: int = 1) -> None:
         """Wait until ``count`` calls of ``hook`` wait at the gate."""
-        self.wait_until(
+        wait_until(
             lambda: len(list(self.gate.glob(f"{hook}.*.waiting"))) >= count,
             f"{count} {hook} hook(s) at the gate",
         )
@@ -217,9 +208,7 @@ def test_a_deploy_killed_midway_is_interrupted_and_destroyed_from_its_checkpoint
     lifecycle.held("deploy")
     # The checkpoint is stored before the hook reaches the gate (isolated: once the launcher
     # read it from its worker).
-    lifecycle.wait_until(
-        lambda: lifecycle.targets("deployment")[0][4] is not None, "the checkpoint stored"
-    )
+    wait_until(lambda: lifecycle.targets("deployment")[0][4] is not None, "the checkpoint stored")
     kill_group(deploying)
     deploying.communicate(timeout=GUARD)
     with State.open(project.state) as state:

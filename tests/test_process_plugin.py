@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -15,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_http import free_port, refusing_port
+from helpers_checkpoints import make_checkpointing
+from helpers_http import free_port, refusing_port, serving
+from helpers_proc import marked, running, running_with_argument
 
-from builtin_plugins.process import PlatformConfig
+from builtin_plugins.process import MARKER, PlatformConfig, ProcessExited
 from waypoint_hooks import CategoryDisplayHint, ConfigError, Duration, Health, StatusReport
 from waypoint_hooks._codec import structure
 from waypoint_hooks.testing import PluginHarness
@@ -25,9 +29,20 @@ from waypoint_hooks.testing import PluginHarness
 PYTHON = sys.executable
 #: Generous: a loaded machine may take seconds to start a Python process.
 PATIENCE = 60.0
+#: What /proc calls a process that runs ``PYTHON``.
+NAME = os.path.basename(PYTHON)[:15]
 SLEEPER = [PYTHON, "-c", "import time; print('sleeping', flush=True); time.sleep(600)"]
+#: Sleeps; ignores SIGTERM when its first argument is "stubborn", before it says so.
+NAPPER = (
+    "import signal, sys, time\n"
+    "if sys.argv[1:2] == ['stubborn']:\n"
+    "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "print('sleeping', flush=True)\n"
+    "time.sleep(600)\n"
+)
 
 Deploy = Callable[..., dict[str, Any]]
+Decoy = Callable[[list[str]], subprocess.Popen[bytes]]
 
 
 def app_config(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -73,9 +88,17 @@ def deploy(plugins: PluginHarness, tmp_path: Path) -> Iterator[Deploy]:
     afterwards, by the plugin's destroy and, should that fail, by SIGKILL."""
     deployments: list[dict[str, Any]] = []
 
-    def run(command: list[str] | str, **config: Any) -> dict[str, Any]:
+    def run(
+        command: list[str] | str, kept: list[dict[str, Any]] | None = None, **config: Any
+    ) -> dict[str, Any]:
+        """Deploy; with ``kept``, as the launcher does, keeping its checkpoints there."""
         config = {"command": command, "cwd": str(tmp_path), "log_dir": str(tmp_path), **config}
-        deployment = plugins.platform_deploy("process", config)
+        if kept is None:
+            deployment = plugins.platform_deploy("process", config)
+        else:
+            deployment = make_checkpointing(
+                plugins, "platform_deploy_func", "process", config, kept
+            )
         deployments.append(deployment)
         return deployment
 
@@ -86,6 +109,50 @@ def deploy(plugins: PluginHarness, tmp_path: Path) -> Iterator[Deploy]:
         if ours(deployment):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(deployment["pid"], signal.SIGKILL)
+
+
+@pytest.fixture
+def decoy() -> Iterator[Decoy]:
+    """Start a process that no deployment started (no marker), in a session of its own;
+    every one is killed afterwards."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(command: list[str]) -> subprocess.Popen[bytes]:
+        environment = {name: value for name, value in os.environ.items() if name != MARKER}
+        started.append(subprocess.Popen(command, env=environment, start_new_session=True))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+def daemonizing(*arguments: str) -> list[str]:
+    """A command that starts ``NAPPER ARGUMENTS`` as a daemon (fork, setsid, fork, exec),
+    waits for the middle process and exits."""
+    script = (
+        "import os, sys\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        os.execv(sys.executable, [sys.executable, '-c', *sys.argv[1:]])\n"
+        "    os._exit(0)\n"
+        "os.wait()\n"
+    )
+    return [PYTHON, "-c", script, NAPPER, *arguments]
+
+
+def starting(children: int, then: str = "exit") -> list[str]:
+    """A command that starts ``children`` NAPPERs, then exits or (``then="sleep"``) sleeps."""
+    script = (
+        "import subprocess, sys, time\n"
+        "for _ in range(int(sys.argv[2])):\n"
+        "    subprocess.Popen([sys.executable, '-c', sys.argv[1]])\n"
+        "if sys.argv[3] == 'sleep':\n"
+        "    time.sleep(600)\n"
+    )
+    return [PYTHON, "-c", script, NAPPER, str(children), then]
 
 
 def status(plugins: PluginHarness, deployment: dict[str, Any]) -> StatusReport:
@@ -171,14 +238,42 @@ def test_deploy_waits_until_the_probe_passes(plugins: PluginHarness, deploy: Dep
     ]
 
 
-def test_deploy_stops_waiting_when_the_process_exits(
-    plugins: PluginHarness, deploy: Deploy
+def test_a_second_deployment_on_a_taken_port_fails_with_why_and_its_output(
+    plugins: PluginHarness, deploy: Deploy, tmp_path: Path
 ) -> None:
-    with refusing_port() as port:
-        deployment = deploy([PYTHON, "-c", "pass"], ready_tcp=f"127.0.0.1:{port}")
-    assert plugins.ui.lines()[1] == (
-        f"error: Not ready: process {deployment['pid']} has exited; "
-        f"its output is in {deployment['log']}"
+    port = free_port()
+    probe = f"http://127.0.0.1:{port}/"
+    first = deploy(http_server(port), ready_http=probe)
+    plugins.ui.clear()
+    # The first deployment answers the probe; the second's server cannot even listen. (Its
+    # log apart: the harness gives both the same job id, which names the log.)
+    with pytest.raises(ProcessExited) as raised:
+        deploy(http_server(port), ready_http=probe, log_dir=str(tmp_path / "second"))
+    started, waited = plugins.ui.lines()
+    found = re.fullmatch(
+        rf"ok: Started ({re.escape(NAME)}\[\d+\]), its output goes to (.+)", started
+    )
+    assert found is not None, started
+    name, log = found.groups()
+    assert waited == f"error: Not ready: {name} exited with status 1; its output is in {log}"
+    message = str(raised.value)
+    assert message.startswith(f"{name} exited with status 1 before it was ready; ")
+    assert message.partition(f"the end of its output ({log}):\n")[2].endswith(
+        "OSError: [Errno 98] Address already in use"
+    )
+    assert status(plugins, first).health is Health.READY
+
+
+def test_a_deploy_whose_process_a_signal_killed_before_it_was_ready_says_which(
+    plugins: PluginHarness, tmp_path: Path
+) -> None:
+    command = [PYTHON, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
+    config = {"command": command, "log_dir": str(tmp_path)}
+    with refusing_port() as port, pytest.raises(ProcessExited) as raised:
+        plugins.platform_deploy("process", {**config, "ready_tcp": f"127.0.0.1:{port}"})
+    assert re.fullmatch(
+        rf"{re.escape(NAME)}\[\d+\] was killed by SIGKILL before it was ready; its log .+ is empty",
+        str(raised.value),
     )
 
 
@@ -239,18 +334,30 @@ def test_a_process_that_exits_at_once_is_down_with_the_last_20_lines_of_its_log(
     assert state["log_tail"] == [f"line {n}" for n in range(10, 30)]
 
 
-def test_a_pid_with_another_start_time_is_down_and_never_signalled(
-    plugins: PluginHarness, deploy: Deploy
+@pytest.mark.parametrize("start_time", ["another", "the same"])
+def test_a_recorded_pid_now_held_by_another_process_is_down_and_never_signalled(
+    plugins: PluginHarness,
+    deploy: Deploy,
+    decoy: Decoy,
+    start_time: str,
 ) -> None:
     deployment = deploy(SLEEPER)
-    reused = {**deployment, "start_time": deployment["start_time"] + 1}
+    destroy(plugins, deployment)
+    other = decoy(SLEEPER)
+    # As if the pid had been given to another process; with "the same" start time, as if
+    # within one clock tick: only the marker tells them apart then.
+    reused = {**deployment, "pid": other.pid}
+    if start_time == "the same":
+        stat = Path(f"/proc/{other.pid}/stat").read_bytes()
+        reused["start_time"] = int(stat[stat.rindex(b")") + 2 :].split()[19])
+    why = {
+        "another": f"pid {other.pid} now belongs to another process, not the one deployed",
+        "the same": f"process {other.pid} runs without {MARKER} in its environment",
+    }[start_time]
     report = status(plugins, reused)
-    assert report.health is Health.DOWN
-    assert report.health_message == (
-        f"pid {deployment['pid']} now belongs to another process, not the one deployed"
-    )
-    assert destroy(plugins, reused) == [f"{report.health_message}; nothing to stop"]
-    assert status(plugins, deployment).health is Health.READY
+    assert (report.health, report.health_message) == (Health.DOWN, why)
+    assert destroy(plugins, reused) == [f"{why}; nothing to stop"]
+    assert running(other.pid)
 
 
 def test_destroy_stops_the_whole_process_group(plugins: PluginHarness, deploy: Deploy) -> None:
@@ -262,7 +369,8 @@ def test_destroy_stops_the_whole_process_group(plugins: PluginHarness, deploy: D
     deployment = deploy([PYTHON, "-c", script])
     group = deployment["pid"]
     assert eventually(lambda: len(running_in_group(group)) == 2)
-    assert destroy(plugins, deployment) == [f"Stopped {os.path.basename(PYTHON)}[{group}]"]
+    (child,) = set(running_in_group(group)) - {group}
+    assert destroy(plugins, deployment) == [f"Stopped {NAME}[{group}], {NAME}[{child}]"]
     assert running_in_group(group) == []
     assert not ours(deployment)  # reaped: not even a zombie is left
 
@@ -295,6 +403,154 @@ def test_destroying_a_process_that_is_gone_already_is_fine(
     # The first destroy reaps the zombie.
     assert destroy(plugins, deployment) == [f"process {pid} has exited; nothing to stop"]
     assert destroy(plugins, deployment) == [f"process {pid} is not running; nothing to stop"]
+
+
+def test_every_process_of_a_deployment_carries_its_own_marker(deploy: Deploy) -> None:
+    # Not even the config's env can forge it.
+    deployment = deploy(starting(1, then="sleep"), env={MARKER: "forged"})
+    marker = deployment["marker"]
+    assert marker.startswith("job1.")  # the deployment's id, and a random suffix
+    assert eventually(lambda: len(marked(marker)) == 2)
+    assert deployment["pid"] in marked(marker)
+    assert marked("forged") == []
+    # Deployed again under the same id (by hand, as here), it is another deployment.
+    assert deploy(SLEEPER)["marker"] != marker
+
+
+def test_status_reports_each_process_of_the_deployment_in_a_tree(
+    plugins: PluginHarness, deploy: Deploy
+) -> None:
+    deployment = deploy(starting(2, then="sleep"))
+    leader = str(deployment["pid"])
+    assert eventually(lambda: len(marked(deployment["marker"])) == 3)
+    report = status(plugins, deployment)
+    assert (report.health, report.health_message) == (
+        Health.READY,
+        "All 3 resources are reporting READY",
+    )
+    first, *children = report.resources
+    assert (first.id, first.parent_resource_id) == (leader, "")
+    assert [child.parent_resource_id for child in children] == [leader, leader]
+    for resource in report.resources:
+        assert resource.name == f"{NAME}[{resource.id}]"
+        assert (resource.type, resource.health_message) == ("process", "running")
+    assert json.loads(children[0].state_json) == {
+        "pid": int(children[0].id),
+        "command": [PYTHON, "-c", NAPPER],
+        "log": deployment["log"],
+    }
+
+
+def test_a_leader_that_exited_leaving_its_children_is_not_down(
+    plugins: PluginHarness, deploy: Deploy
+) -> None:
+    deployment = deploy(starting(1))
+    marker = deployment["marker"]
+    assert eventually(lambda: not running(deployment["pid"]) and len(marked(marker)) == 1)
+    (child,) = marked(marker)
+    report = status(plugins, deployment)
+    assert (report.health, report.health_message) == (Health.READY, "running")
+    assert [resource.id for resource in report.resources] == [str(child)]
+    assert destroy(plugins, deployment) == [f"Stopped {NAME}[{child}]"]
+    assert not running(child)
+
+
+def test_destroy_stops_a_double_forked_daemon_and_spares_a_decoy_with_its_command_line(
+    plugins: PluginHarness,
+    deploy: Deploy,
+    decoy: Decoy,
+    tmp_path: Path,
+) -> None:
+    tag = str(tmp_path)
+    deployment = deploy(daemonizing(tag))
+    marker = deployment["marker"]
+    assert eventually(lambda: not running(deployment["pid"]) and len(marked(marker)) == 1)
+    (daemon,) = marked(marker)
+    twin = decoy([PYTHON, "-c", NAPPER, tag])
+    # Just started, it may not show its command line yet.
+    assert eventually(lambda: sorted(running_with_argument(tag)) == sorted([daemon, twin.pid]))
+    report = status(plugins, deployment)
+    assert report.health is Health.READY
+    assert [resource.id for resource in report.resources] == [str(daemon)]
+    assert destroy(plugins, deployment) == [f"Stopped {NAME}[{daemon}]"]
+    assert running_with_argument(tag) == [twin.pid]
+
+
+def test_destroy_kills_a_daemon_that_ignores_sigterm_once_the_grace_period_is_over(
+    plugins: PluginHarness, deploy: Deploy
+) -> None:
+    deployment = deploy(daemonizing("stubborn"), grace=0.5)
+    marker, log = deployment["marker"], Path(deployment["log"])
+    assert eventually(lambda: log.read_text() == "sleeping\n" and len(marked(marker)) == 1)
+    (daemon,) = marked(marker)
+    assert destroy(plugins, deployment) == [
+        f"{NAME}[{daemon}] did not stop within 0.5s of SIGTERM; killed it"
+    ]
+    assert marked(marker) == []
+
+
+@pytest.mark.parametrize("probe", ["ready_http", "ready_tcp"])
+def test_a_deployment_whose_probe_another_process_answers_is_not_ready(
+    plugins: PluginHarness, deploy: Deploy, probe: str
+) -> None:
+    with serving() as server:
+        address = server.url("/ok") if probe == "ready_http" else f"127.0.0.1:{server.server_port}"
+        deployment = deploy(SLEEPER, **{probe: address, "start_timeout": 0.3})
+        why = f"{address} is answered by another process, not by this deployment"
+        assert plugins.ui.lines()[1] == f"warning: Not ready after 0.3s: {why}"
+        report = status(plugins, deployment)
+    assert (report.health, report.health_message) == (Health.ALIVE, f"running, but {why}")
+
+
+def test_log_tails_in_errors_and_reports_are_cut_to_4_kib(
+    plugins: PluginHarness, deploy: Deploy, tmp_path: Path
+) -> None:
+    lines = [f"{n:04} " + "x" * 995 for n in range(30)]
+    command = [PYTHON, "-c", "for n in range(30): print(f'{n:04} ' + 'x' * 995)"]
+    # Of its last 4 KiB, 4 whole lines of 1,000 bytes and a newline each; the cut one is left out.
+    tail = lines[-4:]
+    with refusing_port() as port, pytest.raises(ProcessExited) as raised:
+        plugins.platform_deploy(
+            "process",
+            {"command": command, "log_dir": str(tmp_path), "ready_tcp": f"127.0.0.1:{port}"},
+        )
+    assert str(raised.value).partition("):\n")[2].splitlines() == tail
+    report = status_until(plugins, deploy(command), Health.DOWN)
+    assert json.loads(report.resources[0].state_json)["log_tail"] == tail
+
+
+def test_deploy_checkpoints_before_it_starts_the_process_and_again_once_it_runs(
+    deploy: Deploy,
+) -> None:
+    kept: list[dict[str, Any]] = []
+    deployment = deploy(SLEEPER, kept=kept)
+    before, after = kept
+    assert after == deployment
+    assert before == {**deployment, "pid": 0, "start_time": before["start_time"]}
+    assert before["start_time"] <= deployment["start_time"]
+
+
+def test_destroying_the_checkpoint_taken_before_the_start_stops_what_it_started(
+    plugins: PluginHarness, deploy: Deploy
+) -> None:
+    kept: list[dict[str, Any]] = []
+    deployment = deploy(starting(1, then="sleep"), kept=kept)
+    leader = deployment["pid"]
+    assert eventually(lambda: len(marked(deployment["marker"])) == 2)
+    (child,) = set(marked(deployment["marker"])) - {leader}
+    assert destroy(plugins, kept[0]) == [f"Stopped {NAME}[{leader}], {NAME}[{child}]"]
+    assert marked(deployment["marker"]) == []
+    assert destroy(plugins, kept[0]) == ["no process of it is running; nothing to stop"]
+
+
+def test_a_deployment_recorded_before_markers_still_has_its_process_stopped(
+    plugins: PluginHarness, deploy: Deploy
+) -> None:
+    deployment = deploy(SLEEPER)
+    recorded = {name: value for name, value in deployment.items() if name != "marker"}
+    assert status(plugins, recorded).health is Health.READY
+    assert destroy(plugins, recorded) == [f"Stopped {NAME}[{deployment['pid']}]"]
+    assert not running(deployment["pid"])
 
 
 def test_deploying_a_program_that_does_not_exist_fails_clearly(

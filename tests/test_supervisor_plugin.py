@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from helpers_checkpoints import make_checkpointing
 
 from builtin_plugins.supervisor import SupervisordError
 from waypoint_hooks import CategoryDisplayHint, ConfigError, Context, Health, StatusReport
@@ -473,6 +474,33 @@ def test_a_conf_dir_supervisord_does_not_include_fails_the_deploy_and_leaves_no_
     settings = config(supervisord, "stray", conf_dir=str(tmp_path))
     with pytest.raises(SupervisordError, match=r"did not read .*stray\.conf.*\[include\]"):
         deploy(plugins, settings)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_deploy_checkpoints_the_program_before_it_writes_its_section(
+    plugins: PluginHarness, supervisord: Supervisord
+) -> None:
+    kept: list[dict[str, Any]] = []
+    settings = config(supervisord, "noted")
+    deployment = make_checkpointing(plugins, "platform_deploy_func", "supervisor", settings, kept)
+    assert kept == [deployment]
+    destroy(plugins, settings, deployment)
+
+
+def test_the_checkpoint_of_a_deploy_that_failed_is_destroyed_cleanly(
+    plugins: PluginHarness, supervisord: Supervisord, tmp_path: Path
+) -> None:
+    kept: list[dict[str, Any]] = []
+    settings = config(supervisord, "strayed", conf_dir=str(tmp_path))
+    with pytest.raises(SupervisordError):
+        make_checkpointing(plugins, "platform_deploy_func", "supervisor", settings, kept)
+    (checkpoint,) = kept
+    assert checkpoint == {
+        "program": "strayed",
+        "server_url": supervisord.url,
+        "conf_file": str(tmp_path / "strayed.conf"),
+    }
+    assert destroy(plugins, settings, checkpoint) == ["supervisord had no program strayed any more"]
     assert list(tmp_path.iterdir()) == []
 
 

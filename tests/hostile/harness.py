@@ -23,7 +23,7 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -252,6 +252,15 @@ def run_on_terminal(
         os.close(leader)
     screen = b"".join(chunks).decode("utf-8", "replace")
     return subprocess.CompletedProcess(process.args, code, screen, "")
+
+
+def wait_until(condition: Callable[[], object], what: str) -> None:
+    """Wait until ``condition()`` is true; fail, naming ``what``, after the hang guard."""
+    deadline = time.monotonic() + GUARD
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"still waiting after {GUARD:g}s (hang guard) for {what}")
+        time.sleep(0.01)
 
 
 def kill_group(process: subprocess.Popen[Any], sig: int = signal.SIGKILL) -> None:
