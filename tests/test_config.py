@@ -597,8 +597,8 @@ def test_an_expression_is_rejected_at_its_line() -> None:
         "      directory = var.dir\n    }\n  }\n}\n"
     )
     assert str(error).startswith(
-        'waypoint.hcl:5: app "web": deploy: use "filepath": directory: "${var.dir}" holds an '
-        "expression; variables, functions and interpolation are not supported"
+        'waypoint.hcl:5: app "web": deploy: use "filepath": directory: holds the '
+        'expression "${var.dir}"; variables, functions and interpolation are not supported'
     )
 
 
@@ -752,7 +752,7 @@ def test_a_config_that_does_not_fit_names_app_plugin_field_and_problem(
 ) -> None:
     error = checked(FULL_HCL.replace('directory = "api"', "directory = 3"), builtins)
     assert str(error) == (
-        'waypoint.hcl:30: app "api": deploy: use "filepath": directory: expected str, got int 3; '
+        'waypoint.hcl:30: app "api": deploy: use "filepath": directory: expected str, got int; '
         "change this use block to fit the plugin"
     )
 

@@ -117,6 +117,24 @@ def test_a_stored_value_is_given_back_as_json_would(state: State) -> None:
     assert record.value == {"ports": [80, 443]}
 
 
+def test_a_value_checkpoint_and_error_are_stored_without_url_secrets(path: Path) -> None:
+    url = "http://user:pw-4417@h/health?token=tok-9921"
+    shown = "http://REDACTED@h/health?token=REDACTED"
+    with State.open(path) as state:
+        record = state.begin("deployment", "web", "default", "process")
+        state.checkpoint(record, {"ready_http": url})
+        state.fail(record, f"{url} did not answer")
+        live = state.add_deployment("web", "default", "http", {"urls": [url], url: 1})
+    assert live.value == {"urls": [shown], shown: 1}
+    with State.open(path) as state:
+        failed = state.get("deployment", record.id)
+        assert state.get("deployment", live.id) == live
+    assert failed is not None
+    assert (failed.checkpoint, failed.error) == ({"ready_http": shown}, f"{shown} did not answer")
+    data = path.read_bytes()
+    assert (b"pw-4417" in data, b"tok-9921" in data) == (False, False)
+
+
 def test_a_record_tells_when_it_was_created(state: State) -> None:
     before = datetime.now(timezone.utc)
     record = deploy(state)

@@ -218,6 +218,8 @@ _TOP: Final = Shape(attributes=("project",), blocks={"status": (0, _STATUS), "ap
 
 # A template sequence, escaped (doubled) or not; tried left to right as HCL's scanner does.
 _TEMPLATE: Final = re.compile(r"\$\$\{|%%\{|\$\{|%\{")
+#: How much of an expression a message quotes.
+_QUOTED: Final = 80
 
 
 def _literal(value: Any) -> Any:
@@ -240,8 +242,10 @@ def _unescape(match: re.Match[str]) -> str:
     sequence = match.group()
     if len(sequence) == 3:
         return sequence[1:]
+    # Only the expression is quoted: the text around it may be a secret (DESIGN §13).
+    expression = "".join(match.string[match.start() :].partition("}")[:2])[:_QUOTED]
     raise ValueError(
-        f'"{match.string}" holds an expression; variables, functions and interpolation are not '
+        f'holds the expression "{expression}"; variables, functions and interpolation are not '
         f'supported, so write the value itself (a literal "{sequence}" is written "'
         f'{sequence[0]}{sequence}")'
     )

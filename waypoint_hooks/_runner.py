@@ -15,7 +15,7 @@ from ._components import OBSERVER_HOOK, component_of
 from ._context import JobInfo, Target
 from ._errors import PluginError
 from ._isolate import invoke_isolated
-from ._model import StatusReport, finalize, unknown_report
+from ._model import StatusReport, finalize, redact_report, unknown_report
 from ._plugins import PluginManager
 from ._request import HookRequest
 from ._signals import STOP
@@ -151,7 +151,11 @@ class Runner:
         return unstructure_value(value)
 
     async def check(self, check: StatusCheck) -> StatusReport:
-        """Run one check; whatever goes wrong becomes a finalized ``UNKNOWN`` report."""
+        """Run one check; whatever goes wrong becomes a finalized ``UNKNOWN`` report. Every
+        report comes back with the secrets of the URLs it quotes redacted (DESIGN §13)."""
+        return redact_report(await self._finalized(check))
+
+    async def _finalized(self, check: StatusCheck) -> StatusReport:
         plugin = check.target.plugin
         try:
             value = await self.call(check.request(self.timeout), key=check.target.id)

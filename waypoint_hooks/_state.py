@@ -23,6 +23,7 @@ import attrs
 from ._health import HEALTH_NAMES, Health
 from ._model import StatusReport
 from ._owners import alive, this_command
+from ._redact import redact_urls, redact_value
 from ._wire import ReportDecodeError, report_from_json, report_to_json
 
 __all__ = [
@@ -206,6 +207,11 @@ def _record(row: Any) -> Record:
         None if checkpoint is None else json.loads(checkpoint),
         error,
     )
+
+
+def _value_text(value: Mapping[str, Any]) -> str:
+    """A hook's value as stored: JSON, without the secrets URLs in it carry (DESIGN §13)."""
+    return json.dumps(redact_value(dict(value)))
 
 
 def _report_row(record: Record, report: StatusReport) -> tuple[object, ...]:
@@ -431,18 +437,19 @@ class State:
 
     def checkpoint(self, record: Record, value: Mapping[str, Any]) -> None:
         """Keep ``value`` as what ``record``'s unfinished hook has made so far, at once."""
-        self._update(record, "checkpoint = ?", json.dumps(dict(value)))
+        self._update(record, "checkpoint = ?", _value_text(value))
 
     def complete(self, record: Record, value: Mapping[str, Any]) -> Record:
         """``record``'s hook returned ``value``: the record is live."""
-        text = json.dumps(dict(value))
+        text = _value_text(value)
         self._update(record, "status = 'live', value = ?", text)
-        # Read back as get() gives it (tuples become lists), not as the caller's object.
+        # Read back as get() gives it (tuples become lists, URLs redacted), not as the
+        # caller's object.
         return attrs.evolve(record, value=json.loads(text), status="live")
 
     def fail(self, record: Record, error: str) -> None:
         """``record``'s hook failed with ``error``; its checkpoint, if any, stays."""
-        self._update(record, "status = 'failed', error = ?", error)
+        self._update(record, "status = 'failed', error = ?", redact_urls(error))
 
     def _update(self, record: Record, assignments: str, value: object) -> None:
         with self._writing() as db:

@@ -109,7 +109,7 @@ class Session:
         if plugins:
             check_plugins(project, manager, apps)
         output = self.output(json_output)
-        on_failure = _print_plugin_traceback if self.verbose else None
+        on_failure = _print_traceback if self.verbose else None
         # Opened before the change of directory: a relative --state is the user's.
         with self.state(project) as state, working_directory(project.path.parent):
             try:
@@ -126,9 +126,9 @@ class Session:
                     output.close()
 
 
-def _print_plugin_traceback(failure: BaseException) -> None:
-    # -v: where in the plugin it went wrong. A plugin's traceback holds its own words, so it
-    # is sanitized like all of its text.
+def _print_traceback(failure: BaseException) -> None:
+    # -v: where it went wrong. A traceback holds a plugin's words and the values it was
+    # given, so it is sanitized like all of their text.
     from .terminal import sanitize
 
     error = getattr(failure, "error", failure)
@@ -164,7 +164,7 @@ def _handle_errors(function: _F) -> _F:
             _reader_gone()
         except Exception as exc:  # the last line of defence: no traceback unless -v
             if session is not None and session.verbose:
-                traceback.print_exc()
+                _print_traceback(exc)
             hint = "" if session is not None and session.verbose else " (-v shows the traceback)"
             _fail(f"{type(exc).__name__}: {exc}{hint}", NOT_READY)
         if STOP.requested:
