@@ -180,7 +180,32 @@ def test_without_status_blocks_the_defaults_apply() -> None:
 
 
 def test_the_defaults_are_waypoints_policy_30s_16_checks_5m_and_1000_kept() -> None:
-    assert (Policy(), 30.0, 16, 300.0, 1000) == attrs.astuple(StatusSettings(), recurse=False)
+    assert (Policy(), 30.0, 16, 300.0, 1000) == attrs.astuple(StatusSettings(), recurse=False)[:5]
+
+
+def test_the_report_limits_default_to_10000_resources_8_kib_64_kib_and_8_mib() -> None:
+    limits = StatusSettings().limits
+    assert attrs.astuple(limits) == (10_000, 8 * 1024, 64 * 1024, 8 * 1024 * 1024)
+
+
+def test_the_report_limits_are_set_key_by_key_in_the_project_and_the_app() -> None:
+    text = MINIMAL_APP.replace("  }\n}", "  }\n  status {\n    max_message_bytes = 2048\n  }\n}")
+    project = load_config(write('project = "demo"\nstatus {\n  max_resources = 50\n}\n' + text))
+    assert attrs.astuple(project.status.limits)[:2] == (50, 8 * 1024)
+    assert attrs.astuple(project.apps["web"].status.limits)[:2] == (50, 2048)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("max_resources", "0", "max_resources: must be at least 1, got 0"),
+        ("max_report_bytes", "100", "max_report_bytes: must be at least 1024, got 100"),
+        ("max_state_json_bytes", '"64KiB"', "max_state_json_bytes: expected int, got str"),
+    ],
+)
+def test_a_bad_report_limit_is_reported_at_its_line(key: str, value: str, message: str) -> None:
+    error = error_of(f'project = "demo"\nstatus {{\n  {key} = {value}\n}}\n' + MINIMAL_APP)
+    assert str(error).startswith(f"waypoint.hcl:3: {message}")
 
 
 def test_an_app_without_a_status_block_takes_the_projects() -> None:
@@ -454,7 +479,8 @@ def test_an_unknown_status_key_names_the_app_and_suggests_a_close_match() -> Non
     error = error_of('project = "demo"\n' + text)
     assert str(error).startswith(
         'waypoint.hcl:7: app "web": unknown key "polcy" in the status block; '
-        'did you mean "policy"? Allowed: policy, timeout, concurrency, interval, keep, order,'
+        'did you mean "policy"? Allowed: policy, timeout, concurrency, interval, keep, '
+        "max_resources,"
     )
 
 

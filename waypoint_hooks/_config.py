@@ -27,6 +27,7 @@ from ._aggregate import DEFAULT_POLICY, OPTIONS, Policy, inherit_options
 from ._codec import MISFITS, Problem, converter, problems
 from ._duration import Duration, longer_than_zero
 from ._errors import ConfigFileError
+from ._limits import ReportLimits
 from ._names import check_name
 from ._reader import Attribute, Block, Body, Cache, Shape, decode, read_hcl, read_json
 
@@ -87,6 +88,8 @@ class StatusSettings:
             "a whole number, 1 or more"
         },
     )
+    #: How big a report may be; written as keys of the block, like the policy's options.
+    limits: ReportLimits = attrs.field(factory=ReportLimits)
 
 
 @final
@@ -194,12 +197,21 @@ def load_config(path: Path, cache_dir: Path | None = None) -> Project:
 
 # --- the shape of the file ----------------------------------------------------------------
 
+# The fields of StatusSettings whose values a status block writes as keys of its own.
+_NESTED: Final = ("policy", "limits")
+_LIMIT_KEYS: Final = tuple(field.name for field in attrs.fields(ReportLimits))
 _STATUS_KEYS: Final = (
     "policy",
-    *(field.name for field in attrs.fields(StatusSettings) if field.name != "policy"),
+    *(field.name for field in attrs.fields(StatusSettings) if field.name not in _NESTED),
+    *_LIMIT_KEYS,
     *OPTIONS,
 )
 _POLICY_KEYS: Final = frozenset(("policy", *OPTIONS))
+#: The field each of those keys belongs to.
+_NESTED_KEYS: Final = {
+    **dict.fromkeys(_POLICY_KEYS, "policy"),
+    **dict.fromkeys(_LIMIT_KEYS, "limits"),
+}
 _SETTINGS: Final = Shape(attributes=None)
 _COMPONENT: Final = Shape(blocks={"use": (1, _SETTINGS)})
 _STATUS: Final = Shape(attributes=_STATUS_KEYS)
@@ -408,18 +420,17 @@ class _Document:
         return self._members(block.body, prefix, "in the status block", _STATUS).attributes
 
     def _status(self, at: tuple[str, ...], keys: Mapping[str, Attribute]) -> dict[str, Any]:
-        """A status block's keys as :class:`StatusSettings` holds them."""
+        """A status block's keys as :class:`StatusSettings` holds them: the policy's and the
+        limits' gathered under ``policy`` and ``limits``."""
         status: dict[str, Any] = {}
-        policy: dict[str, Any] = {}
         for name, item in keys.items():
-            if name in _POLICY_KEYS:
-                policy[name] = item.value
-                self._note((*at, ".policy", f".{name}"), item)
-            else:
+            field = _NESTED_KEYS.get(name)
+            if field is None:
                 status[name] = item.value
                 self._note((*at, f".{name}"), item)
-        if policy:
-            status["policy"] = policy
+            else:
+                status.setdefault(field, {})[name] = item.value
+                self._note((*at, f".{field}", f".{name}"), item)
         return status
 
     def _app(self, block: Block, name: str, project: Mapping[str, Attribute]) -> dict[str, Any]:

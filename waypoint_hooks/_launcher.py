@@ -387,6 +387,7 @@ class Launcher:
             RecordingUI(self._progress(_title(target))),
             timeout or app.status.timeout,
             app.isolate,
+            app.status.limits,
         )
 
     def _show_start(self, check: StatusCheck) -> None:
