@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_INTERVAL",
     "DEFAULT_KEEP",
     "DEFAULT_TIMEOUT",
+    "MAX_CONFIG_BYTES",
     "App",
     "ConfigFileError",
     "Project",
@@ -52,6 +53,10 @@ DEFAULT_INTERVAL: Final = Duration("5m")
 #: Reports kept per deployment or release: a state checked every 5 minutes for a year stays
 #: well under this many rows per target only if old ones go.
 DEFAULT_KEEP: Final = 1000
+#: How big a config file may be (DESIGN §13). Checked before the file is read, so no file
+#: can set it: a configuration is a few kilobytes, and parsing takes about 200 times the
+#: file's size in memory.
+MAX_CONFIG_BYTES: Final = 10 * 1024 * 1024
 #: The files :func:`find_config` looks for, in order.
 CONFIG_NAMES: Final = ("waypoint.hcl", "waypoint.hcl.json")
 
@@ -174,11 +179,20 @@ def load_config(path: Path, cache_dir: Path | None = None) -> Project:
     try:
         with open(path, "rb") as file:
             stat = os.fstat(file.fileno())
-            data = file.read()
+            # One byte more than the limit tells a file over it, however big it is (or says
+            # it is: a pipe or /dev/zero has no size), without reading it.
+            data = file.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigFileError(
             path, None, f"cannot read the config file: {exc.strerror or exc}"
         ) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigFileError(
+            path,
+            None,
+            f"the file is over {MAX_CONFIG_BYTES // (1024 * 1024)} MiB, the most a config file "
+            "may be; is it the right file?",
+        )
     text = decode(path, data)
     if path.name.endswith(".json"):
         return _Document(path).project(absolute, read_json(path, text, _TOP))
