@@ -472,9 +472,12 @@ class Cache:
             return None
 
     def store(self, body: Body) -> None:
+        if self._file.parent.is_symlink():
+            return  # nothing is written through a link, which could point anywhere (§13)
         entry = {"key": self._key, "body": [_encode(item) for item in body]}
         try:
-            self._file.parent.mkdir(parents=True, exist_ok=True)
+            # Private, as the state beside it (DESIGN §13); mkstemp makes the file 0600.
+            self._file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, temp = tempfile.mkstemp(
                 prefix=self._file.name, suffix=".tmp", dir=self._file.parent
             )

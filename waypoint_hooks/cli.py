@@ -68,12 +68,13 @@ class Session:
         path = find_config(given) if given.is_dir() else given
         return load_config(path, cache_dir=path.resolve().parent / ".waypoint-hooks")
 
-    def state(self, project: Project) -> State:
+    def state(self, project: Project, read_only: bool = False) -> State:
+        """The project's state; ``read_only`` for a command that only reads it (DESIGN §13)."""
         from ._state import STATE_ENV, State, StateError, default_state_path
 
         chosen = self.state_option or os.environ.get(STATE_ENV)
         if not chosen:
-            return State.open(default_state_path(project.path))
+            return State.open(default_state_path(project.path), read_only=read_only)
         path = Path(chosen)
         # Only the default's directory is made: a chosen one that is missing is a typo.
         if not path.parent.is_dir():
@@ -81,7 +82,7 @@ class Session:
                 f"state {path}: the directory {path.parent} does not exist; create it, or "
                 f"correct the path given with --state or {STATE_ENV}"
             )
-        return State.open(path)
+        return State.open(path, read_only=read_only)
 
     def output(self, json_output: bool) -> StreamUI | None:
         """Where progress goes: nowhere for JSON, a live console on a terminal, else plain."""
@@ -98,7 +99,8 @@ class Session:
         self, json_output: bool = False, plugins: bool = True, apps: Sequence[str] = ()
     ) -> Iterator[Launcher]:
         """A launcher on the project's state; the config and the plugins of ``apps`` (all
-        when none is named) are checked first, so a bad config writes nothing."""
+        when none is named) are checked first, so a bad config writes nothing. Without
+        ``plugins``, the command only reads the state, and opens it read-only."""
         from ._context import working_directory
         from ._launcher import Launcher
         from ._plugins import PluginManager
@@ -111,7 +113,10 @@ class Session:
         output = self.output(json_output)
         on_failure = _print_traceback if self.verbose else None
         # Opened before the change of directory: a relative --state is the user's.
-        with self.state(project) as state, working_directory(project.path.parent):
+        with (
+            self.state(project, read_only=not plugins) as state,
+            working_directory(project.path.parent),
+        ):
             try:
                 yield Launcher(
                     project,
