@@ -385,3 +385,25 @@ def test_a_report_over_a_limit_is_stored_as_unknown_naming_it(
     assert limit in report["health_message"]
     ((largest,),) = project.query("SELECT max(length(report)) FROM reports")
     assert largest < 64 * 1024
+
+
+# --- history (DESIGN §13) -------------------------------------------------------------------
+
+
+def test_history_of_a_million_reports_is_shown_in_bounded_memory(
+    tmp_path: Path, processes: Processes
+) -> None:
+    project = Project(tmp_path / "project", [App("web")])
+    assert processes.run(project.args("up"), cwd=project.root).returncode == 0
+    harness.copy_report(project.state, 999_999)
+    newest = harness.measure(project.args("history", "web"), cwd=project.root)
+    every = harness.measure(project.args("history", "web", "--all"), cwd=project.root)
+    for name, ran in (("history web", newest), ("history web --all", every)):
+        print(
+            f"\n{name} of 1,000,000 reports: {ran.stdout_lines} lines in {ran.seconds:.1f}s, "
+            f"peak RSS {ran.peak_rss / MIB:.1f} MiB"
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert ran.peak_rss < 100 * MIB
+    assert newest.stdout_lines == 1 + 100  # the header and the newest 100, by default
+    assert every.stdout_lines == 1 + 1_000_000

@@ -14,7 +14,7 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -54,7 +54,7 @@ def report(message: str, when: datetime = T0, health: Health = Health.READY) -> 
     )
 
 
-def messages(reports: list[StoredReport]) -> list[str]:
+def messages(reports: Iterable[StoredReport]) -> list[str]:
     return [stored.report.health_message for stored in reports]
 
 
@@ -292,7 +292,7 @@ def test_a_report_of_a_target_not_in_the_state_stores_nothing(state: State) -> N
     stranger = Record("deployment", "nope", "web", "default", "filepath", 9, {}, T0, None, None)
     with pytest.raises(ValueError, match="not in"):
         state.add_reports([(record, report("ok")), (stranger, report("lost"))])
-    assert state.history("web", "default") == []
+    assert list(state.history("web", "default")) == []
 
 
 # History
@@ -311,7 +311,7 @@ def test_history_is_newest_first_across_kinds_and_includes_destroyed(state: Stat
         ]
     )
     state.mark_destroyed("deployment", first.id)
-    history = state.history("web", "default")
+    history = list(state.history("web", "default"))
     assert messages(history) == ["d2", "d1 again", "r1", "d1"]
     assert history[2] == StoredReport(
         "release", release.id, 1, "filepath", "web", "default", report("r1", at(2))
@@ -329,14 +329,14 @@ def test_history_keeps_apps_and_workspaces_apart(state: State) -> None:
     state.add_reports([(web, report("web")), (api, report("api")), (staging, report("staging"))])
     assert messages(state.history("web", "default")) == ["web"]
     assert messages(state.history("web", "staging")) == ["staging"]
-    assert state.history("db", "default") == []
+    assert list(state.history("db", "default")) == []
 
 
 def test_history_limit_keeps_the_newest(state: State) -> None:
     record = deploy(state)
     state.add_reports([(record, report(str(i), at(i))) for i in range(10)])
     assert messages(state.history("web", "default", limit=3)) == ["9", "8", "7"]
-    assert state.history("web", "default", limit=0) == []
+    assert list(state.history("web", "default", limit=0)) == []
     with pytest.raises(ValueError, match="limit"):
         state.history("web", "default", limit=-1)
 
@@ -435,7 +435,7 @@ def test_a_truncated_state_is_refused(path: Path) -> None:
     with path.open("r+b") as file:
         file.truncate(size // 3)
     with pytest.raises(StateError, match="malformed") as info, State.open(path) as state:
-        state.history("web", "default")
+        list(state.history("web", "default"))
     assert str(path) in str(info.value)
 
 
@@ -448,7 +448,7 @@ def test_a_closed_state_is_the_callers_error(path: Path) -> None:
 
 def test_storing_no_reports_does_nothing(state: State) -> None:
     state.add_reports([])
-    assert state.history("web", "default") == []
+    assert list(state.history("web", "default")) == []
 
 
 def test_a_state_that_cannot_be_created_is_refused_naming_it(tmp_path: Path) -> None:
@@ -505,7 +505,7 @@ for round in range(rounds):
             for i in range(3)
         ]
         state.add_reports([(record, report) for report in reports])
-        state.history("web", "default", limit=5)
+        list(state.history("web", "default", limit=5))
         sequences.append(record.sequence)
 print(json.dumps(sequences))
 """

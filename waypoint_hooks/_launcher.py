@@ -241,8 +241,9 @@ class Launcher:
         last = self.state.last_reports(records)
         return [(record, last.get(record.id)) for record in records]
 
-    def history(self, name: str, limit: int | None = None) -> list[StoredReport]:
-        """Every stored report of an app in this workspace, newest first."""
+    def history(self, name: str, limit: int | None = None) -> Iterator[StoredReport]:
+        """Every stored report of an app in this workspace (at most ``limit``), newest
+        first, read as it is iterated."""
         (app,) = self.select([name])
         return self.state.history(app.name, self.workspace, limit)
 

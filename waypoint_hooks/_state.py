@@ -699,11 +699,15 @@ class State:
                 found[target_id] = self._decode(text, kind, target_id)
         return found
 
-    def history(self, app: str, workspace: str, limit: int | None = None) -> list[StoredReport]:
+    def history(self, app: str, workspace: str, limit: int | None = None) -> Iterator[StoredReport]:
         """The reports of ``app``'s deployments and releases, destroyed ones included,
-        newest first; at most ``limit`` of them."""
+        newest first; at most ``limit`` of them. Read as they are iterated, one row at a
+        time, so that a history of any length takes no more memory than one report."""
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be 0 or more, got {limit}")
+        return self._history(app, workspace, -1 if limit is None else limit)
+
+    def _history(self, app: str, workspace: str, limit: int) -> Iterator[StoredReport]:
         with self._guarded() as db:
             rows = db.execute(
                 "SELECT reports.kind, target_id, sequence, plugin, report,"
@@ -716,21 +720,19 @@ class State:
                 " ON targets.kind = reports.kind AND targets.id = reports.target_id"
                 " WHERE reports.app = ? AND reports.workspace = ?"
                 " ORDER BY generated DESC, reports.id DESC LIMIT ?",
-                (app, workspace, -1 if limit is None else limit),
-            ).fetchall()
-        return [
-            StoredReport(
-                kind,
-                target_id,
-                sequence,
-                plugin,
-                app,
-                workspace,
-                self._decode(text, kind, target_id),
-                None if previous is None else Health[previous],
+                (app, workspace, limit),
             )
-            for kind, target_id, sequence, plugin, text, previous in rows
-        ]
+            for kind, target_id, sequence, plugin, text, previous in rows:
+                yield StoredReport(
+                    kind,
+                    target_id,
+                    sequence,
+                    plugin,
+                    app,
+                    workspace,
+                    self._decode(text, kind, target_id),
+                    None if previous is None else Health[previous],
+                )
 
     def _decode(self, text: str, kind: str, target_id: str) -> StatusReport:
         try:

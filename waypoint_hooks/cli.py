@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import os
 import signal
@@ -235,6 +236,25 @@ def _json_text(document: Any) -> str:
 
 def _print_json(document: Any) -> None:
     click.echo(_json_text(document))
+
+
+def _print_json_streamed(document: Mapping[str, Any]) -> None:
+    """``_print_json(document)`` when its last member is an iterable of any length: written
+    one item at a time, as it is read."""
+    *_, key = document
+    items = iter(document[key])
+    first = next(items, None)
+    if first is None:
+        _print_json({**document, key: []})
+        return
+    # The text around the list, as _json_text writes it, split at a one-item list's item.
+    opening, closing = _json_text({**document, key: [0]}).rsplit("0", 1)
+    click.echo(opening, nl=False)
+    for index, item in enumerate(itertools.chain([first], items)):
+        # An item of a list in an object: indented two levels, as _json_text indents it.
+        text = _json_text(item).replace("\n", "\n    ")
+        click.echo(f",\n    {text}" if index else text, nl=False)
+    click.echo(closing)
 
 
 @contextlib.contextmanager
@@ -648,25 +668,40 @@ def status(
     sys.exit(code)
 
 
+#: How many reports ``history`` shows unless told otherwise (DESIGN §13).
+HISTORY_LIMIT = 100
+
+
 @main.command()
 @click.argument("app")
 @click.option("--json", "json_output", is_flag=True, help="Print the reports as JSON.")
-@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the N newest reports.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help=f"Only the N newest reports [default: {HISTORY_LIMIT}].",
+)
+@click.option(
+    "--all", "every", is_flag=True, help="Every stored report, however many (read as shown)."
+)
 @pass_session
 @_handle_errors
-def history(session: Session, app: str, json_output: bool, limit: int | None) -> None:
+def history(session: Session, app: str, json_output: bool, limit: int | None, every: bool) -> None:
     """Past status reports of APP, newest first, with each change of health.
 
     \b
-    Example:
+    Examples:
       waypoint-hooks history web --limit 20
+      waypoint-hooks history web --all --json
     """
     from . import _render
 
+    if every and limit is not None:
+        raise click.UsageError("--all shows every report; give it or --limit N, not both")
     with session.launcher(json_output, plugins=False) as launcher:
-        stored = launcher.history(app, limit)
+        stored = launcher.history(app, None if every else limit or HISTORY_LIMIT)
         if json_output:
-            _print_json(
+            _print_json_streamed(
                 _render.history_json(launcher.project.name, launcher.workspace, app, stored)
             )
         else:

@@ -219,9 +219,10 @@ _MEASURE = """
 import json, resource, subprocess, sys, time
 start = time.monotonic()
 child = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-head, tail, size = b"", b"", 0
+head, tail, size, lines = b"", b"", 0, 0
 for chunk in iter(lambda: child.stdout.read(65536), b""):
     size += len(chunk)
+    lines += chunk.count(b"\\n")
     head = head or chunk[:4096]
     tail = (tail + chunk)[-4096:]
 stderr = child.stderr.read()
@@ -231,6 +232,7 @@ print(json.dumps({
     "seconds": time.monotonic() - start,
     "peak_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
     "stdout_bytes": size,
+    "stdout_lines": lines,
     "head": head.decode(errors="replace"),
     "tail": tail.decode(errors="replace"),
     "stderr": stderr.decode(errors="replace"),
@@ -247,6 +249,7 @@ class Measured:
     #: The most memory (RSS) the command held, in bytes, as its parent's getrusage says.
     peak_rss: int
     stdout_bytes: int
+    stdout_lines: int
     #: The first and the last 4 KiB of stdout.
     head: str
     tail: str
@@ -420,6 +423,21 @@ class Project:
     def integrity(self) -> str:
         rows = self.query("PRAGMA integrity_check")
         return "; ".join(str(row[0]) for row in rows)
+
+
+def copy_report(state: Path, count: int) -> None:
+    """Add ``count`` copies of the one report ``state`` holds, each a microsecond older than
+    the one before, by SQL: a long history made in seconds."""
+    with contextlib.closing(sqlite3.connect(state)) as db, db:
+        ((kind, target, app, workspace, health, generated, report),) = db.execute(
+            "SELECT kind, target_id, app, workspace, health, generated, report FROM reports"
+        ).fetchall()
+        db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
+            " INSERT INTO reports (kind, target_id, app, workspace, health, generated, report)"
+            " SELECT ?, ?, ?, ?, ?, ? - i, ? FROM n",
+            (count, kind, target, app, workspace, health, generated, report),
+        )
 
 
 def assert_survived(result: Result) -> None:
