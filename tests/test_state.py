@@ -718,8 +718,9 @@ def as_reader(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     if os.geteuid() != 0:
         command = [harness.script(), *args]
         return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
-    python = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
-    require_system_package("python3", os.path.exists(python), "a Python nobody may run")
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    python = f"/usr/bin/python{version}"
+    require_system_package(f"python{version}", os.path.exists(python), "a Python nobody may run")
     env["PYTHONPATH"] += os.pathsep.join(["", str(ROOT), sysconfig.get_paths()["purelib"]])
     return subprocess.run(
         [python, "-m", "waypoint_hooks", *args],
