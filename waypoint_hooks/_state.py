@@ -334,6 +334,7 @@ class State:
     @classmethod
     def _connect(cls, path: Path, database: str, *, read_only: bool = False) -> State:
         try:
+            found = None if database == ":memory:" else os.stat(path)
             # isolation_level=None: this class begins and commits its transactions itself.
             connection = sqlite3.connect(
                 database,
@@ -342,12 +343,11 @@ class State:
                 check_same_thread=False,
                 uri=True,
             )
-            state = cls(path, connection, read_only=read_only)
-            if database != ":memory:":
-                found = os.stat(path)
-                state._file = (path.absolute(), (found.st_dev, found.st_ino))
         except (OSError, sqlite3.Error) as exc:
             raise _state_error(path, exc) from None
+        state = cls(path, connection, read_only=read_only)
+        if found is not None:
+            state._file = (path.absolute(), (found.st_dev, found.st_ino))
         try:
             state._prepare()
         except BaseException:
