@@ -9,7 +9,7 @@ from typing import Any, Final
 
 import attrs
 
-from waypoint_hooks import StructureError
+from waypoint_hooks import StructureError, redact_urls
 
 #: The schemes a probe speaks, and the only ones a redirect is followed to.
 SCHEMES: Final = ("http", "https")
@@ -18,23 +18,25 @@ _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be probed, or ``None`` when it can."""
+    """Why ``url`` cannot be probed, or ``None`` when it can. The message quotes the URL with
+    its userinfo and query values redacted: they may be the very secret refused."""
     from urllib.parse import urlsplit
 
+    shown = repr(redact_urls(url))
     if any(char.isspace() or not char.isprintable() for char in url):
-        return f"{url!r} holds spaces or control characters; percent-encode them"
+        return f"{shown} holds spaces or control characters; percent-encode them"
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES or not parts.hostname:
-        return f"{url!r} is not an http:// or https:// URL with a host"
+        return f"{shown} is not an http:// or https:// URL with a host"
     if not parts.hostname.isascii():
-        return f"{url!r}: write the host name in its ASCII (xn--) form"
+        return f"{shown}: write the host name in its ASCII (xn--) form"
     if parts.username is not None:
         # The URL names the resource and is shown and stored: a secret has no place in it.
-        return f"{url!r} holds credentials; send them in headers (Authorization) instead"
+        return f"{shown} holds credentials; send them in headers (Authorization) instead"
     try:
         _ = parts.port  # the property raises for a port that is not a number in range
     except ValueError:
-        return f"{url!r} has an invalid port"
+        return f"{shown} has an invalid port"
     return None
 
 

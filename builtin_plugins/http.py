@@ -29,6 +29,7 @@ from waypoint_hooks import (
     StructureError,
     __version__,
     hookimpl,
+    redact_urls,
     terminal,
 )
 from waypoint_hooks.terminal import UI
@@ -210,9 +211,12 @@ def _offered_by(deployment: Mapping[str, Any]) -> list[str]:
             continue
         urls = [value] if isinstance(value, str) else value
         if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
-            raise ValueError(f"the deployment's {key!r} is not a URL or a list of URLs: {value!r}")
+            raise ValueError(
+                f"the deployment's {key!r} is not a URL or a list of URLs "
+                f"(it is a {type(value).__name__})"
+            )
         for url in urls:
-            problem = url_problem(url)
+            problem = url_problem(url) or _query_problem(url)
             if problem is not None:
                 raise ValueError(f"the deployment's {key!r}: {problem}")
         return urls
@@ -221,6 +225,19 @@ def _offered_by(deployment: Mapping[str, Any]) -> list[str]:
         'no endpoint to probe: set url or urls in the release\'s `use "http"` block, or '
         f"deploy with a platform whose deployment names {', '.join(_DEPLOYMENT_KEYS)} "
         f"(this deployment's keys: {keys})"
+    )
+
+
+def _query_problem(url: str) -> str | None:
+    """Why a URL a deployment offers cannot be probed as it is: the state keeps no query
+    values (DESIGN §13), so only the config can give them."""
+    from urllib.parse import urlsplit
+
+    if "=" not in urlsplit(url).query:
+        return None
+    return (
+        f"{redact_urls(url)!r} holds query values, which are not stored (they may be "
+        'secrets); name the URL in url or urls of the release\'s use "http" block'
     )
 
 
@@ -237,6 +254,10 @@ def release_manager_destroy_func(ui: UI, release: Endpoints) -> None:
 
 
 async def _probe_all(ctx: Context, ui: UI, config: ProbeConfig, urls: list[str]) -> StatusReport:
+    # Recorded URLs are stored redacted (DESIGN §13): each one the config names is probed
+    # as the config writes it, with its userinfo and query values.
+    configured = {redact_urls(url): url for url in config.endpoints}
+    urls = [configured.get(url, url) for url in urls]
     limit: float = config.timeout
     remaining = ctx.remaining()
     if remaining is not None:

@@ -20,7 +20,8 @@ import os
 import signal
 import time
 import uuid
-from typing import TYPE_CHECKING, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
@@ -34,6 +35,7 @@ from waypoint_hooks import (
     StatusReport,
     StructureError,
     hookimpl,
+    redact_urls,
 )
 from waypoint_hooks.terminal import STATUS_ERROR, STATUS_OK, STATUS_WARN, UI, WARNING_STYLE
 
@@ -82,12 +84,13 @@ def _check_command(value: object) -> list[str] | str:
     ):
         raise StructureError.at(
             "command",
-            f"expected a list of strings or a string, got {type(value).__name__} {value!r}",
+            # Not the value itself: a command line may hold a credential.
+            f"expected a list of strings or a string, got {type(value).__name__}",
         )
     try:
         argv = _argv(value)
     except ValueError as exc:  # an unclosed quote
-        raise StructureError.at("command", f"cannot split {value!r} into words: {exc}") from None
+        raise StructureError.at("command", f"cannot split it into words: {exc}") from None
     if not argv or not argv[0]:
         raise StructureError.at("command", "names no program to run")
     return value
@@ -228,7 +231,8 @@ def platform_deploy_func(
     if not os.path.isdir(cwd):
         raise NotADirectoryError(f"cwd {cwd} is not a directory")
     log_dir = os.path.abspath(config.log_dir)
-    os.makedirs(log_dir, exist_ok=True)
+    # Only for this user: a process's output may hold what it should not show to others.
+    os.makedirs(log_dir, mode=0o700, exist_ok=True)
     log = os.path.join(log_dir, f"{job_info.app}-{job_info.id or uuid.uuid4().hex[:12]}.log")
     suffix = secrets.token_hex(8)
     deployment = Deployment(
@@ -249,7 +253,10 @@ def platform_deploy_func(
     steps = ui.step_group()
     step = steps.add("Starting %s...", shlex.join(argv))
     # Appended to, never truncated: the file may hold an earlier process's last words.
-    with open(log, "ab") as output:
+    descriptor = os.open(
+        log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+    )
+    with os.fdopen(descriptor, "ab") as output:
         child = subprocess.Popen(
             argv,
             cwd=cwd,
@@ -326,10 +333,18 @@ def _exit_reason(deployment: Deployment) -> str:
 
 
 @hookimpl
-def platform_status_func(ctx: Context, deployment: Deployment) -> StatusReport:
+def platform_status_func(
+    ctx: Context, config: Mapping[str, Any], deployment: Deployment
+) -> StatusReport:
     running = _find(deployment)
     if not running:
         return _down(deployment)
+    # The state keeps the probe's URL without its query values (DESIGN §13): the config's
+    # own is probed, when it is the one the deployment was made with. The config as written
+    # (not structured): a deployment outlives a change of its app's config.
+    configured = config.get("ready_http")
+    if isinstance(configured, str) and redact_urls(configured) == deployment.ready_http:
+        deployment = attrs.evolve(deployment, ready_http=configured)
     failure = _readiness_failure(deployment, running, _probe_timeout(ctx))
     if failure is None:
         health, message = Health.READY, _ready_message(deployment)

@@ -27,6 +27,7 @@ from waypoint_hooks import (
     Resource,
     StatusReport,
     hookimpl,
+    redact_urls,
     terminal,
 )
 from waypoint_hooks.terminal import UI
@@ -72,7 +73,7 @@ def _check_server_url(_: object, field: attrs.Attribute[str], value: str) -> Non
         return
     raise ValueError(
         f"expected unix:///absolute/path/supervisor.sock or http://HOST:PORT "
-        f"(credentials go in username and password), got {value!r}",
+        f"(credentials go in username and password), got {redact_urls(value)!r}",
     )
 
 

@@ -12,6 +12,7 @@ Every request's path and headers are kept in ``requests``.
 | `/redirect-ok`   | 302 to `/ok`                                                          |
 | `/close`         | the connection closed without an answer                               |
 | `/reset`         | the connection reset (or closed) without an answer                    |
+| `/token`         | 200 with `?access_token=` the server's `token`, else 401              |
 
 POSTs (a notifier's) are kept in ``posts`` as they arrive, with their headers and body:
 
@@ -55,6 +56,8 @@ class LoopbackServer(ThreadingHTTPServer):
         self.released = threading.Event()
         #: How many requests /gate lets through together.
         self.gate = 2
+        #: What /token wants as its access_token.
+        self.token = "s3cr3t-query-token"
         self.in_flight = 0
         self.most_in_flight = 0
         self.changed = threading.Condition()
@@ -128,6 +131,12 @@ class _Handler(BaseHTTPRequestHandler):
             server.in_flight -= 1
         self._answer(200)
 
+    def token(self) -> None:
+        from urllib.parse import parse_qs, urlsplit
+
+        given = parse_qs(urlsplit(self.path).query).get("access_token")
+        self._answer(200 if given == [self.server.token] else 401)
+
     def redirect_file(self) -> None:
         self._answer(302, "file:///etc/passwd")
 
@@ -152,6 +161,7 @@ _ANSWERS: Final[dict[str, Callable[[_Handler], None]]] = {
     "/redirect-ok": _Handler.redirect_ok,
     "/close": _Handler.close,
     "/reset": _Handler.reset,
+    "/token": _Handler.token,
 }
 
 

@@ -289,3 +289,121 @@ def test_the_keep_option_must_be_a_whole_number_of_at_least_1(tmp_path: Path, va
     result = project.invoke("status", "--keep", value)
     assert result.exit_code == 2, result.output
     assert "--keep" in result.output
+
+
+# --- report limits (DESIGN §13) -------------------------------------------------------------
+
+
+def limited_project(root: Path, mode: str, **status: Any) -> Project:
+    return Project(
+        root,
+        [App("steady"), App("big", "wh_hostile", {"mode": mode})],
+        status={"timeout": "60s", **status},
+        plugins=("wh_steady", "wh_hostile"),
+    )
+
+
+def checked(project: Project, processes: Processes) -> dict[str, Any]:
+    """``up``, then ``status --json`` by the console script: the big app's report."""
+    for command in (["up"], ["status", "--json"]):
+        done = processes.run(project.args(*command), cwd=project.root)
+        assert done.returncode == 1, done.stderr[-3000:]
+    assert report_of(parse(done.stdout), "steady")["health"] == "READY"
+    return report_of(parse(done.stdout), "big")
+
+
+def test_a_report_of_a_million_resources_is_stored_as_unknown_naming_the_limit(
+    tmp_path: Path, processes: Processes
+) -> None:
+    project = limited_project(tmp_path / "project", "repeated:1000000")
+    report = checked(project, processes)
+    assert (report["health"], report["resources"]) == ("UNKNOWN", [])
+    assert report["health_message"] == (
+        "plugin 'wh_hostile' platform_status_func returned 1000000 resources, over the limit "
+        "of 10000 (max_resources)"
+    )
+    ((largest,),) = project.query("SELECT max(length(report)) FROM reports")
+    print(
+        f"\n1,000,000 resources: largest stored report {largest} bytes, state file "
+        f"{project.state.stat().st_size} bytes"
+    )
+    assert largest < 8 * MIB
+    assert project.state.stat().st_size < 8 * MIB
+    cached = processes.run(project.args("status", "--cached"), cwd=project.root)
+    assert cached.returncode == 1
+    assert "over the limit of 10000 (max_resources)" in cached.stdout
+
+
+def test_a_status_block_raises_the_resource_limit(tmp_path: Path, processes: Processes) -> None:
+    project = limited_project(tmp_path / "project", "repeated:20000", max_resources=20_000)
+    report = checked_ready(project, processes)
+    assert (report["health"], len(report["resources"])) == ("READY", 20_000)
+
+
+def test_a_100_mb_message_is_cut_to_8_kib_and_keeps_the_health(
+    tmp_path: Path, processes: Processes
+) -> None:
+    project = limited_project(tmp_path / "project", f"long_message:{100 * MIB}")
+    report = checked_ready(project, processes)
+    for message in (report["health_message"], report["resources"][0]["health_message"]):
+        assert len(message.encode()) == 8 * 1024
+        assert message.endswith("m…")
+    ((largest,),) = project.query("SELECT max(length(report)) FROM reports")
+    assert largest < 64 * 1024
+
+
+def checked_ready(project: Project, processes: Processes) -> dict[str, Any]:
+    assert processes.run(project.args("up"), cwd=project.root).returncode == 0
+    done = processes.run(project.args("status", "--json"), cwd=project.root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return report_of(parse(done.stdout), "big")
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "limit"),
+    [
+        (f"state_json:{100 * MIB}", {}, "over the limit of 65536 (max_state_json_bytes)"),
+        ("state_json:2000", {"max_state_json_bytes": 1024}, "over the limit of 1024"),
+        (
+            "long_message:8000",
+            {"max_report_bytes": 10240},
+            "over the limit of 10240 (max_report_bytes)",
+        ),
+    ],
+    ids=["state-json-100-mb", "state-json-lowered", "report-bytes-lowered"],
+)
+def test_a_report_over_a_limit_is_stored_as_unknown_naming_it(
+    tmp_path: Path, processes: Processes, mode: str, status: dict[str, Any], limit: str
+) -> None:
+    project = limited_project(tmp_path / "project", mode, **status)
+    report = checked(project, processes)
+    assert report["health"] == "UNKNOWN"
+    assert report["resources"] == []
+    assert report["health_message"].startswith(
+        "plugin 'wh_hostile' platform_status_func returned a report "
+    )
+    assert limit in report["health_message"]
+    ((largest,),) = project.query("SELECT max(length(report)) FROM reports")
+    assert largest < 64 * 1024
+
+
+# --- history (DESIGN §13) -------------------------------------------------------------------
+
+
+def test_history_of_a_million_reports_is_shown_in_bounded_memory(
+    tmp_path: Path, processes: Processes
+) -> None:
+    project = Project(tmp_path / "project", [App("web")])
+    assert processes.run(project.args("up"), cwd=project.root).returncode == 0
+    harness.copy_report(project.state, 999_999)
+    newest = harness.measure(project.args("history", "web"), cwd=project.root)
+    every = harness.measure(project.args("history", "web", "--all"), cwd=project.root)
+    for name, ran in (("history web", newest), ("history web --all", every)):
+        print(
+            f"\n{name} of 1,000,000 reports: {ran.stdout_lines} lines in {ran.seconds:.1f}s, "
+            f"peak RSS {ran.peak_rss / MIB:.1f} MiB"
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert ran.peak_rss < 100 * MIB
+    assert newest.stdout_lines == 1 + 100  # the header and the newest 100, by default
+    assert every.stdout_lines == 1 + 1_000_000

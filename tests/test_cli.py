@@ -463,6 +463,26 @@ def test_history_limit_keeps_the_transition_from_a_report_it_does_not_show(
         assert changes("--limit", str(limit)) == whole[:limit]
 
 
+def test_history_shows_the_newest_100_unless_told_otherwise(project: Project) -> None:
+    project.run("deploy", "worker")
+    harness.copy_report(project.state, 149)
+
+    def rows(*args: str) -> int:
+        result = project.run("history", "worker", *args)
+        assert result.exit_code == 0, result.output
+        return len(result.output.splitlines()) - 1  # the header
+
+    assert (rows(), rows("--limit", "3"), rows("--all")) == (100, 3, 150)
+    result = project.run("history", "worker", "--all", "--json")
+    document = json.loads(result.stdout)
+    assert len(document["reports"]) == 150
+    # Written one report at a time, and the same text as one json.dumps of it all.
+    assert result.stdout == json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    both = project.run("history", "worker", "--all", "--limit", "3")
+    assert both.exit_code == 2
+    assert "--all shows every report; give it or --limit N, not both" in both.output
+
+
 def test_workspaces_keep_separate_deployments(project: Project) -> None:
     project.run("deploy", "worker")
     result = CliRunner().invoke(

@@ -16,16 +16,17 @@ from pathlib import Path
 from types import ModuleType
 
 import attrs
-import hcl2
 import pytest
+from hostile import harness
 from hypothesis import given
 from hypothesis import strategies as st
 
-from waypoint_hooks import Duration, Plugin, PluginManager, Policy
+from waypoint_hooks import Duration, Plugin, PluginManager, Policy, _reader
 from waypoint_hooks._config import (
     DEFAULT_CONCURRENCY,
     DEFAULT_INTERVAL,
     DEFAULT_TIMEOUT,
+    MAX_CONFIG_BYTES,
     App,
     ConfigFileError,
     Project,
@@ -181,7 +182,32 @@ def test_without_status_blocks_the_defaults_apply() -> None:
 
 
 def test_the_defaults_are_waypoints_policy_30s_16_checks_5m_and_1000_kept() -> None:
-    assert (Policy(), 30.0, 16, 300.0, 1000) == attrs.astuple(StatusSettings(), recurse=False)
+    assert (Policy(), 30.0, 16, 300.0, 1000) == attrs.astuple(StatusSettings(), recurse=False)[:5]
+
+
+def test_the_report_limits_default_to_10000_resources_8_kib_64_kib_and_8_mib() -> None:
+    limits = StatusSettings().limits
+    assert attrs.astuple(limits) == (10_000, 8 * 1024, 64 * 1024, 8 * 1024 * 1024)
+
+
+def test_the_report_limits_are_set_key_by_key_in_the_project_and_the_app() -> None:
+    text = MINIMAL_APP.replace("  }\n}", "  }\n  status {\n    max_message_bytes = 2048\n  }\n}")
+    project = load_config(write('project = "demo"\nstatus {\n  max_resources = 50\n}\n' + text))
+    assert attrs.astuple(project.status.limits)[:2] == (50, 8 * 1024)
+    assert attrs.astuple(project.apps["web"].status.limits)[:2] == (50, 2048)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("max_resources", "0", "max_resources: must be at least 1, got 0"),
+        ("max_report_bytes", "100", "max_report_bytes: must be at least 1024, got 100"),
+        ("max_state_json_bytes", '"64KiB"', "max_state_json_bytes: expected int, got str"),
+    ],
+)
+def test_a_bad_report_limit_is_reported_at_its_line(key: str, value: str, message: str) -> None:
+    error = error_of(f'project = "demo"\nstatus {{\n  {key} = {value}\n}}\n' + MINIMAL_APP)
+    assert str(error).startswith(f"waypoint.hcl:3: {message}")
 
 
 def test_an_app_without_a_status_block_takes_the_projects() -> None:
@@ -455,7 +481,8 @@ def test_an_unknown_status_key_names_the_app_and_suggests_a_close_match() -> Non
     error = error_of('project = "demo"\n' + text)
     assert str(error).startswith(
         'waypoint.hcl:7: app "web": unknown key "polcy" in the status block; '
-        'did you mean "policy"? Allowed: policy, timeout, concurrency, interval, keep, order,'
+        'did you mean "policy"? Allowed: policy, timeout, concurrency, interval, keep, '
+        "max_resources,"
     )
 
 
@@ -659,8 +686,8 @@ def test_a_block_in_plugin_settings_given_twice_is_an_error() -> None:
 def test_a_problem_inside_a_block_in_plugin_settings_names_the_block() -> None:
     error = error_of(_use_block("      limits {\n        size = var.size\n      }\n"))
     assert str(error).startswith(
-        'waypoint.hcl:6: app "web": deploy: use "x": limits: size: "${var.size}" holds an '
-        "expression"
+        'waypoint.hcl:6: app "web": deploy: use "x": limits: size: holds the expression '
+        '"${var.size}"'
     )
 
 
@@ -670,8 +697,8 @@ def test_an_expression_is_rejected_at_its_line() -> None:
         "      directory = var.dir\n    }\n  }\n}\n"
     )
     assert str(error).startswith(
-        'waypoint.hcl:5: app "web": deploy: use "filepath": directory: "${var.dir}" holds an '
-        "expression; variables, functions and interpolation are not supported"
+        'waypoint.hcl:5: app "web": deploy: use "filepath": directory: holds the '
+        'expression "${var.dir}"; variables, functions and interpolation are not supported'
     )
 
 
@@ -768,6 +795,103 @@ def test_an_error_outside_the_working_directory_shows_the_absolute_path(
     assert str(info.value).startswith(f"{tmp_path / 'waypoint.hcl'}:1: ")
 
 
+# --- limits of the file (DESIGN §13) ------------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+def test_a_50_mb_config_is_refused_at_once_in_bounded_memory_and_nothing_is_cached(
+    tmp_path: Path,
+) -> None:
+    app = 'app "a{}" {{\n  deploy {{\n    use "filepath" {{}}\n  }}\n}}\n'
+    with open("waypoint.hcl", "w", encoding="utf-8") as file:
+        file.write('project = "big"\n')
+        for index in range(1_000_000):
+            file.write(app.format(index))
+            if file.tell() > 50 * MIB:
+                break
+    ran = harness.measure(["status"], cwd=tmp_path)
+    print(f"\n50 MB config: exit {ran.returncode} in {ran.seconds:.2f}s, peak RSS {ran.peak_rss}")
+    assert ran.returncode == 2, ran.stderr
+    assert ran.stderr == (
+        "Error: waypoint.hcl: the file is over 10 MiB, the most a config file may be; "
+        "is it the right file?\n"
+    )
+    assert ran.peak_rss < 200 * MIB
+    assert not (tmp_path / ".waypoint-hooks").exists()
+
+
+def test_a_config_of_10_mib_is_read_and_one_byte_more_is_refused() -> None:
+    text = 'project = "demo"\n' + MINIMAL_APP + "#"
+    text += "x" * (MAX_CONFIG_BYTES - len(text))
+    assert load_config(write(text)).name == "demo"
+    error = error_of(text + "x")
+    assert (error.line, error.message) == (
+        None,
+        "the file is over 10 MiB, the most a config file may be; is it the right file?",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("waypoint.hcl", 'project = "x"\nv = ' + "[" * 100_000 + "]" * 100_000 + "\n"),
+        ("waypoint.hcl.json", '{"project": "x",\n"app": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+    ],
+    ids=["hcl", "json"],
+)
+def test_a_config_nested_100000_deep_is_refused_at_its_line(
+    tmp_path: Path, name: str, text: str
+) -> None:
+    Path(name).write_text(text, encoding="utf-8")
+    ran = harness.measure(["-c", name, "status"], cwd=tmp_path)
+    print(f"\n{name} nested 100,000 deep: exit {ran.returncode} in {ran.seconds:.2f}s")
+    assert ran.returncode == 2, ran.stderr
+    assert ran.stderr == (
+        f"Error: {name}:2: nested more than 64 levels deep (blocks, objects, lists and brackets "
+        "together); a configuration needs far fewer, so flatten it\n"
+    )
+    assert not (tmp_path / ".waypoint-hooks").exists()
+
+
+def nested_setting(levels: int) -> str:
+    """A config whose one plugin setting brings the nesting to ``levels`` (app, deploy and
+    use are three)."""
+    value = "[" * (levels - 3) + "]" * (levels - 3)
+    return MINIMAL_APP.replace("{}", f"{{\n      v = {value}\n    }}")
+
+
+def test_nesting_of_64_levels_is_read_and_65_is_refused_at_its_line() -> None:
+    assert load_config(write('project = "demo"\n' + nested_setting(64))).name == "demo"
+    error = error_of('project = "demo"\n' + nested_setting(65))
+    assert (error.line, error.message.split(";")[0]) == (
+        5,
+        "nested more than 64 levels deep (blocks, objects, lists and brackets together)",
+    )
+
+
+def test_json_nesting_of_64_levels_is_read_and_65_is_refused_at_its_line() -> None:
+    def document(levels: int) -> str:
+        inner = "[" * (levels - 6) + "]" * (levels - 6)
+        return (
+            '{"project": "demo",\n"app": {"web": {"deploy": {"use": {"filepath":\n'
+            f'{{"v": {inner}}}}}}}}}}}}}'
+        )
+
+    assert load_config(write(document(64), "waypoint.hcl.json")).name == "demo"
+    error = error_of(document(65), "waypoint.hcl.json")
+    assert error.line == 3
+    assert error.message.startswith("nested more than 64 levels deep")
+
+
+def test_an_expression_chained_too_deep_to_read_is_refused_at_its_line() -> None:
+    error = error_of('project = "demo"\n\nv = ' + " + ".join(["1"] * 1000) + "\n")
+    assert str(error) == (
+        "waypoint.hcl:3: an expression nested or chained over 400 levels deep; write the "
+        "value itself"
+    )
+
+
 # --- find_config ---------------------------------------------------------------------------
 
 
@@ -825,7 +949,7 @@ def test_a_config_that_does_not_fit_names_app_plugin_field_and_problem(
 ) -> None:
     error = checked(FULL_HCL.replace('directory = "api"', "directory = 3"), builtins)
     assert str(error) == (
-        'waypoint.hcl:30: app "api": deploy: use "filepath": directory: expected str, got int 3; '
+        'waypoint.hcl:30: app "api": deploy: use "filepath": directory: expected str, got int; '
         "change this use block to fit the plugin"
     )
 
@@ -1074,13 +1198,13 @@ def test_parse_duration_round_trips_generated_durations(parts: list[tuple[Decima
 def parser_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every text hcl2 is asked to parse."""
     calls: list[str] = []
-    parse = hcl2.parses_to_tree
+    parse = _reader._parse_hcl
 
-    def counting(text: str) -> object:
+    def counting(path: Path, text: str) -> object:
         calls.append(text)
-        return parse(text)
+        return parse(path, text)
 
-    monkeypatch.setattr(hcl2, "parses_to_tree", counting)
+    monkeypatch.setattr(_reader, "_parse_hcl", counting)
     return calls
 
 
@@ -1090,10 +1214,10 @@ def test_an_unchanged_file_is_not_parsed_again(
     path = write(FULL_HCL)
     first = load_config(path, tmp_path / "cache")
 
-    def refuse(text: str) -> None:
+    def refuse(path: Path, text: str) -> None:
         raise AssertionError("the parser was called for an unchanged file")
 
-    monkeypatch.setattr(hcl2, "parses_to_tree", refuse)
+    monkeypatch.setattr(_reader, "_parse_hcl", refuse)
     assert load_config(path, tmp_path / "cache") == first
 
 

@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ def hostile_project(
     plugin: str = "wh_hostile",
     isolate: bool | None = None,
     timeout: str | None = None,
+    limits: Mapping[str, int] | None = None,
 ) -> Project:
     """The hostile app between two steady ones. In-process a hang is cut after 1s; an
     isolated check also starts a Python process, which a loaded machine may take seconds to
@@ -53,7 +55,7 @@ def hostile_project(
             App("hostile", plugin, config, isolate=isolate),
             App("last"),
         ],
-        status={"timeout": timeout},
+        status={"timeout": timeout, **(limits or {})},
         plugins=("wh_steady", plugin),
     )
 
@@ -211,8 +213,12 @@ def test_a_report_broken_behind_the_validators_back_becomes_unknown(
     check_survives_in_process(hostile_project(tmp_path, mode), "wh_hostile", INVALID[mode])
 
 
+# What a report of 200,000 resources needs (DESIGN §13): the limits raised for it.
+HUGE_LIMITS = {"max_resources": 200_000, "max_report_bytes": 128 * 1024 * 1024}
+
+
 def test_a_report_with_200000_resources_is_checked_stored_and_shown(tmp_path: Path) -> None:
-    project = hostile_project(tmp_path, "huge:200000", timeout="120s")
+    project = hostile_project(tmp_path, "huge:200000", timeout="120s", limits=HUGE_LIMITS)
     up_in_process(project)
     result = project.invoke("status", "--json")
     assert_survived(result)
@@ -408,7 +414,9 @@ def test_an_isolated_app_reports_what_its_plugin_did(
 
 
 def test_an_isolated_app_passes_200000_resources_back(tmp_path: Path, processes: Processes) -> None:
-    project = hostile_project(tmp_path, "huge:200000", isolate=True, timeout="120s")
+    project = hostile_project(
+        tmp_path, "huge:200000", isolate=True, timeout="120s", limits=HUGE_LIMITS
+    )
     up_script(project, processes)
     done = processes.run(project.args("status", "--json"), cwd=project.root)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -258,3 +258,24 @@ def test_a_release_config_may_leave_the_endpoints_to_the_deployment(
     config = {"timeout": 2, "verify_tls": False}
     release = plugins.release_manager_release("http", config, deployment={"url": "http://a/"})
     assert release == {"urls": ["http://a/"]}
+
+
+def test_a_stored_url_redacted_is_probed_as_the_config_writes_it(
+    plugins: PluginHarness, server: LoopbackServer
+) -> None:
+    # The state keeps the URL without its query values (DESIGN §13); /token answers 401 to
+    # anything but the token, which only the config still holds.
+    config = {"url": f"{server.url('/token')}?access_token={server.token}"}
+    stored = {"urls": [f"{server.url('/token')}?access_token=REDACTED"]}
+    report = plugins.platform_status("http", config, deployment=stored)
+    assert report.health is Health.READY
+    release = plugins.release_manager_status("http", config, release=stored, deployment={})
+    assert release.health is Health.READY
+
+
+def test_release_refuses_an_offered_url_whose_query_values_were_not_stored(
+    plugins: PluginHarness,
+) -> None:
+    offered = {"ready_http": "http://127.0.0.1:9/health?access_token=REDACTED"}
+    with pytest.raises(ValueError, match=r"holds query values, which are not stored.*url or urls"):
+        plugins.release_manager_release("http", deployment=offered)

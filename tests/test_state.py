@@ -5,18 +5,25 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from conftest import require_system_package
+from hostile import harness
+from hostile.harness import App, Processes, Project
 
-from waypoint_hooks import Health, Resource, StatusReport
+from waypoint_hooks import AUTOLOAD_ENV, Health, Resource, StatusReport
 from waypoint_hooks import _state as state_module
 from waypoint_hooks._state import (
     STATE_ENV,
@@ -28,6 +35,9 @@ from waypoint_hooks._state import (
 )
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+#: The checkout: what ``python -m waypoint_hooks`` imports for a user who cannot reach the
+#: virtualenv.
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def at(seconds: int) -> datetime:
@@ -44,7 +54,7 @@ def report(message: str, when: datetime = T0, health: Health = Health.READY) -> 
     )
 
 
-def messages(reports: list[StoredReport]) -> list[str]:
+def messages(reports: Iterable[StoredReport]) -> list[str]:
     return [stored.report.health_message for stored in reports]
 
 
@@ -115,6 +125,24 @@ def test_a_value_round_trips_through_the_file(path: Path) -> None:
 def test_a_stored_value_is_given_back_as_json_would(state: State) -> None:
     record = state.add_deployment("web", "default", "filepath", {"ports": (80, 443)})
     assert record.value == {"ports": [80, 443]}
+
+
+def test_a_value_checkpoint_and_error_are_stored_without_url_secrets(path: Path) -> None:
+    url = "http://user:pw-4417@h/health?token=tok-9921"
+    shown = "http://REDACTED@h/health?token=REDACTED"
+    with State.open(path) as state:
+        record = state.begin("deployment", "web", "default", "process")
+        state.checkpoint(record, {"ready_http": url})
+        state.fail(record, f"{url} did not answer")
+        live = state.add_deployment("web", "default", "http", {"urls": [url], url: 1})
+    assert live.value == {"urls": [shown], shown: 1}
+    with State.open(path) as state:
+        failed = state.get("deployment", record.id)
+        assert state.get("deployment", live.id) == live
+    assert failed is not None
+    assert (failed.checkpoint, failed.error) == ({"ready_http": shown}, f"{shown} did not answer")
+    data = path.read_bytes()
+    assert (b"pw-4417" in data, b"tok-9921" in data) == (False, False)
 
 
 def test_a_record_tells_when_it_was_created(state: State) -> None:
@@ -264,7 +292,7 @@ def test_a_report_of_a_target_not_in_the_state_stores_nothing(state: State) -> N
     stranger = Record("deployment", "nope", "web", "default", "filepath", 9, {}, T0, None, None)
     with pytest.raises(ValueError, match="not in"):
         state.add_reports([(record, report("ok")), (stranger, report("lost"))])
-    assert state.history("web", "default") == []
+    assert list(state.history("web", "default")) == []
 
 
 # History
@@ -283,7 +311,7 @@ def test_history_is_newest_first_across_kinds_and_includes_destroyed(state: Stat
         ]
     )
     state.mark_destroyed("deployment", first.id)
-    history = state.history("web", "default")
+    history = list(state.history("web", "default"))
     assert messages(history) == ["d2", "d1 again", "r1", "d1"]
     assert history[2] == StoredReport(
         "release", release.id, 1, "filepath", "web", "default", report("r1", at(2))
@@ -301,14 +329,14 @@ def test_history_keeps_apps_and_workspaces_apart(state: State) -> None:
     state.add_reports([(web, report("web")), (api, report("api")), (staging, report("staging"))])
     assert messages(state.history("web", "default")) == ["web"]
     assert messages(state.history("web", "staging")) == ["staging"]
-    assert state.history("db", "default") == []
+    assert list(state.history("db", "default")) == []
 
 
 def test_history_limit_keeps_the_newest(state: State) -> None:
     record = deploy(state)
     state.add_reports([(record, report(str(i), at(i))) for i in range(10)])
     assert messages(state.history("web", "default", limit=3)) == ["9", "8", "7"]
-    assert state.history("web", "default", limit=0) == []
+    assert list(state.history("web", "default", limit=0)) == []
     with pytest.raises(ValueError, match="limit"):
         state.history("web", "default", limit=-1)
 
@@ -407,7 +435,7 @@ def test_a_truncated_state_is_refused(path: Path) -> None:
     with path.open("r+b") as file:
         file.truncate(size // 3)
     with pytest.raises(StateError, match="malformed") as info, State.open(path) as state:
-        state.history("web", "default")
+        list(state.history("web", "default"))
     assert str(path) in str(info.value)
 
 
@@ -420,7 +448,7 @@ def test_a_closed_state_is_the_callers_error(path: Path) -> None:
 
 def test_storing_no_reports_does_nothing(state: State) -> None:
     state.add_reports([])
-    assert state.history("web", "default") == []
+    assert list(state.history("web", "default")) == []
 
 
 def test_a_state_that_cannot_be_created_is_refused_naming_it(tmp_path: Path) -> None:
@@ -433,7 +461,7 @@ def test_a_state_that_cannot_be_created_is_refused_naming_it(tmp_path: Path) -> 
 
 def test_a_directory_in_place_of_the_state_is_refused(path: Path) -> None:
     path.mkdir(parents=True)
-    with pytest.raises(StateError, match="unable to open"):
+    with pytest.raises(StateError, match="Is a directory"):
         State.open(path)
 
 
@@ -477,7 +505,7 @@ for round in range(rounds):
             for i in range(3)
         ]
         state.add_reports([(record, report) for report in reports])
-        state.history("web", "default", limit=5)
+        list(state.history("web", "default", limit=5))
         sequences.append(record.sequence)
 print(json.dumps(sequences))
 """
@@ -580,3 +608,200 @@ def test_add_reports_with_keep_prunes_each_target_to_its_newest(tmp_path: Path) 
         for app in ("web", "api"):
             kept = [item.report.health_message for item in state.history(app, "default")]
             assert kept == ["9", "8"]
+
+
+# The directory and the file (DESIGN §13): private, never through a link, read-only for the
+# commands that only read, and a long-running command stops when its file goes away.
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def test_the_wal_and_shm_files_are_as_private_as_the_state(path: Path) -> None:
+    with State.open(path) as state:
+        deploy(state)
+        modes = {item.name: mode(item) for item in path.parent.iterdir()}
+    assert modes == {"state.db": 0o600, "state.db-wal": 0o600, "state.db-shm": 0o600}
+    assert mode(path.parent) == 0o700
+
+
+def test_a_read_only_open_does_not_upgrade_an_older_schema(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    State.open(path).close()
+    newer = (*state_module._MIGRATIONS, ("CREATE TABLE later (x)",))
+    monkeypatch.setattr(state_module, "_MIGRATIONS", newer)
+    known = len(newer)
+    with pytest.raises(
+        StateError, match=f"older than this waypoint-hooks' {known}, and this command only"
+    ):
+        State.open(path, read_only=True)
+    with raw(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (len(newer) - 1,)
+
+
+def steady_project(root: Path, processes: Processes) -> Project:
+    """A project deployed and released by the console script: one READY app."""
+    project = Project(root, [App("web", release="wh_steady")])
+    done = processes.run(project.args("up"), cwd=root)
+    assert done.returncode == 0, done.stderr
+    return project
+
+
+def test_the_state_directory_is_0700_and_its_files_0600(
+    tmp_path: Path, processes: Processes
+) -> None:
+    project = steady_project(tmp_path / "project", processes)
+    directory = project.state.parent
+    modes = {item.name.split("-")[0]: mode(item) for item in directory.iterdir()}
+    assert (mode(directory), modes) == (0o700, {"state.db": 0o600, "config": 0o600})
+
+
+@pytest.mark.parametrize("link", ["dangling", "to-an-empty-file", "directory", "wal"])
+def test_a_state_through_a_symbolic_link_is_refused_and_nothing_is_written(
+    tmp_path: Path, processes: Processes, link: str
+) -> None:
+    project = Project(tmp_path / "project", [App("web")])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    directory = project.state.parent
+    if link == "directory":
+        directory.symlink_to(elsewhere, target_is_directory=True)
+    else:
+        directory.mkdir()
+        if link == "to-an-empty-file":
+            (elsewhere / "state.db").touch()
+        linked = Path(f"{project.state}-wal") if link == "wal" else project.state
+        linked.symlink_to(elsewhere / "state.db")
+    before = sorted((item.name, item.stat().st_size) for item in elsewhere.iterdir())
+    for command in (["up"], ["status", "--cached"], ["history", "web"]):
+        done = processes.run(project.args(*command), cwd=project.root)
+        assert done.returncode == 2, done.stderr
+        assert "is a symbolic link, and a state is never used through one" in done.stderr
+    assert sorted((item.name, item.stat().st_size) for item in elsewhere.iterdir()) == before
+    assert not project.state.is_file() or project.state.is_symlink()
+
+
+def test_a_command_that_only_reads_makes_no_state(tmp_path: Path, processes: Processes) -> None:
+    project = Project(tmp_path / "project", [App("web")])
+    assert processes.run(project.args("status", "--cached"), cwd=project.root).returncode == 1
+    done = processes.run(project.args("history", "web", "--json"), cwd=project.root)
+    assert (done.returncode, json.loads(done.stdout)["reports"]) == (0, [])
+    assert not project.state.parent.joinpath("state.db").exists()
+
+
+@pytest.fixture
+def shared_copy() -> Iterator[Path]:
+    """A directory every user may enter (pytest's own are private to their owner)."""
+    directory = Path(tempfile.mkdtemp(prefix="waypoint-hooks-reader-"))
+    directory.chmod(0o755)
+    yield directory
+    for item in [directory, *directory.rglob("*")]:
+        item.chmod(0o755 if item.is_dir() else 0o644)  # so that it can be removed
+    shutil.rmtree(directory)
+
+
+def as_reader(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the command as a user who can read ``project`` but not write it.
+
+    As root, that user is nobody, the files being root's; nobody cannot reach this
+    virtualenv's Python (under /root), so the system's Python of the same version runs the
+    same entry point (``python -m waypoint_hooks``) from this checkout. Otherwise, the
+    files are made read-only for this user.
+    """
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        AUTOLOAD_ENV: "1",
+        "PYTHONPATH": str(harness.PLUGIN_DIR),
+    }
+    if os.geteuid() != 0:
+        command = [harness.script(), *args]
+        return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    python = f"/usr/bin/python{version}"
+    require_system_package(f"python{version}", os.path.exists(python), "a Python nobody may run")
+    env["PYTHONPATH"] += os.pathsep.join(["", str(ROOT), sysconfig.get_paths()["purelib"]])
+    return subprocess.run(
+        [python, "-m", "waypoint_hooks", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        user="nobody",
+        group="nogroup",
+        extra_groups=[],
+    )
+
+
+def test_a_user_who_can_only_read_the_state_reads_it(
+    tmp_path: Path, processes: Processes, shared_copy: Path
+) -> None:
+    project = steady_project(tmp_path / "project", processes)
+    copy = shared_copy / "project"
+    (copy / ".waypoint-hooks").mkdir(parents=True)
+    shutil.copy(project.config, copy)
+    shutil.copy(project.state, copy / ".waypoint-hooks")  # closed: no -wal file to copy
+    for item in [copy, *copy.rglob("*")]:
+        item.chmod(0o555 if item.is_dir() else 0o444)
+    listing = sorted(copy.rglob("*"))
+
+    shown = as_reader(copy, "status", "--cached")
+    assert shown.returncode == 0, shown.stderr
+    assert "v1 ✔ READY" in shown.stdout
+    history = as_reader(copy, "history", "web", "--json")
+    assert history.returncode == 0, history.stderr
+    assert len(json.loads(history.stdout)["reports"]) == 2
+    refused = as_reader(copy, "-p", "wh_steady", "status")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("Error: state ")
+    assert sorted(copy.rglob("*")) == listing  # not even a -wal or -shm file
+
+    # Its owner writes to it again, and holds it open: what it committed is in the -wal
+    # file, and the reader reads it there.
+    for item in [copy, *copy.rglob("*")]:
+        item.chmod(0o755 if item.is_dir() else 0o644)
+    with State.open(copy / ".waypoint-hooks" / "state.db") as writer:
+        (record,) = writer.versions("deployment", "web", "default")
+        writer.add_reports([(record, report("not yet in the file itself", at(10**8)))])
+        assert Path(f"{writer.path}-wal").stat().st_size > 0
+        history = as_reader(copy, "history", "web", "--json")
+    assert history.returncode == 0, history.stderr
+    newest = json.loads(history.stdout)["reports"][0]["report"]
+    assert newest["health_message"] == "not yet in the file itself"
+
+
+@pytest.mark.parametrize("how", ["moved", "deleted"])
+def test_a_watch_whose_state_is_moved_or_deleted_stops_with_exit_2(
+    tmp_path: Path, processes: Processes, how: str
+) -> None:
+    project = Project(tmp_path / "project", [App("web")])
+    assert processes.run(project.args("up"), cwd=project.root).returncode == 0
+    watch = processes.start(project.args("status", "--watch", "0.1"), cwd=project.root)
+    deadline = time.monotonic() + harness.GUARD
+    while project.report_count() < 4:
+        assert watch.poll() is None, watch.communicate()
+        assert time.monotonic() < deadline, "the watch stored no round"
+        time.sleep(0.05)
+    aside = project.root / "aside.db"
+    if how == "moved":
+        project.state.rename(aside)
+    else:
+        project.state.unlink()
+    out, err = watch.communicate(timeout=harness.GUARD)
+    assert watch.returncode == 2, err
+    assert err == (
+        f"Error: state {project.state} was moved or deleted while this command ran; it "
+        "stopped rather than go on with a file that is no longer the state. Run it again to "
+        "start a new state there, or put the file back\n"
+    )
+    if how == "moved":
+        # Every round shown was committed first, into the file it had opened, and is in it.
+        with raw(aside) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            (stored,) = db.execute("SELECT count(*) FROM reports").fetchone()
+        assert stored == 1 + out.count("\nApp ")
+    again = processes.run(project.args("status"), cwd=project.root)
+    assert again.returncode == 1, again.stderr  # a new state, in which nothing is deployed
+    assert "web: nothing deployed" in again.stdout

@@ -95,7 +95,7 @@ def problems_of(config: dict[str, Any]) -> list[tuple[str, str]]:
         ({"workers": 9}, ("workers", "must be at most 8, got 9")),
         ({"ratio": 0}, ("ratio", "must be more than 0, got 0.0")),
         ({"ratio": 1}, ("ratio", "must be less than 1, got 1.0")),
-        ({"label": 3}, ("label", "expected str, got int 3")),
+        ({"label": 3}, ("label", "expected str, got int")),
         ({"tags": ["a", "b", "c"]}, ("tags", "must hold at most 2 items, got 3")),
         ({"timeout": "0s"}, ("timeout", "must be longer than 0s, got '0s'")),
     ],

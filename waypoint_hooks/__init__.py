@@ -21,6 +21,7 @@ _EXPORTS = {
     "._markers": ("hookimpl",),
     "._model": ("Resource", "StatusReport", "finalize"),
     "._plugins": ("AUTOLOAD_ENV", "Plugin", "PluginManager", "PluginSpecs", "discover"),
+    "._redact": ("redact_urls",),
     "._callers": ("HookFailed", "HookTimeout"),
     "._request": ("HookRequest",),
     "._runner": ("Runner", "StatusCheck"),
@@ -60,6 +61,7 @@ __all__ = [
     "discover",
     "finalize",
     "hookimpl",
+    "redact_urls",
     "report_from_json",
     "report_to_json",
 ]
@@ -75,6 +77,7 @@ if TYPE_CHECKING:
     from ._markers import hookimpl
     from ._model import Resource, StatusReport, finalize
     from ._plugins import AUTOLOAD_ENV, Plugin, PluginManager, PluginSpecs, discover
+    from ._redact import redact_urls
     from ._request import HookRequest
     from ._runner import Runner, StatusCheck
     from ._wire import ReportDecodeError, report_from_json, report_to_json

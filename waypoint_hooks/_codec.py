@@ -41,7 +41,10 @@ MISFITS: Final = (
 
 
 def _expected(expected: type, value: object) -> str:
-    return f"expected {expected.__name__}, got {type(value).__name__} {value!r}"
+    # Where text was expected, the value may be a secret given the wrong shape (a header or
+    # an env value written as a list): it is named by its type alone (DESIGN §13).
+    shown = "" if expected is str else f" {value!r}"
+    return f"expected {expected.__name__}, got {type(value).__name__}{shown}"
 
 
 def _strict(expected: type[_T], *also: type) -> Any:

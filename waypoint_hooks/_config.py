@@ -30,6 +30,7 @@ from ._codec import MISFITS, Problem, converter, problems
 from ._duration import Duration, longer_than_zero
 from ._errors import ConfigFileError
 from ._health import Health
+from ._limits import ReportLimits
 from ._names import check_name
 from ._reader import Attribute, Block, Body, Cache, Shape, decode, read_hcl, read_json
 
@@ -41,6 +42,7 @@ __all__ = [
     "DEFAULT_KEEP",
     "DEFAULT_TIMEOUT",
     "FIRING_HEALTHS",
+    "MAX_CONFIG_BYTES",
     "App",
     "ConfigFileError",
     "Maintenance",
@@ -58,6 +60,10 @@ DEFAULT_INTERVAL: Final = Duration("5m")
 #: Reports kept per deployment or release: a state checked every 5 minutes for a year stays
 #: well under this many rows per target only if old ones go.
 DEFAULT_KEEP: Final = 1000
+#: How big a config file may be (DESIGN §13). Checked before the file is read, so no file
+#: can set it: a configuration is a few kilobytes, and parsing takes about 200 times the
+#: file's size in memory.
+MAX_CONFIG_BYTES: Final = 10 * 1024 * 1024
 #: The files :func:`find_config` looks for, in order.
 CONFIG_NAMES: Final = ("waypoint.hcl", "waypoint.hcl.json")
 
@@ -94,6 +100,8 @@ class StatusSettings:
             "a whole number, 1 or more"
         },
     )
+    #: How big a report may be; written as keys of the block, like the policy's options.
+    limits: ReportLimits = attrs.field(factory=ReportLimits)
 
 
 @final
@@ -296,11 +304,20 @@ def load_config(path: Path, cache_dir: Path | None = None) -> Project:
     try:
         with open(path, "rb") as file:
             stat = os.fstat(file.fileno())
-            data = file.read()
+            # One byte more than the limit tells a file over it, however big it is (or says
+            # it is: a pipe or /dev/zero has no size), without reading it.
+            data = file.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigFileError(
             path, None, f"cannot read the config file: {exc.strerror or exc}"
         ) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigFileError(
+            path,
+            None,
+            f"the file is over {MAX_CONFIG_BYTES // (1024 * 1024)} MiB, the most a config file "
+            "may be; is it the right file?",
+        )
     text = decode(path, data)
     if path.name.endswith(".json"):
         return _Document(path).project(absolute, read_json(path, text, _TOP))
@@ -319,12 +336,21 @@ def load_config(path: Path, cache_dir: Path | None = None) -> Project:
 
 # --- the shape of the file ----------------------------------------------------------------
 
+# The fields of StatusSettings whose values a status block writes as keys of its own.
+_NESTED: Final = ("policy", "limits")
+_LIMIT_KEYS: Final = tuple(field.name for field in attrs.fields(ReportLimits))
 _STATUS_KEYS: Final = (
     "policy",
-    *(field.name for field in attrs.fields(StatusSettings) if field.name != "policy"),
+    *(field.name for field in attrs.fields(StatusSettings) if field.name not in _NESTED),
+    *_LIMIT_KEYS,
     *OPTIONS,
 )
 _POLICY_KEYS: Final = frozenset(("policy", *OPTIONS))
+#: The field each of those keys belongs to.
+_NESTED_KEYS: Final = {
+    **dict.fromkeys(_POLICY_KEYS, "policy"),
+    **dict.fromkeys(_LIMIT_KEYS, "limits"),
+}
 _SETTINGS: Final = Shape(attributes=None)
 _COMPONENT: Final = Shape(blocks={"use": (1, _SETTINGS)})
 _STATUS: Final = Shape(attributes=_STATUS_KEYS)
@@ -363,6 +389,8 @@ _OWNERS: Final = {".apps": "app", ".notify": "notify", ".maintenance": "maintena
 
 # A template sequence, escaped (doubled) or not; tried left to right as HCL's scanner does.
 _TEMPLATE: Final = re.compile(r"\$\$\{|%%\{|\$\{|%\{")
+#: How much of an expression a message quotes.
+_QUOTED: Final = 80
 
 
 def _literal(value: Any) -> Any:
@@ -385,8 +413,10 @@ def _unescape(match: re.Match[str]) -> str:
     sequence = match.group()
     if len(sequence) == 3:
         return sequence[1:]
+    # Only the expression is quoted: the text around it may be a secret (DESIGN §13).
+    expression = "".join(match.string[match.start() :].partition("}")[:2])[:_QUOTED]
     raise ValueError(
-        f'"{match.string}" holds an expression; variables, functions and interpolation are not '
+        f'holds the expression "{expression}"; variables, functions and interpolation are not '
         f'supported, so write the value itself (a literal "{sequence}" is written "'
         f'{sequence[0]}{sequence}")'
     )
@@ -607,18 +637,17 @@ class _Document:
         return self._members(block.body, prefix, "in the status block", _STATUS).attributes
 
     def _status(self, at: tuple[str, ...], keys: Mapping[str, Attribute]) -> dict[str, Any]:
-        """A status block's keys as :class:`StatusSettings` holds them."""
+        """A status block's keys as :class:`StatusSettings` holds them: the policy's and the
+        limits' gathered under ``policy`` and ``limits``."""
         status: dict[str, Any] = {}
-        policy: dict[str, Any] = {}
         for name, item in keys.items():
-            if name in _POLICY_KEYS:
-                policy[name] = item.value
-                self._note((*at, ".policy", f".{name}"), item)
-            else:
+            field = _NESTED_KEYS.get(name)
+            if field is None:
                 status[name] = item.value
                 self._note((*at, f".{name}"), item)
-        if policy:
-            status["policy"] = policy
+            else:
+                status.setdefault(field, {})[name] = item.value
+                self._note((*at, f".{field}", f".{name}"), item)
         return status
 
     def _app(self, block: Block, name: str, project: Mapping[str, Attribute]) -> dict[str, Any]:

@@ -271,8 +271,9 @@ class Launcher:
         last = self.state.last_reports(records)
         return [(record, last.get(record.id)) for record in records]
 
-    def history(self, name: str, limit: int | None = None) -> list[StoredReport]:
-        """Every stored report of an app in this workspace, newest first."""
+    def history(self, name: str, limit: int | None = None) -> Iterator[StoredReport]:
+        """Every stored report of an app in this workspace (at most ``limit``), newest
+        first, read as it is iterated."""
         (app,) = self.select([name])
         return self.state.history(app.name, self.workspace, limit)
 
@@ -421,6 +422,7 @@ class Launcher:
             RecordingUI(self._progress(_title(target))),
             timeout or app.status.timeout,
             app.isolate,
+            app.status.limits,
         )
 
     def _show_start(self, check: StatusCheck) -> None:

@@ -12,11 +12,13 @@ import attrs
 
 from ._aggregate import DEFAULT_POLICY, Policy, aggregate
 from ._health import CategoryDisplayHint, Health
+from ._redact import redact_urls, redact_value
 
 __all__ = [
     "Resource",
     "StatusReport",
     "finalize",
+    "redact_report",
     "unchecked",
     "unknown_report",
     "validate_report",
@@ -266,3 +268,31 @@ def finalize(
 def unknown_report(message: str) -> StatusReport:
     """The report that stands for a check that could not be made."""
     return StatusReport(health=Health.UNKNOWN, health_message=message)
+
+
+# The fields that hold text which may quote a URL: every str field but state_json, a document.
+_TEXT_FIELDS: Final = {
+    cls: tuple(f.name for f in attrs.fields(cls) if f.type == "str" and f.name != "state_json")
+    for cls in (Resource, StatusReport)
+}
+
+
+def redact_report(report: StatusReport) -> StatusReport:
+    """``report``, in place, with the secrets of the URLs its text quotes redacted
+    (``redact_urls``), its resources' ``state_json`` documents included (DESIGN §13)."""
+    _redact_text(report)
+    for resource in report.resources:
+        _redact_text(resource)
+        if "://" in resource.state_json:
+            document = json.loads(resource.state_json)
+            redacted = redact_value(document)
+            if redacted != document:
+                resource.state_json = json.dumps(redacted)
+    return report
+
+
+def _redact_text(instance: Resource | StatusReport) -> None:
+    for name in _TEXT_FIELDS[type(instance)]:
+        text = getattr(instance, name)
+        if "://" in text:
+            setattr(instance, name, redact_urls(text))

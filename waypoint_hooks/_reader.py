@@ -30,10 +30,34 @@ if TYPE_CHECKING:
     from lark import Tree
     from lark.exceptions import UnexpectedInput
 
-__all__ = ["Attribute", "Block", "Body", "Cache", "Shape", "decode", "read_hcl", "read_json"]
+__all__ = [
+    "MAX_NESTING",
+    "Attribute",
+    "Block",
+    "Body",
+    "Cache",
+    "Shape",
+    "decode",
+    "read_hcl",
+    "read_json",
+]
 
 # Bump when the cached form of a read file changes, so that older entries are not trusted.
 _CACHE_FORMAT: Final = 1
+
+#: How deep blocks, objects, lists, parentheses and interpolations may nest, together
+#: (DESIGN §13): far deeper than any configuration, and shallow enough that the recursive
+#: steps of reading never come near Python's recursion limit.
+MAX_NESTING: Final = 64
+
+
+def _too_deep(path: Path, line: int) -> ConfigFileError:
+    return ConfigFileError(
+        path,
+        line,
+        f"nested more than {MAX_NESTING} levels deep (blocks, objects, lists and brackets "
+        "together); a configuration needs far fewer, so flatten it",
+    )
 
 
 def decode(path: Path, data: bytes) -> str:
@@ -89,7 +113,7 @@ def read_hcl(path: Path, text: str) -> Body:
         # Not hcl2.loads: its with_meta option gives no lines (python-hcl2 8.1.4), and it keeps
         # only the last of two same-named attributes. The raw lark tree, whose nodes carry
         # lines, is walked in step with hcl2's rule tree, whose values serialize as loads's.
-        tree = hcl2.parses_to_tree(text)
+        tree = _parse_hcl(path, text)
         rules = hcl2.transform(tree, discard_comments=True)
         reader = _HclReader(path, hcl2.SerializationOptions(**_SERIALIZATION))
         return reader.body(tree.children[0], rules.body)
@@ -99,6 +123,54 @@ def read_hcl(path: Path, text: str) -> Body:
         raise ConfigFileError(path, line, _syntax_message(exc)) from None
     except (LarkError, RuntimeError) as exc:  # hcl2's serializer raises RuntimeError too
         raise ConfigFileError(path, None, f"syntax error: {exc}") from None
+
+
+# The tokens of python-hcl2's grammar that open a level of nesting, and those that close
+# one ("${" and "%{" close with "}").
+_OPENING: Final = frozenset({"LBRACE", "LSQB", "LPAR", "INTERP_START", "DIRECTIVE_START"})
+_CLOSING: Final = frozenset({"RBRACE", "RSQB", "RPAR"})
+# How deep the parse tree may be: MAX_NESTING levels of the deepest kind (an object, three
+# tree levels each) and a long expression in them fit; the transform after parsing recurses
+# once per level, and would exceed Python's limit past about 600.
+_MAX_TREE_DEPTH: Final = 400
+
+
+def _parse_hcl(path: Path, text: str) -> Tree[Any]:
+    """hcl2's lark tree of ``text``; too deep a file is refused as soon as its tokens say so,
+    before parsing the rest (100,000 levels would take seconds, then overflow the stack)."""
+    from hcl2.parser import parser
+
+    # The final newline is hcl2's own (parses_to_tree): its grammar ends a file with one.
+    interactive = parser().parse_interactive(text + "\n")
+    depth = 0
+    token = None
+    for token in interactive.iter_parse():
+        if token.type in _OPENING:
+            depth += 1
+            if depth > MAX_NESTING:
+                raise _too_deep(path, token.line or 1)
+        elif token.type in _CLOSING:
+            depth -= 1
+    tree: Tree[Any] = interactive.feed_eof(token)  # type: ignore[no-untyped-call]
+    _check_tree_depth(path, tree)
+    return tree
+
+
+def _check_tree_depth(path: Path, tree: Tree[Any]) -> None:
+    """Refuse what nests without brackets (``1 + 1 + …``, ``a.b.c…``) too deeply to read."""
+    from lark import Tree
+
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > _MAX_TREE_DEPTH:
+            raise ConfigFileError(
+                path,
+                getattr(node.meta, "line", None),
+                f"an expression nested or chained over {_MAX_TREE_DEPTH} levels deep; "
+                "write the value itself",
+            )
+        stack += [(child, depth + 1) for child in node.children if isinstance(child, Tree)]
 
 
 def _syntax_message(exc: UnexpectedInput) -> str:
@@ -206,13 +278,22 @@ class _JsonObject:
 class _JsonReader:
     """Reads JSON again, noting lines, once :func:`json.loads` has found it valid."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, path: Path, text: str) -> None:
+        """Tokenize ``text``; too deep a file is refused here, before ``json.loads`` (whose
+        recursion it would exhaust) and before the recursive reading of values."""
         self._tokens: list[tuple[str, int]] = []
-        line, last = 1, 0
+        line, last, depth = 1, 0, 0
         for match in _JSON_TOKEN.finditer(text):
             line += text.count("\n", last, match.start())
             last = match.start()
-            self._tokens.append((match.group(), line))
+            token = match.group()
+            if token in ("{", "["):
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise _too_deep(path, line)
+            elif token in ("}", "]"):
+                depth -= 1
+            self._tokens.append((token, line))
         self._next = 0
 
     def value(self) -> Any:
@@ -270,11 +351,12 @@ class Shape:
 
 
 def read_json(path: Path, text: str, shape: Shape) -> Body:
+    reader = _JsonReader(path, text)
     try:
         parsed = json.loads(text)
         # "\ud800" is valid JSON but no text: it could be neither stored nor printed.
         json.dumps(parsed, ensure_ascii=False).encode("utf-8")
-        document = _JsonReader(text).value()
+        document = reader.value()
     except json.JSONDecodeError as exc:
         raise ConfigFileError(
             path, exc.lineno, f"JSON syntax error at column {exc.colno}: {exc.msg}"
@@ -282,10 +364,6 @@ def read_json(path: Path, text: str, shape: Shape) -> Body:
     except UnicodeEncodeError:
         raise ConfigFileError(
             path, None, "a string holds a lone surrogate escape (like \\ud800); use real text"
-        ) from None
-    except RecursionError:
-        raise ConfigFileError(
-            path, None, "the JSON is nested too deeply to be a configuration"
         ) from None
     if not isinstance(document, _JsonObject):
         raise ConfigFileError(
@@ -394,9 +472,12 @@ class Cache:
             return None
 
     def store(self, body: Body) -> None:
+        if self._file.parent.is_symlink():
+            return  # nothing is written through a link, which could point anywhere (§13)
         entry = {"key": self._key, "body": [_encode(item) for item in body]}
         try:
-            self._file.parent.mkdir(parents=True, exist_ok=True)
+            # Private, as the state beside it (DESIGN §13); mkstemp makes the file 0600.
+            self._file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, temp = tempfile.mkstemp(
                 prefix=self._file.name, suffix=".tmp", dir=self._file.parent
             )

@@ -7,6 +7,8 @@ one place human-readable output is made; the JSON forms carry it unchanged (json
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -80,18 +82,22 @@ def _table(
     rows: Iterable[Sequence[str]],
     widths_of: Callable[[str], int] = len,
     width: int | None = None,
-) -> list[str]:
+    measured: int | None = None,
+) -> Iterator[str]:
     """Aligned columns; with a ``width``, each line cut to it (a table that wraps is
-    unreadable)."""
-    table: list[Sequence[str]] = [header, *rows]
-    widths = [max(widths_of(row[i]) for row in table) for i in range(len(header))]
+    unreadable).
 
-    def line(row: Sequence[str]) -> str:
+    Column widths come from the header and the first ``measured`` rows (every row when it
+    is ``None``); a later row with a wider cell pushes the rest of its line right. So a
+    table of any length is written as its rows are read, holding ``measured`` at a time.
+    """
+    rows = iter(rows)
+    first: list[Sequence[str]] = [header, *itertools.islice(rows, measured)]
+    widths = [max(widths_of(row[i]) for row in first) for i in range(len(header))]
+    for row in itertools.chain(first, rows):
         pairs = zip(row, widths, strict=True)
         text = "  ".join(cell + " " * (size - widths_of(cell)) for cell, size in pairs).rstrip()
-        return text if width is None else _cut(text, width)
-
-    return [line(row) for row in table]
+        yield text if width is None else _cut(text, width)
 
 
 def _visible_width(text: str) -> int:
@@ -173,7 +179,7 @@ def status_table(
         width,
     )
     notes = [note for row in rows for note in _notes(row, workspace, expect_live)]
-    return table + (["", *notes] if notes else [])
+    return [*table, *(["", *notes] if notes else [])]
 
 
 def _notes(row: AppStatus, workspace: str, expect_live: bool) -> Iterator[str]:
@@ -216,7 +222,7 @@ def resource_tree(
 
     walk("", "", True)
     header = ("Type", "Name", "Platform", "Health", "Message", "Created")
-    return _table(header, rows, _visible_width, width)
+    return list(_table(header, rows, _visible_width, width))
 
 
 def _resource_row(resource: Resource, branch: str, style: Style) -> tuple[str, ...]:
@@ -240,7 +246,7 @@ def versions_table(
     """Every version of an app not destroyed, with its state and its latest report: the
     live ones ``status`` checks, and those a failed or interrupted hook left for ``destroy``."""
     now = now or datetime.now(timezone.utc)
-    return _table(
+    table = _table(
         ("Kind", "Version", "State", "Health", "Checked", "Message"),
         (
             (
@@ -256,6 +262,7 @@ def versions_table(
         _visible_width,
         width,
     )
+    return list(table)
 
 
 def _state(record: Record) -> str:
@@ -272,17 +279,22 @@ def _lifecycle_note(record: Record) -> str:
     return ""
 
 
+#: How many rows of a history set its table's column widths (the default --limit).
+HISTORY_PAGE: Final = 100
+
+
 def history_table(
-    stored: Sequence[StoredReport],
+    stored: Iterable[StoredReport],
     now: datetime | None = None,
     style: Style = plain,
     width: int | None = None,
     unfinished: Sequence[Record] = (),
-) -> list[str]:
+) -> Iterator[str]:
     """Past reports, newest first, with the health each one changed from; among them, at
-    the time each was made, the ``unfinished`` versions (failed or interrupted)."""
+    the time each was made, the ``unfinished`` versions (failed or interrupted). Lines are
+    made as the reports are read: a history of any length is shown in the same memory."""
     now = now or datetime.now(timezone.utc)
-    rows = [
+    reports = (
         (
             item.report.generated_time or now,
             (
@@ -295,25 +307,33 @@ def history_table(
             ),
         )
         for item in stored
-    ]
-    rows += [
+    )
+    records = sorted(
         (
-            record.created,
             (
-                humanize_age(record.created, now),
-                record.kind,
-                f"v{record.sequence}",
-                "-",
-                _state(record),
-                _lifecycle_note(record),
-            ),
-        )
-        for record in unfinished
-        if record.status != "live"
-    ]
-    rows.sort(key=lambda row: row[0], reverse=True)
+                record.created,
+                (
+                    humanize_age(record.created, now),
+                    record.kind,
+                    f"v{record.sequence}",
+                    "-",
+                    _state(record),
+                    _lifecycle_note(record),
+                ),
+            )
+            for record in unfinished
+            if record.status != "live"
+        ),
+        key=_first,
+        reverse=True,
+    )
+    rows = heapq.merge(reports, records, key=_first, reverse=True)
     header = ("Checked", "Kind", "Version", "Health", "Change", "Message")
-    return _table(header, (row for _, row in rows), _visible_width, width)
+    return _table(header, (row for _, row in rows), _visible_width, width, HISTORY_PAGE)
+
+
+def _first(row: tuple[datetime, tuple[str, ...]]) -> datetime:
+    return row[0]
 
 
 def _change(item: StoredReport) -> str:
@@ -336,7 +356,7 @@ def plugins_table(plugins: Sequence[Plugin]) -> list[str]:
         )
         for plugin in plugins
     ]
-    return _table(("Name", "Version", "Source", "Kinds", "Hooks", "Error"), rows)
+    return list(_table(("Name", "Version", "Source", "Kinds", "Hooks", "Error"), rows))
 
 
 def _target_json(record: Record | None, report: StatusReport | None, plugin_key: str) -> Any:
@@ -367,14 +387,15 @@ def status_json(project: str, workspace: str, rows: Sequence[AppStatus]) -> dict
 
 
 def history_json(
-    project: str, workspace: str, app: str, stored: Sequence[StoredReport]
+    project: str, workspace: str, app: str, stored: Iterable[StoredReport]
 ) -> dict[str, Any]:
-    """``history APP --json`` (DESIGN §8), newest first."""
+    """``history APP --json`` (DESIGN §8), newest first; its ``reports``, last, is an
+    iterator, made as it is read (the CLI writes it one report at a time)."""
     return {
         "project": project,
         "workspace": workspace,
         "app": app,
-        "reports": [
+        "reports": (
             {
                 "kind": item.kind,
                 "id": item.target_id,
@@ -383,7 +404,7 @@ def history_json(
                 "report": report_to_wire(item.report),
             }
             for item in stored
-        ],
+        ),
     }
 
 
@@ -410,7 +431,7 @@ def alerts_table(
         for item in stored
     ]
     header = ("Raised", "Notify", "App", "Kind", "State", "Health", "Delivery", "Message")
-    table = _table(header, rows, _visible_width, width)
+    table = list(_table(header, rows, _visible_width, width))
     notes = [
         f"alert {item.id}: attempt {item.attempts[-1].number} failed: "
         f"{sanitize_line(item.attempts[-1].error or '')}"

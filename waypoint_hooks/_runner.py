@@ -15,7 +15,8 @@ from ._components import OBSERVER_HOOK, lifecycle_of
 from ._context import JobInfo, Target
 from ._errors import PluginError
 from ._isolate import invoke_isolated
-from ._model import StatusReport, finalize, unknown_report
+from ._limits import ReportLimits
+from ._model import StatusReport, finalize, redact_report, unknown_report
 from ._plugins import PluginManager
 from ._request import HookRequest
 from ._signals import STOP
@@ -42,10 +43,21 @@ class StatusCheck:
     timeout: float | None = None
     #: Run the plugin in a process of its own (the app's ``isolate = true``).
     isolate: bool = False
+    #: How big its report may be.
+    limits: ReportLimits = attrs.field(factory=ReportLimits)
 
     @property
     def hook(self) -> str:
         return lifecycle_of(self.target.kind).status
+
+    @property
+    def returned(self) -> str:
+        """How a message about what the plugin returned begins."""
+        return f"plugin {self.target.plugin!r} {self.hook} returned"
+
+    def unknown(self, message: str) -> StatusReport:
+        """The finalized ``UNKNOWN`` report that stands for this check, saying why."""
+        return finalize(unknown_report(message), self.target.plugin, self.policy)
 
     def request(self, timeout: float | None) -> HookRequest:
         """The status hook call this check makes, with ``timeout`` unless it has its own."""
@@ -105,8 +117,7 @@ class Runner:
         async def one(check: StatusCheck) -> StatusReport:
             async with slots:
                 if STOP.requested:
-                    stopped = unknown_report("not checked: the command was stopped")
-                    return finalize(stopped, check.target.plugin, check.policy)
+                    return check.unknown("not checked: the command was stopped")
                 if on_start is not None:
                     on_start(check)
                 report = await self.check(check)
@@ -151,24 +162,29 @@ class Runner:
         return unstructure_value(value)
 
     async def check(self, check: StatusCheck) -> StatusReport:
-        """Run one check; whatever goes wrong becomes a finalized ``UNKNOWN`` report."""
-        plugin = check.target.plugin
+        """Run one check; whatever goes wrong becomes a finalized ``UNKNOWN`` report. Every
+        report comes back with the secrets of the URLs it quotes redacted, and within
+        ``check.limits``: messages cut, and a report still over a limit ``UNKNOWN``, naming
+        it (DESIGN §13)."""
+        report = redact_report(await self._finalized(check))
+        over = check.limits.enforce(report)
+        return report if over is None else check.unknown(f"{check.returned} {over}")
+
+    async def _finalized(self, check: StatusCheck) -> StatusReport:
         try:
             value = await self.call(check.request(self.timeout), key=check.target.id)
         except (PluginError, HookFailed, HookTimeout) as exc:
-            return finalize(unknown_report(str(exc)), plugin, check.policy)
-        returned = f"plugin {plugin!r} {check.hook} returned"
+            return check.unknown(str(exc))
         if not isinstance(value, StatusReport):
             what = "None" if value is None else f"a {type(value).__name__}"
-            return finalize(
-                unknown_report(f"{returned} {what}, not a StatusReport"), plugin, check.policy
-            )
+            return check.unknown(f"{check.returned} {what}, not a StatusReport")
+        over = check.limits.too_many(value)
+        if over is not None:
+            return check.unknown(f"{check.returned} {over}")
         try:
-            return finalize(value, plugin, check.policy)
+            return finalize(value, check.target.plugin, check.policy)
         except TypeError as exc:
-            return finalize(
-                unknown_report(f"{returned} an invalid report: {exc}"), plugin, check.policy
-            )
+            return check.unknown(f"{check.returned} an invalid report: {exc}")
 
     async def _observe(self, check: StatusCheck, report: StatusReport) -> None:
         for observer in self.plugins.observers(OBSERVER_HOOK):

@@ -7,6 +7,7 @@ schema, its migrations and the queries that depend on its indexes must be read t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -26,6 +27,7 @@ from ._alerting import Alerting, Checked, Key, Watch
 from ._health import HEALTH_NAMES, Health
 from ._model import StatusReport
 from ._owners import alive, this_command
+from ._redact import redact_urls, redact_value
 from ._wire import ReportDecodeError, report_from_json, report_to_json
 
 __all__ = [
@@ -297,6 +299,11 @@ def _record(row: Any) -> Record:
     )
 
 
+def _value_text(value: Mapping[str, Any]) -> str:
+    """A hook's value as stored: JSON, without the secrets URLs in it carry (DESIGN §13)."""
+    return json.dumps(redact_value(dict(value)))
+
+
 def _report_row(record: Record, report: StatusReport) -> tuple[object, ...]:
     if report.health is None or report.generated_time is None:
         raise ValueError(
@@ -314,8 +321,27 @@ def _report_row(record: Record, report: StatusReport) -> tuple[object, ...]:
     )
 
 
+# Creates the state file if it is missing, never through a symbolic link.
+_CREATE: Final = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+#: The files SQLite keeps beside a database, named after it.
+_COMPANIONS: Final = ("-wal", "-shm", "-journal")
+
+
+def _refuse_links(path: Path) -> None:
+    """A state is never read or written through a symbolic link (DESIGN §13): it could point
+    anywhere, and a link planted in place of the state would have it written there."""
+    for candidate in (path.parent, path, *(Path(f"{path}{end}") for end in _COMPANIONS)):
+        if candidate.is_symlink():
+            raise StateError(
+                f"state {path}: {candidate} is a symbolic link, and a state is never used "
+                f"through one; remove the link, or name the real file with --state or "
+                f"{STATE_ENV}"
+            )
+
+
 def _state_error(path: Path, exc: BaseException) -> StateError:
-    reason = str(exc)
+    # An OSError's str() names the file again.
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     if "locked" in reason:
         hint = f"another waypoint-hooks command kept it busy for over {_BUSY_TIMEOUT:g}s; try again"
     elif "full" in reason:
@@ -324,8 +350,8 @@ def _state_error(path: Path, exc: BaseException) -> StateError:
         word in reason for word in ("unable to open", "readonly", "permission")
     ):
         hint = (
-            "check that the file and its directory can be written, or choose another state "
-            f"file with --state or {STATE_ENV}"
+            "check that the file can be read, and for a command that writes, that it and its "
+            f"directory can be written; or choose another state file with --state or {STATE_ENV}"
         )
     else:
         hint = (
@@ -344,31 +370,73 @@ class State:
     use it as a context manager.
     """
 
-    __slots__ = ("_db", "_lock", "path")
+    __slots__ = ("_db", "_file", "_lock", "_read_only", "path")
 
-    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+    def __init__(
+        self, path: Path, connection: sqlite3.Connection, *, read_only: bool = False
+    ) -> None:
         self.path: Final = path
         self._db = connection
+        self._read_only = read_only
         # A sync hook runs in a worker thread, and its ctx.checkpoint() writes from there:
         # one thread at a time uses the connection (opened with check_same_thread=False).
         self._lock = threading.RLock()
+        #: The file opened, absolute (the command may change directory) and as (device,
+        #: inode); None for a state in memory.
+        self._file: tuple[Path, tuple[int, int]] | None = None
 
     @classmethod
-    def open(cls, path: Path) -> State:
-        """Open the state at ``path``, creating it (and its directory) if needed.
+    def open(cls, path: Path, *, read_only: bool = False) -> State:
+        """Open the state at ``path``, creating it if needed: its directory 0700, the file
+        0600 (DESIGN §13).
 
-        Raises :class:`StateError` for a file that is not a state, is damaged, cannot be
-        written, or was written by a newer waypoint-hooks.
+        With ``read_only``, for commands that only read: nothing is ever written, so a state
+        the user can read but not write works; a state that does not exist reads as an empty
+        one, and no file is made.
+
+        Raises :class:`StateError` for a path that is, or is in, a symbolic link, and for a
+        file that is not a state, is damaged, cannot be written (or read), or was written by
+        a newer waypoint-hooks.
         """
+        _refuse_links(path)
+        if not read_only:
+            try:
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                # Made here, not by SQLite, for its mode; its -wal and -shm files take it.
+                os.close(os.open(path, _CREATE, 0o600))
+            except OSError as exc:
+                raise _state_error(path, exc) from None
+            return cls._connect(path, str(path))
+        if not path.exists():
+            return cls._connect(path, ":memory:")
+        uri = f"{path.absolute().as_uri()}?mode=ro"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            return cls._connect(path, uri, read_only=True)
+        except StateError:
+            if os.path.lexists(f"{path}-wal"):
+                raise
+            # In a directory this user cannot write, SQLite cannot make the -shm file a
+            # reader of a WAL database needs; with no -wal file there is nothing but the
+            # file itself to read, which SQLite then reads as immutable.
+            return cls._connect(path, f"{uri}&immutable=1", read_only=True)
+
+    @classmethod
+    def _connect(cls, path: Path, database: str, *, read_only: bool = False) -> State:
+        try:
+            found = None if database == ":memory:" else os.stat(path)
             # isolation_level=None: this class begins and commits its transactions itself.
             connection = sqlite3.connect(
-                path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+                database,
+                timeout=_BUSY_TIMEOUT,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=True,
             )
         except (OSError, sqlite3.Error) as exc:
             raise _state_error(path, exc) from None
-        state = cls(path, connection)
+        state = cls(path, connection, read_only=read_only)
+        if found is not None:
+            state._file = (path.absolute(), (found.st_dev, found.st_ino))
         try:
             state._prepare()
         except BaseException:
@@ -399,11 +467,35 @@ class State:
         :class:`StateError`."""
         try:
             with self._lock:
+                self._check_in_place()
                 yield self._db
         except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
             raise  # the caller's bug (a broken constraint, a closed state), not the file's
         except sqlite3.DatabaseError as exc:
             raise _state_error(self.path, exc) from None
+
+    def _check_in_place(self) -> None:
+        """Refuse to go on with a file that was moved or deleted since it was opened (what
+        the state's own advice for a damaged one says to do): a long-running command would
+        keep writing into the moved file, and hold its -wal and -shm files, named after the
+        state's path, away from the new state there."""
+        if self._file is None:
+            return
+        absolute, identity = self._file
+        try:
+            found = os.stat(absolute)
+        except FileNotFoundError:
+            found = None
+        if found is None or (found.st_dev, found.st_ino) != identity:
+            # What this command committed may still be in the -wal file at the old path,
+            # which SQLite leaves there when the database moved: into the moved file with it.
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            raise StateError(
+                f"state {self.path} was moved or deleted while this command ran; it stopped "
+                "rather than go on with a file that is no longer the state. Run it again to "
+                "start a new state there, or put the file back"
+            )
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
@@ -424,9 +516,17 @@ class State:
         with self._guarded() as db:
             # Per connection, and a no-op inside a transaction: set before any.
             db.execute("PRAGMA foreign_keys = ON")
-            if self._version() < len(_MIGRATIONS):
-                self._migrate()
-                self._use_wal()
+            version = self._version()
+            if version == len(_MIGRATIONS):
+                return
+            if self._read_only:
+                raise StateError(
+                    f"state {self.path} has schema version {version}, older than this "
+                    f"waypoint-hooks' {len(_MIGRATIONS)}, and this command only reads it: "
+                    "a command that writes (deploy, status) upgrades it"
+                )
+            self._migrate()
+            self._use_wal()
 
     def _use_wal(self) -> None:
         """Switch the file to WAL, which lets readers and one writer work at once.
@@ -520,18 +620,19 @@ class State:
 
     def checkpoint(self, record: Record, value: Mapping[str, Any]) -> None:
         """Keep ``value`` as what ``record``'s unfinished hook has made so far, at once."""
-        self._update(record, "checkpoint = ?", json.dumps(dict(value)))
+        self._update(record, "checkpoint = ?", _value_text(value))
 
     def complete(self, record: Record, value: Mapping[str, Any]) -> Record:
         """``record``'s hook returned ``value``: the record is live."""
-        text = json.dumps(dict(value))
+        text = _value_text(value)
         self._update(record, "status = 'live', value = ?", text)
-        # Read back as get() gives it (tuples become lists), not as the caller's object.
+        # Read back as get() gives it (tuples become lists, URLs redacted), not as the
+        # caller's object.
         return attrs.evolve(record, value=json.loads(text), status="live")
 
     def fail(self, record: Record, error: str) -> None:
         """``record``'s hook failed with ``error``; its checkpoint, if any, stays."""
-        self._update(record, "status = 'failed', error = ?", error)
+        self._update(record, "status = 'failed', error = ?", redact_urls(error))
 
     def _update(self, record: Record, assignments: str, value: object) -> None:
         with self._writing() as db:
@@ -778,11 +879,15 @@ class State:
                 found[target_id] = self._decode(text, kind, target_id)
         return found
 
-    def history(self, app: str, workspace: str, limit: int | None = None) -> list[StoredReport]:
+    def history(self, app: str, workspace: str, limit: int | None = None) -> Iterator[StoredReport]:
         """The reports of ``app``'s deployments and releases, destroyed ones included,
-        newest first; at most ``limit`` of them."""
+        newest first; at most ``limit`` of them. Read as they are iterated, one row at a
+        time, so that a history of any length takes no more memory than one report."""
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be 0 or more, got {limit}")
+        return self._history(app, workspace, -1 if limit is None else limit)
+
+    def _history(self, app: str, workspace: str, limit: int) -> Iterator[StoredReport]:
         with self._guarded() as db:
             rows = db.execute(
                 "SELECT reports.kind, target_id, sequence, plugin, report,"
@@ -795,21 +900,19 @@ class State:
                 " ON targets.kind = reports.kind AND targets.id = reports.target_id"
                 " WHERE reports.app = ? AND reports.workspace = ?"
                 " ORDER BY generated DESC, reports.id DESC LIMIT ?",
-                (app, workspace, -1 if limit is None else limit),
-            ).fetchall()
-        return [
-            StoredReport(
-                kind,
-                target_id,
-                sequence,
-                plugin,
-                app,
-                workspace,
-                self._decode(text, kind, target_id),
-                None if previous is None else Health[previous],
+                (app, workspace, limit),
             )
-            for kind, target_id, sequence, plugin, text, previous in rows
-        ]
+            for kind, target_id, sequence, plugin, text, previous in rows:
+                yield StoredReport(
+                    kind,
+                    target_id,
+                    sequence,
+                    plugin,
+                    app,
+                    workspace,
+                    self._decode(text, kind, target_id),
+                    None if previous is None else Health[previous],
+                )
 
     # --- the outbox (DESIGN §15) ---------------------------------------------------------
 

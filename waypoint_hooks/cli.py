@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import os
 import signal
@@ -70,12 +71,13 @@ class Session:
         path = find_config(given) if given.is_dir() else given
         return load_config(path, cache_dir=path.resolve().parent / ".waypoint-hooks")
 
-    def state(self, project: Project) -> State:
+    def state(self, project: Project, read_only: bool = False) -> State:
+        """The project's state; ``read_only`` for a command that only reads it (DESIGN §13)."""
         from ._state import STATE_ENV, State, StateError, default_state_path
 
         chosen = self.state_option or os.environ.get(STATE_ENV)
         if not chosen:
-            return State.open(default_state_path(project.path))
+            return State.open(default_state_path(project.path), read_only=read_only)
         path = Path(chosen)
         # Only the default's directory is made: a chosen one that is missing is a typo.
         if not path.parent.is_dir():
@@ -83,7 +85,7 @@ class Session:
                 f"state {path}: the directory {path.parent} does not exist; create it, or "
                 f"correct the path given with --state or {STATE_ENV}"
             )
-        return State.open(path)
+        return State.open(path, read_only=read_only)
 
     def output(self, json_output: bool) -> StreamUI | None:
         """Where progress goes: nowhere for JSON, a live console on a terminal, else plain."""
@@ -100,7 +102,8 @@ class Session:
         self, json_output: bool = False, plugins: bool = True, apps: Sequence[str] = ()
     ) -> Iterator[Launcher]:
         """A launcher on the project's state; the config and the plugins of ``apps`` (all
-        when none is named) are checked first, so a bad config writes nothing."""
+        when none is named) are checked first, so a bad config writes nothing. Without
+        ``plugins``, the command only reads the state, and opens it read-only."""
         from ._context import working_directory
         from ._launcher import Launcher
         from ._plugins import PluginManager
@@ -111,9 +114,12 @@ class Session:
         if plugins:
             check_plugins(project, manager, apps)
         output = self.output(json_output)
-        on_failure = _print_plugin_traceback if self.verbose else None
+        on_failure = _print_traceback if self.verbose else None
         # Opened before the change of directory: a relative --state is the user's.
-        with self.state(project) as state, working_directory(project.path.parent):
+        with (
+            self.state(project, read_only=not plugins) as state,
+            working_directory(project.path.parent),
+        ):
             launcher = Launcher(
                 project,
                 state,
@@ -130,9 +136,9 @@ class Session:
                     output.close()
 
 
-def _print_plugin_traceback(failure: BaseException) -> None:
-    # -v: where in the plugin it went wrong. A plugin's traceback holds its own words, so it
-    # is sanitized like all of its text.
+def _print_traceback(failure: BaseException) -> None:
+    # -v: where it went wrong. A traceback holds a plugin's words and the values it was
+    # given, so it is sanitized like all of their text.
     from .terminal import sanitize
 
     error = getattr(failure, "error", failure)
@@ -168,7 +174,7 @@ def _handle_errors(function: _F) -> _F:
             _reader_gone()
         except Exception as exc:  # the last line of defence: no traceback unless -v
             if session is not None and session.verbose:
-                traceback.print_exc()
+                _print_traceback(exc)
             hint = "" if session is not None and session.verbose else " (-v shows the traceback)"
             _fail(f"{type(exc).__name__}: {exc}{hint}", NOT_READY)
         if STOP.requested:
@@ -234,6 +240,25 @@ def _json_text(document: Any) -> str:
 
 def _print_json(document: Any) -> None:
     click.echo(_json_text(document))
+
+
+def _print_json_streamed(document: Mapping[str, Any]) -> None:
+    """``_print_json(document)`` when its last member is an iterable of any length: written
+    one item at a time, as it is read."""
+    *_, key = document
+    items = iter(document[key])
+    first = next(items, None)
+    if first is None:
+        _print_json({**document, key: []})
+        return
+    # The text around the list, as _json_text writes it, split at a one-item list's item.
+    opening, closing = _json_text({**document, key: [0]}).rsplit("0", 1)
+    click.echo(opening, nl=False)
+    for index, item in enumerate(itertools.chain([first], items)):
+        # An item of a list in an object: indented two levels, as _json_text indents it.
+        text = _json_text(item).replace("\n", "\n    ")
+        click.echo(f",\n    {text}" if index else text, nl=False)
+    click.echo(closing)
 
 
 @contextlib.contextmanager
@@ -647,25 +672,40 @@ def status(
     sys.exit(code)
 
 
+#: How many reports ``history`` shows unless told otherwise (DESIGN §13).
+HISTORY_LIMIT = 100
+
+
 @main.command()
 @click.argument("app")
 @click.option("--json", "json_output", is_flag=True, help="Print the reports as JSON.")
-@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the N newest reports.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help=f"Only the N newest reports [default: {HISTORY_LIMIT}].",
+)
+@click.option(
+    "--all", "every", is_flag=True, help="Every stored report, however many (read as shown)."
+)
 @pass_session
 @_handle_errors
-def history(session: Session, app: str, json_output: bool, limit: int | None) -> None:
+def history(session: Session, app: str, json_output: bool, limit: int | None, every: bool) -> None:
     """Past status reports of APP, newest first, with each change of health.
 
     \b
-    Example:
+    Examples:
       waypoint-hooks history web --limit 20
+      waypoint-hooks history web --all --json
     """
     from . import _render
 
+    if every and limit is not None:
+        raise click.UsageError("--all shows every report; give it or --limit N, not both")
     with session.launcher(json_output, plugins=False) as launcher:
-        stored = launcher.history(app, limit)
+        stored = launcher.history(app, None if every else limit or HISTORY_LIMIT)
         if json_output:
-            _print_json(
+            _print_json_streamed(
                 _render.history_json(launcher.project.name, launcher.workspace, app, stored)
             )
         else:

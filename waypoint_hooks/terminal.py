@@ -19,6 +19,8 @@ from typing import Final, Literal, TextIO, final
 
 import attrs
 
+from ._redact import redact_urls
+
 __all__ = [
     "ERROR_STYLE",
     "HEADER_STYLE",
@@ -278,8 +280,9 @@ _ESCAPES: Final = re.compile(
 
 
 def sanitize(text: str) -> str:
-    """``text`` without terminal control sequences: safe to print, whoever wrote it."""
-    return _ESCAPES.sub("", text)
+    """``text`` without terminal control sequences, and with the secrets of the URLs it
+    quotes redacted (``redact_urls``): safe to print, whoever wrote it."""
+    return redact_urls(_ESCAPES.sub("", text))
 
 
 def sanitize_line(text: str) -> str:

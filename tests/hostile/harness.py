@@ -213,6 +213,64 @@ class Processes:
                 process.communicate(timeout=30)
 
 
+# Run by measure(): runs the command it is given, reads its stdout as it comes (counting it,
+# keeping its ends), and prints one JSON line of what it saw, its peak memory included.
+_MEASURE = """
+import json, resource, subprocess, sys, time
+start = time.monotonic()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+head, tail, size, lines = b"", b"", 0, 0
+for chunk in iter(lambda: child.stdout.read(65536), b""):
+    size += len(chunk)
+    lines += chunk.count(b"\\n")
+    head = head or chunk[:4096]
+    tail = (tail + chunk)[-4096:]
+stderr = child.stderr.read()
+code = child.wait()
+print(json.dumps({
+    "returncode": code,
+    "seconds": time.monotonic() - start,
+    "peak_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+    "stdout_bytes": size,
+    "stdout_lines": lines,
+    "head": head.decode(errors="replace"),
+    "tail": tail.decode(errors="replace"),
+    "stderr": stderr.decode(errors="replace"),
+}))
+"""
+
+
+@dataclass
+class Measured:
+    """What :func:`measure` saw of one console-script run."""
+
+    returncode: int
+    seconds: float
+    #: The most memory (RSS) the command held, in bytes, as its parent's getrusage says.
+    peak_rss: int
+    stdout_bytes: int
+    stdout_lines: int
+    #: The first and the last 4 KiB of stdout.
+    head: str
+    tail: str
+    stderr: str
+
+
+def measure(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None) -> Measured:
+    """Run the console script with ``args`` under a small Python parent that measures its
+    peak memory; stdout is counted, not kept, so that any amount of it costs nothing here."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, script(), *args],
+        cwd=cwd,
+        env=dict(env) if env is not None else script_env(),
+        capture_output=True,
+        text=True,
+        timeout=GUARD,
+        check=True,
+    )
+    return Measured(**json.loads(done.stdout))
+
+
 def run_on_terminal(
     args: Sequence[str], *, cwd: Path, env: Mapping[str, str], columns: int = 80
 ) -> subprocess.CompletedProcess[str]:
@@ -374,6 +432,21 @@ class Project:
     def integrity(self) -> str:
         rows = self.query("PRAGMA integrity_check")
         return "; ".join(str(row[0]) for row in rows)
+
+
+def copy_report(state: Path, count: int) -> None:
+    """Add ``count`` copies of the one report ``state`` holds, each a microsecond older than
+    the one before, by SQL: a long history made in seconds."""
+    with contextlib.closing(sqlite3.connect(state)) as db, db:
+        ((kind, target, app, workspace, health, generated, report),) = db.execute(
+            "SELECT kind, target_id, app, workspace, health, generated, report FROM reports"
+        ).fetchall()
+        db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
+            " INSERT INTO reports (kind, target_id, app, workspace, health, generated, report)"
+            " SELECT ?, ?, ?, ?, ?, ? - i, ? FROM n",
+            (count, kind, target, app, workspace, health, generated, report),
+        )
 
 
 def assert_survived(result: Result) -> None:

@@ -116,6 +116,18 @@ def sync_mode(config: dict[str, Any]) -> Any:
         return StatusReport(
             resources=[Resource(name=f"r{i}", health=Health.READY) for i in range(count)]
         )
+    elif name == "repeated":
+        # One resource listed N times: a huge report that costs the plugin next to nothing.
+        return StatusReport(resources=[Resource(name="r", health=Health.READY)] * int(argument))
+    elif name == "long_message":
+        text = "m" * int(argument)
+        resource = Resource(name="r", health=Health.READY, health_message=text)
+        return StatusReport(resources=[resource], health=Health.READY, health_message=text)
+    elif name == "state_json":
+        resource = Resource(
+            name="r", health=Health.READY, state_json='"' + "s" * int(argument) + '"'
+        )
+        return StatusReport(resources=[resource], health=Health.READY)
     elif name == "print":
         print("PRINTED on stdout {")
         print("PRINTED on stderr", file=sys.stderr)
