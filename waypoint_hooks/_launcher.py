@@ -23,7 +23,7 @@ from ._errors import PluginError
 from ._model import StatusReport
 from ._plugins import PluginManager
 from ._request import HookRequest
-from ._runner import Runner, StatusCheck
+from ._runner import Checked, Runner, StatusCheck
 from ._signals import STOP
 from ._state import Record, State, StoredReport
 from ._workers import run_abandoning
@@ -198,34 +198,59 @@ class Launcher:
         """Check every named app's latest deployment and release now; store the reports,
         keeping the newest ``keep`` of each target (default: each app's ``keep``)."""
         apps = self.select(names)
-        targets = self._targets(apps)
-        last = self.state.last_reports([record for _, record in targets])
-        checks = [self._check(app, record, last.get(record.id), timeout) for app, record in targets]
-        runner = Runner(
+        targets = self.targets(apps)
+        runner = self.status_runner(concurrency=concurrency, timeout=timeout)
+        fresh = run_abandoning(self.check(targets, runner, timeout=timeout, keep=keep))
+        return Outcome(self._rows(apps, targets, fresh))
+
+    def status_runner(
+        self, *, concurrency: int | None = None, timeout: float | None = None
+    ) -> Runner:
+        """A runner of status checks, with the project's limits unless others are given."""
+        return Runner(
             self.plugins,
             concurrency=concurrency or self.project.status.concurrency,
             timeout=timeout or self.project.status.timeout,
             on_failure=self.on_failure,
         )
+
+    async def check(
+        self,
+        targets: Sequence[tuple[App, Record]],
+        runner: Runner,
+        *,
+        timeout: float | None = None,
+        keep: int | None = None,
+        on_done: Callable[[StatusCheck, Checked], None] | None = None,
+    ) -> dict[str, StatusReport]:
+        """Check ``targets`` (apps' deployments and releases) now with ``runner``; store the
+        reports, keeping the newest ``keep`` of each target (default: each app's ``keep``).
+        The reports stored, by target id; ``on_done`` is told of each check as it ends.
+
+        The one way every status check is made, by ``status`` and by ``serve`` alike.
+        """
+        last = self.state.last_reports([record for _, record in targets])
+        checks = [self._check(app, record, last.get(record.id), timeout) for app, record in targets]
         by_id = {record.id: (app, record) for app, record in targets}
         by_keep: dict[int, list[tuple[Record, StatusReport]]] = {}
 
-        def done(check: StatusCheck, report: StatusReport) -> None:
+        def done(check: StatusCheck, checked: Checked) -> None:
             # Only the checks that ran: after a stop signal the others never start.
             app, record = by_id[check.target.id]
-            by_keep.setdefault(keep or app.status.keep, []).append((record, report))
-            self._show_check(check, report)
+            by_keep.setdefault(keep or app.status.keep, []).append((record, checked.report))
+            self._show_check(check, checked.report)
+            if on_done is not None:
+                on_done(check, checked)
 
-        run_abandoning(runner.check_all(checks, done, self._show_start))
+        await runner.check_all(checks, done, self._show_start)
         for kept, checked in by_keep.items():
             self.state.add_reports(checked, keep=kept)
-        fresh = {record.id: report for checked in by_keep.values() for record, report in checked}
-        return Outcome(self._rows(apps, targets, fresh))
+        return {record.id: report for checked in by_keep.values() for record, report in checked}
 
     def cached(self, names: Sequence[str]) -> list[AppStatus]:
         """The stored status of every named app: its latest records and their last reports."""
         apps = self.select(names)
-        targets = self._targets(apps)
+        targets = self.targets(apps)
         last = self.state.last_reports([record for _, record in targets])
         return self._rows(apps, targets, last)
 
@@ -356,10 +381,13 @@ class Launcher:
             self._say(f"✖ {exc}")
             return str(exc)
 
-    def _targets(self, apps: Iterable[App]) -> list[tuple[App, Record]]:
+    def targets(
+        self, apps: Iterable[App], kinds: Iterable[TargetKind] = ("deployment", "release")
+    ) -> list[tuple[App, Record]]:
+        """Each app's latest live deployment and release (of ``kinds``), where it has one."""
         targets = []
         for app in apps:
-            for kind in ("deployment", "release"):
+            for kind in kinds:
                 record = self.state.latest(kind, app.name, self.workspace)
                 if record is not None:
                     targets.append((app, record))
@@ -410,7 +438,7 @@ class Launcher:
         targets: Iterable[tuple[App, Record]],
         reports: Mapping[str, StatusReport],
     ) -> list[AppStatus]:
-        # The records _targets read already: the state is not asked for them again.
+        # The records targets() read already: the state is not asked for them again.
         latest = {(app.name, record.kind): record for app, record in targets}
         rows = []
         for app in apps:
