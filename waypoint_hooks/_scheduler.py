@@ -1,0 +1,160 @@
+"""When each target is checked next: every interval, with jitter, one check of a target at a time.
+
+Waypoint's server polled every app's status on a timer; a service that checks many targets
+must also keep them from all coming due at the same moment, and keep a slow target from
+holding up the others. Here each target has its own due time: a check starts when it is due,
+unless the target's previous check still runs (then it starts when that one ends), and the
+next is due one interval, give or take the jitter, after it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Hashable, Iterable, Mapping
+from typing import Any, Final, Generic, TypeVar, final
+
+__all__ = ["JITTER", "Scheduler"]
+
+#: Each interval is stretched or shrunk by up to this fraction, at random.
+JITTER: Final = 0.1
+#: How many of the latest start delays ``lags`` keeps.
+_LAGS: Final = 1000
+
+K = TypeVar("K", bound=Hashable)
+
+
+@final
+class Scheduler(Generic[K]):
+    """Runs ``check(key)`` for each planned key every interval, on the running event loop.
+
+    ``check`` is what makes a check and stores its report; the scheduler only decides when.
+    A check that raises stops the scheduler, and :meth:`run` raises that error once the
+    checks still running have ended.
+    """
+
+    def __init__(
+        self,
+        check: Callable[[K], Coroutine[Any, Any, None]],
+        *,
+        jitter: float = JITTER,
+        uniform: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        self._check = check
+        self._jitter = jitter
+        self._uniform = uniform
+        self._intervals: dict[K, float] = {}
+        #: The due time of each key that is not running, and a heap of them (with stale
+        #: entries, skipped: a key's entry is live only while it matches ``_due``).
+        self._due: dict[K, float] = {}
+        self._heap: list[tuple[float, int, K]] = []
+        self._order = itertools.count()
+        self._running: dict[K, asyncio.Task[None]] = {}
+        #: When each key's latest check started.
+        self._started: dict[K, float] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._failure: BaseException | None = None
+        #: Seconds between when each of the latest checks was due and when it started.
+        self.lags: deque[float] = deque(maxlen=_LAGS)
+        #: True while :meth:`run` schedules checks.
+        self.running = False
+
+    @property
+    def checking(self) -> int:
+        """How many checks run now."""
+        return len(self._running)
+
+    def plan(self, intervals: Mapping[K, float]) -> None:
+        """From now on check exactly these keys, each every ``intervals[key]`` seconds.
+
+        A new key is due at once; a key no longer planned is not checked again (a check of it
+        that runs ends as it would); a key whose interval changed is next due one new
+        interval after its last check started, or at once if that is past.
+        """
+        now = time.monotonic()
+        for key in [key for key in self._intervals if key not in intervals]:
+            del self._intervals[key]
+            self._due.pop(key, None)
+            self._started.pop(key, None)
+        for key, interval in intervals.items():
+            before = self._intervals.get(key)
+            self._intervals[key] = interval
+            started = self._started.get(key)
+            if before is None and key not in self._running:
+                self._set_due(key, now)
+            elif before != interval and key in self._due and started is not None:
+                self._set_due(key, max(started + self._spread(interval), now))
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Start each check when it is due, until :meth:`stop`; then wait for the checks that
+        run to end."""
+        self.running = True
+        try:
+            while not self._stopping:
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    due, _, key = heapq.heappop(self._heap)
+                    if self._due.get(key) == due:
+                        del self._due[key]
+                        self._start(key, due)
+                self._wake.clear()
+                wait = self._heap[0][0] - now if self._heap else None
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+        finally:
+            self.running = False
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        if self._failure is not None:
+            raise self._failure
+
+    def stop(self) -> None:
+        """Start no more checks; :meth:`run` returns once the running ones ended."""
+        self._stopping = True
+        self._wake.set()
+
+    async def check_now(self, keys: Iterable[K]) -> None:
+        """Check ``keys`` now, or wait for their checks that run already (never two of one
+        key at once); their next checks are due an interval after these started."""
+        now = time.monotonic()
+        for key in keys:
+            if key not in self._running and key in self._intervals and not self._stopping:
+                self._due.pop(key, None)
+                self._start(key, now)
+        waiting = [self._running[key] for key in keys if key in self._running]
+        # Shielded: a client that goes away must not cancel a check the schedule shares.
+        await asyncio.gather(*(asyncio.shield(task) for task in waiting))
+
+    def _start(self, key: K, due: float) -> None:
+        started = time.monotonic()
+        self._started[key] = started
+        self.lags.append(started - due)
+        task = asyncio.get_running_loop().create_task(self._check(key))
+        self._running[key] = task
+        task.add_done_callback(lambda task: self._ended(key, started, task))
+
+    def _ended(self, key: K, started: float, task: asyncio.Task[None]) -> None:
+        del self._running[key]
+        if not task.cancelled() and task.exception() is not None:
+            self._failure = self._failure or task.exception()
+            self.stop()
+            return
+        interval = self._intervals.get(key)
+        if interval is not None and not self._stopping:
+            # A check that overran its interval is followed at once: only its own target
+            # waited for it.
+            self._set_due(key, max(started + self._spread(interval), time.monotonic()))
+            self._wake.set()
+
+    def _spread(self, interval: float) -> float:
+        return interval * self._uniform(1 - self._jitter, 1 + self._jitter)
+
+    def _set_due(self, key: K, due: float) -> None:
+        self._due[key] = due
+        heapq.heappush(self._heap, (due, next(self._order), key))
