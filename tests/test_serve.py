@@ -9,14 +9,12 @@ import itertools
 import json
 import re
 import signal
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile.harness import App, Processes, Project
-from hostile.serving import Service
+from hostile.serving import Served, Service
 
 from waypoint_hooks import Health, StatusReport, finalize
 from waypoint_hooks._state import State
@@ -24,58 +22,6 @@ from waypoint_hooks._state import State
 pytestmark = pytest.mark.usefixtures("hostile_plugins")
 
 TOKEN = "s3cret-token"
-
-
-class Served:
-    """A project of wh_served apps, deployed and released, with a ledger of its checks."""
-
-    def __init__(self, root: Path, processes: Processes) -> None:
-        self.root = root
-        self.processes = processes
-        self.ledger = root / "ledger"
-        self.gate = root / "gate"
-        self.ledger.mkdir()
-        self.gate.mkdir()
-        self.project = Project(root / "project", [], plugins=("wh_served",))
-
-    def configure(
-        self,
-        apps: Mapping[str, Mapping[str, Any]],
-        interval: str = "1h",
-        timeout: str = "10s",
-        **status: Any,
-    ) -> None:
-        """One app per name, each with the plugin's settings given (and the ledger)."""
-        self.project.apps = []
-        for name, config in apps.items():
-            settings = {"ledger": str(self.ledger), **config}
-            isolate = settings.pop("isolate", None)
-            app = App(name, "wh_served", settings, "wh_served", settings, isolate)
-            self.project.apps.append(app)
-        self.project.status = {"interval": interval, "timeout": timeout, **status}
-        self.project.write()
-
-    def up(self) -> None:
-        result = self.project.invoke("up")
-        assert result.exit_code in (0, 1), result.output
-        for entry in self.ledger.iterdir():
-            entry.unlink()  # the checks of up are not the service's
-
-    def serve(self, *args: str, env: Mapping[str, str] | None = None) -> Service:
-        return Service(self.processes, self.project, *args, env=env)
-
-    def checks(self, app: str, kind: str = "deployment") -> list[tuple[float, float, int]]:
-        """``(start, end, pid)`` of each check of ``app``'s ``kind``, in order."""
-        path = self.ledger / f"{app}.{kind}"
-        if not path.exists():
-            return []
-        rows = [line.split() for line in path.read_text().splitlines()]
-        return [(float(start), float(end), int(pid)) for start, end, pid in rows]
-
-
-@pytest.fixture
-def served(tmp_path: Path, processes: Processes) -> Served:
-    return Served(tmp_path, processes)
 
 
 def _cli_json(served: Served, *args: str) -> Any:

@@ -13,12 +13,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .harness import GUARD, Processes, Project, script_env
+from .harness import GUARD, App, Processes, Project, script_env
 
 _ADDRESS = re.compile(r"on (http://\S+/) \(")
 
@@ -136,3 +137,52 @@ class Service:
         out = self.process.stdout.read()
         self._reader.join(GUARD)
         return subprocess.CompletedProcess(self.process.args, code, out, self.stderr)
+
+
+class Served:
+    """A project of wh_served apps, deployed and released, with a ledger of its checks."""
+
+    def __init__(self, root: Path, processes: Processes) -> None:
+        self.root = root
+        self.processes = processes
+        self.ledger = root / "ledger"
+        self.gate = root / "gate"
+        self.ledger.mkdir()
+        self.gate.mkdir()
+        self.project = Project(root / "project", [], plugins=("wh_served",))
+
+    def configure(
+        self,
+        apps: Mapping[str, Mapping[str, Any]],
+        interval: str = "1h",
+        timeout: str = "10s",
+        **status: Any,
+    ) -> None:
+        """One app per name, each with the plugin's settings given (and the ledger)."""
+        self.project.apps = []
+        for name, config in apps.items():
+            settings = {"ledger": str(self.ledger), **config}
+            isolate = settings.pop("isolate", None)
+            app = App(name, "wh_served", settings, "wh_served", settings, isolate)
+            self.project.apps.append(app)
+        self.project.status = {"interval": interval, "timeout": timeout, **status}
+        self.project.write()
+
+    def up(self) -> None:
+        """Deploy and release every app, in a process of its own (a test's browser runs an
+        event loop in this one)."""
+        result = self.processes.run(self.project.args("up"), cwd=self.project.root)
+        assert result.returncode in (0, 1), result.stderr
+        for entry in self.ledger.iterdir():
+            entry.unlink()  # the checks of up are not the service's
+
+    def serve(self, *args: str, env: Mapping[str, str] | None = None) -> Service:
+        return Service(self.processes, self.project, *args, env=env)
+
+    def checks(self, app: str, kind: str = "deployment") -> list[tuple[float, float, int]]:
+        """``(start, end, pid)`` of each check of ``app``'s ``kind``, in order."""
+        path = self.ledger / f"{app}.{kind}"
+        if not path.exists():
+            return []
+        rows = [line.split() for line in path.read_text().splitlines()]
+        return [(float(start), float(end), int(pid)) for start, end, pid in rows]
