@@ -59,6 +59,8 @@ class StatusService:
         self._rows = {row.app: row for row in launcher.cached(self.names)}
         # Each app's part of the status document, made again only when its row changes.
         self._documents: dict[str, dict[str, Any]] = {}
+        # The file as it was read: an edit made before the service runs is an edit too.
+        self._config_seen = _signature(launcher.project.path)
         self._plan()
 
     @property
@@ -166,12 +168,11 @@ class StatusService:
 
     async def _follow_config(self) -> None:
         path = self.project.path
-        seen = _signature(path)
         while True:
             await asyncio.sleep(_CONFIG_POLL)
             now = _signature(path)
-            if now != seen:
-                seen = now
+            if now != self._config_seen:
+                self._config_seen = now
                 await self._reload(path)
 
     async def _reload(self, path: Path) -> None:
