@@ -29,9 +29,11 @@ from ._state import Record, State, StoredReport
 from ._workers import run_abandoning
 from .terminal import Event, RecordingUI, SilentUI, StreamUI
 
-__all__ = ["AppStatus", "Launcher", "Outcome", "UnknownAppError"]
+__all__ = ["AppStatus", "Launcher", "Outcome", "Reports", "UnknownAppError", "store"]
 
 _T = TypeVar("_T")
+#: Reports to store, by how many reports of each of their targets to keep.
+Reports = dict[int, list[tuple[Record, StatusReport]]]
 
 
 class UnknownAppError(ValueError):
@@ -200,7 +202,9 @@ class Launcher:
         apps = self.select(names)
         targets = self.targets(apps)
         runner = self.status_runner(concurrency=concurrency, timeout=timeout)
-        fresh = run_abandoning(self.check(targets, runner, timeout=timeout, keep=keep))
+        checked = run_abandoning(self.check(targets, runner, timeout=timeout, keep=keep))
+        store(self.state, checked)
+        fresh = {record.id: report for reports in checked.values() for record, report in reports}
         return Outcome(self._rows(apps, targets, fresh))
 
     def status_runner(
@@ -221,31 +225,31 @@ class Launcher:
         *,
         timeout: float | None = None,
         keep: int | None = None,
-        on_done: Callable[[StatusCheck, Checked], None] | None = None,
-    ) -> dict[str, StatusReport]:
-        """Check ``targets`` (apps' deployments and releases) now with ``runner``; store the
-        reports, keeping the newest ``keep`` of each target (default: each app's ``keep``).
-        The reports stored, by target id; ``on_done`` is told of each check as it ends.
+        on_done: Callable[[StatusCheck, Checked, Reports], None] | None = None,
+    ) -> Reports:
+        """Check ``targets`` (apps' deployments and releases) now with ``runner``; their
+        reports, to :func:`store`, which keeps the newest ``keep`` of each target (default:
+        each app's ``keep``). ``on_done`` is told of each check as it ends, with what to
+        store of it.
 
         The one way every status check is made, by ``status`` and by ``serve`` alike.
         """
         last = self.state.last_reports([record for _, record in targets])
         checks = [self._check(app, record, last.get(record.id), timeout) for app, record in targets]
         by_id = {record.id: (app, record) for app, record in targets}
-        by_keep: dict[int, list[tuple[Record, StatusReport]]] = {}
+        by_keep: Reports = {}
 
         def done(check: StatusCheck, checked: Checked) -> None:
             # Only the checks that ran: after a stop signal the others never start.
             app, record = by_id[check.target.id]
-            by_keep.setdefault(keep or app.status.keep, []).append((record, checked.report))
+            kept = keep or app.status.keep
+            by_keep.setdefault(kept, []).append((record, checked.report))
             self._show_check(check, checked.report)
             if on_done is not None:
-                on_done(check, checked)
+                on_done(check, checked, {kept: [(record, checked.report)]})
 
         await runner.check_all(checks, done, self._show_start)
-        for kept, checked in by_keep.items():
-            self.state.add_reports(checked, keep=kept)
-        return {record.id: report for checked in by_keep.values() for record, report in checked}
+        return by_keep
 
     def cached(self, names: Sequence[str]) -> list[AppStatus]:
         """The stored status of every named app: its latest records and their last reports."""
@@ -478,6 +482,12 @@ class Launcher:
     def _say(self, text: str) -> None:
         if self.output is not None:
             self.output.output(text)
+
+
+def store(state: State, reports: Reports) -> None:
+    """Store reports as :meth:`Launcher.check` gave them: one transaction for each ``keep``."""
+    for kept, checked in reports.items():
+        state.add_reports(checked, keep=kept)
 
 
 def _title(target: Target) -> str:

@@ -4,7 +4,8 @@ Waypoint's server polled every app's status on a timer; a service that checks ma
 must also keep them from all coming due at the same moment, and keep a slow target from
 holding up the others. Here each target has its own due time: a check starts when it is due,
 unless the target's previous check still runs (then it starts when that one ends), and the
-next is due one interval, give or take the jitter, after it started.
+next is due one interval, give or take the jitter, after it started. The targets due at one
+moment start together, as one batch; each ends on its own.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Hashable, Iterable, Mapping
 from typing import Any, Final, Generic, TypeVar, final
 
-__all__ = ["JITTER", "Scheduler"]
+__all__ = ["JITTER", "RESOLUTION", "Scheduler"]
 
 #: Each interval is stretched or shrunk by up to this fraction, at random.
 JITTER: Final = 0.1
+#: Batches start at most this often (seconds): under load, the targets that come due within
+#: it start together, which costs far less than one by one; it is the most they wait for that.
+RESOLUTION: Final = 0.1
 #: How many of the latest start delays ``lags`` keeps.
 _LAGS: Final = 1000
 
@@ -31,22 +35,26 @@ K = TypeVar("K", bound=Hashable)
 
 @final
 class Scheduler(Generic[K]):
-    """Runs ``check(key)`` for each planned key every interval, on the running event loop.
+    """Runs ``check(keys)`` for the planned keys that are due, each every its interval, on
+    the running event loop.
 
-    ``check`` is what makes a check and stores its report; the scheduler only decides when.
-    A check that raises stops the scheduler, and :meth:`run` raises that error once the
-    checks still running have ended.
+    ``check`` makes the checks of a batch and stores their reports, and calls :meth:`ended`
+    with each key as that key's check is over (a key it does not say ended, ends with the
+    batch). A batch that raises stops the scheduler, and :meth:`run` raises that error once
+    the batches still running have ended.
     """
 
     def __init__(
         self,
-        check: Callable[[K], Coroutine[Any, Any, None]],
+        check: Callable[[list[K]], Coroutine[Any, Any, None]],
         *,
         jitter: float = JITTER,
+        resolution: float = RESOLUTION,
         uniform: Callable[[float, float], float] = random.uniform,
     ) -> None:
         self._check = check
         self._jitter = jitter
+        self._resolution = resolution
         self._uniform = uniform
         self._intervals: dict[K, float] = {}
         #: The due time of each key that is not running, and a heap of them (with stale
@@ -54,7 +62,9 @@ class Scheduler(Generic[K]):
         self._due: dict[K, float] = {}
         self._heap: list[tuple[float, int, K]] = []
         self._order = itertools.count()
-        self._running: dict[K, asyncio.Task[None]] = {}
+        #: Each running key's end, to come.
+        self._running: dict[K, asyncio.Future[None]] = {}
+        self._batches: set[asyncio.Task[None]] = set()
         #: When each key's latest check started.
         self._started: dict[K, float] = {}
         self._wake = asyncio.Event()
@@ -93,24 +103,25 @@ class Scheduler(Generic[K]):
         self._wake.set()
 
     async def run(self) -> None:
-        """Start each check when it is due, until :meth:`stop`; then wait for the checks that
+        """Start the checks that are due, until :meth:`stop`; then wait for the batches that
         run to end."""
         self.running = True
+        last = -self._resolution
         try:
             while not self._stopping:
                 now = time.monotonic()
-                while self._heap and self._heap[0][0] <= now:
-                    due, _, key = heapq.heappop(self._heap)
-                    if self._due.get(key) == due:
-                        del self._due[key]
-                        self._start(key, due)
+                if now >= last + self._resolution and self._heap and self._heap[0][0] <= now:
+                    self._start(self._pop_due(now))
+                    last = now
                 self._wake.clear()
-                wait = self._heap[0][0] - now if self._heap else None
+                wait = None
+                if self._heap:
+                    wait = max(self._heap[0][0], last + self._resolution) - now
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
         finally:
             self.running = False
-        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        await asyncio.gather(*self._batches, return_exceptions=True)
         if self._failure is not None:
             raise self._failure
 
@@ -122,35 +133,61 @@ class Scheduler(Generic[K]):
     async def check_now(self, keys: Iterable[K]) -> None:
         """Check ``keys`` now, or wait for their checks that run already (never two of one
         key at once); their next checks are due an interval after these started."""
-        now = time.monotonic()
-        for key in keys:
-            if key not in self._running and key in self._intervals and not self._stopping:
+        keys = list(keys)
+        if not self._stopping:
+            now = time.monotonic()
+            idle = [key for key in keys if key not in self._running and key in self._intervals]
+            for key in idle:
                 self._due.pop(key, None)
-                self._start(key, now)
+            if idle:
+                self._start([(key, now) for key in idle])
         waiting = [self._running[key] for key in keys if key in self._running]
         # Shielded: a client that goes away must not cancel a check the schedule shares.
-        await asyncio.gather(*(asyncio.shield(task) for task in waiting))
+        await asyncio.gather(*(asyncio.shield(end) for end in waiting))
 
-    def _start(self, key: K, due: float) -> None:
+    def ended(self, key: K) -> None:
+        """``key``'s check is over: its next one is due an interval after it started (at once
+        if that is past: a check that overran delayed only its own target)."""
+        end = self._running.pop(key, None)
+        if end is None:
+            return
+        end.set_result(None)
+        interval = self._intervals.get(key)
+        if interval is not None and not self._stopping:
+            started = self._started.get(key, time.monotonic())
+            self._set_due(key, max(started + self._spread(interval), time.monotonic()))
+            self._wake.set()
+
+    def _pop_due(self, now: float) -> list[tuple[K, float]]:
+        due = []
+        while self._heap and self._heap[0][0] <= now:
+            when, _, key = heapq.heappop(self._heap)
+            if self._due.get(key) == when:
+                del self._due[key]
+                due.append((key, when))
+        return due
+
+    def _start(self, batch: list[tuple[K, float]]) -> None:
+        loop = asyncio.get_running_loop()
         started = time.monotonic()
-        self._started[key] = started
-        self.lags.append(started - due)
-        task = asyncio.get_running_loop().create_task(self._check(key))
-        self._running[key] = task
-        task.add_done_callback(lambda task: self._ended(key, started, task))
+        for key, due in batch:
+            self._started[key] = started
+            self._running[key] = loop.create_future()
+            self.lags.append(started - due)
+        ends = {key: self._running[key] for key, _ in batch}
+        task = loop.create_task(self._check(list(ends)))
+        self._batches.add(task)
+        task.add_done_callback(lambda task: self._batch_ended(ends, task))
 
-    def _ended(self, key: K, started: float, task: asyncio.Task[None]) -> None:
-        del self._running[key]
+    def _batch_ended(self, ends: dict[K, asyncio.Future[None]], task: asyncio.Task[None]) -> None:
+        self._batches.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self._failure = self._failure or task.exception()
             self.stop()
-            return
-        interval = self._intervals.get(key)
-        if interval is not None and not self._stopping:
-            # A check that overran its interval is followed at once: only its own target
-            # waited for it.
-            self._set_due(key, max(started + self._spread(interval), time.monotonic()))
-            self._wake.set()
+        for key, end in ends.items():
+            # Not a key that ended in this batch and runs again, in a later one.
+            if self._running.get(key) is end:
+                self.ended(key)
 
     def _spread(self, interval: float) -> float:
         return interval * self._uniform(1 - self._jitter, 1 + self._jitter)

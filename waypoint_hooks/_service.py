@@ -19,13 +19,13 @@ import attrs
 from . import _render
 from ._components import TargetKind
 from ._config import App, ConfigFileError, Project
-from ._launcher import AppStatus, Launcher, UnknownAppError
+from ._launcher import AppStatus, Launcher, Reports, UnknownAppError, store
 from ._metrics import Metrics
 from ._model import StatusReport
 from ._runner import Checked, StatusCheck
 from ._scheduler import Scheduler
-from ._signals import STOP
-from ._state import Record
+from ._signals import STOP, Interrupted
+from ._state import Record, State
 
 __all__ = ["KINDS", "StatusService", "TargetKey"]
 
@@ -56,6 +56,7 @@ class StatusService:
         self.scheduler: Scheduler[TargetKey] = Scheduler(self._check)
         #: Why the config file as it is now is not the one that runs, if it is not.
         self.config_error: str | None = None
+        self._writer = _Writer(launcher.state.path)
         self._rows = {row.app: row for row in launcher.cached(self.names)}
         # Each app's part of the status document, made again only when its row changes.
         self._documents: dict[str, dict[str, Any]] = {}
@@ -110,13 +111,16 @@ class StatusService:
         the checks that run end, and return once their reports are stored."""
         scheduling = asyncio.ensure_future(self.scheduler.run())
         following = asyncio.ensure_future(self._follow_config())
-        try:
-            while not until_stopped() and not scheduling.done():
-                await asyncio.sleep(_POLL)
-        finally:
-            following.cancel()
-            self.scheduler.stop()
-            await scheduling
+        while not until_stopped() and not scheduling.done():
+            await asyncio.sleep(_POLL)
+        following.cancel()
+        self.scheduler.stop()
+        while not scheduling.done():
+            if STOP.second is not None:  # stop at once, leaving the checks that run
+                raise Interrupted(STOP.second)
+            await asyncio.wait([scheduling], timeout=_POLL)
+        self._writer.close()
+        scheduling.result()
 
     # --- checks ---------------------------------------------------------------------------
 
@@ -125,23 +129,35 @@ class StatusService:
             {(app.name, kind): float(app.status.interval) for app in self.apps() for kind in KINDS}
         )
 
-    async def _check(self, key: TargetKey) -> None:
-        name, kind = key
-        app = self.project.apps.get(name)
-        if app is None:
-            return  # dropped from the config while it was due
-        targets = self.launcher.targets([app], (kind,))
-        if not targets:
-            self._update(name, kind, None, None)
-            return
-        ((_, record),) = targets
+    async def _check(self, keys: list[TargetKey]) -> None:
+        """Check a batch of targets; each ends once its report is stored."""
+        targets: list[tuple[App, Record]] = []
+        keyed: dict[str, TargetKey] = {}
+        for key in keys:
+            name, kind = key
+            app = self.project.apps.get(name)  # None: dropped from the config while due
+            found = [] if app is None else self.launcher.targets([app], (kind,))
+            if not found:
+                self._update(name, kind, None, None)
+                self.scheduler.ended(key)
+                continue
+            targets += found
+            keyed[found[0][1].id] = key
+        storing: list[asyncio.Future[None]] = []
 
-        def observe(check: StatusCheck, checked: Checked) -> None:
-            self.metrics.observe(name, kind, check.target.plugin, checked)
+        def done(check: StatusCheck, checked: Checked, reports: Reports) -> None:
+            key = keyed[check.target.id]
+            self.metrics.observe(*key, check.target.plugin, checked)
+            storing.append(asyncio.ensure_future(self._store(key, reports)))
 
-        reports = await self.launcher.check(targets, self.runner, on_done=observe)
-        if record.id in reports:  # else a stop signal came before it started
-            self._update(name, kind, record, reports[record.id])
+        await self.launcher.check(targets, self.runner, on_done=done)
+        await asyncio.gather(*storing)
+
+    async def _store(self, key: TargetKey, reports: Reports) -> None:
+        await self._writer.store(reports)
+        ((record, report),) = (pair for pairs in reports.values() for pair in pairs)
+        self._update(*key, record, report)
+        self.scheduler.ended(key)
 
     def _update(
         self, name: str, kind: TargetKind, record: Record | None, report: StatusReport | None
@@ -208,3 +224,49 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+@final
+class _Writer:
+    """Stores the reports of the service's checks off the event loop, on a connection of its
+    own, and as many as are waiting in one go: while one transaction commits (and syncs the
+    disk), the reports of the checks that end meanwhile gather for the next."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._state: State | None = None
+        self._waiting: list[tuple[Reports, asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    async def store(self, reports: Reports) -> None:
+        """Store ``reports``; return once they are committed."""
+        stored = asyncio.get_running_loop().create_future()
+        self._waiting.append((reports, stored))
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.ensure_future(self._write())
+        await stored
+
+    async def _write(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            merged: Reports = {}
+            for reports, _ in batch:
+                for kept, checked in reports.items():
+                    merged.setdefault(kept, []).extend(checked)
+            try:
+                await asyncio.to_thread(store, self._open(), merged)
+            except Exception as exc:
+                for _, stored in batch:
+                    stored.set_exception(exc)
+                continue
+            for _, stored in batch:
+                stored.set_result(None)
+
+    def _open(self) -> State:
+        if self._state is None:
+            self._state = State.open(self._path)
+        return self._state
+
+    def close(self) -> None:
+        if self._state is not None:
+            self._state.close()

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
+import logging
 import socket
 from collections.abc import Iterator, Sequence
 from typing import Final, final
@@ -28,7 +29,7 @@ from ._launcher import AppStatus, UnknownAppError
 from ._metrics import CONTENT_TYPE
 from ._page import Page
 from ._service import StatusService
-from ._signals import STOP
+from ._signals import STOP, Interrupted
 from ._workers import run_abandoning
 
 __all__ = ["TOKEN_ENV", "Listener", "application", "serve"]
@@ -155,7 +156,9 @@ def application(
         return _error(404, str(exc))
 
     async def metrics(request: Request) -> Response:
-        return Response(service.metrics.exposition(), media_type=CONTENT_TYPE)
+        # Off the event loop: a thousand targets make thousands of lines.
+        text = await asyncio.to_thread(service.metrics.exposition)
+        return Response(text, media_type=CONTENT_TYPE)
 
     async def healthz(request: Request) -> Response:
         running = service.scheduler.running
@@ -188,6 +191,12 @@ def application(
     return _secure(Starlette(routes=routes, exception_handlers={UnknownAppError: unknown_app}))
 
 
+def _quiet_about_interrupted(record: logging.LogRecord) -> bool:
+    """uvicorn logs what a request's handler raised; a second stop signal that landed there
+    is no error of the request's (the service stops at once, saying so in one line)."""
+    return not (record.exc_info and isinstance(record.exc_info[1], Interrupted))
+
+
 def _quantile(ordered: Sequence[float], fraction: float) -> float | None:
     if not ordered:
         return None
@@ -206,6 +215,7 @@ class _Server(uvicorn.Server):
 def serve(service: StatusService, listener: Listener, token: str | None) -> None:
     """Serve until a stop signal, then let the running checks end and store their reports."""
     page = Page(service.launcher.state, service.workspace)
+    logging.getLogger("uvicorn.error").addFilter(_quiet_about_interrupted)
     config = uvicorn.Config(
         application(service, page, listener, token),
         log_config=None,  # uvicorn's records go where the command sends every log record
@@ -218,8 +228,7 @@ def serve(service: StatusService, listener: Listener, token: str | None) -> None
 
 async def _run(service: StatusService, server: uvicorn.Server, listener: Listener) -> None:
     serving = asyncio.ensure_future(server.serve(sockets=[listener.socket]))
-    try:
-        await service.run(lambda: STOP.requested or serving.done())
-    finally:
-        server.should_exit = True
-        await serving
+    # On an error, or a second signal, the server is left behind with the loop.
+    await service.run(lambda: STOP.requested or serving.done())
+    server.should_exit = True
+    await serving

@@ -120,7 +120,9 @@ class Service:
         samples = self.metrics()["waypoint_hooks_check_duration_seconds"].samples
         counts = [s.value for s in samples if s.name.endswith("_count")]
         targets = len(self.project.query("SELECT 1 FROM targets WHERE destroyed IS NULL"))
-        return bool(counts) and sum(counts) >= count * targets
+        done = bool(counts) and sum(counts) >= count * targets
+        # ...and stored: none of them still runs.
+        return done and self.get("/healthz").json()["checking"] == 0
 
     def stop(self, sig: int = signal.SIGTERM) -> subprocess.CompletedProcess[str]:
         """Send ``sig``; wait for the process to end."""
