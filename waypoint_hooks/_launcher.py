@@ -104,6 +104,18 @@ class Launcher:
             )
         return [self.project.apps[name] for name in dict.fromkeys(names)]
 
+    def targets(
+        self, apps: Iterable[App], kinds: Iterable[TargetKind] = ("deployment", "release")
+    ) -> list[tuple[App, Record]]:
+        """Each app's latest live deployment and release (of ``kinds``), where it has one."""
+        targets = []
+        for app in apps:
+            for kind in kinds:
+                record = self.state.latest(kind, app.name, self.workspace)
+                if record is not None:
+                    targets.append((app, record))
+        return targets
+
     # --- phases ---------------------------------------------------------------------------
 
     def deploy(self, names: Sequence[str], check: bool = True) -> Outcome:
@@ -384,18 +396,6 @@ class Launcher:
             outcome.failures.append(f"app {app.name!r}: {exc}")
             self._say(f"✖ {exc}")
             return str(exc)
-
-    def targets(
-        self, apps: Iterable[App], kinds: Iterable[TargetKind] = ("deployment", "release")
-    ) -> list[tuple[App, Record]]:
-        """Each app's latest live deployment and release (of ``kinds``), where it has one."""
-        targets = []
-        for app in apps:
-            for kind in kinds:
-                record = self.state.latest(kind, app.name, self.workspace)
-                if record is not None:
-                    targets.append((app, record))
-        return targets
 
     def _check(
         self, app: App, record: Record, last: StatusReport | None, timeout: float | None
