@@ -212,6 +212,22 @@ def test_target_health_is_1_for_the_current_health_and_0_for_the_others(
     assert (labels["workspace"], labels["plugin"]) == ("default", "wh_served")
 
 
+def test_target_health_follows_a_change_of_health(served: Served) -> None:
+    health = served.root / "health"
+    health.write_text("READY")
+    served.configure({"web": {"health_file": str(health)}}, interval="1s")
+    served.up()
+    service = served.serve()
+
+    def current() -> set[str]:
+        samples = service.metrics()["waypoint_hooks_target_health"].samples
+        return {s.labels["health"] for s in samples if s.value == 1}
+
+    service.wait_for(lambda: current() == {"READY"}, "READY in the metrics")
+    health.write_text("PARTIAL")
+    service.wait_for(lambda: current() == {"PARTIAL"}, "PARTIAL in the metrics")
+
+
 def test_failures_are_counted_by_reason(served: Served) -> None:
     served.configure(
         {

@@ -3,6 +3,10 @@
 Only the pinned names are exposed: no process or platform collectors, no ``_created``
 series. The duration histogram is labelled by workspace, kind and plugin, not by target: one
 histogram per target would multiply the series of a thousand apps by its buckets.
+
+The health gauge is six series a target, most of the text; healths seldom change, so its
+text is kept, on a registry of its own, until one does (as kube-state-metrics keeps each
+object's lines until the object changes).
 """
 
 from __future__ import annotations
@@ -36,12 +40,16 @@ class Metrics:
         prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         self.workspace = workspace
         self.registry = CollectorRegistry(auto_describe=True)
+        self._healths = CollectorRegistry(auto_describe=True)
         self._health = Gauge(
             "waypoint_hooks_target_health",
             "1 for the health of a deployment's or release's latest report, 0 for the others.",
             (*_TARGET, "health"),
-            registry=self.registry,
+            registry=self._healths,
         )
+        #: Each target's current health, and the health gauge's text while none changed.
+        self._current: dict[tuple[str, TargetKind], Health | None] = {}
+        self._health_text: bytes | None = None
         self._duration = Histogram(
             "waypoint_hooks_check_duration_seconds",
             "How long status checks took.",
@@ -78,8 +86,11 @@ class Metrics:
         self._plugins[(app, kind)] = plugin
         target = (app, self.workspace, kind, plugin)
         report = checked.report
-        for health in Health:
-            self._health.labels(*target, health.name).set(int(health is report.health))
+        if (app, kind) not in self._current or self._current[(app, kind)] is not report.health:
+            self._current[(app, kind)] = report.health
+            self._health_text = None
+            for health in Health:
+                self._health.labels(*target, health.name).set(int(health is report.health))
         self._duration.labels(self.workspace, kind, plugin).observe(checked.seconds)
         if checked.failure is not None:
             self._failures.labels(*target, checked.failure).inc()
@@ -91,6 +102,8 @@ class Metrics:
         plugin = self._plugins.pop((app, kind), None)
         if plugin is None:
             return
+        del self._current[(app, kind)]
+        self._health_text = None
         target = (app, self.workspace, kind, plugin)
         for health in Health:
             self._health.remove(*target, health.name)
@@ -100,4 +113,6 @@ class Metrics:
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""
-        return prometheus_client.generate_latest(self.registry)
+        if self._health_text is None:
+            self._health_text = prometheus_client.generate_latest(self._healths)
+        return self._health_text + prometheus_client.generate_latest(self.registry)
