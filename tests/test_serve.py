@@ -9,6 +9,8 @@ import itertools
 import json
 import re
 import signal
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -455,3 +457,18 @@ def test_the_page_escapes_what_plugins_say(served: Served) -> None:
     policy = answer.headers["content-security-policy"]
     assert "script-src 'self'" in policy
     assert "default-src 'none'" in policy
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["serve", "--help"]])
+def test_the_command_line_imports_no_part_of_the_service_until_it_serves(
+    args: list[str],
+) -> None:
+    program = (
+        "import sys; from waypoint_hooks.cli import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+        "print(sorted({'starlette', 'uvicorn', 'prometheus_client', 'jinja2'} & set(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "[]"
