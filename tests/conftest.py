@@ -135,3 +135,11 @@ def processes() -> Iterator[Any]:
     started = Processes()
     yield started
     started.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path, processes: Any) -> Any:
+    """A project of ``wh_served`` apps (tests/hostile/) to run ``serve`` on."""
+    from hostile.serving import Served
+
+    return Served(tmp_path, processes)

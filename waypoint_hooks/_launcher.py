@@ -27,15 +27,18 @@ from ._errors import PluginError
 from ._model import StatusReport
 from ._plugins import PluginManager
 from ._request import HookRequest
-from ._runner import Runner, StatusCheck
+from ._runner import Checked, Runner, StatusCheck
 from ._signals import STOP
 from ._state import Record, State, StoredAlert, StoredReport
 from ._workers import run_abandoning
 from .terminal import Event, RecordingUI, SilentUI, StreamUI
 
-__all__ = ["AppStatus", "Launcher", "Outcome", "UnknownAppError"]
+__all__ = ["AppStatus", "Launcher", "Outcome", "Reports", "UnknownAppError", "store"]
 
 _T = TypeVar("_T")
+#: Reports to store, by how many reports of each of their targets to keep.
+#: Reports of checks, each with the deployment or release it is about: what :func:`store` writes.
+Reports = list[tuple[Record, StatusReport]]
 
 
 class UnknownAppError(ValueError):
@@ -93,7 +96,7 @@ class Launcher:
         self.output = output
         #: One command is one job, as in Waypoint.
         self.job_id = uuid.uuid4().hex[:12]
-        self._alerting = Alerting.of(project) if project.notify else None
+        self.alerting = Alerting.of(project) if project.notify else None
         #: Delivers alerts once the first status check ran (DESIGN §15), until :meth:`close`.
         self.courier: Courier | None = None
 
@@ -113,6 +116,18 @@ class Launcher:
                 f"no app {unknown[0]!r} in {self.project.path.name} (apps: {known})"
             )
         return [self.project.apps[name] for name in dict.fromkeys(names)]
+
+    def targets(
+        self, apps: Iterable[App], kinds: Iterable[TargetKind] = ("deployment", "release")
+    ) -> list[tuple[App, Record]]:
+        """Each app's latest live deployment and release (of ``kinds``), where it has one."""
+        targets = []
+        for app in apps:
+            for kind in kinds:
+                record = self.state.latest(kind, app.name, self.workspace)
+                if record is not None:
+                    targets.append((app, record))
+        return targets
 
     # --- phases ---------------------------------------------------------------------------
 
@@ -210,35 +225,64 @@ class Launcher:
         """Check every named app's latest deployment and release now; store the reports,
         keeping the newest ``keep`` of each target (default: each app's ``keep``)."""
         apps = self.select(names)
-        targets = self._targets(apps)
-        last = self.state.last_reports([record for _, record in targets])
-        checks = [self._check(app, record, last.get(record.id), timeout) for app, record in targets]
-        runner = Runner(
+        targets = self.targets(apps)
+        runner = self.status_runner(concurrency=concurrency, timeout=timeout)
+        self.deliver()
+        checked = run_abandoning(self.check(targets, runner, timeout=timeout))
+        if store(self.state, checked, self.kept(keep), self.alerting):
+            self.deliver()
+        fresh = {record.id: report for record, report in checked}
+        return Outcome(self._rows(apps, targets, fresh))
+
+    def status_runner(
+        self, *, concurrency: int | None = None, timeout: float | None = None
+    ) -> Runner:
+        """A runner of status checks, with the project's limits unless others are given."""
+        return Runner(
             self.plugins,
             concurrency=concurrency or self.project.status.concurrency,
             timeout=timeout or self.project.status.timeout,
             on_failure=self.on_failure,
         )
+
+    def kept(self, keep: int | None = None) -> dict[str, int]:
+        """How many reports of each app's targets are kept: ``keep``, or the app's own."""
+        return {app.name: keep or app.status.keep for app in self.project.apps.values()}
+
+    async def check(
+        self,
+        targets: Sequence[tuple[App, Record]],
+        runner: Runner,
+        *,
+        timeout: float | None = None,
+        on_done: Callable[[StatusCheck, Checked, Reports], None] | None = None,
+    ) -> Reports:
+        """Check ``targets`` (apps' deployments and releases) now with ``runner``; their
+        reports, to :func:`store`. ``on_done`` is told of each check as it ends, with what to
+        store of it.
+
+        The one way every status check is made, by ``status`` and by ``serve`` alike.
+        """
+        last = self.state.last_reports([record for _, record in targets])
+        checks = [self._check(app, record, last.get(record.id), timeout) for app, record in targets]
         by_id = {record.id: record for _, record in targets}
-        checked: list[tuple[Record, StatusReport]] = []
+        reports: Reports = []
 
-        def done(check: StatusCheck, report: StatusReport) -> None:
+        def done(check: StatusCheck, checked: Checked) -> None:
             # Only the checks that ran: after a stop signal the others never start.
-            checked.append((by_id[check.target.id], report))
-            self._show_check(check, report)
+            record = by_id[check.target.id]
+            reports.append((record, checked.report))
+            self._show_check(check, checked.report)
+            if on_done is not None:
+                on_done(check, checked, [(record, checked.report)])
 
-        self._deliver()
-        run_abandoning(runner.check_all(checks, done, self._show_start))
-        kept = {app.name: keep or app.status.keep for app in apps}
-        if self.state.add_reports(checked, keep=kept, alerting=self._alerting):
-            self._deliver()
-        fresh = {record.id: report for record, report in checked}
-        return Outcome(self._rows(apps, targets, fresh))
+        await runner.check_all(checks, done, self._show_start)
+        return reports
 
-    def _deliver(self) -> None:
+    def deliver(self) -> None:
         """Deliver the outbox now, beside the checks: started by the first status check of a
         project that has notify blocks (what an earlier command left is due at once)."""
-        if self._alerting is None:
+        if self.alerting is None:
             return
         if self.courier is None:
             self.courier = Courier(
@@ -255,7 +299,7 @@ class Launcher:
     def cached(self, names: Sequence[str]) -> list[AppStatus]:
         """The stored status of every named app: its latest records and their last reports."""
         apps = self.select(names)
-        targets = self._targets(apps)
+        targets = self.targets(apps)
         last = self.state.last_reports([record for _, record in targets])
         return self._rows(apps, targets, last)
 
@@ -391,15 +435,6 @@ class Launcher:
             self._say(f"✖ {exc}")
             return str(exc)
 
-    def _targets(self, apps: Iterable[App]) -> list[tuple[App, Record]]:
-        targets = []
-        for app in apps:
-            for kind in ("deployment", "release"):
-                record = self.state.latest(kind, app.name, self.workspace)
-                if record is not None:
-                    targets.append((app, record))
-        return targets
-
     def _check(
         self, app: App, record: Record, last: StatusReport | None, timeout: float | None
     ) -> StatusCheck:
@@ -446,7 +481,7 @@ class Launcher:
         targets: Iterable[tuple[App, Record]],
         reports: Mapping[str, StatusReport],
     ) -> list[AppStatus]:
-        # The records _targets read already: the state is not asked for them again.
+        # The records targets() read already: the state is not asked for them again.
         latest = {(app.name, record.kind): record for app, record in targets}
         rows = []
         for app in apps:
@@ -486,6 +521,15 @@ class Launcher:
     def _say(self, text: str) -> None:
         if self.output is not None:
             self.output.output(text)
+
+
+def store(
+    state: State, reports: Reports, kept: Mapping[str, int], alerting: Alerting | None
+) -> bool:
+    """Store reports as :meth:`Launcher.check` gave them, in one transaction with the alerts
+    they raise (DESIGN §15), keeping the newest ``kept[app]`` of each target; whether any
+    alert was raised (then :meth:`Launcher.deliver`)."""
+    return bool(state.add_reports(reports, keep=kept, alerting=alerting))
 
 
 def _title(target: Target) -> str:

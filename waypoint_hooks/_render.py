@@ -26,13 +26,17 @@ __all__ = [
     "LABELS",
     "alerts_json",
     "alerts_table",
+    "app_json",
     "history_json",
     "history_table",
     "humanize_age",
+    "notes",
     "plugins_table",
     "resource_tree",
+    "status_document",
     "status_json",
     "status_table",
+    "tree",
 ]
 
 #: The label of every health (Waypoint printed MISSING as N/A; here each has its own).
@@ -178,11 +182,12 @@ def status_table(
         _visible_width,
         width,
     )
-    notes = [note for row in rows for note in _notes(row, workspace, expect_live)]
-    return [*table, *(["", *notes] if notes else [])]
+    why = [note for row in rows for note in notes(row, workspace, expect_live)]
+    return [*table, *(["", *why] if why else [])]
 
 
-def _notes(row: AppStatus, workspace: str, expect_live: bool) -> Iterator[str]:
+def notes(row: AppStatus, workspace: str, expect_live: bool = True) -> Iterator[str]:
+    """Why an app is not READY: nothing deployed, or a report's message, a line each."""
     app = sanitize_line(row.app)
     if expect_live and row.deployment is None:
         option = "" if workspace == "default" else f" -w {workspace}"
@@ -202,12 +207,20 @@ def resource_tree(
     """The report's resources as a tree (by ``parent_resource_id``) in a table."""
     if not report.resources:
         return ["(no resources reported)"]
+    rows = [_resource_row(resource, branch, style) for branch, resource in tree(report)]
+    header = ("Type", "Name", "Platform", "Health", "Message", "Created")
+    return list(_table(header, rows, _visible_width, width))
+
+
+def tree(report: StatusReport) -> list[tuple[str, Resource]]:
+    """The report's resources in tree order (by ``parent_resource_id``), each with the
+    branch drawn before it (``├─ ``, ``│  └─ ``…; nothing for a top-level one)."""
     ids = {r.id for r in report.resources if r.id}
     children: dict[str, list[Resource]] = {}
     for resource in report.resources:
         parent = resource.parent_resource_id if resource.parent_resource_id in ids else ""
         children.setdefault(parent, []).append(resource)
-    rows: list[tuple[str, ...]] = []
+    rows: list[tuple[str, Resource]] = []
     seen: set[int] = set()
 
     def walk(parent: str, prefix: str, roots: bool) -> None:
@@ -216,13 +229,12 @@ def resource_tree(
         for index, resource in enumerate(siblings):
             last = index == len(siblings) - 1
             branch, below = ("", "") if roots else ("└─ ", "   ") if last else ("├─ ", "│  ")
-            rows.append(_resource_row(resource, prefix + branch, style))
+            rows.append((prefix + branch, resource))
             if resource.id:
                 walk(resource.id, prefix + below, False)
 
     walk("", "", True)
-    header = ("Type", "Name", "Platform", "Health", "Message", "Created")
-    return list(_table(header, rows, _visible_width, width))
+    return rows
 
 
 def _resource_row(resource: Resource, branch: str, style: Style) -> tuple[str, ...]:
@@ -372,17 +384,20 @@ def _target_json(record: Record | None, report: StatusReport | None, plugin_key:
 
 def status_json(project: str, workspace: str, rows: Sequence[AppStatus]) -> dict[str, Any]:
     """``status --json`` (DESIGN §8)."""
+    return status_document(project, workspace, [app_json(row) for row in rows])
+
+
+def status_document(project: str, workspace: str, apps: list[dict[str, Any]]) -> dict[str, Any]:
+    """``status --json`` of the apps already in their JSON form (see :func:`app_json`)."""
+    return {"project": project, "workspace": workspace, "apps": apps}
+
+
+def app_json(row: AppStatus) -> dict[str, Any]:
+    """One app of ``status --json``: its deployment and release, with their reports."""
     return {
-        "project": project,
-        "workspace": workspace,
-        "apps": [
-            {
-                "app": row.app,
-                "deployment": _target_json(row.deployment, row.deployment_report, "platform"),
-                "release": _target_json(row.release, row.release_report, "release_manager"),
-            }
-            for row in rows
-        ],
+        "app": row.app,
+        "deployment": _target_json(row.deployment, row.deployment_report, "platform"),
+        "release": _target_json(row.release, row.release_report, "release_manager"),
     }
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any, final
+from typing import Any, Final, Literal, final
 
 import attrs
 
@@ -23,7 +24,12 @@ from ._signals import STOP
 from ._workers import run_abandoning
 from .terminal import UI, WARNING_STYLE, SilentUI
 
-__all__ = ["Runner", "StatusCheck"]
+__all__ = ["FAILURES", "Checked", "Failure", "Runner", "StatusCheck"]
+
+#: Why a check has no report of the plugin's own: the plugin raised (or could not be loaded),
+#: timed out, or returned something that is not a valid report.
+Failure = Literal["raised", "timeout", "invalid"]
+FAILURES: Final[tuple[Failure, ...]] = ("raised", "timeout", "invalid")
 
 
 @final
@@ -76,6 +82,17 @@ class StatusCheck:
 
 
 @final
+@attrs.frozen
+class Checked:
+    """What one check came to: its finalized report, why it failed if it did (the report is
+    then ``UNKNOWN`` and says so), and how many seconds the plugin took."""
+
+    report: StatusReport
+    failure: Failure | None
+    seconds: float
+
+
+@final
 class Runner:
     """Runs hooks of loaded plugins: status checks concurrently, each with a timeout."""
 
@@ -94,6 +111,9 @@ class Runner:
         self.timeout = timeout
         #: Told of each exception a plugin raised, before it becomes an UNKNOWN report.
         self.on_failure = on_failure
+        # One pool per event loop: a service that runs many check_all at once on its loop
+        # keeps to ``concurrency`` over all of them.
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     def run(self, checks: Sequence[StatusCheck]) -> list[StatusReport]:
         """Run ``checks`` on a new event loop; one finalized report per check, in order."""
@@ -102,17 +122,18 @@ class Runner:
     async def check_all(
         self,
         checks: Sequence[StatusCheck],
-        on_done: Callable[[StatusCheck, StatusReport], None] | None = None,
+        on_done: Callable[[StatusCheck, Checked], None] | None = None,
         on_start: Callable[[StatusCheck], None] | None = None,
     ) -> list[StatusReport]:
-        """Run ``checks`` concurrently, at most ``concurrency`` at a time.
+        """Run ``checks`` concurrently, at most ``concurrency`` at a time on this event loop
+        (however many ``check_all`` run on it at once).
 
-        ``on_start`` is called as each check starts, and ``on_done`` with each check and its
-        report as soon as that check is done (both in the event loop's thread), so output can
-        follow progress. After a stop signal no check starts: those left get an ``UNKNOWN``
-        report saying so, and neither callback.
+        ``on_start`` is called as each check starts, and ``on_done`` with each check and what
+        it came to as soon as that check is done (both in the event loop's thread), so output
+        can follow progress. After a stop signal no check starts: those left get an
+        ``UNKNOWN`` report saying so, and neither callback.
         """
-        slots = asyncio.Semaphore(self.concurrency)
+        slots = self._pool()
 
         async def one(check: StatusCheck) -> StatusReport:
             async with slots:
@@ -120,13 +141,19 @@ class Runner:
                     return check.unknown("not checked: the command was stopped")
                 if on_start is not None:
                     on_start(check)
-                report = await self.check(check)
-            await self._observe(check, report)
+                checked = await self.check(check)
+            await self._observe(check, checked.report)
             if on_done is not None:
-                on_done(check, report)
-            return report
+                on_done(check, checked)
+            return checked.report
 
         return list(await asyncio.gather(*(one(check) for check in checks)))
+
+    def _pool(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(self.concurrency))
+        return self._slots[1]
 
     async def call(self, request: HookRequest, key: Hashable | None = None) -> Any:
         """Make one hook call: the one path every hook call of the framework takes.
@@ -161,30 +188,36 @@ class Runner:
             )
         return unstructure_value(value)
 
-    async def check(self, check: StatusCheck) -> StatusReport:
-        """Run one check; whatever goes wrong becomes a finalized ``UNKNOWN`` report. Every
-        report comes back with the secrets of the URLs it quotes redacted, and within
-        ``check.limits``: messages cut, and a report still over a limit ``UNKNOWN``, naming
-        it (DESIGN §13)."""
-        report = redact_report(await self._finalized(check))
+    async def check(self, check: StatusCheck) -> Checked:
+        """Run one check; whatever goes wrong becomes a finalized ``UNKNOWN`` report that says
+        why (raised, timeout, invalid). Every report comes back with the secrets of the URLs it
+        quotes redacted, and within ``check.limits``: messages cut, and a report still over a
+        limit ``UNKNOWN``, naming it (DESIGN §13)."""
+        started = time.monotonic()
+        failure, report = await self._finalized(check)
+        report = redact_report(report)
         over = check.limits.enforce(report)
-        return report if over is None else check.unknown(f"{check.returned} {over}")
+        if over is not None:
+            failure, report = "invalid", check.unknown(f"{check.returned} {over}")
+        return Checked(report, failure, time.monotonic() - started)
 
-    async def _finalized(self, check: StatusCheck) -> StatusReport:
+    async def _finalized(self, check: StatusCheck) -> tuple[Failure | None, StatusReport]:
         try:
             value = await self.call(check.request(self.timeout), key=check.target.id)
-        except (PluginError, HookFailed, HookTimeout) as exc:
-            return check.unknown(str(exc))
+        except HookTimeout as exc:
+            return "timeout", check.unknown(str(exc))
+        except (PluginError, HookFailed) as exc:
+            return "raised", check.unknown(str(exc))
         if not isinstance(value, StatusReport):
             what = "None" if value is None else f"a {type(value).__name__}"
-            return check.unknown(f"{check.returned} {what}, not a StatusReport")
+            return "invalid", check.unknown(f"{check.returned} {what}, not a StatusReport")
         over = check.limits.too_many(value)
         if over is not None:
-            return check.unknown(f"{check.returned} {over}")
+            return "invalid", check.unknown(f"{check.returned} {over}")
         try:
-            return finalize(value, check.target.plugin, check.policy)
+            return None, finalize(value, check.target.plugin, check.policy)
         except TypeError as exc:
-            return check.unknown(f"{check.returned} an invalid report: {exc}")
+            return "invalid", check.unknown(f"{check.returned} an invalid report: {exc}")
 
     async def _observe(self, check: StatusCheck, report: StatusReport) -> None:
         for observer in self.plugins.observers(OBSERVER_HOOK):

@@ -36,6 +36,9 @@ class Stop:
     def __init__(self) -> None:
         self._event = threading.Event()
         self.signum: int | None = None
+        #: The second signal's number, once one came. It raised :class:`Interrupted` wherever
+        #: the main thread was, where a server may have caught it: it says so again.
+        self.second: int | None = None
 
     @property
     def requested(self) -> bool:
@@ -52,6 +55,7 @@ class Stop:
 
     def _handle(self, signum: int, _: FrameType | None) -> None:
         if self._event.is_set():
+            self.second = signum
             raise Interrupted(signum)
         self.signum = signum
         self._event.set()
@@ -70,6 +74,7 @@ class Stop:
             for number, handler in previous.items():
                 signal.signal(number, handler)
             self.signum = None
+            self.second = None
             self._event.clear()
 
 

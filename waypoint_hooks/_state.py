@@ -1033,6 +1033,40 @@ class State:
                 "something else than waypoint-hooks"
             ) from None
 
+    def healths(
+        self, app: str, workspace: str, kind: Kind, limit: int
+    ) -> list[tuple[datetime, Health]]:
+        """When each of the newest ``limit`` reports of ``app``'s deployments (or releases)
+        was made, and its health, newest first; no report is decoded."""
+        with self._guarded() as db:
+            rows = db.execute(
+                "SELECT generated, health FROM reports"
+                " WHERE app = ? AND workspace = ? AND kind = ?"
+                " ORDER BY generated DESC, id DESC LIMIT ?",
+                (app, workspace, kind, limit),
+            ).fetchall()
+        return [(_time(generated), Health[health]) for generated, health in rows]
+
+    def ready_counts(
+        self, app: str, workspace: str, since: Sequence[datetime]
+    ) -> list[tuple[int, int]]:
+        """For each time in ``since``: how many of ``app``'s reports were made since then,
+        and how many of those were READY, as ``(ready, all)``; one pass over its reports."""
+        if not since:
+            return []
+        starts = [_micros(moment) for moment in since]
+        counts = ", ".join(
+            "coalesce(sum(generated >= ? AND health = 'READY'), 0),"
+            " coalesce(sum(generated >= ?), 0)"
+            for _ in starts
+        )
+        with self._guarded() as db:
+            row = db.execute(
+                f"SELECT {counts} FROM reports WHERE app = ? AND workspace = ? AND generated >= ?",
+                (*[start for start in starts for _ in range(2)], app, workspace, min(starts)),
+            ).fetchone()
+        return [(row[index], row[index + 1]) for index in range(0, len(row), 2)]
+
     def _decode(self, text: str, kind: str, target_id: str) -> StatusReport:
         try:
             return report_from_json(text)

@@ -65,11 +65,10 @@ class Session:
         return PluginManager.load(PluginSpecs.parse(self.plugin_specs))
 
     def project(self) -> Project:
-        from ._config import find_config, load_config
+        from ._config import find_config
 
         given = Path(self.config_option) if self.config_option else Path.cwd()
-        path = find_config(given) if given.is_dir() else given
-        return load_config(path, cache_dir=path.resolve().parent / ".waypoint-hooks")
+        return _read_project(find_config(given) if given.is_dir() else given)
 
     def state(self, project: Project, read_only: bool = False) -> State:
         """The project's state; ``read_only`` for a command that only reads it (DESIGN §13)."""
@@ -136,6 +135,12 @@ class Session:
                     output.close()
 
 
+def _read_project(path: Path) -> Project:
+    from ._config import load_config
+
+    return load_config(path, cache_dir=path.resolve().parent / ".waypoint-hooks")
+
+
 def _print_traceback(failure: BaseException) -> None:
     # -v: where it went wrong. A traceback holds a plugin's words and the values it was
     # given, so it is sanitized like all of their text.
@@ -146,9 +151,14 @@ def _print_traceback(failure: BaseException) -> None:
     click.echo(sanitize("".join(lines)), err=True, nl=False)
 
 
-def _handle_errors(function: _F) -> _F:
+def _handle_errors(function: _F, stopped: Callable[[int | None], NoReturn] | None = None) -> _F:
     """Turn the errors a user can fix into a message and exit code 2; anything else into a
-    message and exit code 1, with the traceback only under ``-v``."""
+    message and exit code 1, with the traceback only under ``-v``.
+
+    A command that a stop signal ended exits with 128 + its number (DESIGN §12), or as
+    ``stopped`` says for a command that runs until one (a second signal is always that).
+    """
+    first_stop = stopped or _stopped
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -164,7 +174,7 @@ def _handle_errors(function: _F) -> _F:
             _stopped(STOP.exit_code)
         except SystemExit:
             if STOP.requested:
-                _stopped(STOP.exit_code)
+                first_stop(STOP.exit_code)
             raise
         except (ConfigFileError, StateError, UnknownAppError) as exc:
             _fail(str(exc), USAGE)
@@ -178,7 +188,7 @@ def _handle_errors(function: _F) -> _F:
             hint = "" if session is not None and session.verbose else " (-v shows the traceback)"
             _fail(f"{type(exc).__name__}: {exc}{hint}", NOT_READY)
         if STOP.requested:
-            _stopped(STOP.exit_code)
+            first_stop(STOP.exit_code)
         return result
 
     return wrapper  # type: ignore[return-value]
@@ -785,3 +795,75 @@ def new_plugin(name: str, kind: str) -> None:
     click.echo(f"  cd {shlex.quote(package.name)}")
     click.echo(f"  {python} -m pip install -e '.[test]'")
     click.echo(f"  {python} -m pytest")
+
+
+@main.command()
+@apps_argument
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDRESS",
+    help="The address to listen on; POST needs --token unless it is a loopback one.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8470,
+    show_default=True,
+    metavar="PORT",
+    help="The port to listen on (0: any free one, printed at the start).",
+)
+@click.option(
+    "--token",
+    envvar="WAYPOINT_HOOKS_TOKEN",
+    metavar="TOKEN",
+    help="Require Authorization: Bearer TOKEN on POST [env WAYPOINT_HOOKS_TOKEN].",
+)
+@pass_session
+@functools.partial(_handle_errors, stopped=lambda _: _served())
+def serve(session: Session, apps: tuple[str, ...], host: str, port: int, token: str | None) -> None:
+    """Check each APP (all when none is named) on its interval and serve a status page,
+    a JSON API and Prometheus metrics, until stopped (Ctrl-C or SIGTERM: the checks that run
+    end and are stored, then it exits 0). The config file is read again when it changes.
+
+    \b
+    Example:
+      waypoint-hooks -c examples/demo/waypoint.hcl serve --port 8470
+    """
+    try:
+        from ._service import StatusService
+        from ._web import Listener
+        from ._web import serve as run
+    except ModuleNotFoundError as exc:
+        _fail(f"serve needs {exc.name}: pip install 'waypoint-hooks[serve]'", USAGE)
+    from ._uses import check_plugins
+
+    with session.launcher(json_output=True, apps=apps) as launcher:
+
+        def reread(path: Path) -> Project:
+            project = _read_project(path)
+            check_plugins(project, launcher.plugins, apps)
+            return project
+
+        service = StatusService(launcher, apps, reread)
+        try:
+            listener = Listener(host, port)
+        except OSError as exc:
+            _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", USAGE)
+        served = len(service.apps())
+        click.echo(
+            f"Serving the status of {served} apps of {launcher.project.name} on "
+            f"{listener.url} (Ctrl-C stops)",
+            err=True,
+        )
+        run(service, listener, token)
+
+
+def _served() -> NoReturn:
+    from ._signals import STOP
+
+    assert STOP.signum is not None
+    name = signal.Signals(STOP.signum).name
+    click.echo(f"Stopped by {name}: the checks that were running ended and are stored", err=True)
+    sys.exit(READY)
