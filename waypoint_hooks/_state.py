@@ -403,7 +403,12 @@ class State:
             try:
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 # Made here, not by SQLite, for its mode; its -wal and -shm files take it.
-                os.close(os.open(path, _CREATE, 0o600))
+                # Only when it is new: closing a descriptor of a database file drops every
+                # POSIX lock this process holds on it, those of its other connections too,
+                # and another process may then take their WAL for unused and reset it.
+                os.close(os.open(path, _CREATE | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
             except OSError as exc:
                 raise _state_error(path, exc) from None
             return cls._connect(path, str(path))
