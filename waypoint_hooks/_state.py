@@ -8,6 +8,7 @@ schema, its migrations and the queries that depend on its indexes must be read t
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -408,7 +409,9 @@ class State:
                 # and another process may then take their WAL for unused and reset it.
                 os.close(os.open(path, _CREATE | os.O_EXCL, 0o600))
             except FileExistsError:
-                pass
+                if path.is_dir():
+                    error = IsADirectoryError(errno.EISDIR, "Is a directory")
+                    raise _state_error(path, error) from None
             except OSError as exc:
                 raise _state_error(path, exc) from None
             return cls._connect(path, str(path))
