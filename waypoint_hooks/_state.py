@@ -758,10 +758,12 @@ class State:
                     "this state returned"
                 ) from None
             pruned = {(r.kind, r.id, keeps[r.app]) for r, _ in stored if keeps.get(r.app)}
+            # A seek: what is older than the target's keep-th newest report goes. The subquery
+            # reads keep entries of the target's index, not every report the target has.
             db.executemany(
-                "DELETE FROM reports WHERE kind = ?1 AND target_id = ?2 AND id NOT IN ("
-                " SELECT id FROM reports WHERE kind = ?1 AND target_id = ?2"
-                " ORDER BY generated DESC, id DESC LIMIT ?3)",
+                "DELETE FROM reports WHERE kind = ?1 AND target_id = ?2 AND (generated, id) < ("
+                " SELECT generated, id FROM reports WHERE kind = ?1 AND target_id = ?2"
+                " ORDER BY generated DESC, id DESC LIMIT 1 OFFSET ?3 - 1)",
                 sorted(pruned),
             )
             if alerting is None or not checked:
