@@ -8,7 +8,7 @@ from typing import Final, final
 import attrs
 
 from ._model import StatusReport
-from ._wire import report_to_json
+from ._wire import encode_report
 
 __all__ = ["ReportLimits"]
 
@@ -53,7 +53,7 @@ class ReportLimits:
                     f"a report whose resources[{index}].state_json is {size} bytes, over the "
                     f"limit of {self.max_state_json_bytes} (max_state_json_bytes)"
                 )
-        size = len(report_to_json(report))  # ASCII: its length is its size
+        size = len(encode_report(report))
         if size > self.max_report_bytes:
             return (
                 f"a report of {size} bytes encoded, over the limit of {self.max_report_bytes} "
