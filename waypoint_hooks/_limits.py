@@ -7,7 +7,7 @@ from typing import Final, final
 
 import attrs
 
-from ._model import StatusReport
+from ._model import Resource, StatusReport
 from ._wire import encode_report
 
 __all__ = ["ReportLimits"]
@@ -44,9 +44,9 @@ class ReportLimits:
     def enforce(self, report: StatusReport) -> str | None:
         """Cut ``report``'s messages (finalized) to the limit, in place, ending them with
         ``…``; then why it is still over a limit, or ``None`` when it is within them all."""
-        report.health_message = self._cut(report.health_message)
+        self._cut_message(report)
         for index, resource in enumerate(report.resources):
-            resource.health_message = self._cut(resource.health_message)
+            self._cut_message(resource)
             size = len(resource.state_json.encode())
             if size > self.max_state_json_bytes:
                 return (
@@ -61,10 +61,11 @@ class ReportLimits:
             )
         return None
 
-    def _cut(self, message: str) -> str:
-        data = message.encode()
+    def _cut_message(self, instance: StatusReport | Resource) -> None:
+        # Assigned only when cut: assignment runs the field's validators, for every report.
+        data = instance.health_message.encode()
         if len(data) <= self.max_message_bytes:
-            return message
+            return
         kept = data[: self.max_message_bytes - len(_CUT.encode())]
         # A character cut in two is dropped whole.
-        return kept.decode(errors="ignore") + _CUT
+        instance.health_message = kept.decode(errors="ignore") + _CUT
