@@ -239,6 +239,10 @@ class HookCall:
     wrappers: tuple[Impl, ...]
     impl: Impl
 
+    def takes(self, argument: str) -> bool:
+        """Whether the implementation, or a wrapper around it, takes ``argument``."""
+        return any(argument in i.hookimpl.argnames for i in (*self.wrappers, self.impl))
+
 
 @final
 class PluginManager:
