@@ -119,11 +119,14 @@ class Launcher:
     def deploy(self, names: Sequence[str], check: bool = True) -> Outcome:
         """Deploy each app with its platform, record it, then check the apps' status."""
         outcome = Outcome()
+        self._run_phase(self._deploy_all(names, outcome))
+        return self._then_status(names, outcome, check)
+
+    async def _deploy_all(self, names: Sequence[str], outcome: Outcome) -> None:
         for app in self._until_stopped(names):
-            record = self._create(app, "deployment", outcome)
+            record = await self._create(app, "deployment", outcome)
             if record is not None:
                 outcome.created[app.name] = record
-        return self._then_status(names, outcome, check)
 
     def release(
         self,
@@ -145,6 +148,17 @@ class Launcher:
         if prune_retain < 0:
             raise ValueError(f"prune_retain must be 0 or more, got {prune_retain}")
         outcome = Outcome()
+        self._run_phase(self._release_all(names, outcome, prune, prune_retain, deployments))
+        return self._then_status(names, outcome, check)
+
+    async def _release_all(
+        self,
+        names: Sequence[str],
+        outcome: Outcome,
+        prune: bool,
+        prune_retain: int,
+        deployments: Mapping[str, Record] | None,
+    ) -> None:
         for app in self._until_stopped(names):
             if app.release is None:
                 continue
@@ -159,15 +173,14 @@ class Launcher:
                     f"app {app.name!r} has no deployment to release; run `deploy` first"
                 )
                 continue
-            record = self._create(app, "release", outcome, deployment)
+            record = await self._create(app, "release", outcome, deployment)
             if record is None:
                 continue
             for older in self.state.versions("release", app.name, self.workspace):
                 if older.sequence < record.sequence and older.status == "live":
                     self.state.mark_destroyed("release", older.id)
             if prune:
-                self._prune(app, deployment, prune_retain, outcome)
-        return self._then_status(names, outcome, check)
+                await self._prune(app, deployment, prune_retain, outcome)
 
     def up(self, names: Sequence[str], *, prune: bool = True, prune_retain: int = 2) -> Outcome:
         """Deploy, release what was deployed, then one status check of every app."""
@@ -186,18 +199,21 @@ class Launcher:
         """Destroy every version of each app: its releases, then its deployments, newest
         first; failed and interrupted ones with what their hooks checkpointed."""
         outcome = Outcome()
+        self._run_phase(self._destroy_all(names, outcome))
+        outcome.apps = self.cached(names)
+        return outcome
+
+    async def _destroy_all(self, names: Sequence[str], outcome: Outcome) -> None:
         for app in self._until_stopped(names):
             self._header(f"Destroying {app.name}")
             for kind in ("release", "deployment"):
                 destroyed = [
-                    self._destroy(app, record, outcome)
+                    await self._destroy(app, record, outcome)
                     for record in self.state.versions(kind, app.name, self.workspace)
                     if record.status != "pending"  # another command is making it
                 ]
                 if not all(destroyed):
                     break  # never leave a release pointing at a destroyed deployment
-        outcome.apps = self.cached(names)
-        return outcome
 
     def status(
         self,
@@ -290,15 +306,29 @@ class Launcher:
                 return
             yield app
 
+    def _run_phase(self, phase: Coroutine[Any, Any, None]) -> None:
+        """Run the hooks of a deploy, release or destroy of every app on one event loop; the
+        outcome the last hook left for the state's next write is written whatever happens."""
+        try:
+            run_abandoning(phase)
+        finally:
+            self.state.flush()
+
     def _then_status(self, names: Sequence[str], outcome: Outcome, check: bool) -> Outcome:
         if check and not STOP.requested:
             outcome.apps = self.status(names).apps
         return outcome
 
-    def _create(
+    async def _create(
         self, app: App, kind: TargetKind, outcome: Outcome, deployment: Record | None = None
     ) -> Record | None:
-        """Run a deploy or release hook, recorded from intent to outcome (DESIGN §12)."""
+        """Run a deploy or release hook, recorded from intent to outcome (DESIGN §12).
+
+        A hook's value is written with the state's next write, in its transaction: the next
+        app's intent, most often, which must be written before that app's hook runs anyway.
+        So no other hook runs before it is stored (a crash in one cannot lose it), and a
+        deployment costs one transaction, not two: a commit waits for the disk.
+        """
         use = app.deploy if deployment is None else app.release
         assert use is not None
         verb = "Deploying" if kind == "deployment" else "Releasing"
@@ -319,16 +349,16 @@ class Launcher:
             checkpoint=functools.partial(self.state.checkpoint, record),
             **({} if deployment is None else {"deployment": deployment.value}),
         )
-        made = self._run(app, self.runner.make(request), outcome)
+        made = await self._run(app, self.runner.make(request), outcome)
         if isinstance(made, str):
             self.state.fail(record, made)
             return None
         (value,) = made
-        record = self.state.complete(record, value)
+        record = self.state.complete(record, value, deferred=True)
         self._say(f"{app.name} {kind} v{record.sequence} recorded")
         return record
 
-    def _destroy(self, app: App, record: Record, outcome: Outcome) -> bool:
+    async def _destroy(self, app: App, record: Record, outcome: Outcome) -> bool:
         """Destroy one version of an app; False when its destroy hook failed."""
         what = f"{app.name} {record.kind} v{record.sequence}"
         if not self.state.claim(record):
@@ -348,14 +378,14 @@ class Launcher:
             record,
             **{record.kind: value},
         )
-        if isinstance(self._run(app, self.runner.call(request), outcome), str):
+        if isinstance(await self._run(app, self.runner.call(request), outcome), str):
             self.state.unclaim(record)
             return False
         self.state.mark_destroyed(record.kind, record.id)
         self._say(f"Destroyed {what}")
         return True
 
-    def _prune(self, app: App, released: Record, retain: int, outcome: Outcome) -> None:
+    async def _prune(self, app: App, released: Record, retain: int, outcome: Outcome) -> None:
         """Destroy ``app``'s deployments superseded by ``released``, but the newest
         ``retain`` live ones; failed and interrupted ones are never worth retaining."""
         kept = 0
@@ -365,7 +395,7 @@ class Launcher:
             if record.status == "live" and kept < retain:
                 kept += 1
                 continue
-            self._destroy(app, record, outcome)
+            await self._destroy(app, record, outcome)
 
     def _request(
         self,
@@ -381,11 +411,13 @@ class Launcher:
         ui = self.output or SilentUI()
         return HookRequest(hook, plugin, job, ui, config, isolate=app.isolate, **values)
 
-    def _run(self, app: App, call: Coroutine[Any, Any, _T], outcome: Outcome) -> tuple[_T] | str:
+    async def _run(
+        self, app: App, call: Coroutine[Any, Any, _T], outcome: Outcome
+    ) -> tuple[_T] | str:
         """Run one deploy, release or destroy call: ``(its value,)``, or why it failed, the
         failure added to ``outcome`` and shown."""
         try:
-            return (run_abandoning(call),)
+            return (await call,)
         except (PluginError, HookFailed, HookTimeout, TypeError) as exc:
             outcome.failures.append(f"app {app.name!r}: {exc}")
             self._say(f"✖ {exc}")

@@ -370,7 +370,7 @@ class State:
     use it as a context manager.
     """
 
-    __slots__ = ("_db", "_file", "_lock", "_read_only", "path")
+    __slots__ = ("_db", "_deferred", "_file", "_lock", "_read_only", "path")
 
     def __init__(
         self, path: Path, connection: sqlite3.Connection, *, read_only: bool = False
@@ -381,6 +381,8 @@ class State:
         # A sync hook runs in a worker thread, and its ctx.checkpoint() writes from there:
         # one thread at a time uses the connection (opened with check_same_thread=False).
         self._lock = threading.RLock()
+        #: Outcomes written by the next write transaction, first (``complete(deferred=True)``).
+        self._deferred: list[tuple[str, tuple[object, ...]]] = []
         #: The file opened, absolute (the command may change directory) and as (device,
         #: inode); None for a state in memory.
         self._file: tuple[Path, tuple[int, int]] | None = None
@@ -506,11 +508,20 @@ class State:
             # writes; a deferred one would fail with SQLITE_BUSY at its first write instead.
             db.execute("BEGIN IMMEDIATE")
             try:
+                for statement, parameters in self._deferred:
+                    db.execute(statement, parameters)
                 yield db
                 db.execute("COMMIT")
+                self._deferred.clear()
             finally:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
+
+    def flush(self) -> None:
+        """Write the outcomes deferred by :meth:`complete`, if any are left."""
+        if self._deferred:
+            with self._writing():
+                pass
 
     def _prepare(self) -> None:
         with self._guarded() as db:
@@ -622,10 +633,17 @@ class State:
         """Keep ``value`` as what ``record``'s unfinished hook has made so far, at once."""
         self._update(record, "checkpoint = ?", _value_text(value))
 
-    def complete(self, record: Record, value: Mapping[str, Any]) -> Record:
-        """``record``'s hook returned ``value``: the record is live."""
+    def complete(
+        self, record: Record, value: Mapping[str, Any], *, deferred: bool = False
+    ) -> Record:
+        """``record``'s hook returned ``value``: the record is live.
+
+        ``deferred``: written by the next write transaction of this state, first, or by
+        :meth:`flush`; the caller makes one of them come before any other hook can run, so
+        that what a finished hook made is on disk before anything else may crash the command.
+        """
         text = _value_text(value)
-        self._update(record, "status = 'live', value = ?", text)
+        self._update(record, "status = 'live', value = ?", text, deferred)
         # Read back as get() gives it (tuples become lists, URLs redacted), not as the
         # caller's object.
         return attrs.evolve(record, value=json.loads(text), status="live")
@@ -634,12 +652,17 @@ class State:
         """``record``'s hook failed with ``error``; its checkpoint, if any, stays."""
         self._update(record, "status = 'failed', error = ?", redact_urls(error))
 
-    def _update(self, record: Record, assignments: str, value: object) -> None:
+    def _update(
+        self, record: Record, assignments: str, value: object, deferred: bool = False
+    ) -> None:
+        statement = f"UPDATE targets SET {assignments} WHERE kind = ? AND id = ?"
+        parameters = (value, record.kind, record.id)
+        if deferred:
+            with self._lock:
+                self._deferred.append((statement, parameters))
+            return
         with self._writing() as db:
-            db.execute(
-                f"UPDATE targets SET {assignments} WHERE kind = ? AND id = ?",
-                (value, record.kind, record.id),
-            )
+            db.execute(statement, parameters)
 
     def _check_deployment(self, app: str, workspace: str, deployment_id: str) -> None:
         found = self._db.execute(
