@@ -13,25 +13,27 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar, final
+from typing import TYPE_CHECKING, Any, TypeVar, final
 
 import attrs
 
 from ._alerting import Alerting
-from ._callers import HookFailed, HookTimeout
 from ._components import OBSERVER_HOOK, TargetKind, lifecycle_of
 from ._config import App, Project, Use
 from ._context import JobInfo, Target
-from ._delivery import Courier
 from ._errors import PluginError
 from ._model import StatusReport
-from ._plugins import PluginManager
 from ._request import HookRequest
-from ._runner import Runner, StatusCheck
 from ._signals import STOP
 from ._state import Record, State, StoredAlert, StoredReport
-from ._workers import run_abandoning
 from .terminal import Event, RecordingUI, SilentUI, StreamUI
+
+if TYPE_CHECKING:
+    # What runs hooks (asyncio, threads) is imported by the phases that run them: status
+    # --cached, history and alerts start without it.
+    from ._delivery import Courier
+    from ._plugins import PluginManager
+    from ._runner import Runner, StatusCheck
 
 __all__ = ["AppStatus", "Launcher", "Outcome", "UnknownAppError"]
 
@@ -87,8 +89,6 @@ class Launcher:
         self.on_failure = on_failure
         self.state = state
         self.plugins = plugins
-        #: Deploy, release and destroy hooks have no timeout (Ctrl-C stops them).
-        self.runner = Runner(plugins, timeout=None, on_failure=on_failure)
         self.workspace = workspace
         self.output = output
         #: One command is one job, as in Waypoint.
@@ -96,6 +96,13 @@ class Launcher:
         self._alerting = Alerting.of(project) if project.notify else None
         #: Delivers alerts once the first status check ran (DESIGN §15), until :meth:`close`.
         self.courier: Courier | None = None
+
+    @functools.cached_property
+    def runner(self) -> Runner:
+        """Runs deploy, release and destroy hooks: with no timeout (Ctrl-C stops them)."""
+        from ._runner import Runner
+
+        return Runner(self.plugins, timeout=None, on_failure=self.on_failure)
 
     def close(self) -> None:
         """Deliver what is due and stop delivering: each attempt ends within its deadline."""
@@ -225,6 +232,9 @@ class Launcher:
     ) -> Outcome:
         """Check every named app's latest deployment and release now; store the reports,
         keeping the newest ``keep`` of each target (default: each app's ``keep``)."""
+        from ._runner import Runner
+        from ._workers import run_abandoning
+
         apps = self.select(names)
         targets = self._targets(apps)
         last = self.state.last_reports([r for _, r in targets if self._given_last_report(r)])
@@ -257,6 +267,8 @@ class Launcher:
         if self._alerting is None:
             return
         if self.courier is None:
+            from ._delivery import Courier
+
             self.courier = Courier(
                 self.project,
                 self.state,
@@ -309,6 +321,8 @@ class Launcher:
     def _run_phase(self, phase: Coroutine[Any, Any, None]) -> None:
         """Run the hooks of a deploy, release or destroy of every app on one event loop; the
         outcome the last hook left for the state's next write is written whatever happens."""
+        from ._workers import run_abandoning
+
         try:
             run_abandoning(phase)
         finally:
@@ -416,6 +430,8 @@ class Launcher:
     ) -> tuple[_T] | str:
         """Run one deploy, release or destroy call: ``(its value,)``, or why it failed, the
         failure added to ``outcome`` and shown."""
+        from ._callers import HookFailed, HookTimeout
+
         try:
             return (await call,)
         except (PluginError, HookFailed, HookTimeout, TypeError) as exc:
@@ -454,6 +470,8 @@ class Launcher:
             released = self.state.get("deployment", record.deployment_id or "")
             deployment = released.value if released is not None else {}
         use = app.deploy if record.kind == "deployment" else app.release
+        from ._runner import StatusCheck
+
         target = Target(app.name, record.kind, record.id, record.plugin)
         return StatusCheck(
             target,

@@ -11,11 +11,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
-import json
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -139,6 +137,8 @@ class Session:
 def _print_traceback(failure: BaseException) -> None:
     # -v: where it went wrong. A traceback holds a plugin's words and the values it was
     # given, so it is sanitized like all of their text.
+    import traceback
+
     from .terminal import sanitize
 
     error = getattr(failure, "error", failure)
@@ -244,6 +244,8 @@ def _json_text(document: Any) -> str:
     except UnicodeEncodeError:
         # A lone surrogate (os.fsdecode makes them of undecodable file names) has no UTF-8
         # form; json keeps it in the text, as it always did.
+        import json
+
         return json.dumps(document, indent=2, ensure_ascii=False)
 
 
