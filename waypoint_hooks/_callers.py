@@ -185,19 +185,21 @@ class _Deadlines:
 
     A timer each would put 1,000 checks started at once into the loop's heap of timers one
     by one, each push and pop comparing timers in Python; their deadlines differ by less
-    than a millisecond, and a timeout may well end that much late.
+    than a millisecond, and a timeout may well end that much late. Kept by loop in a weak
+    mapping, so it holds no reference to its loop, nor (weakly) to the timers it set there.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._due: dict[int, tuple[asyncio.TimerHandle, set[Callable[[], None]]]] = {}
+    def __init__(self) -> None:
+        self._due: dict[int, tuple[weakref.ref[asyncio.TimerHandle], set[Callable[[], None]]]]
+        self._due = {}
 
-    def add(self, delay: float, wake: Callable[[], None]) -> int:
+    def add(self, loop: asyncio.AbstractEventLoop, delay: float, wake: Callable[[], None]) -> int:
         """Call ``wake`` once ``delay`` seconds have passed; the key to :meth:`discard` it."""
-        due = math.ceil((self._loop.time() + delay) * 1000)
+        due = math.ceil((loop.time() + delay) * 1000)
         entry = self._due.get(due)
         if entry is None:
-            entry = self._due[due] = (self._loop.call_at(due / 1000, self._fire, due), set())
+            timer = loop.call_at(due / 1000, self._fire, due)
+            entry = self._due[due] = (weakref.ref(timer), set())
         entry[1].add(wake)
         return due
 
@@ -208,8 +210,10 @@ class _Deadlines:
         timer, wakes = entry
         wakes.discard(wake)
         if not wakes:
-            timer.cancel()
             del self._due[due]
+            handle = timer()
+            if handle is not None:
+                handle.cancel()
 
     def _fire(self, due: int) -> None:
         _, wakes = self._due.pop(due)
@@ -241,8 +245,8 @@ async def _settled(future: asyncio.Future[_Outcome], timeout: float | None) -> N
     future.add_done_callback(wake)
     deadlines = _DEADLINES.get(loop)
     if deadlines is None:
-        deadlines = _DEADLINES[loop] = _Deadlines(loop)
-    due = deadlines.add(timeout, wake)
+        deadlines = _DEADLINES[loop] = _Deadlines()
+    due = deadlines.add(loop, timeout, wake)
     try:
         await waiter
     finally:
