@@ -3,7 +3,7 @@ retention deletes as many reports each round as the round stores."""
 
 from __future__ import annotations
 
-import resource
+import os
 import statistics
 import tempfile
 import time
@@ -22,9 +22,12 @@ ROUNDS = 2_000
 AROUND = 5
 
 
-def _peak_mib() -> float:
-    # Linux counts ru_maxrss in KiB.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _resident_mib() -> float:
+    """This process's resident memory now (Linux): not its peak, which the benchmarks run
+    before this one set."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def b7_watch() -> list[Row]:
@@ -34,13 +37,13 @@ def b7_watch() -> list[Row]:
             launcher = Launcher(project, state, _plugins())
             launcher.deploy((), check=False)
             seconds: list[float] = []
-            peak: dict[int, float] = {}
+            resident: dict[int, float] = {}
             for round in range(1, ROUNDS + AROUND + 1):
                 start = time.perf_counter()
                 launcher.status((), keep=KEEP)
                 seconds.append(time.perf_counter() - start)
-                if round in (10 + AROUND, ROUNDS + AROUND):
-                    peak[round - AROUND] = _peak_mib()
+                if round in (KEEP, ROUNDS):
+                    resident[round] = _resident_mib()
     early = statistics.median(seconds[10 - AROUND - 1 : 10 + AROUND])
     late = statistics.median(seconds[ROUNDS - AROUND - 1 : ROUNDS + AROUND])
     return [
@@ -54,11 +57,11 @@ def b7_watch() -> list[Row]:
         ),
         Row(
             "B7 memory",
-            f"peak RSS (MiB, not s) after round {ROUNDS:,}",
-            peak[ROUNDS],
-            "after round 10",
-            peak[10],
-            1.1,
+            f"resident memory (MiB, not s) after round {ROUNDS:,}",
+            resident[ROUNDS],
+            f"after round {KEEP:,}: retention begins",
+            resident[KEEP],
+            1.05,
         ),
     ]
 
