@@ -269,7 +269,7 @@ async def invoke(
     # previous call on its reused worker thread left in that thread's context.
     context = contextvars.copy_context()
     if call.impl.is_async:
-        future = asyncio.ensure_future(_call_async(call, values, context))
+        future = asyncio.get_running_loop().create_task(_call_async(call, values, context))
     else:
         stuck_for = still_running(key)
         if stuck_for is not None:
@@ -298,7 +298,7 @@ async def invoke(
     if outcome.error is not None:
         raise HookFailed(call, outcome.error)
     value = outcome.value
-    if inspect.isawaitable(value) and not call.impl.is_async:
+    if not call.impl.is_async and inspect.isawaitable(value):
         # A plain def that returned a coroutine: the plugin meant async def.
         if inspect.iscoroutine(value):
             value.close()

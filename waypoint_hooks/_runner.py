@@ -121,7 +121,8 @@ class Runner:
                 if on_start is not None:
                     on_start(check)
                 report = await self.check(check)
-            await self._observe(check, report)
+            if self.plugins.observers(OBSERVER_HOOK):
+                await self._observe(check, report)
             if on_done is not None:
                 on_done(check, report)
             return report
