@@ -937,21 +937,29 @@ class State:
         return self._history(app, workspace, -1 if limit is None else limit)
 
     def _history(self, app: str, workspace: str, limit: int) -> Iterator[StoredReport]:
+        # Each target's sequence and plugin read once, when its first report comes: a join
+        # would look the target up again for every one of its reports.
+        targets: dict[tuple[str, str], tuple[int, str]] = {}
         with self._guarded() as db:
             rows = db.execute(
-                "SELECT reports.kind, target_id, sequence, plugin, report,"
+                "SELECT kind, target_id, report,"
                 # The target's report before this one, by the index of a target's reports.
                 " (SELECT older.health FROM reports AS older"
                 "  WHERE older.kind = reports.kind AND older.target_id = reports.target_id"
                 "  AND (older.generated, older.id) < (reports.generated, reports.id)"
                 "  ORDER BY older.generated DESC, older.id DESC LIMIT 1)"
-                " FROM reports JOIN targets"
-                " ON targets.kind = reports.kind AND targets.id = reports.target_id"
-                " WHERE reports.app = ? AND reports.workspace = ?"
-                " ORDER BY generated DESC, reports.id DESC LIMIT ?",
+                " FROM reports WHERE app = ? AND workspace = ?"
+                " ORDER BY generated DESC, id DESC LIMIT ?",
                 (app, workspace, limit),
             )
-            for kind, target_id, sequence, plugin, text, previous in rows:
+            for kind, target_id, text, previous in rows:
+                target = targets.get((kind, target_id))
+                if target is None:
+                    target = targets[kind, target_id] = db.execute(
+                        "SELECT sequence, plugin FROM targets WHERE kind = ? AND id = ?",
+                        (kind, target_id),
+                    ).fetchone()
+                sequence, plugin = target
                 yield StoredReport(
                     kind,
                     target_id,
