@@ -7,7 +7,7 @@ import platform
 import sys
 from pathlib import Path
 
-from . import core, serve, startup, store
+from . import core, scale, serve, startup, store, watch
 from ._measure import Row
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -16,7 +16,14 @@ RESULTS = Path(__file__).with_name("results.json")
 def main(argv: list[str]) -> int:
     wanted = {arg.lower() for arg in argv}
     rows: list[Row] = []
-    for benchmark in (*core.BENCHMARKS, *startup.BENCHMARKS, *store.BENCHMARKS, *serve.BENCHMARKS):
+    for benchmark in (
+        *core.BENCHMARKS,
+        *startup.BENCHMARKS,
+        *store.BENCHMARKS,
+        *scale.BENCHMARKS,
+        *watch.BENCHMARKS,
+        *serve.BENCHMARKS,
+    ):
         if wanted and not any(w in benchmark.__name__ for w in wanted):
             continue
         rows.extend(benchmark())

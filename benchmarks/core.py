@@ -129,7 +129,7 @@ def b2_fan_out() -> list[Row]:
             sync,
             f"ideal: {rounds} rounds x 50 ms",
             rounds * 0.05,
-            1.1,
+            1.05,
         ),
         Row(
             "B2 async",
@@ -137,7 +137,7 @@ def b2_fan_out() -> list[Row]:
             many,
             "one async check",
             single,
-            2.0,
+            1.5,
         ),
     ]
 
@@ -185,7 +185,7 @@ def b3_codec(size: int = 100_000) -> list[Row]:
             encode_s,
             "json.dumps of the same plain dicts",
             dumps_s,
-            1.5,
+            1.0,
         ),
         Row(
             "B3 decode",
@@ -193,7 +193,7 @@ def b3_codec(size: int = 100_000) -> list[Row]:
             decode_s,
             "json.loads of the same text",
             loads_s,
-            2.0,
+            1.5,
         ),
     ]
 

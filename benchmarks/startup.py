@@ -55,6 +55,11 @@ def b4_startup() -> list[Row]:
         status_s, click_again_s = interleaved(
             lambda: _runs([*_launcher(), "status"], cwd=root), lambda: _runs(baseline), repeat=7
         )
+        cached_s, click_cached_s = interleaved(
+            lambda: _runs([*_launcher(), "status", "--cached"], cwd=root),
+            lambda: _runs(baseline),
+            repeat=7,
+        )
     return [
         Row(
             "B4 version",
@@ -62,7 +67,7 @@ def b4_startup() -> list[Row]:
             version_s,
             "python -c 'import click'",
             click_s,
-            1.5,
+            1.2,
         ),
         Row(
             "B4 status",
@@ -70,7 +75,15 @@ def b4_startup() -> list[Row]:
             status_s,
             "python -c 'import click'",
             click_again_s,
-            3.0,
+            2.5,
+        ),
+        Row(
+            "B4 cached",
+            "waypoint-hooks status --cached of the same project",
+            cached_s,
+            "python -c 'import click'",
+            click_cached_s,
+            2.0,
         ),
     ]
 

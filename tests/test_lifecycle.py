@@ -7,14 +7,20 @@ by timing: a hook held at the gate says so with a file, and waits until the test
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hostile.harness import GUARD, App, Processes, Project, kill_group, wait_until
 
+from waypoint_hooks import JobInfo, PluginManager, hookimpl
+from waypoint_hooks._config import load_config
+from waypoint_hooks._launcher import Launcher
 from waypoint_hooks._state import State
 
 pytestmark = pytest.mark.usefixtures("hostile_plugins")
@@ -261,3 +267,30 @@ def test_a_checkpoint_an_isolated_hook_made_is_stored_before_it_goes_on(
     assert record.checkpoint == {"made": record.id}
     processes.run(project.args("destroy"), cwd=project.root)
     assert (project.root / "destroyed").read_text() == f"{record.id}\n"
+
+
+def test_a_deployment_is_live_on_disk_before_the_next_apps_deploy_hook_runs(
+    tmp_path: Path,
+) -> None:
+    # Its outcome shares the next app's intent's transaction: committed before that hook runs.
+    state_path = tmp_path / "state.db"
+    seen: dict[str, list[tuple[str, str]]] = {}
+
+    @hookimpl
+    def platform_deploy_func(job_info: JobInfo) -> dict[str, str]:
+        with contextlib.closing(sqlite3.connect(state_path)) as db:
+            rows = db.execute("SELECT app, status FROM targets ORDER BY app").fetchall()
+        seen[job_info.app] = rows
+        return {"app": job_info.app}
+
+    plugins = PluginManager()
+    plugins.register(SimpleNamespace(platform_deploy_func=platform_deploy_func), "seer")
+    config = tmp_path / "waypoint.hcl"
+    apps = "".join(
+        f'app "{name}" {{\n  deploy {{\n    use "seer" {{}}\n  }}\n}}\n' for name in "ab"
+    )
+    config.write_text(f'project = "p"\n{apps}')
+    with State.open(state_path) as state:
+        Launcher(load_config(config), state, plugins).deploy((), check=False)
+        assert seen == {"a": [("a", "pending")], "b": [("a", "live"), ("b", "pending")]}
+        assert [r.status for r in state.versions("deployment", "b", "default")] == ["live"]

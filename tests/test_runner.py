@@ -3,6 +3,8 @@ wrappers and observers (DESIGN §2, §4, §9)."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import subprocess
 import sys
 import textwrap
@@ -550,3 +552,19 @@ def test_the_ui_passed_in_receives_the_plugins_steps(
     ui = RecordingUI()
     run_one(manager, "chatty", ui=ui)
     assert ui.lines() == ["ok: probed db", "note"]
+
+
+def test_runs_with_a_timeout_leave_no_event_loop_behind(
+    manager: PluginManager, plugin_module: Build
+) -> None:
+    # What times the checks out is kept by loop: a loop that ran must still be collectable.
+    register(manager, plugin_module, "typed", TYPED)
+
+    def loops() -> int:
+        gc.collect()
+        return sum(isinstance(o, asyncio.AbstractEventLoop) for o in gc.get_objects())
+
+    before = loops()
+    for _ in range(5):
+        run_one(manager, "typed", config={"port": 1}, deployment={"path": "/"})
+    assert loops() == before

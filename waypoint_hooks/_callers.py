@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import math
 import threading
 import types
+import weakref
 from collections.abc import Awaitable, Callable, Generator, Hashable, Mapping, Sequence
-from typing import Any, TypeVar, final
+from typing import Any, Final, TypeVar, final
 
 import attrs
 
@@ -138,7 +140,9 @@ async def _call_async(
             coroutine: Awaitable[Any] = call.impl.hookimpl.function(  # type: ignore[assignment]
                 **call.impl.arguments(values)
             )
-            value = await _in_context(context, coroutine)
+            # Without wrappers there is no context to share with them: this task's own, a
+            # copy of the caller's as ``context`` is, will do without stepping the hook.
+            value = await (_in_context(context, coroutine) if call.wrappers else coroutine)
         except BaseException as exc:
             # Even SystemExit and KeyboardInterrupt: raised from a task they would stop the
             # event loop and every other check with it.
@@ -175,6 +179,53 @@ def _in_context(context: contextvars.Context, awaitable: Awaitable[_T]) -> Gener
             step, argument = steps.throw, exc
 
 
+@final
+class _Deadlines:
+    """One timer of a loop for all the waits that end in the same millisecond.
+
+    A timer each would put 1,000 checks started at once into the loop's heap of timers one
+    by one, each push and pop comparing timers in Python; their deadlines differ by less
+    than a millisecond, and a timeout may well end that much late. Kept by loop in a weak
+    mapping, so it holds no reference to its loop, nor (weakly) to the timers it set there.
+    """
+
+    def __init__(self) -> None:
+        self._due: dict[int, tuple[weakref.ref[asyncio.TimerHandle], set[Callable[[], None]]]]
+        self._due = {}
+
+    def add(self, loop: asyncio.AbstractEventLoop, delay: float, wake: Callable[[], None]) -> int:
+        """Call ``wake`` once ``delay`` seconds have passed; the key to :meth:`discard` it."""
+        due = math.ceil((loop.time() + delay) * 1000)
+        entry = self._due.get(due)
+        if entry is None:
+            timer = loop.call_at(due / 1000, self._fire, due)
+            entry = self._due[due] = (weakref.ref(timer), set())
+        entry[1].add(wake)
+        return due
+
+    def discard(self, due: int, wake: Callable[[], None]) -> None:
+        entry = self._due.get(due)
+        if entry is None:
+            return  # fired
+        timer, wakes = entry
+        wakes.discard(wake)
+        if not wakes:
+            del self._due[due]
+            handle = timer()
+            if handle is not None:
+                handle.cancel()
+
+    def _fire(self, due: int) -> None:
+        _, wakes = self._due.pop(due)
+        for wake in wakes:
+            wake()
+
+
+_DEADLINES: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Deadlines]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def _settled(future: asyncio.Future[_Outcome], timeout: float | None) -> None:
     """Wait until ``future`` is done or ``timeout`` passes, whichever is first.
 
@@ -192,11 +243,14 @@ async def _settled(future: asyncio.Future[_Outcome], timeout: float | None) -> N
             waiter.set_result(None)
 
     future.add_done_callback(wake)
-    timer = loop.call_later(timeout, wake)
+    deadlines = _DEADLINES.get(loop)
+    if deadlines is None:
+        deadlines = _DEADLINES[loop] = _Deadlines()
+    due = deadlines.add(loop, timeout, wake)
     try:
         await waiter
     finally:
-        timer.cancel()
+        deadlines.discard(due, wake)
         future.remove_done_callback(wake)
 
 
@@ -215,7 +269,7 @@ async def invoke(
     # previous call on its reused worker thread left in that thread's context.
     context = contextvars.copy_context()
     if call.impl.is_async:
-        future = asyncio.ensure_future(_call_async(call, values, context))
+        future = asyncio.get_running_loop().create_task(_call_async(call, values, context))
     else:
         stuck_for = still_running(key)
         if stuck_for is not None:
@@ -244,7 +298,7 @@ async def invoke(
     if outcome.error is not None:
         raise HookFailed(call, outcome.error)
     value = outcome.value
-    if inspect.isawaitable(value) and not call.impl.is_async:
+    if not call.impl.is_async and inspect.isawaitable(value):
         # A plain def that returned a coroutine: the plugin meant async def.
         if inspect.iscoroutine(value):
             value.close()

@@ -13,25 +13,27 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar, final
+from typing import TYPE_CHECKING, Any, TypeVar, final
 
 import attrs
 
 from ._alerting import Alerting
-from ._callers import HookFailed, HookTimeout
-from ._components import TargetKind, lifecycle_of
+from ._components import OBSERVER_HOOK, TargetKind, lifecycle_of
 from ._config import App, Project, Use
 from ._context import JobInfo, Target
-from ._delivery import Courier
 from ._errors import PluginError
 from ._model import StatusReport
-from ._plugins import PluginManager
 from ._request import HookRequest
-from ._runner import Checked, Runner, StatusCheck
 from ._signals import STOP
 from ._state import Record, State, StoredAlert, StoredReport
-from ._workers import run_abandoning
 from .terminal import Event, RecordingUI, SilentUI, StreamUI
+
+if TYPE_CHECKING:
+    # What runs hooks (asyncio, threads) is imported by the phases that run them: status
+    # --cached, history and alerts start without it.
+    from ._delivery import Courier
+    from ._plugins import PluginManager
+    from ._runner import Checked, Runner, StatusCheck
 
 __all__ = ["AppStatus", "Launcher", "Outcome", "Reports", "UnknownAppError", "store"]
 
@@ -90,8 +92,6 @@ class Launcher:
         self.on_failure = on_failure
         self.state = state
         self.plugins = plugins
-        #: Deploy, release and destroy hooks have no timeout (Ctrl-C stops them).
-        self.runner = Runner(plugins, timeout=None, on_failure=on_failure)
         self.workspace = workspace
         self.output = output
         #: One command is one job, as in Waypoint.
@@ -99,6 +99,13 @@ class Launcher:
         self.alerting = Alerting.of(project) if project.notify else None
         #: Delivers alerts once the first status check ran (DESIGN §15), until :meth:`close`.
         self.courier: Courier | None = None
+
+    @functools.cached_property
+    def runner(self) -> Runner:
+        """Runs deploy, release and destroy hooks: with no timeout (Ctrl-C stops them)."""
+        from ._runner import Runner
+
+        return Runner(self.plugins, timeout=None, on_failure=self.on_failure)
 
     def close(self) -> None:
         """Deliver what is due and stop delivering: each attempt ends within its deadline."""
@@ -120,25 +127,30 @@ class Launcher:
     def targets(
         self, apps: Iterable[App], kinds: Iterable[TargetKind] = ("deployment", "release")
     ) -> list[tuple[App, Record]]:
-        """Each app's latest live deployment and release (of ``kinds``), where it has one."""
-        targets = []
-        for app in apps:
-            for kind in kinds:
-                record = self.state.latest(kind, app.name, self.workspace)
-                if record is not None:
-                    targets.append((app, record))
-        return targets
+        """Each app's latest live deployment and release (of ``kinds``), where it has one:
+        one query for all of them."""
+        apps = list(apps)
+        latest = self.state.latest_of([app.name for app in apps], self.workspace)
+        return [
+            (app, latest[app.name, kind])
+            for app in apps
+            for kind in kinds
+            if (app.name, kind) in latest
+        ]
 
     # --- phases ---------------------------------------------------------------------------
 
     def deploy(self, names: Sequence[str], check: bool = True) -> Outcome:
         """Deploy each app with its platform, record it, then check the apps' status."""
         outcome = Outcome()
+        self._run_phase(self._deploy_all(names, outcome))
+        return self._then_status(names, outcome, check)
+
+    async def _deploy_all(self, names: Sequence[str], outcome: Outcome) -> None:
         for app in self._until_stopped(names):
-            record = self._create(app, "deployment", outcome)
+            record = await self._create(app, "deployment", outcome)
             if record is not None:
                 outcome.created[app.name] = record
-        return self._then_status(names, outcome, check)
 
     def release(
         self,
@@ -160,6 +172,17 @@ class Launcher:
         if prune_retain < 0:
             raise ValueError(f"prune_retain must be 0 or more, got {prune_retain}")
         outcome = Outcome()
+        self._run_phase(self._release_all(names, outcome, prune, prune_retain, deployments))
+        return self._then_status(names, outcome, check)
+
+    async def _release_all(
+        self,
+        names: Sequence[str],
+        outcome: Outcome,
+        prune: bool,
+        prune_retain: int,
+        deployments: Mapping[str, Record] | None,
+    ) -> None:
         for app in self._until_stopped(names):
             if app.release is None:
                 continue
@@ -174,15 +197,14 @@ class Launcher:
                     f"app {app.name!r} has no deployment to release; run `deploy` first"
                 )
                 continue
-            record = self._create(app, "release", outcome, deployment)
+            record = await self._create(app, "release", outcome, deployment)
             if record is None:
                 continue
             for older in self.state.versions("release", app.name, self.workspace):
                 if older.sequence < record.sequence and older.status == "live":
                     self.state.mark_destroyed("release", older.id)
             if prune:
-                self._prune(app, deployment, prune_retain, outcome)
-        return self._then_status(names, outcome, check)
+                await self._prune(app, deployment, prune_retain, outcome)
 
     def up(self, names: Sequence[str], *, prune: bool = True, prune_retain: int = 2) -> Outcome:
         """Deploy, release what was deployed, then one status check of every app."""
@@ -201,18 +223,21 @@ class Launcher:
         """Destroy every version of each app: its releases, then its deployments, newest
         first; failed and interrupted ones with what their hooks checkpointed."""
         outcome = Outcome()
+        self._run_phase(self._destroy_all(names, outcome))
+        outcome.apps = self.cached(names)
+        return outcome
+
+    async def _destroy_all(self, names: Sequence[str], outcome: Outcome) -> None:
         for app in self._until_stopped(names):
             self._header(f"Destroying {app.name}")
             for kind in ("release", "deployment"):
                 destroyed = [
-                    self._destroy(app, record, outcome)
+                    await self._destroy(app, record, outcome)
                     for record in self.state.versions(kind, app.name, self.workspace)
                     if record.status != "pending"  # another command is making it
                 ]
                 if not all(destroyed):
                     break  # never leave a release pointing at a destroyed deployment
-        outcome.apps = self.cached(names)
-        return outcome
 
     def status(
         self,
@@ -224,6 +249,8 @@ class Launcher:
     ) -> Outcome:
         """Check every named app's latest deployment and release now; store the reports,
         keeping the newest ``keep`` of each target (default: each app's ``keep``)."""
+        from ._workers import run_abandoning
+
         apps = self.select(names)
         targets = self.targets(apps)
         runner = self.status_runner(concurrency=concurrency, timeout=timeout)
@@ -238,6 +265,8 @@ class Launcher:
         self, *, concurrency: int | None = None, timeout: float | None = None
     ) -> Runner:
         """A runner of status checks, with the project's limits unless others are given."""
+        from ._runner import Runner
+
         return Runner(
             self.plugins,
             concurrency=concurrency or self.project.status.concurrency,
@@ -263,7 +292,7 @@ class Launcher:
 
         The one way every status check is made, by ``status`` and by ``serve`` alike.
         """
-        last = self.state.last_reports([record for _, record in targets])
+        last = self.state.last_reports([r for _, r in targets if self._given_last_report(r)])
         checks = [self._check(app, record, last.get(record.id), timeout) for app, record in targets]
         by_id = {record.id: record for _, record in targets}
         reports: Reports = []
@@ -285,6 +314,8 @@ class Launcher:
         if self.alerting is None:
             return
         if self.courier is None:
+            from ._delivery import Courier
+
             self.courier = Courier(
                 self.project,
                 self.state,
@@ -334,15 +365,31 @@ class Launcher:
                 return
             yield app
 
+    def _run_phase(self, phase: Coroutine[Any, Any, None]) -> None:
+        """Run the hooks of a deploy, release or destroy of every app on one event loop; the
+        outcome the last hook left for the state's next write is written whatever happens."""
+        from ._workers import run_abandoning
+
+        try:
+            run_abandoning(phase)
+        finally:
+            self.state.flush()
+
     def _then_status(self, names: Sequence[str], outcome: Outcome, check: bool) -> Outcome:
         if check and not STOP.requested:
             outcome.apps = self.status(names).apps
         return outcome
 
-    def _create(
+    async def _create(
         self, app: App, kind: TargetKind, outcome: Outcome, deployment: Record | None = None
     ) -> Record | None:
-        """Run a deploy or release hook, recorded from intent to outcome (DESIGN §12)."""
+        """Run a deploy or release hook, recorded from intent to outcome (DESIGN §12).
+
+        A hook's value is written with the state's next write, in its transaction: the next
+        app's intent, most often, which must be written before that app's hook runs anyway.
+        So no other hook runs before it is stored (a crash in one cannot lose it), and a
+        deployment costs one transaction, not two: a commit waits for the disk.
+        """
         use = app.deploy if deployment is None else app.release
         assert use is not None
         verb = "Deploying" if kind == "deployment" else "Releasing"
@@ -363,16 +410,16 @@ class Launcher:
             checkpoint=functools.partial(self.state.checkpoint, record),
             **({} if deployment is None else {"deployment": deployment.value}),
         )
-        made = self._run(app, self.runner.make(request), outcome)
+        made = await self._run(app, self.runner.make(request), outcome)
         if isinstance(made, str):
             self.state.fail(record, made)
             return None
         (value,) = made
-        record = self.state.complete(record, value)
+        record = self.state.complete(record, value, deferred=True)
         self._say(f"{app.name} {kind} v{record.sequence} recorded")
         return record
 
-    def _destroy(self, app: App, record: Record, outcome: Outcome) -> bool:
+    async def _destroy(self, app: App, record: Record, outcome: Outcome) -> bool:
         """Destroy one version of an app; False when its destroy hook failed."""
         what = f"{app.name} {record.kind} v{record.sequence}"
         if not self.state.claim(record):
@@ -392,14 +439,14 @@ class Launcher:
             record,
             **{record.kind: value},
         )
-        if isinstance(self._run(app, self.runner.call(request), outcome), str):
+        if isinstance(await self._run(app, self.runner.call(request), outcome), str):
             self.state.unclaim(record)
             return False
         self.state.mark_destroyed(record.kind, record.id)
         self._say(f"Destroyed {what}")
         return True
 
-    def _prune(self, app: App, released: Record, retain: int, outcome: Outcome) -> None:
+    async def _prune(self, app: App, released: Record, retain: int, outcome: Outcome) -> None:
         """Destroy ``app``'s deployments superseded by ``released``, but the newest
         ``retain`` live ones; failed and interrupted ones are never worth retaining."""
         kept = 0
@@ -409,7 +456,7 @@ class Launcher:
             if record.status == "live" and kept < retain:
                 kept += 1
                 continue
-            self._destroy(app, record, outcome)
+            await self._destroy(app, record, outcome)
 
     def _request(
         self,
@@ -425,15 +472,31 @@ class Launcher:
         ui = self.output or SilentUI()
         return HookRequest(hook, plugin, job, ui, config, isolate=app.isolate, **values)
 
-    def _run(self, app: App, call: Coroutine[Any, Any, _T], outcome: Outcome) -> tuple[_T] | str:
+    async def _run(
+        self, app: App, call: Coroutine[Any, Any, _T], outcome: Outcome
+    ) -> tuple[_T] | str:
         """Run one deploy, release or destroy call: ``(its value,)``, or why it failed, the
         failure added to ``outcome`` and shown."""
+        from ._callers import HookFailed, HookTimeout
+
         try:
-            return (run_abandoning(call),)
+            return (await call,)
         except (PluginError, HookFailed, HookTimeout, TypeError) as exc:
             outcome.failures.append(f"app {app.name!r}: {exc}")
             self._say(f"✖ {exc}")
             return str(exc)
+
+    def _given_last_report(self, record: Record) -> bool:
+        """Whether a check of ``record`` needs its last report: its status hook or a wrapper
+        of it takes ``last_report``, or observers are told it (decoding every previous report
+        of 5,000 apps would be a fifth of a status)."""
+        if self.plugins.observers(OBSERVER_HOOK):
+            return True
+        try:
+            call = self.plugins.call(lifecycle_of(record.kind).status, record.plugin)
+        except PluginError:
+            return False  # the check fails before any hook runs
+        return call.takes("last_report")
 
     def _check(
         self, app: App, record: Record, last: StatusReport | None, timeout: float | None
@@ -445,6 +508,8 @@ class Launcher:
             released = self.state.get("deployment", record.deployment_id or "")
             deployment = released.value if released is not None else {}
         use = app.deploy if record.kind == "deployment" else app.release
+        from ._runner import StatusCheck
+
         target = Target(app.name, record.kind, record.id, record.plugin)
         return StatusCheck(
             target,

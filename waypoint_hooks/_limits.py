@@ -7,8 +7,8 @@ from typing import Final, final
 
 import attrs
 
-from ._model import StatusReport
-from ._wire import report_to_json
+from ._model import Resource, StatusReport
+from ._wire import encode_report
 
 __all__ = ["ReportLimits"]
 
@@ -44,16 +44,16 @@ class ReportLimits:
     def enforce(self, report: StatusReport) -> str | None:
         """Cut ``report``'s messages (finalized) to the limit, in place, ending them with
         ``…``; then why it is still over a limit, or ``None`` when it is within them all."""
-        report.health_message = self._cut(report.health_message)
+        self._cut_message(report)
         for index, resource in enumerate(report.resources):
-            resource.health_message = self._cut(resource.health_message)
+            self._cut_message(resource)
             size = len(resource.state_json.encode())
             if size > self.max_state_json_bytes:
                 return (
                     f"a report whose resources[{index}].state_json is {size} bytes, over the "
                     f"limit of {self.max_state_json_bytes} (max_state_json_bytes)"
                 )
-        size = len(report_to_json(report))  # ASCII: its length is its size
+        size = len(encode_report(report))
         if size > self.max_report_bytes:
             return (
                 f"a report of {size} bytes encoded, over the limit of {self.max_report_bytes} "
@@ -61,10 +61,11 @@ class ReportLimits:
             )
         return None
 
-    def _cut(self, message: str) -> str:
-        data = message.encode()
+    def _cut_message(self, instance: StatusReport | Resource) -> None:
+        # Assigned only when cut: assignment runs the field's validators, for every report.
+        data = instance.health_message.encode()
         if len(data) <= self.max_message_bytes:
-            return message
+            return
         kept = data[: self.max_message_bytes - len(_CUT.encode())]
         # A character cut in two is dropped whole.
-        return kept.decode(errors="ignore") + _CUT
+        instance.health_message = kept.decode(errors="ignore") + _CUT

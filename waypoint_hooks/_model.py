@@ -253,15 +253,22 @@ def finalize(
     with a field that assignment would have refused (see ``validate_report``).
     """
     validate_report(report)
+    # Set past the converters and validators that assignment runs: the report was validated
+    # above, and each value set here is of its field's type (a status check's every report
+    # comes through here).
+    set_field = object.__setattr__
     for resource in report.resources:
         if not resource.platform:
-            resource.platform = plugin
-    if report.generated_time is None:
-        report.generated_time = now or datetime.now(timezone.utc)
+            set_field(resource, "platform", plugin)
+    if report.generated_time is None and now is None:
+        set_field(report, "generated_time", datetime.now(timezone.utc))
+    elif report.generated_time is None:
+        report.generated_time = now  # a time given: in UTC, or refused if naive
     if report.health is None:
-        report.health, message = policy.evaluate(report.resources)
+        health, message = policy.evaluate(report.resources)
+        set_field(report, "health", health)
         if not report.health_message:
-            report.health_message = message
+            set_field(report, "health_message", message)
     return report
 
 

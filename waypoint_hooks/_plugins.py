@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
-import importlib.metadata
 import inspect
 import os
 import typing
@@ -104,6 +103,9 @@ def discover(specs: PluginSpecs = NO_SPECS, autoload: bool | None = None) -> lis
     Entry points of the ``waypoint_hooks`` group (only this distribution's own when autoload
     is off), then the ``-p`` modules; blocked names are left out.
     """
+    # Imported here: commands that run no plugin (status --cached, history) do without it.
+    import importlib.metadata
+
     if autoload is None:
         autoload = os.environ.get(AUTOLOAD_ENV, "") in ("", "0")
     found: dict[str, Plugin] = {}
@@ -238,6 +240,10 @@ class HookCall:
     #: Outermost first.
     wrappers: tuple[Impl, ...]
     impl: Impl
+
+    def takes(self, argument: str) -> bool:
+        """Whether the implementation, or a wrapper around it, takes ``argument``."""
+        return any(argument in i.hookimpl.argnames for i in (*self.wrappers, self.impl))
 
 
 @final

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 
+from ._collector import paused
 from ._errors import ConfigFileError
 
 if TYPE_CHECKING:
@@ -113,10 +114,12 @@ def read_hcl(path: Path, text: str) -> Body:
         # Not hcl2.loads: its with_meta option gives no lines (python-hcl2 8.1.4), and it keeps
         # only the last of two same-named attributes. The raw lark tree, whose nodes carry
         # lines, is walked in step with hcl2's rule tree, whose values serialize as loads's.
-        tree = _parse_hcl(path, text)
-        rules = hcl2.transform(tree, discard_comments=True)
-        reader = _HclReader(path, hcl2.SerializationOptions(**_SERIALIZATION))
-        return reader.body(tree.children[0], rules.body)
+        # The parse tree and the rule tree are millions of objects for a big config.
+        with paused():
+            tree = _parse_hcl(path, text)
+            rules = hcl2.transform(tree, discard_comments=True)
+            reader = _HclReader(path, hcl2.SerializationOptions(**_SERIALIZATION))
+            return reader.body(tree.children[0], rules.body)
     except UnexpectedInput as exc:
         # An unexpected end of file may have no line (-1): it is on the last one.
         line = exc.line if exc.line > 0 else text.count("\n") + 1

@@ -142,7 +142,8 @@ class Runner:
                 if on_start is not None:
                     on_start(check)
                 checked = await self.check(check)
-            await self._observe(check, checked.report)
+            if self.plugins.observers(OBSERVER_HOOK):
+                await self._observe(check, checked.report)
             if on_done is not None:
                 on_done(check, checked)
             return checked.report

@@ -371,7 +371,7 @@ class State:
     use it as a context manager.
     """
 
-    __slots__ = ("_db", "_file", "_lock", "_read_only", "path")
+    __slots__ = ("_db", "_deferred", "_file", "_lock", "_read_only", "path")
 
     def __init__(
         self, path: Path, connection: sqlite3.Connection, *, read_only: bool = False
@@ -382,6 +382,8 @@ class State:
         # A sync hook runs in a worker thread, and its ctx.checkpoint() writes from there:
         # one thread at a time uses the connection (opened with check_same_thread=False).
         self._lock = threading.RLock()
+        #: Outcomes written by the next write transaction, first (``complete(deferred=True)``).
+        self._deferred: list[tuple[str, tuple[object, ...]]] = []
         #: The file opened, absolute (the command may change directory) and as (device,
         #: inode); None for a state in memory.
         self._file: tuple[Path, tuple[int, int]] | None = None
@@ -514,11 +516,20 @@ class State:
             # writes; a deferred one would fail with SQLITE_BUSY at its first write instead.
             db.execute("BEGIN IMMEDIATE")
             try:
+                for statement, parameters in self._deferred:
+                    db.execute(statement, parameters)
                 yield db
                 db.execute("COMMIT")
+                self._deferred.clear()
             finally:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
+
+    def flush(self) -> None:
+        """Write the outcomes deferred by :meth:`complete`, if any are left."""
+        if self._deferred:
+            with self._writing():
+                pass
 
     def _prepare(self) -> None:
         with self._guarded() as db:
@@ -630,10 +641,17 @@ class State:
         """Keep ``value`` as what ``record``'s unfinished hook has made so far, at once."""
         self._update(record, "checkpoint = ?", _value_text(value))
 
-    def complete(self, record: Record, value: Mapping[str, Any]) -> Record:
-        """``record``'s hook returned ``value``: the record is live."""
+    def complete(
+        self, record: Record, value: Mapping[str, Any], *, deferred: bool = False
+    ) -> Record:
+        """``record``'s hook returned ``value``: the record is live.
+
+        ``deferred``: written by the next write transaction of this state, first, or by
+        :meth:`flush`; the caller makes one of them come before any other hook can run, so
+        that what a finished hook made is on disk before anything else may crash the command.
+        """
         text = _value_text(value)
-        self._update(record, "status = 'live', value = ?", text)
+        self._update(record, "status = 'live', value = ?", text, deferred)
         # Read back as get() gives it (tuples become lists, URLs redacted), not as the
         # caller's object.
         return attrs.evolve(record, value=json.loads(text), status="live")
@@ -642,12 +660,17 @@ class State:
         """``record``'s hook failed with ``error``; its checkpoint, if any, stays."""
         self._update(record, "status = 'failed', error = ?", redact_urls(error))
 
-    def _update(self, record: Record, assignments: str, value: object) -> None:
+    def _update(
+        self, record: Record, assignments: str, value: object, deferred: bool = False
+    ) -> None:
+        statement = f"UPDATE targets SET {assignments} WHERE kind = ? AND id = ?"
+        parameters = (value, record.kind, record.id)
+        if deferred:
+            with self._lock:
+                self._deferred.append((statement, parameters))
+            return
         with self._writing() as db:
-            db.execute(
-                f"UPDATE targets SET {assignments} WHERE kind = ? AND id = ?",
-                (value, record.kind, record.id),
-            )
+            db.execute(statement, parameters)
 
     def _check_deployment(self, app: str, workspace: str, deployment_id: str) -> None:
         found = self._db.execute(
@@ -665,6 +688,30 @@ class State:
         """The newest live deployment or release of ``app`` that is not destroyed."""
         found = self._not_destroyed(kind, app, workspace, " AND status = 'live'", 1)
         return found[0] if found else None
+
+    def latest_of(self, apps: Sequence[str], workspace: str) -> dict[tuple[str, Kind], Record]:
+        """:meth:`latest` of both kinds for each of ``apps``, by (app, kind), in one query per
+        few hundred apps."""
+        found: dict[tuple[str, Kind], Record] = {}
+        for start in range(0, len(apps), _BATCH):
+            batch = apps[start : start + _BATCH]
+            values = ", ".join(["(?)"] * len(batch))
+            # One seek of the index of targets alive per app and kind, as latest() makes.
+            with self._guarded() as db:
+                rows = db.execute(
+                    f"WITH wanted (wanted_app) AS (VALUES {values}),"
+                    " kinds (wanted_kind) AS (VALUES ('deployment'), ('release'))"
+                    f" SELECT {_RECORD_COLUMNS} FROM wanted CROSS JOIN kinds JOIN targets"
+                    " ON targets.kind = wanted_kind AND targets.id = ("
+                    "  SELECT id FROM targets WHERE kind = wanted_kind AND app = wanted_app"
+                    "  AND workspace = ? AND destroyed IS NULL AND status = 'live'"
+                    "  ORDER BY sequence DESC LIMIT 1)",
+                    [*batch, workspace],
+                ).fetchall()
+            for row in rows:
+                record = _record(row)
+                found[record.app, record.kind] = record
+        return found
 
     def versions(self, kind: Kind, app: str, workspace: str) -> list[Record]:
         """Every deployment or release of ``app`` not destroyed, newest first: live ones,
@@ -766,10 +813,12 @@ class State:
                     "this state returned"
                 ) from None
             pruned = {(r.kind, r.id, keeps[r.app]) for r, _ in stored if keeps.get(r.app)}
+            # A seek: what is older than the target's keep-th newest report goes. The subquery
+            # reads keep entries of the target's index, not every report the target has.
             db.executemany(
-                "DELETE FROM reports WHERE kind = ?1 AND target_id = ?2 AND id NOT IN ("
-                " SELECT id FROM reports WHERE kind = ?1 AND target_id = ?2"
-                " ORDER BY generated DESC, id DESC LIMIT ?3)",
+                "DELETE FROM reports WHERE kind = ?1 AND target_id = ?2 AND (generated, id) < ("
+                " SELECT generated, id FROM reports WHERE kind = ?1 AND target_id = ?2"
+                " ORDER BY generated DESC, id DESC LIMIT 1 OFFSET ?3 - 1)",
                 sorted(pruned),
             )
             if alerting is None or not checked:
@@ -896,21 +945,29 @@ class State:
         return self._history(app, workspace, -1 if limit is None else limit)
 
     def _history(self, app: str, workspace: str, limit: int) -> Iterator[StoredReport]:
+        # Each target's sequence and plugin read once, when its first report comes: a join
+        # would look the target up again for every one of its reports.
+        targets: dict[tuple[str, str], tuple[int, str]] = {}
         with self._guarded() as db:
             rows = db.execute(
-                "SELECT reports.kind, target_id, sequence, plugin, report,"
+                "SELECT kind, target_id, report,"
                 # The target's report before this one, by the index of a target's reports.
                 " (SELECT older.health FROM reports AS older"
                 "  WHERE older.kind = reports.kind AND older.target_id = reports.target_id"
                 "  AND (older.generated, older.id) < (reports.generated, reports.id)"
                 "  ORDER BY older.generated DESC, older.id DESC LIMIT 1)"
-                " FROM reports JOIN targets"
-                " ON targets.kind = reports.kind AND targets.id = reports.target_id"
-                " WHERE reports.app = ? AND reports.workspace = ?"
-                " ORDER BY generated DESC, reports.id DESC LIMIT ?",
+                " FROM reports WHERE app = ? AND workspace = ?"
+                " ORDER BY generated DESC, id DESC LIMIT ?",
                 (app, workspace, limit),
             )
-            for kind, target_id, sequence, plugin, text, previous in rows:
+            for kind, target_id, text, previous in rows:
+                target = targets.get((kind, target_id))
+                if target is None:
+                    target = targets[kind, target_id] = db.execute(
+                        "SELECT sequence, plugin FROM targets WHERE kind = ? AND id = ?",
+                        (kind, target_id),
+                    ).fetchone()
+                sequence, plugin = target
                 yield StoredReport(
                     kind,
                     target_id,

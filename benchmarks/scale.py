@@ -1,0 +1,213 @@
+"""B6: ``deploy`` and ``status`` of many apps, against the least a hand-written program does.
+
+The baseline calls the same plugin's hooks with pluggy on one event loop, encodes each value
+or report with ``json.dumps``, and stores them all in one SQLite transaction. The launcher
+does that and what the design asks besides: each deployment recorded from intent to outcome
+(DESIGN §12), reports finalized, bounded and redacted, retention applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import tempfile
+import textwrap
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from waypoint_hooks import JobInfo, PluginManager, PluginSpecs, hookspecs
+from waypoint_hooks._config import Project, load_config
+from waypoint_hooks._launcher import Launcher
+from waypoint_hooks._markers import PROJECT
+from waypoint_hooks._state import State
+
+from . import trivial
+from ._measure import Row, interleaved
+
+SIZES = (1, 100, 1_000, 5_000)
+
+
+def _config(apps: int) -> str:
+    blocks = "".join(
+        textwrap.dedent(
+            f"""
+            app "app{index}" {{
+              deploy {{
+                use "trivial" {{}}
+              }}
+            }}
+            """
+        )
+        for index in range(apps)
+    )
+    return f'project = "bench"\n{blocks}'
+
+
+def _project(directory: Path, apps: int) -> Project:
+    path = directory / "waypoint.hcl"
+    path.write_text(_config(apps))
+    return load_config(path, cache_dir=directory / ".waypoint-hooks")
+
+
+class _ByHand:
+    """The baseline: pluggy on one event loop, json.dumps, one SQLite transaction."""
+
+    def __init__(self, path: Path, apps: Sequence[str]) -> None:
+        State.open(path).close()  # the same tables and indexes as the state's
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.pm.register(trivial, "trivial")
+        self.apps = apps
+        self.sequence = 0
+        self.deployed: list[tuple[str, str, dict[str, Any]]] = []
+
+    def _store(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany(sql, rows)
+        self.db.execute("COMMIT")
+
+    def deploy(self) -> None:
+        self.sequence += 1
+        hook = self.pm.hook.platform_deploy_func
+
+        async def deploy_all() -> list[tuple[str, str, dict[str, Any]]]:
+            made = []
+            for app in self.apps:
+                id = os.urandom(16).hex()
+                job = JobInfo("bench", app, "default", id)
+                value = await hook(ctx=None, job_info=job, ui=None, config={})
+                made.append((app, id, value))
+            return made
+
+        self.deployed = asyncio.run(deploy_all())
+        now = time.time_ns() // 1000
+        self._store(
+            "INSERT INTO targets (kind, id, app, workspace, sequence, plugin, value, created)"
+            " VALUES ('deployment', ?, ?, 'default', ?, 'trivial', ?, ?)",
+            [(id, app, self.sequence, json.dumps(value), now) for app, id, value in self.deployed],
+        )
+
+    def status(self) -> None:
+        hook = self.pm.hook.platform_status_func
+
+        async def check_all() -> list[tuple[object, ...]]:
+            rows: list[tuple[object, ...]] = []
+            for app, id, value in self.deployed:
+                job = JobInfo("bench", app, "default", "job")
+                report = await hook(
+                    ctx=None, job_info=job, ui=None, config={}, deployment=value, last_report=None
+                )
+                generated = datetime.now(timezone.utc)
+                wire = {
+                    "resources": [],
+                    "health": report.health.name,
+                    "health_message": report.health_message,
+                    "generated_time": generated.isoformat(),
+                    "external": report.external,
+                }
+                micros = int(generated.timestamp() * 1e6)
+                rows.append(("deployment", id, app, "default", "READY", micros, json.dumps(wire)))
+            return rows
+
+        self._store(
+            "INSERT INTO reports (kind, target_id, app, workspace, health, generated, report)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            asyncio.run(check_all()),
+        )
+
+
+def _plugins() -> PluginManager:
+    return PluginManager.load(PluginSpecs(modules=("benchmarks.trivial",)), autoload=False)
+
+
+def _rows(directory: Path, apps: int) -> tuple[Row, Row]:
+    project = _project(directory, apps)
+    names = list(project.apps)
+    by_hand = _ByHand(directory / "baseline.db", names)
+    repeat = 5 if apps <= 100 else 3
+    with State.open(directory / "state.db") as state:
+        launcher = Launcher(project, state, _plugins())
+        deploy_s, by_hand_deploy_s = interleaved(
+            lambda: launcher.deploy((), check=False), by_hand.deploy, repeat=repeat
+        )
+        status_s, by_hand_status_s = interleaved(
+            lambda: launcher.status(()), by_hand.status, repeat=repeat
+        )
+    by_hand.db.close()
+    return (
+        Row(
+            f"B6 deploy {apps}",
+            f"Launcher.deploy of {apps:,} apps of a trivial plugin",
+            deploy_s,
+            "pluggy on one loop, json.dumps, one transaction",
+            by_hand_deploy_s,
+            2.0,
+        ),
+        Row(
+            f"B6 status {apps}",
+            f"Launcher.status of {apps:,} apps of a trivial plugin",
+            status_s,
+            "pluggy on one loop, json.dumps, one transaction",
+            by_hand_status_s,
+            2.0,
+        ),
+    )
+
+
+def _first_read(directory: Path, apps: int) -> float:
+    """Seconds per app of the first read of an ``apps``-app config (nothing cached)."""
+    path = directory / f"read{apps}.hcl"
+    path.write_text(_config(apps))
+    start = time.perf_counter()
+    load_config(path)
+    return (time.perf_counter() - start) / apps
+
+
+def b6_scale() -> list[Row]:
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as directory:
+        for apps in SIZES:
+            workspace = Path(directory) / str(apps)
+            workspace.mkdir()
+            rows.extend(_rows(workspace, apps))
+        per_app = {
+            row.id: row.seconds / int(row.id.rsplit(" ", 1)[1])
+            for row in rows
+            if row.id.endswith((" 1000", " 5000"))
+        }
+        for phase in ("deploy", "status"):
+            rows.append(
+                Row(
+                    f"B6 {phase} flat",
+                    f"{phase}: seconds per app at 5,000 apps",
+                    per_app[f"B6 {phase} 5000"],
+                    "at 1,000 apps",
+                    per_app[f"B6 {phase} 1000"],
+                    1.2,
+                )
+            )
+        read = {
+            apps: min(_first_read(Path(directory), apps) for _ in range(3)) for apps in SIZES[2:]
+        }
+        rows.append(
+            Row(
+                "B6 read flat",
+                "first read of a 5,000-app config: seconds per app",
+                read[5_000],
+                "of a 1,000-app config",
+                read[1_000],
+                1.2,
+            )
+        )
+    return rows
+
+
+BENCHMARKS = (b6_scale,)
