@@ -5,15 +5,14 @@ ordered, never timed: commands are ordered by files and conditions with deadline
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers_http import LoopbackServer, serving
-from hostile.harness import GUARD, App, Processes, Project, kill_group
+from hostile.harness import GUARD, App, Processes, Project, kill_group, wait_until
 
 from waypoint_hooks import PluginManager
 from waypoint_hooks._config import load_config
@@ -70,14 +69,6 @@ def webhook(server: LoopbackServer, path: str, **settings: str) -> str:
 
 def posted(server: LoopbackServer) -> list[dict[str, Any]]:
     return [json.loads(body) for _, _, body in server.posts]
-
-
-def wait_until(condition: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + GUARD
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"still waiting after {GUARD:g}s (hang guard) for {what}")
-        time.sleep(0.01)
 
 
 # --- thresholds on a real receiver -------------------------------------------------------------
