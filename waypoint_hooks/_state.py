@@ -1,20 +1,18 @@
 """The state: deployments, releases, their status reports and the alerts those raised (the
-outbox of DESIGN §15), in one SQLite file.
+outbox of DESIGN §15), in one SQLite file or in PostgreSQL (DESIGN §16).
 
 One module, over 400 lines, because every method is one transaction on one connection, and the
-schema, its migrations and the queries that depend on its indexes must be read together.
+schema, its migrations and the queries that depend on its indexes must be read together. The
+queries are written once, for both databases (``_database``); what differs between them is in
+``_sqlite`` and ``_postgres``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import sqlite3
-import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +22,7 @@ import attrs
 
 from ._alert import Alert, AlertState
 from ._alerting import Alerting, Checked, Key, Watch
+from ._database import NO_LIMIT, STATE_ENV, Database, StateError, is_url
 from ._health import HEALTH_NAMES, Health
 from ._model import StatusReport
 from ._owners import alive, this_command
@@ -44,20 +43,14 @@ __all__ = [
     "default_state_path",
 ]
 
-#: Overrides the state file's path, as ``--state`` does.
-STATE_ENV: Final = "WAYPOINT_HOOKS_STATE"
-
 Kind = Literal["deployment", "release"]
 #: ``interrupted`` is a ``pending`` record whose command is gone.
 RecordStatus = Literal["pending", "live", "failed", "interrupted"]
 
-# Long enough to outwait any other command's write (each is one short transaction), so that
-# concurrent commands queue instead of failing with "database is locked".
-_BUSY_TIMEOUT: Final = 30.0
-
-# Forward migrations: entry N takes the schema from version N to N + 1 (PRAGMA user_version).
-# Statements run one by one, not as a script: executescript() would commit in between, and a
-# migration must apply whole or not at all. Never edit a released entry; append a new one.
+# Forward migrations: entry N takes the schema from version N to N + 1. Written in SQLite's
+# words; PostgreSQL renders them in its own (_postgres). Statements run one by one, in one
+# transaction: a migration applies whole or not at all. Never edit a released entry; append
+# a new one.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         # Deployments and releases. A sequence is never reused: rows are marked destroyed,
@@ -175,10 +168,6 @@ _MICROSECOND: Final = timedelta(microseconds=1)
 def default_state_path(config_path: Path) -> Path:
     """Where the state of the project configured by ``config_path`` lives by default."""
     return config_path.parent / ".waypoint-hooks" / "state.db"
-
-
-class StateError(Exception):
-    """The state file cannot be used; the message names the file and what to do."""
 
 
 @final
@@ -321,126 +310,52 @@ def _report_row(record: Record, report: StatusReport) -> tuple[object, ...]:
     )
 
 
-# Creates the state file if it is missing, never through a symbolic link.
-_CREATE: Final = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-#: The files SQLite keeps beside a database, named after it.
-_COMPANIONS: Final = ("-wal", "-shm", "-journal")
-
-
-def _refuse_links(path: Path) -> None:
-    """A state is never read or written through a symbolic link (DESIGN §13): it could point
-    anywhere, and a link planted in place of the state would have it written there."""
-    for candidate in (path.parent, path, *(Path(f"{path}{end}") for end in _COMPANIONS)):
-        if candidate.is_symlink():
-            raise StateError(
-                f"state {path}: {candidate} is a symbolic link, and a state is never used "
-                f"through one; remove the link, or name the real file with --state or "
-                f"{STATE_ENV}"
-            )
-
-
-def _state_error(path: Path, exc: BaseException) -> StateError:
-    # An OSError's str() names the file again.
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    if "locked" in reason:
-        hint = f"another waypoint-hooks command kept it busy for over {_BUSY_TIMEOUT:g}s; try again"
-    elif "full" in reason:
-        hint = "free some disk space and try again"
-    elif isinstance(exc, OSError) or any(
-        word in reason for word in ("unable to open", "readonly", "permission")
-    ):
-        hint = (
-            "check that the file can be read, and for a command that writes, that it and its "
-            f"directory can be written; or choose another state file with --state or {STATE_ENV}"
-        )
-    else:
-        hint = (
-            "it is damaged or not a waypoint-hooks state: move it aside to start a new state, "
-            "or restore it from a backup"
-        )
-    return StateError(f"state {path}: {reason}; {hint}")
-
-
 @final
 class State:
-    """Deployments, releases and status reports of a project, in one SQLite file (WAL).
+    """Deployments, releases and status reports of a project, in one SQLite file (WAL) or in
+    a PostgreSQL database.
 
-    Every write is one ``BEGIN IMMEDIATE`` transaction, so that concurrent commands take
-    turns (sequences stay distinct) instead of failing. Use :meth:`open`, and close it, or
-    use it as a context manager.
+    Every write is one transaction in which what it reads cannot change before it writes
+    (SQLite's ``BEGIN IMMEDIATE``; PostgreSQL's row and advisory locks), so that concurrent
+    commands take turns (sequences stay distinct) instead of failing. Use :meth:`open`, and
+    close it, or use it as a context manager.
     """
 
-    __slots__ = ("_db", "_file", "_lock", "_read_only", "path")
+    __slots__ = ("_db", "_read_only", "where")
 
-    def __init__(
-        self, path: Path, connection: sqlite3.Connection, *, read_only: bool = False
-    ) -> None:
-        self.path: Final = path
-        self._db = connection
+    def __init__(self, database: Database, *, read_only: bool = False) -> None:
+        #: How messages name the state: its file, or its URL without the password.
+        self.where: Final = database.where
+        self._db = database
         self._read_only = read_only
-        # A sync hook runs in a worker thread, and its ctx.checkpoint() writes from there:
-        # one thread at a time uses the connection (opened with check_same_thread=False).
-        self._lock = threading.RLock()
-        #: The file opened, absolute (the command may change directory) and as (device,
-        #: inode); None for a state in memory.
-        self._file: tuple[Path, tuple[int, int]] | None = None
 
     @classmethod
-    def open(cls, path: Path, *, read_only: bool = False) -> State:
-        """Open the state at ``path``, creating it if needed: its directory 0700, the file
-        0600 (DESIGN §13).
+    def open(cls, location: Path | str, *, read_only: bool = False) -> State:
+        """Open the state at ``location``: a file, created if needed (its directory 0700,
+        the file 0600: DESIGN §13), or a ``postgresql://`` URL (DESIGN §16).
 
         With ``read_only``, for commands that only read: nothing is ever written, so a state
         the user can read but not write works; a state that does not exist reads as an empty
-        one, and no file is made.
+        one, and nothing is made.
 
-        Raises :class:`StateError` for a path that is, or is in, a symbolic link, and for a
-        file that is not a state, is damaged, cannot be written (or read), or was written by
-        a newer waypoint-hooks.
+        Raises :class:`StateError` for a path that is, or is in, a symbolic link, a server
+        that cannot be reached, and a database that is not a state, is damaged, cannot be
+        written (or read), or was written by a newer waypoint-hooks.
         """
-        _refuse_links(path)
-        if not read_only:
-            try:
-                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                # Made here, not by SQLite, for its mode; its -wal and -shm files take it.
-                os.close(os.open(path, _CREATE, 0o600))
-            except OSError as exc:
-                raise _state_error(path, exc) from None
-            return cls._connect(path, str(path))
-        if not path.exists():
-            return cls._connect(path, ":memory:")
-        uri = f"{path.absolute().as_uri()}?mode=ro"
-        try:
-            return cls._connect(path, uri, read_only=True)
-        except StateError:
-            if os.path.lexists(f"{path}-wal"):
-                raise
-            # In a directory this user cannot write, SQLite cannot make the -shm file a
-            # reader of a WAL database needs; with no -wal file there is nothing but the
-            # file itself to read, which SQLite then reads as immutable.
-            return cls._connect(path, f"{uri}&immutable=1", read_only=True)
+        database: Database
+        if isinstance(location, str) and is_url(location):
+            from ._postgres import PostgresDatabase
 
-    @classmethod
-    def _connect(cls, path: Path, database: str, *, read_only: bool = False) -> State:
-        try:
-            found = None if database == ":memory:" else os.stat(path)
-            # isolation_level=None: this class begins and commits its transactions itself.
-            connection = sqlite3.connect(
-                database,
-                timeout=_BUSY_TIMEOUT,
-                isolation_level=None,
-                check_same_thread=False,
-                uri=True,
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise _state_error(path, exc) from None
-        state = cls(path, connection, read_only=read_only)
-        if found is not None:
-            state._file = (path.absolute(), (found.st_dev, found.st_ino))
+            database, read_only = PostgresDatabase.open(location, read_only=read_only)
+        else:
+            from ._sqlite import SQLiteDatabase
+
+            database, read_only = SQLiteDatabase.open(Path(location), read_only=read_only)
+        state = cls(database, read_only=read_only)
         try:
             state._prepare()
         except BaseException:
-            connection.close()
+            database.close()
             raise
         return state
 
@@ -459,117 +374,48 @@ class State:
         self.close()
 
     def __repr__(self) -> str:
-        return f"State({str(self.path)!r})"
+        return f"State({self.where!r})"
 
-    @contextmanager
-    def _guarded(self) -> Iterator[sqlite3.Connection]:
-        """The connection, for this thread alone; SQLite's errors about the file become
-        :class:`StateError`."""
-        try:
-            with self._lock:
-                self._check_in_place()
-                yield self._db
-        except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
-            raise  # the caller's bug (a broken constraint, a closed state), not the file's
-        except sqlite3.DatabaseError as exc:
-            raise _state_error(self.path, exc) from None
-
-    def _check_in_place(self) -> None:
-        """Refuse to go on with a file that was moved or deleted since it was opened (what
-        the state's own advice for a damaged one says to do): a long-running command would
-        keep writing into the moved file, and hold its -wal and -shm files, named after the
-        state's path, away from the new state there."""
-        if self._file is None:
-            return
-        absolute, identity = self._file
-        try:
-            found = os.stat(absolute)
-        except FileNotFoundError:
-            found = None
-        if found is None or (found.st_dev, found.st_ino) != identity:
-            # What this command committed may still be in the -wal file at the old path,
-            # which SQLite leaves there when the database moved: into the moved file with it.
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            raise StateError(
-                f"state {self.path} was moved or deleted while this command ran; it stopped "
-                "rather than go on with a file that is no longer the state. Run it again to "
-                "start a new state there, or put the file back"
-            )
-
-    @contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, rolled back if anything in it fails."""
-        with self._guarded() as db:
-            # IMMEDIATE takes the write lock now (waiting up to the busy timeout), so that
-            # what the transaction reads, such as max(sequence), cannot change before it
-            # writes; a deferred one would fail with SQLITE_BUSY at its first write instead.
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            finally:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
+    def _guarded(self) -> AbstractContextManager[Database]:
+        return self._db.guarded()
 
     def _prepare(self) -> None:
         with self._guarded() as db:
-            # Per connection, and a no-op inside a transaction: set before any.
-            db.execute("PRAGMA foreign_keys = ON")
-            version = self._version()
+            version = self._version(db)
             if version == len(_MIGRATIONS):
                 return
             if self._read_only:
                 raise StateError(
-                    f"state {self.path} has schema version {version}, older than this "
+                    f"state {self.where} has schema version {version}, older than this "
                     f"waypoint-hooks' {len(_MIGRATIONS)}, and this command only reads it: "
                     "a command that writes (deploy, status) upgrades it"
                 )
-            self._migrate()
-            self._use_wal()
+            db.write(self._migrate)
+            db.upgraded()
 
-    def _use_wal(self) -> None:
-        """Switch the file to WAL, which lets readers and one writer work at once.
-
-        The mode is stored in the file, so only a new or older state needs this; after the
-        migration, so that a file refused as foreign is left as it was. It cannot be done
-        inside a transaction, and when processes race to switch a new file, SQLite fails
-        all but one with "database is locked" at once rather than wait (they would deadlock):
-        so this retries, for as long as the busy timeout.
-        """
-        deadline = time.monotonic() + _BUSY_TIMEOUT
-        while True:
-            try:
-                self._db.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-            time.sleep(0.005)
-
-    def _version(self) -> int:
-        version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+    def _version(self, db: Database) -> int:
+        version = db.version()
         if version > len(_MIGRATIONS):
             raise StateError(
-                f"state {self.path} was written by a newer waypoint-hooks (schema version "
+                f"state {self.where} was written by a newer waypoint-hooks (schema version "
                 f"{version}; this one knows up to {len(_MIGRATIONS)}): upgrade waypoint-hooks, "
-                f"or choose another state file with --state or {STATE_ENV}"
+                f"or choose another state with --state or {STATE_ENV}"
             )
         return version
 
-    def _migrate(self) -> None:
-        with self._writing() as db:
-            # Read again under the write lock: another process may have migrated meanwhile.
-            version = self._version()
-            if version == 0 and db.execute("SELECT 1 FROM sqlite_master").fetchone():
-                raise StateError(
-                    f"state {self.path} is a database of something else than waypoint-hooks: "
-                    f"choose another state file with --state or {STATE_ENV}"
-                )
-            for statements in _MIGRATIONS[version:]:
-                for statement in statements:
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
+    def _migrate(self, db: Database) -> None:
+        # Read again under the lock: another process may have migrated meanwhile.
+        db.lock("schema")
+        version = self._version(db)
+        if version == 0 and db.has_tables():
+            raise StateError(
+                f"state {self.where} is a database of something else than waypoint-hooks: "
+                f"choose another state with --state or {STATE_ENV}"
+            )
+        for statements in _MIGRATIONS[version:]:
+            for statement in statements:
+                db.execute(db.render(statement))
+        db.set_version(len(_MIGRATIONS))
 
     def add_deployment(
         self, app: str, workspace: str, plugin: str, value: Mapping[str, Any]
@@ -604,9 +450,12 @@ class State:
         # As opaque and unique as uuid4().hex, without importing uuid at start-up.
         id = os.urandom(16).hex()
         created = datetime.now(timezone.utc)
-        with self._writing() as db:
+
+        def write(db: Database) -> int:
             if deployment_id is not None:
-                self._check_deployment(app, workspace, deployment_id)
+                self._check_deployment(db, app, workspace, deployment_id)
+            # Until the transaction ends, no other can read the same max(sequence).
+            db.lock(f"sequence {kind} {app} {workspace}")
             (sequence,) = db.execute(
                 "SELECT coalesce(max(sequence), 0) + 1 FROM targets"
                 " WHERE kind = ? AND app = ? AND workspace = ?",
@@ -614,6 +463,9 @@ class State:
             ).fetchone()
             row = (kind, id, app, workspace, plugin, sequence, "{}", _micros(created), None)
             db.execute(_INSERT, (*row, deployment_id, "pending", this_command(), None, None))
+            return int(sequence)
+
+        sequence = self._db.write(write)
         return Record(
             kind, id, app, workspace, plugin, sequence, {}, created, None, deployment_id, "pending"
         )
@@ -635,14 +487,15 @@ class State:
         self._update(record, "status = 'failed', error = ?", redact_urls(error))
 
     def _update(self, record: Record, assignments: str, value: object) -> None:
-        with self._writing() as db:
-            db.execute(
+        self._db.write(
+            lambda db: db.execute(
                 f"UPDATE targets SET {assignments} WHERE kind = ? AND id = ?",
                 (value, record.kind, record.id),
             )
+        )
 
-    def _check_deployment(self, app: str, workspace: str, deployment_id: str) -> None:
-        found = self._db.execute(
+    def _check_deployment(self, db: Database, app: str, workspace: str, deployment_id: str) -> None:
+        found = db.execute(
             "SELECT 1 FROM targets"
             " WHERE kind = 'deployment' AND id = ? AND app = ? AND workspace = ?",
             (deployment_id, app, workspace),
@@ -650,7 +503,7 @@ class State:
         if found is None:
             raise ValueError(
                 f"no deployment {deployment_id!r} of app {app!r} in workspace {workspace!r} "
-                f"in {self.path}"
+                f"in {self.where}"
             )
 
     def latest(self, kind: Kind, app: str, workspace: str) -> Record | None:
@@ -664,7 +517,7 @@ class State:
         return self._not_destroyed(kind, app, workspace)
 
     def _not_destroyed(
-        self, kind: Kind, app: str, workspace: str, condition: str = "", limit: int = -1
+        self, kind: Kind, app: str, workspace: str, condition: str = "", limit: int = NO_LIMIT
     ) -> list[Record]:
         with self._guarded() as db:
             rows = db.execute(
@@ -686,13 +539,14 @@ class State:
     def claim(self, record: Record) -> bool:
         """Claim ``record`` for this command to destroy: False when it is destroyed already
         or another running command claimed it. From now on no report of it is stored."""
-        with self._writing() as db:
+
+        def write(db: Database) -> bool:
             row = db.execute(
-                "SELECT destroyed, claimed FROM targets WHERE kind = ? AND id = ?",
+                f"SELECT destroyed, claimed FROM targets WHERE kind = ? AND id = ?{db.for_update}",
                 (record.kind, record.id),
             ).fetchone()
             if row is None:
-                raise ValueError(f"no {record.kind} {record.id!r} in {self.path}")
+                raise ValueError(f"no {record.kind} {record.id!r} in {self.where}")
             destroyed, claimed = row
             if destroyed is not None or (claimed is not None and alive(claimed)):
                 return False
@@ -700,7 +554,9 @@ class State:
                 "UPDATE targets SET claimed = ? WHERE kind = ? AND id = ?",
                 (this_command(), record.kind, record.id),
             )
-        return True
+            return True
+
+        return self._db.write(write)
 
     def unclaim(self, record: Record) -> None:
         """Give up the claim of a destroy that failed: a later destroy may try again."""
@@ -710,13 +566,15 @@ class State:
         """Mark a target destroyed: it is never ``latest`` again, so never checked again.
         Marking it twice keeps the first time."""
         now = _micros(datetime.now(timezone.utc))
-        with self._writing() as db:
-            changed = db.execute(
+
+        def write(db: Database) -> int:
+            return db.execute(
                 "UPDATE targets SET destroyed = coalesce(destroyed, ?) WHERE kind = ? AND id = ?",
                 (now, kind, id),
             ).rowcount
-            if not changed:
-                raise ValueError(f"no {kind} {id!r} in {self.path}")
+
+        if not self._db.write(write):
+            raise ValueError(f"no {kind} {id!r} in {self.where}")
 
     def add_reports(
         self,
@@ -741,7 +599,8 @@ class State:
         rows = [_report_row(record, report) for record, report in reports]
         if not rows:
             return []
-        with self._writing() as db:
+
+        def write(db: Database) -> list[Alert]:
             gone = self._gone(db, [record for record, _ in reports])
             stored = [pair for pair in reports if (pair[0].kind, pair[0].id) not in gone]
             checked = self._checked(db, stored) if alerting is not None else []
@@ -752,39 +611,45 @@ class State:
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [row for row in rows if (row[0], row[1]) not in gone],
                 )
-            except sqlite3.IntegrityError:
+            except db.integrity_error:
                 raise ValueError(
-                    f"a report's target is not in {self.path}: store reports only of records "
+                    f"a report's target is not in {self.where}: store reports only of records "
                     "this state returned"
                 ) from None
             pruned = {(r.kind, r.id, keeps[r.app]) for r, _ in stored if keeps.get(r.app)}
             db.executemany(
-                "DELETE FROM reports WHERE kind = ?1 AND target_id = ?2 AND id NOT IN ("
-                " SELECT id FROM reports WHERE kind = ?1 AND target_id = ?2"
-                " ORDER BY generated DESC, id DESC LIMIT ?3)",
-                sorted(pruned),
+                "DELETE FROM reports WHERE kind = ? AND target_id = ? AND id NOT IN ("
+                " SELECT id FROM reports WHERE kind = ? AND target_id = ?"
+                " ORDER BY generated DESC, id DESC LIMIT ?)",
+                [(kind, id, kind, id, count) for kind, id, count in sorted(pruned)],
             )
             if alerting is None or not checked:
                 return []
             return self._raise(db, alerting, checked)
 
-    def _gone(self, db: sqlite3.Connection, records: Sequence[Record]) -> set[tuple[str, str]]:
-        """Which of ``records`` were destroyed, or are being destroyed, meanwhile."""
+        return self._db.write(write)
+
+    def _gone(self, db: Database, records: Sequence[Record]) -> set[tuple[str, str]]:
+        """Which of ``records`` were destroyed, or are being destroyed, meanwhile. The others
+        stay as they are until the transaction ends: locked where writers do not take turns
+        (in one order, so that two transactions never wait for each other)."""
         gone: set[tuple[str, str]] = set()
-        for start in range(0, len(records), _BATCH):
-            batch = records[start : start + _BATCH]
+        keys = sorted({(record.kind, record.id) for record in records})
+        for start in range(0, len(keys), _BATCH):
+            batch = keys[start : start + _BATCH]
             values = ", ".join(["(?, ?)"] * len(batch))
             rows = db.execute(
                 f"WITH asked (asked_kind, asked_id) AS (VALUES {values})"
-                " SELECT kind, id FROM asked JOIN targets ON kind = asked_kind AND id = asked_id"
-                " WHERE destroyed IS NOT NULL OR claimed IS NOT NULL",
-                [item for record in batch for item in (record.kind, record.id)],
+                " SELECT kind, id, destroyed IS NOT NULL OR claimed IS NOT NULL"
+                " FROM asked JOIN targets ON kind = asked_kind AND id = asked_id"
+                f" ORDER BY kind, id{db.for_update}",
+                [item for key in batch for item in key],
             ).fetchall()
-            gone.update(rows)
+            gone.update((kind, id) for kind, id, away in rows if away)
         return gone
 
     def _checked(
-        self, db: sqlite3.Connection, reports: Sequence[tuple[Record, StatusReport]]
+        self, db: Database, reports: Sequence[tuple[Record, StatusReport]]
     ) -> list[Checked]:
         """The reports as the alert state machine takes them, each with the health of its
         target's report before it (read before they are stored)."""
@@ -804,9 +669,7 @@ class State:
             checked.append(Checked(app, workspace, kind, record.id, report, previous))
         return checked
 
-    def _raise(
-        self, db: sqlite3.Connection, alerting: Alerting, checked: Sequence[Checked]
-    ) -> list[Alert]:
+    def _raise(self, db: Database, alerting: Alerting, checked: Sequence[Checked]) -> list[Alert]:
         """Run ``checked`` through the alert state machine; store what it changed and raised."""
         watches: dict[Key, Watch] = {}
         for workspace in sorted({item.workspace for item in checked}):
@@ -885,11 +748,11 @@ class State:
         time, so that a history of any length takes no more memory than one report."""
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be 0 or more, got {limit}")
-        return self._history(app, workspace, -1 if limit is None else limit)
+        return self._history(app, workspace, NO_LIMIT if limit is None else limit)
 
     def _history(self, app: str, workspace: str, limit: int) -> Iterator[StoredReport]:
         with self._guarded() as db:
-            rows = db.execute(
+            rows = db.stream(
                 "SELECT reports.kind, target_id, sequence, plugin, report,"
                 # The target's report before this one, by the index of a target's reports.
                 " (SELECT older.health FROM reports AS older"
@@ -922,10 +785,13 @@ class State:
         while that command runs and its lease lasts: two commands never attempt one alert at
         once, and what a command that died had claimed is taken over at once."""
         moment = _micros(now)
-        with self._writing() as db:
+
+        def write(db: Database) -> list[tuple[int, str, int]]:
+            # Skipping those another command is claiming at this moment: it takes them.
             rows = db.execute(
                 "SELECT id, alert, attempts, claimed, lease_until FROM alerts"
-                " WHERE delivered IS NULL AND next_attempt <= ? ORDER BY id",
+                f" WHERE delivered IS NULL AND next_attempt <= ? ORDER BY id"
+                f"{db.for_update_skip_locked}",
                 (moment,),
             ).fetchall()
             taken = [
@@ -937,6 +803,9 @@ class State:
                 "UPDATE alerts SET claimed = ?, lease_until = ? WHERE id = ?",
                 [(this_command(), moment + round(lease * 1e6), id) for id, _, _ in taken],
             )
+            return taken
+
+        taken = self._db.write(write)
         return [Delivery(id, self._alert(text, id), attempts) for id, text, attempts in taken]
 
     def record_attempt(
@@ -950,7 +819,8 @@ class State:
         """Record an attempt to deliver a claimed alert: it delivered the alert (no
         ``error``), or it failed and the next one is due at ``retry_at``. Either way the
         claim ends."""
-        with self._writing() as db:
+
+        def write(db: Database) -> None:
             (number,) = db.execute(
                 "SELECT coalesce(max(number), 0) + 1 FROM alert_attempts WHERE alert_id = ?",
                 (delivery.id,),
@@ -961,14 +831,16 @@ class State:
                 (delivery.id, number, _micros(started), _micros(ended), error, this_command()),
             )
             if error is None:
-                changes = "delivered = coalesce(delivered, ?3), last_error = ?4"
+                changes = "delivered = coalesce(delivered, ?), last_error = ?"
             else:
-                changes = "next_attempt = ?3, last_error = ?4"
+                changes = "next_attempt = ?, last_error = ?"
             db.execute(
-                f"UPDATE alerts SET attempts = ?2, {changes}, claimed = NULL, lease_until = NULL"
-                " WHERE id = ?1",
-                (delivery.id, number, _micros(retry_at or ended), error),
+                f"UPDATE alerts SET attempts = ?, {changes}, claimed = NULL, lease_until = NULL"
+                " WHERE id = ?",
+                (number, _micros(retry_at or ended), error, delivery.id),
             )
+
+        self._db.write(write)
 
     def next_delivery(self, now: datetime) -> datetime | None:
         """When an attempt is next due: the earliest next attempt of an undelivered alert, or
@@ -993,7 +865,7 @@ class State:
             rows = db.execute(
                 "SELECT id, alert, raised, delivered, next_attempt FROM alerts"
                 " WHERE workspace = ? ORDER BY id DESC LIMIT ?",
-                (workspace, -1 if limit is None else limit),
+                (workspace, NO_LIMIT if limit is None else limit),
             ).fetchall()
             attempts: dict[int, list[Attempt]] = {}
             for start in range(0, len(rows), _BATCH):
@@ -1029,7 +901,7 @@ class State:
             return Alert.from_wire(json.loads(text))
         except ValueError as exc:  # a StructureError too
             raise StateError(
-                f"state {self.path}: alert {id} cannot be read ({exc}); it was changed by "
+                f"state {self.where}: alert {id} cannot be read ({exc}); it was changed by "
                 "something else than waypoint-hooks"
             ) from None
 
@@ -1038,6 +910,6 @@ class State:
             return report_from_json(text)
         except ReportDecodeError as exc:
             raise StateError(
-                f"state {self.path}: a stored report of {kind} {target_id} cannot be read "
+                f"state {self.where}: a stored report of {kind} {target_id} cannot be read "
                 f"({exc}); it was changed by something else than waypoint-hooks"
             ) from None
