@@ -65,8 +65,8 @@ def _state_error(where: str, exc: BaseException) -> StateError:
         hint = "grant the URL's role the privileges to create and use tables in its schema"
     elif "connect" in reason or isinstance(exc, psycopg.OperationalError):
         hint = (
-            f"check that the server runs and can be reached; it was tried for {RECONNECT:g}s. "
-            f"Or choose another state with --state or {STATE_ENV}"
+            "check that the server runs and can be reached (a lost connection is tried again "
+            f"for {RECONNECT:g}s), or choose another state with --state or {STATE_ENV}"
         )
     else:
         hint = "it is not a waypoint-hooks state, or it was changed by something else"
@@ -121,9 +121,11 @@ class PostgresDatabase:
                 self._connection.close()
 
     def _connection_now(self) -> psycopg.Connection[Any]:
+        """The connection; opened if it is not yet. One that was lost stays so (its next use
+        fails) until :meth:`_reconnect`: a transaction must never go on in another."""
         if self._closed:
             raise psycopg.InterfaceError(f"the state {self.where} is closed")
-        if self._connection is None or self._connection.closed:
+        if self._connection is None:
             self._connection = psycopg.connect(
                 self._url, autocommit=True, connect_timeout=10, application_name="waypoint-hooks"
             )
@@ -135,6 +137,7 @@ class PostgresDatabase:
         """Open the connection again, trying until ``deadline`` (monotonic)."""
         if self._connection is not None:
             self._connection.close()
+            self._connection = None
         wait = 0.1
         while True:
             try:
@@ -147,9 +150,13 @@ class PostgresDatabase:
             wait = min(wait * 2, _LONGEST_WAIT)
 
     def _is_lost(self, exc: psycopg.Error) -> bool:
+        """Whether ``exc`` says that a connection that worked was lost (a first connection
+        that fails is not tried again: the URL may be wrong)."""
         connection = self._connection
-        return isinstance(exc, psycopg.OperationalError) and (
-            connection is None or connection.closed or connection.broken
+        return (
+            isinstance(exc, psycopg.OperationalError)
+            and connection is not None
+            and (connection.closed or connection.broken)
         )
 
     @contextlib.contextmanager
