@@ -48,6 +48,10 @@ class Database(Protocol):
         """How messages name the state: its file, or its URL without the password."""
 
     @property
+    def shared(self) -> bool:
+        """Whether processes of several machines may use it (then a pid says nothing)."""
+
+    @property
     def integrity_error(self) -> type[Exception]:
         """The driver's error for a broken constraint: the caller's, not the database's."""
 

@@ -83,6 +83,7 @@ class PostgresDatabase:
     time), opened again whenever it is lost."""
 
     integrity_error = psycopg.IntegrityError
+    shared = True
     for_update = " FOR UPDATE"
     for_update_skip_locked = " FOR UPDATE SKIP LOCKED"
 

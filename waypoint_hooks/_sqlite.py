@@ -70,6 +70,7 @@ class SQLiteDatabase:
 
     integrity_error = sqlite3.IntegrityError
     # Every write transaction holds the file's one write lock: reads in it cannot go stale.
+    shared = False
     for_update = ""
     for_update_skip_locked = ""
 

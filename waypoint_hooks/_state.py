@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
@@ -24,6 +25,7 @@ from ._alert import Alert, AlertState
 from ._alerting import Alerting, Checked, Key, Watch
 from ._database import NO_LIMIT, STATE_ENV, Database, StateError, is_url
 from ._health import HEALTH_NAMES, Health
+from ._heartbeat import LEASE, Heartbeat
 from ._model import StatusReport
 from ._owners import alive, this_command
 from ._redact import redact_urls, redact_value
@@ -33,6 +35,7 @@ __all__ = [
     "STATE_ENV",
     "Attempt",
     "Delivery",
+    "Instance",
     "Kind",
     "Record",
     "RecordStatus",
@@ -146,7 +149,36 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (alert_id, number)
         )""",
     ),
+    (
+        # Several machines on one state (DESIGN §16). A process whose liveness another
+        # machine must judge (a pid says nothing there) renews its lease here while it runs:
+        # every serve, and every command on a state that machines share. What it owns or
+        # claims is taken over once its lease ran out.
+        """CREATE TABLE instances (
+            owner TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            started INTEGER NOT NULL,
+            renewed INTEGER NOT NULL,
+            lease_until INTEGER NOT NULL
+        )""",
+        # The checks the serve instances share: each target's next due time, and the
+        # instance that holds it while its check runs (one at a time, by the holder's lease).
+        """CREATE TABLE checks (
+            kind TEXT NOT NULL,
+            target_id TEXT NOT NULL,
+            due INTEGER NOT NULL,
+            holder TEXT,
+            PRIMARY KEY (kind, target_id),
+            FOREIGN KEY (kind, target_id) REFERENCES targets (kind, id)
+        )""",
+        "CREATE INDEX checks_due ON checks (due)",
+        "CREATE INDEX checks_held ON checks (holder) WHERE holder IS NOT NULL",
+    ),
 )
+
+# The end of the lease of the instance that ``column`` names (NULL: none, so no lease).
+_LEASE_OF: Final = "(SELECT lease_until FROM instances WHERE instances.owner = {})"
 
 _RECORD_COLUMNS: Final = (
     "kind, id, app, workspace, plugin, sequence, value, created, destroyed, deployment_id,"
@@ -155,6 +187,8 @@ _RECORD_COLUMNS: Final = (
 _INSERT: Final = (
     f"INSERT INTO targets ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+#: A record as :func:`_record` reads it: its columns and its owner's lease.
+_RECORD_SELECT: Final = f"{_RECORD_COLUMNS}, {_LEASE_OF.format('targets.owner')}"
 
 # SQLite's oldest limit on the number of ? in one statement is 999; each target takes two.
 _BATCH: Final = 400
@@ -221,6 +255,24 @@ class StoredReport:
 
 @final
 @attrs.frozen
+class Instance:
+    """A process that shares the state with others, as ``GET /api/cluster`` lists it."""
+
+    #: The process, as :func:`~waypoint_hooks._owners.this_command` names it.
+    owner: str
+    host: str
+    pid: int
+    started: datetime
+    renewed: datetime
+    lease_until: datetime
+    #: Whether its lease lasts: it runs, or was cut off less than a lease ago.
+    alive: bool
+    #: The checks it holds: ``(kind, target id)`` of each.
+    holding: tuple[tuple[Kind, str], ...] = ()
+
+
+@final
+@attrs.frozen
 class Attempt:
     """One attempt to deliver an alert."""
 
@@ -264,12 +316,21 @@ def _time(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _alive(owner: str, lease_until: int | None, now: int) -> bool:
+    """Whether ``owner`` runs: by its pid on this machine, elsewhere by its lease."""
+    return alive(owner, leased=lease_until is not None and lease_until > now)
+
+
 def _record(row: Any) -> Record:
     (kind, id, app, workspace, plugin, sequence, value, created, destroyed, deployment_id) = row[
         :10
     ]
-    status, owner, checkpoint, error = row[10:]
-    if status == "pending" and not alive(owner or ""):
+    status, owner, checkpoint, error, lease_until = row[10:]
+    if status == "pending" and not _alive(owner or "", lease_until, _micros(_now())):
         status = "interrupted"
     return Record(
         kind,
@@ -321,13 +382,14 @@ class State:
     close it, or use it as a context manager.
     """
 
-    __slots__ = ("_db", "_read_only", "where")
+    __slots__ = ("_db", "_heartbeat", "_read_only", "where")
 
     def __init__(self, database: Database, *, read_only: bool = False) -> None:
         #: How messages name the state: its file, or its URL without the password.
         self.where: Final = database.where
         self._db = database
         self._read_only = read_only
+        self._heartbeat: Heartbeat | None = None
 
     @classmethod
     def open(cls, location: Path | str, *, read_only: bool = False) -> State:
@@ -354,13 +416,28 @@ class State:
         state = cls(database, read_only=read_only)
         try:
             state._prepare()
+            if database.shared and not read_only:
+                state.keep_alive()
         except BaseException:
             database.close()
             raise
         return state
 
+    def keep_alive(self, lease: float = LEASE) -> None:
+        """Keep a lease on the state while it is open (every third of ``lease`` renewed), so
+        that other machines know this process runs (DESIGN §16): done on open where machines
+        share it, and by ``serve``, whose checks are held under it."""
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+        self._heartbeat = Heartbeat(self.renew, self.leave, lease)
+        self._heartbeat.start()
+
     def close(self) -> None:
-        self._db.close()
+        try:
+            if self._heartbeat is not None:
+                self._heartbeat.stop()
+        finally:
+            self._db.close()
 
     def __enter__(self) -> State:
         return self
@@ -521,7 +598,7 @@ class State:
     ) -> list[Record]:
         with self._guarded() as db:
             rows = db.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM targets"
+                f"SELECT {_RECORD_SELECT} FROM targets"
                 " WHERE kind = ? AND app = ? AND workspace = ? AND destroyed IS NULL"
                 f"{condition} ORDER BY sequence DESC LIMIT ?",
                 (kind, app, workspace, limit),
@@ -532,7 +609,7 @@ class State:
         """The deployment or release ``id``, destroyed or not."""
         with self._guarded() as db:
             row = db.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM targets WHERE kind = ? AND id = ?", (kind, id)
+                f"SELECT {_RECORD_SELECT} FROM targets WHERE kind = ? AND id = ?", (kind, id)
             ).fetchone()
         return None if row is None else _record(row)
 
@@ -542,13 +619,16 @@ class State:
 
         def write(db: Database) -> bool:
             row = db.execute(
-                f"SELECT destroyed, claimed FROM targets WHERE kind = ? AND id = ?{db.for_update}",
+                f"SELECT destroyed, claimed, {_LEASE_OF.format('claimed')} FROM targets"
+                f" WHERE kind = ? AND id = ?{db.for_update}",
                 (record.kind, record.id),
             ).fetchone()
             if row is None:
                 raise ValueError(f"no {record.kind} {record.id!r} in {self.where}")
-            destroyed, claimed = row
-            if destroyed is not None or (claimed is not None and alive(claimed)):
+            destroyed, claimed, lease_until = row
+            if destroyed is not None or (
+                claimed is not None and _alive(claimed, lease_until, _micros(_now()))
+            ):
                 return False
             db.execute(
                 "UPDATE targets SET claimed = ? WHERE kind = ? AND id = ?",
@@ -789,15 +869,15 @@ class State:
         def write(db: Database) -> list[tuple[int, str, int]]:
             # Skipping those another command is claiming at this moment: it takes them.
             rows = db.execute(
-                "SELECT id, alert, attempts, claimed, lease_until FROM alerts"
-                f" WHERE delivered IS NULL AND next_attempt <= ? ORDER BY id"
+                f"SELECT id, alert, attempts, claimed, lease_until, {_LEASE_OF.format('claimed')}"
+                " FROM alerts WHERE delivered IS NULL AND next_attempt <= ? ORDER BY id"
                 f"{db.for_update_skip_locked}",
                 (moment,),
             ).fetchall()
             taken = [
                 (id, text, attempts)
-                for id, text, attempts, owner, until in rows
-                if owner is None or until <= moment or not alive(owner)
+                for id, text, attempts, owner, until, leased in rows
+                if owner is None or until <= moment or not _alive(owner, leased, moment)
             ]
             db.executemany(
                 "UPDATE alerts SET claimed = ?, lease_until = ? WHERE id = ?",
@@ -848,13 +928,14 @@ class State:
         moment = _micros(now)
         with self._guarded() as db:
             rows = db.execute(
-                "SELECT next_attempt, claimed, lease_until FROM alerts WHERE delivered IS NULL"
+                f"SELECT next_attempt, claimed, lease_until, {_LEASE_OF.format('claimed')}"
+                " FROM alerts WHERE delivered IS NULL"
             ).fetchall()
         due = [
             max(until, next_attempt)
-            if owner is not None and until > moment and alive(owner)
+            if owner is not None and until > moment and _alive(owner, leased, moment)
             else next_attempt
-            for next_attempt, owner, until in rows
+            for next_attempt, owner, until, leased in rows
         ]
         return _time(min(due)) if due else None
 
@@ -895,6 +976,109 @@ class State:
         with self._guarded() as db:
             rows = db.execute("SELECT notify, state, count(*) FROM alerts GROUP BY notify, state")
             return {(notify, state): count for notify, state, count in rows}
+
+    # --- several instances on one state (DESIGN §16) -----------------------------------------
+
+    def renew(self, now: datetime, lease: float) -> None:
+        """Say that this process runs, until ``lease`` seconds after ``now``: until then, what
+        it owns and holds stays its own, whichever machine looks. Renew well before the end."""
+        moment = _micros(now)
+        row = (this_command(), socket.gethostname(), os.getpid(), moment, moment)
+        until = moment + round(lease * 1e6)
+        self._db.write(
+            lambda db: db.execute(
+                "INSERT INTO instances (owner, host, pid, started, renewed, lease_until)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE"
+                " SET renewed = excluded.renewed, lease_until = excluded.lease_until",
+                (*row, until),
+            )
+        )
+
+    def leave(self) -> None:
+        """This process stops: it holds no check any more, and has no lease."""
+
+        def write(db: Database) -> None:
+            db.execute("UPDATE checks SET holder = NULL WHERE holder = ?", (this_command(),))
+            db.execute("DELETE FROM instances WHERE owner = ?", (this_command(),))
+
+        self._db.write(write)
+
+    def plan_checks(self, targets: Sequence[Record], now: datetime) -> None:
+        """Share the checks of ``targets`` among the instances: each one not yet shared is
+        due at ``now``."""
+        rows = sorted({(record.kind, record.id) for record in targets})
+        self._db.write(
+            lambda db: db.executemany(
+                "INSERT INTO checks (kind, target_id, due) VALUES (?, ?, ?)"
+                " ON CONFLICT (kind, target_id) DO NOTHING",
+                [(kind, id, _micros(now)) for kind, id in rows],
+            )
+        )
+
+    def claim_checks(self, now: datetime, limit: int = NO_LIMIT) -> list[tuple[Kind, str]]:
+        """Hold for this instance the checks due at ``now`` (at most ``limit``, the longest
+        due first) that no instance holds: none, or one whose lease ran out (it died, or was
+        cut off from the state), whose checks are taken over. Another instance that claims at
+        the same moment skips those being taken here: no check is held by two."""
+        moment = _micros(now)
+
+        def write(db: Database) -> list[tuple[Kind, str]]:
+            rows = db.execute(
+                "SELECT kind, target_id FROM checks WHERE due <= ? AND (holder IS NULL OR NOT"
+                " EXISTS (SELECT 1 FROM instances WHERE owner = holder AND lease_until > ?))"
+                " AND EXISTS (SELECT 1 FROM targets WHERE targets.kind = checks.kind"
+                "  AND targets.id = checks.target_id AND destroyed IS NULL)"
+                f" ORDER BY due LIMIT ?{db.for_update_skip_locked}",
+                (moment, moment, limit),
+            ).fetchall()
+            db.executemany(
+                "UPDATE checks SET holder = ? WHERE kind = ? AND target_id = ?",
+                [(this_command(), kind, id) for kind, id in rows],
+            )
+            return [(kind, id) for kind, id in rows]
+
+        return self._db.write(write)
+
+    def release_checks(self, checked: Sequence[tuple[Kind, str, datetime]]) -> None:
+        """This instance's checks of these targets are over: each ``(kind, id, due)`` is due
+        next at ``due``, and held by none. A check another instance took over meanwhile (this
+        one's lease ran out) is left to it."""
+        self._db.write(
+            lambda db: db.executemany(
+                "UPDATE checks SET due = ?, holder = NULL"
+                " WHERE kind = ? AND target_id = ? AND holder = ?",
+                [(_micros(due), kind, id, this_command()) for kind, id, due in sorted(checked)],
+            )
+        )
+
+    def instances(self, now: datetime) -> list[Instance]:
+        """The processes that renewed a lease, the latest started first, with the checks each
+        holds."""
+        with self._guarded() as db:
+            rows = db.execute(
+                "SELECT owner, host, pid, started, renewed, lease_until FROM instances"
+                " ORDER BY started DESC, owner"
+            ).fetchall()
+            held: dict[str, list[tuple[Kind, str]]] = {}
+            for holder, kind, id in db.execute(
+                "SELECT holder, kind, target_id FROM checks WHERE holder IS NOT NULL"
+                " ORDER BY kind, target_id"
+            ):
+                held.setdefault(holder, []).append((kind, id))
+        moment = _micros(now)
+        return [
+            Instance(
+                owner,
+                host,
+                pid,
+                _time(started),
+                _time(renewed),
+                _time(until),
+                until > moment,
+                tuple(held.get(owner, ())),
+            )
+            for owner, host, pid, started, renewed, until in rows
+        ]
 
     def _alert(self, text: str, id: int) -> Alert:
         try:
