@@ -198,34 +198,51 @@ def release_manager_release_func(
     return Endpoints(urls)
 
 
-#: The keys of a deployment value (of any platform) that name endpoints, in order of
-#: preference; ``ready_http`` is the ``process`` platform's readiness URL.
+#: The keys of a deployment value (of any platform), or of one of its resources' states, that
+#: name endpoints, in order of preference; ``ready_http`` is the ``process`` platform's
+#: readiness URL.
 _DEPLOYMENT_KEYS: Final = ("urls", "url", "ready_http")
 
 
 def _offered_by(deployment: Mapping[str, Any]) -> list[str]:
-    """The endpoints a deployment value names."""
-    for key in _DEPLOYMENT_KEYS:
-        value = deployment.get(key)
-        if not value:
-            continue
-        urls = [value] if isinstance(value, str) else value
-        if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
-            raise ValueError(
-                f"the deployment's {key!r} is not a URL or a list of URLs "
-                f"(it is a {type(value).__name__})"
-            )
-        for url in urls:
-            problem = url_problem(url) or _query_problem(url)
-            if problem is not None:
-                raise ValueError(f"the deployment's {key!r}: {problem}")
-        return urls
+    """The endpoints a deployment value names: at its top, else in the state of one of its
+    resources, in the order they were created (a value of the resource manager, as the
+    ``process`` platform's)."""
+    for offering in (deployment, *_resource_states(deployment)):
+        for key in _DEPLOYMENT_KEYS:
+            if offering.get(key):
+                return _offered_urls(key, offering[key])
     keys = ", ".join(sorted(deployment)) or "none"
     raise ValueError(
         'no endpoint to probe: set url or urls in the release\'s `use "http"` block, or '
         f"deploy with a platform whose deployment names {', '.join(_DEPLOYMENT_KEYS)} "
         f"(this deployment's keys: {keys})"
     )
+
+
+def _resource_states(deployment: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The state of each resource of a value of the resource manager, ``{"created": [{"name":
+    …, "state": {…}}, …]}``; none for another value."""
+    created = deployment.get("created")
+    if not isinstance(created, list):
+        return []
+    entries = [entry for entry in created if isinstance(entry, Mapping)]
+    return [entry["state"] for entry in entries if isinstance(entry.get("state"), Mapping)]
+
+
+def _offered_urls(key: str, value: object) -> list[str]:
+    """The URLs a deployment offers under ``key``, checked."""
+    urls = [value] if isinstance(value, str) else value
+    if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
+        raise ValueError(
+            f"the deployment's {key!r} is not a URL or a list of URLs "
+            f"(it is a {type(value).__name__})"
+        )
+    for url in urls:
+        problem = url_problem(url) or _query_problem(url)
+        if problem is not None:
+            raise ValueError(f"the deployment's {key!r}: {problem}")
+    return urls
 
 
 def _query_problem(url: str) -> str | None:

@@ -7,9 +7,11 @@ inherits. A process belongs to the deployment only while its boot and start time
 carries that marker, so a pid given to another process is never taken for ours. Status reports
 each of them that runs, and whether a probe of the deployment is answered on a socket of its
 own; destroy stops all of them, whether in the command's group, left by a leader that exited, or
-double-forked daemons: SIGTERM, then SIGKILL once the grace period is over. What ``/proc`` says
-is read by ``_proc``; one module, over 400 lines, because a plugin is one entry point: its
-config, hooks and probes ship together.
+double-forked daemons: SIGTERM, then SIGKILL once the grace period is over. The log and the
+processes are two resources of the resource manager (DESIGN §18): the log made first and
+removed last, the marker checkpointed before the command starts (§12). What ``/proc`` says is
+read by ``_proc``; one module, over 400 lines, because a plugin is one entry point: its config,
+resources, hooks and probes ship together.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -31,12 +33,12 @@ from waypoint_hooks import (
     Duration,
     Health,
     JobInfo,
-    Resource,
     StatusReport,
     StructureError,
     hookimpl,
     redact_urls,
 )
+from waypoint_hooks.resources import ReportedResources, ResourceManager, resource
 from waypoint_hooks.terminal import STATUS_ERROR, STATUS_OK, STATUS_WARN, UI, WARNING_STYLE
 
 from . import _proc
@@ -146,18 +148,27 @@ class PlatformConfig:
 
 
 @attrs.define
-class Deployment:
-    command: list[str]
-    cwd: str
-    log: str
+class LogState:
+    """The file the deployment's output goes to; empty until deploy names it."""
+
+    path: str = ""
+
+
+@attrs.define
+class ProcessState:
+    """The deployment's processes, as deploy recorded them; blank until it is about to start
+    the command (``boot_id`` empty: it never did)."""
+
+    command: list[str] = attrs.field(factory=list)
+    cwd: str = ""
     #: The process deploy started, the deployment's leader; 0 in the checkpoint taken just
     #: before it was started.
-    pid: int
+    pid: int = 0
     #: When the leader started, in clock ticks since boot (field 22 of /proc/<pid>/stat), or,
     #: while ``pid`` is 0, a moment before; and which boot that was. No process of the
     #: deployment started earlier.
-    start_time: int
-    boot_id: str
+    start_time: int = 0
+    boot_id: str = ""
     ready_http: str | None = None
     ready_tcp: str | None = None
     grace: float = 5.0
@@ -176,12 +187,14 @@ class ProcessExited(RuntimeError):
         super().__init__(f"{reason} before it was ready; {output}")
 
 
-def _name(deployment: Deployment) -> str:
+def _name(deployment: ProcessState) -> str:
+    if not deployment.command:
+        return "process"  # blank: its deploy never got as far as the command
     # program[pid], as syslog names a process.
     return f"{os.path.basename(deployment.command[0])}[{deployment.pid}]"
 
 
-def _ours(deployment: Deployment, process: _proc.Stat) -> bool:
+def _ours(deployment: ProcessState, process: _proc.Stat) -> bool:
     """Whether ``process`` is one the deployment started and still runs (a zombie has
     exited). The caller checked that the boot is the deployment's."""
     if not process.running or process.start_time < deployment.start_time:
@@ -191,7 +204,7 @@ def _ours(deployment: Deployment, process: _proc.Stat) -> bool:
     return _proc.has_environment_entry(process, f"{MARKER}={deployment.marker}")
 
 
-def _find(deployment: Deployment) -> list[_proc.Stat]:
+def _find(deployment: ProcessState) -> list[_proc.Stat]:
     """The processes of the deployment that run now, oldest first."""
     if deployment.boot_id != _proc.boot_id():
         return []  # every process of that boot is gone
@@ -199,9 +212,11 @@ def _find(deployment: Deployment) -> list[_proc.Stat]:
     return sorted(found, key=lambda process: (process.start_time, process.pid))
 
 
-def _why_down(deployment: Deployment) -> str:
+def _why_down(deployment: ProcessState) -> str:
     """Why none of the deployment's processes runs, as said of its leader."""
     pid = deployment.pid
+    if not deployment.boot_id:
+        return "its command was never started"
     if deployment.boot_id != _proc.boot_id():
         return f"the machine has restarted since process {pid} was started"
     if not pid:
@@ -216,10 +231,36 @@ def _why_down(deployment: Deployment) -> str:
     return f"process {pid} runs without {MARKER} in its environment"
 
 
-@hookimpl
-def platform_deploy_func(
-    ctx: Context, job_info: JobInfo, ui: UI, config: PlatformConfig
-) -> Deployment:
+# --- the log -------------------------------------------------------------------------------
+
+
+def _name_log(config: PlatformConfig, job_info: JobInfo, state: LogState) -> None:
+    log_dir = os.path.abspath(config.log_dir)
+    # Only for this user: a process's output may hold what it should not show to others.
+    os.makedirs(log_dir, mode=0o700, exist_ok=True)
+    name = f"{job_info.app}-{job_info.id or uuid.uuid4().hex[:12]}.log"
+    state.path = os.path.join(log_dir, name)
+
+
+def _remove_log(state: LogState) -> None:
+    # Kept until now for the log tail of a DOWN report: the processes, destroyed before it,
+    # are gone, so is it.
+    if state.path:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(state.path)
+
+
+# --- the processes -------------------------------------------------------------------------
+
+
+def _start(
+    job_info: JobInfo,
+    ui: UI,
+    config: PlatformConfig,
+    log: LogState,
+    state: ProcessState,
+    checkpoint: Callable[[], None],
+) -> None:
     import secrets
     import shlex
     import subprocess
@@ -230,57 +271,49 @@ def platform_deploy_func(
     cwd = os.path.abspath(config.cwd)
     if not os.path.isdir(cwd):
         raise NotADirectoryError(f"cwd {cwd} is not a directory")
-    log_dir = os.path.abspath(config.log_dir)
-    # Only for this user: a process's output may hold what it should not show to others.
-    os.makedirs(log_dir, mode=0o700, exist_ok=True)
-    log = os.path.join(log_dir, f"{job_info.app}-{job_info.id or uuid.uuid4().hex[:12]}.log")
     suffix = secrets.token_hex(8)
-    deployment = Deployment(
-        command=argv,
-        cwd=cwd,
-        log=log,
-        pid=0,
-        start_time=_proc.ticks_since_boot(),
-        boot_id=_proc.boot_id(),
-        ready_http=config.ready_http,
-        ready_tcp=config.ready_tcp,
-        grace=config.grace,
-        marker=f"{job_info.id}.{suffix}" if job_info.id else suffix,
-    )
+    state.command, state.cwd = argv, cwd
+    state.start_time, state.boot_id = _proc.ticks_since_boot(), _proc.boot_id()
+    state.ready_http, state.ready_tcp = config.ready_http, config.ready_tcp
+    state.grace = config.grace
+    state.marker = f"{job_info.id}.{suffix}" if job_info.id else suffix
     # Before anything starts: from here on destroy finds by the marker whatever this
     # deployment starts, even should this process die before it learns a pid.
-    ctx.checkpoint(deployment)
-    steps = ui.step_group()
-    step = steps.add("Starting %s...", shlex.join(argv))
-    # Appended to, never truncated: the file may hold an earlier process's last words.
-    descriptor = os.open(
-        log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-    )
-    with os.fdopen(descriptor, "ab") as output:
-        child = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env={**os.environ, **config.env, MARKER: deployment.marker},
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            # Its own session: no signal meant for this terminal reaches it.
-            start_new_session=True,
+    checkpoint()
+    with ui.step_group() as steps:
+        step = steps.add("Starting %s...", shlex.join(argv))
+        # Appended to, never truncated: the file may hold an earlier process's last words.
+        descriptor = os.open(
+            log.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
         )
-    _CHILDREN[child.pid] = child
-    started = _proc.stat(child.pid)
-    assert started is not None, "an unreaped child always has its /proc entry"
-    deployment.pid, deployment.start_time = child.pid, started.start_time
-    ctx.checkpoint(deployment)
-    step.update("Started %s, its output goes to %s", _name(deployment), log)
-    step.done()
-    probe = deployment.ready_http or deployment.ready_tcp
-    if probe is not None and config.start_timeout > 0:
-        # As Waypoint's platforms wait for what they deployed. Not ready in time, the
-        # deployment stands and status tells the rest; gone, the deploy fails.
-        step = steps.add("Waiting for %s to answer...", probe)
+        with os.fdopen(descriptor, "ab") as output:
+            child = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env={**os.environ, **config.env, MARKER: state.marker},
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                # Its own session: no signal meant for this terminal reaches it.
+                start_new_session=True,
+            )
+        _CHILDREN[child.pid] = child
+        started = _proc.stat(child.pid)
+        assert started is not None, "an unreaped child always has its /proc entry"
+        state.pid, state.start_time = child.pid, started.start_time
+        step.update("Started %s, its output goes to %s", _name(state), log.path)
+        step.done()
+
+
+def _await_start(ctx: Context, ui: UI, deployment: ProcessState, log: str, seconds: float) -> None:
+    """Wait for the readiness probe, as Waypoint's platforms wait for what they deployed. Not
+    ready in time, the deployment stands and status tells the rest; gone, the deploy fails."""
+    with ui.step_group() as steps:
+        step = steps.add(
+            "Waiting for %s to answer...", deployment.ready_http or deployment.ready_tcp
+        )
         try:
-            message, status = _await_readiness(ctx, deployment, config.start_timeout)
+            message, status = _await_readiness(ctx, deployment, log, seconds)
         except ProcessExited as exc:
             step.update("Not ready: %s; its output is in %s", exc.reason, log)
             step.status(STATUS_ERROR)
@@ -289,10 +322,11 @@ def platform_deploy_func(
         step.update(message)
         step.status(status)
         step.done()
-    return deployment
 
 
-def _await_readiness(ctx: Context, deployment: Deployment, seconds: float) -> tuple[str, str]:
+def _await_readiness(
+    ctx: Context, deployment: ProcessState, log: str, seconds: float
+) -> tuple[str, str]:
     """How waiting up to ``seconds`` for the readiness probe ended: a message, a step status.
 
     Raises :class:`ProcessExited` once no process of the deployment runs.
@@ -301,7 +335,7 @@ def _await_readiness(ctx: Context, deployment: Deployment, seconds: float) -> tu
     while True:
         running = _find(deployment)
         if not running:
-            raise ProcessExited(_exit_reason(deployment), deployment.log)
+            raise ProcessExited(_exit_reason(deployment), log)
         failure = _readiness_failure(deployment, running, _PROBE_TIMEOUT)
         if failure is None:
             return f"{_name(deployment)} is ready", STATUS_OK
@@ -310,7 +344,7 @@ def _await_readiness(ctx: Context, deployment: Deployment, seconds: float) -> tu
             return f"Not ready after {seconds:g}s: {failure}", STATUS_WARN
 
 
-def _exit_reason(deployment: Deployment) -> str:
+def _exit_reason(deployment: ProcessState) -> str:
     """How the leader, a child of this process, ended."""
     import subprocess
 
@@ -332,72 +366,63 @@ def _exit_reason(deployment: Deployment) -> str:
     return f"{_name(deployment)} was killed by {name}"
 
 
-@hookimpl
-def platform_status_func(
-    ctx: Context, config: Mapping[str, Any], deployment: Deployment
-) -> StatusReport:
-    running = _find(deployment)
+def _report(
+    ctx: Context,
+    config: Mapping[str, Any],
+    log: LogState,
+    state: ProcessState,
+    resources: ReportedResources,
+) -> None:
+    """Report each process of the deployment that runs; none running, its leader, DOWN."""
+    running = _find(state)
     if not running:
-        return _down(deployment)
+        _report_down(state, log.path, resources)
+        return
     # The state keeps the probe's URL without its query values (DESIGN §13): the config's
     # own is probed, when it is the one the deployment was made with. The config as written
     # (not structured): a deployment outlives a change of its app's config.
     configured = config.get("ready_http")
-    if isinstance(configured, str) and redact_urls(configured) == deployment.ready_http:
-        deployment = attrs.evolve(deployment, ready_http=configured)
-    failure = _readiness_failure(deployment, running, _probe_timeout(ctx))
+    if isinstance(configured, str) and redact_urls(configured) == state.ready_http:
+        state = attrs.evolve(state, ready_http=configured)
+    failure = _readiness_failure(state, running, _probe_timeout(ctx))
     if failure is None:
-        health, message = Health.READY, _ready_message(deployment)
+        health, message = Health.READY, _ready_message(state)
     else:
         health, message = Health.ALIVE, f"running, but {failure}"
     pids = {process.pid for process in running}
-    resources = [
-        Resource(
+    for process in running:
+        resources.add(
             process.label,
             health=health,
             health_message=message,
             id=str(process.pid),
             # A tree of who started whom, as far as they run.
             parent_resource_id=str(process.parent) if process.parent in pids else "",
-            type="process",
-            category_display_hint=CategoryDisplayHint.INSTANCE,
             created_time=_proc.started_at(process.start_time),
             state_json=json.dumps(
-                {
-                    "pid": process.pid,
-                    "command": _proc.command_line(process.pid),
-                    "log": deployment.log,
-                }
+                {"pid": process.pid, "command": _proc.command_line(process.pid), "log": log.path}
             ),
         )
-        for process in running
-    ]
-    # The health is left to the app's status policy; the message of a lone resource says
-    # more than a count of one would.
-    return StatusReport(resources=resources, health_message=message if len(running) == 1 else "")
 
 
-def _down(deployment: Deployment) -> StatusReport:
-    """The report of a deployment none of whose processes runs: its leader, DOWN."""
-    resource = Resource(
+def _report_down(deployment: ProcessState, log: str, resources: ReportedResources) -> None:
+    """Report the leader of a deployment none of whose processes runs, DOWN."""
+    resource = resources.add(
         _name(deployment),
         health=Health.DOWN,
         health_message=_why_down(deployment),
         id=str(deployment.pid),
-        type="process",
-        category_display_hint=CategoryDisplayHint.INSTANCE,
         state_json=json.dumps(
             {
                 "pid": deployment.pid,
                 "command": deployment.command,
-                "log": deployment.log,
-                "log_tail": _tail(deployment.log),
+                "log": log,
+                "log_tail": _tail(log),
             }
         ),
     )
     if deployment.boot_id == _proc.boot_id():
         resource.created_time = _proc.started_at(deployment.start_time)
-    return StatusReport(resources=[resource], health_message=resource.health_message)
 
 
 def _probe_timeout(ctx: Context) -> float:
@@ -405,13 +430,13 @@ def _probe_timeout(ctx: Context) -> float:
     return _PROBE_TIMEOUT if remaining is None else min(_PROBE_TIMEOUT, remaining)
 
 
-def _ready_message(deployment: Deployment) -> str:
+def _ready_message(deployment: ProcessState) -> str:
     probe = deployment.ready_http or deployment.ready_tcp
     return "running" if probe is None else f"running, and {probe} answers"
 
 
 def _readiness_failure(
-    deployment: Deployment, running: list[_proc.Stat], timeout: float
+    deployment: ProcessState, running: list[_proc.Stat], timeout: float
 ) -> str | None:
     """Why the deployment is not ready, or ``None`` when its probe passes (or it has none).
 
@@ -497,32 +522,25 @@ def _tail(path: str) -> list[str]:
     return lines[-_TAIL_LINES:]
 
 
-@hookimpl
-def platform_destroy_func(ctx: Context, ui: UI, deployment: Deployment) -> None:
-    _stop(ctx, ui, deployment)
-    # Kept until now for the log tail of a DOWN report; the deployment is gone, so is it.
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(deployment.log)
-
-
-def _stop(ctx: Context, ui: UI, deployment: Deployment) -> None:
-    signalled, running = _signal_until_gone(ctx, deployment, signal.SIGTERM, deployment.grace)
+def _stop(ctx: Context, ui: UI, state: ProcessState) -> None:
+    """Stop every process of the deployment: SIGTERM, then SIGKILL once its grace is over."""
+    signalled, running = _signal_until_gone(ctx, state, signal.SIGTERM, state.grace)
     if not signalled:
-        ui.output("%s; nothing to stop", _why_down(deployment))
+        ui.output("%s; nothing to stop", _why_down(state))
     elif not running:
         ui.output("Stopped %s", _labels(signalled))
     else:
         # Not cut short by a cancelled ctx: what was killed is worth waiting for.
-        _, left = _signal_until_gone(Context(), deployment, signal.SIGKILL, _KILL_WAIT)
+        _, left = _signal_until_gone(Context(), state, signal.SIGKILL, _KILL_WAIT)
         ui.output(
             "%s did not stop within %gs of SIGTERM; killed %s",
             _labels(running),
-            deployment.grace,
+            state.grace,
             "it" if len(running) == 1 else "them",
         )
         if left:
             ui.output("%s still running after SIGKILL", _labels(left), style=WARNING_STYLE)
-    _reap(deployment.pid)
+    _reap(state.pid)
 
 
 def _labels(processes: list[_proc.Stat]) -> str:
@@ -530,7 +548,7 @@ def _labels(processes: list[_proc.Stat]) -> str:
 
 
 def _signal_until_gone(
-    ctx: Context, deployment: Deployment, signum: int, seconds: float
+    ctx: Context, deployment: ProcessState, signum: int, seconds: float
 ) -> tuple[list[_proc.Stat], list[_proc.Stat]]:
     """Send ``signum`` to every process of the deployment, and to each one it starts
     meanwhile, until none runs or ``seconds`` have passed (less once ``ctx`` is cancelled).
@@ -572,3 +590,63 @@ def _reap(pid: int) -> None:
     child = _CHILDREN.get(pid)
     if child is not None and child.poll() is not None:
         del _CHILDREN[pid]
+
+
+RESOURCES: Final = ResourceManager(
+    # First, so that it is destroyed last: the log outlives every process writing to it.
+    resource("log", create=_name_log, destroy=_remove_log, state=LogState),
+    resource(
+        "process",
+        create=_start,
+        destroy=_stop,
+        status=_report,
+        state=ProcessState,
+        after=["log"],
+        category_display_hint=CategoryDisplayHint.INSTANCE,
+    ),
+)
+
+
+def _adopted(deployment: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``deployment`` as the resource manager's state. One written before this platform used
+    the manager (the process's fields, the log's path among them) is made into one."""
+    if "created" in deployment:
+        return deployment
+    process = {name: value for name, value in deployment.items() if name != "log"}
+    return {
+        "created": [
+            {"name": "log", "state": {"path": deployment.get("log", "")}},
+            {"name": "process", "state": process},
+        ]
+    }
+
+
+# --- hooks ---------------------------------------------------------------------------------
+
+
+@hookimpl
+def platform_deploy_func(
+    ctx: Context, job_info: JobInfo, ui: UI, config: PlatformConfig
+) -> dict[str, Any]:
+    deployment = RESOURCES.create_all(ctx, job_info=job_info, ui=ui, config=config)
+    if (config.ready_http or config.ready_tcp) and config.start_timeout > 0:
+        created = RESOURCES.load(deployment)
+        _await_start(ctx, ui, created["process"], created["log"].path, config.start_timeout)
+    return deployment
+
+
+@hookimpl
+def platform_status_func(
+    ctx: Context, config: Mapping[str, Any], deployment: dict[str, Any]
+) -> StatusReport:
+    report = RESOURCES.status_report(ctx, _adopted(deployment), config=config)
+    # The health is left to the app's status policy; the message of a lone resource says
+    # more than a count of one would.
+    if len(report.resources) == 1:
+        report.health_message = report.resources[0].health_message
+    return report
+
+
+@hookimpl
+def platform_destroy_func(ctx: Context, ui: UI, deployment: dict[str, Any]) -> None:
+    RESOURCES.destroy_all(ctx, _adopted(deployment), ui=ui)

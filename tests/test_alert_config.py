@@ -276,7 +276,7 @@ def checked(text: str, plugins: PluginManager) -> str:
 def test_a_notify_block_s_plugin_is_checked_like_an_app_s(with_pager: PluginManager) -> None:
     check_plugins(load(CONFIG), with_pager)
     assert checked(CONFIG.replace('channel = "#ops"', "channel = 5"), with_pager) == (
-        'waypoint.hcl:5: notify "oncall": use "pager": channel: expected str, got int 5; '
+        'waypoint.hcl:5: notify "oncall": use "pager": channel: expected str, got int; '
         "change this use block to fit the plugin"
     )
 

@@ -190,6 +190,13 @@ OFFERS: dict[str, Callable[[str], dict[str, Any]]] = {
     "ready_http": lambda url: {"pid": 7, "ready_http": url, "ready_tcp": None},
     "url": lambda url: {"url": url},
     "urls": lambda url: {"urls": [url], "ready_http": "http://127.0.0.1:9/elsewhere"},
+    # A value of the resource manager: in the state of one of its resources.
+    "resource": lambda url: {
+        "created": [
+            {"name": "log", "state": {"path": "/tmp/web.log"}},
+            {"name": "process", "state": {"pid": 7, "ready_http": url}},
+        ]
+    },
 }
 
 

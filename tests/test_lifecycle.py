@@ -208,9 +208,9 @@ def test_a_deploy_killed_midway_is_interrupted_and_destroyed_from_its_checkpoint
     project = lifecycle.project
     deploying = processes.start(project.args("deploy"), cwd=project.root)
     lifecycle.held("deploy")
-    # The checkpoint is stored before the hook reaches the gate (isolated: once the launcher
-    # read it from its worker).
-    wait_until(lambda: lifecycle.targets("deployment")[0][4] is not None, "the checkpoint stored")
+    # ctx.checkpoint returns once the checkpoint is stored — isolated too, where the worker
+    # waits for the launcher's word — and the hook reached the gate after it: killed now,
+    # nothing that was started is unrecorded.
     kill_group(deploying)
     deploying.communicate(timeout=GUARD)
     with State.open(project.location) as state:
@@ -243,3 +243,23 @@ def test_a_pending_record_of_a_running_command_is_not_destroyed(
     out, err = deploying.communicate(timeout=GUARD)
     assert deploying.returncode == 0, out + err
     assert lifecycle.targets("deployment")[0][:3] == (1, "live", 1)
+
+
+def test_a_checkpoint_an_isolated_hook_made_is_stored_before_it_goes_on(
+    tmp_path: Path, processes: Processes
+) -> None:
+    # The hook kills the launcher the moment its ctx.checkpoint returns: only a checkpoint
+    # the launcher stored before it answered can survive that.
+    project = Project(
+        tmp_path / "project",
+        [App("web", "wh_kills_launcher", isolate=True)],
+        plugins=("wh_kills_launcher",),
+    )
+    done = processes.run(project.args("deploy"), cwd=project.root)
+    assert done.returncode == -9, done.stderr
+    with State.open(project.state) as state:
+        (record,) = state.versions("deployment", "web", "default")
+    assert record.status == "interrupted"
+    assert record.checkpoint == {"made": record.id}
+    processes.run(project.args("destroy"), cwd=project.root)
+    assert (project.root / "destroyed").read_text() == f"{record.id}\n"

@@ -45,26 +45,42 @@ Deploy = Callable[..., dict[str, Any]]
 Decoy = Callable[[list[str]], subprocess.Popen[bytes]]
 
 
-def app_config(deployment: dict[str, Any]) -> dict[str, Any]:
-    """A config of the app that made ``deployment``: status and destroy read the deployment
-    only, but the launcher gives them the app's config, which must fit the platform."""
-    return {"command": deployment["command"]}
+#: A config of the app: status and destroy read the deployment, but the launcher gives them
+#: the app's config too, which must fit the platform.
+APP_CONFIG = {"command": SLEEPER}
+
+
+def made(deployment: dict[str, Any]) -> dict[str, Any]:
+    """What the deployment's process resource recorded, and its log's path as ``log``: the
+    value a deployment had before the platform used the resource manager."""
+    states = {each["name"]: each["state"] for each in deployment["created"]}
+    return {**states["process"], "log": states["log"]["path"]}
+
+
+def with_process(deployment: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """``deployment`` with ``changes`` to what its process resource recorded."""
+    return {
+        "created": [
+            {**each, "state": {**each["state"], **changes}} if each["name"] == "process" else each
+            for each in deployment["created"]
+        ]
+    }
 
 
 def destroy(plugins: PluginHarness, deployment: dict[str, Any]) -> list[str]:
     """Destroy ``deployment``; the lines its destroy showed."""
     plugins.ui.clear()
-    plugins.platform_destroy("process", app_config(deployment), deployment=deployment)
+    plugins.platform_destroy("process", APP_CONFIG, deployment=deployment)
     return plugins.ui.lines()
 
 
 def ours(deployment: dict[str, Any]) -> bool:
     """Whether the deployed process is still there, pid and start time alike (or a zombie)."""
     try:
-        stat = Path(f"/proc/{deployment['pid']}/stat").read_bytes()
+        stat = Path(f"/proc/{made(deployment)['pid']}/stat").read_bytes()
     except FileNotFoundError:
         return False
-    start_time: int = deployment["start_time"]
+    start_time: int = made(deployment)["start_time"]
     return int(stat[stat.rindex(b")") + 2 :].split()[19]) == start_time
 
 
@@ -108,7 +124,7 @@ def deploy(plugins: PluginHarness, tmp_path: Path) -> Iterator[Deploy]:
             destroy(plugins, deployment)
         if ours(deployment):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(deployment["pid"], signal.SIGKILL)
+                os.killpg(made(deployment)["pid"], signal.SIGKILL)
 
 
 @pytest.fixture
@@ -156,7 +172,7 @@ def starting(children: int, then: str = "exit") -> list[str]:
 
 
 def status(plugins: PluginHarness, deployment: dict[str, Any]) -> StatusReport:
-    return plugins.platform_status("process", app_config(deployment), deployment=deployment)
+    return plugins.platform_status("process", APP_CONFIG, deployment=deployment)
 
 
 def status_until(
@@ -195,8 +211,11 @@ def test_deploy_starts_the_command_detached_in_its_cwd_with_env_and_log(
     work.mkdir()
     deployment = deploy([PYTHON, "-c", script], cwd=str(work), env={"GREETING": "hello"})
     log = tmp_path / "web-job1.log"
-    assert deployment["log"] == str(log)
-    assert (deployment["command"], deployment["cwd"]) == ([PYTHON, "-c", script], str(work))
+    assert made(deployment)["log"] == str(log)
+    assert (made(deployment)["command"], made(deployment)["cwd"]) == (
+        [PYTHON, "-c", script],
+        str(work),
+    )
     assert ours(deployment)
     assert eventually(lambda: log.read_text().strip() == f"{work} hello True ''")
 
@@ -204,7 +223,7 @@ def test_deploy_starts_the_command_detached_in_its_cwd_with_env_and_log(
 def test_a_string_command_is_split_as_a_shell_would(deploy: Deploy) -> None:
     command = f"{shlex.quote(PYTHON)} -c 'import time; time.sleep(600)'"
     deployment = deploy(command)
-    assert deployment["command"] == [PYTHON, "-c", "import time; time.sleep(600)"]
+    assert made(deployment)["command"] == [PYTHON, "-c", "import time; time.sleep(600)"]
 
 
 @pytest.mark.parametrize("probe", ["ready_http", "ready_tcp"])
@@ -218,7 +237,7 @@ def test_a_running_process_that_passes_its_probe_is_ready(
     report = status_until(plugins, deployment, Health.READY)
     assert report.health is Health.READY, report
     (resource,) = report.resources
-    assert resource.name == f"{os.path.basename(PYTHON)}[{deployment['pid']}]"
+    assert resource.name == f"{os.path.basename(PYTHON)}[{made(deployment)['pid']}]"
     assert (resource.type, resource.platform) == ("process", "process")
     assert resource.category_display_hint is CategoryDisplayHint.INSTANCE
     assert resource.health_message == f"running, and {address} answers"
@@ -231,9 +250,9 @@ def test_a_running_process_that_passes_its_probe_is_ready(
 def test_deploy_waits_until_the_probe_passes(plugins: PluginHarness, deploy: Deploy) -> None:
     port = free_port()
     deployment = deploy(http_server(port), ready_tcp=f"127.0.0.1:{port}")
-    name = f"{os.path.basename(PYTHON)}[{deployment['pid']}]"
+    name = f"{os.path.basename(PYTHON)}[{made(deployment)['pid']}]"
     assert plugins.ui.lines() == [
-        f"ok: Started {name}, its output goes to {deployment['log']}",
+        f"ok: Started {name}, its output goes to {made(deployment)['log']}",
         f"ok: {name} is ready",
     ]
 
@@ -311,15 +330,15 @@ def test_a_process_killed_under_the_platform_is_down_with_its_log_tail(
     plugins: PluginHarness, deploy: Deploy
 ) -> None:
     deployment = deploy(SLEEPER)
-    log = Path(deployment["log"])
+    log = Path(made(deployment)["log"])
     assert eventually(lambda: log.read_text() == "sleeping\n")
-    os.kill(deployment["pid"], signal.SIGKILL)
+    os.kill(made(deployment)["pid"], signal.SIGKILL)
     report = status_until(plugins, deployment, Health.DOWN)
     assert report.health is Health.DOWN, report
     (resource,) = report.resources
     assert resource.health_message in (
-        f"process {deployment['pid']} has exited",  # a zombie until destroy reaps it
-        f"process {deployment['pid']} is not running",
+        f"process {made(deployment)['pid']} has exited",  # a zombie until destroy reaps it
+        f"process {made(deployment)['pid']} is not running",
     )
     assert json.loads(resource.state_json)["log_tail"] == ["sleeping"]
 
@@ -346,10 +365,10 @@ def test_a_recorded_pid_now_held_by_another_process_is_down_and_never_signalled(
     other = decoy(SLEEPER)
     # As if the pid had been given to another process; with "the same" start time, as if
     # within one clock tick: only the marker tells them apart then.
-    reused = {**deployment, "pid": other.pid}
+    reused = with_process(deployment, pid=other.pid)
     if start_time == "the same":
         stat = Path(f"/proc/{other.pid}/stat").read_bytes()
-        reused["start_time"] = int(stat[stat.rindex(b")") + 2 :].split()[19])
+        reused = with_process(reused, start_time=int(stat[stat.rindex(b")") + 2 :].split()[19]))
     why = {
         "another": f"pid {other.pid} now belongs to another process, not the one deployed",
         "the same": f"process {other.pid} runs without {MARKER} in its environment",
@@ -367,7 +386,7 @@ def test_destroy_stops_the_whole_process_group(plugins: PluginHarness, deploy: D
         "time.sleep(600)"
     )
     deployment = deploy([PYTHON, "-c", script])
-    group = deployment["pid"]
+    group = made(deployment)["pid"]
     assert eventually(lambda: len(running_in_group(group)) == 2)
     (child,) = set(running_in_group(group)) - {group}
     assert destroy(plugins, deployment) == [f"Stopped {NAME}[{group}], {NAME}[{child}]"]
@@ -385,19 +404,19 @@ def test_destroy_kills_a_process_that_ignores_sigterm_after_the_grace_period(
         "time.sleep(600)"
     )
     deployment = deploy([PYTHON, "-c", script], grace=0.5)
-    assert eventually(lambda: Path(deployment["log"]).read_text() == "ignoring\n")
-    name = f"{os.path.basename(PYTHON)}[{deployment['pid']}]"
+    assert eventually(lambda: Path(made(deployment)["log"]).read_text() == "ignoring\n")
+    name = f"{os.path.basename(PYTHON)}[{made(deployment)['pid']}]"
     assert destroy(plugins, deployment) == [
         f"{name} did not stop within 0.5s of SIGTERM; killed it"
     ]
-    assert running_in_group(deployment["pid"]) == []
+    assert running_in_group(made(deployment)["pid"]) == []
 
 
 def test_destroying_a_process_that_is_gone_already_is_fine(
     plugins: PluginHarness, deploy: Deploy
 ) -> None:
     deployment = deploy(SLEEPER)
-    pid = deployment["pid"]
+    pid = made(deployment)["pid"]
     os.kill(pid, signal.SIGKILL)
     assert eventually(lambda: not running_in_group(pid))
     # The first destroy reaps the zombie.
@@ -408,21 +427,21 @@ def test_destroying_a_process_that_is_gone_already_is_fine(
 def test_every_process_of_a_deployment_carries_its_own_marker(deploy: Deploy) -> None:
     # Not even the config's env can forge it.
     deployment = deploy(starting(1, then="sleep"), env={MARKER: "forged"})
-    marker = deployment["marker"]
+    marker = made(deployment)["marker"]
     assert marker.startswith("job1.")  # the deployment's id, and a random suffix
     assert eventually(lambda: len(marked(marker)) == 2)
-    assert deployment["pid"] in marked(marker)
+    assert made(deployment)["pid"] in marked(marker)
     assert marked("forged") == []
     # Deployed again under the same id (by hand, as here), it is another deployment.
-    assert deploy(SLEEPER)["marker"] != marker
+    assert made(deploy(SLEEPER))["marker"] != marker
 
 
 def test_status_reports_each_process_of_the_deployment_in_a_tree(
     plugins: PluginHarness, deploy: Deploy
 ) -> None:
     deployment = deploy(starting(2, then="sleep"))
-    leader = str(deployment["pid"])
-    assert eventually(lambda: len(marked(deployment["marker"])) == 3)
+    leader = str(made(deployment)["pid"])
+    assert eventually(lambda: len(marked(made(deployment)["marker"])) == 3)
     report = status(plugins, deployment)
     assert (report.health, report.health_message) == (
         Health.READY,
@@ -437,7 +456,7 @@ def test_status_reports_each_process_of_the_deployment_in_a_tree(
     assert json.loads(children[0].state_json) == {
         "pid": int(children[0].id),
         "command": [PYTHON, "-c", NAPPER],
-        "log": deployment["log"],
+        "log": made(deployment)["log"],
     }
 
 
@@ -445,8 +464,8 @@ def test_a_leader_that_exited_leaving_its_children_is_not_down(
     plugins: PluginHarness, deploy: Deploy
 ) -> None:
     deployment = deploy(starting(1))
-    marker = deployment["marker"]
-    assert eventually(lambda: not running(deployment["pid"]) and len(marked(marker)) == 1)
+    marker = made(deployment)["marker"]
+    assert eventually(lambda: not running(made(deployment)["pid"]) and len(marked(marker)) == 1)
     (child,) = marked(marker)
     report = status(plugins, deployment)
     assert (report.health, report.health_message) == (Health.READY, "running")
@@ -463,8 +482,8 @@ def test_destroy_stops_a_double_forked_daemon_and_spares_a_decoy_with_its_comman
 ) -> None:
     tag = str(tmp_path)
     deployment = deploy(daemonizing(tag))
-    marker = deployment["marker"]
-    assert eventually(lambda: not running(deployment["pid"]) and len(marked(marker)) == 1)
+    marker = made(deployment)["marker"]
+    assert eventually(lambda: not running(made(deployment)["pid"]) and len(marked(marker)) == 1)
     (daemon,) = marked(marker)
     twin = decoy([PYTHON, "-c", NAPPER, tag])
     # Just started, it may not show its command line yet.
@@ -480,7 +499,7 @@ def test_destroy_kills_a_daemon_that_ignores_sigterm_once_the_grace_period_is_ov
     plugins: PluginHarness, deploy: Deploy
 ) -> None:
     deployment = deploy(daemonizing("stubborn"), grace=0.5)
-    marker, log = deployment["marker"], Path(deployment["log"])
+    marker, log = made(deployment)["marker"], Path(made(deployment)["log"])
     assert eventually(lambda: log.read_text() == "sleeping\n" and len(marked(marker)) == 1)
     (daemon,) = marked(marker)
     assert destroy(plugins, deployment) == [
@@ -524,10 +543,17 @@ def test_deploy_checkpoints_before_it_starts_the_process_and_again_once_it_runs(
 ) -> None:
     kept: list[dict[str, Any]] = []
     deployment = deploy(SLEEPER, kept=kept)
-    before, after = kept
+    # The manager's: the log, the process before its create runs, the process just before
+    # it starts the command, and all of it at the end.
+    assert [[each["name"] for each in value["created"]] for value in kept] == [
+        ["log"],
+        *[["log", "process"]] * 3,
+    ]
+    _, blank, before, after = kept
+    assert made(blank)["marker"] == ""
+    assert made(before) == {**made(deployment), "pid": 0, "start_time": made(before)["start_time"]}
+    assert made(before)["start_time"] <= made(deployment)["start_time"]
     assert after == deployment
-    assert before == {**deployment, "pid": 0, "start_time": before["start_time"]}
-    assert before["start_time"] <= deployment["start_time"]
 
 
 def test_destroying_the_checkpoint_taken_before_the_start_stops_what_it_started(
@@ -535,22 +561,55 @@ def test_destroying_the_checkpoint_taken_before_the_start_stops_what_it_started(
 ) -> None:
     kept: list[dict[str, Any]] = []
     deployment = deploy(starting(1, then="sleep"), kept=kept)
-    leader = deployment["pid"]
-    assert eventually(lambda: len(marked(deployment["marker"])) == 2)
-    (child,) = set(marked(deployment["marker"])) - {leader}
-    assert destroy(plugins, kept[0]) == [f"Stopped {NAME}[{leader}], {NAME}[{child}]"]
-    assert marked(deployment["marker"]) == []
-    assert destroy(plugins, kept[0]) == ["no process of it is running; nothing to stop"]
+    before = kept[-2]
+    leader, marker = made(deployment)["pid"], made(deployment)["marker"]
+    assert eventually(lambda: len(marked(marker)) == 2)
+    (child,) = set(marked(marker)) - {leader}
+    assert destroy(plugins, before) == [f"Stopped {NAME}[{leader}], {NAME}[{child}]"]
+    assert marked(marker) == []
+    assert destroy(plugins, before) == ["no process of it is running; nothing to stop"]
+
+
+def test_a_checkpoint_taken_before_the_process_was_filled_in_is_down_and_destroyed_quietly(
+    plugins: PluginHarness, deploy: Deploy
+) -> None:
+    # The command died after the manager's checkpoint, before the create's own.
+    kept: list[dict[str, Any]] = []
+    deploy(SLEEPER, kept=kept)
+    blank = kept[1]
+    report = status(plugins, blank)
+    assert [(r.name, r.health) for r in report.resources] == [("process", Health.DOWN)]
+    assert report.health_message == "its command was never started"
+    assert destroy(plugins, blank) == ["its command was never started; nothing to stop"]
+
+
+def test_a_deployment_recorded_before_the_resource_manager_is_checked_and_all_of_it_stopped(
+    plugins: PluginHarness, deploy: Deploy
+) -> None:
+    deployment = deploy(starting(1, then="sleep"))
+    leader, marker = made(deployment)["pid"], made(deployment)["marker"]
+    assert eventually(lambda: len(marked(marker)) == 2)
+    (child,) = set(marked(marker)) - {leader}
+    recorded = made(deployment)  # the process's fields and its log's path, in one mapping
+    report = status(plugins, recorded)
+    assert (report.health, [r.id for r in report.resources]) == (
+        Health.READY,
+        [str(leader), str(child)],
+    )
+    assert destroy(plugins, recorded) == [f"Stopped {NAME}[{leader}], {NAME}[{child}]"]
+    assert marked(marker) == []
+    assert not Path(recorded["log"]).exists()
 
 
 def test_a_deployment_recorded_before_markers_still_has_its_process_stopped(
     plugins: PluginHarness, deploy: Deploy
 ) -> None:
     deployment = deploy(SLEEPER)
-    recorded = {name: value for name, value in deployment.items() if name != "marker"}
+    # Of the shape of its time, too: made before the resource manager.
+    recorded = {name: value for name, value in made(deployment).items() if name != "marker"}
     assert status(plugins, recorded).health is Health.READY
-    assert destroy(plugins, recorded) == [f"Stopped {NAME}[{deployment['pid']}]"]
-    assert not running(deployment["pid"])
+    assert destroy(plugins, recorded) == [f"Stopped {NAME}[{recorded['pid']}]"]
+    assert not running(recorded["pid"])
 
 
 def test_deploying_a_program_that_does_not_exist_fails_clearly(

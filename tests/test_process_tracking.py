@@ -322,7 +322,8 @@ class Interruptions:
                 elif hook == "deploy":
                     made = record.value if record.status == "live" else record.checkpoint
                     assert made is not None, record
-                    assert made["pid"] > 0, record
+                    states = {each["name"]: each["state"] for each in made["created"]}
+                    assert states["process"]["pid"] > 0, record
         tracking.ledger.unlink(missing_ok=True)
 
     def destroy_everything(self) -> None:

@@ -34,7 +34,12 @@ from waypoint_hooks import (
     hookimpl,
 )
 from waypoint_hooks._state import State
-from waypoint_hooks.resources import DestroyError, ResourceManager, resource
+from waypoint_hooks.resources import (
+    DestroyError,
+    ReportedResources,
+    ResourceManager,
+    resource,
+)
 from waypoint_hooks.testing import PluginHarness
 
 
@@ -278,6 +283,63 @@ def test_status_reports_each_resource_with_a_status_function_with_or_without_sta
     assert (report.health, report.health_message) == (Health.PARTIAL, "1 A READY, 1 B DOWN")
 
 
+def test_a_status_function_may_report_several_resources() -> None:
+    # manager_test.go's resource C: "more than 1 StatusReport_Resource in a single Resource
+    # Status method".
+    def make(state: Number, value: int) -> None:
+        state.value = value
+
+    def status(state: Number, resources: ReportedResources) -> None:
+        for value in (state.value, state.value + 1):
+            resources.add(f"C {value}", health=Health.ALIVE)
+
+    manager = ResourceManager(
+        resource("A", create=make, state=Number, status=status, type="C"),
+        resource("B", status=ready),
+    )
+    report = manager.status_report(Context(), manager.create_all(Context(), value=13))
+    assert [(r.name, r.id, r.type, r.health) for r in report.resources] == [
+        ("C 13", "C 13", "C", Health.ALIVE),
+        ("C 14", "C 14", "C", Health.ALIVE),
+        ("B", "B", "B", Health.READY),
+    ]
+    finalize(report, "plugin")
+    assert (report.health, report.health_message) == (Health.PARTIAL, "2 C ALIVE, 1 B READY")
+
+
+def test_a_status_function_may_report_no_resource() -> None:
+    manager = ResourceManager(resource("pods", status=lambda resources: None))
+    assert manager.status_report(Context(), blank("pods")).resources == []
+
+
+def test_a_status_function_that_raises_after_adding_resources_is_one_unknown_resource() -> None:
+    def broken(resources: ReportedResources) -> None:
+        resources.add("first", health=Health.READY)
+        raise ConnectionError("reset")
+
+    manager = ResourceManager(resource("pods", status=broken))
+    report = manager.status_report(Context(), blank("pods"))
+    assert [(r.name, r.health, r.health_message) for r in report.resources] == [
+        ("pods", Health.UNKNOWN, "its status function raised ConnectionError: reset")
+    ]
+
+
+def test_children_follow_the_first_resource_their_parent_reports() -> None:
+    def nodes(resources: ReportedResources) -> None:
+        for index in range(2):
+            resources.add(f"node {index}", id=f"n{index}", health=Health.READY)
+
+    manager = ResourceManager(
+        resource("nodes", status=nodes), resource("pod", status=ready, parent="nodes")
+    )
+    report = manager.status_report(Context(), blank("nodes", "pod"))
+    assert [(r.id, r.parent_resource_id) for r in report.resources] == [
+        ("n0", ""),
+        ("n1", ""),
+        ("pod", "n0"),
+    ]
+
+
 def test_a_reported_resource_carries_its_declaration() -> None:
     router, instance = CategoryDisplayHint.ROUTER, CategoryDisplayHint.INSTANCE
     manager = ResourceManager(
@@ -405,6 +467,26 @@ def test_a_policy_given_to_status_report_sets_the_report_s_health() -> None:
 
 
 # --- checkpoints ------------------------------------------------------------------------------
+
+
+def test_a_create_function_checkpoints_its_state_as_filled_in_so_far_when_it_asks() -> None:
+    checkpoints: list[Any] = []
+
+    def make(state: Number, checkpoint: Callable[[], None]) -> None:
+        state.value = 1
+        checkpoint()
+        state.value = 2
+
+    manager = ResourceManager(
+        resource("A", create=nothing), resource("B", create=make, state=Number)
+    )
+    manager.create_all(Context(checkpoint=checkpoints.append))
+    assert [value["created"][-1] for value in checkpoints] == [
+        {"name": "A", "state": None},
+        {"name": "B", "state": {"value": 0}},
+        {"name": "B", "state": {"value": 1}},
+        {"name": "B", "state": {"value": 2}},
+    ]
 
 
 def test_each_resource_is_checkpointed_before_its_create_and_all_of_them_at_the_end() -> None:
@@ -544,11 +626,26 @@ class Required:
         ),
         (
             lambda: resource("a", status=lambda state: None),
-            r"the status function of resource 'a' \(.*\) must take `resource` and set its health",
+            r"the status function of resource 'a' \(.*\) must take `resource` and set its health, "
+            "or `resources` and add each resource it reports",
+        ),
+        (
+            lambda: resource("a", status=lambda resource, resources: None),
+            r"the status function of resource 'a' \(.*\) must take `resource` and set",
         ),
         (
             lambda: resource("a", destroy=lambda resource: None),
             "the destroy function of resource 'a' .* takes `resource`, which only a status "
+            "function is given",
+        ),
+        (
+            lambda: resource("a", create=lambda resources: None),
+            "the create function of resource 'a' .* takes `resources`, which only a status "
+            "function is given",
+        ),
+        (
+            lambda: resource("a", destroy=lambda checkpoint: None),
+            "the destroy function of resource 'a' .* takes `checkpoint`, which only a create "
             "function is given",
         ),
         (
@@ -577,7 +674,10 @@ class Required:
         "parent-cycle",
         "argument-not-after",
         "status-without-resource",
+        "status-with-resource-and-resources",
         "destroy-with-resource",
+        "create-with-resources",
+        "destroy-with-checkpoint",
         "positional-only",
         "state-without-defaults",
         "state-not-attrs",

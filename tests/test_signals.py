@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hostile.harness import GUARD, App, Processes, Project, descendants
+from hostile.harness import GUARD, App, Processes, Project, descendants, wait_until
 from test_lifecycle import Lifecycle
 
 pytestmark = pytest.mark.usefixtures("hostile_plugins")
@@ -89,7 +89,7 @@ def test_a_second_signal_stops_at_once_and_leaves_the_deploy_interrupted(
     lifecycle.held("deploy")
     # The gate stays shut: only a second signal can end the command. Signals of one kind
     # sent close together may arrive as one, so they are sent until one is the second.
-    lifecycle.wait_until(lambda: _signalled(up, signal.SIGTERM), "the command to stop")
+    wait_until(lambda: _signalled(up, signal.SIGTERM), "the command to stop")
     out, err = up.communicate(timeout=GUARD)
     assert up.returncode == 143, out + err
     assert "Traceback" not in err, err

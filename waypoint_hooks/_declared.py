@@ -6,7 +6,7 @@ from __future__ import annotations
 import builtins
 import contextvars
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, final
 
 import attrs
@@ -17,11 +17,13 @@ from ._model import Resource
 from ._plugins import _where
 from ._workers import in_worker
 
-__all__ = ["GIVEN", "KINDS", "DeclaredResource", "Function", "resource"]
+__all__ = ["GIVEN", "KINDS", "DeclaredResource", "Function", "ReportedResources", "resource"]
 
 #: What the manager itself gives a function, besides each resource it comes after by name.
-GIVEN: Final = ("ctx", "state", "resource")
+GIVEN: Final = ("ctx", "state", "resource", "resources", "checkpoint")
 KINDS: Final = ("create", "destroy", "status")
+#: The arguments the manager gives to functions of some kinds only.
+_ONLY: Final = {"resource": "status", "resources": "status", "checkpoint": "create"}
 
 
 @final
@@ -119,16 +121,48 @@ class DeclaredResource:
         """A blank state object, for its create function to fill in (``None`` without one)."""
         return None if self.state is None else self.state()
 
-    def prefilled(self) -> Resource:
-        """Its resource in a report, before its status function says how it is."""
+    def prefilled(self, name: str = "", **fields: Any) -> Resource:
+        """A resource of it in a report, before its status function says how it is: named
+        ``name`` (its own name by default; also the ``id`` unless ``fields`` give one)."""
+        name = name or self.name
         return Resource(
-            self.name,
-            id=self.name,
-            parent_resource_id=self.parent,
-            platform=self.platform,
-            type=self.type,
-            category_display_hint=self.category_display_hint,
+            **{
+                "name": name,
+                "id": name,
+                "parent_resource_id": self.parent,
+                "platform": self.platform,
+                "type": self.type,
+                "category_display_hint": self.category_display_hint,
+                **fields,
+            }
         )
+
+
+@final
+class ReportedResources:
+    """The resources a status function that takes ``resources`` reports: any number, each
+    added pre-filled as its declared resource (the Waypoint SDK's ``StatusResponse``)."""
+
+    def __init__(self, declared: DeclaredResource) -> None:
+        self._declared = declared
+        self._added: list[Resource] = []
+
+    def add(self, name: str, **fields: Any) -> Resource:
+        """Add a resource named ``name`` to the report, and return it.
+
+        Pre-filled with the declared resource's ``type``, ``platform``, display hint and
+        parent; its ``id`` is ``name`` unless ``fields`` give one. ``fields`` set any field of
+        a :class:`~waypoint_hooks.Resource` (``health``, ``health_message``, ``id``, …).
+        """
+        resource = self._declared.prefilled(name, **fields)
+        self._added.append(resource)
+        return resource
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self._added)
+
+    def __len__(self) -> int:
+        return len(self._added)
 
 
 def resource(
@@ -148,9 +182,12 @@ def resource(
 
     ``create``, ``destroy`` and ``status`` take the arguments they name: ``ctx``, ``state``
     (this resource's own state object, an instance of ``state``), each resource named in
-    ``after`` by that name (its state object), the values the manager's method was given
-    (``config``, ``ui``, …), and for ``status``, ``resource``: the ``Resource`` it reports,
-    pre-filled, whose ``health`` and ``health_message`` it sets. Sync or ``async def``.
+    ``after`` by that name (its state object) and the values the manager's method was given
+    (``config``, ``ui``, …). ``status`` takes either ``resource``, the ``Resource`` it
+    reports, pre-filled, whose ``health`` and ``health_message`` it sets, or ``resources``,
+    a :class:`ReportedResources` to which it adds each resource it reports. ``create`` may
+    take ``checkpoint``: called, it checkpoints at once every resource created so far and
+    this one's state as filled in so far. Sync or ``async def``.
 
     ``type`` defaults to the name, as in Waypoint; ``parent`` names the resource this one is
     shown under. Raises :class:`ValueError` or :class:`TypeError` for a declaration that
@@ -175,18 +212,22 @@ def resource(
         platform,
     )
     status_function = declared.function("status")
-    if status_function is not None and "resource" not in status_function.names:
+    if (
+        status_function is not None
+        and len({"resource", "resources"} & {*status_function.names}) != 1
+    ):
         raise TypeError(
             f"the status function of resource {name!r} ({_where(status)}) must take "
-            "`resource` and set its health"
+            "`resource` and set its health, or `resources` and add each resource it reports"
         )
-    for kind in ("create", "destroy"):
+    for kind in KINDS:
         function = declared.function(kind)
-        if function is not None and "resource" in function.names:
-            raise TypeError(
-                f"the {kind} function of resource {name!r} ({_where(function.function)}) "
-                "takes `resource`, which only a status function is given"
-            )
+        for argument, only in _ONLY.items():
+            if function is not None and argument in function.names and kind != only:
+                raise TypeError(
+                    f"the {kind} function of resource {name!r} ({_where(function.function)}) "
+                    f"takes `{argument}`, which only a {only} function is given"
+                )
     return declared
 
 

@@ -44,6 +44,8 @@ __all__ = ["invoke_isolated"]
 #: each side, and the job, the last report and the alert are sent in their JSON forms.
 _SENT: Final = ("hook", "plugin", "config", "deployment", "release", "timeout")
 _LINE_LIMIT: Final = 2**31
+#: The launcher's answer to a checkpoint: stored.
+_STORED: Final = b"stored\n"
 #: prctl(2) option: the signal the worker gets when its parent dies.
 _PR_SET_PDEATHSIG: Final = 1
 
@@ -98,24 +100,32 @@ async def invoke_isolated(call: HookCall, plugins: PluginManager, request: HookR
 async def _converse(
     process: asyncio.subprocess.Process, sent: Mapping[str, Any], request: HookRequest
 ) -> dict[str, Any] | None:
-    """Send the request; store each checkpoint as it comes; the response, if one came."""
+    """Send the request; store each checkpoint as it comes, and say so to the worker (its
+    ``ctx.checkpoint`` returns only then); the response, if one came."""
     assert process.stdin is not None
     assert process.stdout is not None
-    # A worker that died at once (say, a plugin's import killed it) closed its stdin: its
-    # exit code tells what happened, not this pipe.
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        process.stdin.write(json.dumps(sent).encode())
-        await process.stdin.drain()
-        process.stdin.close()
+    await _tell(process.stdin, json.dumps(sent).encode() + b"\n")
     response = None
     async for line in process.stdout:
         message = json.loads(line)
         if "checkpoint" not in message:
             response = message
-        elif request.checkpoint is not None:
+            continue
+        if request.checkpoint is not None:
             request.checkpoint(message["checkpoint"])
+        await _tell(process.stdin, _STORED)
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        process.stdin.close()
     await process.wait()
     return response
+
+
+async def _tell(stdin: asyncio.StreamWriter, data: bytes) -> None:
+    # A worker that died (say, a plugin's import killed it) closed its stdin: its exit code
+    # tells what happened, not this pipe.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        stdin.write(data)
+        await stdin.drain()
 
 
 def _death(code: int | None) -> str:
@@ -207,8 +217,12 @@ def _die_with_parent(parent: int) -> None:
 
 
 def main() -> None:
+    # The launcher's channel: the request, then an answer to each checkpoint. Fd 0 becomes
+    # /dev/null, so that nothing a plugin starts can read those answers.
+    launcher = os.fdopen(os.dup(0), "rb")
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     try:
-        request = json.load(sys.stdin)
+        request = json.loads(launcher.readline())
     except ValueError:
         # The launcher was stopped before it sent the request: nobody waits for an answer.
         os._exit(1)
@@ -224,6 +238,9 @@ def main() -> None:
         with lock:
             channel.write(json.dumps(message) + "\n")
             channel.flush()
+            # A checkpoint is kept only once the launcher stored it: wait for its word.
+            if "checkpoint" in message and launcher.readline() != _STORED:
+                os._exit(1)  # the launcher is gone; so is whoever would store it
 
     send(_serve(request, send))
     # Daemon threads of hung plugins must not keep the worker alive.

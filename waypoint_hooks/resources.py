@@ -14,14 +14,20 @@ from ._aggregate import Policy
 from ._callers import describe_error
 from ._codec import converter, structure
 from ._context import Context
-from ._declared import GIVEN, KINDS, DeclaredResource, resource
+from ._declared import GIVEN, KINDS, DeclaredResource, ReportedResources, resource
 from ._errors import StructureError, prefixed
 from ._health import Health
-from ._model import StatusReport
+from ._model import Resource, StatusReport
 from ._plugins import _where
 from ._workers import abandon, run_abandoning
 
-__all__ = ["DeclaredResource", "DestroyError", "ResourceManager", "resource"]
+__all__ = [
+    "DeclaredResource",
+    "DestroyError",
+    "ReportedResources",
+    "ResourceManager",
+    "resource",
+]
 
 _T = TypeVar("_T")
 _log = logging.getLogger(__name__)
@@ -122,6 +128,12 @@ class ResourceManager:
             ]
         }
 
+    def _checkpoint(self, ctx: Context, created: _Created) -> dict[str, Any]:
+        """Checkpoint ``created`` as it is now; the manager's state that was checkpointed."""
+        plain = self._plain(created)
+        ctx.checkpoint(plain)
+        return plain
+
     # --- create ------------------------------------------------------------------------------
 
     def create_all(self, ctx: Context, **values: Any) -> dict[str, Any]:
@@ -133,31 +145,37 @@ class ResourceManager:
 
         Each resource is in the checkpoint (``ctx.checkpoint``) before its create function
         runs, and with what it made once the next one starts: if the command dies, ``destroy``
-        gets every resource that was created or being created. When a create function raises,
-        the resources created so far, that one included, are destroyed in reverse and the
-        error is raised again; a destroy that fails then is a note on it, and its resource
-        stays in the checkpoint for ``waypoint-hooks destroy``.
+        gets every resource that was created or being created. A create function that takes
+        ``checkpoint`` calls it to checkpoint its state as filled in so far, before it starts
+        what that state finds again. When a create function raises, the resources created so
+        far, that one included, are destroyed in reverse and the error is raised again; a
+        destroy that fails then is a note on it, and its resource stays in the checkpoint for
+        ``waypoint-hooks destroy``.
         """
         self._check("create_all", ("create", "destroy"), values)
         created: _Created = {}
+
+        def checkpoint() -> None:
+            self._checkpoint(ctx, created)
+
         try:
             for name in self.order:
                 created[name] = self._declared[name].new_state()
-                ctx.checkpoint(self._plain(created))
-                await self._call("create", name, ctx, created, values)
-            plain = self._plain(created)
-            ctx.checkpoint(plain)
+                checkpoint()
+                await self._call("create", name, ctx, created, {**values, "checkpoint": checkpoint})
+            return self._checkpoint(ctx, created)
         except Exception as error:
-            await self._roll_back(ctx, created, values, error)
+            await self._roll_back(ctx, created, values, error, checkpoint)
             raise
-        return plain
 
     async def _roll_back(
-        self, ctx: Context, created: _Created, values: Mapping[str, Any], error: Exception
+        self,
+        ctx: Context,
+        created: _Created,
+        values: Mapping[str, Any],
+        error: Exception,
+        forget: Callable[[], None],
     ) -> None:
-        def forget() -> None:
-            ctx.checkpoint(self._plain(created))
-
         for name, failure in await self._destroy(ctx, created, values, forget):
             note = f"while rolling back, destroying resource {name!r}: it {describe_error(failure)}"
             _log.warning("%s", note)
@@ -224,45 +242,60 @@ class ResourceManager:
         policy: str | Policy | None = None,
         **values: Any,
     ) -> StatusReport:
-        """A report with one resource per declared resource that has a status function.
+        """A report of the resources of every declared resource that has a status function:
+        the one its function sets (``resource``), or those it adds (``resources``).
 
         The status functions run at once, within the time ``ctx`` has left. One that raises
-        leaves its resource ``UNKNOWN`` saying what it raised; one still running near the
+        leaves one resource ``UNKNOWN`` saying what it raised; one still running near the
         deadline is given up on, its resource ``UNKNOWN``; a resource the state does not hold
-        is ``MISSING``. A child's ``parent_resource_id`` follows its parent's ``id`` if the
-        parent's status function changes it. The report's health is left to the app's
-        policy, unless ``policy`` (a name or a :class:`~waypoint_hooks.Policy`) is given.
+        is ``MISSING``. A child's ``parent_resource_id`` follows the ``id`` of its parent's
+        first resource if the parent's status function changes it. The report's health is
+        left to the app's policy, unless ``policy`` (a name or a
+        :class:`~waypoint_hooks.Policy`) is given.
         """
         created = self.load(state)
         self._check("status_report", ("status",), values)
-        reported = {
-            name: self._declared[name].prefilled()
+        reports = {
+            name: ReportedResources(self._declared[name])
             for name in self.order
             if self._declared[name].status is not None
         }
         calls = {
             name: asyncio.ensure_future(
-                self._call("status", name, ctx, created, {**values, "resource": resource})
+                self._call("status", name, ctx, created, {**values, **self._given(name, report)})
             )
-            for name, resource in reported.items()
+            for name, report in reports.items()
             if name in created
         }
         if calls:
             await asyncio.wait(calls.values(), timeout=_budget(ctx))
-        for name in reported:
+        reported: dict[str, list[Resource]] = {}
+        for name, report in reports.items():
             message = self._failure(calls.get(name))
-            if message is not None:
-                reported[name] = self._declared[name].prefilled()
-                reported[name].health = Health.UNKNOWN if name in created else Health.MISSING
-                reported[name].health_message = message
+            if message is None:
+                reported[name] = list(report)
+                continue
+            health = Health.UNKNOWN if name in created else Health.MISSING
+            reported[name] = [self._declared[name].prefilled(health=health, health_message=message)]
         for name, each in reported.items():
             parent = self._declared[name].parent
-            if parent in reported and each.parent_resource_id == parent:
-                each.parent_resource_id = reported[parent].id
-        resources = list(reported.values())
+            if reported.get(parent):
+                for resource in each:
+                    if resource.parent_resource_id == parent:
+                        resource.parent_resource_id = reported[parent][0].id
+        resources = [resource for each in reported.values() for resource in each]
         if policy is None:
             return StatusReport(resources=resources)
         return StatusReport.from_resources(resources, policy)
+
+    def _given(self, name: str, report: ReportedResources) -> dict[str, Any]:
+        """What the status function of ``name`` is given to report with: ``resources``, or
+        ``resource``, its one resource."""
+        function = self._declared[name].function("status")
+        assert function is not None, "only resources with a status function report"
+        if "resources" in function.names:
+            return {"resources": report}
+        return {"resource": report.add(name)}
 
     @staticmethod
     def _failure(call: asyncio.Future[None] | None) -> str | None:
@@ -286,7 +319,7 @@ class ResourceManager:
         if hidden:
             raise TypeError(
                 f"{method}() was given {', '.join(hidden)}: the manager gives functions those "
-                "names itself (ctx, state, resource, and each resource's state by its name)"
+                f"names itself ({', '.join(GIVEN)}, and each resource's state by its name)"
             )
         for declared in self._declared.values():
             for kind in kinds:
