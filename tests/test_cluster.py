@@ -1,6 +1,7 @@
 """Several instances on one state (DESIGN §16): leases that say who runs, checks claimed by one
-instance at a time and taken over from one whose lease ran out, and owners on other machines
-judged by their leases; on both databases, and by real processes."""
+instance at a time and taken over from one whose lease ran out, alerts sent by one instance
+each, and owners on other machines judged by their leases; on both databases, and by real
+processes."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ import pytest
 from helpers_postgres import query
 from hostile.harness import GUARD
 
+from waypoint_hooks import Health, StatusReport, finalize
+from waypoint_hooks._alerting import Alerting
+from waypoint_hooks._config import Notify, Use
 from waypoint_hooks._owners import this_command
 from waypoint_hooks._state import Record, State
 
@@ -27,6 +31,14 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 LEASE = 30.0
 #: A process of another machine (its boot is not this one's).
 ELSEWHERE = "0f0f0f0f-other-boot:4242:777"
+
+
+#: Rules that fire on the first report that is not READY.
+RULES = Alerting([Notify("oncall", None, Use("pager", {}, None))])
+
+
+def down() -> StatusReport:
+    return finalize(StatusReport(health=Health.DOWN), "p")
 
 
 def at(seconds: float) -> datetime:
@@ -256,3 +268,40 @@ def test_instances_share_the_checks_and_take_over_those_of_one_killed(
     assert after == {record.id for record in records}
     # All three shared the work before the kill.
     assert {number for *_, number in found} == {0, 1, 2}
+
+
+# Three couriers at once on one outbox: each alert is sent by one of them, once.
+
+COURIER = """
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from waypoint_hooks._state import State
+
+location = sys.argv[1] if "://" in sys.argv[1] else Path(sys.argv[1])
+with State.open(location) as state, open(sys.argv[2], "a") as out:
+    while state.next_delivery(datetime.now(timezone.utc)) is not None:
+        for delivery in state.claim_deliveries(datetime.now(timezone.utc), 60.0):
+            print(delivery.id, file=out, flush=True)
+            now = datetime.now(timezone.utc)
+            state.record_attempt(delivery, now, now)
+"""
+
+
+def test_each_alert_is_delivered_by_one_instance_once(location: Path | str, tmp_path: Path) -> None:
+    with State.open(location) as state:
+        records = [state.add_deployment(f"app{n}", "default", "p", {}) for n in range(100)]
+        for record in records:
+            state.add_reports([(record, down())], alerting=RULES)
+        raised = {item.id for item in state.alerts("default")}
+    assert len(raised) == 100
+    logs = [tmp_path / f"courier{n}.log" for n in range(3)]
+    couriers = [
+        subprocess.Popen([sys.executable, "-c", COURIER, str(location), str(log)]) for log in logs
+    ]
+    for courier in couriers:
+        assert courier.wait(GUARD) == 0
+    sent = [int(line) for log in logs if log.exists() for line in log.read_text().split()]
+    assert sorted(sent) == sorted(raised)
+    with State.open(location) as state:
+        assert all(item.delivered is not None for item in state.alerts("default"))
