@@ -431,9 +431,9 @@ def _workspace(_: click.Context, __: click.Parameter, value: str) -> str:
 )
 @click.option(
     "--state",
-    metavar="PATH",
-    help="The state database [default: .waypoint-hooks/state.db beside the config; "
-    "env WAYPOINT_HOOKS_STATE].",
+    metavar="PATH|URL",
+    help="The state: a SQLite file, or a postgresql:// URL [default: "
+    ".waypoint-hooks/state.db beside the config; env WAYPOINT_HOOKS_STATE].",
 )
 @click.option(
     "-w",
