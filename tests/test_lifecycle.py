@@ -24,7 +24,8 @@ pytestmark = pytest.mark.usefixtures("hostile_plugins")
 class Lifecycle:
     """A one-app project on the ledger plugin, and what its hooks did."""
 
-    def __init__(self, root: Path, location: Path | str) -> None:
+    def __init__(self, root: Path, location: Path | str | None = None) -> None:
+        """``location``: a PostgreSQL state's URL; else the default state file."""
         self.ledger = root / "ledger"
         self.gate = root / "gate"
         self.gate.mkdir(parents=True)
