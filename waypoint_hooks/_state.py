@@ -382,9 +382,13 @@ class State:
     close it, or use it as a context manager.
     """
 
-    __slots__ = ("_db", "_heartbeat", "_read_only", "where")
+    __slots__ = ("_db", "_heartbeat", "_read_only", "location", "where")
 
-    def __init__(self, database: Database, *, read_only: bool = False) -> None:
+    def __init__(
+        self, location: Path | str, database: Database, *, read_only: bool = False
+    ) -> None:
+        #: What it was opened from, to open it again (a URL with its password: never shown).
+        self.location: Final = location
         #: How messages name the state: its file, or its URL without the password.
         self.where: Final = database.where
         self._db = database
@@ -413,7 +417,7 @@ class State:
             from ._sqlite import SQLiteDatabase
 
             database, read_only = SQLiteDatabase.open(Path(location), read_only=read_only)
-        state = cls(database, read_only=read_only)
+        state = cls(location, database, read_only=read_only)
         try:
             state._prepare()
             if database.shared and not read_only:
