@@ -828,8 +828,10 @@ class State:
     def _gone(self, db: sqlite3.Connection, records: Sequence[Record]) -> set[tuple[str, str]]:
         """Which of ``records`` were destroyed, or are being destroyed, meanwhile."""
         gone: set[tuple[str, str]] = set()
-        for start in range(0, len(records), _BATCH):
-            batch = records[start : start + _BATCH]
+        # Each target asked about once, however many of the reports are about it.
+        asked = list({(record.kind, record.id): record for record in records}.values())
+        for start in range(0, len(asked), _BATCH):
+            batch = asked[start : start + _BATCH]
             values = ", ".join(["(?, ?)"] * len(batch))
             rows = db.execute(
                 f"WITH asked (asked_kind, asked_id) AS (VALUES {values})"
