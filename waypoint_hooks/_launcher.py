@@ -334,15 +334,19 @@ class Launcher:
         last = self.state.last_reports([record for _, record in targets])
         return self._rows(apps, targets, last)
 
-    def versions(self, name: str) -> list[tuple[Record, StatusReport | None]]:
+    def records(self, name: str) -> list[Record]:
         """Every version of an app not destroyed — live, failed, pending or interrupted —
-        releases first, newest first, each with its latest report."""
+        releases first, newest first."""
         (app,) = self.select([name])
-        records = [
+        return [
             record
             for kind in ("release", "deployment")
             for record in self.state.versions(kind, app.name, self.workspace)
         ]
+
+    def versions(self, name: str) -> list[tuple[Record, StatusReport | None]]:
+        """:meth:`records`, each with its latest report."""
+        records = self.records(name)
         last = self.state.last_reports(records)
         return [(record, last.get(record.id)) for record in records]
 

@@ -730,7 +730,8 @@ def history(session: Session, app: str, json_output: bool, limit: int | None, ev
                 _render.history_json(launcher.project.name, launcher.workspace, app, stored)
             )
         else:
-            unfinished = [record for record, _ in launcher.versions(app)]
+            # Their records alone: history shows no report of theirs but its own rows.
+            unfinished = launcher.records(app)
             lines = _render.history_table(
                 stored, style=_style(session), width=_width(), unfinished=unfinished
             )
