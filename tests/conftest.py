@@ -36,6 +36,8 @@ def cannot_run(reason: str) -> None:
 
 if TYPE_CHECKING:
     # Not imported here for real: pytest must import the plugin first, to rewrite its asserts.
+    from helpers_postgres import Cluster
+
     from waypoint_hooks.testing import PluginHarness
 
 # The project's own pytest plugin, which its builtin plugins' tests use as any plugin author
@@ -143,3 +145,23 @@ def served(tmp_path: Path, processes: Any) -> Any:
     from hostile.serving import Served
 
     return Served(tmp_path, processes)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A PostgreSQL server of the tests' own (Debian's postgresql), for the whole session."""
+    from helpers_postgres import installed, running_cluster
+
+    require_system_package("postgresql", installed(), "the PostgreSQL state is tested on one")
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a new state is to be: a file, or an empty PostgreSQL database (its URL). The
+    state's behaviour is the same on both (DESIGN §16): its tests take this."""
+    if request.param == "sqlite":
+        return tmp_path / "project" / ".waypoint-hooks" / "state.db"
+    cluster: Cluster = request.getfixturevalue("postgres")
+    return cluster.database()

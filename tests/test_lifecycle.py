@@ -1,5 +1,6 @@
 """Lifecycle truth (DESIGN §12): intent-first records, checkpoints, every live version,
-pruning, and commands at once — with real processes, the real CLI and real SQLite.
+pruning, and commands at once — with real processes, the real CLI, and a real SQLite file or
+PostgreSQL server (each test runs on both).
 
 Two commands are ordered by a gate in the plugin (``tests/hostile/wh_lifecycle.py``), never
 by timing: a hook held at the gate says so with a file, and waits until the test opens it.
@@ -29,11 +30,13 @@ pytestmark = pytest.mark.usefixtures("hostile_plugins")
 class Lifecycle:
     """A one-app project on the ledger plugin, and what its hooks did."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, location: Path | str | None = None) -> None:
+        """``location``: a PostgreSQL state's URL; else the default state file."""
         self.ledger = root / "ledger"
         self.gate = root / "gate"
         self.gate.mkdir(parents=True)
-        self.project = Project(root / "project", [], plugins=("wh_lifecycle",))
+        url = location if isinstance(location, str) else None
+        self.project = Project(root / "project", [], plugins=("wh_lifecycle",), state_url=url)
         self.configure()
 
     def configure(self, isolate: bool | None = None, **config: Any) -> None:
@@ -77,8 +80,8 @@ class Lifecycle:
 
 
 @pytest.fixture
-def lifecycle(tmp_path: Path) -> Lifecycle:
-    return Lifecycle(tmp_path)
+def lifecycle(tmp_path: Path, location: Path | str) -> Lifecycle:
+    return Lifecycle(tmp_path, location)
 
 
 def test_a_deploy_that_fails_is_recorded_failed_and_destroyed_from_its_checkpoint(
@@ -103,7 +106,7 @@ def test_a_deploy_that_fails_is_recorded_failed_and_destroyed_from_its_checkpoin
 def test_the_hook_is_told_the_id_of_its_record(lifecycle: Lifecycle) -> None:
     lifecycle.run("up")
     ((made, _),) = lifecycle.done("deploy")
-    with State.open(lifecycle.project.state) as state:
+    with State.open(lifecycle.project.location) as state:
         deployment = state.latest("deployment", "web", "default")
     assert deployment is not None
     assert deployment.id == made
@@ -217,7 +220,7 @@ def test_a_deploy_killed_midway_is_interrupted_and_destroyed_from_its_checkpoint
     # nothing that was started is unrecorded.
     kill_group(deploying)
     deploying.communicate(timeout=GUARD)
-    with State.open(project.state) as state:
+    with State.open(project.location) as state:
         (record,) = state.versions("deployment", "web", "default")
     assert record.status == "interrupted"
     ((made, _),) = lifecycle.done("deploy")

@@ -1,15 +1,15 @@
 """The outbox in the state (DESIGN §15): alerts written in the transaction of their report,
 claimed for delivery by one command at a time, taken over from a command that died, and every
-attempt recorded."""
+attempt recorded; on both databases."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from helpers_postgres import query
 
 from waypoint_hooks import Health, StatusReport, finalize
 from waypoint_hooks._alerting import Alerting
@@ -28,8 +28,8 @@ def report(health: Health, seconds: int = 0) -> StatusReport:
 
 
 @pytest.fixture
-def state(tmp_path: Path) -> Iterator[State]:
-    with State.open(tmp_path / "state.db") as opened:
+def state(location: Path | str) -> Iterator[State]:
+    with State.open(location) as opened:
         yield opened
 
 
@@ -66,7 +66,7 @@ def test_the_alerts_a_report_raises_are_stored_with_it(state: State, web: Record
 
 
 def test_a_report_that_cannot_be_stored_raises_no_alert(
-    state: State, web: Record, tmp_path: Path
+    state: State, web: Record, tmp_path: Path, location: Path | str
 ) -> None:
     with State.open(tmp_path / "other.db") as other:
         stranger = other.add_deployment("api", "default", "filepath", {})
@@ -74,9 +74,8 @@ def test_a_report_that_cannot_be_stored_raises_no_alert(
         state.add_reports(
             [(web, report(Health.DOWN)), (stranger, report(Health.DOWN))], alerting=RULES
         )
-    with sqlite3.connect(state.path) as db:
-        assert db.execute("SELECT count(*) FROM alerts").fetchone() == (0,)
-        assert db.execute("SELECT count(*) FROM watches").fetchone() == (0,)
+    assert query(location, "SELECT count(*) FROM alerts") == [(0,)]
+    assert query(location, "SELECT count(*) FROM watches") == [(0,)]
 
 
 def test_a_report_of_a_target_destroyed_meanwhile_raises_no_alert(
@@ -107,13 +106,12 @@ def test_a_claimed_alert_is_left_to_its_command_until_its_lease_ends(
 
 
 def test_the_claim_of_a_command_that_is_gone_is_taken_over_at_once(
-    state: State, web: Record
+    state: State, web: Record, location: Path | str
 ) -> None:
     now = raise_one(state, web)
     state.claim_deliveries(now, LEASE)
-    with sqlite3.connect(state.path) as db:
-        # As a killed command leaves it: claimed by a process that no longer runs.
-        db.execute("UPDATE alerts SET claimed = ':999999999:1'")
+    # As a killed command leaves it: claimed by a process that no longer runs.
+    query(location, "UPDATE alerts SET claimed = ':999999999:1'")
     assert len(state.claim_deliveries(now, LEASE)) == 1
 
 

@@ -1,5 +1,6 @@
-"""The SQLite state: records, sequences, reports, history, migrations, bad files and
-concurrent processes (DESIGN §7), on real files."""
+"""The state: records, sequences, reports, history, migrations, bad databases and concurrent
+processes (DESIGN §7), on real SQLite files and a real PostgreSQL server (DESIGN §16): each
+test that is not about files runs on both."""
 
 from __future__ import annotations
 
@@ -18,13 +19,16 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import psycopg
 import pytest
 from conftest import require_system_package
+from helpers_postgres import query
 from hostile import harness
 from hostile.harness import App, Processes, Project
 
 from waypoint_hooks import AUTOLOAD_ENV, Health, Resource, StatusReport
 from waypoint_hooks import _state as state_module
+from waypoint_hooks._redact import redact_urls
 from waypoint_hooks._state import (
     STATE_ENV,
     Record,
@@ -69,9 +73,38 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def state(path: Path) -> Iterator[State]:
-    with State.open(path) as opened:
+def state(location: Path | str) -> Iterator[State]:
+    with State.open(location) as opened:
         yield opened
+
+
+def shown(location: Path | str) -> str:
+    """How messages name a state: its file, or its URL without the password."""
+    return str(location) if isinstance(location, Path) else redact_urls(location)
+
+
+def version(location: Path | str) -> int:
+    """The schema version the state's database holds."""
+    if isinstance(location, Path):
+        ((found,),) = query(location, "PRAGMA user_version")
+    else:
+        ((found,),) = query(location, "SELECT version FROM waypoint_hooks_schema")
+    return int(found)
+
+
+def tables(location: Path | str) -> set[str]:
+    if isinstance(location, Path):
+        return {name for (name,) in query(location, "SELECT name FROM sqlite_master")}
+    found = query(location, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    return {name for (name,) in found}
+
+
+def stored_text(location: Path | str) -> bytes:
+    """Everything the state's database holds, as bytes: a file's, or a dump of every table."""
+    if isinstance(location, Path):
+        return location.read_bytes()
+    rows = [query(location, f"SELECT * FROM {table}") for table in sorted(tables(location))]
+    return repr(rows).encode()
 
 
 def deploy(state: State, app: str = "web", workspace: str = "default") -> Record:
@@ -113,11 +146,11 @@ def test_sequences_are_not_reused_after_destroy(state: State) -> None:
     assert deploy(state).sequence == 3
 
 
-def test_a_value_round_trips_through_the_file(path: Path) -> None:
+def test_a_value_round_trips_through_the_database(location: Path | str) -> None:
     value = {"path": "/srv/wéb", "ports": [80, 443], "tls": {"on": True, "ca": None}}
-    with State.open(path) as state:
+    with State.open(location) as state:
         record = state.add_deployment("web", "default", "filepath", value)
-    with State.open(path) as state:
+    with State.open(location) as state:
         assert state.get("deployment", record.id) == record
     assert record.value == value
 
@@ -127,21 +160,23 @@ def test_a_stored_value_is_given_back_as_json_would(state: State) -> None:
     assert record.value == {"ports": [80, 443]}
 
 
-def test_a_value_checkpoint_and_error_are_stored_without_url_secrets(path: Path) -> None:
+def test_a_value_checkpoint_and_error_are_stored_without_url_secrets(
+    location: Path | str,
+) -> None:
     url = "http://user:pw-4417@h/health?token=tok-9921"
     shown = "http://REDACTED@h/health?token=REDACTED"
-    with State.open(path) as state:
+    with State.open(location) as state:
         record = state.begin("deployment", "web", "default", "process")
         state.checkpoint(record, {"ready_http": url})
         state.fail(record, f"{url} did not answer")
         live = state.add_deployment("web", "default", "http", {"urls": [url], url: 1})
     assert live.value == {"urls": [shown], shown: 1}
-    with State.open(path) as state:
+    with State.open(location) as state:
         failed = state.get("deployment", record.id)
         assert state.get("deployment", live.id) == live
     assert failed is not None
     assert (failed.checkpoint, failed.error) == ({"ready_http": shown}, f"{shown} did not answer")
-    data = path.read_bytes()
+    data = stored_text(location)
     assert (b"pw-4417" in data, b"tok-9921" in data) == (False, False)
 
 
@@ -341,6 +376,23 @@ def test_history_limit_keeps_the_newest(state: State) -> None:
         state.history("web", "default", limit=-1)
 
 
+def test_a_history_left_unfinished_leaves_the_state_usable(state: State) -> None:
+    # As `history | head` leaves it: the reader stops after a few, or fails while reading.
+    record = deploy(state)
+    state.add_reports([(record, report(str(i), at(i))) for i in range(50)])
+    reading = state.history("web", "default")
+    assert next(reading).report.health_message == "49"
+    reading.close()
+    unfinished = state.history("web", "default")
+    next(unfinished)
+    try:
+        unfinished.throw(RuntimeError("the reader failed"))
+    except RuntimeError:
+        # While the failure goes up, as `with State.open(...)` closes the state then.
+        assert deploy(state).sequence == 2
+    assert messages(state.history("web", "default", limit=1)) == ["49"]
+
+
 # The file
 
 
@@ -350,59 +402,64 @@ def test_the_file_is_in_wal_mode(path: Path) -> None:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
-def test_the_connection_waits_for_other_writers(state: State) -> None:
-    (milliseconds,) = state._db.execute("PRAGMA busy_timeout").fetchone()
+def test_the_connection_waits_for_other_writers(path: Path) -> None:
+    with State.open(path) as state:
+        (milliseconds,) = state._db.execute("PRAGMA busy_timeout").fetchone()
     assert milliseconds >= 10_000
 
 
-def test_foreign_keys_are_enforced(state: State) -> None:
-    (enabled,) = state._db.execute("PRAGMA foreign_keys").fetchone()
+def test_foreign_keys_are_enforced(path: Path) -> None:
+    with State.open(path) as state:
+        (enabled,) = state._db.execute("PRAGMA foreign_keys").fetchone()
     assert enabled == 1
 
 
 def test_an_older_schema_is_migrated_and_keeps_its_data(
-    path: Path, monkeypatch: pytest.MonkeyPatch
+    location: Path | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The old state: what this version writes, with data in it. The new version appends a
     # migration, as every schema change must.
-    with State.open(path) as state:
+    with State.open(location) as state:
         record = deploy(state)
         state.add_reports([(record, report("kept"))])
     upgrade = ("ALTER TABLE targets ADD COLUMN note TEXT NOT NULL DEFAULT ''",)
     newer = (*state_module._MIGRATIONS, upgrade)
     monkeypatch.setattr(state_module, "_MIGRATIONS", newer)
-    with State.open(path) as state:
+    with State.open(location) as state:
         assert state.get("deployment", record.id) == record
         assert messages(state.history("web", "default")) == ["kept"]
         assert deploy(state).sequence == 2
-    with raw(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (len(newer),)
-        assert db.execute("SELECT note FROM targets").fetchall() == [("",), ("",)]
+    assert version(location) == len(newer)
+    assert query(location, "SELECT note FROM targets") == [("",), ("",)]
 
 
-def test_a_failing_migration_changes_nothing(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with State.open(path) as state:
+def test_a_failing_migration_changes_nothing(
+    location: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with State.open(location) as state:
         record = deploy(state)
     current = state_module._MIGRATIONS
     broken = ("CREATE TABLE notes (text TEXT)", "ALTER TABLE nowhere ADD COLUMN x")
     monkeypatch.setattr(state_module, "_MIGRATIONS", (*current, broken))
-    with pytest.raises(StateError, match="no such table: nowhere"):
-        State.open(path)
-    with raw(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (len(current),)
-        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'notes'").fetchall() == []
+    with pytest.raises(StateError, match="nowhere"):
+        State.open(location)
+    assert version(location) == len(current)
+    assert "notes" not in tables(location)
     monkeypatch.setattr(state_module, "_MIGRATIONS", current)
-    with State.open(path) as state:
+    with State.open(location) as state:
         assert state.get("deployment", record.id) == record
 
 
-def test_a_newer_schema_is_refused(path: Path) -> None:
-    path.parent.mkdir(parents=True)
-    with raw(path) as db:
-        db.execute("PRAGMA user_version = 99")
+def test_a_newer_schema_is_refused(location: Path | str) -> None:
+    with State.open(location) as state:
+        deploy(state)
+    if isinstance(location, Path):
+        query(location, "PRAGMA user_version = 99")
+    else:
+        query(location, "UPDATE waypoint_hooks_schema SET version = 99")
     with pytest.raises(StateError, match="newer waypoint-hooks") as info:
-        State.open(path)
-    assert str(path) in str(info.value)
+        State.open(location)
+    assert shown(location) in str(info.value)
     assert "upgrade waypoint-hooks" in str(info.value)
 
 
@@ -415,16 +472,16 @@ def test_a_file_that_is_not_a_database_is_refused_naming_it(path: Path) -> None:
     assert "move it aside" in str(info.value)
 
 
-def test_another_programs_database_is_refused_and_left_alone(path: Path) -> None:
-    path.parent.mkdir(parents=True)
-    with raw(path) as db:
-        db.execute("CREATE TABLE notes (text TEXT)")
+def test_another_programs_database_is_refused_and_left_alone(location: Path | str) -> None:
+    if isinstance(location, Path):
+        location.parent.mkdir(parents=True)
+    query(location, "CREATE TABLE notes (text TEXT)")
     with pytest.raises(StateError, match="something else than waypoint-hooks") as info:
-        State.open(path)
-    assert str(path) in str(info.value)
-    with raw(path) as db:
-        assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("notes",)]
-        assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+        State.open(location)
+    assert shown(location) in str(info.value)
+    assert tables(location) == {"notes"}
+    if isinstance(location, Path):
+        assert query(location, "PRAGMA journal_mode") == [("delete",)]
 
 
 def test_a_truncated_state_is_refused(path: Path) -> None:
@@ -439,10 +496,11 @@ def test_a_truncated_state_is_refused(path: Path) -> None:
     assert str(path) in str(info.value)
 
 
-def test_a_closed_state_is_the_callers_error(path: Path) -> None:
-    state = State.open(path)
+def test_a_closed_state_is_the_callers_error(location: Path | str) -> None:
+    state = State.open(location)
     state.close()
-    with pytest.raises(sqlite3.ProgrammingError):
+    error = sqlite3.ProgrammingError if isinstance(location, Path) else psycopg.InterfaceError
+    with pytest.raises(error):
         state.latest("deployment", "web", "default")
 
 
@@ -465,13 +523,12 @@ def test_a_directory_in_place_of_the_state_is_refused(path: Path) -> None:
         State.open(path)
 
 
-def test_a_stored_report_changed_by_hand_is_a_state_error(path: Path) -> None:
-    with State.open(path) as state:
+def test_a_stored_report_changed_by_hand_is_a_state_error(location: Path | str) -> None:
+    with State.open(location) as state:
         record = deploy(state)
         state.add_reports([(record, report("x"))])
-    with raw(path) as db:
-        db.execute('UPDATE reports SET report = \'{"health": "FINE"}\'')
-    with State.open(path) as state, pytest.raises(StateError, match="cannot be read"):
+    query(location, 'UPDATE reports SET report = \'{"health": "FINE"}\'')
+    with State.open(location) as state, pytest.raises(StateError, match="cannot be read"):
         state.last_report("deployment", record.id)
 
 
@@ -486,15 +543,19 @@ from pathlib import Path
 from waypoint_hooks import Health, StatusReport
 from waypoint_hooks._state import State
 
-path, go, name, rounds = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+def location(text):
+    return text if "://" in text else Path(text)
+
+shared, fresh = location(sys.argv[1]), [location(item) for item in json.loads(sys.argv[5])]
+go, name, rounds = Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 Path(f"{go}.{name}").touch()
 while not go.exists():
     time.sleep(0.001)
-for n in range(20):
-    State.open(path.with_name(f"new-{n}.db")).close()
+for new in fresh:
+    State.open(new).close()
 sequences = []
 for round in range(rounds):
-    with State.open(path) as state:
+    with State.open(shared) as state:
         record = state.add_deployment("web", "default", "filepath", {"by": name})
         reports = [
             StatusReport(
@@ -512,13 +573,27 @@ print(json.dumps(sequences))
 
 
 def test_concurrent_processes_never_lock_and_get_distinct_gapless_sequences(
-    tmp_path: Path,
+    tmp_path: Path, location: Path | str, request: pytest.FixtureRequest
 ) -> None:
-    path, go = tmp_path / "state.db", tmp_path / "go"
+    go = tmp_path / "go"
     workers, rounds = 6, 40
+    # New states for the workers to race to create, one after the other.
+    if isinstance(location, Path):
+        fresh = [str(location.with_name(f"new-{n}.db")) for n in range(20)]
+    else:
+        fresh = [request.getfixturevalue("postgres").database() for _ in range(3)]
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(path), str(go), f"w{n}", str(rounds)],
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                str(location),
+                str(go),
+                f"w{n}",
+                str(rounds),
+                json.dumps(fresh),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -535,13 +610,13 @@ def test_concurrent_processes_never_lock_and_get_distinct_gapless_sequences(
         assert process.returncode == 0, err
         sequences += json.loads(out)
     assert sorted(sequences) == list(range(1, workers * rounds + 1))
-    with State.open(path) as state:
+    with State.open(location) as state:
         stored = set(messages(state.history("web", "default")))
     assert stored == {
         f"w{n}/{r}/{i}" for n in range(workers) for r in range(rounds) for i in range(3)
     }
-    with raw(path) as db:
-        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    if isinstance(location, Path):
+        assert query(location, "PRAGMA integrity_check") == [("ok",)]
 
 
 KILLED_WRITER = """
@@ -551,7 +626,7 @@ from pathlib import Path
 from waypoint_hooks import Health, StatusReport
 from waypoint_hooks._state import State
 
-with State.open(Path(sys.argv[1])) as state:
+with State.open(sys.argv[1] if "://" in sys.argv[1] else Path(sys.argv[1])) as state:
     while True:
         record = state.add_deployment("web", "default", "filepath", {})
         report = StatusReport(health=Health.READY, generated_time=datetime.now(timezone.utc))
@@ -560,9 +635,9 @@ with State.open(Path(sys.argv[1])) as state:
 """
 
 
-def test_a_writer_killed_mid_write_leaves_a_consistent_state(path: Path) -> None:
+def test_a_writer_killed_mid_write_leaves_a_consistent_state(location: Path | str) -> None:
     writer = subprocess.Popen(
-        [sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", KILLED_WRITER, str(location)], stdout=subprocess.PIPE, text=True
     )
     assert writer.stdout is not None
     last = 0
@@ -571,24 +646,20 @@ def test_a_writer_killed_mid_write_leaves_a_consistent_state(path: Path) -> None
     os.kill(writer.pid, signal.SIGKILL)
     writer.wait()
     writer.stdout.close()
-    with raw(path) as db:
-        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        sequences = [s for (s,) in db.execute("SELECT sequence FROM targets ORDER BY sequence")]
-        counts = db.execute("SELECT count(*) FROM reports GROUP BY target_id").fetchall()
+    if isinstance(location, Path):
+        assert query(location, "PRAGMA integrity_check") == [("ok",)]
+    sequences = [s for (s,) in query(location, "SELECT sequence FROM targets ORDER BY sequence")]
+    counts = query(location, "SELECT count(*) FROM reports GROUP BY target_id")
     assert sequences == list(range(1, len(sequences) + 1))
     assert len(sequences) >= last
     # A batch of reports is stored whole or not at all.
     assert set(counts) == {(200,)}
-    with State.open(path) as state:
+    with State.open(location) as state:
         assert deploy(state).sequence == len(sequences) + 1
 
 
-def test_add_reports_with_keep_prunes_each_target_to_its_newest(tmp_path: Path) -> None:
-    from datetime import datetime, timedelta, timezone
-
-    from waypoint_hooks import Health, StatusReport
-
-    with State.open(tmp_path / "state.db") as state:
+def test_add_reports_with_keep_prunes_each_target_to_its_newest(location: Path | str) -> None:
+    with State.open(location) as state:
         one = state.add_deployment("web", "default", "p", {})
         two = state.add_deployment("api", "default", "p", {})
         start = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -627,18 +698,36 @@ def test_the_wal_and_shm_files_are_as_private_as_the_state(path: Path) -> None:
 
 
 def test_a_read_only_open_does_not_upgrade_an_older_schema(
-    path: Path, monkeypatch: pytest.MonkeyPatch
+    location: Path | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    State.open(path).close()
-    newer = (*state_module._MIGRATIONS, ("CREATE TABLE later (x)",))
+    State.open(location).close()
+    newer = (*state_module._MIGRATIONS, ("CREATE TABLE later (x TEXT)",))
     monkeypatch.setattr(state_module, "_MIGRATIONS", newer)
     known = len(newer)
     with pytest.raises(
         StateError, match=f"older than this waypoint-hooks' {known}, and this command only"
     ):
-        State.open(path, read_only=True)
-    with raw(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (len(newer) - 1,)
+        State.open(location, read_only=True)
+    assert version(location) == len(newer) - 1
+
+
+def test_a_read_only_open_of_no_state_reads_an_empty_one_and_makes_nothing(
+    location: Path | str,
+) -> None:
+    with State.open(location, read_only=True) as state:
+        assert state.versions("deployment", "web", "default") == []
+        assert list(state.history("web", "default")) == []
+    if isinstance(location, Path):
+        assert not location.parent.exists()
+    else:
+        assert tables(location) == set()
+
+
+def test_a_read_only_open_writes_nothing(location: Path | str) -> None:
+    with State.open(location) as state:
+        deploy(state)
+    with State.open(location, read_only=True) as state, pytest.raises(StateError):
+        deploy(state)
 
 
 def steady_project(root: Path, processes: Processes) -> Project:
@@ -765,7 +854,7 @@ def test_a_user_who_can_only_read_the_state_reads_it(
     with State.open(copy / ".waypoint-hooks" / "state.db") as writer:
         (record,) = writer.versions("deployment", "web", "default")
         writer.add_reports([(record, report("not yet in the file itself", at(10**8)))])
-        assert Path(f"{writer.path}-wal").stat().st_size > 0
+        assert Path(f"{writer.where}-wal").stat().st_size > 0
         history = as_reader(copy, "history", "web", "--json")
     assert history.returncode == 0, history.stderr
     newest = json.loads(history.stdout)["reports"][0]["report"]

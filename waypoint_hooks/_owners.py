@@ -2,7 +2,8 @@
 
 A pending record whose command is gone was interrupted; a destroy claimed by a command that is
 gone may be claimed again. A pid alone would lie after the pid is reused, so the owner is the
-pid with its start time and the boot it started in, where the system tells them (Linux).
+pid with its start time and the boot it started in, where the system tells them (Linux). A pid
+says nothing on another machine: there, a lease in the state says it (``_state``'s instances).
 """
 
 from __future__ import annotations
@@ -39,14 +40,19 @@ def this_command() -> str:
     return f"{_read(_BOOT_ID)}:{pid}:{_start_time(pid)}"
 
 
-def alive(owner: str) -> bool:
-    """Whether the process ``owner`` names (as :func:`this_command` wrote it) still runs."""
+def alive(owner: str, leased: bool = False) -> bool:
+    """Whether the process ``owner`` names (as :func:`this_command` wrote it) still runs.
+
+    A process of this machine's boot is looked at; one of another boot ran before a reboot,
+    or runs on another machine that shares the state (DESIGN §16): it is alive only while
+    the lease it renews lasts (``leased``), and gone once it ran out.
+    """
     boot, _, rest = owner.partition(":")
     pid_text, _, start = rest.partition(":")
     if not pid_text.isdigit():
         return False
     if boot and boot != _read(_BOOT_ID):
-        return False  # written before a reboot: every process of then is gone
+        return leased
     pid = int(pid_text)
     try:
         os.kill(pid, 0)

@@ -274,7 +274,7 @@ class _Writer:
 
     def _open(self) -> State:
         if self._state is None:
-            self._state = State.open(self._launcher.state.path)
+            self._state = State.open(self._launcher.state.location)
         return self._state
 
     def close(self) -> None:

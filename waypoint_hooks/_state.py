@@ -1,31 +1,33 @@
 """The state: deployments, releases, their status reports and the alerts those raised (the
-outbox of DESIGN §15), in one SQLite file.
+outbox of DESIGN §15), in one SQLite file or in PostgreSQL (DESIGN §16).
 
 One module, over 400 lines, because every method is one transaction on one connection, and the
-schema, its migrations and the queries that depend on its indexes must be read together.
+schema, its migrations and the queries that depend on its indexes must be read together. The
+queries are written once, for both databases (``_database``); what differs between them is in
+``_sqlite`` and ``_postgres``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
-import sqlite3
+import socket
 import threading
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal, final
+from typing import Any, Final, Literal, TypeVar, final
 
 import attrs
 
 from ._alert import Alert, AlertState
 from ._alerting import Alerting, Checked, Key, Watch
+from ._database import NO_LIMIT, STATE_ENV, Database, StateError, is_url
 from ._health import HEALTH_NAMES, Health
+from ._heartbeat import LEASE, Heartbeat
 from ._model import StatusReport
 from ._owners import alive, this_command
 from ._redact import redact_urls, redact_value
@@ -35,6 +37,7 @@ __all__ = [
     "STATE_ENV",
     "Attempt",
     "Delivery",
+    "Instance",
     "Kind",
     "Record",
     "RecordStatus",
@@ -45,20 +48,16 @@ __all__ = [
     "default_state_path",
 ]
 
-#: Overrides the state file's path, as ``--state`` does.
-STATE_ENV: Final = "WAYPOINT_HOOKS_STATE"
+T = TypeVar("T")
 
 Kind = Literal["deployment", "release"]
 #: ``interrupted`` is a ``pending`` record whose command is gone.
 RecordStatus = Literal["pending", "live", "failed", "interrupted"]
 
-# Long enough to outwait any other command's write (each is one short transaction), so that
-# concurrent commands queue instead of failing with "database is locked".
-_BUSY_TIMEOUT: Final = 30.0
-
-# Forward migrations: entry N takes the schema from version N to N + 1 (PRAGMA user_version).
-# Statements run one by one, not as a script: executescript() would commit in between, and a
-# migration must apply whole or not at all. Never edit a released entry; append a new one.
+# Forward migrations: entry N takes the schema from version N to N + 1. Written in SQLite's
+# words; PostgreSQL renders them in its own (_postgres). Statements run one by one, in one
+# transaction: a migration applies whole or not at all. Never edit a released entry; append
+# a new one.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         # Deployments and releases. A sequence is never reused: rows are marked destroyed,
@@ -154,7 +153,36 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (alert_id, number)
         )""",
     ),
+    (
+        # Several machines on one state (DESIGN §16). A process whose liveness another
+        # machine must judge (a pid says nothing there) renews its lease here while it runs:
+        # every serve, and every command on a state that machines share. What it owns or
+        # claims is taken over once its lease ran out.
+        """CREATE TABLE instances (
+            owner TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            started INTEGER NOT NULL,
+            renewed INTEGER NOT NULL,
+            lease_until INTEGER NOT NULL
+        )""",
+        # The checks the serve instances share: each target's next due time, and the
+        # instance that holds it while its check runs (one at a time, by the holder's lease).
+        """CREATE TABLE checks (
+            kind TEXT NOT NULL,
+            target_id TEXT NOT NULL,
+            due INTEGER NOT NULL,
+            holder TEXT,
+            PRIMARY KEY (kind, target_id),
+            FOREIGN KEY (kind, target_id) REFERENCES targets (kind, id)
+        )""",
+        "CREATE INDEX checks_due ON checks (due)",
+        "CREATE INDEX checks_held ON checks (holder) WHERE holder IS NOT NULL",
+    ),
 )
+
+# The end of the lease of the instance that ``column`` names (NULL: none, so no lease).
+_LEASE_OF: Final = "(SELECT lease_until FROM instances WHERE instances.owner = {})"
 
 _RECORD_COLUMNS: Final = (
     "kind, id, app, workspace, plugin, sequence, value, created, destroyed, deployment_id,"
@@ -163,6 +191,8 @@ _RECORD_COLUMNS: Final = (
 _INSERT: Final = (
     f"INSERT INTO targets ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+#: A record as :func:`_record` reads it: its columns and its owner's lease.
+_RECORD_SELECT: Final = f"{_RECORD_COLUMNS}, {_LEASE_OF.format('targets.owner')}"
 
 # SQLite's oldest limit on the number of ? in one statement is 999; each target takes two.
 _BATCH: Final = 400
@@ -176,10 +206,6 @@ _MICROSECOND: Final = timedelta(microseconds=1)
 def default_state_path(config_path: Path) -> Path:
     """Where the state of the project configured by ``config_path`` lives by default."""
     return config_path.parent / ".waypoint-hooks" / "state.db"
-
-
-class StateError(Exception):
-    """The state file cannot be used; the message names the file and what to do."""
 
 
 @final
@@ -233,6 +259,24 @@ class StoredReport:
 
 @final
 @attrs.frozen
+class Instance:
+    """A process that shares the state with others, as ``GET /api/cluster`` lists it."""
+
+    #: The process, as :func:`~waypoint_hooks._owners.this_command` names it.
+    owner: str
+    host: str
+    pid: int
+    started: datetime
+    renewed: datetime
+    lease_until: datetime
+    #: Whether its lease lasts: it runs, or was cut off less than a lease ago.
+    alive: bool
+    #: The checks it holds: ``(kind, target id)`` of each.
+    holding: tuple[tuple[Kind, str], ...] = ()
+
+
+@final
+@attrs.frozen
 class Attempt:
     """One attempt to deliver an alert."""
 
@@ -276,12 +320,21 @@ def _time(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _alive(owner: str, lease_until: int | None, now: int) -> bool:
+    """Whether ``owner`` runs: by its pid on this machine, elsewhere by its lease."""
+    return alive(owner, leased=lease_until is not None and lease_until > now)
+
+
 def _record(row: Any) -> Record:
     (kind, id, app, workspace, plugin, sequence, value, created, destroyed, deployment_id) = row[
         :10
     ]
-    status, owner, checkpoint, error = row[10:]
-    if status == "pending" and not alive(owner or ""):
+    status, owner, checkpoint, error, lease_until = row[10:]
+    if status == "pending" and not _alive(owner or "", lease_until, _micros(_now())):
         status = "interrupted"
     return Record(
         kind,
@@ -322,140 +375,97 @@ def _report_row(record: Record, report: StatusReport) -> tuple[object, ...]:
     )
 
 
-# Creates the state file if it is missing, never through a symbolic link.
-_CREATE: Final = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-#: The files SQLite keeps beside a database, named after it.
-_COMPANIONS: Final = ("-wal", "-shm", "-journal")
-
-
-def _refuse_links(path: Path) -> None:
-    """A state is never read or written through a symbolic link (DESIGN §13): it could point
-    anywhere, and a link planted in place of the state would have it written there."""
-    for candidate in (path.parent, path, *(Path(f"{path}{end}") for end in _COMPANIONS)):
-        if candidate.is_symlink():
-            raise StateError(
-                f"state {path}: {candidate} is a symbolic link, and a state is never used "
-                f"through one; remove the link, or name the real file with --state or "
-                f"{STATE_ENV}"
-            )
-
-
-def _state_error(path: Path, exc: BaseException) -> StateError:
-    # An OSError's str() names the file again.
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    if "locked" in reason:
-        hint = f"another waypoint-hooks command kept it busy for over {_BUSY_TIMEOUT:g}s; try again"
-    elif "full" in reason:
-        hint = "free some disk space and try again"
-    elif isinstance(exc, OSError) or any(
-        word in reason for word in ("unable to open", "readonly", "permission")
-    ):
-        hint = (
-            "check that the file can be read, and for a command that writes, that it and its "
-            f"directory can be written; or choose another state file with --state or {STATE_ENV}"
-        )
-    else:
-        hint = (
-            "it is damaged or not a waypoint-hooks state: move it aside to start a new state, "
-            "or restore it from a backup"
-        )
-    return StateError(f"state {path}: {reason}; {hint}")
+#: An app's reports, newest first, with their targets in one query: each row and its target
+#: are of one snapshot.
+_HISTORY: Final = (
+    "SELECT reports.kind, target_id, sequence, plugin, report,"
+    # The target's report before this one, by the index of a target's reports.
+    " (SELECT older.health FROM reports AS older"
+    "  WHERE older.kind = reports.kind AND older.target_id = reports.target_id"
+    "  AND (older.generated, older.id) < (reports.generated, reports.id)"
+    "  ORDER BY older.generated DESC, older.id DESC LIMIT 1)"
+    " FROM reports JOIN targets ON targets.kind = reports.kind AND targets.id = target_id"
+    " WHERE reports.app = ? AND reports.workspace = ?"
+    " ORDER BY generated DESC, reports.id DESC LIMIT ?"
+)
 
 
 @final
 class State:
-    """Deployments, releases and status reports of a project, in one SQLite file (WAL).
+    """Deployments, releases and status reports of a project, in one SQLite file (WAL) or in
+    a PostgreSQL database.
 
-    Every write is one ``BEGIN IMMEDIATE`` transaction, so that concurrent commands take
-    turns (sequences stay distinct) instead of failing. Use :meth:`open`, and close it, or
-    use it as a context manager.
+    Every write is one transaction in which what it reads cannot change before it writes
+    (SQLite's ``BEGIN IMMEDIATE``; PostgreSQL's row and advisory locks), so that concurrent
+    commands take turns (sequences stay distinct) instead of failing. Use :meth:`open`, and
+    close it, or use it as a context manager.
     """
 
-    __slots__ = ("_db", "_deferred", "_file", "_lock", "_read_only", "path")
+    __slots__ = ("_db", "_deferred", "_heartbeat", "_lock", "_read_only", "location", "where")
 
     def __init__(
-        self, path: Path, connection: sqlite3.Connection, *, read_only: bool = False
+        self, location: Path | str, database: Database, *, read_only: bool = False
     ) -> None:
-        self.path: Final = path
-        self._db = connection
+        #: What it was opened from, to open it again (a URL with its password: never shown).
+        self.location: Final = location
+        #: How messages name the state: its file, or its URL without the password.
+        self.where: Final = database.where
+        self._db = database
         self._read_only = read_only
-        # A sync hook runs in a worker thread, and its ctx.checkpoint() writes from there:
-        # one thread at a time uses the connection (opened with check_same_thread=False).
+        self._heartbeat: Heartbeat | None = None
+        # Outcomes a write transaction of this state writes first (``complete(deferred=True)``),
+        # appended from the thread of a sync hook too: the lock guards the list, and is taken
+        # before the database's own.
         self._lock = threading.RLock()
-        #: Outcomes written by the next write transaction, first (``complete(deferred=True)``).
         self._deferred: list[tuple[str, tuple[object, ...]]] = []
-        #: The file opened, absolute (the command may change directory) and as (device,
-        #: inode); None for a state in memory.
-        self._file: tuple[Path, tuple[int, int]] | None = None
 
     @classmethod
-    def open(cls, path: Path, *, read_only: bool = False) -> State:
-        """Open the state at ``path``, creating it if needed: its directory 0700, the file
-        0600 (DESIGN §13).
+    def open(cls, location: Path | str, *, read_only: bool = False) -> State:
+        """Open the state at ``location``: a file, created if needed (its directory 0700,
+        the file 0600: DESIGN §13), or a ``postgresql://`` URL (DESIGN §16).
 
         With ``read_only``, for commands that only read: nothing is ever written, so a state
         the user can read but not write works; a state that does not exist reads as an empty
-        one, and no file is made.
+        one, and nothing is made.
 
-        Raises :class:`StateError` for a path that is, or is in, a symbolic link, and for a
-        file that is not a state, is damaged, cannot be written (or read), or was written by
-        a newer waypoint-hooks.
+        Raises :class:`StateError` for a path that is, or is in, a symbolic link, a server
+        that cannot be reached, and a database that is not a state, is damaged, cannot be
+        written (or read), or was written by a newer waypoint-hooks.
         """
-        _refuse_links(path)
-        if not read_only:
-            try:
-                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                # Made here, not by SQLite, for its mode; its -wal and -shm files take it.
-                # Only when it is new: closing a descriptor of a database file drops every
-                # POSIX lock this process holds on it, those of its other connections too,
-                # and another process may then take their WAL for unused and reset it.
-                os.close(os.open(path, _CREATE | os.O_EXCL, 0o600))
-            except FileExistsError:
-                if path.is_dir():
-                    error = IsADirectoryError(errno.EISDIR, "Is a directory")
-                    raise _state_error(path, error) from None
-            except OSError as exc:
-                raise _state_error(path, exc) from None
-            return cls._connect(path, str(path))
-        if not path.exists():
-            return cls._connect(path, ":memory:")
-        uri = f"{path.absolute().as_uri()}?mode=ro"
-        try:
-            return cls._connect(path, uri, read_only=True)
-        except StateError:
-            if os.path.lexists(f"{path}-wal"):
-                raise
-            # In a directory this user cannot write, SQLite cannot make the -shm file a
-            # reader of a WAL database needs; with no -wal file there is nothing but the
-            # file itself to read, which SQLite then reads as immutable.
-            return cls._connect(path, f"{uri}&immutable=1", read_only=True)
+        database: Database
+        if isinstance(location, str) and is_url(location):
+            from ._postgres import PostgresDatabase
 
-    @classmethod
-    def _connect(cls, path: Path, database: str, *, read_only: bool = False) -> State:
-        try:
-            found = None if database == ":memory:" else os.stat(path)
-            # isolation_level=None: this class begins and commits its transactions itself.
-            connection = sqlite3.connect(
-                database,
-                timeout=_BUSY_TIMEOUT,
-                isolation_level=None,
-                check_same_thread=False,
-                uri=True,
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise _state_error(path, exc) from None
-        state = cls(path, connection, read_only=read_only)
-        if found is not None:
-            state._file = (path.absolute(), (found.st_dev, found.st_ino))
+            database, read_only = PostgresDatabase.open(location, read_only=read_only)
+        else:
+            from ._sqlite import SQLiteDatabase
+
+            database, read_only = SQLiteDatabase.open(Path(location), read_only=read_only)
+        state = cls(location, database, read_only=read_only)
         try:
             state._prepare()
+            if database.shared and not read_only:
+                state.keep_alive()
         except BaseException:
-            connection.close()
+            database.close()
             raise
         return state
 
+    def keep_alive(self, lease: float = LEASE) -> None:
+        """Keep a lease on the state while it is open (every third of ``lease`` renewed), so
+        that other machines know this process runs (DESIGN §16): done on open where machines
+        share it, and by ``serve``, whose checks are held under it."""
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+        self._heartbeat = Heartbeat(self.renew, self.leave, lease)
+        self._heartbeat.start()
+
     def close(self) -> None:
-        self._db.close()
+        try:
+            if self._heartbeat is not None:
+                self._heartbeat.stop()
+        finally:
+            self._db.close()
 
     def __enter__(self) -> State:
         return self
@@ -469,126 +479,66 @@ class State:
         self.close()
 
     def __repr__(self) -> str:
-        return f"State({str(self.path)!r})"
+        return f"State({self.where!r})"
 
-    @contextmanager
-    def _guarded(self) -> Iterator[sqlite3.Connection]:
-        """The connection, for this thread alone; SQLite's errors about the file become
-        :class:`StateError`."""
-        try:
-            with self._lock:
-                self._check_in_place()
-                yield self._db
-        except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
-            raise  # the caller's bug (a broken constraint, a closed state), not the file's
-        except sqlite3.DatabaseError as exc:
-            raise _state_error(self.path, exc) from None
+    def _guarded(self) -> AbstractContextManager[Database]:
+        return self._db.guarded()
 
-    def _check_in_place(self) -> None:
-        """Refuse to go on with a file that was moved or deleted since it was opened (what
-        the state's own advice for a damaged one says to do): a long-running command would
-        keep writing into the moved file, and hold its -wal and -shm files, named after the
-        state's path, away from the new state there."""
-        if self._file is None:
-            return
-        absolute, identity = self._file
-        try:
-            found = os.stat(absolute)
-        except FileNotFoundError:
-            found = None
-        if found is None or (found.st_dev, found.st_ino) != identity:
-            # What this command committed may still be in the -wal file at the old path,
-            # which SQLite leaves there when the database moved: into the moved file with it.
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            raise StateError(
-                f"state {self.path} was moved or deleted while this command ran; it stopped "
-                "rather than go on with a file that is no longer the state. Run it again to "
-                "start a new state there, or put the file back"
-            )
+    def _write(self, body: Callable[[Database], T]) -> T:
+        """``body`` in one write transaction, which writes the deferred outcomes first."""
 
-    @contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, rolled back if anything in it fails."""
-        with self._guarded() as db:
-            # IMMEDIATE takes the write lock now (waiting up to the busy timeout), so that
-            # what the transaction reads, such as max(sequence), cannot change before it
-            # writes; a deferred one would fail with SQLITE_BUSY at its first write instead.
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement, parameters in self._deferred:
-                    db.execute(statement, parameters)
-                yield db
-                db.execute("COMMIT")
-                self._deferred.clear()
-            finally:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
+        def write(db: Database) -> T:
+            for statement, parameters in self._deferred:
+                db.execute(statement, parameters)
+            return body(db)
+
+        with self._lock:
+            result = self._db.write(write)
+            self._deferred.clear()
+        return result
 
     def flush(self) -> None:
         """Write the outcomes deferred by :meth:`complete`, if any are left."""
         if self._deferred:
-            with self._writing():
-                pass
+            self._write(lambda db: None)
 
     def _prepare(self) -> None:
         with self._guarded() as db:
-            # Per connection, and a no-op inside a transaction: set before any.
-            db.execute("PRAGMA foreign_keys = ON")
-            version = self._version()
+            version = self._version(db)
             if version == len(_MIGRATIONS):
                 return
             if self._read_only:
                 raise StateError(
-                    f"state {self.path} has schema version {version}, older than this "
+                    f"state {self.where} has schema version {version}, older than this "
                     f"waypoint-hooks' {len(_MIGRATIONS)}, and this command only reads it: "
                     "a command that writes (deploy, status) upgrades it"
                 )
-            self._migrate()
-            self._use_wal()
+            db.write(self._migrate)
+            db.upgraded()
 
-    def _use_wal(self) -> None:
-        """Switch the file to WAL, which lets readers and one writer work at once.
-
-        The mode is stored in the file, so only a new or older state needs this; after the
-        migration, so that a file refused as foreign is left as it was. It cannot be done
-        inside a transaction, and when processes race to switch a new file, SQLite fails
-        all but one with "database is locked" at once rather than wait (they would deadlock):
-        so this retries, for as long as the busy timeout.
-        """
-        deadline = time.monotonic() + _BUSY_TIMEOUT
-        while True:
-            try:
-                self._db.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-            time.sleep(0.005)
-
-    def _version(self) -> int:
-        version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+    def _version(self, db: Database) -> int:
+        version = db.version()
         if version > len(_MIGRATIONS):
             raise StateError(
-                f"state {self.path} was written by a newer waypoint-hooks (schema version "
+                f"state {self.where} was written by a newer waypoint-hooks (schema version "
                 f"{version}; this one knows up to {len(_MIGRATIONS)}): upgrade waypoint-hooks, "
-                f"or choose another state file with --state or {STATE_ENV}"
+                f"or choose another state with --state or {STATE_ENV}"
             )
         return version
 
-    def _migrate(self) -> None:
-        with self._writing() as db:
-            # Read again under the write lock: another process may have migrated meanwhile.
-            version = self._version()
-            if version == 0 and db.execute("SELECT 1 FROM sqlite_master").fetchone():
-                raise StateError(
-                    f"state {self.path} is a database of something else than waypoint-hooks: "
-                    f"choose another state file with --state or {STATE_ENV}"
-                )
-            for statements in _MIGRATIONS[version:]:
-                for statement in statements:
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
+    def _migrate(self, db: Database) -> None:
+        # Read again under the lock: another process may have migrated meanwhile.
+        db.lock("schema")
+        version = self._version(db)
+        if version == 0 and db.has_tables():
+            raise StateError(
+                f"state {self.where} is a database of something else than waypoint-hooks: "
+                f"choose another state with --state or {STATE_ENV}"
+            )
+        for statements in _MIGRATIONS[version:]:
+            for statement in statements:
+                db.execute(db.render(statement))
+        db.set_version(len(_MIGRATIONS))
 
     def add_deployment(
         self, app: str, workspace: str, plugin: str, value: Mapping[str, Any]
@@ -623,9 +573,12 @@ class State:
         # As opaque and unique as uuid4().hex, without importing uuid at start-up.
         id = os.urandom(16).hex()
         created = datetime.now(timezone.utc)
-        with self._writing() as db:
+
+        def write(db: Database) -> int:
             if deployment_id is not None:
-                self._check_deployment(app, workspace, deployment_id)
+                self._check_deployment(db, app, workspace, deployment_id)
+            # Until the transaction ends, no other can read the same max(sequence).
+            db.lock(f"sequence {kind} {app} {workspace}")
             (sequence,) = db.execute(
                 "SELECT coalesce(max(sequence), 0) + 1 FROM targets"
                 " WHERE kind = ? AND app = ? AND workspace = ?",
@@ -633,6 +586,9 @@ class State:
             ).fetchone()
             row = (kind, id, app, workspace, plugin, sequence, "{}", _micros(created), None)
             db.execute(_INSERT, (*row, deployment_id, "pending", this_command(), None, None))
+            return int(sequence)
+
+        sequence = self._write(write)
         return Record(
             kind, id, app, workspace, plugin, sequence, {}, created, None, deployment_id, "pending"
         )
@@ -669,11 +625,10 @@ class State:
             with self._lock:
                 self._deferred.append((statement, parameters))
             return
-        with self._writing() as db:
-            db.execute(statement, parameters)
+        self._write(lambda db: db.execute(statement, parameters))
 
-    def _check_deployment(self, app: str, workspace: str, deployment_id: str) -> None:
-        found = self._db.execute(
+    def _check_deployment(self, db: Database, app: str, workspace: str, deployment_id: str) -> None:
+        found = db.execute(
             "SELECT 1 FROM targets"
             " WHERE kind = 'deployment' AND id = ? AND app = ? AND workspace = ?",
             (deployment_id, app, workspace),
@@ -681,7 +636,7 @@ class State:
         if found is None:
             raise ValueError(
                 f"no deployment {deployment_id!r} of app {app!r} in workspace {workspace!r} "
-                f"in {self.path}"
+                f"in {self.where}"
             )
 
     def latest(self, kind: Kind, app: str, workspace: str) -> Record | None:
@@ -701,7 +656,7 @@ class State:
                 rows = db.execute(
                     f"WITH wanted (wanted_app) AS (VALUES {values}),"
                     " kinds (wanted_kind) AS (VALUES ('deployment'), ('release'))"
-                    f" SELECT {_RECORD_COLUMNS} FROM wanted CROSS JOIN kinds JOIN targets"
+                    f" SELECT {_RECORD_SELECT} FROM wanted CROSS JOIN kinds JOIN targets"
                     " ON targets.kind = wanted_kind AND targets.id = ("
                     "  SELECT id FROM targets WHERE kind = wanted_kind AND app = wanted_app"
                     "  AND workspace = ? AND destroyed IS NULL AND status = 'live'"
@@ -719,11 +674,11 @@ class State:
         return self._not_destroyed(kind, app, workspace)
 
     def _not_destroyed(
-        self, kind: Kind, app: str, workspace: str, condition: str = "", limit: int = -1
+        self, kind: Kind, app: str, workspace: str, condition: str = "", limit: int = NO_LIMIT
     ) -> list[Record]:
         with self._guarded() as db:
             rows = db.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM targets"
+                f"SELECT {_RECORD_SELECT} FROM targets"
                 " WHERE kind = ? AND app = ? AND workspace = ? AND destroyed IS NULL"
                 f"{condition} ORDER BY sequence DESC LIMIT ?",
                 (kind, app, workspace, limit),
@@ -734,28 +689,34 @@ class State:
         """The deployment or release ``id``, destroyed or not."""
         with self._guarded() as db:
             row = db.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM targets WHERE kind = ? AND id = ?", (kind, id)
+                f"SELECT {_RECORD_SELECT} FROM targets WHERE kind = ? AND id = ?", (kind, id)
             ).fetchone()
         return None if row is None else _record(row)
 
     def claim(self, record: Record) -> bool:
         """Claim ``record`` for this command to destroy: False when it is destroyed already
         or another running command claimed it. From now on no report of it is stored."""
-        with self._writing() as db:
+
+        def write(db: Database) -> bool:
             row = db.execute(
-                "SELECT destroyed, claimed FROM targets WHERE kind = ? AND id = ?",
+                f"SELECT destroyed, claimed, {_LEASE_OF.format('claimed')} FROM targets"
+                f" WHERE kind = ? AND id = ?{db.for_update}",
                 (record.kind, record.id),
             ).fetchone()
             if row is None:
-                raise ValueError(f"no {record.kind} {record.id!r} in {self.path}")
-            destroyed, claimed = row
-            if destroyed is not None or (claimed is not None and alive(claimed)):
+                raise ValueError(f"no {record.kind} {record.id!r} in {self.where}")
+            destroyed, claimed, lease_until = row
+            if destroyed is not None or (
+                claimed is not None and _alive(claimed, lease_until, _micros(_now()))
+            ):
                 return False
             db.execute(
                 "UPDATE targets SET claimed = ? WHERE kind = ? AND id = ?",
                 (this_command(), record.kind, record.id),
             )
-        return True
+            return True
+
+        return self._write(write)
 
     def unclaim(self, record: Record) -> None:
         """Give up the claim of a destroy that failed: a later destroy may try again."""
@@ -765,13 +726,15 @@ class State:
         """Mark a target destroyed: it is never ``latest`` again, so never checked again.
         Marking it twice keeps the first time."""
         now = _micros(datetime.now(timezone.utc))
-        with self._writing() as db:
-            changed = db.execute(
+
+        def write(db: Database) -> int:
+            return db.execute(
                 "UPDATE targets SET destroyed = coalesce(destroyed, ?) WHERE kind = ? AND id = ?",
                 (now, kind, id),
             ).rowcount
-            if not changed:
-                raise ValueError(f"no {kind} {id!r} in {self.path}")
+
+        if not self._write(write):
+            raise ValueError(f"no {kind} {id!r} in {self.where}")
 
     def add_reports(
         self,
@@ -796,7 +759,8 @@ class State:
         rows = [_report_row(record, report) for record, report in reports]
         if not rows:
             return []
-        with self._writing() as db:
+
+        def write(db: Database) -> list[Alert]:
             gone = self._gone(db, [record for record, _ in reports])
             stored = [pair for pair in reports if (pair[0].kind, pair[0].id) not in gone]
             checked = self._checked(db, stored) if alerting is not None else []
@@ -807,43 +771,48 @@ class State:
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [row for row in rows if (row[0], row[1]) not in gone],
                 )
-            except sqlite3.IntegrityError:
+            except db.integrity_error:
                 raise ValueError(
-                    f"a report's target is not in {self.path}: store reports only of records "
+                    f"a report's target is not in {self.where}: store reports only of records "
                     "this state returned"
                 ) from None
-            pruned = {(r.kind, r.id, keeps[r.app]) for r, _ in stored if keeps.get(r.app)}
+            pruned = {(r.kind, r.id, keep) for r, _ in stored if (keep := keeps.get(r.app))}
             # A seek: what is older than the target's keep-th newest report goes. The subquery
             # reads keep entries of the target's index, not every report the target has.
             db.executemany(
-                "DELETE FROM reports WHERE kind = ?1 AND target_id = ?2 AND (generated, id) < ("
-                " SELECT generated, id FROM reports WHERE kind = ?1 AND target_id = ?2"
-                " ORDER BY generated DESC, id DESC LIMIT 1 OFFSET ?3 - 1)",
-                sorted(pruned),
+                "DELETE FROM reports WHERE kind = ? AND target_id = ? AND (generated, id) < ("
+                " SELECT generated, id FROM reports WHERE kind = ? AND target_id = ?"
+                " ORDER BY generated DESC, id DESC LIMIT 1 OFFSET ?)",
+                [(kind, id, kind, id, keep - 1) for kind, id, keep in sorted(pruned)],
             )
             if alerting is None or not checked:
                 return []
             return self._raise(db, alerting, checked)
 
-    def _gone(self, db: sqlite3.Connection, records: Sequence[Record]) -> set[tuple[str, str]]:
-        """Which of ``records`` were destroyed, or are being destroyed, meanwhile."""
+        return self._write(write)
+
+    def _gone(self, db: Database, records: Sequence[Record]) -> set[tuple[str, str]]:
+        """Which of ``records`` were destroyed, or are being destroyed, meanwhile. The others
+        stay as they are until the transaction ends: locked where writers do not take turns
+        (in one order, so that two transactions never wait for each other)."""
         gone: set[tuple[str, str]] = set()
         # Each target asked about once, however many of the reports are about it.
-        asked = list({(record.kind, record.id): record for record in records}.values())
-        for start in range(0, len(asked), _BATCH):
-            batch = asked[start : start + _BATCH]
+        keys = sorted({(record.kind, record.id) for record in records})
+        for start in range(0, len(keys), _BATCH):
+            batch = keys[start : start + _BATCH]
             values = ", ".join(["(?, ?)"] * len(batch))
             rows = db.execute(
                 f"WITH asked (asked_kind, asked_id) AS (VALUES {values})"
-                " SELECT kind, id FROM asked JOIN targets ON kind = asked_kind AND id = asked_id"
-                " WHERE destroyed IS NOT NULL OR claimed IS NOT NULL",
-                [item for record in batch for item in (record.kind, record.id)],
+                " SELECT kind, id, destroyed IS NOT NULL OR claimed IS NOT NULL"
+                " FROM asked JOIN targets ON kind = asked_kind AND id = asked_id"
+                f" ORDER BY kind, id{db.for_update}",
+                [item for key in batch for item in key],
             ).fetchall()
-            gone.update(rows)
+            gone.update((kind, id) for kind, id, away in rows if away)
         return gone
 
     def _checked(
-        self, db: sqlite3.Connection, reports: Sequence[tuple[Record, StatusReport]]
+        self, db: Database, reports: Sequence[tuple[Record, StatusReport]]
     ) -> list[Checked]:
         """The reports as the alert state machine takes them, each with the health of its
         target's report before it (read before they are stored)."""
@@ -863,9 +832,7 @@ class State:
             checked.append(Checked(app, workspace, kind, record.id, report, previous))
         return checked
 
-    def _raise(
-        self, db: sqlite3.Connection, alerting: Alerting, checked: Sequence[Checked]
-    ) -> list[Alert]:
+    def _raise(self, db: Database, alerting: Alerting, checked: Sequence[Checked]) -> list[Alert]:
         """Run ``checked`` through the alert state machine; store what it changed and raised."""
         watches: dict[Key, Watch] = {}
         for workspace in sorted({item.workspace for item in checked}):
@@ -944,32 +911,16 @@ class State:
         time, so that a history of any length takes no more memory than one report."""
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be 0 or more, got {limit}")
-        return self._history(app, workspace, -1 if limit is None else limit)
+        return self._history(app, workspace, NO_LIMIT if limit is None else limit)
 
     def _history(self, app: str, workspace: str, limit: int) -> Iterator[StoredReport]:
-        # Each target's sequence and plugin read once, when its first report comes: a join
-        # would look the target up again for every one of its reports.
-        targets: dict[tuple[str, str], tuple[int, str]] = {}
-        with self._guarded() as db:
-            rows = db.execute(
-                "SELECT kind, target_id, report,"
-                # The target's report before this one, by the index of a target's reports.
-                " (SELECT older.health FROM reports AS older"
-                "  WHERE older.kind = reports.kind AND older.target_id = reports.target_id"
-                "  AND (older.generated, older.id) < (reports.generated, reports.id)"
-                "  ORDER BY older.generated DESC, older.id DESC LIMIT 1)"
-                " FROM reports WHERE app = ? AND workspace = ?"
-                " ORDER BY generated DESC, id DESC LIMIT ?",
-                (app, workspace, limit),
-            )
-            for kind, target_id, text, previous in rows:
-                target = targets.get((kind, target_id))
-                if target is None:
-                    target = targets[kind, target_id] = db.execute(
-                        "SELECT sequence, plugin FROM targets WHERE kind = ? AND id = ?",
-                        (kind, target_id),
-                    ).fetchone()
-                sequence, plugin = target
+        # Closed however the reading ends: a stream left open would keep the connection
+        # (PostgreSQL) or hold a read transaction (SQLite).
+        with (
+            self._guarded() as db,
+            contextlib.closing(db.stream(_HISTORY, (app, workspace, limit))) as rows,
+        ):
+            for kind, target_id, sequence, plugin, text, previous in rows:
                 yield StoredReport(
                     kind,
                     target_id,
@@ -989,21 +940,27 @@ class State:
         while that command runs and its lease lasts: two commands never attempt one alert at
         once, and what a command that died had claimed is taken over at once."""
         moment = _micros(now)
-        with self._writing() as db:
+
+        def write(db: Database) -> list[tuple[int, str, int]]:
+            # Skipping those another command is claiming at this moment: it takes them.
             rows = db.execute(
-                "SELECT id, alert, attempts, claimed, lease_until FROM alerts"
-                " WHERE delivered IS NULL AND next_attempt <= ? ORDER BY id",
+                f"SELECT id, alert, attempts, claimed, lease_until, {_LEASE_OF.format('claimed')}"
+                " FROM alerts WHERE delivered IS NULL AND next_attempt <= ? ORDER BY id"
+                f"{db.for_update_skip_locked}",
                 (moment,),
             ).fetchall()
             taken = [
                 (id, text, attempts)
-                for id, text, attempts, owner, until in rows
-                if owner is None or until <= moment or not alive(owner)
+                for id, text, attempts, owner, until, leased in rows
+                if owner is None or until <= moment or not _alive(owner, leased, moment)
             ]
             db.executemany(
                 "UPDATE alerts SET claimed = ?, lease_until = ? WHERE id = ?",
                 [(this_command(), moment + round(lease * 1e6), id) for id, _, _ in taken],
             )
+            return taken
+
+        taken = self._write(write)
         return [Delivery(id, self._alert(text, id), attempts) for id, text, attempts in taken]
 
     def record_attempt(
@@ -1017,7 +974,8 @@ class State:
         """Record an attempt to deliver a claimed alert: it delivered the alert (no
         ``error``), or it failed and the next one is due at ``retry_at``. Either way the
         claim ends."""
-        with self._writing() as db:
+
+        def write(db: Database) -> None:
             (number,) = db.execute(
                 "SELECT coalesce(max(number), 0) + 1 FROM alert_attempts WHERE alert_id = ?",
                 (delivery.id,),
@@ -1028,14 +986,16 @@ class State:
                 (delivery.id, number, _micros(started), _micros(ended), error, this_command()),
             )
             if error is None:
-                changes = "delivered = coalesce(delivered, ?3), last_error = ?4"
+                changes = "delivered = coalesce(delivered, ?), last_error = ?"
             else:
-                changes = "next_attempt = ?3, last_error = ?4"
+                changes = "next_attempt = ?, last_error = ?"
             db.execute(
-                f"UPDATE alerts SET attempts = ?2, {changes}, claimed = NULL, lease_until = NULL"
-                " WHERE id = ?1",
-                (delivery.id, number, _micros(retry_at or ended), error),
+                f"UPDATE alerts SET attempts = ?, {changes}, claimed = NULL, lease_until = NULL"
+                " WHERE id = ?",
+                (number, _micros(retry_at or ended), error, delivery.id),
             )
+
+        self._write(write)
 
     def next_delivery(self, now: datetime) -> datetime | None:
         """When an attempt is next due: the earliest next attempt of an undelivered alert, or
@@ -1043,13 +1003,14 @@ class State:
         moment = _micros(now)
         with self._guarded() as db:
             rows = db.execute(
-                "SELECT next_attempt, claimed, lease_until FROM alerts WHERE delivered IS NULL"
+                f"SELECT next_attempt, claimed, lease_until, {_LEASE_OF.format('claimed')}"
+                " FROM alerts WHERE delivered IS NULL"
             ).fetchall()
         due = [
             max(until, next_attempt)
-            if owner is not None and until > moment and alive(owner)
+            if owner is not None and until > moment and _alive(owner, leased, moment)
             else next_attempt
-            for next_attempt, owner, until in rows
+            for next_attempt, owner, until, leased in rows
         ]
         return _time(min(due)) if due else None
 
@@ -1060,7 +1021,7 @@ class State:
             rows = db.execute(
                 "SELECT id, alert, raised, delivered, next_attempt FROM alerts"
                 " WHERE workspace = ? ORDER BY id DESC LIMIT ?",
-                (workspace, -1 if limit is None else limit),
+                (workspace, NO_LIMIT if limit is None else limit),
             ).fetchall()
             attempts: dict[int, list[Attempt]] = {}
             for start in range(0, len(rows), _BATCH):
@@ -1091,12 +1052,115 @@ class State:
             rows = db.execute("SELECT notify, state, count(*) FROM alerts GROUP BY notify, state")
             return {(notify, state): count for notify, state, count in rows}
 
+    # --- several instances on one state (DESIGN §16) -----------------------------------------
+
+    def renew(self, now: datetime, lease: float) -> None:
+        """Say that this process runs, until ``lease`` seconds after ``now``: until then, what
+        it owns and holds stays its own, whichever machine looks. Renew well before the end."""
+        moment = _micros(now)
+        row = (this_command(), socket.gethostname(), os.getpid(), moment, moment)
+        until = moment + round(lease * 1e6)
+        self._write(
+            lambda db: db.execute(
+                "INSERT INTO instances (owner, host, pid, started, renewed, lease_until)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE"
+                " SET renewed = excluded.renewed, lease_until = excluded.lease_until",
+                (*row, until),
+            )
+        )
+
+    def leave(self) -> None:
+        """This process stops: it holds no check any more, and has no lease."""
+
+        def write(db: Database) -> None:
+            db.execute("UPDATE checks SET holder = NULL WHERE holder = ?", (this_command(),))
+            db.execute("DELETE FROM instances WHERE owner = ?", (this_command(),))
+
+        self._write(write)
+
+    def plan_checks(self, targets: Sequence[Record], now: datetime) -> None:
+        """Share the checks of ``targets`` among the instances: each one not yet shared is
+        due at ``now``."""
+        rows = sorted({(record.kind, record.id) for record in targets})
+        self._write(
+            lambda db: db.executemany(
+                "INSERT INTO checks (kind, target_id, due) VALUES (?, ?, ?)"
+                " ON CONFLICT (kind, target_id) DO NOTHING",
+                [(kind, id, _micros(now)) for kind, id in rows],
+            )
+        )
+
+    def claim_checks(self, now: datetime, limit: int = NO_LIMIT) -> list[tuple[Kind, str]]:
+        """Hold for this instance the checks due at ``now`` (at most ``limit``, the longest
+        due first) that no instance holds: none, or one whose lease ran out (it died, or was
+        cut off from the state), whose checks are taken over. Another instance that claims at
+        the same moment skips those being taken here: no check is held by two."""
+        moment = _micros(now)
+
+        def write(db: Database) -> list[tuple[Kind, str]]:
+            rows = db.execute(
+                "SELECT kind, target_id FROM checks WHERE due <= ? AND (holder IS NULL OR NOT"
+                " EXISTS (SELECT 1 FROM instances WHERE owner = holder AND lease_until > ?))"
+                " AND EXISTS (SELECT 1 FROM targets WHERE targets.kind = checks.kind"
+                "  AND targets.id = checks.target_id AND destroyed IS NULL)"
+                f" ORDER BY due LIMIT ?{db.for_update_skip_locked}",
+                (moment, moment, limit),
+            ).fetchall()
+            db.executemany(
+                "UPDATE checks SET holder = ? WHERE kind = ? AND target_id = ?",
+                [(this_command(), kind, id) for kind, id in rows],
+            )
+            return [(kind, id) for kind, id in rows]
+
+        return self._write(write)
+
+    def release_checks(self, checked: Sequence[tuple[Kind, str, datetime]]) -> None:
+        """This instance's checks of these targets are over: each ``(kind, id, due)`` is due
+        next at ``due``, and held by none. A check another instance took over meanwhile (this
+        one's lease ran out) is left to it."""
+        self._write(
+            lambda db: db.executemany(
+                "UPDATE checks SET due = ?, holder = NULL"
+                " WHERE kind = ? AND target_id = ? AND holder = ?",
+                [(_micros(due), kind, id, this_command()) for kind, id, due in sorted(checked)],
+            )
+        )
+
+    def instances(self, now: datetime) -> list[Instance]:
+        """The processes that renewed a lease, the latest started first, with the checks each
+        holds."""
+        with self._guarded() as db:
+            rows = db.execute(
+                "SELECT owner, host, pid, started, renewed, lease_until FROM instances"
+                " ORDER BY started DESC, owner"
+            ).fetchall()
+            held: dict[str, list[tuple[Kind, str]]] = {}
+            for holder, kind, id in db.execute(
+                "SELECT holder, kind, target_id FROM checks WHERE holder IS NOT NULL"
+                " ORDER BY kind, target_id"
+            ):
+                held.setdefault(holder, []).append((kind, id))
+        moment = _micros(now)
+        return [
+            Instance(
+                owner,
+                host,
+                pid,
+                _time(started),
+                _time(renewed),
+                _time(until),
+                until > moment,
+                tuple(held.get(owner, ())),
+            )
+            for owner, host, pid, started, renewed, until in rows
+        ]
+
     def _alert(self, text: str, id: int) -> Alert:
         try:
             return Alert.from_wire(json.loads(text))
         except ValueError as exc:  # a StructureError too
             raise StateError(
-                f"state {self.path}: alert {id} cannot be read ({exc}); it was changed by "
+                f"state {self.where}: alert {id} cannot be read ({exc}); it was changed by "
                 "something else than waypoint-hooks"
             ) from None
 
@@ -1123,8 +1187,8 @@ class State:
             return []
         starts = [_micros(moment) for moment in since]
         counts = ", ".join(
-            "coalesce(sum(generated >= ? AND health = 'READY'), 0),"
-            " coalesce(sum(generated >= ?), 0)"
+            "count(*) FILTER (WHERE generated >= ? AND health = 'READY'),"
+            " count(*) FILTER (WHERE generated >= ?)"
             for _ in starts
         )
         with self._guarded() as db:
@@ -1139,6 +1203,6 @@ class State:
             return report_from_json(text)
         except ReportDecodeError as exc:
             raise StateError(
-                f"state {self.path}: a stored report of {kind} {target_id} cannot be read "
+                f"state {self.where}: a stored report of {kind} {target_id} cannot be read "
                 f"({exc}); it was changed by something else than waypoint-hooks"
             ) from None

@@ -70,11 +70,14 @@ class Session:
 
     def state(self, project: Project, read_only: bool = False) -> State:
         """The project's state; ``read_only`` for a command that only reads it (DESIGN §13)."""
+        from ._database import is_url
         from ._state import STATE_ENV, State, StateError, default_state_path
 
         chosen = self.state_option or os.environ.get(STATE_ENV)
         if not chosen:
             return State.open(default_state_path(project.path), read_only=read_only)
+        if is_url(chosen):
+            return State.open(chosen, read_only=read_only)
         path = Path(chosen)
         # Only the default's directory is made: a chosen one that is missing is a typo.
         if not path.parent.is_dir():
@@ -449,9 +452,9 @@ def _workspace(_: click.Context, __: click.Parameter, value: str) -> str:
 )
 @click.option(
     "--state",
-    metavar="PATH",
-    help="The state database [default: .waypoint-hooks/state.db beside the config; "
-    "env WAYPOINT_HOOKS_STATE].",
+    metavar="PATH|URL",
+    help="The state: a SQLite file, or a postgresql:// URL [default: "
+    ".waypoint-hooks/state.db beside the config; env WAYPOINT_HOOKS_STATE].",
 )
 @click.option(
     "-w",

@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from helpers_postgres import query
 
 from waypoint_hooks import AUTOLOAD_ENV
 from waypoint_hooks.cli import main
@@ -370,7 +371,7 @@ def descendants(pid: int) -> list[int]:
 
 class Project:
     """A project directory: a config file, an ``armed`` switch for the hostile plugins, and
-    the default state beside the config."""
+    the default state beside the config, or the PostgreSQL state ``state_url`` names."""
 
     def __init__(
         self,
@@ -381,6 +382,7 @@ class Project:
         name: str = "reliability",
         plugins: Sequence[str] = ("wh_steady",),
         json_config: bool = False,
+        state_url: str | None = None,
     ) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
@@ -390,6 +392,9 @@ class Project:
         self.plugins = tuple(plugins)
         self.config = root / ("waypoint.hcl.json" if json_config else "waypoint.hcl")
         self.state = root / ".waypoint-hooks" / "state.db"
+        self.state_url = state_url
+        #: Where its state is: the file, or the URL.
+        self.location: Path | str = state_url or self.state
         self.armed = root / "armed"
         self.write()
 
@@ -405,7 +410,8 @@ class Project:
 
     def args(self, *args: str) -> list[str]:
         plugins = [flag for plugin in self.plugins for flag in ("-p", plugin)]
-        return ["-c", str(self.config), *plugins, *args]
+        state = ["--state", self.state_url] if self.state_url else []
+        return ["-c", str(self.config), *state, *plugins, *args]
 
     def invoke(self, *args: str, color: bool = False) -> Result:
         """Run the CLI in this process. ``color=True`` stops click from stripping ANSI codes
@@ -413,11 +419,10 @@ class Project:
         return CliRunner().invoke(main, self.args(*args), color=color)
 
     def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with contextlib.closing(sqlite3.connect(self.state, timeout=60)) as db:
-            return db.execute(sql, parameters).fetchall()
+        return query(self.location, sql, parameters)
 
     def report_count(self) -> int:
-        if not self.state.exists():
+        if self.location == self.state and not self.state.exists():
             return 0
         ((count,),) = self.query("SELECT count(*) FROM reports")
         return int(count)

@@ -1,0 +1,307 @@
+"""Several instances on one state (DESIGN §16): leases that say who runs, checks claimed by one
+instance at a time and taken over from one whose lease ran out, alerts sent by one instance
+each, and owners on other machines judged by their leases; on both databases, and by real
+processes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from helpers_postgres import query
+from hostile.harness import GUARD
+
+from waypoint_hooks import Health, StatusReport, finalize
+from waypoint_hooks._alerting import Alerting
+from waypoint_hooks._config import Notify, Use
+from waypoint_hooks._owners import this_command
+from waypoint_hooks._state import Record, State
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+LEASE = 30.0
+#: A process of another machine (its boot is not this one's).
+ELSEWHERE = "0f0f0f0f-other-boot:4242:777"
+
+
+#: Rules that fire on the first report that is not READY.
+RULES = Alerting([Notify("oncall", None, Use("pager", {}, None))])
+
+
+def down() -> StatusReport:
+    return finalize(StatusReport(health=Health.DOWN), "p")
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def state(location: Path | str) -> Iterator[State]:
+    with State.open(location) as opened:
+        yield opened
+
+
+@pytest.fixture
+def targets(state: State) -> list[Record]:
+    records = [state.add_deployment(app, "default", "p", {}) for app in ("a", "b", "c")]
+    state.plan_checks(records, T0)
+    return records
+
+
+def keys(records: list[Record]) -> list[tuple[str, str]]:
+    return [(record.kind, record.id) for record in records]
+
+
+def lease_elsewhere(location: Path | str, until: datetime, owner: str = ELSEWHERE) -> None:
+    """A lease of a process on another machine, as its own heartbeat writes it."""
+    micros = (until - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+    query(
+        location,
+        "INSERT INTO instances (owner, host, pid, started, renewed, lease_until)"
+        " VALUES (?, 'elsewhere', 4242, 0, 0, ?)",
+        (owner, micros),
+    )
+
+
+def test_due_checks_are_held_by_the_instance_that_claims_them_until_released(
+    state: State, targets: list[Record]
+) -> None:
+    state.renew(T0, LEASE)
+    assert sorted(state.claim_checks(T0)) == sorted(keys(targets))
+    assert state.claim_checks(at(1)) == []
+    state.release_checks([(kind, id, at(60)) for kind, id in keys(targets)])
+    assert state.claim_checks(at(59)) == []
+    assert sorted(state.claim_checks(at(60))) == sorted(keys(targets))
+
+
+def test_a_claim_takes_at_most_its_limit_the_longest_due_first(
+    state: State, targets: list[Record]
+) -> None:
+    state.renew(T0, LEASE)
+    first, *_ = keys(targets)
+    state.claim_checks(T0)
+    state.release_checks([(*key, at(10 if key == first else 20)) for key in keys(targets)])
+    assert state.claim_checks(at(30), limit=1) == [first]
+
+
+def test_the_checks_of_an_instance_whose_lease_ran_out_are_taken_over(
+    state: State, targets: list[Record], location: Path | str
+) -> None:
+    lease_elsewhere(location, at(LEASE))
+    query(location, "UPDATE checks SET holder = ?", (ELSEWHERE,))
+    state.renew(T0, 3600)
+    assert state.claim_checks(at(LEASE - 1)) == []
+    assert sorted(state.claim_checks(at(LEASE))) == sorted(keys(targets))
+
+
+def test_a_check_taken_over_meanwhile_is_left_to_its_new_holder(
+    state: State, targets: list[Record], location: Path | str
+) -> None:
+    state.renew(T0, LEASE)
+    state.claim_checks(T0)
+    query(location, "UPDATE checks SET holder = ?", (ELSEWHERE,))
+    state.release_checks([(kind, id, at(60)) for kind, id in keys(targets)])
+    assert query(location, "SELECT DISTINCT holder, due FROM checks") == [
+        (ELSEWHERE, query(location, "SELECT min(due) FROM checks")[0][0])
+    ]
+
+
+def test_a_destroyed_target_is_not_checked(state: State, targets: list[Record]) -> None:
+    state.renew(T0, LEASE)
+    state.mark_destroyed("deployment", targets[0].id)
+    assert sorted(state.claim_checks(T0)) == sorted(keys(targets[1:]))
+
+
+def test_planning_again_keeps_each_checks_due_time(state: State, targets: list[Record]) -> None:
+    state.renew(T0, LEASE)
+    state.claim_checks(T0)
+    state.release_checks([(kind, id, at(60)) for kind, id in keys(targets)])
+    state.plan_checks(targets, at(1))
+    assert state.claim_checks(at(30)) == []
+
+
+def test_the_instances_are_listed_with_what_each_holds(
+    state: State, targets: list[Record], location: Path | str
+) -> None:
+    state.renew(T0, LEASE)
+    held = state.claim_checks(T0, limit=2)
+    lease_elsewhere(location, at(-1))
+    listed = {item.owner: item for item in state.instances(T0)}
+    assert set(listed) == {this_command(), ELSEWHERE}
+    mine = listed[this_command()]
+    assert (mine.pid, mine.alive, sorted(mine.holding)) == (os.getpid(), True, sorted(held))
+    assert (listed[ELSEWHERE].alive, listed[ELSEWHERE].holding) == (False, ())
+
+
+def test_an_instance_that_leaves_holds_nothing_and_is_not_listed(
+    state: State, targets: list[Record]
+) -> None:
+    state.renew(T0, LEASE)
+    state.claim_checks(T0)
+    state.leave()
+    assert state.instances(T0) == []
+    state.renew(T0, LEASE)
+    assert len(state.claim_checks(T0)) == 3
+
+
+def test_a_pending_record_of_another_machine_is_interrupted_once_its_lease_ran_out(
+    state: State, location: Path | str
+) -> None:
+    record = state.begin("deployment", "web", "default", "p")
+    query(location, "UPDATE targets SET owner = ?", (ELSEWHERE,))
+    lease_elsewhere(location, datetime.now(timezone.utc) + timedelta(hours=1))
+    assert state.get("deployment", record.id) == record
+    query(location, "UPDATE instances SET lease_until = 0")
+    assert [r.status for r in state.versions("deployment", "web", "default")] == ["interrupted"]
+
+
+def test_a_destroy_claimed_on_another_machine_is_claimed_again_once_its_lease_ran_out(
+    state: State, location: Path | str
+) -> None:
+    record = state.add_deployment("web", "default", "p", {})
+    query(location, "UPDATE targets SET claimed = ?", (ELSEWHERE,))
+    lease_elsewhere(location, datetime.now(timezone.utc) + timedelta(hours=1))
+    assert not state.claim(record)
+    query(location, "UPDATE instances SET lease_until = 0")
+    assert state.claim(record)
+
+
+def test_the_state_keeps_a_lease_while_open_where_machines_share_it(
+    location: Path | str,
+) -> None:
+    with State.open(location) as state:
+        listed = [item.owner for item in state.instances(datetime.now(timezone.utc))]
+        assert listed == ([] if isinstance(location, Path) else [this_command()])
+    assert query(location, "SELECT count(*) FROM instances") == [(0,)]
+
+
+# Real processes: each instance claims what is due, "checks" it (a line in its log with when
+# it started and ended), and releases it due one interval later; its lease renewed by
+# keep_alive. One of them is killed on the way.
+
+INSTANCE = """
+import json, sys, time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from waypoint_hooks._state import State
+
+location = sys.argv[1] if "://" in sys.argv[1] else Path(sys.argv[1])
+log, interval, lease = Path(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+with State.open(location) as state, log.open("a") as out:
+    state.keep_alive(lease)
+    while True:
+        now = datetime.now(timezone.utc)
+        claimed = state.claim_checks(now, limit=3)
+        started = time.time()
+        time.sleep(0.05)
+        for kind, id in claimed:
+            print(json.dumps([id, started, time.time()]), file=out, flush=True)
+        due = now + timedelta(seconds=interval)
+        state.release_checks([(kind, id, due) for kind, id in claimed])
+        time.sleep(0.02)
+"""
+
+
+def checks(logs: list[Path]) -> list[tuple[str, float, float, int]]:
+    """Every check the instances logged: ``(target id, start, end, instance)``."""
+    found = []
+    for number, log in enumerate(logs):
+        for line in log.read_text().splitlines() if log.exists() else []:
+            id, start, end = json.loads(line)
+            found.append((id, start, end, number))
+    return found
+
+
+def test_instances_share_the_checks_and_take_over_those_of_one_killed(
+    location: Path | str, tmp_path: Path
+) -> None:
+    interval, lease, count = 1.0, 2.0, 12
+    with State.open(location) as state:
+        records = [state.add_deployment(f"app{n}", "default", "p", {}) for n in range(count)]
+        state.plan_checks(records, datetime.now(timezone.utc))
+    logs = [tmp_path / f"instance{n}.log" for n in range(3)]
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", INSTANCE, str(location), str(log), str(interval), str(lease)]
+        )
+        for log in logs
+    ]
+    try:
+        deadline = time.monotonic() + GUARD
+
+        def rounds() -> int:
+            done = Counter(id for id, *_ in checks(logs))
+            return min((done[record.id] for record in records), default=0)
+
+        while rounds() < 3 or len({number for *_, number in checks(logs)}) < 3:
+            assert time.monotonic() < deadline, "the instances did not check every target"
+            time.sleep(0.1)
+        killed = started[0]
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        killed_at = time.time()
+        before = Counter(id for id, *_ in checks(logs))
+        while min(Counter(id for id, *_ in checks(logs)).values()) < max(before.values()) + 3:
+            assert time.monotonic() < deadline, "the others did not take over"
+            time.sleep(0.1)
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()
+    found = checks(logs)
+    # Never two checks of one target at once, whichever instances made them.
+    for record in records:
+        spans = sorted((start, end) for id, start, end, _ in found if id == record.id)
+        assert all(end <= later for (_, end), (later, _) in itertools.pairwise(spans))
+    # Every target was checked by the survivors after the kill: none was lost with it.
+    after = {id for id, start, _, number in found if number > 0 and start > killed_at}
+    assert after == {record.id for record in records}
+    # All three shared the work before the kill.
+    assert {number for *_, number in found} == {0, 1, 2}
+
+
+# Three couriers at once on one outbox: each alert is sent by one of them, once.
+
+COURIER = """
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from waypoint_hooks._state import State
+
+location = sys.argv[1] if "://" in sys.argv[1] else Path(sys.argv[1])
+with State.open(location) as state, open(sys.argv[2], "a") as out:
+    while state.next_delivery(datetime.now(timezone.utc)) is not None:
+        for delivery in state.claim_deliveries(datetime.now(timezone.utc), 60.0):
+            print(delivery.id, file=out, flush=True)
+            now = datetime.now(timezone.utc)
+            state.record_attempt(delivery, now, now)
+"""
+
+
+def test_each_alert_is_delivered_by_one_instance_once(location: Path | str, tmp_path: Path) -> None:
+    with State.open(location) as state:
+        records = [state.add_deployment(f"app{n}", "default", "p", {}) for n in range(100)]
+        for record in records:
+            state.add_reports([(record, down())], alerting=RULES)
+        raised = {item.id for item in state.alerts("default")}
+    assert len(raised) == 100
+    logs = [tmp_path / f"courier{n}.log" for n in range(3)]
+    couriers = [
+        subprocess.Popen([sys.executable, "-c", COURIER, str(location), str(log)]) for log in logs
+    ]
+    for courier in couriers:
+        assert courier.wait(GUARD) == 0
+    sent = [int(line) for log in logs if log.exists() for line in log.read_text().split()]
+    assert sorted(sent) == sorted(raised)
+    with State.open(location) as state:
+        assert all(item.delivered is not None for item in state.alerts("default"))

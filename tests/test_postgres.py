@@ -1,0 +1,152 @@
+"""What only a state in PostgreSQL meets (DESIGN §16): a server that restarts under it, a
+connection lost before or after a COMMIT, and a URL whose password is never shown. The rest of
+its behaviour is SQLite's, and tested on both (test_state, test_outbox, test_lifecycle)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import require_system_package
+from helpers_http import free_port
+from helpers_postgres import PASSWORD, Cluster, installed, query, running_cluster
+from hostile.harness import App, Project
+
+from waypoint_hooks import Health, StatusReport
+from waypoint_hooks._postgres import PostgresDatabase
+from waypoint_hooks._state import State, StateError
+
+#: Rounds of the writer that a restarting server interrupts.
+ROUNDS = 150
+REPORTS = 5
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[Cluster]:
+    """A server of this test's own, which it may stop and start."""
+    require_system_package("postgresql", installed(), "the PostgreSQL state is tested on one")
+    with running_cluster() as cluster:
+        yield cluster
+
+
+def ready(message: str) -> StatusReport:
+    return StatusReport(
+        health=Health.READY, health_message=message, generated_time=datetime.now(timezone.utc)
+    )
+
+
+def test_a_restart_of_the_server_is_survived_and_nothing_is_stored_twice(
+    own_cluster: Cluster,
+) -> None:
+    url = own_cluster.database()
+    done: list[int] = []
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with State.open(url) as state:
+                for round in range(ROUNDS):
+                    record = state.add_deployment("web", "default", "p", {"round": round})
+                    state.add_reports([(record, ready(f"{round}/{i}")) for i in range(REPORTS)])
+                    done.append(record.sequence)
+        except BaseException as exc:
+            failures.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    restarts = 0
+    while writer.is_alive() and restarts < 3:
+        if len(done) >= (restarts + 1) * ROUNDS // 4:
+            own_cluster.stop()
+            own_cluster.start()
+            restarts += 1
+        time.sleep(0.01)
+    writer.join()
+    assert failures == []
+    assert restarts == 3
+    assert done == list(range(1, ROUNDS + 1))
+    sequences = query(url, "SELECT sequence FROM targets ORDER BY sequence")
+    assert [sequence for (sequence,) in sequences] == done
+    counts = query(url, "SELECT count(*), count(DISTINCT report) FROM reports")
+    assert counts == [(ROUNDS * REPORTS, ROUNDS * REPORTS)]
+
+
+def lose_connection(state: State) -> None:
+    """Close the state's connection as a network failure would: its next use fails."""
+    database = state._db
+    assert isinstance(database, PostgresDatabase)
+    assert database._connection is not None
+    database._connection.pgconn.finish()
+
+
+def test_a_write_whose_commit_answer_is_lost_is_not_run_again(
+    postgres: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    location = postgres.database()
+    with State.open(location) as state:
+        database = state._db
+        assert isinstance(database, PostgresDatabase)
+        commit = database._commit
+
+        def commit_then_lose() -> None:
+            commit()
+            lose_connection(state)
+            raise psycopg.OperationalError("the connection was lost")
+
+        monkeypatch.setattr(database, "_commit", commit_then_lose)
+        record = state.add_deployment("web", "default", "p", {})
+        monkeypatch.undo()
+        assert state.versions("deployment", "web", "default") == [record]
+    assert query(location, "SELECT count(*) FROM targets") == [(1,)]
+
+
+def test_a_write_whose_connection_is_lost_before_its_commit_is_run_again(
+    postgres: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    location = postgres.database()
+    with State.open(location) as state:
+        database = state._db
+        assert isinstance(database, PostgresDatabase)
+        commit = database._commit
+        lost = []
+
+        def lose_once() -> None:
+            if not lost:
+                lost.append(True)
+                lose_connection(state)
+            commit()
+
+        monkeypatch.setattr(database, "_commit", lose_once)
+        record = state.add_deployment("web", "default", "p", {})
+        monkeypatch.undo()
+        assert lost == [True]
+        assert state.versions("deployment", "web", "default") == [record]
+    assert query(location, "SELECT sequence FROM targets") == [(1,)]
+
+
+def test_the_password_is_never_shown(postgres: Cluster, tmp_path: Path) -> None:
+    url = postgres.database()
+    wrong = url.replace(PASSWORD, "pw-not-this-one")
+    with pytest.raises(StateError, match="check the user and password") as info:
+        State.open(wrong)
+    assert "pw-not-this-one" not in str(info.value)
+    assert "postgresql://REDACTED@127.0.0.1" in str(info.value)
+    with State.open(url) as state:
+        assert PASSWORD not in repr(state) + state.where
+
+    result = Project(tmp_path, [App("web")], state_url=wrong).invoke("status")
+    assert result.exit_code == 2
+    assert "REDACTED@127.0.0.1" in result.output
+    assert "pw-not-this-one" not in result.output
+
+
+def test_a_server_that_cannot_be_reached_is_a_state_error_at_once() -> None:
+    url = f"postgresql://u:secret@127.0.0.1:{free_port()}/none"
+    with pytest.raises(StateError, match="check that the server runs") as info:
+        State.open(url)
+    assert "secret" not in str(info.value)
