@@ -18,7 +18,7 @@ from ._health import Health
 from ._launcher import AppStatus
 from ._model import Resource, StatusReport
 from ._plugins import Plugin
-from ._state import Record, StoredAlert, StoredReport
+from ._state import Instance, Record, StoredAlert, StoredReport
 from ._wire import format_time, report_to_wire
 from .terminal import sanitize_line
 
@@ -495,6 +495,32 @@ def alerts_json(project: str, workspace: str, stored: Sequence[StoredAlert]) -> 
                 },
             }
             for item in stored
+        ],
+    }
+
+
+def cluster_json(
+    project: str, workspace: str, instances: Sequence[Instance], this: str
+) -> dict[str, Any]:
+    """``GET /api/cluster``: every process with a lease on the state, the latest started
+    first, which of them answers (``this``), whether its lease lasts, and the checks it
+    holds now (of the workspace)."""
+    return {
+        "project": project,
+        "workspace": workspace,
+        "instances": [
+            {
+                "owner": item.owner,
+                "host": item.host,
+                "pid": item.pid,
+                "this": item.owner == this,
+                "alive": item.alive,
+                "started": format_time(item.started),
+                "renewed": format_time(item.renewed),
+                "lease_until": format_time(item.lease_until),
+                "holding": [{"app": app, "kind": kind} for app, kind in item.holding],
+            }
+            for item in instances
         ],
     }
 

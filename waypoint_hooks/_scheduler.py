@@ -1,42 +1,56 @@
-"""When each target is checked next: every interval, with jitter, one check of a target at a time.
+"""When each target is checked next: every interval, with jitter, one check of a target at a
+time, shared by every ``serve`` instance on the state (DESIGN §14, §16).
 
 Waypoint's server polled every app's status on a timer; a service that checks many targets
 must also keep them from all coming due at the same moment, and keep a slow target from
-holding up the others. Here each target has its own due time: a check starts when it is due,
-unless the target's previous check still runs (then it starts when that one ends), and the
-next is due one interval, give or take the jitter, after it started. The targets due at one
-moment start together, as one batch; each ends on its own.
+holding up the others. Each app's deployment and release has its own due time, kept in the
+state's ``checks`` table, so that any number of instances on one state share them: an instance
+takes its share of the checks that are due (holding each under its lease, so that no other
+starts it meanwhile), runs them, and gives each back due one interval, give or take the
+jitter, after it started. A target whose check overran is due again at once: it delayed only
+itself. An instance that dies holds its checks until its lease runs out; then the others take
+them.
+
+One transaction a turn gives back what ended and takes what is due, so the state is asked a
+few times per batch of checks, not per check; the turns come when the earliest check falls
+due, and at least every :data:`POLL` seconds (what other instances gave back).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 import random
-import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Hashable, Iterable, Mapping
-from typing import Any, Final, Generic, TypeVar, final
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final, final
 
-__all__ = ["JITTER", "RESOLUTION", "Scheduler"]
+from ._state import CheckKey, Kind, State
+
+__all__ = ["JITTER", "POLL", "RESOLUTION", "Scheduler"]
 
 #: Each interval is stretched or shrunk by up to this fraction, at random.
 JITTER: Final = 0.1
-#: Batches start at most this often (seconds): under load, the targets that come due within
-#: it start together, which costs far less than one by one; it is the most they wait for that.
+#: Turns come at most this often (seconds): under load, the checks that come due within it
+#: start together, which costs far less than one by one; it is the most they wait for that.
 RESOLUTION: Final = 0.1
+#: Turns come at least this often (seconds): checks other instances gave back, or left when
+#: they took their share, are taken within it.
+POLL: Final = 0.5
 #: How many of the latest start delays ``lags`` keeps.
 _LAGS: Final = 1000
 
-K = TypeVar("K", bound=Hashable)
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 @final
-class Scheduler(Generic[K]):
-    """Runs ``check(keys)`` for the planned keys that are due, each every its interval, on
-    the running event loop.
+class Scheduler:
+    """Runs ``check(keys)`` for the planned keys (an app's deployment or release) that are
+    due, each every its interval, on the running event loop; the due times are in ``state``,
+    shared with the other instances of ``workspace`` (those of ``apps`` only, when named).
 
     ``check`` makes the checks of a batch and stores their reports, and calls :meth:`ended`
     with each key as that key's check is over (a key it does not say ended, ends with the
@@ -46,27 +60,34 @@ class Scheduler(Generic[K]):
 
     def __init__(
         self,
-        check: Callable[[list[K]], Coroutine[Any, Any, None]],
+        check: Callable[[list[CheckKey]], Coroutine[Any, Any, None]],
+        state: State,
+        workspace: str,
         *,
+        apps: Sequence[str] = (),
         jitter: float = JITTER,
         resolution: float = RESOLUTION,
+        poll: float = POLL,
         uniform: Callable[[float, float], float] = random.uniform,
     ) -> None:
         self._check = check
+        self._state = state
+        self._workspace = workspace
+        self._apps = tuple(apps)
         self._jitter = jitter
         self._resolution = resolution
+        self._poll = poll
         self._uniform = uniform
-        self._intervals: dict[K, float] = {}
-        #: The due time of each key that is not running, and a heap of them (with stale
-        #: entries, skipped: a key's entry is live only while it matches ``_due``).
-        self._due: dict[K, float] = {}
-        self._heap: list[tuple[float, int, K]] = []
-        self._order = itertools.count()
+        self._intervals: dict[CheckKey, float] = {}
+        #: Whether the state has the keys of ``_intervals`` (written at the next turn).
+        self._planned = False
+        #: The checks that ended, each with its next due time, to give back at the next turn.
+        self._ended: list[tuple[str, Kind, datetime]] = []
         #: Each running key's end, to come.
-        self._running: dict[K, asyncio.Future[None]] = {}
+        self._running: dict[CheckKey, asyncio.Future[None]] = {}
         self._batches: set[asyncio.Task[None]] = set()
         #: When each key's latest check started.
-        self._started: dict[K, float] = {}
+        self._started: dict[CheckKey, datetime] = {}
         self._wake = asyncio.Event()
         self._stopping = False
         self._failure: BaseException | None = None
@@ -74,54 +95,43 @@ class Scheduler(Generic[K]):
         self.lags: deque[float] = deque(maxlen=_LAGS)
         #: True while :meth:`run` schedules checks.
         self.running = False
+        #: How many instances shared the checks at the latest turn (this one included).
+        self.instances = 1
 
     @property
     def checking(self) -> int:
         """How many checks run now."""
         return len(self._running)
 
-    def plan(self, intervals: Mapping[K, float]) -> None:
+    def plan(self, intervals: Mapping[CheckKey, float]) -> None:
         """From now on check exactly these keys, each every ``intervals[key]`` seconds.
 
-        A new key is due at once; a key no longer planned is not checked again (a check of it
-        that runs ends as it would); a key whose interval changed is next due one new
-        interval after its last check started, or at once if that is past.
+        A key new to the state is due at once; a key no longer planned is not checked again
+        (a check of it that runs ends as it would); a changed interval applies from the
+        key's next check on.
         """
-        now = time.monotonic()
-        for key in [key for key in self._intervals if key not in intervals]:
-            del self._intervals[key]
-            self._due.pop(key, None)
-            self._started.pop(key, None)
-        for key, interval in intervals.items():
-            before = self._intervals.get(key)
-            self._intervals[key] = interval
-            started = self._started.get(key)
-            if before is None and key not in self._running:
-                self._set_due(key, now)
-            elif before != interval and key in self._due and started is not None:
-                self._set_due(key, max(started + self._spread(interval), now))
+        self._intervals = dict(intervals)
+        self._planned = False
         self._wake.set()
 
     async def run(self) -> None:
-        """Start the checks that are due, until :meth:`stop`; then wait for the batches that
-        run to end."""
+        """Take and start the checks that are due, until :meth:`stop`; then wait for the
+        batches that run to end, and give their checks back."""
         self.running = True
-        last = -self._resolution
         try:
             while not self._stopping:
-                now = time.monotonic()
-                if now >= last + self._resolution and self._heap and self._heap[0][0] <= now:
-                    self._start(self._pop_due(now))
-                    last = now
                 self._wake.clear()
-                wait = None
-                if self._heap:
-                    wait = max(self._heap[0][0], last + self._resolution) - now
+                wait = await self._turn()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
         finally:
             self.running = False
-        await asyncio.gather(*self._batches, return_exceptions=True)
+            await asyncio.gather(*self._batches, return_exceptions=True)
+        if self._ended:
+            ended, self._ended = self._ended, []
+            await asyncio.to_thread(
+                self._state.take_checks, self._workspace, _now(), ended, keys=[]
+            )
         if self._failure is not None:
             raise self._failure
 
@@ -130,22 +140,27 @@ class Scheduler(Generic[K]):
         self._stopping = True
         self._wake.set()
 
-    async def check_now(self, keys: Iterable[K]) -> None:
+    async def check_now(self, keys: Iterable[CheckKey]) -> None:
         """Check ``keys`` now, or wait for their checks that run already (never two of one
-        key at once); their next checks are due an interval after these started."""
-        keys = list(keys)
-        if not self._stopping:
-            now = time.monotonic()
-            idle = [key for key in keys if key not in self._running and key in self._intervals]
-            for key in idle:
-                self._due.pop(key, None)
-            if idle:
-                self._start([(key, now) for key in idle])
+        key at once, in any instance: one another instance runs is waited for, and then
+        made here); their next checks are due an interval after these started."""
+        keys = [key for key in keys if key in self._intervals]
         waiting = [self._running[key] for key in keys if key in self._running]
+        wanted = [key for key in keys if key not in self._running]
+        while wanted and not self._stopping:
+            taken = await asyncio.to_thread(
+                self._state.take_checks, self._workspace, _now(), keys=wanted
+            )
+            self._start([((app, kind), due) for app, kind, due in taken.checks])
+            waiting += [self._running[(app, kind)] for app, kind, _ in taken.checks]
+            held = {(app, kind) for app, kind, _ in taken.checks}
+            wanted = [key for key in wanted if key not in held]
+            if wanted:  # held by another instance until its check ends
+                await asyncio.sleep(self._resolution)
         # Shielded: a client that goes away must not cancel a check the schedule shares.
         await asyncio.gather(*(asyncio.shield(end) for end in waiting))
 
-    def ended(self, key: K) -> None:
+    def ended(self, key: CheckKey) -> None:
         """``key``'s check is over: its next one is due an interval after it started (at once
         if that is past: a check that overran delayed only its own target)."""
         end = self._running.pop(key, None)
@@ -153,33 +168,57 @@ class Scheduler(Generic[K]):
             return
         end.set_result(None)
         interval = self._intervals.get(key)
-        if interval is not None and not self._stopping:
-            started = self._started.get(key, time.monotonic())
-            self._set_due(key, max(started + self._spread(interval), time.monotonic()))
-            self._wake.set()
+        due = _now()
+        if interval is not None:
+            due = max(self._started[key] + timedelta(seconds=self._spread(interval)), due)
+        self._ended.append((*key, due))
 
-    def _pop_due(self, now: float) -> list[tuple[K, float]]:
-        due = []
-        while self._heap and self._heap[0][0] <= now:
-            when, _, key = heapq.heappop(self._heap)
-            if self._due.get(key) == when:
-                del self._due[key]
-                due.append((key, when))
-        return due
+    async def _turn(self) -> float:
+        """Give back what ended, take what is due and start it; how long until the next
+        turn."""
+        now = _now()
+        if not self._planned:
+            self._planned = True
+            await asyncio.to_thread(
+                self._state.plan_checks,
+                self._workspace,
+                list(self._intervals),
+                now,
+                only=not self._apps,
+            )
+        ended, self._ended = self._ended, []
+        taken = await asyncio.to_thread(
+            self._state.take_checks, self._workspace, now, ended, apps=self._apps
+        )
+        self.instances = taken.instances
+        due = [((app, kind), due) for app, kind, due in taken.checks]
+        mine = [(key, when) for key, when in due if key in self._intervals and not self._stopping]
+        # Given back as they were: taken as the service stopped, or not this instance's to
+        # check (its config has no such app; another's has).
+        self._ended += [(*key, when) for key, when in due if (key, when) not in mine]
+        self._start(mine)
+        if taken.next_due is None:
+            return self._poll
+        until = (taken.next_due - _now()).total_seconds()
+        return min(max(until, self._resolution), self._poll)
 
-    def _start(self, batch: list[tuple[K, float]]) -> None:
+    def _start(self, batch: list[tuple[CheckKey, datetime]]) -> None:
+        if not batch:
+            return
         loop = asyncio.get_running_loop()
-        started = time.monotonic()
+        started = _now()
         for key, due in batch:
             self._started[key] = started
             self._running[key] = loop.create_future()
-            self.lags.append(started - due)
+            self.lags.append(max((started - due).total_seconds(), 0.0))
         ends = {key: self._running[key] for key, _ in batch}
         task = loop.create_task(self._check(list(ends)))
         self._batches.add(task)
         task.add_done_callback(lambda task: self._batch_ended(ends, task))
 
-    def _batch_ended(self, ends: dict[K, asyncio.Future[None]], task: asyncio.Task[None]) -> None:
+    def _batch_ended(
+        self, ends: dict[CheckKey, asyncio.Future[None]], task: asyncio.Task[None]
+    ) -> None:
         self._batches.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self._failure = self._failure or task.exception()
@@ -191,7 +230,3 @@ class Scheduler(Generic[K]):
 
     def _spread(self, interval: float) -> float:
         return interval * self._uniform(1 - self._jitter, 1 + self._jitter)
-
-    def _set_due(self, key: K, due: float) -> None:
-        self._due[key] = due
-        heapq.heappush(self._heap, (due, next(self._order), key))

@@ -2,7 +2,9 @@
 keeping their latest status for the API, the page and the metrics, and re-reading the config.
 
 Checks go the one way every status check goes, :meth:`Launcher.check`: their reports are
-stored exactly as ``status`` stores them.
+stored exactly as ``status`` stores them. The schedule is shared with the other instances on
+the state (DESIGN §16): what the API and the page show is read from the state while others
+check too.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, final
 
@@ -19,13 +23,15 @@ import attrs
 from . import _render
 from ._components import TargetKind
 from ._config import App, ConfigFileError, Project
+from ._heartbeat import LEASE
 from ._launcher import AppStatus, Launcher, Reports, UnknownAppError, store
 from ._metrics import Metrics
 from ._model import StatusReport
+from ._owners import this_command
 from ._runner import Checked, StatusCheck
 from ._scheduler import Scheduler
 from ._signals import STOP, Interrupted
-from ._state import Record, State
+from ._state import CheckKey, Record, State
 
 __all__ = ["KINDS", "StatusService", "TargetKey"]
 
@@ -33,31 +39,45 @@ logger = logging.getLogger("waypoint_hooks.serve")
 
 KINDS: Final[tuple[TargetKind, ...]] = ("deployment", "release")
 #: What the scheduler checks: an app's deployment or its release.
-TargetKey = tuple[str, TargetKind]
+TargetKey = CheckKey
 #: How often the config file and the stop signal are looked at, in seconds.
 _POLL: Final = 0.1
 _CONFIG_POLL: Final = 1.0
+#: While other instances check too, how old what the API and the page show may be (seconds)
+#: before it is read from the state again.
+_SHARED_FRESHNESS: Final = 1.0
 
 
 @final
 class StatusService:
     """Checks the apps ``names`` (every app when none is named) of the launcher's project,
-    each on its interval, until a stop signal; ``reread`` reads and checks the config file
-    again (raising :class:`ConfigFileError` when it is bad)."""
+    each on its interval, until a stop signal, holding its checks under a lease of
+    ``lease`` seconds; ``reread`` reads and checks the config file again (raising
+    :class:`ConfigFileError` when it is bad)."""
 
     def __init__(
-        self, launcher: Launcher, names: Sequence[str], reread: Callable[[Path], Project]
+        self,
+        launcher: Launcher,
+        names: Sequence[str],
+        reread: Callable[[Path], Project],
+        *,
+        lease: float = LEASE,
     ) -> None:
         self.launcher = launcher
         self.names = tuple(names)
         self._reread = reread
+        self._lease = lease
         self.metrics = Metrics(launcher.workspace, launcher.state.alert_counts)
         self.runner = launcher.status_runner()
-        self.scheduler: Scheduler[TargetKey] = Scheduler(self._check)
+        # A connection of its own for the schedule and the reports, used off the event loop;
+        # the process's lease is kept by the launcher's.
+        self._work = State.open(launcher.state.location, leased=False)
+        self.scheduler = Scheduler(self._check, self._work, launcher.workspace, apps=self.names)
         #: Why the config file as it is now is not the one that runs, if it is not.
         self.config_error: str | None = None
-        self._writer = _Writer(launcher)
+        self._writer = _Writer(launcher, self._work)
         self._rows = {row.app: row for row in launcher.cached(self.names)}
+        self._rows_read = time.monotonic()
         # Each app's part of the status document, made again only when its row changes.
         self._documents: dict[str, dict[str, Any]] = {}
         # The file as it was read: an edit made before the service runs is an edit too.
@@ -78,11 +98,23 @@ class StatusService:
 
     def rows(self) -> list[AppStatus]:
         """Each served app's latest deployment and release and their latest reports."""
+        self._refresh()
         return [self._rows[app.name] for app in self.apps()]
+
+    def _refresh(self) -> None:
+        """While other instances check too, read what they stored."""
+        if self.scheduler.instances < 2:
+            return
+        if time.monotonic() - self._rows_read < _SHARED_FRESHNESS:
+            return
+        self._rows = {row.app: row for row in self.launcher.cached(self.names)}
+        self._rows_read = time.monotonic()
+        self._documents.clear()
 
     def status_document(self, names: Sequence[str] = ()) -> dict[str, Any]:
         """The document of ``status --json``, of the apps ``names`` (all when none is)."""
         apps = self.launcher.select(names) if names else self.apps()
+        self._refresh()
         return _render.status_document(
             self.project.name, self.workspace, [self._document(app.name) for app in apps]
         )
@@ -91,6 +123,11 @@ class StatusService:
         """The document of ``alerts --json``."""
         stored = self.launcher.state.alerts(self.workspace, limit)
         return _render.alerts_json(self.project.name, self.workspace, stored)
+
+    def cluster_document(self) -> dict[str, Any]:
+        """The document of ``GET /api/cluster``: the instances on the state."""
+        instances = self.launcher.state.instances(datetime.now(timezone.utc), self.workspace)
+        return _render.cluster_json(self.project.name, self.workspace, instances, this_command())
 
     def history_document(self, name: str, limit: int) -> dict[str, Any]:
         """The document of ``history APP --json``."""
@@ -116,6 +153,8 @@ class StatusService:
     async def run(self, until_stopped: Callable[[], bool] = lambda: STOP.requested) -> None:
         """Check on schedule and follow the config file until ``until_stopped()``; then let
         the checks that run end, and return once their reports are stored."""
+        # Every instance holds its checks under its lease, on either database.
+        self.launcher.state.keep_alive(self._lease)
         scheduling = asyncio.ensure_future(self.scheduler.run())
         following = asyncio.ensure_future(self._follow_config())
         while not until_stopped() and not scheduling.done():
@@ -126,7 +165,7 @@ class StatusService:
             if STOP.second is not None:  # stop at once, leaving the checks that run
                 raise Interrupted(STOP.second)
             await asyncio.wait([scheduling], timeout=_POLL)
-        self._writer.close()
+        self._work.close()
         scheduling.result()
 
     # --- checks ---------------------------------------------------------------------------
@@ -138,18 +177,24 @@ class StatusService:
 
     async def _check(self, keys: list[TargetKey]) -> None:
         """Check a batch of targets; each ends once its report is stored."""
-        targets: list[tuple[App, Record]] = []
-        keyed: dict[str, TargetKey] = {}
-        for key in keys:
-            name, kind = key
-            app = self.project.apps.get(name)  # None: dropped from the config while due
-            found = [] if app is None else self.launcher.targets([app], (kind,))
-            if not found:
-                self._update(name, kind, None, None)
-                self.scheduler.ended(key)
-                continue
-            targets += found
-            keyed[found[0][1].id] = key
+        wanted = set(keys)
+        # None: dropped from the config while due.
+        apps = [
+            app
+            for name in dict.fromkeys(name for name, _ in keys)
+            if (app := self.project.apps.get(name))
+        ]
+        targets = [
+            (app, record)
+            for app, record in self.launcher.targets(apps)
+            if (app.name, record.kind) in wanted
+        ]
+        keyed: dict[str, TargetKey] = {
+            record.id: (app.name, record.kind) for app, record in targets
+        }
+        for key in wanted - set(keyed.values()):  # not deployed (or released), or gone
+            self._update(*key, None, None)
+            self.scheduler.ended(key)
         storing: list[asyncio.Future[None]] = []
 
         def done(check: StatusCheck, checked: Checked, reports: Reports) -> None:
@@ -239,9 +284,9 @@ class _Writer:
     own, and as many as are waiting in one go: while one transaction commits (and syncs the
     disk), the reports of the checks that end meanwhile gather for the next."""
 
-    def __init__(self, launcher: Launcher) -> None:
+    def __init__(self, launcher: Launcher, state: State) -> None:
         self._launcher = launcher
-        self._state: State | None = None
+        self._state = state
         self._waiting: list[tuple[Reports, asyncio.Future[None]]] = []
         self._writing: asyncio.Task[None] | None = None
 
@@ -261,7 +306,7 @@ class _Writer:
             try:
                 # As status stores: with the alerts the reports raise, delivered at once.
                 raised = await asyncio.to_thread(
-                    store, self._open(), merged, launcher.kept(), launcher.alerting
+                    store, self._state, merged, launcher.kept(), launcher.alerting
                 )
             except Exception as exc:
                 for _, stored in batch:
@@ -271,12 +316,3 @@ class _Writer:
                 launcher.deliver()
             for _, stored in batch:
                 stored.set_result(None)
-
-    def _open(self) -> State:
-        if self._state is None:
-            self._state = State.open(self._launcher.state.location)
-        return self._state
-
-    def close(self) -> None:
-        if self._state is not None:
-            self._state.close()

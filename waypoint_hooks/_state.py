@@ -36,6 +36,7 @@ from ._wire import ReportDecodeError, report_from_json, report_to_json
 __all__ = [
     "STATE_ENV",
     "Attempt",
+    "CheckKey",
     "Delivery",
     "Instance",
     "Kind",
@@ -45,6 +46,7 @@ __all__ = [
     "StateError",
     "StoredAlert",
     "StoredReport",
+    "Taken",
     "default_state_path",
 ]
 
@@ -53,6 +55,8 @@ T = TypeVar("T")
 Kind = Literal["deployment", "release"]
 #: ``interrupted`` is a ``pending`` record whose command is gone.
 RecordStatus = Literal["pending", "live", "failed", "interrupted"]
+#: A check that the serve instances share: an app's deployment or release, ``(app, kind)``.
+CheckKey = tuple[str, Kind]
 
 # Forward migrations: entry N takes the schema from version N to N + 1. Written in SQLite's
 # words; PostgreSQL renders them in its own (_postgres). Statements run one by one, in one
@@ -166,17 +170,19 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             renewed INTEGER NOT NULL,
             lease_until INTEGER NOT NULL
         )""",
-        # The checks the serve instances share: each target's next due time, and the
-        # instance that holds it while its check runs (one at a time, by the holder's lease).
+        # The checks the serve instances share: when each app's deployment (or release) of a
+        # workspace is next due, and the instance that holds it while its check runs (one at
+        # a time, by the holder's lease). By app, not by target: a new deployment made
+        # meanwhile is the one its check checks.
         """CREATE TABLE checks (
+            workspace TEXT NOT NULL,
+            app TEXT NOT NULL,
             kind TEXT NOT NULL,
-            target_id TEXT NOT NULL,
             due INTEGER NOT NULL,
             holder TEXT,
-            PRIMARY KEY (kind, target_id),
-            FOREIGN KEY (kind, target_id) REFERENCES targets (kind, id)
+            PRIMARY KEY (workspace, app, kind)
         )""",
-        "CREATE INDEX checks_due ON checks (due)",
+        "CREATE INDEX checks_due ON checks (workspace, due)",
         "CREATE INDEX checks_held ON checks (holder) WHERE holder IS NOT NULL",
     ),
 )
@@ -271,8 +277,21 @@ class Instance:
     lease_until: datetime
     #: Whether its lease lasts: it runs, or was cut off less than a lease ago.
     alive: bool
-    #: The checks it holds: ``(kind, target id)`` of each.
-    holding: tuple[tuple[Kind, str], ...] = ()
+    #: The checks it holds: ``(app, kind)`` of each, in the workspace asked about.
+    holding: tuple[CheckKey, ...] = ()
+
+
+@final
+@attrs.frozen
+class Taken:
+    """What :meth:`State.take_checks` took."""
+
+    #: The checks now held: ``(app, kind, due)`` of each.
+    checks: list[tuple[str, Kind, datetime]]
+    #: When the earliest check that none holds is due; ``None`` when there is none.
+    next_due: datetime | None
+    #: How many instances' leases last (1 at least: this one's).
+    instances: int
 
 
 @final
@@ -420,13 +439,17 @@ class State:
         self._deferred: list[tuple[str, tuple[object, ...]]] = []
 
     @classmethod
-    def open(cls, location: Path | str, *, read_only: bool = False) -> State:
+    def open(cls, location: Path | str, *, read_only: bool = False, leased: bool = True) -> State:
         """Open the state at ``location``: a file, created if needed (its directory 0700,
         the file 0600: DESIGN §13), or a ``postgresql://`` URL (DESIGN §16).
 
         With ``read_only``, for commands that only read: nothing is ever written, so a state
         the user can read but not write works; a state that does not exist reads as an empty
         one, and nothing is made.
+
+        Where machines share the state, a command that writes keeps a lease on it while it
+        is open (:meth:`keep_alive`); not with ``leased=False``, for a second connection of a
+        process that keeps one already.
 
         Raises :class:`StateError` for a path that is, or is in, a symbolic link, a server
         that cannot be reached, and a database that is not a state, is damaged, cannot be
@@ -444,7 +467,7 @@ class State:
         state = cls(location, database, read_only=read_only)
         try:
             state._prepare()
-            if database.shared and not read_only:
+            if database.shared and not read_only and leased:
                 state.keep_alive()
         except BaseException:
             database.close()
@@ -1078,68 +1101,126 @@ class State:
 
         self._write(write)
 
-    def plan_checks(self, targets: Sequence[Record], now: datetime) -> None:
-        """Share the checks of ``targets`` among the instances: each one not yet shared is
-        due at ``now``."""
-        rows = sorted({(record.kind, record.id) for record in targets})
-        self._write(
-            lambda db: db.executemany(
-                "INSERT INTO checks (kind, target_id, due) VALUES (?, ?, ?)"
-                " ON CONFLICT (kind, target_id) DO NOTHING",
-                [(kind, id, _micros(now)) for kind, id in rows],
-            )
-        )
+    def plan_checks(
+        self, workspace: str, keys: Sequence[CheckKey], now: datetime, *, only: bool = False
+    ) -> None:
+        """Share the checks of ``keys`` (app, kind) of ``workspace`` among the instances:
+        each one not yet shared is due at ``now``; the others keep their due times. With
+        ``only``, the workspace's checks of other keys are dropped (apps gone from the
+        config)."""
+        wanted = sorted(set(keys))
 
-    def claim_checks(self, now: datetime, limit: int = NO_LIMIT) -> list[tuple[Kind, str]]:
-        """Hold for this instance the checks due at ``now`` (at most ``limit``, the longest
-        due first) that no instance holds: none, or one whose lease ran out (it died, or was
-        cut off from the state), whose checks are taken over. Another instance that claims at
-        the same moment skips those being taken here: no check is held by two."""
-        moment = _micros(now)
-
-        def write(db: Database) -> list[tuple[Kind, str]]:
-            rows = db.execute(
-                "SELECT kind, target_id FROM checks WHERE due <= ? AND (holder IS NULL OR NOT"
-                " EXISTS (SELECT 1 FROM instances WHERE owner = holder AND lease_until > ?))"
-                " AND EXISTS (SELECT 1 FROM targets WHERE targets.kind = checks.kind"
-                "  AND targets.id = checks.target_id AND destroyed IS NULL)"
-                f" ORDER BY due LIMIT ?{db.for_update_skip_locked}",
-                (moment, moment, limit),
-            ).fetchall()
+        def write(db: Database) -> None:
             db.executemany(
-                "UPDATE checks SET holder = ? WHERE kind = ? AND target_id = ?",
-                [(this_command(), kind, id) for kind, id in rows],
+                "INSERT INTO checks (workspace, app, kind, due) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (workspace, app, kind) DO NOTHING",
+                [(workspace, app, kind, _micros(now)) for app, kind in wanted],
             )
-            return [(kind, id) for kind, id in rows]
+            if only:
+                planned = set(wanted)
+                found = db.execute("SELECT app, kind FROM checks WHERE workspace = ?", (workspace,))
+                db.executemany(
+                    "DELETE FROM checks WHERE workspace = ? AND app = ? AND kind = ?",
+                    [(workspace, app, kind) for app, kind in found if (app, kind) not in planned],
+                )
+
+        self._write(write)
+
+    def take_checks(
+        self,
+        workspace: str,
+        now: datetime,
+        released: Sequence[tuple[str, Kind, datetime]] = (),
+        *,
+        apps: Sequence[str] = (),
+        keys: Sequence[CheckKey] | None = None,
+    ) -> Taken:
+        """In one transaction: release this instance's checks that ended (each ``(app, kind,
+        next due)``; one another instance took over meanwhile, as this one's lease ran out,
+        is left to it), then hold its share of the checks due at ``now`` that no live
+        instance holds, the longest due first (only those of ``apps``, when named).
+
+        Its share: the due checks divided by the instances whose leases last, so that
+        instances that take turns share the work evenly; what one leaves, the next takes.
+        With ``keys``, those checks are held whether due or not (a check asked for now),
+        unless a live instance holds them.
+        """
+        moment = _micros(now)
+        me = this_command()
+        free = (
+            "(holder IS NULL OR NOT EXISTS"
+            " (SELECT 1 FROM instances WHERE owner = holder AND lease_until > ?))"
+        )
+        chosen = ""
+        chosen_parameters: tuple[str, ...] = ()
+        if apps:
+            chosen = f" AND app IN ({', '.join(['?'] * len(apps))})"
+            chosen_parameters = tuple(apps)
+
+        def write(db: Database) -> Taken:
+            db.executemany(
+                "UPDATE checks SET due = ?, holder = NULL"
+                " WHERE workspace = ? AND app = ? AND kind = ? AND holder = ?",
+                [(_micros(due), workspace, app, kind, me) for app, kind, due in sorted(released)],
+            )
+            if keys is not None:
+                wanted = sorted(set(keys))
+                rows = (
+                    []
+                    if not wanted
+                    else db.execute(
+                        f"SELECT app, kind, due FROM checks WHERE workspace = ? AND {free}"
+                        f" AND (app, kind) IN (VALUES {', '.join(['(?, ?)'] * len(wanted))})"
+                        f" ORDER BY app, kind{db.for_update_skip_locked}",
+                        (workspace, moment, *[item for key in wanted for item in key]),
+                    ).fetchall()
+                )
+                live = 1
+            else:
+                live, due = db.execute(
+                    "SELECT (SELECT count(*) FROM instances WHERE lease_until > ?),"
+                    f" (SELECT count(*) FROM checks WHERE workspace = ? AND due <= ? AND {free}"
+                    f"{chosen})",
+                    (moment, workspace, moment, moment, *chosen_parameters),
+                ).fetchone()
+                share = -(-due // max(live, 1))
+                rows = db.execute(
+                    f"SELECT app, kind, due FROM checks WHERE workspace = ? AND due <= ?"
+                    f" AND {free}{chosen}"
+                    f" ORDER BY due, app, kind LIMIT ?{db.for_update_skip_locked}",
+                    (workspace, moment, moment, *chosen_parameters, share),
+                ).fetchall()
+            db.executemany(
+                "UPDATE checks SET holder = ? WHERE workspace = ? AND app = ? AND kind = ?",
+                [(me, workspace, app, kind) for app, kind, _ in rows],
+            )
+            (following,) = db.execute(
+                "SELECT min(due) FROM checks WHERE workspace = ? AND holder IS NULL",
+                (workspace,),
+            ).fetchone()
+            return Taken(
+                [(app, kind, _time(due)) for app, kind, due in rows],
+                None if following is None else _time(following),
+                max(live, 1),
+            )
 
         return self._write(write)
 
-    def release_checks(self, checked: Sequence[tuple[Kind, str, datetime]]) -> None:
-        """This instance's checks of these targets are over: each ``(kind, id, due)`` is due
-        next at ``due``, and held by none. A check another instance took over meanwhile (this
-        one's lease ran out) is left to it."""
-        self._write(
-            lambda db: db.executemany(
-                "UPDATE checks SET due = ?, holder = NULL"
-                " WHERE kind = ? AND target_id = ? AND holder = ?",
-                [(_micros(due), kind, id, this_command()) for kind, id, due in sorted(checked)],
-            )
-        )
-
-    def instances(self, now: datetime) -> list[Instance]:
-        """The processes that renewed a lease, the latest started first, with the checks each
-        holds."""
+    def instances(self, now: datetime, workspace: str) -> list[Instance]:
+        """The processes that renewed a lease, the latest started first, with the checks of
+        ``workspace`` each holds."""
         with self._guarded() as db:
             rows = db.execute(
                 "SELECT owner, host, pid, started, renewed, lease_until FROM instances"
                 " ORDER BY started DESC, owner"
             ).fetchall()
-            held: dict[str, list[tuple[Kind, str]]] = {}
-            for holder, kind, id in db.execute(
-                "SELECT holder, kind, target_id FROM checks WHERE holder IS NOT NULL"
-                " ORDER BY kind, target_id"
+            held: dict[str, list[CheckKey]] = {}
+            for holder, app, kind in db.execute(
+                "SELECT holder, app, kind FROM checks WHERE workspace = ? AND holder IS NOT NULL"
+                " ORDER BY app, kind",
+                (workspace,),
             ):
-                held.setdefault(holder, []).append((kind, id))
+                held.setdefault(holder, []).append((app, kind))
         moment = _micros(now)
         return [
             Instance(

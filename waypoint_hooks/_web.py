@@ -2,7 +2,8 @@
 
 Routes: ``GET /`` and ``GET /apps/{app}`` (the page), ``GET /api/status``,
 ``GET /api/apps/{app}/history``, ``POST /api/apps/{app}/check``, ``GET /metrics``,
-``GET /healthz``, ``GET /api/alerts`` (the document of ``alerts --json``), and the page's
+``GET /healthz``, ``GET /api/alerts`` (the document of ``alerts --json``), ``GET /api/cluster``
+(the instances on the state, DESIGN §16), and the page's
 stylesheet and script under ``/static``.
 """
 
@@ -156,6 +157,9 @@ def application(
             return count
         return JSONResponse(service.alerts_document(count))
 
+    async def cluster(request: Request) -> Response:
+        return JSONResponse(await asyncio.to_thread(service.cluster_document))
+
     async def check(request: Request) -> Response:
         refused = refusal(request)
         if refused is not None:
@@ -194,6 +198,7 @@ def application(
         Route("/api/status", status),
         Route("/api/apps/{app}/history", history),
         Route("/api/alerts", alerts),
+        Route("/api/cluster", cluster),
         Route("/api/apps/{app}/check", check, methods=["POST"]),
         Route("/metrics", metrics),
         Route("/healthz", healthz),

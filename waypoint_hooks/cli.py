@@ -835,9 +835,26 @@ def new_plugin(name: str, kind: str) -> None:
     metavar="TOKEN",
     help="Require Authorization: Bearer TOKEN on POST [env WAYPOINT_HOOKS_TOKEN].",
 )
+@click.option(
+    "--lease",
+    type=DURATION,
+    default="30s",
+    show_default=True,
+    metavar="DURATION",
+    help="How long the checks this instance holds stay its own unless it renews its lease "
+    "(every third of it): other instances on the state take over those of one that died "
+    "within it.",
+)
 @pass_session
 @functools.partial(_handle_errors, stopped=lambda _: _served())
-def serve(session: Session, apps: tuple[str, ...], host: str, port: int, token: str | None) -> None:
+def serve(
+    session: Session,
+    apps: tuple[str, ...],
+    host: str,
+    port: int,
+    token: str | None,
+    lease: float,
+) -> None:
     """Check each APP (all when none is named) on its interval and serve a status page,
     a JSON API and Prometheus metrics, until stopped (Ctrl-C or SIGTERM: the checks that run
     end and are stored, then it exits 0). The config file is read again when it changes.
@@ -861,7 +878,7 @@ def serve(session: Session, apps: tuple[str, ...], host: str, port: int, token: 
             check_plugins(project, launcher.plugins, apps)
             return project
 
-        service = StatusService(launcher, apps, reread)
+        service = StatusService(launcher, apps, reread, lease=lease)
         try:
             listener = Listener(host, port)
         except OSError as exc:
