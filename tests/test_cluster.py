@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers_postgres import query
@@ -25,7 +26,7 @@ from waypoint_hooks import Health, StatusReport, finalize
 from waypoint_hooks._alerting import Alerting
 from waypoint_hooks._config import Notify, Use
 from waypoint_hooks._owners import this_command
-from waypoint_hooks._state import Record, State
+from waypoint_hooks._state import State
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 LEASE = 30.0
@@ -51,15 +52,23 @@ def state(location: Path | str) -> Iterator[State]:
         yield opened
 
 
+#: The checks of the tests: an app's deployment or release.
+KEYS = [("a", "deployment"), ("b", "deployment"), ("b", "release")]
+
+
 @pytest.fixture
-def targets(state: State) -> list[Record]:
-    records = [state.add_deployment(app, "default", "p", {}) for app in ("a", "b", "c")]
-    state.plan_checks(records, T0)
-    return records
+def planned(state: State) -> list[tuple[str, str]]:
+    state.plan_checks("default", KEYS, T0)
+    state.renew(T0, LEASE)
+    return KEYS
 
 
-def keys(records: list[Record]) -> list[tuple[str, str]]:
-    return [(record.kind, record.id) for record in records]
+def taken(state: State, now: datetime, **options: Any) -> list[tuple[str, str]]:
+    return [(app, kind) for app, kind, _ in state.take_checks("default", now, **options).checks]
+
+
+def back(keys: list[tuple[str, str]], due: datetime) -> list[tuple[str, str, datetime]]:
+    return [(app, kind, due) for app, kind in keys]
 
 
 def lease_elsewhere(location: Path | str, until: datetime, owner: str = ELSEWHERE) -> None:
@@ -73,85 +82,114 @@ def lease_elsewhere(location: Path | str, until: datetime, owner: str = ELSEWHER
     )
 
 
-def test_due_checks_are_held_by_the_instance_that_claims_them_until_released(
-    state: State, targets: list[Record]
+def test_due_checks_are_held_by_the_instance_that_takes_them_until_given_back(
+    state: State, planned: list[tuple[str, str]]
 ) -> None:
-    state.renew(T0, LEASE)
-    assert sorted(state.claim_checks(T0)) == sorted(keys(targets))
-    assert state.claim_checks(at(1)) == []
-    state.release_checks([(kind, id, at(60)) for kind, id in keys(targets)])
-    assert state.claim_checks(at(59)) == []
-    assert sorted(state.claim_checks(at(60))) == sorted(keys(targets))
+    assert taken(state, T0) == planned
+    assert taken(state, at(1)) == []
+    assert taken(state, at(1), released=back(planned, at(60))) == []
+    assert taken(state, at(59)) == []
+    assert taken(state, at(60)) == planned
 
 
-def test_a_claim_takes_at_most_its_limit_the_longest_due_first(
-    state: State, targets: list[Record]
+def test_a_turn_says_when_the_next_check_is_due_and_how_many_instances_share(
+    state: State, planned: list[tuple[str, str]], location: Path | str
 ) -> None:
-    state.renew(T0, LEASE)
-    first, *_ = keys(targets)
-    state.claim_checks(T0)
-    state.release_checks([(*key, at(10 if key == first else 20)) for key in keys(targets)])
-    assert state.claim_checks(at(30), limit=1) == [first]
+    state.take_checks("default", T0)
+    lease_elsewhere(location, at(LEASE))
+    turn = state.take_checks("default", at(1), released=back(planned[:1], at(60)))
+    assert (turn.checks, turn.next_due, turn.instances) == ([], at(60), 2)
+
+
+def test_each_instance_takes_its_share_of_what_is_due_the_longest_due_first(
+    state: State, planned: list[tuple[str, str]], location: Path | str
+) -> None:
+    state.take_checks("default", T0)
+    dues = {key: at(10 + n) for n, key in enumerate(reversed(planned))}
+    state.take_checks("default", at(1), released=[(*key, due) for key, due in dues.items()])
+    lease_elsewhere(location, at(LEASE))
+    # Three due, two instances: this one takes two, the longest due first; the other the rest.
+    assert taken(state, at(20)) == [planned[2], planned[1]]
+    query(location, "UPDATE instances SET lease_until = 0 WHERE owner = ?", (ELSEWHERE,))
+    assert taken(state, at(20)) == [planned[0]]
+
+
+def test_only_the_named_apps_are_taken(state: State, planned: list[tuple[str, str]]) -> None:
+    assert taken(state, T0, apps=["b"]) == planned[1:]
+    assert taken(state, T0) == planned[:1]
 
 
 def test_the_checks_of_an_instance_whose_lease_ran_out_are_taken_over(
-    state: State, targets: list[Record], location: Path | str
+    state: State, planned: list[tuple[str, str]], location: Path | str
 ) -> None:
     lease_elsewhere(location, at(LEASE))
     query(location, "UPDATE checks SET holder = ?", (ELSEWHERE,))
     state.renew(T0, 3600)
-    assert state.claim_checks(at(LEASE - 1)) == []
-    assert sorted(state.claim_checks(at(LEASE))) == sorted(keys(targets))
+    assert taken(state, at(LEASE - 1)) == []
+    assert taken(state, at(LEASE)) == planned
 
 
 def test_a_check_taken_over_meanwhile_is_left_to_its_new_holder(
-    state: State, targets: list[Record], location: Path | str
+    state: State, planned: list[tuple[str, str]], location: Path | str
 ) -> None:
-    state.renew(T0, LEASE)
-    state.claim_checks(T0)
+    state.take_checks("default", T0)
+    lease_elsewhere(location, at(LEASE))
     query(location, "UPDATE checks SET holder = ?", (ELSEWHERE,))
-    state.release_checks([(kind, id, at(60)) for kind, id in keys(targets)])
+    state.take_checks("default", at(1), released=back(planned, at(60)))
     assert query(location, "SELECT DISTINCT holder, due FROM checks") == [
         (ELSEWHERE, query(location, "SELECT min(due) FROM checks")[0][0])
     ]
 
 
-def test_a_destroyed_target_is_not_checked(state: State, targets: list[Record]) -> None:
-    state.renew(T0, LEASE)
-    state.mark_destroyed("deployment", targets[0].id)
-    assert sorted(state.claim_checks(T0)) == sorted(keys(targets[1:]))
+def test_a_check_asked_for_now_is_taken_due_or_not_unless_a_live_instance_holds_it(
+    state: State, planned: list[tuple[str, str]], location: Path | str
+) -> None:
+    state.take_checks("default", T0, released=[])
+    state.take_checks("default", at(1), released=back(planned, at(3600)))
+    lease_elsewhere(location, at(LEASE))
+    query(location, "UPDATE checks SET holder = ? WHERE app = 'a'", (ELSEWHERE,))
+    assert taken(state, at(2), keys=[("a", "deployment"), ("b", "release")]) == [planned[2]]
 
 
-def test_planning_again_keeps_each_checks_due_time(state: State, targets: list[Record]) -> None:
-    state.renew(T0, LEASE)
-    state.claim_checks(T0)
-    state.release_checks([(kind, id, at(60)) for kind, id in keys(targets)])
-    state.plan_checks(targets, at(1))
-    assert state.claim_checks(at(30)) == []
+def test_planning_again_keeps_each_checks_due_time_and_only_drops_the_others(
+    state: State, planned: list[tuple[str, str]]
+) -> None:
+    state.take_checks("default", T0)
+    state.take_checks("default", at(1), released=back(planned, at(60)))
+    state.plan_checks("default", [*planned, ("c", "deployment")], at(2))
+    assert taken(state, at(30)) == [("c", "deployment")]
+    state.plan_checks("default", planned[:1], at(3), only=True)
+    assert taken(state, at(60)) == planned[:1]
+
+
+def test_workspaces_have_checks_of_their_own(state: State, planned: list[tuple[str, str]]) -> None:
+    state.plan_checks("staging", planned[:1], T0, only=True)
+    assert taken(state, T0) == planned
+    assert [key for *key, _ in state.take_checks("staging", T0).checks] == [list(planned[0])]
 
 
 def test_the_instances_are_listed_with_what_each_holds(
-    state: State, targets: list[Record], location: Path | str
+    state: State, planned: list[tuple[str, str]], location: Path | str
 ) -> None:
-    state.renew(T0, LEASE)
-    held = state.claim_checks(T0, limit=2)
-    lease_elsewhere(location, at(-1))
-    listed = {item.owner: item for item in state.instances(T0)}
+    lease_elsewhere(location, at(LEASE))
+    held = taken(state, T0)  # its share: two of three
+    query(location, "UPDATE instances SET lease_until = 0 WHERE owner = ?", (ELSEWHERE,))
+    listed = {item.owner: item for item in state.instances(T0, "default")}
     assert set(listed) == {this_command(), ELSEWHERE}
     mine = listed[this_command()]
-    assert (mine.pid, mine.alive, sorted(mine.holding)) == (os.getpid(), True, sorted(held))
+    assert (mine.pid, mine.alive, list(mine.holding)) == (os.getpid(), True, sorted(held))
     assert (listed[ELSEWHERE].alive, listed[ELSEWHERE].holding) == (False, ())
+    assert state.instances(T0, "staging")[0].holding == ()
 
 
 def test_an_instance_that_leaves_holds_nothing_and_is_not_listed(
-    state: State, targets: list[Record]
+    state: State, planned: list[tuple[str, str]]
 ) -> None:
-    state.renew(T0, LEASE)
-    state.claim_checks(T0)
+    state.take_checks("default", T0)
     state.leave()
-    assert state.instances(T0) == []
+    assert state.instances(T0, "default") == []
     state.renew(T0, LEASE)
-    assert len(state.claim_checks(T0)) == 3
+    assert taken(state, T0) == planned
 
 
 def test_a_pending_record_of_another_machine_is_interrupted_once_its_lease_ran_out(
@@ -180,7 +218,7 @@ def test_the_state_keeps_a_lease_while_open_where_machines_share_it(
     location: Path | str,
 ) -> None:
     with State.open(location) as state:
-        listed = [item.owner for item in state.instances(datetime.now(timezone.utc))]
+        listed = [item.owner for item in state.instances(datetime.now(timezone.utc), "default")]
         assert listed == ([] if isinstance(location, Path) else [this_command()])
     assert query(location, "SELECT count(*) FROM instances") == [(0,)]
 
@@ -199,21 +237,22 @@ location = sys.argv[1] if "://" in sys.argv[1] else Path(sys.argv[1])
 log, interval, lease = Path(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 with State.open(location) as state, log.open("a") as out:
     state.keep_alive(lease)
+    ended = []
     while True:
         now = datetime.now(timezone.utc)
-        claimed = state.claim_checks(now, limit=3)
+        turn = state.take_checks("default", now, ended)
         started = time.time()
         time.sleep(0.05)
-        for kind, id in claimed:
-            print(json.dumps([id, started, time.time()]), file=out, flush=True)
+        for app, kind, _ in turn.checks:
+            print(json.dumps([app, started, time.time()]), file=out, flush=True)
         due = now + timedelta(seconds=interval)
-        state.release_checks([(kind, id, due) for kind, id in claimed])
+        ended = [(app, kind, due) for app, kind, _ in turn.checks]
         time.sleep(0.02)
 """
 
 
 def checks(logs: list[Path]) -> list[tuple[str, float, float, int]]:
-    """Every check the instances logged: ``(target id, start, end, instance)``."""
+    """Every check the instances logged: ``(app, start, end, instance)``."""
     found = []
     for number, log in enumerate(logs):
         for line in log.read_text().splitlines() if log.exists() else []:
@@ -226,9 +265,11 @@ def test_instances_share_the_checks_and_take_over_those_of_one_killed(
     location: Path | str, tmp_path: Path
 ) -> None:
     interval, lease, count = 1.0, 2.0, 12
+    apps = [f"app{n}" for n in range(count)]
     with State.open(location) as state:
-        records = [state.add_deployment(f"app{n}", "default", "p", {}) for n in range(count)]
-        state.plan_checks(records, datetime.now(timezone.utc))
+        state.plan_checks(
+            "default", [(app, "deployment") for app in apps], datetime.now(timezone.utc)
+        )
     logs = [tmp_path / f"instance{n}.log" for n in range(3)]
     started = [
         subprocess.Popen(
@@ -241,7 +282,7 @@ def test_instances_share_the_checks_and_take_over_those_of_one_killed(
 
         def rounds() -> int:
             done = Counter(id for id, *_ in checks(logs))
-            return min((done[record.id] for record in records), default=0)
+            return min((done[app] for app in apps), default=0)
 
         while rounds() < 3 or len({number for *_, number in checks(logs)}) < 3:
             assert time.monotonic() < deadline, "the instances did not check every target"
@@ -260,12 +301,12 @@ def test_instances_share_the_checks_and_take_over_those_of_one_killed(
             process.wait()
     found = checks(logs)
     # Never two checks of one target at once, whichever instances made them.
-    for record in records:
-        spans = sorted((start, end) for id, start, end, _ in found if id == record.id)
+    for app in apps:
+        spans = sorted((start, end) for id, start, end, _ in found if id == app)
         assert all(end <= later for (_, end), (later, _) in itertools.pairwise(spans))
     # Every target was checked by the survivors after the kill: none was lost with it.
     after = {id for id, start, _, number in found if number > 0 and start > killed_at}
-    assert after == {record.id for record in records}
+    assert after == set(apps)
     # All three shared the work before the kill.
     assert {number for *_, number in found} == {0, 1, 2}
 
@@ -276,6 +317,7 @@ COURIER = """
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 from waypoint_hooks._state import State
 
 location = sys.argv[1] if "://" in sys.argv[1] else Path(sys.argv[1])

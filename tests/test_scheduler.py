@@ -1,39 +1,56 @@
-"""The scheduler of ``serve`` on its own: which keys start, in which batches, and when they
-end. Ordered by events the checks wait on, never by timing."""
+"""The scheduler of ``serve`` on its own, on a state of its own: which keys start, in which
+batches, and when they end; what another instance holds. Ordered by events the checks wait
+on, never by timing."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from waypoint_hooks._scheduler import Scheduler
+from waypoint_hooks._state import CheckKey, State
+
+WEB: CheckKey = ("web", "deployment")
+DB: CheckKey = ("db", "deployment")
+SLOW: CheckKey = ("slow", "deployment")
+FAST: CheckKey = ("fast", "deployment")
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[State]:
+    with State.open(tmp_path / "state.db") as opened:
+        opened.renew(datetime.now(timezone.utc), 3600)
+        yield opened
 
 
 class Checks:
     """A check function that records each batch and, for keys held, waits until released."""
 
-    def __init__(self) -> None:
-        self.batches: list[list[str]] = []
-        self.held: dict[str, asyncio.Event] = {}
+    def __init__(self, state: State) -> None:
+        self.batches: list[list[CheckKey]] = []
+        self.held: dict[CheckKey, asyncio.Event] = {}
         self.failing = False
-        self.scheduler: Scheduler[str] = Scheduler(self.check, resolution=0.0)
+        self.scheduler = Scheduler(self.check, state, "default", resolution=0.0, poll=0.01)
 
-    async def check(self, keys: list[str]) -> None:
+    async def check(self, keys: list[CheckKey]) -> None:
         self.batches.append(keys)
         if self.failing:
             raise RuntimeError("the state went away")
         await asyncio.gather(*(self.held[key].wait() for key in keys if key in self.held))
 
-    def started(self, key: str) -> int:
+    def started(self, key: CheckKey) -> int:
         return sum(key in batch for batch in self.batches)
 
 
-def _run(test: Callable[[Checks], Awaitable[Any]]) -> None:
+def _run(state: State, test: Callable[[Checks], Awaitable[Any]]) -> None:
     async def main() -> None:
-        checks = Checks()
+        checks = Checks(state)
         running = asyncio.ensure_future(checks.scheduler.run())
         try:
             await asyncio.wait_for(test(checks), 60)
@@ -51,58 +68,58 @@ async def _until(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0.001)
 
 
-def test_keys_due_together_start_as_one_batch() -> None:
+def test_keys_due_together_start_as_one_batch(state: State) -> None:
     async def test(checks: Checks) -> None:
-        checks.scheduler.plan({"web": 3600, "db": 3600})
+        checks.scheduler.plan({WEB: 3600, DB: 3600})
         await _until(lambda: checks.batches != [])
-        assert checks.batches == [["web", "db"]]
+        assert checks.batches == [[DB, WEB]]  # as due as each other: by app
 
-    _run(test)
+    _run(state, test)
 
 
-def test_check_now_of_a_running_key_waits_for_it_and_starts_no_other() -> None:
+def test_check_now_of_a_running_key_waits_for_it_and_starts_no_other(state: State) -> None:
     async def test(checks: Checks) -> None:
-        checks.held["web"] = asyncio.Event()
-        checks.scheduler.plan({"web": 3600})
-        await _until(lambda: checks.started("web") == 1)
-        waiting = asyncio.ensure_future(checks.scheduler.check_now(["web"]))
+        checks.held[WEB] = asyncio.Event()
+        checks.scheduler.plan({WEB: 3600})
+        await _until(lambda: checks.started(WEB) == 1)
+        waiting = asyncio.ensure_future(checks.scheduler.check_now([WEB]))
         await asyncio.sleep(0.05)
         assert not waiting.done()
-        checks.held["web"].set()
+        checks.held[WEB].set()
         await waiting
-        assert checks.started("web") == 1
-        await checks.scheduler.check_now(["web"])
-        assert checks.started("web") == 2
+        assert checks.started(WEB) == 1
+        await checks.scheduler.check_now([WEB])
+        assert checks.started(WEB) == 2
 
-    _run(test)
+    _run(state, test)
 
 
-def test_a_key_that_ended_runs_again_while_its_batch_waits_for_a_slow_one() -> None:
+def test_a_key_that_ended_runs_again_while_its_batch_waits_for_a_slow_one(state: State) -> None:
     async def test(checks: Checks) -> None:
-        checks.held["slow"] = asyncio.Event()
-        checks.scheduler.plan({"slow": 3600, "fast": 0.01})
-        await _until(lambda: checks.started("fast") == 1)
-        checks.scheduler.ended("fast")  # as serve says once its report is stored
-        await _until(lambda: checks.started("fast") == 3)
-        assert checks.started("slow") == 1
+        checks.held[SLOW] = asyncio.Event()
+        checks.scheduler.plan({SLOW: 3600, FAST: 0.01})
+        await _until(lambda: checks.started(FAST) == 1)
+        checks.scheduler.ended(FAST)  # as serve says once its report is stored
+        await _until(lambda: checks.started(FAST) == 3)
+        assert checks.started(SLOW) == 1
         assert checks.scheduler.checking >= 1
 
-    _run(test)
+    _run(state, test)
 
 
-def test_a_key_no_longer_planned_is_not_checked_again() -> None:
+def test_a_key_no_longer_planned_is_not_checked_again(state: State) -> None:
     async def test(checks: Checks) -> None:
-        checks.scheduler.plan({"web": 0.01, "db": 0.01})
-        await _until(lambda: checks.started("db") >= 2)
-        checks.scheduler.plan({"web": 0.01})
-        seen = checks.started("db")
-        await _until(lambda: checks.started("web") >= seen + 5)
-        assert checks.started("db") <= seen + 1  # at most the one that was due
+        checks.scheduler.plan({WEB: 0.01, DB: 0.01})
+        await _until(lambda: checks.started(DB) >= 2)
+        checks.scheduler.plan({WEB: 0.01})
+        seen = checks.started(DB)
+        await _until(lambda: checks.started(WEB) >= seen + 5)
+        assert checks.started(DB) <= seen + 1  # at most the one that was due
 
-    _run(test)
+    _run(state, test)
 
 
-def test_the_interval_is_jittered_by_ten_percent() -> None:
+def test_the_interval_is_jittered_by_ten_percent(state: State) -> None:
     asked: list[tuple[float, float]] = []
 
     def uniform(low: float, high: float) -> float:
@@ -110,9 +127,9 @@ def test_the_interval_is_jittered_by_ten_percent() -> None:
         return low
 
     async def main() -> None:
-        scheduler: Scheduler[str] = Scheduler(_noop, uniform=uniform, resolution=0.0)
+        scheduler = Scheduler(_noop, state, "default", uniform=uniform, resolution=0.0, poll=0.01)
         running = asyncio.ensure_future(scheduler.run())
-        scheduler.plan({"web": 3600})
+        scheduler.plan({WEB: 3600})
         await _until(lambda: asked != [])
         scheduler.stop()
         await running
@@ -121,17 +138,46 @@ def test_the_interval_is_jittered_by_ten_percent() -> None:
     assert asked[0] == pytest.approx((0.9, 1.1))
 
 
-async def _noop(keys: list[str]) -> None:
+async def _noop(keys: list[CheckKey]) -> None:
     return None
 
 
-def test_a_batch_that_raises_stops_the_scheduler_with_its_error() -> None:
+def test_a_batch_that_raises_stops_the_scheduler_with_its_error(state: State) -> None:
     async def main() -> None:
-        checks = Checks()
+        checks = Checks(state)
         checks.failing = True
-        checks.scheduler.plan({"web": 0.01})
+        checks.scheduler.plan({WEB: 0.01})
         with pytest.raises(RuntimeError, match="the state went away"):
             await asyncio.wait_for(checks.scheduler.run(), 60)
         assert not checks.scheduler.running
 
     asyncio.run(main())
+
+
+#: A process of another machine, whose lease lasts.
+ELSEWHERE = "0f0f0f0f-other-boot:4242:777"
+
+
+def test_a_check_another_instance_holds_is_not_started_and_checked_now_once_given_back(
+    state: State, tmp_path: Path
+) -> None:
+    state.plan_checks("default", [WEB, DB], datetime.now(timezone.utc))
+    with sqlite3.connect(tmp_path / "state.db", isolation_level=None) as db:
+        db.execute(
+            "INSERT INTO instances VALUES (?, 'elsewhere', 4242, 0, 0, ?)", (ELSEWHERE, 2**62)
+        )
+        db.execute("UPDATE checks SET holder = ? WHERE app = 'web'", (ELSEWHERE,))
+
+    async def test(checks: Checks) -> None:
+        checks.scheduler.plan({WEB: 3600, DB: 3600})
+        await _until(lambda: checks.started(DB) == 1)
+        asked = asyncio.ensure_future(checks.scheduler.check_now([WEB]))
+        await asyncio.sleep(0.05)
+        assert not asked.done()
+        assert checks.started(WEB) == 0
+        with sqlite3.connect(tmp_path / "state.db", isolation_level=None) as db:
+            db.execute("UPDATE checks SET holder = NULL WHERE app = 'web'")
+        await asked
+        assert checks.started(WEB) == 1
+
+    _run(state, test)

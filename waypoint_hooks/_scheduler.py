@@ -79,8 +79,9 @@ class Scheduler:
         self._poll = poll
         self._uniform = uniform
         self._intervals: dict[CheckKey, float] = {}
-        #: Whether the state has the keys of ``_intervals`` (written at the next turn).
-        self._planned = False
+        #: Whether the state has the keys of ``_intervals`` (written at the next turn): none
+        #: to write until :meth:`plan` (which would drop every check of the workspace).
+        self._planned = True
         #: The checks that ended, each with its next due time, to give back at the next turn.
         self._ended: list[tuple[str, Kind, datetime]] = []
         #: Each running key's end, to come.

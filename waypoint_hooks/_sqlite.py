@@ -196,7 +196,10 @@ class SQLiteDatabase:
         try:
             yield from rows
         finally:
-            rows.close()
+            # A reading left to the collector may end after the state was closed: its
+            # cursor then went with the connection.
+            with contextlib.suppress(sqlite3.ProgrammingError):
+                rows.close()
 
     def write(self, body: Callable[[Database], T]) -> T:
         with self.guarded():
