@@ -20,12 +20,14 @@ from typing import Any
 
 import pytest
 from helpers_postgres import query
-from hostile.harness import GUARD
+from hostile.harness import GUARD, Processes
+from hostile.serving import Served
 
 from waypoint_hooks import Health, StatusReport, finalize
 from waypoint_hooks._alerting import Alerting
 from waypoint_hooks._config import Notify, Use
 from waypoint_hooks._owners import this_command
+from waypoint_hooks._scheduler import JITTER
 from waypoint_hooks._state import State
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -180,6 +182,14 @@ def test_the_instances_are_listed_with_what_each_holds(
     assert (mine.pid, mine.alive, list(mine.holding)) == (os.getpid(), True, sorted(held))
     assert (listed[ELSEWHERE].alive, listed[ELSEWHERE].holding) == (False, ())
     assert state.instances(T0, "staging")[0].holding == ()
+
+
+def test_an_instance_dead_for_a_day_is_forgotten(state: State, location: Path | str) -> None:
+    lease_elsewhere(location, at(-24 * 3600 + 1), "0f0f0f0f-other-boot:1:1")
+    lease_elsewhere(location, at(-24 * 3600 - 1))
+    state.renew(T0, LEASE)
+    listed = [(item.owner, item.alive) for item in state.instances(T0, "default")]
+    assert sorted(listed) == sorted([(this_command(), True), ("0f0f0f0f-other-boot:1:1", False)])
 
 
 def test_an_instance_that_leaves_holds_nothing_and_is_not_listed(
@@ -347,3 +357,91 @@ def test_each_alert_is_delivered_by_one_instance_once(location: Path | str, tmp_
     assert sorted(sent) == sorted(raised)
     with State.open(location) as state:
         assert all(item.delivered is not None for item in state.alerts("default"))
+
+
+# Three `serve` processes on one state: every target checked once per interval by one of them
+# at a time; one SIGKILLed, its checks taken over within its lease; on PostgreSQL, the server
+# restarted under them, and each check's report stored once.
+
+#: The ledger's clocks are two processes' readings, and the plugin's own bookkeeping.
+EPSILON = 0.05
+
+
+def spans(served: Served, app: str) -> list[tuple[float, float, int]]:
+    """``(start, end, pid)`` of each check of ``app``'s deployment, by start (the ledger has
+    them as they ended, in whichever process)."""
+    return sorted(served.checks(app))
+
+
+def test_three_serve_instances_share_the_checks_and_survive_a_kill_and_a_restart(
+    location: Path | str, tmp_path: Path, processes: Processes, request: pytest.FixtureRequest
+) -> None:
+    served = Served(tmp_path, processes)
+    served.project.state_url = str(location)
+    served.project.location = location
+    apps = [f"app{n}" for n in range(6)]
+    interval = 1.0
+    served.configure({app: {"sleep": 0.05} for app in apps}, interval=f"{interval:g}s")
+    served.up()
+    since = time.time()
+    services = [served.serve("--lease", "2s") for _ in range(3)]
+    first, *survivors = services
+
+    def checked_by(pids: set[int], after: float, rounds: int) -> bool:
+        return all(
+            sum(pid in pids and start > after for start, _, pid in spans(served, app)) >= rounds
+            for app in apps
+        )
+
+    every = {service.process.pid for service in services}
+    first.wait_for(
+        lambda: (
+            checked_by(every, 0.0, 3)
+            and {pid for app in apps for *_, pid in spans(served, app)} == every
+        ),
+        "every target checked three times, by all three instances",
+    )
+    listed = first.get("/api/cluster").json()["instances"]
+    assert sorted(item["pid"] for item in listed if item["alive"]) == sorted(every)
+    assert [item["pid"] for item in listed if item["this"]] == [first.process.pid]
+
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait()
+    killed = time.monotonic()
+    left = {service.process.pid for service in survivors}
+    survivors[0].wait_for(lambda: checked_by(left, killed, 3), "the survivors to take over")
+    if not isinstance(location, Path):
+        cluster = request.getfixturevalue("postgres")
+        cluster.stop()
+        cluster.start()
+        restarted = time.monotonic()
+        survivors[0].wait_for(
+            lambda: checked_by(left, restarted, 3), "the checks to go on after the restart"
+        )
+    listed = survivors[0].get("/api/cluster").json()["instances"]
+    assert {item["pid"]: item["alive"] for item in listed}[first.process.pid] is False
+    for service in survivors:
+        assert service.stop().returncode == 0, service.stderr
+        assert "Traceback" not in service.stderr
+
+    for app in apps:
+        found = spans(served, app)
+        # Never two checks of one target at once, whichever instances made them...
+        for (_, ended, _), (started, _, _) in itertools.pairwise(found):
+            assert started >= ended - EPSILON, (app, found)
+        # ...nor two within the shortest jittered interval of each other.
+        gaps = [later[0] - earlier[0] for earlier, later in itertools.pairwise(found)]
+        assert min(gaps) >= interval * (1 - JITTER) - EPSILON, (app, gaps)
+        # Each check's report stored once (a write whose answer a restart lost is not made
+        # again); those the killed instance made may have gone with it.
+        generated = [
+            row[0]
+            for row in served.project.query(
+                "SELECT generated FROM reports WHERE app = ? AND kind = 'deployment'"
+                " AND generated > ?",
+                (app, round(since * 1e6)),
+            )
+        ]
+        assert len(set(generated)) == len(generated)
+        by_survivors = sum(pid in left for *_, pid in found)
+        assert by_survivors <= len(generated) <= len(found), (app, len(generated), len(found))

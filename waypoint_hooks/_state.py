@@ -187,6 +187,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 
+#: How long an instance whose lease ran out is still listed (seconds).
+_FORGOTTEN: Final = 24 * 3600.0
 # The end of the lease of the instance that ``column`` names (NULL: none, so no lease).
 _LEASE_OF: Final = "(SELECT lease_until FROM instances WHERE instances.owner = {})"
 
@@ -1083,14 +1085,21 @@ class State:
         moment = _micros(now)
         row = (this_command(), socket.gethostname(), os.getpid(), moment, moment)
         until = moment + round(lease * 1e6)
-        self._write(
-            lambda db: db.execute(
+
+        def write(db: Database) -> None:
+            db.execute(
                 "INSERT INTO instances (owner, host, pid, started, renewed, lease_until)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE"
                 " SET renewed = excluded.renewed, lease_until = excluded.lease_until",
                 (*row, until),
             )
-        )
+            # An instance that died is listed (as not alive) for a while, then forgotten: it
+            # owns nothing any more either way.
+            db.execute(
+                "DELETE FROM instances WHERE lease_until < ?", (moment - round(_FORGOTTEN * 1e6),)
+            )
+
+        self._write(write)
 
     def leave(self) -> None:
         """This process stops: it holds no check any more, and has no lease."""
