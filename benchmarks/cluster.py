@@ -153,15 +153,19 @@ def b9_cluster() -> list[Row]:
         trips = [root / f"trips{number}.json" for number in range(INSTANCES)]
         with contextlib.ExitStack() as stack:
             urls = [stack.enter_context(_serving(config, url, path)) for path in trips]
-            # Two rounds: the first starts every check at once; the second comes due over
-            # the jittered interval, as a service's checks do from then on.
-            _until(lambda: sum(map(_checks, urls)) >= 2 * APPS, "two rounds of checks")
-            counts = [_checks(address) for address in urls]
+            # The first round starts every check at once, mostly in the instance that
+            # started first; the second comes due over the jittered interval, as a service's
+            # checks do from then on: what is measured.
+            _until(lambda: sum(map(_checks, urls)) >= APPS, "the first round of checks")
+            first = [_checks(address) for address in urls]
+            _until(lambda: sum(map(_checks, urls)) >= sum(first) + APPS, "a second round")
+            all_checks = [_checks(address) for address in urls]
+            counts = [now - before for now, before in zip(all_checks, first, strict=True)]
             lags = [json.loads(_get(address + "healthz"))["lag_seconds"]["p99"] for address in urls]
         total_trips = sum(json.loads(path.read_text()) for path in trips)
     checks = sum(counts)
     share = max(counts) / checks
-    load = f"{APPS} apps every {INTERVAL:g}s, {INSTANCES} instances, {checks} checks"
+    load = f"{APPS} apps every {INTERVAL:g}s, {INSTANCES} instances, a round of {checks} checks"
     return [
         Row(
             "B9 lag",
@@ -173,15 +177,15 @@ def b9_cluster() -> list[Row]:
         ),
         Row(
             "B9 trips",
-            "serve on PostgreSQL: database round trips per check",
-            total_trips / checks,
+            "serve on PostgreSQL: database round trips per check (start-up included)",
+            total_trips / sum(all_checks),
             "the bound, 3",
             TRIPS_BOUND,
             1.0,
         ),
         Row(
             "B9 share",
-            "the larger instance's share of the checks",
+            "the larger instance's share of the checks of the second round",
             share,
             "an even share",
             1 / INSTANCES,

@@ -407,7 +407,7 @@ def test_three_serve_instances_share_the_checks_and_survive_a_kill_and_a_restart
 
     first.process.send_signal(signal.SIGKILL)
     first.process.wait()
-    killed = time.monotonic()
+    killed, killed_wall = time.monotonic(), datetime.now(timezone.utc)
     left = {service.process.pid for service in survivors}
     survivors[0].wait_for(lambda: checked_by(left, killed, 3), "the survivors to take over")
     if not isinstance(location, Path):
@@ -418,6 +418,11 @@ def test_three_serve_instances_share_the_checks_and_survive_a_kill_and_a_restart
         survivors[0].wait_for(
             lambda: checked_by(left, restarted, 3), "the checks to go on after the restart"
         )
+    # Each shows every target's latest report, whichever instance made it.
+    for service in survivors:
+        for row in service.get("/api/status").json()["apps"]:
+            generated = row["deployment"]["report"]["generated_time"]
+            assert datetime.fromisoformat(generated.replace("Z", "+00:00")) > killed_wall, row
     listed = survivors[0].get("/api/cluster").json()["instances"]
     assert {item["pid"]: item["alive"] for item in listed}[first.process.pid] is False
     for service in survivors:

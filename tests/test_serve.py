@@ -498,3 +498,10 @@ def test_the_alerts_metric_counts_what_the_state_counts() -> None:
         if s.name == "waypoint_hooks_alerts_total"
     }
     assert samples == {("oncall", "firing"): 3.0, ("oncall", "resolved"): 2.0}
+
+
+def test_a_lease_that_is_no_time_is_a_usage_error(served: Served) -> None:
+    served.configure({"web": {}})
+    done = served.processes.run(served.project.args("serve", "--lease", "0s"))
+    assert done.returncode == 2
+    assert "--lease" in done.stderr

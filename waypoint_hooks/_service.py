@@ -280,9 +280,10 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
 
 @final
 class _Writer:
-    """Stores the reports of the service's checks off the event loop, on a connection of its
-    own, and as many as are waiting in one go: while one transaction commits (and syncs the
-    disk), the reports of the checks that end meanwhile gather for the next."""
+    """Stores the reports of the service's checks off the event loop, on the service's own
+    connection (not the one the event loop reads with), and as many as are waiting in one go:
+    while one transaction commits (and syncs the disk), the reports of the checks that end
+    meanwhile gather for the next."""
 
     def __init__(self, launcher: Launcher, state: State) -> None:
         self._launcher = launcher
