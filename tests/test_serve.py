@@ -502,6 +502,8 @@ def test_the_alerts_metric_counts_what_the_state_counts() -> None:
 
 def test_a_lease_that_is_no_time_is_a_usage_error(served: Served) -> None:
     served.configure({"web": {}})
-    done = served.processes.run(served.project.args("serve", "--lease", "0s"))
+    done = served.processes.run(
+        served.project.args("serve", "--lease", "0s"), cwd=served.project.root
+    )
     assert done.returncode == 2
     assert "--lease" in done.stderr

@@ -194,7 +194,9 @@ class SQLiteDatabase:
         # transaction, which would keep the WAL from being checkpointed.
         rows = self._db.execute(query, parameters)
         try:
-            yield from rows
+            # Not ``yield from``: it would close the cursor itself, unguarded.
+            for row in rows:  # noqa: UP028
+                yield row
         finally:
             # A reading left to the collector may end after the state was closed: its
             # cursor then went with the connection.
