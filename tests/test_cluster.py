@@ -116,6 +116,21 @@ def test_each_instance_takes_its_share_of_what_is_due_the_longest_due_first(
     assert taken(state, at(20)) == [planned[0]]
 
 
+def test_what_another_instance_holds_counts_in_the_shares(
+    state: State, location: Path | str
+) -> None:
+    four = [(app, "deployment") for app in "abcd"]
+    state.plan_checks("default", four, T0)
+    state.renew(T0, LEASE)
+    lease_elsewhere(location, at(LEASE))
+    # The other instance took two a moment ago: of the two left, this one takes both.
+    query(location, "UPDATE checks SET holder = ? WHERE app IN ('a', 'b')", (ELSEWHERE,))
+    assert taken(state, T0) == four[2:]
+    # Still busy with those two, it takes none of two more that came due.
+    query(location, "UPDATE checks SET holder = NULL WHERE app IN ('a', 'b')")
+    assert taken(state, T0) == []
+
+
 def test_only_the_named_apps_are_taken(state: State, planned: list[tuple[str, str]]) -> None:
     assert taken(state, T0, apps=["b"]) == planned[1:]
     assert taken(state, T0) == planned[:1]

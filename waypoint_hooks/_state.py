@@ -183,7 +183,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (workspace, app, kind)
         )""",
         "CREATE INDEX checks_due ON checks (workspace, due)",
-        "CREATE INDEX checks_held ON checks (holder) WHERE holder IS NOT NULL",
+        "CREATE INDEX checks_held ON checks (workspace, holder) WHERE holder IS NOT NULL",
     ),
 )
 
@@ -1149,8 +1149,9 @@ class State:
         is left to it), then hold its share of the checks due at ``now`` that no live
         instance holds, the longest due first (only those of ``apps``, when named).
 
-        Its share: the due checks divided by the instances whose leases last, so that
-        instances that take turns share the work evenly; what one leaves, the next takes.
+        Its share: the checks due and those the live instances hold, divided by the number
+        of live instances, less those this one holds: so instances whose turns come at once
+        take alike, and one busy with slow checks takes less. What one leaves, the next takes.
         With ``keys``, those checks are held whether due or not (a check asked for now),
         unless a live instance holds them.
         """
@@ -1186,13 +1187,23 @@ class State:
                 )
                 live = 1
             else:
-                live, due = db.execute(
+                live, due, held, mine = db.execute(
                     "SELECT (SELECT count(*) FROM instances WHERE lease_until > ?),"
                     f" (SELECT count(*) FROM checks WHERE workspace = ? AND due <= ? AND {free}"
-                    f"{chosen})",
-                    (moment, workspace, moment, moment, *chosen_parameters),
+                    f"{chosen}),"
+                    f" (SELECT count(*) FROM checks WHERE workspace = ? AND holder IS NOT NULL"
+                    f" AND NOT {free}{chosen}),"
+                    f" (SELECT count(*) FROM checks WHERE workspace = ? AND holder = ?{chosen})",
+                    (
+                        moment,
+                        *(workspace, moment, moment, *chosen_parameters),
+                        *(workspace, moment, *chosen_parameters),
+                        *(workspace, me, *chosen_parameters),
+                    ),
                 ).fetchone()
-                share = -(-due // max(live, 1))
+                # What is due and what the live instances hold, evenly divided, less what
+                # this one holds: instances whose turns come at once take alike.
+                share = max(-(-(due + held) // max(live, 1)) - mine, 0)
                 rows = db.execute(
                     f"SELECT app, kind, due FROM checks WHERE workspace = ? AND due <= ?"
                     f" AND {free}{chosen}"
