@@ -12,23 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from waypoint_hooks._state import State
-
 from ._measure import Row
-from .startup import _ENV
+from ._serving import filepath_project, get, serving, until
 
 # The tests' PostgreSQL server: the benchmark starts one the same way.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -67,44 +59,9 @@ main(sys.argv[2:], prog_name="waypoint-hooks")
 """
 
 
-def _project(root: Path, url: str) -> Path:
-    """``APPS`` filepath apps, deployed straight into the state (the deploys are not what is
-    measured)."""
-    out = root / "out"
-    out.mkdir()
-    blocks = "".join(
-        f'app "app{index}" {{\n  deploy {{\n    use "filepath" {{}}\n  }}\n}}\n'
-        for index in range(APPS)
-    )
-    config = root / "waypoint.hcl"
-    config.write_text(
-        f'project = "bench"\n\nstatus {{\n  interval = "{INTERVAL:g}s"\n}}\n\n{blocks}'
-    )
-    with State.open(url) as state:
-        for index in range(APPS):
-            path = out / f"app{index}.txt"
-            path.write_text("x")
-            state.add_deployment(f"app{index}", "default", "filepath", {"path": str(path)})
-    return config
-
-
-def _until(condition: Callable[[], object], what: str, guard: float = 900.0) -> None:
-    deadline = time.monotonic() + guard
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"B9: still waiting for {what} after {guard:g}s")
-        time.sleep(0.5)
-
-
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=60) as response:
-        body: bytes = response.read()
-    return body
-
-
 def _checks(url: str) -> int:
     """How many checks the instance at ``url`` made, by its metrics."""
-    text = _get(url + "metrics").decode()
+    text = get(url + "metrics").decode()
     return sum(
         int(sample.value)
         for family in text_string_to_metric_families(text)
@@ -117,30 +74,8 @@ def _checks(url: str) -> int:
 @contextlib.contextmanager
 def _serving(config: Path, url: str, trips: Path) -> Iterator[str]:
     command = ["-c", str(config), "--state", url, "serve", "--port", "0"]
-    process = subprocess.Popen(
-        [sys.executable, "-c", _DRIVER, str(trips), *command],
-        env=_ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    assert process.stderr is not None
-    stream = process.stderr
-    threading.Thread(target=lambda: lines.extend(stream), daemon=True).start()
-
-    def address() -> str | None:
-        if process.poll() is not None:
-            raise RuntimeError(f"B9: serve exited: {''.join(lines)}")
-        found = [re.search(r"on (http://\S+/) ", line) for line in lines]
-        return next((match.group(1) for match in found if match), None)
-
-    _until(address, "serve to listen")
-    try:
-        yield str(address())
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=300)
+    with serving([sys.executable, "-c", _DRIVER, str(trips), *command]) as (_, address):
+        yield address
 
 
 def b9_cluster() -> list[Row]:
@@ -149,19 +84,19 @@ def b9_cluster() -> list[Row]:
     with tempfile.TemporaryDirectory() as directory, running_cluster() as server:
         root = Path(directory)
         url = server.database()
-        config = _project(root, url)
+        config = filepath_project(root, APPS, INTERVAL, url)
         trips = [root / f"trips{number}.json" for number in range(INSTANCES)]
         with contextlib.ExitStack() as stack:
             urls = [stack.enter_context(_serving(config, url, path)) for path in trips]
             # The first round starts every check at once, mostly in the instance that
             # started first; the second comes due over the jittered interval, as a service's
             # checks do from then on: what is measured.
-            _until(lambda: sum(map(_checks, urls)) >= APPS, "the first round of checks")
+            until(lambda: sum(map(_checks, urls)) >= APPS, "the first round of checks")
             first = [_checks(address) for address in urls]
-            _until(lambda: sum(map(_checks, urls)) >= sum(first) + APPS, "a second round")
+            until(lambda: sum(map(_checks, urls)) >= sum(first) + APPS, "a second round")
             all_checks = [_checks(address) for address in urls]
             counts = [now - before for now, before in zip(all_checks, first, strict=True)]
-            lags = [json.loads(_get(address + "healthz"))["lag_seconds"]["p99"] for address in urls]
+            lags = [json.loads(get(address + "healthz"))["lag_seconds"]["p99"] for address in urls]
         total_trips = sum(json.loads(path.read_text()) for path in trips)
     checks = sum(counts)
     share = max(counts) / checks

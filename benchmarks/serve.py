@@ -9,19 +9,16 @@ import json
 import os
 import re
 import resource
-import signal
 import sqlite3
 import subprocess
 import tempfile
-import threading
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from waypoint_hooks._state import State, default_state_path
+from waypoint_hooks._state import default_state_path
 
 from ._measure import Row
+from ._serving import filepath_project, get, serving, until
 from .startup import _ENV, _launcher
 
 #: The apps of the lag, CPU and latency figures, and their interval (seconds).
@@ -42,25 +39,6 @@ LATENCY_BOUND = 0.1
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _project(root: Path, apps: int, interval: float) -> Path:
-    """A project of ``apps`` filepath apps, deployed (straight into the state: the deploys
-    are not what is measured)."""
-    out = root / "out"
-    out.mkdir()
-    blocks = "".join(
-        f'app "app{index}" {{\n  deploy {{\n    use "filepath" {{}}\n  }}\n}}\n'
-        for index in range(apps)
-    )
-    config = root / "waypoint.hcl"
-    config.write_text(f'project = "bench"\n\nstatus {{\n  interval = "{interval}s"\n}}\n\n{blocks}')
-    with State.open(default_state_path(config)) as state:
-        for index in range(apps):
-            path = out / f"app{index}.txt"
-            path.write_text("x")
-            state.add_deployment(f"app{index}", "default", "filepath", {"path": str(path)})
-    return config
-
-
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICK
@@ -78,51 +56,13 @@ def _reports(config: Path) -> int:
     return int(count)
 
 
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=60) as response:
-        body: bytes = response.read()
-    return body
-
-
 def _p99(seconds: list[float]) -> float:
     ordered = sorted(seconds)
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
-def _until(condition: Callable[[], object], what: str, guard: float = 600.0) -> None:
-    deadline = time.monotonic() + guard
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"B8: still waiting for {what} after {guard:g}s")
-        time.sleep(0.05)
-
-
-@contextlib.contextmanager
-def _serving(config: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    process = subprocess.Popen(
-        [*_launcher(), "-c", str(config), "serve", "--port", "0"],
-        env=_ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    assert process.stderr is not None
-    stream = process.stderr
-    threading.Thread(target=lambda: lines.extend(stream), daemon=True).start()
-
-    def address() -> str | None:
-        if process.poll() is not None:
-            raise RuntimeError(f"B8: serve exited: {''.join(lines)}")
-        found = [re.search(r"on (http://\S+/) ", line) for line in lines]
-        return next((match.group(1) for match in found if match), None)
-
-    _until(address, "serve to listen")
-    try:
-        yield process, str(address())
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=120)
+def _serving(config: Path) -> contextlib.AbstractContextManager[tuple[subprocess.Popen[str], str]]:
+    return serving([*_launcher(), "-c", str(config), "serve", "--port", "0"])
 
 
 def _status_cpu_per_check(config: Path) -> float:
@@ -139,11 +79,11 @@ def _status_cpu_per_check(config: Path) -> float:
 
 def b8_serve() -> list[Row]:
     with tempfile.TemporaryDirectory() as directory:
-        config = _project(Path(directory), APPS, INTERVAL)
+        config = filepath_project(Path(directory), APPS, INTERVAL)
         baseline_cpu = _status_cpu_per_check(config)
         stored = _reports(config)
         with _serving(config) as (process, url):
-            _until(lambda: _reports(config) >= stored + APPS, "the first round of serve")
+            until(lambda: _reports(config) >= stored + APPS, "the first round of serve")
             # CPU per check over a window of its own: the requests below cost CPU too.
             cpu, reports, started = _cpu_seconds(process.pid), _reports(config), time.monotonic()
             time.sleep(WINDOW)
@@ -155,16 +95,16 @@ def b8_serve() -> list[Row]:
             for _ in range(REQUESTS):
                 for url_path, times in (("api/status", status_s), ("metrics", metrics_s)):
                     began = time.perf_counter()
-                    _get(url + url_path)
+                    get(url + url_path)
                     times.append(time.perf_counter() - began)
                     time.sleep(pause)
-            lag = json.loads(_get(url + "healthz"))["lag_seconds"]["p99"]
+            lag = json.loads(get(url + "healthz"))["lag_seconds"]["p99"]
     with tempfile.TemporaryDirectory() as directory:
-        config = _project(Path(directory), MEMORY_APPS, MEMORY_INTERVAL)
+        config = filepath_project(Path(directory), MEMORY_APPS, MEMORY_INTERVAL)
         with _serving(config) as (process, _):
-            _until(lambda: _reports(config) >= 20 * MEMORY_APPS, "20 rounds")
+            until(lambda: _reports(config) >= 20 * MEMORY_APPS, "20 rounds")
             early = _rss_mib(process.pid)
-            _until(lambda: _reports(config) >= ROUNDS * MEMORY_APPS, f"{ROUNDS} rounds")
+            until(lambda: _reports(config) >= ROUNDS * MEMORY_APPS, f"{ROUNDS} rounds")
             late = _rss_mib(process.pid)
     load = f"{APPS} apps every {INTERVAL:g}s, {checks} checks in {elapsed:.0f}s"
     bound = "the bound, 100 ms"

@@ -76,49 +76,41 @@ def test_a_restart_of_the_server_is_survived_and_nothing_is_stored_twice(
     assert counts == [(ROUNDS * REPORTS, ROUNDS * REPORTS)]
 
 
-def lose_connection(state: State) -> None:
-    """Close the state's connection as a network failure would: its next use fails."""
+def database_of(state: State) -> PostgresDatabase:
     database = state._db
     assert isinstance(database, PostgresDatabase)
+    return database
+
+
+def lose_connection(state: State) -> None:
+    """Close the state's connection as a network failure would: its next use fails."""
+    database = database_of(state)
     assert database._connection is not None
     database._connection.pgconn.finish()
 
 
-def test_a_write_whose_commit_answer_is_lost_is_not_run_again(
-    postgres: Cluster, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("answered", [False, True], ids=["before-commit", "commit-answer"])
+def test_a_write_whose_connection_is_lost_is_stored_once(
+    postgres: Cluster, monkeypatch: pytest.MonkeyPatch, answered: bool
 ) -> None:
+    """Lost before its COMMIT, the write runs again; lost after the server committed but
+    before its answer came, it is looked up and not run again. Either way: once."""
     location = postgres.database()
     with State.open(location) as state:
-        database = state._db
-        assert isinstance(database, PostgresDatabase)
-        commit = database._commit
-
-        def commit_then_lose() -> None:
-            commit()
-            lose_connection(state)
-            raise psycopg.OperationalError("the connection was lost")
-
-        monkeypatch.setattr(database, "_commit", commit_then_lose)
-        record = state.add_deployment("web", "default", "p", {})
-        monkeypatch.undo()
-        assert state.versions("deployment", "web", "default") == [record]
-    assert query(location, "SELECT count(*) FROM targets") == [(1,)]
-
-
-def test_a_write_whose_connection_is_lost_before_its_commit_is_run_again(
-    postgres: Cluster, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    location = postgres.database()
-    with State.open(location) as state:
-        database = state._db
-        assert isinstance(database, PostgresDatabase)
+        database = database_of(state)
         commit = database._commit
         lost = []
 
         def lose_once() -> None:
-            if not lost:
-                lost.append(True)
-                lose_connection(state)
+            if lost:
+                commit()
+                return
+            lost.append(True)
+            if answered:
+                commit()
+            lose_connection(state)
+            if answered:
+                raise psycopg.OperationalError("the connection was lost")
             commit()
 
         monkeypatch.setattr(database, "_commit", lose_once)
