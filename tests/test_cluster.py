@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,16 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_postgres import query
+from helpers_postgres import Cluster, query
 from hostile.harness import GUARD, Processes
 from hostile.serving import Served
 
-from waypoint_hooks import Health, StatusReport, finalize
+from waypoint_hooks import Health, StatusReport, _postgres, finalize
 from waypoint_hooks._alerting import Alerting
 from waypoint_hooks._config import Notify, Use
 from waypoint_hooks._owners import this_command
 from waypoint_hooks._scheduler import JITTER
-from waypoint_hooks._state import State
+from waypoint_hooks._state import UNPLANNED, State
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 LEASE = 30.0
@@ -61,7 +62,7 @@ KEYS = [("a", "deployment"), ("b", "deployment"), ("b", "release")]
 @pytest.fixture
 def planned(state: State) -> list[tuple[str, str]]:
     state.plan_checks("default", KEYS, T0)
-    state.renew(T0, LEASE)
+    state.renew(T0, LEASE, serving=True)
     return KEYS
 
 
@@ -73,14 +74,17 @@ def back(keys: list[tuple[str, str]], due: datetime) -> list[tuple[str, str, dat
     return [(app, kind, due) for app, kind in keys]
 
 
-def lease_elsewhere(location: Path | str, until: datetime, owner: str = ELSEWHERE) -> None:
-    """A lease of a process on another machine, as its own heartbeat writes it."""
+def lease_elsewhere(
+    location: Path | str, until: datetime, owner: str = ELSEWHERE, serving: bool = True
+) -> None:
+    """A lease of a process on another machine (a serve instance, unless not ``serving``),
+    as its own heartbeat writes it."""
     micros = (until - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
     query(
         location,
-        "INSERT INTO instances (owner, host, pid, started, renewed, lease_until)"
-        " VALUES (?, 'elsewhere', 4242, 0, 0, ?)",
-        (owner, micros),
+        "INSERT INTO instances (owner, host, pid, started, renewed, lease_until, serving)"
+        " VALUES (?, 'elsewhere', 4242, 0, 0, ?, ?)",
+        (owner, micros, int(serving)),
     )
 
 
@@ -121,7 +125,7 @@ def test_what_another_instance_holds_counts_in_the_shares(
 ) -> None:
     four = [(app, "deployment") for app in "abcd"]
     state.plan_checks("default", four, T0)
-    state.renew(T0, LEASE)
+    state.renew(T0, LEASE, serving=True)
     lease_elsewhere(location, at(LEASE))
     # The other instance took two a moment ago: of the two left, this one takes both.
     query(location, "UPDATE checks SET holder = ? WHERE app IN ('a', 'b')", (ELSEWHERE,))
@@ -129,6 +133,29 @@ def test_what_another_instance_holds_counts_in_the_shares(
     # Still busy with those two, it takes none of two more that came due.
     query(location, "UPDATE checks SET holder = NULL WHERE app IN ('a', 'b')")
     assert taken(state, T0) == []
+
+
+def test_a_command_that_is_not_a_serve_instance_counts_in_no_share_and_is_not_listed(
+    state: State, planned: list[tuple[str, str]], location: Path | str
+) -> None:
+    lease_elsewhere(location, at(LEASE), serving=False)
+    assert taken(state, T0) == planned
+    assert [item.owner for item in state.instances(T0, "default")] == [this_command()]
+
+
+def test_a_check_this_instance_declined_is_left_to_the_others(
+    state: State, planned: list[tuple[str, str]], location: Path | str
+) -> None:
+    state.take_checks("default", T0)
+    state.take_checks("default", at(1), declined=back(planned[:1], T0))
+    # Due since T0, and free: but for the others.
+    assert taken(state, at(2)) == []
+    assert query(location, "SELECT declined FROM checks WHERE app = 'a'") == [(this_command(),)]
+    # Given back by one that checked it, it is anyone's again.
+    query(
+        location, "UPDATE checks SET holder = ?, declined = NULL WHERE app = 'a'", (this_command(),)
+    )
+    assert taken(state, at(3), released=back(planned[:1], at(3))) == planned[:1]
 
 
 def test_only_the_named_apps_are_taken(state: State, planned: list[tuple[str, str]]) -> None:
@@ -168,19 +195,22 @@ def test_a_check_asked_for_now_is_taken_due_or_not_unless_a_live_instance_holds_
     assert taken(state, at(2), keys=[("a", "deployment"), ("b", "release")]) == [planned[2]]
 
 
-def test_planning_again_keeps_each_checks_due_time_and_only_drops_the_others(
+def test_planning_again_keeps_each_checks_due_time_and_drops_what_none_planned_for_long(
     state: State, planned: list[tuple[str, str]]
 ) -> None:
     state.take_checks("default", T0)
     state.take_checks("default", at(1), released=back(planned, at(60)))
     state.plan_checks("default", [*planned, ("c", "deployment")], at(2))
     assert taken(state, at(30)) == [("c", "deployment")]
-    state.plan_checks("default", planned[:1], at(3), only=True)
-    assert taken(state, at(60)) == planned[:1]
+    # Planned by some instance within UNPLANNED: kept; for longer by none: dropped.
+    state.plan_checks("default", planned[:1], at(UNPLANNED))
+    assert len(query(state.location, "SELECT 1 FROM checks")) == 4
+    state.plan_checks("default", planned[:1], at(UNPLANNED + 3))
+    assert query(state.location, "SELECT app, kind FROM checks") == [planned[0]]
 
 
 def test_workspaces_have_checks_of_their_own(state: State, planned: list[tuple[str, str]]) -> None:
-    state.plan_checks("staging", planned[:1], T0, only=True)
+    state.plan_checks("staging", planned[:1], T0)
     assert taken(state, T0) == planned
     assert [key for *key, _ in state.take_checks("staging", T0).checks] == [list(planned[0])]
 
@@ -199,10 +229,46 @@ def test_the_instances_are_listed_with_what_each_holds(
     assert state.instances(T0, "staging")[0].holding == ()
 
 
+def renewed(location: Path | str) -> int:
+    ((when,),) = query(location, "SELECT renewed FROM instances WHERE owner = ?", (this_command(),))
+    return int(when)
+
+
+def test_the_lease_is_renewed_while_a_reading_holds_the_state(location: Path | str) -> None:
+    with State.open(location) as state:
+        record = state.add_deployment("web", "default", "p", {})
+        state.add_reports([(record, down()) for _ in range(3)])
+        state.keep_alive(0.3, serving=True)  # renewed every 0.1 s
+        reading = state.history("web", "default")
+        next(reading)  # the state's connection is its until it is read to the end
+        first = renewed(location)
+        deadline = time.monotonic() + GUARD
+        while renewed(location) == first:
+            assert time.monotonic() < deadline, "the lease was not renewed"
+            time.sleep(0.05)
+        reading.close()
+
+
+def test_a_state_closed_while_postgresql_is_away_does_not_wait_for_it(
+    postgres: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Any wait for the server would be this long: the guard below would see it.
+    monkeypatch.setattr(_postgres, "RECONNECT", 3600.0)
+    state = State.open(postgres.database())
+    postgres.stop()
+    try:
+        closing = threading.Thread(target=state.close)
+        closing.start()
+        closing.join(GUARD)
+        assert not closing.is_alive(), "closing the state waited for the server"
+    finally:
+        postgres.start()
+
+
 def test_an_instance_dead_for_a_day_is_forgotten(state: State, location: Path | str) -> None:
     lease_elsewhere(location, at(-24 * 3600 + 1), "0f0f0f0f-other-boot:1:1")
     lease_elsewhere(location, at(-24 * 3600 - 1))
-    state.renew(T0, LEASE)
+    state.renew(T0, LEASE, serving=True)
     listed = [(item.owner, item.alive) for item in state.instances(T0, "default")]
     assert sorted(listed) == sorted([(this_command(), True), ("0f0f0f0f-other-boot:1:1", False)])
 
@@ -213,7 +279,7 @@ def test_an_instance_that_leaves_holds_nothing_and_is_not_listed(
     state.take_checks("default", T0)
     state.leave()
     assert state.instances(T0, "default") == []
-    state.renew(T0, LEASE)
+    state.renew(T0, LEASE, serving=True)
     assert taken(state, T0) == planned
 
 
@@ -242,9 +308,9 @@ def test_a_destroy_claimed_on_another_machine_is_claimed_again_once_its_lease_ra
 def test_the_state_keeps_a_lease_while_open_where_machines_share_it(
     location: Path | str,
 ) -> None:
-    with State.open(location) as state:
-        listed = [item.owner for item in state.instances(datetime.now(timezone.utc), "default")]
-        assert listed == ([] if isinstance(location, Path) else [this_command()])
+    with State.open(location):
+        listed = query(location, "SELECT owner, serving FROM instances")
+        assert listed == ([] if isinstance(location, Path) else [(this_command(), 0)])
     assert query(location, "SELECT count(*) FROM instances") == [(0,)]
 
 
@@ -261,7 +327,7 @@ from waypoint_hooks._state import State
 location = sys.argv[1] if "://" in sys.argv[1] else Path(sys.argv[1])
 log, interval, lease = Path(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 with State.open(location) as state, log.open("a") as out:
-    state.keep_alive(lease)
+    state.keep_alive(lease, serving=True)
     ended = []
     while True:
         now = datetime.now(timezone.utc)

@@ -25,7 +25,7 @@ FAST: CheckKey = ("fast", "deployment")
 @pytest.fixture
 def state(tmp_path: Path) -> Iterator[State]:
     with State.open(tmp_path / "state.db") as opened:
-        opened.renew(datetime.now(timezone.utc), 3600)
+        opened.renew(datetime.now(timezone.utc), 3600, serving=True)
         yield opened
 
 
@@ -164,7 +164,7 @@ def test_a_check_another_instance_holds_is_not_started_and_checked_now_once_give
     state.plan_checks("default", [WEB, DB], datetime.now(timezone.utc))
     with sqlite3.connect(tmp_path / "state.db", isolation_level=None) as db:
         db.execute(
-            "INSERT INTO instances VALUES (?, 'elsewhere', 4242, 0, 0, ?)", (ELSEWHERE, 2**62)
+            "INSERT INTO instances VALUES (?, 'elsewhere', 4242, 0, 0, ?, 1)", (ELSEWHERE, 2**62)
         )
         db.execute("UPDATE checks SET holder = ? WHERE app = 'web'", (ELSEWHERE,))
 
@@ -181,3 +181,22 @@ def test_a_check_another_instance_holds_is_not_started_and_checked_now_once_give
         assert checks.started(WEB) == 1
 
     _run(state, test)
+
+
+def test_a_check_asked_for_as_the_scheduler_stops_is_given_back(
+    state: State, tmp_path: Path
+) -> None:
+    async def main() -> None:
+        checks = Checks(state)
+        running = asyncio.ensure_future(checks.scheduler.run())
+        checks.scheduler.plan({WEB: 3600})
+        await _until(lambda: checks.started(WEB) == 1)
+        asking = asyncio.ensure_future(checks.scheduler.check_now([WEB]))
+        await asyncio.sleep(0)  # its take is under way
+        checks.scheduler.stop()
+        await asyncio.wait_for(running, 60)
+        await asyncio.wait_for(asking, 60)
+
+    asyncio.run(main())
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        assert db.execute("SELECT holder FROM checks").fetchall() == [(None,)]

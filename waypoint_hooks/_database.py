@@ -76,9 +76,10 @@ class Database(Protocol):
         """The rows of ``query`` as they come, without holding all of them; close it if it
         is not read to the end."""
 
-    def write(self, body: Callable[[Database], T]) -> T:
+    def write(self, body: Callable[[Database], T], patience: float | None = None) -> T:
         """Run ``body`` in one write transaction: committed whole or not at all, and run again
-        if the connection was lost before it is known to have committed."""
+        if the connection was lost before it is known to have committed; a lost connection is
+        opened again for up to ``patience`` seconds (by default the database's own)."""
 
     def lock(self, name: str) -> None:
         """In a write transaction: hold the lock ``name`` until it ends, so that transactions

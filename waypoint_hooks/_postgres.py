@@ -218,8 +218,8 @@ class PostgresDatabase:
             connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
         )
 
-    def write(self, body: Callable[[Database], T]) -> T:
-        deadline = time.monotonic() + RECONNECT
+    def write(self, body: Callable[[Database], T], patience: float | None = None) -> T:
+        deadline = time.monotonic() + (RECONNECT if patience is None else patience)
         with self.guarded():
             while True:
                 xid: str | None = None

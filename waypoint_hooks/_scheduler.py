@@ -21,14 +21,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, final
 
-from ._state import CheckKey, Kind, State
+from ._state import CheckKey, Kind, State, Taken
 
-__all__ = ["JITTER", "POLL", "RESOLUTION", "Scheduler"]
+__all__ = ["JITTER", "POLL", "REPLAN", "RESOLUTION", "Scheduler"]
 
 #: Each interval is stretched or shrunk by up to this fraction, at random.
 JITTER: Final = 0.1
@@ -38,6 +39,9 @@ RESOLUTION: Final = 0.1
 #: Turns come at least this often (seconds): checks other instances gave back, or left when
 #: they took their share, are taken within it.
 POLL: Final = 0.5
+#: How often an instance says again which checks it serves (seconds): a check no instance
+#: serves any more is dropped (:data:`~waypoint_hooks._state.UNPLANNED`).
+REPLAN: Final = 60.0
 #: How many of the latest start delays ``lags`` keeps.
 _LAGS: Final = 1000
 
@@ -79,11 +83,15 @@ class Scheduler:
         self._poll = poll
         self._uniform = uniform
         self._intervals: dict[CheckKey, float] = {}
-        #: Whether the state has the keys of ``_intervals`` (written at the next turn): none
-        #: to write until :meth:`plan` (which would drop every check of the workspace).
-        self._planned = True
-        #: The checks that ended, each with its next due time, to give back at the next turn.
+        #: When the state was last told the keys of ``_intervals`` (monotonic); ``None``: at
+        #: the next turn. Nothing to tell until :meth:`plan`.
+        self._planned: float | None = float("inf")
+        #: The checks that ended, each with its next due time, to give back at the next turn;
+        #: and those taken that are not this instance's to check, given back as they were.
         self._ended: list[tuple[str, Kind, datetime]] = []
+        self._declined: list[tuple[str, Kind, datetime]] = []
+        #: The takes of checks asked for now that are under way.
+        self._taking: set[asyncio.Future[Taken]] = set()
         #: Each running key's end, to come.
         self._running: dict[CheckKey, asyncio.Future[None]] = {}
         self._batches: set[asyncio.Task[None]] = set()
@@ -112,7 +120,7 @@ class Scheduler:
         key's next check on.
         """
         self._intervals = dict(intervals)
-        self._planned = False
+        self._planned = None
         self._wake.set()
 
     async def run(self) -> None:
@@ -127,11 +135,19 @@ class Scheduler:
                     await asyncio.wait_for(self._wake.wait(), wait)
         finally:
             self.running = False
+            # A take under way for check_now ends first: what it took is given back.
+            await asyncio.gather(*self._taking, return_exceptions=True)
             await asyncio.gather(*self._batches, return_exceptions=True)
-        if self._ended:
+        if self._ended or self._declined:
             ended, self._ended = self._ended, []
+            declined, self._declined = self._declined, []
             await asyncio.to_thread(
-                self._state.take_checks, self._workspace, _now(), ended, keys=[]
+                self._state.take_checks,
+                self._workspace,
+                _now(),
+                ended,
+                declined=declined,
+                keys=[],
             )
         if self._failure is not None:
             raise self._failure
@@ -149,17 +165,31 @@ class Scheduler:
         waiting = [self._running[key] for key in keys if key in self._running]
         wanted = [key for key in keys if key not in self._running]
         while wanted and not self._stopping:
-            taken = await asyncio.to_thread(
-                self._state.take_checks, self._workspace, _now(), keys=wanted
+            taking = asyncio.ensure_future(
+                asyncio.to_thread(self._state.take_checks, self._workspace, _now(), keys=wanted)
             )
-            self._start([((app, kind), due) for app, kind, due in taken.checks])
-            waiting += [self._running[(app, kind)] for app, kind, _ in taken.checks]
+            self._taking.add(taking)
+            # Registered before anyone awaits it, so it runs first: what the take held is
+            # started, or given back, even when the request that asked goes away meanwhile.
+            taking.add_done_callback(self._taken)
+            taken = await asyncio.shield(taking)
             held = {(app, kind) for app, kind, _ in taken.checks}
+            waiting += [self._running[key] for key in held if key in self._running]
             wanted = [key for key in wanted if key not in held]
             if wanted:  # held by another instance until its check ends
                 await asyncio.sleep(self._resolution)
         # Shielded: a client that goes away must not cancel a check the schedule shares.
         await asyncio.gather(*(asyncio.shield(end) for end in waiting))
+
+    def _taken(self, taking: asyncio.Future[Taken]) -> None:
+        self._taking.discard(taking)
+        if taking.cancelled() or taking.exception() is not None:
+            return  # the caller sees it; nothing was held
+        due = [((app, kind), when) for app, kind, when in taking.result().checks]
+        if self._stopping:
+            self._ended += [(*key, when) for key, when in due]
+        else:
+            self._start(due)
 
     def ended(self, key: CheckKey) -> None:
         """``key``'s check is over: its next one is due an interval after it started (at once
@@ -178,26 +208,31 @@ class Scheduler:
         """Give back what ended, take what is due and start it; how long until the next
         turn."""
         now = _now()
-        if not self._planned:
-            self._planned = True
+        if self._planned is None or time.monotonic() - self._planned >= REPLAN:
+            self._planned = time.monotonic()
             await asyncio.to_thread(
-                self._state.plan_checks,
-                self._workspace,
-                list(self._intervals),
-                now,
-                only=not self._apps,
+                self._state.plan_checks, self._workspace, list(self._intervals), now
             )
         ended, self._ended = self._ended, []
+        declined, self._declined = self._declined, []
         taken = await asyncio.to_thread(
-            self._state.take_checks, self._workspace, now, ended, apps=self._apps
+            self._state.take_checks,
+            self._workspace,
+            now,
+            ended,
+            declined=declined,
+            apps=self._apps,
         )
         self.instances = taken.instances
         due = [((app, kind), due) for app, kind, due in taken.checks]
-        mine = [(key, when) for key, when in due if key in self._intervals and not self._stopping]
-        # Given back as they were: taken as the service stopped, or not this instance's to
-        # check (its config has no such app; another's has).
-        self._ended += [(*key, when) for key, when in due if (key, when) not in mine]
-        self._start(mine)
+        mine = [(key, when) for key, when in due if key in self._intervals]
+        # Not this instance's to check (its config has no such app; another's has): left to
+        # the others.
+        self._declined += [(*key, when) for key, when in due if key not in self._intervals]
+        if self._stopping:  # taken as the service stopped: given back as they were
+            self._ended += [(*key, when) for key, when in mine]
+        else:
+            self._start(mine)
         if taken.next_due is None:
             return self._poll
         until = (taken.next_due - _now()).total_seconds()

@@ -97,24 +97,25 @@ class StatusService:
         return self.launcher.select(self.names)
 
     def rows(self) -> list[AppStatus]:
-        """Each served app's latest deployment and release and their latest reports."""
-        self._refresh()
+        """Each served app's latest deployment and release and their latest reports (as of
+        the latest :meth:`refresh`)."""
         return [self._rows[app.name] for app in self.apps()]
 
-    def _refresh(self) -> None:
-        """While other instances check too, read what they stored."""
+    async def refresh(self) -> None:
+        """While other instances check too, read what they stored (off the event loop: the
+        database may be slow to answer, or away)."""
         if self.scheduler.instances < 2:
             return
         if time.monotonic() - self._rows_read < _SHARED_FRESHNESS:
             return
-        self._rows = {row.app: row for row in self.launcher.cached(self.names)}
         self._rows_read = time.monotonic()
+        rows = await asyncio.to_thread(self.launcher.cached, self.names)
+        self._rows = {row.app: row for row in rows}
         self._documents.clear()
 
     def status_document(self, names: Sequence[str] = ()) -> dict[str, Any]:
         """The document of ``status --json``, of the apps ``names`` (all when none is)."""
         apps = self.launcher.select(names) if names else self.apps()
-        self._refresh()
         return _render.status_document(
             self.project.name, self.workspace, [self._document(app.name) for app in apps]
         )
@@ -154,7 +155,7 @@ class StatusService:
         """Check on schedule and follow the config file until ``until_stopped()``; then let
         the checks that run end, and return once their reports are stored."""
         # Every instance holds its checks under its lease, on either database.
-        self.launcher.state.keep_alive(self._lease)
+        self.launcher.state.keep_alive(self._lease, serving=True)
         scheduling = asyncio.ensure_future(self.scheduler.run())
         following = asyncio.ensure_future(self._follow_config())
         while not until_stopped() and not scheduling.done():
@@ -186,7 +187,7 @@ class StatusService:
         ]
         targets = [
             (app, record)
-            for app, record in self.launcher.targets(apps)
+            for app, record in await asyncio.to_thread(self.launcher.targets, apps)
             if (app.name, record.kind) in wanted
         ]
         keyed: dict[str, TargetKey] = {

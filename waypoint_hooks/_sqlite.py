@@ -203,7 +203,8 @@ class SQLiteDatabase:
             with contextlib.suppress(sqlite3.ProgrammingError):
                 rows.close()
 
-    def write(self, body: Callable[[Database], T]) -> T:
+    def write(self, body: Callable[[Database], T], patience: float | None = None) -> T:
+        # A file is never lost as a connection is: nothing to wait for.
         with self.guarded():
             # IMMEDIATE takes the write lock now (waiting up to the busy timeout), so that
             # what the transaction reads, such as max(sequence), cannot change before it

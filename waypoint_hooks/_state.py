@@ -168,7 +168,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             pid INTEGER NOT NULL,
             started INTEGER NOT NULL,
             renewed INTEGER NOT NULL,
-            lease_until INTEGER NOT NULL
+            lease_until INTEGER NOT NULL,
+            -- 1 for a serve instance, which takes checks; 0 for any other command.
+            serving INTEGER NOT NULL DEFAULT 0
         )""",
         # The checks the serve instances share: when each app's deployment (or release) of a
         # workspace is next due, and the instance that holds it while its check runs (one at
@@ -180,6 +182,12 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             kind TEXT NOT NULL,
             due INTEGER NOT NULL,
             holder TEXT,
+            -- When an instance last said it serves this app: one no instance serves any
+            -- more is dropped.
+            planned INTEGER NOT NULL,
+            -- The instance that gave it back unchecked (its config has no such app): it
+            -- leaves it to the others.
+            declined TEXT,
             PRIMARY KEY (workspace, app, kind)
         )""",
         "CREATE INDEX checks_due ON checks (workspace, due)",
@@ -187,6 +195,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 
+#: How long a check no serve instance said it serves is kept (seconds): instances say so
+#: every :data:`~waypoint_hooks._scheduler.REPLAN` seconds.
+UNPLANNED: Final = 300.0
 #: How long an instance whose lease ran out is still listed (seconds).
 _FORGOTTEN: Final = 24 * 3600.0
 # The end of the lease of the instance that ``column`` names (NULL: none, so no lease).
@@ -457,6 +468,9 @@ class State:
         that cannot be reached, and a database that is not a state, is damaged, cannot be
         written (or read), or was written by a newer waypoint-hooks.
         """
+        # Asked to only read: then no lease either, whatever the database makes of it (one
+        # without a state is read in tables of the session's own, which it may write).
+        leased = leased and not read_only
         database: Database
         if isinstance(location, str) and is_url(location):
             from ._postgres import PostgresDatabase
@@ -469,21 +483,43 @@ class State:
         state = cls(location, database, read_only=read_only)
         try:
             state._prepare()
-            if database.shared and not read_only and leased:
+            if database.shared and leased:
                 state.keep_alive()
         except BaseException:
             database.close()
             raise
         return state
 
-    def keep_alive(self, lease: float = LEASE) -> None:
+    def keep_alive(self, lease: float = LEASE, *, serving: bool = False) -> None:
         """Keep a lease on the state while it is open (every third of ``lease`` renewed), so
         that other machines know this process runs (DESIGN §16): done on open where machines
-        share it, and by ``serve``, whose checks are held under it."""
+        share it, and by ``serve`` (``serving``), whose checks are held under it.
+
+        Renewed on a connection of its own, so that a renewal never waits behind what this
+        one does (a long reading of history), nor it behind a renewal that reconnects; and
+        each renewal tries a lost connection again for a third of the lease at most, and the
+        last farewell once: a process that stops while the database is away lets its lease
+        run out instead of waiting for it."""
         if self._heartbeat is not None:
             self._heartbeat.stop()
-        self._heartbeat = Heartbeat(self.renew, self.leave, lease)
-        self._heartbeat.start()
+        own = State.open(self.location, leased=False)
+        beat = lease / 3
+
+        def renew(now: datetime, lease: float) -> None:
+            own.renew(now, lease, serving=serving, patience=beat)
+
+        def leave() -> None:
+            try:
+                own.leave(patience=0)
+            finally:
+                own.close()
+
+        self._heartbeat = Heartbeat(renew, leave, lease)
+        try:
+            self._heartbeat.start()
+        except BaseException:
+            own.close()
+            raise
 
     def close(self) -> None:
         try:
@@ -509,7 +545,7 @@ class State:
     def _guarded(self) -> AbstractContextManager[Database]:
         return self._db.guarded()
 
-    def _write(self, body: Callable[[Database], T]) -> T:
+    def _write(self, body: Callable[[Database], T], patience: float | None = None) -> T:
         """``body`` in one write transaction, which writes the deferred outcomes first."""
 
         def write(db: Database) -> T:
@@ -518,7 +554,7 @@ class State:
             return body(db)
 
         with self._lock:
-            result = self._db.write(write)
+            result = self._db.write(write, patience)
             self._deferred.clear()
         return result
 
@@ -1079,19 +1115,29 @@ class State:
 
     # --- several instances on one state (DESIGN §16) -----------------------------------------
 
-    def renew(self, now: datetime, lease: float) -> None:
+    def renew(
+        self,
+        now: datetime,
+        lease: float,
+        *,
+        serving: bool = False,
+        patience: float | None = None,
+    ) -> None:
         """Say that this process runs, until ``lease`` seconds after ``now``: until then, what
-        it owns and holds stays its own, whichever machine looks. Renew well before the end."""
+        it owns and holds stays its own, whichever machine looks. Renew well before the end.
+        ``serving``: it is a serve instance, which takes its share of the checks. A lost
+        connection is tried again for ``patience`` seconds (by default, the database's)."""
         moment = _micros(now)
         row = (this_command(), socket.gethostname(), os.getpid(), moment, moment)
         until = moment + round(lease * 1e6)
 
         def write(db: Database) -> None:
             db.execute(
-                "INSERT INTO instances (owner, host, pid, started, renewed, lease_until)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE"
-                " SET renewed = excluded.renewed, lease_until = excluded.lease_until",
-                (*row, until),
+                "INSERT INTO instances (owner, host, pid, started, renewed, lease_until, serving)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE"
+                " SET renewed = excluded.renewed, lease_until = excluded.lease_until,"
+                " serving = excluded.serving",
+                (*row, until, int(serving)),
             )
             # An instance that died is listed (as not alive) for a while, then forgotten: it
             # owns nothing any more either way.
@@ -1099,39 +1145,36 @@ class State:
                 "DELETE FROM instances WHERE lease_until < ?", (moment - round(_FORGOTTEN * 1e6),)
             )
 
-        self._write(write)
+        self._write(write, patience)
 
-    def leave(self) -> None:
-        """This process stops: it holds no check any more, and has no lease."""
+    def leave(self, patience: float | None = None) -> None:
+        """This process stops: it holds no check any more, and has no lease. A lost
+        connection is tried again for ``patience`` seconds (by default, the database's)."""
 
         def write(db: Database) -> None:
             db.execute("UPDATE checks SET holder = NULL WHERE holder = ?", (this_command(),))
             db.execute("DELETE FROM instances WHERE owner = ?", (this_command(),))
 
-        self._write(write)
+        self._write(write, patience)
 
-    def plan_checks(
-        self, workspace: str, keys: Sequence[CheckKey], now: datetime, *, only: bool = False
-    ) -> None:
-        """Share the checks of ``keys`` (app, kind) of ``workspace`` among the instances:
-        each one not yet shared is due at ``now``; the others keep their due times. With
-        ``only``, the workspace's checks of other keys are dropped (apps gone from the
-        config)."""
+    def plan_checks(self, workspace: str, keys: Sequence[CheckKey], now: datetime) -> None:
+        """This instance serves ``keys`` (app, kind) of ``workspace``: each one the instances
+        do not share yet is due at ``now``; the others keep their due times. Said again every
+        little while: a check no instance said it serves for :data:`UNPLANNED` seconds (its
+        app left every config) is dropped."""
         wanted = sorted(set(keys))
+        moment = _micros(now)
 
         def write(db: Database) -> None:
             db.executemany(
-                "INSERT INTO checks (workspace, app, kind, due) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (workspace, app, kind) DO NOTHING",
-                [(workspace, app, kind, _micros(now)) for app, kind in wanted],
+                "INSERT INTO checks (workspace, app, kind, due, planned) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (workspace, app, kind) DO UPDATE SET planned = excluded.planned",
+                [(workspace, app, kind, moment, moment) for app, kind in wanted],
             )
-            if only:
-                planned = set(wanted)
-                found = db.execute("SELECT app, kind FROM checks WHERE workspace = ?", (workspace,))
-                db.executemany(
-                    "DELETE FROM checks WHERE workspace = ? AND app = ? AND kind = ?",
-                    [(workspace, app, kind) for app, kind in found if (app, kind) not in planned],
-                )
+            db.execute(
+                "DELETE FROM checks WHERE workspace = ? AND planned < ?",
+                (workspace, moment - round(UNPLANNED * 1e6)),
+            )
 
         self._write(write)
 
@@ -1141,12 +1184,14 @@ class State:
         now: datetime,
         released: Sequence[tuple[str, Kind, datetime]] = (),
         *,
+        declined: Sequence[tuple[str, Kind, datetime]] = (),
         apps: Sequence[str] = (),
         keys: Sequence[CheckKey] | None = None,
     ) -> Taken:
         """In one transaction: release this instance's checks that ended (each ``(app, kind,
         next due)``; one another instance took over meanwhile, as this one's lease ran out,
-        is left to it), then hold its share of the checks due at ``now`` that no live
+        is left to it) and those it ``declined`` (taken, but not its own to check: each is
+        left to the others), then hold its share of the checks due at ``now`` that no live
         instance holds, the longest due first (only those of ``apps``, when named).
 
         Its share: the checks due and those the live instances hold, divided by the number
@@ -1161,6 +1206,8 @@ class State:
             "(holder IS NULL OR NOT EXISTS"
             " (SELECT 1 FROM instances WHERE owner = holder AND lease_until > ?))"
         )
+        # What this instance declined is free for the others only.
+        mine_to_take = f"{free} AND (declined IS NULL OR declined <> ?)"
         chosen = ""
         chosen_parameters: tuple[str, ...] = ()
         if apps:
@@ -1168,35 +1215,39 @@ class State:
             chosen_parameters = tuple(apps)
 
         def write(db: Database) -> Taken:
-            db.executemany(
-                "UPDATE checks SET due = ?, holder = NULL"
-                " WHERE workspace = ? AND app = ? AND kind = ? AND holder = ?",
-                [(_micros(due), workspace, app, kind, me) for app, kind, due in sorted(released)],
-            )
+            for given, declined_by in ((released, None), (declined, me)):
+                db.executemany(
+                    "UPDATE checks SET due = ?, holder = NULL, declined = ?"
+                    " WHERE workspace = ? AND app = ? AND kind = ? AND holder = ?",
+                    [
+                        (_micros(due), declined_by, workspace, app, kind, me)
+                        for app, kind, due in sorted(given)
+                    ],
+                )
             if keys is not None:
                 wanted = sorted(set(keys))
                 rows = (
                     []
                     if not wanted
                     else db.execute(
-                        f"SELECT app, kind, due FROM checks WHERE workspace = ? AND {free}"
+                        f"SELECT app, kind, due FROM checks WHERE workspace = ? AND {mine_to_take}"
                         f" AND (app, kind) IN (VALUES {', '.join(['(?, ?)'] * len(wanted))})"
                         f" ORDER BY app, kind{db.for_update_skip_locked}",
-                        (workspace, moment, *[item for key in wanted for item in key]),
+                        (workspace, moment, me, *[item for key in wanted for item in key]),
                     ).fetchall()
                 )
                 live = 1
             else:
                 live, due, held, mine = db.execute(
-                    "SELECT (SELECT count(*) FROM instances WHERE lease_until > ?),"
-                    f" (SELECT count(*) FROM checks WHERE workspace = ? AND due <= ? AND {free}"
-                    f"{chosen}),"
+                    "SELECT (SELECT count(*) FROM instances WHERE serving = 1 AND lease_until > ?),"
+                    f" (SELECT count(*) FROM checks WHERE workspace = ? AND due <= ?"
+                    f" AND {mine_to_take}{chosen}),"
                     f" (SELECT count(*) FROM checks WHERE workspace = ? AND holder IS NOT NULL"
                     f" AND NOT {free}{chosen}),"
                     f" (SELECT count(*) FROM checks WHERE workspace = ? AND holder = ?{chosen})",
                     (
                         moment,
-                        *(workspace, moment, moment, *chosen_parameters),
+                        *(workspace, moment, moment, me, *chosen_parameters),
                         *(workspace, moment, *chosen_parameters),
                         *(workspace, me, *chosen_parameters),
                     ),
@@ -1206,9 +1257,9 @@ class State:
                 share = max(-(-(due + held) // max(live, 1)) - mine, 0)
                 rows = db.execute(
                     f"SELECT app, kind, due FROM checks WHERE workspace = ? AND due <= ?"
-                    f" AND {free}{chosen}"
+                    f" AND {mine_to_take}{chosen}"
                     f" ORDER BY due, app, kind LIMIT ?{db.for_update_skip_locked}",
-                    (workspace, moment, moment, *chosen_parameters, share),
+                    (workspace, moment, moment, me, *chosen_parameters, share),
                 ).fetchall()
             db.executemany(
                 "UPDATE checks SET holder = ? WHERE workspace = ? AND app = ? AND kind = ?",
@@ -1227,12 +1278,12 @@ class State:
         return self._write(write)
 
     def instances(self, now: datetime, workspace: str) -> list[Instance]:
-        """The processes that renewed a lease, the latest started first, with the checks of
-        ``workspace`` each holds."""
+        """The serve instances that renewed a lease, the latest started first, with the checks
+        of ``workspace`` each holds."""
         with self._guarded() as db:
             rows = db.execute(
                 "SELECT owner, host, pid, started, renewed, lease_until FROM instances"
-                " ORDER BY started DESC, owner"
+                " WHERE serving = 1 ORDER BY started DESC, owner"
             ).fetchall()
             held: dict[str, list[CheckKey]] = {}
             for holder, app, kind in db.execute(
@@ -1288,8 +1339,10 @@ class State:
             return []
         starts = [_micros(moment) for moment in since]
         counts = ", ".join(
-            "count(*) FILTER (WHERE generated >= ? AND health = 'READY'),"
-            " count(*) FILTER (WHERE generated >= ?)"
+            # CASE, not FILTER: SQLite has that only since 3.30, and PostgreSQL no sum of
+            # booleans.
+            "coalesce(sum(CASE WHEN generated >= ? AND health = 'READY' THEN 1 ELSE 0 END), 0),"
+            " coalesce(sum(CASE WHEN generated >= ? THEN 1 ELSE 0 END), 0)"
             for _ in starts
         )
         with self._guarded() as db:

@@ -116,11 +116,13 @@ def application(
         return _error(401, "POST needs Authorization: Bearer TOKEN", {"WWW-Authenticate": "Bearer"})
 
     async def index(request: Request) -> Response:
+        await service.refresh()
         return await render(service.rows())
 
     async def app_page(request: Request) -> Response:
         name = request.path_params["app"]
         service.served(name)
+        await service.refresh()
         return await render([row for row in service.rows() if row.app == name])
 
     async def render(rows: Sequence[AppStatus]) -> Response:
@@ -137,6 +139,7 @@ def application(
         return HTMLResponse(text)
 
     async def status(request: Request) -> Response:
+        await service.refresh()
         return JSONResponse(service.status_document())
 
     def limit(request: Request) -> int | Response:
@@ -149,13 +152,14 @@ def application(
         count = limit(request)
         if isinstance(count, Response):
             return count
-        return JSONResponse(service.history_document(request.path_params["app"], count))
+        name = request.path_params["app"]
+        return JSONResponse(await asyncio.to_thread(service.history_document, name, count))
 
     async def alerts(request: Request) -> Response:
         count = limit(request)
         if isinstance(count, Response):
             return count
-        return JSONResponse(service.alerts_document(count))
+        return JSONResponse(await asyncio.to_thread(service.alerts_document, count))
 
     async def cluster(request: Request) -> Response:
         return JSONResponse(await asyncio.to_thread(service.cluster_document))
@@ -172,7 +176,9 @@ def application(
         return _error(404, str(exc))
 
     async def metrics(request: Request) -> Response:
-        return Response(service.metrics.exposition(), media_type=CONTENT_TYPE)
+        # Off the event loop: the alerts' counts are read from the state.
+        text = await asyncio.to_thread(service.metrics.exposition)
+        return Response(text, media_type=CONTENT_TYPE)
 
     async def healthz(request: Request) -> Response:
         running = service.scheduler.running
