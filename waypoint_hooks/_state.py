@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
@@ -178,6 +179,15 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX checks_due ON checks (due)",
         "CREATE INDEX checks_held ON checks (holder) WHERE holder IS NOT NULL",
+    ),
+    (
+        # How many reports each target has stored, kept in the transaction that stores or
+        # prunes them: retention then deletes only the surplus, read from the oldest end of
+        # the target's index, instead of seeking past the keep newest every time.
+        "ALTER TABLE targets ADD COLUMN report_count INTEGER NOT NULL DEFAULT 0",
+        """UPDATE targets SET report_count = (
+            SELECT count(*) FROM reports
+            WHERE reports.kind = targets.kind AND reports.target_id = targets.id)""",
     ),
 )
 
@@ -761,7 +771,7 @@ class State:
             return []
 
         def write(db: Database) -> list[Alert]:
-            gone = self._gone(db, [record for record, _ in reports])
+            gone, counts = self._targets(db, [record for record, _ in reports])
             stored = [pair for pair in reports if (pair[0].kind, pair[0].id) not in gone]
             checked = self._checked(db, stored) if alerting is not None else []
             try:
@@ -776,14 +786,28 @@ class State:
                     f"a report's target is not in {self.where}: store reports only of records "
                     "this state returned"
                 ) from None
-            pruned = {(r.kind, r.id, keep) for r, _ in stored if (keep := keeps.get(r.app))}
-            # A seek: what is older than the target's keep-th newest report goes. The subquery
-            # reads keep entries of the target's index, not every report the target has.
+            added = Counter((record.kind, record.id) for record, _ in stored)
+            apps = {(record.kind, record.id): record.app for record, _ in stored}
+            surplus: list[tuple[str, str, int]] = []
+            recounted: list[tuple[int, str, str]] = []
+            for (kind, id), app in sorted(apps.items()):
+                count = counts[kind, id] + added[kind, id]
+                keep = keeps.get(app)
+                if keep is not None and count > keep:
+                    surplus.append((kind, id, count - keep))
+                    count = keep
+                # A target that keeps as many as it has stored (a --watch round once
+                # retention began) has nothing to write.
+                if count != counts[kind, id]:
+                    recounted.append((count, kind, id))
+            # Only the oldest surplus rows are read, from the old end of the target's index.
             db.executemany(
-                "DELETE FROM reports WHERE kind = ? AND target_id = ? AND (generated, id) < ("
-                " SELECT generated, id FROM reports WHERE kind = ? AND target_id = ?"
-                " ORDER BY generated DESC, id DESC LIMIT 1 OFFSET ?)",
-                [(kind, id, kind, id, keep - 1) for kind, id, keep in sorted(pruned)],
+                "DELETE FROM reports WHERE id IN (SELECT id FROM reports"
+                " WHERE kind = ? AND target_id = ? ORDER BY generated, id LIMIT ?)",
+                surplus,
+            )
+            db.executemany(
+                "UPDATE targets SET report_count = ? WHERE kind = ? AND id = ?", recounted
             )
             if alerting is None or not checked:
                 return []
@@ -791,11 +815,15 @@ class State:
 
         return self._write(write)
 
-    def _gone(self, db: Database, records: Sequence[Record]) -> set[tuple[str, str]]:
-        """Which of ``records`` were destroyed, or are being destroyed, meanwhile. The others
-        stay as they are until the transaction ends: locked where writers do not take turns
-        (in one order, so that two transactions never wait for each other)."""
+    def _targets(
+        self, db: Database, records: Sequence[Record]
+    ) -> tuple[set[tuple[str, str]], dict[tuple[str, str], int]]:
+        """Which of ``records`` were destroyed, or are being destroyed, meanwhile, and how
+        many reports each has stored. They stay as they are until the transaction ends: locked
+        where writers do not take turns (in one order, so that two transactions never wait
+        for each other), so that the counts are still right when this one writes them."""
         gone: set[tuple[str, str]] = set()
+        counts: dict[tuple[str, str], int] = {}
         # Each target asked about once, however many of the reports are about it.
         keys = sorted({(record.kind, record.id) for record in records})
         for start in range(0, len(keys), _BATCH):
@@ -803,13 +831,14 @@ class State:
             values = ", ".join(["(?, ?)"] * len(batch))
             rows = db.execute(
                 f"WITH asked (asked_kind, asked_id) AS (VALUES {values})"
-                " SELECT kind, id, destroyed IS NOT NULL OR claimed IS NOT NULL"
+                " SELECT kind, id, destroyed IS NOT NULL OR claimed IS NOT NULL, report_count"
                 " FROM asked JOIN targets ON kind = asked_kind AND id = asked_id"
                 f" ORDER BY kind, id{db.for_update}",
                 [item for key in batch for item in key],
             ).fetchall()
-            gone.update((kind, id) for kind, id, away in rows if away)
-        return gone
+            gone.update((kind, id) for kind, id, away, _ in rows if away)
+            counts.update(((kind, id), count) for kind, id, _, count in rows)
+        return gone, counts
 
     def _checked(
         self, db: Database, reports: Sequence[tuple[Record, StatusReport]]
