@@ -138,6 +138,9 @@ class Runner:
         # Taken in order by as many workers as may run at once, not one task per check
         # waiting for a slot: the checks not yet started cost nothing meanwhile.
         waiting = iter(enumerate(checks))
+        # Observers run after the check has given back its slot: with some, a worker for each
+        # check, so that a slow observer does not hold back the checks behind it.
+        observed = bool(self.plugins.observers(OBSERVER_HOOK))
 
         async def worker() -> None:
             for index, check in waiting:
@@ -148,15 +151,12 @@ class Runner:
                     if on_start is not None:
                         on_start(check)
                     checked = await self.check(check)
-                if self.plugins.observers(OBSERVER_HOOK):
+                if observed:
                     await self._observe(check, checked.report)
                 if on_done is not None:
                     on_done(check, checked)
                 reports[index] = checked.report
 
-        # Observers run after the check has given back its slot: with some, a worker for each
-        # check, so that a slow observer does not hold back the checks behind it.
-        observed = bool(self.plugins.observers(OBSERVER_HOOK))
         workers = len(checks) if observed else min(self.concurrency, len(checks))
         await asyncio.gather(*(worker() for _ in range(workers)))
         # Every one set: the workers took every check, or one raised and gather with it.
