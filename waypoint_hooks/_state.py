@@ -786,12 +786,11 @@ class State:
                     f"a report's target is not in {self.where}: store reports only of records "
                     "this state returned"
                 ) from None
-            added = Counter((record.kind, record.id) for record, _ in stored)
-            apps = {(record.kind, record.id): record.app for record, _ in stored}
+            added = Counter([(record.kind, record.id, record.app) for record, _ in stored])
             surplus: list[tuple[str, str, int]] = []
             recounted: list[tuple[int, str, str]] = []
-            for (kind, id), app in sorted(apps.items()):
-                count = counts[kind, id] + added[kind, id]
+            for (kind, id, app), new in sorted(added.items()):
+                count = counts[kind, id] + new
                 keep = keeps.get(app)
                 if keep is not None and count > keep:
                     surplus.append((kind, id, count - keep))
