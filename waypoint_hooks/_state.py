@@ -183,11 +183,10 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         # How many reports each target has stored, kept in the transaction that stores or
         # prunes them: retention then deletes only the surplus, read from the oldest end of
-        # the target's index, instead of seeking past the keep newest every time.
-        "ALTER TABLE targets ADD COLUMN report_count INTEGER NOT NULL DEFAULT 0",
-        """UPDATE targets SET report_count = (
-            SELECT count(*) FROM reports
-            WHERE reports.kind = targets.kind AND reports.target_id = targets.id)""",
+        # the target's index, instead of seeking past the keep newest every time. NULL until
+        # retention first needs it (counted then, once): writes without retention, and the
+        # upgrade of a big state, do without it.
+        "ALTER TABLE targets ADD COLUMN report_count INTEGER",
     ),
 )
 
@@ -786,18 +785,30 @@ class State:
                     f"a report's target is not in {self.where}: store reports only of records "
                     "this state returned"
                 ) from None
-            added = Counter([(record.kind, record.id, record.app) for record, _ in stored])
+            # By id alone, unique across the state (Record.id): no tuple made for each report.
+            added = Counter([record.id for record, _ in stored])
+            targets = {record.id: record for record, _ in stored}
             surplus: list[tuple[str, str, int]] = []
             recounted: list[tuple[int, str, str]] = []
-            for (kind, id, app), new in sorted(added.items()):
-                count = counts[kind, id] + new
-                keep = keeps.get(app)
+            for id, record in sorted(targets.items()):
+                kind, keep, known = record.kind, keeps.get(record.app), counts[record.kind, id]
+                if keep is None and known is None:
+                    continue  # not counted until retention needs it
+                if known is None:
+                    # Retention's first need of it: the target's index read once, the
+                    # reports just stored included.
+                    (count,) = db.execute(
+                        "SELECT count(*) FROM reports WHERE kind = ? AND target_id = ?",
+                        (kind, id),
+                    ).fetchone()
+                else:
+                    count = known + added[id]
                 if keep is not None and count > keep:
                     surplus.append((kind, id, count - keep))
                     count = keep
                 # A target that keeps as many as it has stored (a --watch round once
                 # retention began) has nothing to write.
-                if count != counts[kind, id]:
+                if count != known:
                     recounted.append((count, kind, id))
             # Only the oldest surplus rows are read, from the old end of the target's index.
             db.executemany(
@@ -816,13 +827,14 @@ class State:
 
     def _targets(
         self, db: Database, records: Sequence[Record]
-    ) -> tuple[set[tuple[str, str]], dict[tuple[str, str], int]]:
+    ) -> tuple[set[tuple[str, str]], dict[tuple[str, str], int | None]]:
         """Which of ``records`` were destroyed, or are being destroyed, meanwhile, and how
-        many reports each has stored. They stay as they are until the transaction ends: locked
-        where writers do not take turns (in one order, so that two transactions never wait
-        for each other), so that the counts are still right when this one writes them."""
+        many reports each has stored (``None``: not counted yet). They stay as they are
+        until the transaction ends: locked where writers do not take turns (in one order, so
+        that two transactions never wait for each other), so that the counts are still right
+        when this one writes them."""
         gone: set[tuple[str, str]] = set()
-        counts: dict[tuple[str, str], int] = {}
+        counts: dict[tuple[str, str], int | None] = {}
         # Each target asked about once, however many of the reports are about it.
         keys = sorted({(record.kind, record.id) for record in records})
         for start in range(0, len(keys), _BATCH):
