@@ -523,6 +523,38 @@ def test_an_observer_that_raises_is_reported_and_changes_nothing(
     assert any("grumpy" in line and "webhook down" in line for line in ui.lines())
 
 
+def test_a_slow_observer_does_not_hold_back_the_next_check(
+    manager: PluginManager, plugin_module: Build
+) -> None:
+    register(
+        manager,
+        plugin_module,
+        "slow",
+        """
+        import asyncio
+        from waypoint_hooks import Health, StatusReport, hookimpl
+
+        started = []
+        observed = []
+
+        @hookimpl
+        async def platform_status_func(job_info):
+            started.append(job_info.app)
+            return StatusReport(health=Health.READY)
+
+        @hookimpl
+        async def status_report_generated(job_info):
+            # Done once the next check has started, which must not wait for this observer.
+            while len(started) < 2:
+                await asyncio.sleep(0.001)
+            observed.append(job_info.app)
+        """,
+    )
+    checks = [check("slow", job_info=JobInfo("demo", app)) for app in ("web", "api")]
+    Runner(manager, concurrency=1, timeout=5).run(checks)
+    assert manager.get("slow").module.observed == ["api", "web"]  # type: ignore[attr-defined]
+
+
 def test_a_plugin_missing_from_the_install_gives_unknown(manager: PluginManager) -> None:
     report = run_one(manager, "ghost")
     assert report.health is Health.UNKNOWN

@@ -679,6 +679,105 @@ def test_add_reports_with_keep_prunes_each_target_to_its_newest(location: Path |
         for app in ("web", "api"):
             kept = [item.report.health_message for item in state.history(app, "default")]
             assert kept == ["9", "8"]
+    assert counted(location) == {(one.id, 2), (two.id, 2)}
+
+
+def counted(location: Path | str) -> set[tuple[str, int | None]]:
+    """Each target's count of stored reports (None: not counted yet), after checking a
+    count against the reports."""
+    counts = query(
+        location,
+        "SELECT id, report_count, (SELECT count(*) FROM reports"
+        " WHERE reports.kind = targets.kind AND target_id = targets.id) FROM targets",
+    )
+    wrong = [(id, kept, stored) for id, kept, stored in counts if kept not in (None, stored)]
+    assert wrong == []
+    return {(id, kept) for id, kept, _ in counts}
+
+
+def test_retention_keeps_the_newest_by_generated_time_whatever_order_they_came_in(
+    state: State,
+) -> None:
+    record = deploy(state)
+    state.add_reports([(record, report(str(i), at(i))) for i in (5, 1, 9, 3)])
+    state.add_reports([(record, report(str(i), at(i))) for i in (0, 7)], keep=3)
+    assert messages(state.history("web", "default")) == ["9", "7", "5"]
+    state.add_reports([(record, report("2", at(2)))], keep=3)
+    assert messages(state.history("web", "default")) == ["9", "7", "5"]
+
+
+def test_reports_stored_without_retention_are_counted_when_it_first_needs_them(
+    state: State, location: Path | str
+) -> None:
+    record = deploy(state)
+    state.add_reports([(record, report(str(i), at(i))) for i in range(5)])
+    assert counted(location) == {(record.id, None)}
+    state.add_reports([(record, report("5", at(5)))], keep=3)
+    assert messages(state.history("web", "default")) == ["5", "4", "3"]
+    assert counted(location) == {(record.id, 3)}
+    state.add_reports([(record, report("6", at(6)))])
+    assert counted(location) == {(record.id, 4)}
+
+
+def test_an_upgraded_state_s_retention_keeps_the_newest(location: Path | str) -> None:
+    with State.open(location) as state:
+        record = deploy(state)
+        state.add_reports([(record, report(str(i), at(i))) for i in range(5)])
+    # The state as the version before the count wrote it.
+    query(location, "ALTER TABLE targets DROP COLUMN report_count")
+    older = len(state_module._MIGRATIONS) - 1
+    if isinstance(location, Path):
+        query(location, f"PRAGMA user_version = {older}")
+    else:
+        query(location, f"UPDATE waypoint_hooks_schema SET version = {older}")
+    with State.open(location) as state:
+        state.add_reports([(record, report("5", at(5)))], keep=3)
+        assert messages(state.history("web", "default")) == ["5", "4", "3"]
+    assert counted(location) == {(record.id, 3)}
+
+
+KEEPING_WRITER = """
+import sys, time
+from datetime import datetime, timezone
+from pathlib import Path
+from waypoint_hooks import Health, StatusReport
+from waypoint_hooks._state import State
+
+location = sys.argv[1] if "://" in sys.argv[1] else Path(sys.argv[1])
+go, name = Path(sys.argv[2]), sys.argv[3]
+Path(f"{go}.{name}").touch()
+while not go.exists():
+    time.sleep(0.001)
+with State.open(location) as state:
+    (record,) = state.versions("deployment", "web", "default")
+    for round in range(40):
+        report = StatusReport(health=Health.READY, generated_time=datetime.now(timezone.utc))
+        state.add_reports([(record, report)] * 3, keep=int(sys.argv[4]))
+"""
+
+
+def test_concurrent_writers_with_retention_keep_the_count_right(
+    tmp_path: Path, location: Path | str
+) -> None:
+    with State.open(location) as state:
+        record = deploy(state)
+    go, workers, keep = tmp_path / "go", 4, 5
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", KEEPING_WRITER, str(location), str(go), f"w{n}", str(keep)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(workers)
+    ]
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("go.w*"))) < workers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    for process in processes:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    assert counted(location) == {(record.id, keep)}
 
 
 # The directory and the file (DESIGN §13): private, never through a link, read-only for the

@@ -6,7 +6,6 @@ import fnmatch
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
@@ -236,7 +235,10 @@ def _threshold(
     if min_ready is not None:
         enough = ready >= min_ready
     else:
-        # Exact arithmetic: 0.7 * 10 is 7.000000000000001 in floats.
+        # Exact arithmetic: 0.7 * 10 is 7.000000000000001 in floats. Imported here: fractions
+        # imports decimal, which commands that aggregate nothing (status --cached) do without.
+        from fractions import Fraction
+
         fraction = Fraction(repr(ready_fraction)) if ready_fraction is not None else Fraction(1)
         enough = ready >= fraction * total
     if enough:

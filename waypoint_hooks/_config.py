@@ -14,11 +14,9 @@ says what it takes; the document says where it was written). Over 400 lines for 
 
 from __future__ import annotations
 
-import difflib
 import graphlib
 import os
 import re
-import zoneinfo
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal, final
@@ -222,6 +220,9 @@ def _window(_: object, field: attrs.Attribute[Duration], value: Duration) -> Non
 
 
 def _zone(_: object, __: attrs.Attribute[str], value: str) -> None:
+    # Imported here: only a config that names a time zone needs it.
+    import zoneinfo
+
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -423,6 +424,8 @@ def _unescape(match: re.Match[str]) -> str:
 
 
 def _allowed(name: str, allowed: list[str]) -> str:
+    import difflib  # only a config in error needs it
+
     close = difflib.get_close_matches(name, allowed, n=1)
     hint = f'; did you mean "{close[0]}"? Allowed: ' if close else "; allowed: "
     return hint + ", ".join(allowed)

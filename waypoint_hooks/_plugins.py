@@ -109,9 +109,16 @@ def discover(specs: PluginSpecs = NO_SPECS, autoload: bool | None = None) -> lis
     if autoload is None:
         autoload = os.environ.get(AUTOLOAD_ENV, "") in ("", "0")
     found: dict[str, Plugin] = {}
+    # Each distribution's name and version, read once however many plugins it provides:
+    # each read parses its whole metadata file.
+    named: dict[importlib.metadata.Distribution, tuple[str, str]] = {}
     for entry_point in importlib.metadata.entry_points(group=PROJECT):
         dist = entry_point.dist
-        dist_name = dist.metadata["Name"] if dist is not None else None
+        dist_name = version = None
+        if dist is not None:
+            if dist not in named:
+                named[dist] = (dist.metadata["Name"], dist.version)
+            dist_name, version = named[dist]
         builtin = dist_name is not None and _normal(dist_name) == _DISTRIBUTION
         if entry_point.name in specs.blocked or not (builtin or autoload):
             continue
@@ -120,7 +127,7 @@ def discover(specs: PluginSpecs = NO_SPECS, autoload: bool | None = None) -> lis
             entry_point.value,
             "builtin" if builtin else "entry-point",
             dist_name,
-            dist.version if dist is not None else None,
+            version,
         )
         earlier = found.get(entry_point.name)
         if earlier is not None:

@@ -15,7 +15,6 @@ import itertools
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
@@ -481,6 +480,9 @@ class Cache:
         try:
             # Private, as the state beside it (DESIGN §13); mkstemp makes the file 0600.
             self._file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Imported here: a run that finds its entry (the usual one) writes none.
+            import tempfile
+
             fd, temp = tempfile.mkstemp(
                 prefix=self._file.name, suffix=".tmp", dir=self._file.parent
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any, Final, Literal, final
+from typing import Any, Final, Literal, cast, final
 
 import attrs
 
@@ -134,21 +134,33 @@ class Runner:
         ``UNKNOWN`` report saying so, and neither callback.
         """
         slots = self._pool()
+        reports: list[StatusReport | None] = [None] * len(checks)
+        # Taken in order by as many workers as may run at once, not one task per check
+        # waiting for a slot: the checks not yet started cost nothing meanwhile.
+        waiting = iter(enumerate(checks))
+        # Observers run after the check has given back its slot: with some, a worker for each
+        # check, so that a slow observer does not hold back the checks behind it.
+        observed = bool(self.plugins.observers(OBSERVER_HOOK))
 
-        async def one(check: StatusCheck) -> StatusReport:
-            async with slots:
-                if STOP.requested:
-                    return check.unknown("not checked: the command was stopped")
-                if on_start is not None:
-                    on_start(check)
-                checked = await self.check(check)
-            if self.plugins.observers(OBSERVER_HOOK):
-                await self._observe(check, checked.report)
-            if on_done is not None:
-                on_done(check, checked)
-            return checked.report
+        async def worker() -> None:
+            for index, check in waiting:
+                async with slots:
+                    if STOP.requested:
+                        reports[index] = check.unknown("not checked: the command was stopped")
+                        continue
+                    if on_start is not None:
+                        on_start(check)
+                    checked = await self.check(check)
+                if observed:
+                    await self._observe(check, checked.report)
+                if on_done is not None:
+                    on_done(check, checked)
+                reports[index] = checked.report
 
-        return list(await asyncio.gather(*(one(check) for check in checks)))
+        workers = len(checks) if observed else min(self.concurrency, len(checks))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        # Every one set: the workers took every check, or one raised and gather with it.
+        return cast(list[StatusReport], reports)
 
     def _pool(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()

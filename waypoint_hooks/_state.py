@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
@@ -192,6 +193,14 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX checks_due ON checks (workspace, due)",
         "CREATE INDEX checks_held ON checks (workspace, holder) WHERE holder IS NOT NULL",
+    ),
+    (
+        # How many reports each target has stored, kept in the transaction that stores or
+        # prunes them: retention then deletes only the surplus, read from the oldest end of
+        # the target's index, instead of seeking past the keep newest every time. NULL until
+        # retention first needs it (counted then, once): writes without retention, and the
+        # upgrade of a big state, do without it.
+        "ALTER TABLE targets ADD COLUMN report_count INTEGER",
     ),
 )
 
@@ -822,7 +831,7 @@ class State:
             return []
 
         def write(db: Database) -> list[Alert]:
-            gone = self._gone(db, [record for record, _ in reports])
+            gone, counts = self._targets(db, [record for record, _ in reports])
             stored = [pair for pair in reports if (pair[0].kind, pair[0].id) not in gone]
             checked = self._checked(db, stored) if alerting is not None else []
             try:
@@ -837,14 +846,39 @@ class State:
                     f"a report's target is not in {self.where}: store reports only of records "
                     "this state returned"
                 ) from None
-            pruned = {(r.kind, r.id, keep) for r, _ in stored if (keep := keeps.get(r.app))}
-            # A seek: what is older than the target's keep-th newest report goes. The subquery
-            # reads keep entries of the target's index, not every report the target has.
+            # By id alone, unique across the state (Record.id): no tuple made for each report.
+            added = Counter([record.id for record, _ in stored])
+            targets = {record.id: record for record, _ in stored}
+            surplus: list[tuple[str, str, int]] = []
+            recounted: list[tuple[int, str, str]] = []
+            for id, record in sorted(targets.items()):
+                kind, keep, known = record.kind, keeps.get(record.app), counts[record.kind, id]
+                if keep is None and known is None:
+                    continue  # not counted until retention needs it
+                if known is None:
+                    # Retention's first need of it: the target's index read once, the
+                    # reports just stored included.
+                    (count,) = db.execute(
+                        "SELECT count(*) FROM reports WHERE kind = ? AND target_id = ?",
+                        (kind, id),
+                    ).fetchone()
+                else:
+                    count = known + added[id]
+                if keep is not None and count > keep:
+                    surplus.append((kind, id, count - keep))
+                    count = keep
+                # A target that keeps as many as it has stored (a --watch round once
+                # retention began) has nothing to write.
+                if count != known:
+                    recounted.append((count, kind, id))
+            # Only the oldest surplus rows are read, from the old end of the target's index.
             db.executemany(
-                "DELETE FROM reports WHERE kind = ? AND target_id = ? AND (generated, id) < ("
-                " SELECT generated, id FROM reports WHERE kind = ? AND target_id = ?"
-                " ORDER BY generated DESC, id DESC LIMIT 1 OFFSET ?)",
-                [(kind, id, kind, id, keep - 1) for kind, id, keep in sorted(pruned)],
+                "DELETE FROM reports WHERE id IN (SELECT id FROM reports"
+                " WHERE kind = ? AND target_id = ? ORDER BY generated, id LIMIT ?)",
+                surplus,
+            )
+            db.executemany(
+                "UPDATE targets SET report_count = ? WHERE kind = ? AND id = ?", recounted
             )
             if alerting is None or not checked:
                 return []
@@ -852,11 +886,16 @@ class State:
 
         return self._write(write)
 
-    def _gone(self, db: Database, records: Sequence[Record]) -> set[tuple[str, str]]:
-        """Which of ``records`` were destroyed, or are being destroyed, meanwhile. The others
-        stay as they are until the transaction ends: locked where writers do not take turns
-        (in one order, so that two transactions never wait for each other)."""
+    def _targets(
+        self, db: Database, records: Sequence[Record]
+    ) -> tuple[set[tuple[str, str]], dict[tuple[str, str], int | None]]:
+        """Which of ``records`` were destroyed, or are being destroyed, meanwhile, and how
+        many reports each has stored (``None``: not counted yet). They stay as they are
+        until the transaction ends: locked where writers do not take turns (in one order, so
+        that two transactions never wait for each other), so that the counts are still right
+        when this one writes them."""
         gone: set[tuple[str, str]] = set()
+        counts: dict[tuple[str, str], int | None] = {}
         # Each target asked about once, however many of the reports are about it.
         keys = sorted({(record.kind, record.id) for record in records})
         for start in range(0, len(keys), _BATCH):
@@ -864,13 +903,14 @@ class State:
             values = ", ".join(["(?, ?)"] * len(batch))
             rows = db.execute(
                 f"WITH asked (asked_kind, asked_id) AS (VALUES {values})"
-                " SELECT kind, id, destroyed IS NOT NULL OR claimed IS NOT NULL"
+                " SELECT kind, id, destroyed IS NOT NULL OR claimed IS NOT NULL, report_count"
                 " FROM asked JOIN targets ON kind = asked_kind AND id = asked_id"
                 f" ORDER BY kind, id{db.for_update}",
                 [item for key in batch for item in key],
             ).fetchall()
-            gone.update((kind, id) for kind, id, away in rows if away)
-        return gone
+            gone.update((kind, id) for kind, id, away, _ in rows if away)
+            counts.update(((kind, id), count) for kind, id, _, count in rows)
+        return gone, counts
 
     def _checked(
         self, db: Database, reports: Sequence[tuple[Record, StatusReport]]
