@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -572,6 +573,23 @@ print(json.dumps(sequences))
 """
 
 
+def started_together(
+    go: Path, commands: list[list[str]], **options: Any
+) -> list[subprocess.Popen[str]]:
+    """Worker processes that start their work at once: each touches ``go.NAME`` when it is
+    ready, then waits for ``go``, which is made once all are ready."""
+    processes = [
+        subprocess.Popen(command, stderr=subprocess.PIPE, text=True, **options)
+        for command in commands
+    ]
+    deadline = time.monotonic() + 60
+    while len(list(go.parent.glob(f"{go.name}.w*"))) < len(commands):
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.01)
+    go.touch()
+    return processes
+
+
 def test_concurrent_processes_never_lock_and_get_distinct_gapless_sequences(
     tmp_path: Path, location: Path | str, request: pytest.FixtureRequest
 ) -> None:
@@ -582,28 +600,15 @@ def test_concurrent_processes_never_lock_and_get_distinct_gapless_sequences(
         fresh = [str(location.with_name(f"new-{n}.db")) for n in range(20)]
     else:
         fresh = [request.getfixturevalue("postgres").database() for _ in range(3)]
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                WORKER,
-                str(location),
-                str(go),
-                f"w{n}",
-                str(rounds),
-                json.dumps(fresh),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(workers)
-    ]
-    deadline = time.monotonic() + 60
-    while len(list(tmp_path.glob("go.w*"))) < workers and time.monotonic() < deadline:
-        time.sleep(0.01)
-    go.touch()
+    arguments = [str(location), str(go), str(rounds), json.dumps(fresh)]
+    processes = started_together(
+        go,
+        [
+            [sys.executable, "-c", WORKER, *arguments[:2], f"w{n}", *arguments[2:]]
+            for n in range(workers)
+        ],
+        stdout=subprocess.PIPE,
+    )
     sequences: list[int] = []
     for process in processes:
         out, err = process.communicate(timeout=120)
@@ -762,18 +767,13 @@ def test_concurrent_writers_with_retention_keep_the_count_right(
     with State.open(location) as state:
         record = deploy(state)
     go, workers, keep = tmp_path / "go", 4, 5
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", KEEPING_WRITER, str(location), str(go), f"w{n}", str(keep)],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(workers)
-    ]
-    deadline = time.monotonic() + 60
-    while len(list(tmp_path.glob("go.w*"))) < workers and time.monotonic() < deadline:
-        time.sleep(0.01)
-    go.touch()
+    processes = started_together(
+        go,
+        [
+            [sys.executable, "-c", KEEPING_WRITER, str(location), str(go), f"w{n}", str(keep)]
+            for n in range(workers)
+        ],
+    )
     for process in processes:
         _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
