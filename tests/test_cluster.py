@@ -5,10 +5,12 @@ processes."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -19,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from helpers_postgres import Cluster, query
 from hostile.harness import GUARD, Processes
@@ -156,6 +159,36 @@ def test_a_check_this_instance_declined_is_left_to_the_others(
         location, "UPDATE checks SET holder = ?, declined = NULL WHERE app = 'a'", (this_command(),)
     )
     assert taken(state, at(3), released=back(planned[:1], at(3))) == planned[:1]
+
+
+@contextlib.contextmanager
+def written_elsewhere(location: Path | str) -> Iterator[None]:
+    """Another writer holds the checks for as long as this lasts: a write transaction that
+    takes checks waits for it; reading does not."""
+    if isinstance(location, Path):
+        with contextlib.closing(sqlite3.connect(location, isolation_level=None)) as db:
+            db.execute("BEGIN IMMEDIATE")
+            yield
+            db.execute("ROLLBACK")
+        return
+    with psycopg.connect(location) as db:
+        db.execute("LOCK TABLE checks IN EXCLUSIVE MODE")
+        yield
+        db.rollback()
+
+
+def test_a_turn_with_nothing_due_nor_to_give_back_writes_nothing(
+    state: State, planned: list[tuple[str, str]], location: Path | str
+) -> None:
+    state.take_checks("default", T0)
+    state.take_checks("default", at(1), released=back(planned, at(60)))
+    turns: list[Any] = []
+    with written_elsewhere(location):
+        turn = threading.Thread(target=lambda: turns.append(state.take_checks("default", at(2))))
+        turn.start()
+        turn.join(20)  # a guard: the turn waits for nobody
+        assert [(taken.checks, taken.next_due) for taken in turns] == [([], at(60))]
+    turn.join()
 
 
 def test_only_the_named_apps_are_taken(state: State, planned: list[tuple[str, str]]) -> None:

@@ -1315,6 +1315,20 @@ class State:
                 max(live, 1),
             )
 
+        if keys is None and not released and not declined:
+            # Nothing to give back: whether anything is due is read first, outside a write
+            # transaction, so that an idle instance writes nothing (no WAL, no transaction
+            # id) at each of its turns.
+            with self._guarded() as db:
+                live, due, following = db.execute(
+                    "SELECT (SELECT count(*) FROM instances WHERE serving = 1 AND lease_until > ?),"
+                    f" (SELECT count(*) FROM checks WHERE workspace = ? AND due <= ?"
+                    f" AND {mine_to_take}{chosen}),"
+                    " (SELECT min(due) FROM checks WHERE workspace = ? AND holder IS NULL)",
+                    (moment, workspace, moment, moment, me, *chosen_parameters, workspace),
+                ).fetchone()
+            if not due:
+                return Taken([], None if following is None else _time(following), max(live, 1))
         return self._write(write)
 
     def instances(self, now: datetime, workspace: str) -> list[Instance]:
