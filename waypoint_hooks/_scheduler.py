@@ -185,11 +185,9 @@ class Scheduler:
         self._taking.discard(taking)
         if taking.cancelled() or taking.exception() is not None:
             return  # the caller sees it; nothing was held
-        due = [((app, kind), when) for app, kind, when in taking.result().checks]
-        if self._stopping:
-            self._ended += [(*key, when) for key, when in due]
-        else:
-            self._start(due)
+        self._start_or_give_back(
+            [((app, kind), when) for app, kind, when in taking.result().checks]
+        )
 
     def ended(self, key: CheckKey) -> None:
         """``key``'s check is over: its next one is due an interval after it started (at once
@@ -229,14 +227,17 @@ class Scheduler:
         # Not this instance's to check (its config has no such app; another's has): left to
         # the others.
         self._declined += [(*key, when) for key, when in due if key not in self._intervals]
-        if self._stopping:  # taken as the service stopped: given back as they were
-            self._ended += [(*key, when) for key, when in mine]
-        else:
-            self._start(mine)
+        self._start_or_give_back(mine)
         if taken.next_due is None:
             return self._poll
         until = (taken.next_due - _now()).total_seconds()
         return min(max(until, self._resolution), self._poll)
+
+    def _start_or_give_back(self, batch: list[tuple[CheckKey, datetime]]) -> None:
+        if self._stopping:  # taken as the service stopped: given back as they were
+            self._ended += [(*key, when) for key, when in batch]
+        else:
+            self._start(batch)
 
     def _start(self, batch: list[tuple[CheckKey, datetime]]) -> None:
         if not batch:

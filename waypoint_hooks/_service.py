@@ -33,13 +33,11 @@ from ._scheduler import Scheduler
 from ._signals import STOP, Interrupted
 from ._state import CheckKey, Record, State
 
-__all__ = ["KINDS", "StatusService", "TargetKey"]
+__all__ = ["KINDS", "StatusService"]
 
 logger = logging.getLogger("waypoint_hooks.serve")
 
 KINDS: Final[tuple[TargetKind, ...]] = ("deployment", "release")
-#: What the scheduler checks: an app's deployment or its release.
-TargetKey = CheckKey
 #: How often the config file and the stop signal are looked at, in seconds.
 _POLL: Final = 0.1
 _CONFIG_POLL: Final = 1.0
@@ -176,7 +174,7 @@ class StatusService:
             {(app.name, kind): float(app.status.interval) for app in self.apps() for kind in KINDS}
         )
 
-    async def _check(self, keys: list[TargetKey]) -> None:
+    async def _check(self, keys: list[CheckKey]) -> None:
         """Check a batch of targets; each ends once its report is stored."""
         wanted = set(keys)
         # None: dropped from the config while due.
@@ -190,9 +188,7 @@ class StatusService:
             for app, record in await asyncio.to_thread(self.launcher.targets, apps)
             if (app.name, record.kind) in wanted
         ]
-        keyed: dict[str, TargetKey] = {
-            record.id: (app.name, record.kind) for app, record in targets
-        }
+        keyed: dict[str, CheckKey] = {record.id: (app.name, record.kind) for app, record in targets}
         for key in wanted - set(keyed.values()):  # not deployed (or released), or gone
             self._update(*key, None, None)
             self.scheduler.ended(key)
@@ -206,7 +202,7 @@ class StatusService:
         await self.launcher.check(targets, self.runner, on_done=done)
         await asyncio.gather(*storing)
 
-    async def _store(self, key: TargetKey, reports: Reports) -> None:
+    async def _store(self, key: CheckKey, reports: Reports) -> None:
         await self._writer.store(reports)
         ((record, report),) = reports
         self._update(*key, record, report)

@@ -1253,6 +1253,12 @@ class State:
         if apps:
             chosen = f" AND app IN ({', '.join(['?'] * len(apps))})"
             chosen_parameters = tuple(apps)
+        # The checks this instance may take now, the live serve instances, and when the
+        # earliest check none holds is due: asked by both ways a turn goes.
+        due_here = f"workspace = ? AND due <= ? AND {mine_to_take}{chosen}"
+        due_parameters = (workspace, moment, moment, me, *chosen_parameters)
+        live_count = "(SELECT count(*) FROM instances WHERE serving = 1 AND lease_until > ?)"
+        next_due = "(SELECT min(due) FROM checks WHERE workspace = ? AND holder IS NULL)"
 
         def write(db: Database) -> Taken:
             for given, declined_by in ((released, None), (declined, me)):
@@ -1279,15 +1285,13 @@ class State:
                 live = 1
             else:
                 live, due, held, mine = db.execute(
-                    "SELECT (SELECT count(*) FROM instances WHERE serving = 1 AND lease_until > ?),"
-                    f" (SELECT count(*) FROM checks WHERE workspace = ? AND due <= ?"
-                    f" AND {mine_to_take}{chosen}),"
+                    f"SELECT {live_count}, (SELECT count(*) FROM checks WHERE {due_here}),"
                     f" (SELECT count(*) FROM checks WHERE workspace = ? AND holder IS NOT NULL"
                     f" AND NOT {free}{chosen}),"
                     f" (SELECT count(*) FROM checks WHERE workspace = ? AND holder = ?{chosen})",
                     (
                         moment,
-                        *(workspace, moment, moment, me, *chosen_parameters),
+                        *due_parameters,
                         *(workspace, moment, *chosen_parameters),
                         *(workspace, me, *chosen_parameters),
                     ),
@@ -1296,19 +1300,15 @@ class State:
                 # this one holds: instances whose turns come at once take alike.
                 share = max(-(-(due + held) // max(live, 1)) - mine, 0)
                 rows = db.execute(
-                    f"SELECT app, kind, due FROM checks WHERE workspace = ? AND due <= ?"
-                    f" AND {mine_to_take}{chosen}"
+                    f"SELECT app, kind, due FROM checks WHERE {due_here}"
                     f" ORDER BY due, app, kind LIMIT ?{db.for_update_skip_locked}",
-                    (workspace, moment, moment, me, *chosen_parameters, share),
+                    (*due_parameters, share),
                 ).fetchall()
             db.executemany(
                 "UPDATE checks SET holder = ? WHERE workspace = ? AND app = ? AND kind = ?",
                 [(me, workspace, app, kind) for app, kind, _ in rows],
             )
-            (following,) = db.execute(
-                "SELECT min(due) FROM checks WHERE workspace = ? AND holder IS NULL",
-                (workspace,),
-            ).fetchone()
+            (following,) = db.execute(f"SELECT {next_due}", (workspace,)).fetchone()
             return Taken(
                 [(app, kind, _time(due)) for app, kind, due in rows],
                 None if following is None else _time(following),
@@ -1321,11 +1321,9 @@ class State:
             # id) at each of its turns.
             with self._guarded() as db:
                 live, due, following = db.execute(
-                    "SELECT (SELECT count(*) FROM instances WHERE serving = 1 AND lease_until > ?),"
-                    f" (SELECT count(*) FROM checks WHERE workspace = ? AND due <= ?"
-                    f" AND {mine_to_take}{chosen}),"
-                    " (SELECT min(due) FROM checks WHERE workspace = ? AND holder IS NULL)",
-                    (moment, workspace, moment, moment, me, *chosen_parameters, workspace),
+                    f"SELECT {live_count}, (SELECT count(*) FROM checks WHERE {due_here}),"
+                    f" {next_due}",
+                    (moment, *due_parameters, workspace),
                 ).fetchone()
             if not due:
                 return Taken([], None if following is None else _time(following), max(live, 1))
