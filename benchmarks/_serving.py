@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from waypoint_hooks._state import State, default_state_path
+from waypoint_hooks.state.store import State, default_state_path
 
 from .startup import _ENV
 

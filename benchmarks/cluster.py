@@ -37,7 +37,7 @@ SHARE_BOUND = 0.1
 
 _DRIVER = """
 import atexit, json, sys
-from waypoint_hooks import _postgres
+from waypoint_hooks.state import postgres as _postgres
 
 opened = []
 original = _postgres.PostgresDatabase.__init__
@@ -53,7 +53,7 @@ def report():
         json.dump(sum(database.round_trips for database in opened), out)
 
 atexit.register(report)
-from waypoint_hooks.cli import main
+from waypoint_hooks.cli.commands import main
 
 main(sys.argv[2:], prog_name="waypoint-hooks")
 """

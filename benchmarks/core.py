@@ -25,8 +25,8 @@ from waypoint_hooks import (
     report_from_json,
     report_to_json,
 )
-from waypoint_hooks._callers import _call_sync
-from waypoint_hooks._wire import report_to_wire
+from waypoint_hooks.model.wire import report_to_wire
+from waypoint_hooks.plugins.callers import _call_sync
 from waypoint_hooks.terminal import SilentUI
 
 from ._measure import Row, interleaved

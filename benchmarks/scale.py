@@ -23,10 +23,10 @@ from typing import Any
 import pluggy
 
 from waypoint_hooks import JobInfo, PluginManager, PluginSpecs, hookspecs
-from waypoint_hooks._config import Project, load_config
-from waypoint_hooks._launcher import Launcher
-from waypoint_hooks._markers import PROJECT
-from waypoint_hooks._state import State
+from waypoint_hooks.config.project import Project, load_config
+from waypoint_hooks.lifecycle.launcher import Launcher
+from waypoint_hooks.plugins.markers import PROJECT
+from waypoint_hooks.state.store import State
 
 from . import trivial
 from ._measure import Row, interleaved

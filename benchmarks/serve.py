@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from waypoint_hooks._state import default_state_path
+from waypoint_hooks.state.store import default_state_path
 
 from ._measure import Row
 from ._serving import filepath_project, get, serving, until

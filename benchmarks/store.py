@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from waypoint_hooks import Health, StatusReport, finalize, report_from_json, report_to_json
-from waypoint_hooks._state import Record, State
+from waypoint_hooks.state.store import Record, State
 
 from ._measure import Row, interleaved
 

@@ -9,8 +9,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from waypoint_hooks._launcher import Launcher
-from waypoint_hooks._state import State
+from waypoint_hooks.lifecycle.launcher import Launcher
+from waypoint_hooks.state.store import State
 
 from ._measure import Row
 from .scale import _plugins, _project

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from waypoint_hooks import Duration, Health, StatusReport, finalize
-from waypoint_hooks._alert import AlertState
-from waypoint_hooks._alerting import Alerting, Checked, Key, Watch, in_maintenance, step
-from waypoint_hooks._config import FIRING_HEALTHS, Maintenance, Notify, Use
+from waypoint_hooks.alerts.machine import Alerting, Checked, Key, Watch, in_maintenance, step
+from waypoint_hooks.config.project import FIRING_HEALTHS, Maintenance, Notify, Use
+from waypoint_hooks.model.alert import AlertState
 
 START = datetime(2024, 3, 1, tzinfo=timezone.utc)
 

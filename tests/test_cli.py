@@ -22,7 +22,7 @@ from click.testing import CliRunner, Result
 from hostile import harness
 
 from waypoint_hooks import AUTOLOAD_ENV
-from waypoint_hooks.cli import main
+from waypoint_hooks.cli.commands import main
 
 # A plugin whose health a test sets by writing a JSON file: {"deployment": "READY", ...}.
 SWITCHBOARD = """

@@ -27,12 +27,13 @@ from helpers_postgres import Cluster, query
 from hostile.harness import GUARD, Processes
 from hostile.serving import Served
 
-from waypoint_hooks import Health, StatusReport, _postgres, finalize
-from waypoint_hooks._alerting import Alerting
-from waypoint_hooks._config import Notify, Use
-from waypoint_hooks._owners import this_command
-from waypoint_hooks._scheduler import JITTER
-from waypoint_hooks._state import UNPLANNED, State
+from waypoint_hooks import Health, StatusReport, finalize
+from waypoint_hooks.alerts.machine import Alerting
+from waypoint_hooks.config.project import Notify, Use
+from waypoint_hooks.serve.scheduler import JITTER
+from waypoint_hooks.state import postgres as _postgres
+from waypoint_hooks.state.owners import this_command
+from waypoint_hooks.state.store import UNPLANNED, State
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 LEASE = 30.0
@@ -355,7 +356,7 @@ INSTANCE = """
 import json, sys, time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from waypoint_hooks._state import State
+from waypoint_hooks.state.store import State
 
 location = sys.argv[1] if "://" in sys.argv[1] else Path(sys.argv[1])
 log, interval, lease = Path(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
@@ -442,7 +443,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from waypoint_hooks._state import State
+from waypoint_hooks.state.store import State
 
 location = sys.argv[1] if "://" in sys.argv[1] else Path(sys.argv[1])
 with State.open(location) as state, open(sys.argv[2], "a") as out:

@@ -21,8 +21,9 @@ from hostile import harness
 from hypothesis import given
 from hypothesis import strategies as st
 
-from waypoint_hooks import Duration, Plugin, PluginManager, Policy, _reader
-from waypoint_hooks._config import (
+from waypoint_hooks import Duration, Plugin, PluginManager, Policy
+from waypoint_hooks.config import reader as _reader
+from waypoint_hooks.config.project import (
     DEFAULT_CONCURRENCY,
     DEFAULT_INTERVAL,
     DEFAULT_TIMEOUT,
@@ -35,8 +36,8 @@ from waypoint_hooks._config import (
     find_config,
     load_config,
 )
-from waypoint_hooks._duration import parse_duration
-from waypoint_hooks._uses import check_plugins
+from waypoint_hooks.config.uses import check_plugins
+from waypoint_hooks.model.durations import parse_duration
 
 FULL_HCL = """\
 project = "demo"
@@ -1294,13 +1295,16 @@ def test_a_json_file_is_not_cached(tmp_path: Path) -> None:
 
 
 def test_importing_the_config_module_does_not_import_hcl2() -> None:
-    code = "import sys, waypoint_hooks._config; print('hcl2' in sys.modules, 'lark' in sys.modules)"
+    code = (
+        "import sys, waypoint_hooks.config.project;"
+        " print('hcl2' in sys.modules, 'lark' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
 
 
 def test_the_config_module_imports_no_plugin_machinery() -> None:
-    code = "import sys, waypoint_hooks._config; print('pluggy' in sys.modules)"
+    code = "import sys, waypoint_hooks.config.project; print('pluggy' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False"]
 

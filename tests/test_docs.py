@@ -25,9 +25,9 @@ from waypoint_hooks import (
     hookspecs,
     report_from_json,
 )
-from waypoint_hooks._config import _STATUS_KEYS, ConfigFileError, load_config
-from waypoint_hooks._uses import check_plugins
-from waypoint_hooks.cli import main
+from waypoint_hooks.cli.commands import main
+from waypoint_hooks.config.project import _STATUS_KEYS, ConfigFileError, load_config
+from waypoint_hooks.config.uses import check_plugins
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from waypoint_hooks import ReportDecodeError, StatusReport, report_from_json
-from waypoint_hooks.cli import main
+from waypoint_hooks.cli.commands import main
 
 
 def fuzz(examples: int) -> settings:

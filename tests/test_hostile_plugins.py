@@ -499,7 +499,7 @@ def isolated_workers(pids: list[int]) -> list[int]:
                 state = file.read().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if b"waypoint_hooks._isolate" in command and state != "Z":
+        if b"waypoint_hooks.plugins.isolation" in command and state != "Z":
             alive.append(pid)
     return alive
 

@@ -12,8 +12,8 @@ from helpers_http import LoopbackServer, refusing_port, serving
 
 from builtin_plugins.http import ProbeConfig
 from waypoint_hooks import CategoryDisplayHint, ConfigError, Context, Duration, Health, StatusReport
-from waypoint_hooks._callers import invoke
-from waypoint_hooks._codec import structure
+from waypoint_hooks.model.codec import structure
+from waypoint_hooks.plugins.callers import invoke
 from waypoint_hooks.testing import PluginHarness
 
 

@@ -25,7 +25,7 @@ from hostile import harness
 from hostile.harness import App, Project, assert_survived, parse, report_of
 
 from waypoint_hooks import AUTOLOAD_ENV
-from waypoint_hooks.cli import main
+from waypoint_hooks.cli.commands import main
 
 PAYLOAD = (
     "blink\x1b[5;35mMAGENTA\x1b[0m "

@@ -20,9 +20,9 @@ import pytest
 from hostile.harness import GUARD, App, Processes, Project, kill_group, wait_until
 
 from waypoint_hooks import JobInfo, PluginManager, hookimpl
-from waypoint_hooks._config import load_config
-from waypoint_hooks._launcher import Launcher
-from waypoint_hooks._state import State
+from waypoint_hooks.config.project import load_config
+from waypoint_hooks.lifecycle.launcher import Launcher
+from waypoint_hooks.state.store import State
 
 pytestmark = pytest.mark.usefixtures("hostile_plugins")
 

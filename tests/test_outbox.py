@@ -12,9 +12,9 @@ import pytest
 from helpers_postgres import query
 
 from waypoint_hooks import Health, StatusReport, finalize
-from waypoint_hooks._alerting import Alerting
-from waypoint_hooks._config import Notify, Use
-from waypoint_hooks._state import Record, State
+from waypoint_hooks.alerts.machine import Alerting
+from waypoint_hooks.config.project import Notify, Use
+from waypoint_hooks.state.store import Record, State
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 LEASE = 60.0

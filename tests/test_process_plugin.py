@@ -23,7 +23,7 @@ from helpers_proc import marked, running, running_with_argument
 
 from builtin_plugins.process import MARKER, PlatformConfig, ProcessExited
 from waypoint_hooks import CategoryDisplayHint, ConfigError, Duration, Health, StatusReport
-from waypoint_hooks._codec import structure
+from waypoint_hooks.model.codec import structure
 from waypoint_hooks.testing import PluginHarness
 
 PYTHON = sys.executable

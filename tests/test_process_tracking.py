@@ -27,7 +27,7 @@ from helpers_http import free_port
 from helpers_proc import marked, running_with_argument
 from hostile.harness import GUARD, App, Processes, Project, assert_survived, wait_until
 
-from waypoint_hooks._state import State
+from waypoint_hooks.state.store import State
 
 pytestmark = pytest.mark.usefixtures("hostile_plugins")
 

@@ -33,13 +33,13 @@ from waypoint_hooks import (
     finalize,
     hookimpl,
 )
-from waypoint_hooks._state import State
 from waypoint_hooks.resources import (
     DestroyError,
     ReportedResources,
     ResourceManager,
     resource,
 )
+from waypoint_hooks.state.store import State
 from waypoint_hooks.testing import PluginHarness
 
 

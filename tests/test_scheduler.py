@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from waypoint_hooks._scheduler import Scheduler
-from waypoint_hooks._state import CheckKey, State
+from waypoint_hooks.serve.scheduler import Scheduler
+from waypoint_hooks.state.store import CheckKey, State
 
 WEB: CheckKey = ("web", "deployment")
 DB: CheckKey = ("db", "deployment")

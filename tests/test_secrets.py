@@ -19,7 +19,7 @@ from helpers_http import LoopbackServer, free_port, serving
 from hostile.harness import Processes, parse, report_of
 
 from waypoint_hooks import Resource, StatusReport, finalize, redact_urls
-from waypoint_hooks._model import redact_report
+from waypoint_hooks.model.report import redact_report
 
 PASSWORD = "pa55-in-the-userinfo"
 

@@ -19,7 +19,7 @@ import pytest
 from hostile.serving import Served, Service
 
 from waypoint_hooks import Health, StatusReport, finalize
-from waypoint_hooks._state import State
+from waypoint_hooks.state.store import State
 
 pytestmark = pytest.mark.usefixtures("hostile_plugins")
 
@@ -464,7 +464,7 @@ def test_the_command_line_imports_no_part_of_the_service_until_it_serves(
     args: list[str],
 ) -> None:
     program = (
-        "import sys; from waypoint_hooks.cli import main\n"
+        "import sys; from waypoint_hooks.cli.commands import main\n"
         f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
         "print(sorted({'starlette', 'uvicorn', 'prometheus_client', 'jinja2'} & set(sys.modules)))"
     )
@@ -485,7 +485,7 @@ def test_api_alerts_is_the_document_of_alerts_json(served: Served) -> None:
 def test_the_alerts_metric_counts_what_the_state_counts() -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
-    from waypoint_hooks._metrics import Metrics
+    from waypoint_hooks.serve.metrics import Metrics
 
     counts = {("oncall", "firing"): 3, ("oncall", "resolved"): 2}
     text = Metrics("default", lambda: counts).exposition().decode()

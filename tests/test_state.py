@@ -28,9 +28,9 @@ from hostile import harness
 from hostile.harness import App, Processes, Project
 
 from waypoint_hooks import AUTOLOAD_ENV, Health, Resource, StatusReport
-from waypoint_hooks import _state as state_module
-from waypoint_hooks._redact import redact_urls
-from waypoint_hooks._state import (
+from waypoint_hooks.model.redaction import redact_urls
+from waypoint_hooks.state import store as state_module
+from waypoint_hooks.state.store import (
     STATE_ENV,
     Record,
     State,
@@ -542,7 +542,7 @@ import json, sys, time
 from datetime import datetime, timezone
 from pathlib import Path
 from waypoint_hooks import Health, StatusReport
-from waypoint_hooks._state import State
+from waypoint_hooks.state.store import State
 
 def location(text):
     return text if "://" in text else Path(text)
@@ -629,7 +629,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from waypoint_hooks import Health, StatusReport
-from waypoint_hooks._state import State
+from waypoint_hooks.state.store import State
 
 with State.open(sys.argv[1] if "://" in sys.argv[1] else Path(sys.argv[1])) as state:
     while True:
@@ -746,7 +746,7 @@ import sys, time
 from datetime import datetime, timezone
 from pathlib import Path
 from waypoint_hooks import Health, StatusReport
-from waypoint_hooks._state import State
+from waypoint_hooks.state.store import State
 
 location = sys.argv[1] if "://" in sys.argv[1] else Path(sys.argv[1])
 go, name = Path(sys.argv[2]), sys.argv[3]

@@ -13,7 +13,7 @@ import pytest
 
 import waypoint_hooks
 from waypoint_hooks import ConfigError, Duration, PluginManager, hookimpl
-from waypoint_hooks._codec import structure
+from waypoint_hooks.model.codec import structure
 
 
 def test_a_health_field_structures_in_a_fresh_interpreter() -> None:

@@ -22,7 +22,7 @@ from helpers_checkpoints import make_checkpointing
 
 from builtin_plugins.supervisor import SupervisordError
 from waypoint_hooks import CategoryDisplayHint, ConfigError, Context, Health, StatusReport
-from waypoint_hooks._callers import invoke
+from waypoint_hooks.plugins.callers import invoke
 from waypoint_hooks.testing import PluginHarness
 
 SLEEPER = "sleep 600"

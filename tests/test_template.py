@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from waypoint_hooks._scaffold import new_plugin
+from waypoint_hooks.cli.scaffold import new_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "plugin-template"

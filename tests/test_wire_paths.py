@@ -9,8 +9,8 @@ from hypothesis import given
 from report_strategies import reports
 
 from waypoint_hooks import Health, Resource, StatusReport, report_from_json, report_to_json
-from waypoint_hooks._limits import ReportLimits
-from waypoint_hooks._wire import _from_canonical, encode_report, report_from_wire
+from waypoint_hooks.model.limits import ReportLimits
+from waypoint_hooks.model.wire import _from_canonical, encode_report, report_from_wire
 
 
 @given(reports())

@@ -12,20 +12,20 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "._alert": ("Alert",),
-    "._aggregate": ("DEFAULT_ORDER", "POLICIES", "Policy", "aggregate"),
-    "._context": ("Context", "JobInfo", "Target"),
-    "._duration": ("Duration",),
-    "._errors": ("ConfigError", "PluginError", "StructureError"),
-    "._health": ("CategoryDisplayHint", "Health"),
-    "._markers": ("hookimpl",),
-    "._model": ("Resource", "StatusReport", "finalize"),
-    "._plugins": ("AUTOLOAD_ENV", "Plugin", "PluginManager", "PluginSpecs", "discover"),
-    "._redact": ("redact_urls",),
-    "._callers": ("HookFailed", "HookTimeout"),
-    "._request": ("HookRequest",),
-    "._runner": ("Runner", "StatusCheck"),
-    "._wire": ("ReportDecodeError", "report_from_json", "report_to_json"),
+    ".model.alert": ("Alert",),
+    ".model.aggregate": ("DEFAULT_ORDER", "POLICIES", "Policy", "aggregate"),
+    ".plugins.context": ("Context", "JobInfo", "Target"),
+    ".model.durations": ("Duration",),
+    ".errors": ("ConfigError", "PluginError", "StructureError"),
+    ".model.health": ("CategoryDisplayHint", "Health"),
+    ".plugins.markers": ("hookimpl",),
+    ".model.report": ("Resource", "StatusReport", "finalize"),
+    ".plugins.manager": ("AUTOLOAD_ENV", "Plugin", "PluginManager", "PluginSpecs", "discover"),
+    ".model.redaction": ("redact_urls",),
+    ".plugins.callers": ("HookFailed", "HookTimeout"),
+    ".plugins.request": ("HookRequest",),
+    ".plugins.runner": ("Runner", "StatusCheck"),
+    ".model.wire": ("ReportDecodeError", "report_from_json", "report_to_json"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -67,20 +67,20 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from ._aggregate import DEFAULT_ORDER, POLICIES, Policy, aggregate
-    from ._alert import Alert
-    from ._callers import HookFailed, HookTimeout
-    from ._context import Context, JobInfo, Target
-    from ._duration import Duration
-    from ._errors import ConfigError, PluginError, StructureError
-    from ._health import CategoryDisplayHint, Health
-    from ._markers import hookimpl
-    from ._model import Resource, StatusReport, finalize
-    from ._plugins import AUTOLOAD_ENV, Plugin, PluginManager, PluginSpecs, discover
-    from ._redact import redact_urls
-    from ._request import HookRequest
-    from ._runner import Runner, StatusCheck
-    from ._wire import ReportDecodeError, report_from_json, report_to_json
+    from .errors import ConfigError, PluginError, StructureError
+    from .model.aggregate import DEFAULT_ORDER, POLICIES, Policy, aggregate
+    from .model.alert import Alert
+    from .model.durations import Duration
+    from .model.health import CategoryDisplayHint, Health
+    from .model.redaction import redact_urls
+    from .model.report import Resource, StatusReport, finalize
+    from .model.wire import ReportDecodeError, report_from_json, report_to_json
+    from .plugins.callers import HookFailed, HookTimeout
+    from .plugins.context import Context, JobInfo, Target
+    from .plugins.manager import AUTOLOAD_ENV, Plugin, PluginManager, PluginSpecs, discover
+    from .plugins.markers import hookimpl
+    from .plugins.request import HookRequest
+    from .plugins.runner import Runner, StatusCheck
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,5 @@
 """``python -m waypoint_hooks``: the launcher."""
 
-from .cli import main
+from .cli.commands import main
 
 main()

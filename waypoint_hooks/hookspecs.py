@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._markers import hookspec
+from .plugins.markers import hookspec
 
 if TYPE_CHECKING:
-    from ._alert import Alert
-    from ._context import Context, JobInfo, Target
-    from ._model import StatusReport
+    from .model.alert import Alert
+    from .model.report import StatusReport
+    from .plugins.context import Context, JobInfo, Target
     from .terminal import UI
 
 

@@ -27,10 +27,10 @@ except ImportError as exc:
         f"waypoint_hooks.proto needs protobuf ({exc}): pip install 'waypoint-hooks[proto]'"
     ) from exc
 
-from ._codec import structure
-from ._health import CategoryDisplayHint, Health
-from ._model import StatusReport
-from ._wire import ReportDecodeError, report_to_wire
+from .model.codec import structure
+from .model.health import CategoryDisplayHint, Health
+from .model.report import StatusReport
+from .model.wire import ReportDecodeError, report_to_wire
 
 __all__ = ["report_from_proto", "report_to_proto"]
 

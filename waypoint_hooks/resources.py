@@ -10,16 +10,16 @@ from typing import Any, Final, TypeVar, final
 
 import attrs
 
-from ._aggregate import Policy
-from ._callers import describe_error
-from ._codec import converter, structure
-from ._context import Context
-from ._declared import GIVEN, KINDS, DeclaredResource, ReportedResources, resource
-from ._errors import StructureError, prefixed
-from ._health import Health
-from ._model import Resource, StatusReport
-from ._plugins import _where
-from ._workers import abandon, run_abandoning
+from .errors import StructureError, prefixed
+from .model.aggregate import Policy
+from .model.codec import converter, structure
+from .model.health import Health
+from .model.report import Resource, StatusReport
+from .plugins.callers import describe_error
+from .plugins.context import Context
+from .plugins.declared import GIVEN, KINDS, DeclaredResource, ReportedResources, resource
+from .plugins.manager import _where
+from .plugins.workers import abandon, run_abandoning
 
 __all__ = [
     "DeclaredResource",

@@ -19,7 +19,7 @@ from typing import Final, Literal, TextIO, final
 
 import attrs
 
-from ._redact import redact_urls
+from .model.redaction import redact_urls
 
 __all__ = [
     "ERROR_STYLE",

@@ -33,11 +33,11 @@ import pytest
 if TYPE_CHECKING:
     from click.testing import Result
 
-    from ._aggregate import Policy
-    from ._alert import Alert, AlertState
-    from ._context import JobInfo
-    from ._model import StatusReport
-    from ._plugins import PluginManager
+    from .model.aggregate import Policy
+    from .model.alert import Alert, AlertState
+    from .model.report import StatusReport
+    from .plugins.context import JobInfo
+    from .plugins.manager import PluginManager
     from .terminal import Event, RecordingUI
 
 __all__ = [
@@ -145,7 +145,7 @@ def _shown(expected: str | re.Pattern[str]) -> str:
 
 def _stored(value: object) -> dict[str, Any]:
     """``value`` as the launcher stores it and gives it back: unstructured, through JSON."""
-    from ._codec import unstructure_value
+    from .model.codec import unstructure_value
 
     # Through JSON for real, as the state does: a tuple comes back a list, and a value that
     # JSON cannot hold fails here rather than only under the launcher.
@@ -159,10 +159,10 @@ def sample_alert(state: AlertState = "firing", **fields: Any) -> Alert:
     ``fields`` replace any of its fields."""
     from datetime import datetime, timezone
 
-    from ._alert import Alert
-    from ._alerting import describe
-    from ._health import Health
-    from ._model import StatusReport, finalize
+    from .alerts.machine import describe
+    from .model.alert import Alert
+    from .model.health import Health
+    from .model.report import StatusReport, finalize
 
     health = Health.READY if state == "resolved" else Health.DOWN
     said = "connection refused" if health is Health.DOWN else "All 1 resources are READY"
@@ -204,7 +204,7 @@ class PluginHarness:
         job_info: JobInfo | None = None,
         directory: str | os.PathLike[str] | None = None,
     ) -> None:
-        from ._context import JobInfo
+        from .plugins.context import JobInfo
 
         #: The plugin manager of the loaded plugins.
         self.manager = manager
@@ -235,8 +235,8 @@ class PluginHarness:
         adds the framework's own plugins. A plugin that fails to import or validate raises
         :class:`~waypoint_hooks.PluginError`.
         """
-        from ._errors import PluginError
-        from ._plugins import Plugin, PluginManager, discover
+        from .errors import PluginError
+        from .plugins.manager import Plugin, PluginManager, discover
 
         # Listed, not loaded: the installed entry points only say what each module is called.
         entry_point_names = {plugin.value: plugin.name for plugin in discover(autoload=True)}
@@ -334,7 +334,7 @@ class PluginHarness:
     def _config(self, hook: str, plugin: str, config: object) -> dict[str, Any]:
         """``config`` as the config file holds it, checked against every hook of the
         component ``hook`` belongs to, as the launcher checks a ``use`` block."""
-        from ._components import component_of
+        from .plugins.components import component_of
 
         plain = {} if config is None else _stored(config)
         self.manager.structure_config(self.job_info.app, plugin, plain, component_of(hook).hooks)
@@ -350,9 +350,9 @@ class PluginHarness:
         make: bool = False,
         timeout: float | None = None,
     ) -> Any:
-        from ._callers import HookFailed
-        from ._request import HookRequest
-        from ._runner import Runner
+        from .plugins.callers import HookFailed
+        from .plugins.request import HookRequest
+        from .plugins.runner import Runner
 
         config = self._config(hook, plugin, config)
         request = HookRequest(
@@ -382,10 +382,10 @@ class PluginHarness:
         policy: str | Policy,
         timeout: float | None,
     ) -> StatusReport:
-        from ._aggregate import Policy
-        from ._components import lifecycle_of
-        from ._context import Target
-        from ._runner import Runner, StatusCheck
+        from .model.aggregate import Policy
+        from .plugins.components import lifecycle_of
+        from .plugins.context import Target
+        from .plugins.runner import Runner, StatusCheck
 
         check = StatusCheck(
             # The id of the stored record the launcher checks; the harness stores none.
@@ -402,8 +402,8 @@ class PluginHarness:
         return report
 
     def _in_directory(self, main: Coroutine[Any, Any, _T]) -> _T:
-        from ._context import working_directory
-        from ._workers import run_abandoning
+        from .plugins.context import working_directory
+        from .plugins.workers import run_abandoning
 
         with working_directory(self.directory):
             return run_abandoning(main)
@@ -454,9 +454,9 @@ class TemporaryProject:
         """Run ``waypoint-hooks ARGS...`` on this project: e.g. ``run("up")``."""
         from click.testing import CliRunner
 
-        from ._plugins import AUTOLOAD_ENV
-        from ._state import STATE_ENV
-        from .cli import main
+        from .cli.commands import main
+        from .plugins.manager import AUTOLOAD_ENV
+        from .state.store import STATE_ENV
 
         options = ["-c", str(self.config)]
         for module in self.plugins:

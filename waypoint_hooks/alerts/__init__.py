@@ -1,0 +1,1 @@
+"""Alerts: the pure alert state machine and the delivery of the outbox."""

@@ -1,0 +1,230 @@
+"""The alert state machine (DESIGN §15), pure: no I/O, no clock but the reports' own times.
+
+Each notify block keeps a :class:`Watch` over each deployment and release: how many failing or
+READY reports came in a row, whether the trouble is real (``firing``: the failure threshold
+was reached and the success threshold not since), and whether a person was told so
+(``announced``). After each report the machine reconciles the two: a trouble that fires and
+was not announced is announced (a ``firing`` alert), one that was announced and no longer
+fires is resolved (a ``resolved`` alert, when the block sends those), one that still fires
+gets a ``reminder`` when one is due. Nothing is announced inside a maintenance window or while
+a dependency's alert fires; the reconciliation at the next report sends what still holds.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import json
+import zoneinfo
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Final, Literal, final
+
+import attrs
+
+from ..config.project import DAYS, Maintenance, Notify, Project
+from ..model.alert import Alert, AlertState
+from ..model.health import Health
+from ..model.report import StatusReport
+
+__all__ = ["Alerting", "Checked", "Key", "Watch", "describe", "in_maintenance", "step"]
+
+#: A watch's key: the app, the target's kind and id, and the notify block's name.
+Key = tuple[str, str, str, str]
+
+
+@final
+@attrs.frozen
+class Watch:
+    """What one notify block knows of one target's health, between two reports."""
+
+    #: Failing reports in a row (healths in the block's ``on``).
+    failures: int = 0
+    #: READY reports in a row.
+    successes: int = 0
+    #: The trouble is real: ``failure_threshold`` failures came in a row, and not
+    #: ``success_threshold`` successes since.
+    firing: bool = False
+    #: A firing alert was sent for this trouble, and no resolved one since.
+    announced: bool = False
+    #: The first failing report of the run of failures (of the trouble, once it fires).
+    since: datetime | None = None
+    #: When the last firing alert or reminder was sent.
+    reminded: datetime | None = None
+
+    def to_json(self) -> str:
+        from ..model.codec import converter
+
+        return json.dumps(converter.unstructure(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Watch:
+        from ..model.codec import structure
+
+        return structure(json.loads(text), cls)
+
+
+def step(
+    notify: Notify,
+    watch: Watch,
+    health: Health,
+    at: datetime,
+    *,
+    held: bool = False,
+    suppressed: bool = False,
+) -> tuple[Watch, AlertState | None]:
+    """The watch after a report of ``health`` made ``at``, and the alert it sends, if any.
+
+    ``held``: ``at`` is inside a maintenance window of the app; ``suppressed``: an alert of a
+    dependency of the app fires.
+    """
+    failures, successes, since = 0, 0, watch.since
+    if health in notify.on:
+        failures = watch.failures + 1
+        if failures == 1 and not watch.firing:
+            since = at
+    elif health is Health.READY:
+        successes = watch.successes + 1
+    firing = watch.firing
+    if not firing and failures >= notify.failure_threshold:
+        firing = True
+    elif firing and successes >= notify.success_threshold:
+        firing = False
+    watch = Watch(failures, successes, firing, watch.announced, since, watch.reminded)
+    if held:
+        return watch, None
+    if firing and not watch.announced:
+        if suppressed:
+            return watch, None
+        return attrs.evolve(watch, announced=True, reminded=at), "firing"
+    if firing and notify.remind is not None and not suppressed:
+        assert watch.reminded is not None  # announced, so reminded is set
+        if at - watch.reminded >= timedelta(seconds=notify.remind):
+            return attrs.evolve(watch, reminded=at), "reminder"
+    if not firing and watch.announced:
+        resolved = attrs.evolve(watch, announced=False, reminded=None)
+        return resolved, "resolved" if notify.send_on_resolved else None
+    return watch, None
+
+
+def in_maintenance(windows: Iterable[Maintenance], app: str, at: datetime) -> bool:
+    """Whether ``at`` is inside a maintenance window that holds ``app``'s alerts."""
+    return any(window.holds(app) and _open(window, at) for window in windows)
+
+
+def _open(window: Maintenance, at: datetime) -> bool:
+    zone = zoneinfo.ZoneInfo(window.timezone)
+    hour, minute = (int(part) for part in window.start.split(":"))
+    length = timedelta(seconds=window.duration)
+    day = at.astimezone(zone).date()
+    # A window that started on an earlier day may still be open: look back as far as it lasts.
+    for back in range(length.days + 2):
+        started = day - timedelta(days=back)
+        if DAYS[started.weekday()] not in window.every:
+            continue
+        local = datetime(started.year, started.month, started.day, hour, minute, tzinfo=zone)
+        begins = local.astimezone(timezone.utc)
+        if begins <= at < begins + length:
+            return True
+    return False
+
+
+@final
+@attrs.frozen
+class Checked:
+    """A finalized report to raise alerts from, and what it is about."""
+
+    app: str
+    workspace: str
+    kind: Literal["deployment", "release"]
+    target_id: str
+    report: StatusReport
+    #: The health of the target's report before this one.
+    previous: Health | None
+
+
+_MESSAGES: Final = {"firing": "is {}", "reminder": "is still {}", "resolved": "is READY again"}
+
+
+@final
+@attrs.frozen
+class Alerting:
+    """A project's alert rules: its notify blocks, maintenance windows and dependencies."""
+
+    notify: Sequence[Notify]
+    maintenance: Sequence[Maintenance] = ()
+    #: Each app's ``depends_on``.
+    depends_on: Mapping[str, Sequence[str]] = attrs.field(factory=dict)
+
+    @classmethod
+    def of(cls, project: Project) -> Alerting:
+        return cls(
+            tuple(project.notify.values()),
+            tuple(project.maintenance.values()),
+            {app.name: app.depends_on for app in project.apps.values()},
+        )
+
+    def raise_alerts(
+        self, watches: Mapping[Key, Watch], checked: Iterable[Checked]
+    ) -> tuple[dict[Key, Watch], list[Alert]]:
+        """The watches after ``checked`` (one round's reports), and the alerts they send.
+
+        ``watches`` holds the watches of the targets checked and of the current targets of
+        their dependencies. Dependencies are taken first, so that a dependent is held by what
+        its dependency's report of the same round raised.
+        """
+        order = {
+            app: index
+            for index, app in enumerate(graphlib.TopologicalSorter(self.depends_on).static_order())
+        }
+        changed: dict[Key, Watch] = {}
+        alerts: list[Alert] = []
+        for item in sorted(checked, key=lambda item: order.get(item.app, -1)):
+            report = item.report
+            assert report.health is not None, "reports are finalized"
+            assert report.generated_time is not None, "reports are finalized"
+            at = report.generated_time
+            held = in_maintenance(self.maintenance, item.app, at)
+            suppressed = self._dependency_fires(item.app, {**watches, **changed})
+            for notify in self.notify:
+                if not notify.watches(item.app):
+                    continue
+                key = (item.app, item.kind, item.target_id, notify.name)
+                before = changed.get(key) or watches.get(key) or Watch()
+                after, state = step(
+                    notify, before, report.health, at, held=held, suppressed=suppressed
+                )
+                changed[key] = after
+                if state is not None:
+                    alerts.append(_alert(notify, item, state, after))
+        return changed, alerts
+
+    def _dependency_fires(self, app: str, watches: Mapping[Key, Watch]) -> bool:
+        needed = self.depends_on.get(app, ())
+        return any(watch.firing for key, watch in watches.items() if key[0] in needed)
+
+
+def describe(app: str, kind: str, state: AlertState, report: StatusReport) -> str:
+    """An alert's message: ``web deployment is DOWN: connection refused``."""
+    assert report.health is not None, "reports are finalized"
+    message = f"{app} {kind} {_MESSAGES[state].format(report.health.name)}"
+    return f"{message}: {report.health_message}" if report.health_message else message
+
+
+def _alert(notify: Notify, item: Checked, state: AlertState, watch: Watch) -> Alert:
+    report = item.report
+    assert report.health is not None, "reports are finalized"
+    assert watch.since is not None, "an alert's watch saw a failure"
+    message = describe(item.app, item.kind, state, report)
+    return Alert(
+        notify.name,
+        item.app,
+        item.workspace,
+        item.kind,
+        item.target_id,
+        state,
+        report.health,
+        item.previous,
+        message,
+        watch.since,
+        report,
+    )

@@ -1,0 +1,529 @@
+"""What the CLI prints: the status table, a resource tree, history, alerts, and their JSON
+forms.
+
+Every text that came from a plugin or a platform goes through ``sanitize_line`` here, the
+one place human-readable output is made; the JSON forms carry it unchanged (json escapes it).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, Final
+
+from ..lifecycle.launcher import AppStatus
+from ..model.health import Health
+from ..model.report import Resource, StatusReport
+from ..model.wire import format_time, report_to_wire
+from ..plugins.manager import Plugin
+from ..state.store import Instance, Record, StoredAlert, StoredReport
+from ..terminal import sanitize_line
+
+__all__ = [
+    "LABELS",
+    "alerts_json",
+    "alerts_table",
+    "app_json",
+    "history_json",
+    "history_table",
+    "humanize_age",
+    "notes",
+    "plugins_table",
+    "resource_tree",
+    "status_document",
+    "status_json",
+    "status_table",
+    "tree",
+]
+
+#: The label of every health (Waypoint printed MISSING as N/A; here each has its own).
+LABELS: Final = {
+    Health.READY: "✔ READY",
+    Health.ALIVE: "✔ ALIVE",
+    Health.DOWN: "✖ DOWN",
+    Health.PARTIAL: "● PARTIAL",
+    Health.UNKNOWN: "? UNKNOWN",
+    Health.MISSING: "✖ MISSING",
+}
+_COLORS: Final = {
+    Health.READY: "green",
+    Health.ALIVE: "yellow",  # up, but not READY: it fails the exit code
+    Health.DOWN: "red",
+    Health.PARTIAL: "yellow",
+    Health.UNKNOWN: "yellow",
+    Health.MISSING: "red",
+}
+
+Style = Callable[[str, Health], str]
+
+
+def plain(text: str, _: Health) -> str:
+    return text
+
+
+def colored(text: str, health: Health) -> str:
+    import click
+
+    return click.style(text, fg=_COLORS[health])
+
+
+def humanize_age(then: datetime | None, now: datetime) -> str:
+    """``12s ago``, ``5m ago``, ``3h ago``, ``2d ago``; ``never`` for no time."""
+    if then is None:
+        return "never"
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def _table(
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    widths_of: Callable[[str], int] = len,
+    width: int | None = None,
+    measured: int | None = None,
+) -> Iterator[str]:
+    """Aligned columns; with a ``width``, each line cut to it (a table that wraps is
+    unreadable).
+
+    Column widths come from the header and the first ``measured`` rows (every row when it
+    is ``None``); a later row with a wider cell pushes the rest of its line right. So a
+    table of any length is written as its rows are read, holding ``measured`` at a time.
+    """
+    rows = iter(rows)
+    first: list[Sequence[str]] = [header, *itertools.islice(rows, measured)]
+    widths = [max(widths_of(row[i]) for row in first) for i in range(len(header))]
+    for row in itertools.chain(first, rows):
+        pairs = zip(row, widths, strict=True)
+        text = "  ".join(cell + " " * (size - widths_of(cell)) for cell, size in pairs).rstrip()
+        yield text if width is None else _cut(text, width)
+
+
+def _visible_width(text: str) -> int:
+    # Colour codes take no room on screen.
+    import click
+
+    return len(click.unstyle(text))
+
+
+# The only escape sequences in a line made here: the colours of click.style.
+_COLOR_CODE: Final = re.compile(r"(\x1b\[[0-9;]*m)")
+
+
+def _cut(line: str, width: int) -> str:
+    """``line`` in at most ``width`` columns, ending with ``…`` where it was cut."""
+    if _visible_width(line) <= width:
+        return line
+    kept, room = [], width - 1
+    for part in _COLOR_CODE.split(line):
+        if _COLOR_CODE.fullmatch(part):
+            kept.append(part)
+        else:
+            kept.append(part[:room])
+            room -= len(kept[-1])
+    reset = "\x1b[0m" if _COLOR_CODE.search(line) else ""
+    return "".join(kept) + "…" + reset
+
+
+def _health_cell(report: StatusReport | None, style: Style) -> str:
+    if report is None or report.health is None:
+        return "-"
+    return style(LABELS[report.health], report.health)
+
+
+def _checked_cell(report: StatusReport | None, now: datetime, stale_after: float | None) -> str:
+    if report is None:
+        return "-"
+    age = humanize_age(report.generated_time, now)
+    if (
+        stale_after is not None
+        and report.generated_time is not None
+        and ((now - report.generated_time).total_seconds() > stale_after)
+    ):
+        return f"{age} (stale)"
+    return age
+
+
+def status_table(
+    rows: Sequence[AppStatus],
+    workspace: str,
+    now: datetime | None = None,
+    stale_after: Mapping[str, float] | None = None,
+    style: Style = plain,
+    expect_live: bool = True,
+    width: int | None = None,
+) -> list[str]:
+    """Waypoint's status table, then one line per app with nothing deployed (unless
+    ``expect_live`` is false, as after a destroy) and per report that is not READY, saying why.
+
+    ``stale_after`` maps an app to the age (seconds) past which its reports are marked stale.
+    With a ``width``, the table's lines are cut to it; the lines saying why stay whole.
+    """
+    stale = stale_after or {}
+    now = now or datetime.now(timezone.utc)
+    table = _table(
+        ("App", "Workspace", "Deployment", "Checked", "Release", "Checked"),
+        (
+            (
+                sanitize_line(row.app),
+                workspace,
+                _version(row.deployment) + _health_cell(row.deployment_report, style),
+                _checked_cell(row.deployment_report, now, stale.get(row.app)),
+                _version(row.release) + _health_cell(row.release_report, style),
+                _checked_cell(row.release_report, now, stale.get(row.app)),
+            )
+            for row in rows
+        ),
+        _visible_width,
+        width,
+    )
+    why = [note for row in rows for note in notes(row, workspace, expect_live)]
+    return [*table, *(["", *why] if why else [])]
+
+
+def notes(row: AppStatus, workspace: str, expect_live: bool = True) -> Iterator[str]:
+    """Why an app is not READY: nothing deployed, or a report's message, a line each."""
+    app = sanitize_line(row.app)
+    if expect_live and row.deployment is None:
+        option = "" if workspace == "default" else f" -w {workspace}"
+        yield f"{app}: nothing deployed; run `waypoint-hooks{option} up {app}`"
+    for kind, report in (("deployment", row.deployment_report), ("release", row.release_report)):
+        if report is not None and report.health is not Health.READY and report.health_message:
+            yield f"{app} {kind}: {sanitize_line(report.health_message)}"
+
+
+def _version(record: Record | None) -> str:
+    return "" if record is None else f"v{record.sequence} "
+
+
+def resource_tree(
+    report: StatusReport, style: Style = plain, width: int | None = None
+) -> list[str]:
+    """The report's resources as a tree (by ``parent_resource_id``) in a table."""
+    if not report.resources:
+        return ["(no resources reported)"]
+    rows = [_resource_row(resource, branch, style) for branch, resource in tree(report)]
+    header = ("Type", "Name", "Platform", "Health", "Message", "Created")
+    return list(_table(header, rows, _visible_width, width))
+
+
+def tree(report: StatusReport) -> list[tuple[str, Resource]]:
+    """The report's resources in tree order (by ``parent_resource_id``), each with the
+    branch drawn before it (``├─ ``, ``│  └─ ``…; nothing for a top-level one)."""
+    ids = {r.id for r in report.resources if r.id}
+    children: dict[str, list[Resource]] = {}
+    for resource in report.resources:
+        parent = resource.parent_resource_id if resource.parent_resource_id in ids else ""
+        children.setdefault(parent, []).append(resource)
+    rows: list[tuple[str, Resource]] = []
+    seen: set[int] = set()
+
+    def walk(parent: str, prefix: str, roots: bool) -> None:
+        siblings = [r for r in children.get(parent, []) if id(r) not in seen]
+        seen.update(id(r) for r in siblings)  # parent ids in a cycle: each resource once
+        for index, resource in enumerate(siblings):
+            last = index == len(siblings) - 1
+            branch, below = ("", "") if roots else ("└─ ", "   ") if last else ("├─ ", "│  ")
+            rows.append((prefix + branch, resource))
+            if resource.id:
+                walk(resource.id, prefix + below, False)
+
+    walk("", "", True)
+    return rows
+
+
+def _resource_row(resource: Resource, branch: str, style: Style) -> tuple[str, ...]:
+    created = resource.created_time
+    return (
+        branch + sanitize_line(resource.type),
+        sanitize_line(resource.name),
+        sanitize_line(resource.platform),
+        style(LABELS[resource.health], resource.health),
+        sanitize_line(resource.health_message),
+        created.strftime("%Y-%m-%d %H:%M:%SZ") if created else "",
+    )
+
+
+def versions_table(
+    versions: Sequence[tuple[Record, StatusReport | None]],
+    now: datetime | None = None,
+    style: Style = plain,
+    width: int | None = None,
+) -> list[str]:
+    """Every version of an app not destroyed, with its state and its latest report: the
+    live ones ``status`` checks, and those a failed or interrupted hook left for ``destroy``."""
+    now = now or datetime.now(timezone.utc)
+    table = _table(
+        ("Kind", "Version", "State", "Health", "Checked", "Message"),
+        (
+            (
+                record.kind,
+                f"v{record.sequence}",
+                _state(record),
+                _health_cell(report, style),
+                _checked_cell(report, now, None),
+                _lifecycle_note(record) or sanitize_line(report.health_message if report else ""),
+            )
+            for record, report in versions
+        ),
+        _visible_width,
+        width,
+    )
+    return list(table)
+
+
+def _state(record: Record) -> str:
+    return "running" if record.status == "pending" else record.status
+
+
+def _lifecycle_note(record: Record) -> str:
+    """Why a version that is not live is still there, and what ``destroy`` will do."""
+    if record.status == "failed":
+        return sanitize_line(record.error or "its hook failed")
+    if record.status == "interrupted":
+        left = "what it checkpointed" if record.checkpoint is not None else "nothing recorded"
+        return f"its command stopped before the hook returned; destroy cleans up {left}"
+    return ""
+
+
+#: How many rows of a history set its table's column widths (the default --limit).
+HISTORY_PAGE: Final = 100
+
+
+def history_table(
+    stored: Iterable[StoredReport],
+    now: datetime | None = None,
+    style: Style = plain,
+    width: int | None = None,
+    unfinished: Sequence[Record] = (),
+) -> Iterator[str]:
+    """Past reports, newest first, with the health each one changed from; among them, at
+    the time each was made, the ``unfinished`` versions (failed or interrupted). Lines are
+    made as the reports are read: a history of any length is shown in the same memory."""
+    now = now or datetime.now(timezone.utc)
+    reports = (
+        (
+            item.report.generated_time or now,
+            (
+                humanize_age(item.report.generated_time, now),
+                item.kind,
+                f"v{item.sequence}",
+                _health_cell(item.report, style),
+                _change(item),
+                sanitize_line(item.report.health_message),
+            ),
+        )
+        for item in stored
+    )
+    records = sorted(
+        (
+            (
+                record.created,
+                (
+                    humanize_age(record.created, now),
+                    record.kind,
+                    f"v{record.sequence}",
+                    "-",
+                    _state(record),
+                    _lifecycle_note(record),
+                ),
+            )
+            for record in unfinished
+            if record.status != "live"
+        ),
+        key=_first,
+        reverse=True,
+    )
+    rows = heapq.merge(reports, records, key=_first, reverse=True)
+    header = ("Checked", "Kind", "Version", "Health", "Change", "Message")
+    return _table(header, (row for _, row in rows), _visible_width, width, HISTORY_PAGE)
+
+
+def _first(row: tuple[datetime, tuple[str, ...]]) -> datetime:
+    return row[0]
+
+
+def _change(item: StoredReport) -> str:
+    before, after = item.previous_health, item.report.health
+    if before is None or after is None or before is after:
+        return ""
+    return f"{before.name} → {after.name}"
+
+
+def plugins_table(plugins: Sequence[Plugin]) -> list[str]:
+    """The ``plugins`` listing: one plugin a row, and why it failed when it did."""
+    rows = [
+        (
+            sanitize_line(plugin.name),
+            sanitize_line(plugin.version or "-"),
+            plugin.source,
+            ", ".join(plugin.kinds) or "-",
+            str(len(plugin.hooks)) if plugin.error is None else "-",
+            "" if plugin.error is None else f"✖ {sanitize_line(plugin.error)}",
+        )
+        for plugin in plugins
+    ]
+    return list(_table(("Name", "Version", "Source", "Kinds", "Hooks", "Error"), rows))
+
+
+def _target_json(record: Record | None, report: StatusReport | None, plugin_key: str) -> Any:
+    if record is None:
+        return None
+    return {
+        "id": record.id,
+        "sequence": record.sequence,
+        plugin_key: record.plugin,
+        "report": None if report is None else report_to_wire(report),
+    }
+
+
+def status_json(project: str, workspace: str, rows: Sequence[AppStatus]) -> dict[str, Any]:
+    """``status --json`` (DESIGN §8)."""
+    return status_document(project, workspace, [app_json(row) for row in rows])
+
+
+def status_document(project: str, workspace: str, apps: list[dict[str, Any]]) -> dict[str, Any]:
+    """``status --json`` of the apps already in their JSON form (see :func:`app_json`)."""
+    return {"project": project, "workspace": workspace, "apps": apps}
+
+
+def app_json(row: AppStatus) -> dict[str, Any]:
+    """One app of ``status --json``: its deployment and release, with their reports."""
+    return {
+        "app": row.app,
+        "deployment": _target_json(row.deployment, row.deployment_report, "platform"),
+        "release": _target_json(row.release, row.release_report, "release_manager"),
+    }
+
+
+def history_json(
+    project: str, workspace: str, app: str, stored: Iterable[StoredReport]
+) -> dict[str, Any]:
+    """``history APP --json`` (DESIGN §8), newest first; its ``reports``, last, is an
+    iterator, made as it is read (the CLI writes it one report at a time)."""
+    return {
+        "project": project,
+        "workspace": workspace,
+        "app": app,
+        "reports": (
+            {
+                "kind": item.kind,
+                "id": item.target_id,
+                "sequence": item.sequence,
+                "plugin": item.plugin,
+                "report": report_to_wire(item.report),
+            }
+            for item in stored
+        ),
+    }
+
+
+def alerts_table(
+    stored: Sequence[StoredAlert],
+    now: datetime | None = None,
+    style: Style = plain,
+    width: int | None = None,
+) -> list[str]:
+    """The ``alerts`` listing, newest first: what each alert said and how its delivery went;
+    then one line per alert not delivered yet that an attempt failed for, saying why."""
+    now = now or datetime.now(timezone.utc)
+    rows = [
+        (
+            humanize_age(item.raised, now),
+            sanitize_line(item.alert.notify),
+            sanitize_line(item.alert.app),
+            item.alert.kind,
+            item.alert.state,
+            style(LABELS[item.alert.health], item.alert.health),
+            _delivery(item, now),
+            sanitize_line(item.alert.message),
+        )
+        for item in stored
+    ]
+    header = ("Raised", "Notify", "App", "Kind", "State", "Health", "Delivery", "Message")
+    table = list(_table(header, rows, _visible_width, width))
+    notes = [
+        f"alert {item.id}: attempt {item.attempts[-1].number} failed: "
+        f"{sanitize_line(item.attempts[-1].error or '')}"
+        for item in stored
+        if item.delivered is None and item.attempts
+    ]
+    return table + (["", *notes] if notes else [])
+
+
+def _delivery(item: StoredAlert, now: datetime) -> str:
+    tries = len(item.attempts)
+    if item.delivered is not None:
+        sent = f"sent {humanize_age(item.delivered, now)}"
+        return sent if tries <= 1 else f"{sent}, attempt {tries}"
+    if not tries:
+        return "pending"
+    due = item.next_attempt or now
+    # humanize_age counts back from its second time: from the next attempt, to now.
+    when = "now" if due <= now else "in " + humanize_age(now, due).removesuffix(" ago")
+    return f"{tries} failed, next {when}"
+
+
+def alerts_json(project: str, workspace: str, stored: Sequence[StoredAlert]) -> dict[str, Any]:
+    """``alerts --json``, newest first: each alert's fields, its id, when it was raised, and
+    its delivery (when it was delivered, the next attempt, every attempt)."""
+    return {
+        "project": project,
+        "workspace": workspace,
+        "alerts": [
+            {
+                "id": item.id,
+                "raised": format_time(item.raised),
+                **item.alert.to_wire(),
+                "delivery": {
+                    "delivered": _time_or_none(item.delivered),
+                    "next_attempt": _time_or_none(item.next_attempt),
+                    "attempts": [
+                        {
+                            "number": attempt.number,
+                            "started": format_time(attempt.started),
+                            "ended": format_time(attempt.ended),
+                            "error": attempt.error,
+                        }
+                        for attempt in item.attempts
+                    ],
+                },
+            }
+            for item in stored
+        ],
+    }
+
+
+def cluster_json(
+    project: str, workspace: str, instances: Sequence[Instance], this: str
+) -> dict[str, Any]:
+    """``GET /api/cluster``: every process with a lease on the state, the latest started
+    first, which of them answers (``this``), whether its lease lasts, and the checks it
+    holds now (of the workspace)."""
+    return {
+        "project": project,
+        "workspace": workspace,
+        "instances": [
+            {
+                "owner": item.owner,
+                "host": item.host,
+                "pid": item.pid,
+                "this": item.owner == this,
+                "alive": item.alive,
+                "started": format_time(item.started),
+                "renewed": format_time(item.renewed),
+                "lease_until": format_time(item.lease_until),
+                "holding": [{"app": app, "kind": kind} for app, kind in item.holding],
+            }
+            for item in instances
+        ],
+    }
+
+
+def _time_or_none(value: datetime | None) -> str | None:
+    return None if value is None else format_time(value)

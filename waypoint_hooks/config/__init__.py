@@ -1,0 +1,1 @@
+"""Reading ``waypoint.hcl``: the readers, the attrs schema of a project, plugin settings."""

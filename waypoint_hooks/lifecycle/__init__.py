@@ -1,0 +1,1 @@
+"""Deploy, release, destroy and prune: every version tracked from intent to destroy."""

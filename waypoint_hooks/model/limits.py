@@ -1,0 +1,71 @@
+"""How big a status report may be (DESIGN §13), so that one plugin cannot fill the state or
+the terminal: its resources, its messages, its ``state_json`` documents, its encoded size."""
+
+from __future__ import annotations
+
+from typing import Final, final
+
+import attrs
+
+from .report import Resource, StatusReport
+from .wire import encode_report
+
+__all__ = ["ReportLimits"]
+
+_KIB: Final = 1024
+#: What ends a message that was cut.
+_CUT: Final = "…"
+
+
+@final
+@attrs.frozen
+class ReportLimits:
+    """The limits of one app's reports; its ``status`` block (or the project's) sets them."""
+
+    #: How many resources a report may hold.
+    max_resources: int = attrs.field(default=10_000, validator=attrs.validators.ge(1))
+    #: How long a ``health_message`` may be, in UTF-8 bytes; a longer one is cut.
+    max_message_bytes: int = attrs.field(default=8 * _KIB, validator=attrs.validators.ge(_KIB))
+    #: How long a resource's ``state_json`` may be, in UTF-8 bytes.
+    max_state_json_bytes: int = attrs.field(default=64 * _KIB, validator=attrs.validators.ge(_KIB))
+    #: How long the report may be in its wire form (as the state stores it).
+    max_report_bytes: int = attrs.field(
+        default=8 * _KIB * _KIB, validator=attrs.validators.ge(_KIB)
+    )
+
+    def too_many(self, report: StatusReport) -> str | None:
+        """Why a report a plugin returned is refused before it is even finalized (checking
+        a million resources would be the harm the limit prevents), or ``None``."""
+        count = len(report.resources) if isinstance(report.resources, list) else 0
+        if count <= self.max_resources:
+            return None
+        return f"{count} resources, over the limit of {self.max_resources} (max_resources)"
+
+    def enforce(self, report: StatusReport) -> str | None:
+        """Cut ``report``'s messages (finalized) to the limit, in place, ending them with
+        ``…``; then why it is still over a limit, or ``None`` when it is within them all."""
+        self._cut_message(report)
+        for index, resource in enumerate(report.resources):
+            self._cut_message(resource)
+            size = len(resource.state_json.encode())
+            if size > self.max_state_json_bytes:
+                return (
+                    f"a report whose resources[{index}].state_json is {size} bytes, over the "
+                    f"limit of {self.max_state_json_bytes} (max_state_json_bytes)"
+                )
+        size = len(encode_report(report))
+        if size > self.max_report_bytes:
+            return (
+                f"a report of {size} bytes encoded, over the limit of {self.max_report_bytes} "
+                "(max_report_bytes)"
+            )
+        return None
+
+    def _cut_message(self, instance: StatusReport | Resource) -> None:
+        # Assigned only when cut: assignment runs the field's validators, for every report.
+        data = instance.health_message.encode()
+        if len(data) <= self.max_message_bytes:
+            return
+        kept = data[: self.max_message_bytes - len(_CUT.encode())]
+        # A character cut in two is dropped whole.
+        instance.health_message = kept.decode(errors="ignore") + _CUT

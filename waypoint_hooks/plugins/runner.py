@@ -1,0 +1,249 @@
+"""Running status checks: concurrently, each with its timeout, in-process or isolated."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, Final, Literal, cast, final
+
+import attrs
+
+from ..errors import PluginError
+from ..model.aggregate import DEFAULT_POLICY, Policy
+from ..model.codec import unstructure_value
+from ..model.limits import ReportLimits
+from ..model.report import StatusReport, finalize, redact_report, unknown_report
+from ..terminal import UI, WARNING_STYLE, SilentUI
+from .callers import HookFailed, HookTimeout, invoke
+from .components import OBSERVER_HOOK, lifecycle_of
+from .context import JobInfo, Target
+from .isolation import invoke_isolated
+from .manager import PluginManager
+from .request import HookRequest
+from .signals import STOP
+from .workers import run_abandoning
+
+__all__ = ["FAILURES", "Checked", "Failure", "Runner", "StatusCheck"]
+
+#: Why a check has no report of the plugin's own: the plugin raised (or could not be loaded),
+#: timed out, or returned something that is not a valid report.
+Failure = Literal["raised", "timeout", "invalid"]
+FAILURES: Final[tuple[Failure, ...]] = ("raised", "timeout", "invalid")
+
+
+@final
+@attrs.frozen
+class StatusCheck:
+    """One status check to run: a deployment's or a release's, with what it needs."""
+
+    target: Target
+    job_info: JobInfo
+    config: Mapping[str, Any]
+    deployment: Mapping[str, Any] | None
+    release: Mapping[str, Any] | None = None
+    last_report: StatusReport | None = None
+    policy: Policy = DEFAULT_POLICY
+    ui: UI = attrs.field(factory=SilentUI)
+    #: Seconds this check may take; ``None`` for the runner's timeout.
+    timeout: float | None = None
+    #: Run the plugin in a process of its own (the app's ``isolate = true``).
+    isolate: bool = False
+    #: How big its report may be.
+    limits: ReportLimits = attrs.field(factory=ReportLimits)
+
+    @property
+    def hook(self) -> str:
+        return lifecycle_of(self.target.kind).status
+
+    @property
+    def returned(self) -> str:
+        """How a message about what the plugin returned begins."""
+        return f"plugin {self.target.plugin!r} {self.hook} returned"
+
+    def unknown(self, message: str) -> StatusReport:
+        """The finalized ``UNKNOWN`` report that stands for this check, saying why."""
+        return finalize(unknown_report(message), self.target.plugin, self.policy)
+
+    def request(self, timeout: float | None) -> HookRequest:
+        """The status hook call this check makes, with ``timeout`` unless it has its own."""
+        return HookRequest(
+            self.hook,
+            self.target.plugin,
+            self.job_info,
+            self.ui,
+            self.config,
+            self.deployment,
+            self.release,
+            self.last_report,
+            timeout=timeout if self.timeout is None else self.timeout,
+            isolate=self.isolate,
+        )
+
+
+@final
+@attrs.frozen
+class Checked:
+    """What one check came to: its finalized report, why it failed if it did (the report is
+    then ``UNKNOWN`` and says so), and how many seconds the plugin took."""
+
+    report: StatusReport
+    failure: Failure | None
+    seconds: float
+
+
+@final
+class Runner:
+    """Runs hooks of loaded plugins: status checks concurrently, each with a timeout."""
+
+    def __init__(
+        self,
+        plugins: PluginManager,
+        *,
+        concurrency: int = 16,
+        timeout: float | None = 30.0,
+        on_failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        self.plugins = plugins
+        self.concurrency = concurrency
+        self.timeout = timeout
+        #: Told of each exception a plugin raised, before it becomes an UNKNOWN report.
+        self.on_failure = on_failure
+        # One pool per event loop: a service that runs many check_all at once on its loop
+        # keeps to ``concurrency`` over all of them.
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+
+    def run(self, checks: Sequence[StatusCheck]) -> list[StatusReport]:
+        """Run ``checks`` on a new event loop; one finalized report per check, in order."""
+        return run_abandoning(self.check_all(checks))
+
+    async def check_all(
+        self,
+        checks: Sequence[StatusCheck],
+        on_done: Callable[[StatusCheck, Checked], None] | None = None,
+        on_start: Callable[[StatusCheck], None] | None = None,
+    ) -> list[StatusReport]:
+        """Run ``checks`` concurrently, at most ``concurrency`` at a time on this event loop
+        (however many ``check_all`` run on it at once).
+
+        ``on_start`` is called as each check starts, and ``on_done`` with each check and what
+        it came to as soon as that check is done (both in the event loop's thread), so output
+        can follow progress. After a stop signal no check starts: those left get an
+        ``UNKNOWN`` report saying so, and neither callback.
+        """
+        slots = self._pool()
+        reports: list[StatusReport | None] = [None] * len(checks)
+        # Taken in order by as many workers as may run at once, not one task per check
+        # waiting for a slot: the checks not yet started cost nothing meanwhile.
+        waiting = iter(enumerate(checks))
+        # Observers run after the check has given back its slot: with some, a worker for each
+        # check, so that a slow observer does not hold back the checks behind it.
+        observed = bool(self.plugins.observers(OBSERVER_HOOK))
+
+        async def worker() -> None:
+            for index, check in waiting:
+                async with slots:
+                    if STOP.requested:
+                        reports[index] = check.unknown("not checked: the command was stopped")
+                        continue
+                    if on_start is not None:
+                        on_start(check)
+                    checked = await self.check(check)
+                if observed:
+                    await self._observe(check, checked.report)
+                if on_done is not None:
+                    on_done(check, checked)
+                reports[index] = checked.report
+
+        workers = len(checks) if observed else min(self.concurrency, len(checks))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        # Every one set: the workers took every check, or one raised and gather with it.
+        return cast(list[StatusReport], reports)
+
+    def _pool(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(self.concurrency))
+        return self._slots[1]
+
+    async def call(self, request: HookRequest, key: Hashable | None = None) -> Any:
+        """Make one hook call: the one path every hook call of the framework takes.
+
+        In-process or, for ``request.isolate``, in a process of its own. Raises
+        :class:`PluginError` when the plugin is missing or broken, :class:`HookFailed` and
+        :class:`HookTimeout` as :func:`invoke` does; a sync call that timed out under the same
+        ``key`` and still runs is not started again.
+        """
+        call = self.plugins.call(request.hook, request.plugin)
+        try:
+            if request.isolate:
+                return await invoke_isolated(call, self.plugins, request)
+            arguments = request.arguments(request.context())
+            return await invoke(call, arguments, request.timeout, key=key)
+        except HookFailed as exc:
+            if self.on_failure is not None:
+                self.on_failure(exc)
+            raise
+
+    async def make(self, request: HookRequest) -> dict[str, Any]:
+        """Call a deploy or release hook; the value it made, as the state stores it.
+
+        Raises :class:`TypeError` when the hook returned nothing to record or a value that
+        cannot be stored, besides the errors of :meth:`call`.
+        """
+        value = await self.call(request)
+        if value is None:
+            raise TypeError(
+                f"plugin {request.plugin!r} {request.hook} returned None; it must return "
+                "the value to record (an attrs instance or a mapping)"
+            )
+        return unstructure_value(value)
+
+    async def check(self, check: StatusCheck) -> Checked:
+        """Run one check; whatever goes wrong becomes a finalized ``UNKNOWN`` report that says
+        why (raised, timeout, invalid). Every report comes back with the secrets of the URLs it
+        quotes redacted, and within ``check.limits``: messages cut, and a report still over a
+        limit ``UNKNOWN``, naming it (DESIGN §13)."""
+        started = time.monotonic()
+        failure, report = await self._finalized(check)
+        report = redact_report(report)
+        over = check.limits.enforce(report)
+        if over is not None:
+            failure, report = "invalid", check.unknown(f"{check.returned} {over}")
+        return Checked(report, failure, time.monotonic() - started)
+
+    async def _finalized(self, check: StatusCheck) -> tuple[Failure | None, StatusReport]:
+        try:
+            value = await self.call(check.request(self.timeout), key=check.target.id)
+        except HookTimeout as exc:
+            return "timeout", check.unknown(str(exc))
+        except (PluginError, HookFailed) as exc:
+            return "raised", check.unknown(str(exc))
+        if not isinstance(value, StatusReport):
+            what = "None" if value is None else f"a {type(value).__name__}"
+            return "invalid", check.unknown(f"{check.returned} {what}, not a StatusReport")
+        over = check.limits.too_many(value)
+        if over is not None:
+            return "invalid", check.unknown(f"{check.returned} {over}")
+        try:
+            return None, finalize(value, check.target.plugin, check.policy)
+        except TypeError as exc:
+            return "invalid", check.unknown(f"{check.returned} an invalid report: {exc}")
+
+    async def _observe(self, check: StatusCheck, report: StatusReport) -> None:
+        for observer in self.plugins.observers(OBSERVER_HOOK):
+            request = HookRequest(
+                OBSERVER_HOOK,
+                observer.plugin,
+                check.job_info,
+                target=check.target,
+                report=report,
+                previous=check.last_report,
+                timeout=self.timeout,
+            )
+            try:
+                await self.call(request)
+            except (HookFailed, HookTimeout) as exc:
+                check.ui.output(f"observer {exc}", style=WARNING_STYLE)

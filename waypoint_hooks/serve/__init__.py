@@ -1,0 +1,1 @@
+"""The status service: the scheduler, the web routes, the page, the metrics."""

@@ -1,0 +1,1 @@
+"""The state: the database (SQLite, PostgreSQL) and what is stored in it."""
