@@ -16,6 +16,7 @@ from pathlib import Path
 from waypoint_hooks.state.store import State, default_state_path
 
 from .startup import _ENV
+from .store import deployed
 
 
 def filepath_project(root: Path, apps: int, interval: float, state: str | None = None) -> Path:
@@ -36,7 +37,7 @@ def filepath_project(root: Path, apps: int, interval: float, state: str | None =
         for index in range(apps):
             path = out / f"app{index}.txt"
             path.write_text("x")
-            opened.add_deployment(f"app{index}", "default", "filepath", {"path": str(path)})
+            deployed(opened, f"app{index}", {"path": str(path)})
     return config
 
 

@@ -9,7 +9,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from waypoint_hooks import Health, StatusReport, finalize, report_from_json, report_to_json
-from waypoint_hooks.state.store import Record, State
+from waypoint_hooks.alerts.pipeline import store_reports
+from waypoint_hooks.state.database import Database
+from waypoint_hooks.state.records import Record
+from waypoint_hooks.state.store import State
 
 from ._measure import Row, interleaved
 
@@ -60,7 +63,7 @@ def _baseline_db(path: Path) -> sqlite3.Connection:
 
 def _write_row(directory: Path, count: int = 10_000, apps: int = 100) -> Row:
     state = State.open(directory / "write.db")
-    records = [state.add_deployment(f"app{a}", "default", "filepath", {}) for a in range(apps)]
+    records = [deployed(state, f"app{a}", {}) for a in range(apps)]
     pairs = [(records[i % apps], _report(i)) for i in range(count)]
     db = _baseline_db(directory / "baseline.db")
 
@@ -73,7 +76,7 @@ def _write_row(directory: Path, count: int = 10_000, apps: int = 100) -> Row:
         db.execute("COMMIT")
 
     try:
-        seconds, baseline = interleaved(lambda: state.add_reports(pairs), by_hand, repeat=5)
+        seconds, baseline = interleaved(lambda: store_reports(state, pairs), by_hand, repeat=5)
     finally:
         state.close()
         db.close()
@@ -163,7 +166,7 @@ def _read_row(directory: Path, count: int = 1_000_000, apps: int = 1_000, limit:
         ]
 
     def by_state() -> list[StatusReport]:
-        return [stored.report for stored in state.history(app, "default", limit)]
+        return [stored.report for stored in state.reports.history(app, "default", limit)]
 
     try:
         expected = by_hand()
@@ -189,3 +192,14 @@ def b5_store() -> list[Row]:
 
 
 BENCHMARKS = (b5_store,)
+
+
+def deployed(state: State, app: str, value: dict[str, str]) -> Record:
+    """A live deployment of ``app`` by the filepath plugin, as ``deploy`` records one."""
+
+    def write(tx: Database) -> Record:
+        records = state.records
+        made = records.begin(tx, "deployment", app, "default", "filepath")
+        return records.complete(tx, made, value)
+
+    return state.write(write)

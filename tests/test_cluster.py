@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 import pytest
 from helpers_postgres import Cluster, query
+from helpers_state import add_deployment, store_reports, written
 from hostile.harness import GUARD, Processes
 from hostile.serving import Served
 
@@ -32,8 +33,9 @@ from waypoint_hooks.alerts.machine import Alerting
 from waypoint_hooks.config.project import Notify, Use
 from waypoint_hooks.serve.scheduler import JITTER
 from waypoint_hooks.state import postgres as _postgres
+from waypoint_hooks.state.cluster import UNPLANNED
 from waypoint_hooks.state.owners import this_command
-from waypoint_hooks.state.store import UNPLANNED, State
+from waypoint_hooks.state.store import State
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 LEASE = 30.0
@@ -65,13 +67,15 @@ KEYS = [("a", "deployment"), ("b", "deployment"), ("b", "release")]
 
 @pytest.fixture
 def planned(state: State) -> list[tuple[str, str]]:
-    state.plan_checks("default", KEYS, T0)
-    state.renew(T0, LEASE, serving=True)
+    written(state, state.cluster.plan_checks, "default", KEYS, T0)
+    written(state, state.cluster.renew, T0, LEASE, serving=True)
     return KEYS
 
 
 def taken(state: State, now: datetime, **options: Any) -> list[tuple[str, str]]:
-    return [(app, kind) for app, kind, _ in state.take_checks("default", now, **options).checks]
+    return [
+        (app, kind) for app, kind, _ in state.cluster.take_checks("default", now, **options).checks
+    ]
 
 
 def back(keys: list[tuple[str, str]], due: datetime) -> list[tuple[str, str, datetime]]:
@@ -105,18 +109,18 @@ def test_due_checks_are_held_by_the_instance_that_takes_them_until_given_back(
 def test_a_turn_says_when_the_next_check_is_due_and_how_many_instances_share(
     state: State, planned: list[tuple[str, str]], location: Path | str
 ) -> None:
-    state.take_checks("default", T0)
+    state.cluster.take_checks("default", T0)
     lease_elsewhere(location, at(LEASE))
-    turn = state.take_checks("default", at(1), released=back(planned[:1], at(60)))
+    turn = state.cluster.take_checks("default", at(1), released=back(planned[:1], at(60)))
     assert (turn.checks, turn.next_due, turn.instances) == ([], at(60), 2)
 
 
 def test_each_instance_takes_its_share_of_what_is_due_the_longest_due_first(
     state: State, planned: list[tuple[str, str]], location: Path | str
 ) -> None:
-    state.take_checks("default", T0)
+    state.cluster.take_checks("default", T0)
     dues = {key: at(10 + n) for n, key in enumerate(reversed(planned))}
-    state.take_checks("default", at(1), released=[(*key, due) for key, due in dues.items()])
+    state.cluster.take_checks("default", at(1), released=[(*key, due) for key, due in dues.items()])
     lease_elsewhere(location, at(LEASE))
     # Three due, two instances: this one takes two, the longest due first; the other the rest.
     assert taken(state, at(20)) == [planned[2], planned[1]]
@@ -128,8 +132,8 @@ def test_what_another_instance_holds_counts_in_the_shares(
     state: State, location: Path | str
 ) -> None:
     four = [(app, "deployment") for app in "abcd"]
-    state.plan_checks("default", four, T0)
-    state.renew(T0, LEASE, serving=True)
+    written(state, state.cluster.plan_checks, "default", four, T0)
+    written(state, state.cluster.renew, T0, LEASE, serving=True)
     lease_elsewhere(location, at(LEASE))
     # The other instance took two a moment ago: of the two left, this one takes both.
     query(location, "UPDATE checks SET holder = ? WHERE app IN ('a', 'b')", (ELSEWHERE,))
@@ -144,14 +148,14 @@ def test_a_command_that_is_not_a_serve_instance_counts_in_no_share_and_is_not_li
 ) -> None:
     lease_elsewhere(location, at(LEASE), serving=False)
     assert taken(state, T0) == planned
-    assert [item.owner for item in state.instances(T0, "default")] == [this_command()]
+    assert [item.owner for item in state.cluster.instances(T0, "default")] == [this_command()]
 
 
 def test_a_check_this_instance_declined_is_left_to_the_others(
     state: State, planned: list[tuple[str, str]], location: Path | str
 ) -> None:
-    state.take_checks("default", T0)
-    state.take_checks("default", at(1), declined=back(planned[:1], T0))
+    state.cluster.take_checks("default", T0)
+    state.cluster.take_checks("default", at(1), declined=back(planned[:1], T0))
     # Due since T0, and free: but for the others.
     assert taken(state, at(2)) == []
     assert query(location, "SELECT declined FROM checks WHERE app = 'a'") == [(this_command(),)]
@@ -181,11 +185,13 @@ def written_elsewhere(location: Path | str) -> Iterator[None]:
 def test_a_turn_with_nothing_due_nor_to_give_back_writes_nothing(
     state: State, planned: list[tuple[str, str]], location: Path | str
 ) -> None:
-    state.take_checks("default", T0)
-    state.take_checks("default", at(1), released=back(planned, at(60)))
+    state.cluster.take_checks("default", T0)
+    state.cluster.take_checks("default", at(1), released=back(planned, at(60)))
     turns: list[Any] = []
     with written_elsewhere(location):
-        turn = threading.Thread(target=lambda: turns.append(state.take_checks("default", at(2))))
+        turn = threading.Thread(
+            target=lambda: turns.append(state.cluster.take_checks("default", at(2)))
+        )
         turn.start()
         turn.join(20)  # a guard: the turn waits for nobody
         assert [(taken.checks, taken.next_due) for taken in turns] == [([], at(60))]
@@ -202,7 +208,7 @@ def test_the_checks_of_an_instance_whose_lease_ran_out_are_taken_over(
 ) -> None:
     lease_elsewhere(location, at(LEASE))
     query(location, "UPDATE checks SET holder = ?", (ELSEWHERE,))
-    state.renew(T0, 3600)
+    written(state, state.cluster.renew, T0, 3600)
     assert taken(state, at(LEASE - 1)) == []
     assert taken(state, at(LEASE)) == planned
 
@@ -210,10 +216,10 @@ def test_the_checks_of_an_instance_whose_lease_ran_out_are_taken_over(
 def test_a_check_taken_over_meanwhile_is_left_to_its_new_holder(
     state: State, planned: list[tuple[str, str]], location: Path | str
 ) -> None:
-    state.take_checks("default", T0)
+    state.cluster.take_checks("default", T0)
     lease_elsewhere(location, at(LEASE))
     query(location, "UPDATE checks SET holder = ?", (ELSEWHERE,))
-    state.take_checks("default", at(1), released=back(planned, at(60)))
+    state.cluster.take_checks("default", at(1), released=back(planned, at(60)))
     assert query(location, "SELECT DISTINCT holder, due FROM checks") == [
         (ELSEWHERE, query(location, "SELECT min(due) FROM checks")[0][0])
     ]
@@ -222,8 +228,8 @@ def test_a_check_taken_over_meanwhile_is_left_to_its_new_holder(
 def test_a_check_asked_for_now_is_taken_due_or_not_unless_a_live_instance_holds_it(
     state: State, planned: list[tuple[str, str]], location: Path | str
 ) -> None:
-    state.take_checks("default", T0, released=[])
-    state.take_checks("default", at(1), released=back(planned, at(3600)))
+    state.cluster.take_checks("default", T0, released=[])
+    state.cluster.take_checks("default", at(1), released=back(planned, at(3600)))
     lease_elsewhere(location, at(LEASE))
     query(location, "UPDATE checks SET holder = ? WHERE app = 'a'", (ELSEWHERE,))
     assert taken(state, at(2), keys=[("a", "deployment"), ("b", "release")]) == [planned[2]]
@@ -232,21 +238,23 @@ def test_a_check_asked_for_now_is_taken_due_or_not_unless_a_live_instance_holds_
 def test_planning_again_keeps_each_checks_due_time_and_drops_what_none_planned_for_long(
     state: State, planned: list[tuple[str, str]]
 ) -> None:
-    state.take_checks("default", T0)
-    state.take_checks("default", at(1), released=back(planned, at(60)))
-    state.plan_checks("default", [*planned, ("c", "deployment")], at(2))
+    state.cluster.take_checks("default", T0)
+    state.cluster.take_checks("default", at(1), released=back(planned, at(60)))
+    written(state, state.cluster.plan_checks, "default", [*planned, ("c", "deployment")], at(2))
     assert taken(state, at(30)) == [("c", "deployment")]
     # Planned by some instance within UNPLANNED: kept; for longer by none: dropped.
-    state.plan_checks("default", planned[:1], at(UNPLANNED))
+    written(state, state.cluster.plan_checks, "default", planned[:1], at(UNPLANNED))
     assert len(query(state.location, "SELECT 1 FROM checks")) == 4
-    state.plan_checks("default", planned[:1], at(UNPLANNED + 3))
+    written(state, state.cluster.plan_checks, "default", planned[:1], at(UNPLANNED + 3))
     assert query(state.location, "SELECT app, kind FROM checks") == [planned[0]]
 
 
 def test_workspaces_have_checks_of_their_own(state: State, planned: list[tuple[str, str]]) -> None:
-    state.plan_checks("staging", planned[:1], T0)
+    written(state, state.cluster.plan_checks, "staging", planned[:1], T0)
     assert taken(state, T0) == planned
-    assert [key for *key, _ in state.take_checks("staging", T0).checks] == [list(planned[0])]
+    assert [key for *key, _ in state.cluster.take_checks("staging", T0).checks] == [
+        list(planned[0])
+    ]
 
 
 def test_the_instances_are_listed_with_what_each_holds(
@@ -255,12 +263,12 @@ def test_the_instances_are_listed_with_what_each_holds(
     lease_elsewhere(location, at(LEASE))
     held = taken(state, T0)  # its share: two of three
     query(location, "UPDATE instances SET lease_until = 0 WHERE owner = ?", (ELSEWHERE,))
-    listed = {item.owner: item for item in state.instances(T0, "default")}
+    listed = {item.owner: item for item in state.cluster.instances(T0, "default")}
     assert set(listed) == {this_command(), ELSEWHERE}
     mine = listed[this_command()]
     assert (mine.pid, mine.alive, list(mine.holding)) == (os.getpid(), True, sorted(held))
     assert (listed[ELSEWHERE].alive, listed[ELSEWHERE].holding) == (False, ())
-    assert state.instances(T0, "staging")[0].holding == ()
+    assert state.cluster.instances(T0, "staging")[0].holding == ()
 
 
 def renewed(location: Path | str) -> int:
@@ -270,10 +278,10 @@ def renewed(location: Path | str) -> int:
 
 def test_the_lease_is_renewed_while_a_reading_holds_the_state(location: Path | str) -> None:
     with State.open(location) as state:
-        record = state.add_deployment("web", "default", "p", {})
-        state.add_reports([(record, down()) for _ in range(3)])
+        record = add_deployment(state, "web", "default", "p", {})
+        store_reports(state, [(record, down()) for _ in range(3)])
         state.keep_alive(0.3, serving=True)  # renewed every 0.1 s
-        reading = state.history("web", "default")
+        reading = state.reports.history("web", "default")
         next(reading)  # the state's connection is its until it is read to the end
         first = renewed(location)
         deadline = time.monotonic() + GUARD
@@ -302,41 +310,43 @@ def test_a_state_closed_while_postgresql_is_away_does_not_wait_for_it(
 def test_an_instance_dead_for_a_day_is_forgotten(state: State, location: Path | str) -> None:
     lease_elsewhere(location, at(-24 * 3600 + 1), "0f0f0f0f-other-boot:1:1")
     lease_elsewhere(location, at(-24 * 3600 - 1))
-    state.renew(T0, LEASE, serving=True)
-    listed = [(item.owner, item.alive) for item in state.instances(T0, "default")]
+    written(state, state.cluster.renew, T0, LEASE, serving=True)
+    listed = [(item.owner, item.alive) for item in state.cluster.instances(T0, "default")]
     assert sorted(listed) == sorted([(this_command(), True), ("0f0f0f0f-other-boot:1:1", False)])
 
 
 def test_an_instance_that_leaves_holds_nothing_and_is_not_listed(
     state: State, planned: list[tuple[str, str]]
 ) -> None:
-    state.take_checks("default", T0)
-    state.leave()
-    assert state.instances(T0, "default") == []
-    state.renew(T0, LEASE, serving=True)
+    state.cluster.take_checks("default", T0)
+    written(state, state.cluster.leave)
+    assert state.cluster.instances(T0, "default") == []
+    written(state, state.cluster.renew, T0, LEASE, serving=True)
     assert taken(state, T0) == planned
 
 
 def test_a_pending_record_of_another_machine_is_interrupted_once_its_lease_ran_out(
     state: State, location: Path | str
 ) -> None:
-    record = state.begin("deployment", "web", "default", "p")
+    record = written(state, state.records.begin, "deployment", "web", "default", "p")
     query(location, "UPDATE targets SET owner = ?", (ELSEWHERE,))
     lease_elsewhere(location, datetime.now(timezone.utc) + timedelta(hours=1))
-    assert state.get("deployment", record.id) == record
+    assert state.records.get("deployment", record.id) == record
     query(location, "UPDATE instances SET lease_until = 0")
-    assert [r.status for r in state.versions("deployment", "web", "default")] == ["interrupted"]
+    assert [r.status for r in state.records.versions("deployment", "web", "default")] == [
+        "interrupted"
+    ]
 
 
 def test_a_destroy_claimed_on_another_machine_is_claimed_again_once_its_lease_ran_out(
     state: State, location: Path | str
 ) -> None:
-    record = state.add_deployment("web", "default", "p", {})
+    record = add_deployment(state, "web", "default", "p", {})
     query(location, "UPDATE targets SET claimed = ?", (ELSEWHERE,))
     lease_elsewhere(location, datetime.now(timezone.utc) + timedelta(hours=1))
-    assert not state.claim(record)
+    assert not written(state, state.records.claim, record)
     query(location, "UPDATE instances SET lease_until = 0")
-    assert state.claim(record)
+    assert written(state, state.records.claim, record)
 
 
 def test_the_state_keeps_a_lease_while_open_where_machines_share_it(
@@ -365,7 +375,7 @@ with State.open(location) as state, log.open("a") as out:
     ended = []
     while True:
         now = datetime.now(timezone.utc)
-        turn = state.take_checks("default", now, ended)
+        turn = state.cluster.take_checks("default", now, ended)
         started = time.time()
         time.sleep(0.05)
         for app, kind, _ in turn.checks:
@@ -392,8 +402,12 @@ def test_instances_share_the_checks_and_take_over_those_of_one_killed(
     interval, lease, count = 1.0, 2.0, 12
     apps = [f"app{n}" for n in range(count)]
     with State.open(location) as state:
-        state.plan_checks(
-            "default", [(app, "deployment") for app in apps], datetime.now(timezone.utc)
+        written(
+            state,
+            state.cluster.plan_checks,
+            "default",
+            [(app, "deployment") for app in apps],
+            datetime.now(timezone.utc),
         )
     logs = [tmp_path / f"instance{n}.log" for n in range(3)]
     started = [
@@ -447,20 +461,21 @@ from waypoint_hooks.state.store import State
 
 location = sys.argv[1] if "://" in sys.argv[1] else Path(sys.argv[1])
 with State.open(location) as state, open(sys.argv[2], "a") as out:
-    while state.next_delivery(datetime.now(timezone.utc)) is not None:
-        for delivery in state.claim_deliveries(datetime.now(timezone.utc), 60.0):
+    while state.outbox.next_delivery(datetime.now(timezone.utc)) is not None:
+        now = datetime.now(timezone.utc)
+        for delivery in state.write(lambda tx: state.outbox.claim(tx, now, 60.0)):
             print(delivery.id, file=out, flush=True)
             now = datetime.now(timezone.utc)
-            state.record_attempt(delivery, now, now)
+            state.write(lambda tx: state.outbox.record_attempt(tx, delivery, now, now))
 """
 
 
 def test_each_alert_is_delivered_by_one_instance_once(location: Path | str, tmp_path: Path) -> None:
     with State.open(location) as state:
-        records = [state.add_deployment(f"app{n}", "default", "p", {}) for n in range(100)]
+        records = [add_deployment(state, f"app{n}", "default", "p", {}) for n in range(100)]
         for record in records:
-            state.add_reports([(record, down())], alerting=RULES)
-        raised = {item.id for item in state.alerts("default")}
+            store_reports(state, [(record, down())], alerting=RULES)
+        raised = {item.id for item in state.outbox.alerts("default")}
     assert len(raised) == 100
     logs = [tmp_path / f"courier{n}.log" for n in range(3)]
     couriers = [
@@ -471,7 +486,7 @@ def test_each_alert_is_delivered_by_one_instance_once(location: Path | str, tmp_
     sent = [int(line) for log in logs if log.exists() for line in log.read_text().split()]
     assert sorted(sent) == sorted(raised)
     with State.open(location) as state:
-        assert all(item.delivered is not None for item in state.alerts("default"))
+        assert all(item.delivered is not None for item in state.outbox.alerts("default"))
 
 
 # Three `serve` processes on one state: every target checked once per interval by one of them

@@ -107,7 +107,7 @@ def test_the_hook_is_told_the_id_of_its_record(lifecycle: Lifecycle) -> None:
     lifecycle.run("up")
     ((made, _),) = lifecycle.done("deploy")
     with State.open(lifecycle.project.location) as state:
-        deployment = state.latest("deployment", "web", "default")
+        deployment = state.records.latest("deployment", "web", "default")
     assert deployment is not None
     assert deployment.id == made
 
@@ -221,7 +221,7 @@ def test_a_deploy_killed_midway_is_interrupted_and_destroyed_from_its_checkpoint
     kill_group(deploying)
     deploying.communicate(timeout=GUARD)
     with State.open(project.location) as state:
-        (record,) = state.versions("deployment", "web", "default")
+        (record,) = state.records.versions("deployment", "web", "default")
     assert record.status == "interrupted"
     ((made, _),) = lifecycle.done("deploy")
     assert record.checkpoint == {"made": made, "partial": True}
@@ -265,7 +265,7 @@ def test_a_checkpoint_an_isolated_hook_made_is_stored_before_it_goes_on(
     done = processes.run(project.args("deploy"), cwd=project.root)
     assert done.returncode == -9, done.stderr
     with State.open(project.state) as state:
-        (record,) = state.versions("deployment", "web", "default")
+        (record,) = state.records.versions("deployment", "web", "default")
     assert record.status == "interrupted"
     assert record.checkpoint == {"made": record.id}
     processes.run(project.args("destroy"), cwd=project.root)
@@ -296,4 +296,4 @@ def test_a_deployment_is_live_on_disk_before_the_next_apps_deploy_hook_runs(
     with State.open(state_path) as state:
         Launcher(load_config(config), state, plugins).deploy((), check=False)
         assert seen == {"a": [("a", "pending")], "b": [("a", "live"), ("b", "pending")]}
-        assert [r.status for r in state.versions("deployment", "b", "default")] == ["live"]
+        assert [r.status for r in state.records.versions("deployment", "b", "default")] == ["live"]

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 from helpers_postgres import query
+from helpers_state import add_deployment, store_reports, written
 
 from waypoint_hooks import Health, StatusReport, finalize
 from waypoint_hooks.alerts.machine import Alerting
 from waypoint_hooks.config.project import Notify, Use
-from waypoint_hooks.state.store import Record, State
+from waypoint_hooks.state.records import Record
+from waypoint_hooks.state.store import State
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 LEASE = 60.0
@@ -35,18 +37,19 @@ def state(location: Path | str) -> Iterator[State]:
 
 @pytest.fixture
 def web(state: State) -> Record:
-    return state.add_deployment("web", "default", "filepath", {})
+    return add_deployment(state, "web", "default", "filepath", {})
 
 
 def raise_one(state: State, web: Record) -> datetime:
     """Raise a firing alert; a time when its first attempt is due."""
-    (alert,) = state.add_reports([(web, report(Health.DOWN))], alerting=RULES)
+    (alert,) = store_reports(state, [(web, report(Health.DOWN))], alerting=RULES)
     assert alert.state == "firing"
     return datetime.now(timezone.utc) + timedelta(minutes=1)
 
 
 def test_the_alerts_a_report_raises_are_stored_with_it(state: State, web: Record) -> None:
-    alerts = state.add_reports(
+    alerts = store_reports(
+        state,
         [
             (web, report(Health.DOWN, 1)),
             (web, report(Health.DOWN, 2)),
@@ -58,21 +61,21 @@ def test_the_alerts_a_report_raises_are_stored_with_it(state: State, web: Record
         ("firing", None),
         ("resolved", Health.DOWN),
     ]
-    stored = state.alerts("default")
+    stored = state.outbox.alerts("default")
     assert [item.alert for item in stored] == alerts[::-1]
     assert [item.delivered for item in stored] == [None, None]
-    assert state.alerts("staging") == []
-    assert state.alert_counts() == {("oncall", "firing"): 1, ("oncall", "resolved"): 1}
+    assert state.outbox.alerts("staging") == []
+    assert state.outbox.counts() == {("oncall", "firing"): 1, ("oncall", "resolved"): 1}
 
 
 def test_a_report_that_cannot_be_stored_raises_no_alert(
     state: State, web: Record, tmp_path: Path, location: Path | str
 ) -> None:
     with State.open(tmp_path / "other.db") as other:
-        stranger = other.add_deployment("api", "default", "filepath", {})
+        stranger = add_deployment(other, "api", "default", "filepath", {})
     with pytest.raises(ValueError, match="a report's target is not in"):
-        state.add_reports(
-            [(web, report(Health.DOWN)), (stranger, report(Health.DOWN))], alerting=RULES
+        store_reports(
+            state, [(web, report(Health.DOWN)), (stranger, report(Health.DOWN))], alerting=RULES
         )
     assert query(location, "SELECT count(*) FROM alerts") == [(0,)]
     assert query(location, "SELECT count(*) FROM watches") == [(0,)]
@@ -81,15 +84,15 @@ def test_a_report_that_cannot_be_stored_raises_no_alert(
 def test_a_report_of_a_target_destroyed_meanwhile_raises_no_alert(
     state: State, web: Record
 ) -> None:
-    state.mark_destroyed("deployment", web.id)
-    assert state.add_reports([(web, report(Health.DOWN))], alerting=RULES) == []
-    assert state.alerts("default") == []
+    written(state, state.records.mark_destroyed, "deployment", web.id)
+    assert store_reports(state, [(web, report(Health.DOWN))], alerting=RULES) == []
+    assert state.outbox.alerts("default") == []
 
 
 def test_the_watch_is_kept_between_reports(state: State, web: Record) -> None:
     raise_one(state, web)
-    assert state.add_reports([(web, report(Health.DOWN, 1))], alerting=RULES) == []
-    (resolved,) = state.add_reports([(web, report(Health.READY, 2))], alerting=RULES)
+    assert store_reports(state, [(web, report(Health.DOWN, 1))], alerting=RULES) == []
+    (resolved,) = store_reports(state, [(web, report(Health.READY, 2))], alerting=RULES)
     assert (resolved.state, resolved.since) == ("resolved", T0)
 
 
@@ -97,11 +100,11 @@ def test_a_claimed_alert_is_left_to_its_command_until_its_lease_ends(
     state: State, web: Record
 ) -> None:
     now = raise_one(state, web)
-    (delivery,) = state.claim_deliveries(now, LEASE)
+    (delivery,) = written(state, state.outbox.claim, now, LEASE)
     assert delivery.attempts == 0
-    assert state.claim_deliveries(now + timedelta(seconds=LEASE - 1), LEASE) == []
-    assert state.next_delivery(now) == now + timedelta(seconds=LEASE)
-    (again,) = state.claim_deliveries(now + timedelta(seconds=LEASE), LEASE)
+    assert written(state, state.outbox.claim, now + timedelta(seconds=LEASE - 1), LEASE) == []
+    assert state.outbox.next_delivery(now) == now + timedelta(seconds=LEASE)
+    (again,) = written(state, state.outbox.claim, now + timedelta(seconds=LEASE), LEASE)
     assert again.id == delivery.id
 
 
@@ -109,19 +112,19 @@ def test_the_claim_of_a_command_that_is_gone_is_taken_over_at_once(
     state: State, web: Record, location: Path | str
 ) -> None:
     now = raise_one(state, web)
-    state.claim_deliveries(now, LEASE)
+    written(state, state.outbox.claim, now, LEASE)
     # As a killed command leaves it: claimed by a process that no longer runs.
     query(location, "UPDATE alerts SET claimed = ':999999999:1'")
-    assert len(state.claim_deliveries(now, LEASE)) == 1
+    assert len(written(state, state.outbox.claim, now, LEASE)) == 1
 
 
 def test_a_delivered_alert_is_not_claimed_again(state: State, web: Record) -> None:
     now = raise_one(state, web)
-    (delivery,) = state.claim_deliveries(now, LEASE)
-    state.record_attempt(delivery, now, now + timedelta(seconds=1))
-    assert state.claim_deliveries(now + timedelta(days=1), LEASE) == []
-    assert state.next_delivery(now) is None
-    (stored,) = state.alerts("default")
+    (delivery,) = written(state, state.outbox.claim, now, LEASE)
+    written(state, state.outbox.record_attempt, delivery, now, now + timedelta(seconds=1))
+    assert written(state, state.outbox.claim, now + timedelta(days=1), LEASE) == []
+    assert state.outbox.next_delivery(now) is None
+    (stored,) = state.outbox.alerts("default")
     assert stored.delivered == now + timedelta(seconds=1)
     assert stored.next_attempt is None
     assert [(a.number, a.error) for a in stored.attempts] == [(1, None)]
@@ -132,14 +135,14 @@ def test_a_failed_attempt_is_recorded_and_the_alert_claimed_again_when_its_retry
 ) -> None:
     now = raise_one(state, web)
     retry = now + timedelta(seconds=5)
-    (delivery,) = state.claim_deliveries(now, LEASE)
-    state.record_attempt(delivery, now, now, "the receiver is down", retry)
-    assert state.next_delivery(now) == retry
-    assert state.claim_deliveries(retry - timedelta(microseconds=1), LEASE) == []
-    (second,) = state.claim_deliveries(retry, LEASE)
+    (delivery,) = written(state, state.outbox.claim, now, LEASE)
+    written(state, state.outbox.record_attempt, delivery, now, now, "the receiver is down", retry)
+    assert state.outbox.next_delivery(now) == retry
+    assert written(state, state.outbox.claim, retry - timedelta(microseconds=1), LEASE) == []
+    (second,) = written(state, state.outbox.claim, retry, LEASE)
     assert second.attempts == 1
-    state.record_attempt(second, retry, retry)
-    (stored,) = state.alerts("default")
+    written(state, state.outbox.record_attempt, second, retry, retry)
+    (stored,) = state.outbox.alerts("default")
     assert [(a.number, a.error) for a in stored.attempts] == [
         (1, "the receiver is down"),
         (2, None),
@@ -150,8 +153,8 @@ def test_a_failed_attempt_is_recorded_and_the_alert_claimed_again_when_its_retry
 def test_alerts_are_listed_newest_first_up_to_a_limit(state: State, web: Record) -> None:
     healths = [Health.DOWN, Health.READY, Health.DOWN, Health.READY]
     for second, health in enumerate(healths):
-        state.add_reports([(web, report(health, second))], alerting=RULES)
-    assert [item.alert.state for item in state.alerts("default", limit=3)] == [
+        store_reports(state, [(web, report(health, second))], alerting=RULES)
+    assert [item.alert.state for item in state.outbox.alerts("default", limit=3)] == [
         "resolved",
         "firing",
         "resolved",

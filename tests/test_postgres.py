@@ -15,6 +15,7 @@ import pytest
 from conftest import require_system_package
 from helpers_http import free_port
 from helpers_postgres import PASSWORD, Cluster, installed, query, running_cluster
+from helpers_state import add_deployment, store_reports
 from hostile.harness import App, Project
 
 from waypoint_hooks import Health, StatusReport
@@ -51,8 +52,8 @@ def test_a_restart_of_the_server_is_survived_and_nothing_is_stored_twice(
         try:
             with State.open(url) as state:
                 for round in range(ROUNDS):
-                    record = state.add_deployment("web", "default", "p", {"round": round})
-                    state.add_reports([(record, ready(f"{round}/{i}")) for i in range(REPORTS)])
+                    record = add_deployment(state, "web", "default", "p", {"round": round})
+                    store_reports(state, [(record, ready(f"{round}/{i}")) for i in range(REPORTS)])
                     done.append(record.sequence)
         except BaseException as exc:
             failures.append(exc)
@@ -114,10 +115,10 @@ def test_a_write_whose_connection_is_lost_is_stored_once(
             commit()
 
         monkeypatch.setattr(database, "_commit", lose_once)
-        record = state.add_deployment("web", "default", "p", {})
+        record = add_deployment(state, "web", "default", "p", {})
         monkeypatch.undo()
         assert lost == [True]
-        assert state.versions("deployment", "web", "default") == [record]
+        assert state.records.versions("deployment", "web", "default") == [record]
     assert query(location, "SELECT sequence FROM targets") == [(1,)]
 
 

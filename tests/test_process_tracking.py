@@ -313,7 +313,7 @@ class Interruptions:
         with State.open(tracking.project.state) as state:
             for hook, id in tracking.finished():
                 kind = "release" if hook == "release" else "deployment"
-                record = state.get(kind, id)
+                record = state.records.get(kind, id)
                 assert record is not None, (hook, id)
                 if hook == "destroy":
                     assert marked(id) == [], record

@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 import pytest
+from helpers_state import written
 from hostile.harness import GUARD, App, Processes, Project, kill_group
 from hypothesis import given
 from hypothesis import strategies as st
@@ -194,10 +195,10 @@ def test_the_state_survives_the_sqlite_state_and_a_new_manager_destroys_with_it(
 ) -> None:
     state = destroy_manager([]).create_all(Context(), value=42)
     with State.open(tmp_path / "state.db") as db:
-        record = db.begin("deployment", "web", "default", "resources")
-        db.complete(record, state)
+        record = written(db, db.records.begin, "deployment", "web", "default", "resources")
+        written(db, db.records.complete, record, state)
     with State.open(tmp_path / "state.db") as db:
-        stored = db.get("deployment", record.id)
+        stored = db.records.get("deployment", record.id)
     assert stored is not None
     destroyed: list[tuple[str, int]] = []
     again = destroy_manager(destroyed)

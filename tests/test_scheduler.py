@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers_state import written
 
 from waypoint_hooks.serve.scheduler import Scheduler
-from waypoint_hooks.state.store import CheckKey, State
+from waypoint_hooks.state.columns import CheckKey
+from waypoint_hooks.state.store import State
 
 WEB: CheckKey = ("web", "deployment")
 DB: CheckKey = ("db", "deployment")
@@ -25,7 +27,7 @@ FAST: CheckKey = ("fast", "deployment")
 @pytest.fixture
 def state(tmp_path: Path) -> Iterator[State]:
     with State.open(tmp_path / "state.db") as opened:
-        opened.renew(datetime.now(timezone.utc), 3600, serving=True)
+        written(opened, opened.cluster.renew, datetime.now(timezone.utc), 3600, serving=True)
         yield opened
 
 
@@ -161,7 +163,7 @@ ELSEWHERE = "0f0f0f0f-other-boot:4242:777"
 def test_a_check_another_instance_holds_is_not_started_and_checked_now_once_given_back(
     state: State, tmp_path: Path
 ) -> None:
-    state.plan_checks("default", [WEB, DB], datetime.now(timezone.utc))
+    written(state, state.cluster.plan_checks, "default", [WEB, DB], datetime.now(timezone.utc))
     with sqlite3.connect(tmp_path / "state.db", isolation_level=None) as db:
         db.execute(
             "INSERT INTO instances VALUES (?, 'elsewhere', 4242, 0, 0, ?, 1)", (ELSEWHERE, 2**62)

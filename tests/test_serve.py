@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers_state import store_reports
 from hostile.serving import Served, Service
 
 from waypoint_hooks import Health, StatusReport, finalize
@@ -62,10 +63,10 @@ def test_api_history_without_a_limit_gives_the_100_newest_reports(served: Served
     served.configure({"web": {}})
     served.up()
     with State.open(served.project.state) as state:
-        record = state.latest("deployment", "web", "default")
+        record = state.records.latest("deployment", "web", "default")
         assert record is not None
         report = finalize(StatusReport(health=Health.READY), "wh_served")
-        state.add_reports([(record, report)] * 120)
+        store_reports(state, [(record, report)] * 120)
     reports = served.serve().get("/api/apps/web/history").json()["reports"]
     assert len(reports) == 100
 

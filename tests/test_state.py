@@ -24,20 +24,16 @@ import psycopg
 import pytest
 from conftest import require_system_package
 from helpers_postgres import query
+from helpers_state import add_deployment, add_release, store_reports, written
 from hostile import harness
 from hostile.harness import App, Processes, Project
 
 from waypoint_hooks import AUTOLOAD_ENV, Health, Resource, StatusReport
 from waypoint_hooks.model.redaction import redact_urls
-from waypoint_hooks.state import store as state_module
-from waypoint_hooks.state.store import (
-    STATE_ENV,
-    Record,
-    State,
-    StateError,
-    StoredReport,
-    default_state_path,
-)
+from waypoint_hooks.state import columns, schema
+from waypoint_hooks.state.records import Record
+from waypoint_hooks.state.reports import StoredReport
+from waypoint_hooks.state.store import STATE_ENV, State, StateError, default_state_path
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 #: The checkout: what ``python -m waypoint_hooks`` imports for a user who cannot reach the
@@ -109,7 +105,7 @@ def stored_text(location: Path | str) -> bytes:
 
 
 def deploy(state: State, app: str = "web", workspace: str = "default") -> Record:
-    return state.add_deployment(app, workspace, "filepath", {"path": f"/srv/{app}"})
+    return add_deployment(state, app, workspace, "filepath", {"path": f"/srv/{app}"})
 
 
 # Paths
@@ -136,28 +132,28 @@ def test_sequences_count_per_kind_app_and_workspace(state: State) -> None:
     web = [deploy(state).sequence for _ in range(3)]
     api = deploy(state, "api").sequence
     staging = deploy(state, workspace="staging").sequence
-    release = state.add_release("web", "default", "filepath", deploy(state).id, {})
+    release = add_release(state, "web", "default", "filepath", deploy(state).id, {})
     assert (web, api, staging, release.sequence) == ([1, 2, 3], 1, 1, 1)
 
 
 def test_sequences_are_not_reused_after_destroy(state: State) -> None:
     first, second = deploy(state), deploy(state)
-    state.mark_destroyed("deployment", second.id)
-    state.mark_destroyed("deployment", first.id)
+    written(state, state.records.mark_destroyed, "deployment", second.id)
+    written(state, state.records.mark_destroyed, "deployment", first.id)
     assert deploy(state).sequence == 3
 
 
 def test_a_value_round_trips_through_the_database(location: Path | str) -> None:
     value = {"path": "/srv/wéb", "ports": [80, 443], "tls": {"on": True, "ca": None}}
     with State.open(location) as state:
-        record = state.add_deployment("web", "default", "filepath", value)
+        record = add_deployment(state, "web", "default", "filepath", value)
     with State.open(location) as state:
-        assert state.get("deployment", record.id) == record
+        assert state.records.get("deployment", record.id) == record
     assert record.value == value
 
 
 def test_a_stored_value_is_given_back_as_json_would(state: State) -> None:
-    record = state.add_deployment("web", "default", "filepath", {"ports": (80, 443)})
+    record = add_deployment(state, "web", "default", "filepath", {"ports": (80, 443)})
     assert record.value == {"ports": [80, 443]}
 
 
@@ -167,14 +163,14 @@ def test_a_value_checkpoint_and_error_are_stored_without_url_secrets(
     url = "http://user:pw-4417@h/health?token=tok-9921"
     shown = "http://REDACTED@h/health?token=REDACTED"
     with State.open(location) as state:
-        record = state.begin("deployment", "web", "default", "process")
-        state.checkpoint(record, {"ready_http": url})
-        state.fail(record, f"{url} did not answer")
-        live = state.add_deployment("web", "default", "http", {"urls": [url], url: 1})
+        record = written(state, state.records.begin, "deployment", "web", "default", "process")
+        written(state, state.records.checkpoint, record, {"ready_http": url})
+        written(state, state.records.fail, record, f"{url} did not answer")
+        live = add_deployment(state, "web", "default", "http", {"urls": [url], url: 1})
     assert live.value == {"urls": [shown], shown: 1}
     with State.open(location) as state:
-        failed = state.get("deployment", record.id)
-        assert state.get("deployment", live.id) == live
+        failed = state.records.get("deployment", record.id)
+        assert state.records.get("deployment", live.id) == live
     assert failed is not None
     assert (failed.checkpoint, failed.error) == ({"ready_http": shown}, f"{shown} did not answer")
     data = stored_text(location)
@@ -195,50 +191,50 @@ def test_ids_are_unique(state: State) -> None:
 
 def test_get_tells_the_kinds_apart(state: State) -> None:
     record = deploy(state)
-    assert state.get("release", record.id) is None
-    assert state.get("deployment", "nope") is None
+    assert state.records.get("release", record.id) is None
+    assert state.records.get("deployment", "nope") is None
 
 
 def test_a_release_names_its_deployment(state: State) -> None:
     deployment = deploy(state)
-    release = state.add_release("web", "default", "filepath", deployment.id, {"url": "x"})
-    assert state.get("release", release.id) == release
+    release = add_release(state, "web", "default", "filepath", deployment.id, {"url": "x"})
+    assert state.records.get("release", release.id) == release
     assert release.deployment_id == deployment.id
 
 
 def test_a_release_of_another_apps_deployment_is_refused(state: State) -> None:
     other = deploy(state, "api")
     with pytest.raises(ValueError, match="no deployment"):
-        state.add_release("web", "default", "filepath", other.id, {})
-    assert state.latest("release", "web", "default") is None
+        add_release(state, "web", "default", "filepath", other.id, {})
+    assert state.records.latest("release", "web", "default") is None
 
 
 def test_latest_is_the_newest_alive(state: State) -> None:
     deploy(state)
     newest = deploy(state)
-    assert state.latest("deployment", "web", "default") == newest
+    assert state.records.latest("deployment", "web", "default") == newest
 
 
 def test_latest_skips_destroyed_targets(state: State) -> None:
     older = deploy(state)
-    state.mark_destroyed("deployment", deploy(state).id)
-    assert state.latest("deployment", "web", "default") == older
-    state.mark_destroyed("deployment", older.id)
-    assert state.latest("deployment", "web", "default") is None
+    written(state, state.records.mark_destroyed, "deployment", deploy(state).id)
+    assert state.records.latest("deployment", "web", "default") == older
+    written(state, state.records.mark_destroyed, "deployment", older.id)
+    assert state.records.latest("deployment", "web", "default") is None
 
 
 def test_latest_is_none_for_an_app_never_deployed(state: State) -> None:
     deploy(state)
-    assert state.latest("deployment", "api", "default") is None
-    assert state.latest("release", "web", "default") is None
+    assert state.records.latest("deployment", "api", "default") is None
+    assert state.records.latest("release", "web", "default") is None
 
 
 def test_a_destroyed_target_keeps_its_record_and_first_destroy_time(state: State) -> None:
     record = deploy(state)
-    state.mark_destroyed("deployment", record.id)
-    first = state.get("deployment", record.id)
-    state.mark_destroyed("deployment", record.id)
-    again = state.get("deployment", record.id)
+    written(state, state.records.mark_destroyed, "deployment", record.id)
+    first = state.records.get("deployment", record.id)
+    written(state, state.records.mark_destroyed, "deployment", record.id)
+    again = state.records.get("deployment", record.id)
     assert first is not None
     assert first.destroyed is not None
     assert again == first
@@ -246,7 +242,7 @@ def test_a_destroyed_target_keeps_its_record_and_first_destroy_time(state: State
 
 def test_destroying_an_unknown_target_is_an_error(state: State) -> None:
     with pytest.raises(ValueError, match="no release 'nope'"):
-        state.mark_destroyed("release", "nope")
+        written(state, state.records.mark_destroyed, "release", "nope")
 
 
 # Reports
@@ -254,36 +250,37 @@ def test_destroying_an_unknown_target_is_an_error(state: State) -> None:
 
 def test_last_report_is_the_newest_by_generated_time(state: State) -> None:
     record = deploy(state)
-    state.add_reports([(record, report("new", at(20))), (record, report("old", at(10)))])
-    last = state.last_report("deployment", record.id)
+    store_reports(state, [(record, report("new", at(20))), (record, report("old", at(10)))])
+    last = state.reports.last_report("deployment", record.id)
     assert last == report("new", at(20))
 
 
 def test_last_report_breaks_ties_by_the_order_of_storing(state: State) -> None:
     record = deploy(state)
-    state.add_reports([(record, report("first"))])
-    state.add_reports([(record, report("second")), (record, report("third"))])
-    last = state.last_report("deployment", record.id)
+    store_reports(state, [(record, report("first"))])
+    store_reports(state, [(record, report("second")), (record, report("third"))])
+    last = state.reports.last_report("deployment", record.id)
     assert last is not None
     assert last.health_message == "third"
 
 
 def test_last_report_is_none_before_any_check(state: State) -> None:
-    assert state.last_report("deployment", deploy(state).id) is None
+    assert state.reports.last_report("deployment", deploy(state).id) is None
 
 
 def test_last_reports_gives_the_newest_of_each_target(state: State) -> None:
     web, api, unchecked = deploy(state), deploy(state, "api"), deploy(state, "db")
-    release = state.add_release("web", "default", "filepath", web.id, {})
-    state.add_reports(
+    release = add_release(state, "web", "default", "filepath", web.id, {})
+    store_reports(
+        state,
         [
             (web, report("web old", at(1))),
             (web, report("web new", at(2))),
             (api, report("api", at(1))),
             (release, report("release", at(3))),
-        ]
+        ],
     )
-    last = state.last_reports([web, api, unchecked, release])
+    last = state.reports.last_reports([web, api, unchecked, release])
     assert {key: value.health_message for key, value in last.items()} == {
         web.id: "web new",
         api.id: "api",
@@ -292,9 +289,9 @@ def test_last_reports_gives_the_newest_of_each_target(state: State) -> None:
 
 
 def test_last_reports_handles_more_targets_than_one_query_takes(state: State) -> None:
-    records = [deploy(state, f"app{i}") for i in range(state_module._BATCH * 2 + 1)]
-    state.add_reports([(record, report(record.app)) for record in records])
-    last = state.last_reports(records)
+    records = [deploy(state, f"app{i}") for i in range(columns.BATCH * 2 + 1)]
+    store_reports(state, [(record, report(record.app)) for record in records])
+    last = state.reports.last_reports(records)
     assert {key: value.health_message for key, value in last.items()} == {
         record.id: record.app for record in records
     }
@@ -312,23 +309,23 @@ def test_a_report_is_stored_whole(state: State) -> None:
         generated_time=datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc),
         external=True,
     )
-    state.add_reports([(record, full)])
-    assert state.last_report("deployment", record.id) == full
+    store_reports(state, [(record, full)])
+    assert state.reports.last_report("deployment", record.id) == full
 
 
 def test_an_unfinalized_report_is_refused_and_nothing_is_stored(state: State) -> None:
     record = deploy(state)
     with pytest.raises(ValueError, match="not finalized"):
-        state.add_reports([(record, report("ok")), (record, StatusReport())])
-    assert state.last_report("deployment", record.id) is None
+        store_reports(state, [(record, report("ok")), (record, StatusReport())])
+    assert state.reports.last_report("deployment", record.id) is None
 
 
 def test_a_report_of_a_target_not_in_the_state_stores_nothing(state: State) -> None:
     record = deploy(state)
     stranger = Record("deployment", "nope", "web", "default", "filepath", 9, {}, T0, None, None)
     with pytest.raises(ValueError, match="not in"):
-        state.add_reports([(record, report("ok")), (stranger, report("lost"))])
-    assert list(state.history("web", "default")) == []
+        store_reports(state, [(record, report("ok")), (stranger, report("lost"))])
+    assert list(state.reports.history("web", "default")) == []
 
 
 # History
@@ -336,18 +333,19 @@ def test_a_report_of_a_target_not_in_the_state_stores_nothing(state: State) -> N
 
 def test_history_is_newest_first_across_kinds_and_includes_destroyed(state: State) -> None:
     first = deploy(state)
-    release = state.add_release("web", "default", "filepath", first.id, {})
+    release = add_release(state, "web", "default", "filepath", first.id, {})
     second = deploy(state)
-    state.add_reports(
+    store_reports(
+        state,
         [
             (first, report("d1", at(1), Health.DOWN)),
             (release, report("r1", at(2))),
             (second, report("d2", at(4))),
             (first, report("d1 again", at(3))),
-        ]
+        ],
     )
-    state.mark_destroyed("deployment", first.id)
-    history = list(state.history("web", "default"))
+    written(state, state.records.mark_destroyed, "deployment", first.id)
+    history = list(state.reports.history("web", "default"))
     assert messages(history) == ["d2", "d1 again", "r1", "d1"]
     assert history[2] == StoredReport(
         "release", release.id, 1, "filepath", "web", "default", report("r1", at(2))
@@ -362,36 +360,36 @@ def test_history_is_newest_first_across_kinds_and_includes_destroyed(state: Stat
 
 def test_history_keeps_apps_and_workspaces_apart(state: State) -> None:
     web, api, staging = deploy(state), deploy(state, "api"), deploy(state, workspace="staging")
-    state.add_reports([(web, report("web")), (api, report("api")), (staging, report("staging"))])
-    assert messages(state.history("web", "default")) == ["web"]
-    assert messages(state.history("web", "staging")) == ["staging"]
-    assert list(state.history("db", "default")) == []
+    store_reports(state, [(web, report("web")), (api, report("api")), (staging, report("staging"))])
+    assert messages(state.reports.history("web", "default")) == ["web"]
+    assert messages(state.reports.history("web", "staging")) == ["staging"]
+    assert list(state.reports.history("db", "default")) == []
 
 
 def test_history_limit_keeps_the_newest(state: State) -> None:
     record = deploy(state)
-    state.add_reports([(record, report(str(i), at(i))) for i in range(10)])
-    assert messages(state.history("web", "default", limit=3)) == ["9", "8", "7"]
-    assert list(state.history("web", "default", limit=0)) == []
+    store_reports(state, [(record, report(str(i), at(i))) for i in range(10)])
+    assert messages(state.reports.history("web", "default", limit=3)) == ["9", "8", "7"]
+    assert list(state.reports.history("web", "default", limit=0)) == []
     with pytest.raises(ValueError, match="limit"):
-        state.history("web", "default", limit=-1)
+        state.reports.history("web", "default", limit=-1)
 
 
 def test_a_history_left_unfinished_leaves_the_state_usable(state: State) -> None:
     # As `history | head` leaves it: the reader stops after a few, or fails while reading.
     record = deploy(state)
-    state.add_reports([(record, report(str(i), at(i))) for i in range(50)])
-    reading = state.history("web", "default")
+    store_reports(state, [(record, report(str(i), at(i))) for i in range(50)])
+    reading = state.reports.history("web", "default")
     assert next(reading).report.health_message == "49"
     reading.close()
-    unfinished = state.history("web", "default")
+    unfinished = state.reports.history("web", "default")
     next(unfinished)
     try:
         unfinished.throw(RuntimeError("the reader failed"))
     except RuntimeError:
         # While the failure goes up, as `with State.open(...)` closes the state then.
         assert deploy(state).sequence == 2
-    assert messages(state.history("web", "default", limit=1)) == ["49"]
+    assert messages(state.reports.history("web", "default", limit=1)) == ["49"]
 
 
 # The file
@@ -422,13 +420,13 @@ def test_an_older_schema_is_migrated_and_keeps_its_data(
     # migration, as every schema change must.
     with State.open(location) as state:
         record = deploy(state)
-        state.add_reports([(record, report("kept"))])
+        store_reports(state, [(record, report("kept"))])
     upgrade = ("ALTER TABLE targets ADD COLUMN note TEXT NOT NULL DEFAULT ''",)
-    newer = (*state_module._MIGRATIONS, upgrade)
-    monkeypatch.setattr(state_module, "_MIGRATIONS", newer)
+    newer = (*schema.MIGRATIONS, upgrade)
+    monkeypatch.setattr(schema, "MIGRATIONS", newer)
     with State.open(location) as state:
-        assert state.get("deployment", record.id) == record
-        assert messages(state.history("web", "default")) == ["kept"]
+        assert state.records.get("deployment", record.id) == record
+        assert messages(state.reports.history("web", "default")) == ["kept"]
         assert deploy(state).sequence == 2
     assert version(location) == len(newer)
     assert query(location, "SELECT note FROM targets") == [("",), ("",)]
@@ -439,16 +437,16 @@ def test_a_failing_migration_changes_nothing(
 ) -> None:
     with State.open(location) as state:
         record = deploy(state)
-    current = state_module._MIGRATIONS
+    current = schema.MIGRATIONS
     broken = ("CREATE TABLE notes (text TEXT)", "ALTER TABLE nowhere ADD COLUMN x")
-    monkeypatch.setattr(state_module, "_MIGRATIONS", (*current, broken))
+    monkeypatch.setattr(schema, "MIGRATIONS", (*current, broken))
     with pytest.raises(StateError, match="nowhere"):
         State.open(location)
     assert version(location) == len(current)
     assert "notes" not in tables(location)
-    monkeypatch.setattr(state_module, "_MIGRATIONS", current)
+    monkeypatch.setattr(schema, "MIGRATIONS", current)
     with State.open(location) as state:
-        assert state.get("deployment", record.id) == record
+        assert state.records.get("deployment", record.id) == record
 
 
 def test_a_newer_schema_is_refused(location: Path | str) -> None:
@@ -488,12 +486,12 @@ def test_another_programs_database_is_refused_and_left_alone(location: Path | st
 def test_a_truncated_state_is_refused(path: Path) -> None:
     with State.open(path) as state:
         record = deploy(state)
-        state.add_reports([(record, report("x" * 500, at(i))) for i in range(200)])
+        store_reports(state, [(record, report("x" * 500, at(i))) for i in range(200)])
     size = path.stat().st_size
     with path.open("r+b") as file:
         file.truncate(size // 3)
     with pytest.raises(StateError, match="malformed") as info, State.open(path) as state:
-        list(state.history("web", "default"))
+        list(state.reports.history("web", "default"))
     assert str(path) in str(info.value)
 
 
@@ -502,12 +500,12 @@ def test_a_closed_state_is_the_callers_error(location: Path | str) -> None:
     state.close()
     error = sqlite3.ProgrammingError if isinstance(location, Path) else psycopg.InterfaceError
     with pytest.raises(error):
-        state.latest("deployment", "web", "default")
+        state.records.latest("deployment", "web", "default")
 
 
 def test_storing_no_reports_does_nothing(state: State) -> None:
-    state.add_reports([])
-    assert list(state.history("web", "default")) == []
+    store_reports(state, [])
+    assert list(state.reports.history("web", "default")) == []
 
 
 def test_a_state_that_cannot_be_created_is_refused_naming_it(tmp_path: Path) -> None:
@@ -527,10 +525,10 @@ def test_a_directory_in_place_of_the_state_is_refused(path: Path) -> None:
 def test_a_stored_report_changed_by_hand_is_a_state_error(location: Path | str) -> None:
     with State.open(location) as state:
         record = deploy(state)
-        state.add_reports([(record, report("x"))])
+        store_reports(state, [(record, report("x"))])
     query(location, 'UPDATE reports SET report = \'{"health": "FINE"}\'')
     with State.open(location) as state, pytest.raises(StateError, match="cannot be read"):
-        state.last_report("deployment", record.id)
+        state.reports.last_report("deployment", record.id)
 
 
 # Processes
@@ -542,6 +540,7 @@ import json, sys, time
 from datetime import datetime, timezone
 from pathlib import Path
 from waypoint_hooks import Health, StatusReport
+from waypoint_hooks.alerts.pipeline import store_reports
 from waypoint_hooks.state.store import State
 
 def location(text):
@@ -557,7 +556,9 @@ for new in fresh:
 sequences = []
 for round in range(rounds):
     with State.open(shared) as state:
-        record = state.add_deployment("web", "default", "filepath", {"by": name})
+        records = state.records
+        record = state.write(lambda tx: records.begin(tx, "deployment", "web", "default", "p"))
+        record = state.write(lambda tx: records.complete(tx, record, {"by": name}))
         reports = [
             StatusReport(
                 health=Health.READY,
@@ -566,8 +567,8 @@ for round in range(rounds):
             )
             for i in range(3)
         ]
-        state.add_reports([(record, report) for report in reports])
-        list(state.history("web", "default", limit=5))
+        store_reports(state, [(record, report) for report in reports])
+        list(state.reports.history("web", "default", limit=5))
         sequences.append(record.sequence)
 print(json.dumps(sequences))
 """
@@ -616,7 +617,7 @@ def test_concurrent_processes_never_lock_and_get_distinct_gapless_sequences(
         sequences += json.loads(out)
     assert sorted(sequences) == list(range(1, workers * rounds + 1))
     with State.open(location) as state:
-        stored = set(messages(state.history("web", "default")))
+        stored = set(messages(state.reports.history("web", "default")))
     assert stored == {
         f"w{n}/{r}/{i}" for n in range(workers) for r in range(rounds) for i in range(3)
     }
@@ -629,13 +630,16 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from waypoint_hooks import Health, StatusReport
+from waypoint_hooks.alerts.pipeline import store_reports
 from waypoint_hooks.state.store import State
 
 with State.open(sys.argv[1] if "://" in sys.argv[1] else Path(sys.argv[1])) as state:
+    records = state.records
     while True:
-        record = state.add_deployment("web", "default", "filepath", {})
+        record = state.write(lambda tx: records.begin(tx, "deployment", "web", "default", "p"))
+        record = state.write(lambda tx: records.complete(tx, record, {}))
         report = StatusReport(health=Health.READY, generated_time=datetime.now(timezone.utc))
-        state.add_reports([(record, report)] * 200)
+        store_reports(state, [(record, report)] * 200)
         print(record.sequence, flush=True)
 """
 
@@ -665,8 +669,8 @@ def test_a_writer_killed_mid_write_leaves_a_consistent_state(location: Path | st
 
 def test_add_reports_with_keep_prunes_each_target_to_its_newest(location: Path | str) -> None:
     with State.open(location) as state:
-        one = state.add_deployment("web", "default", "p", {})
-        two = state.add_deployment("api", "default", "p", {})
+        one = add_deployment(state, "web", "default", "p", {})
+        two = add_deployment(state, "api", "default", "p", {})
         start = datetime(2024, 1, 1, tzinfo=timezone.utc)
         for i in range(10):
             reports = [
@@ -680,9 +684,9 @@ def test_add_reports_with_keep_prunes_each_target_to_its_newest(location: Path |
                 )
                 for record in (one, two)
             ]
-            state.add_reports(reports, keep=3 if i < 9 else 2)
+            store_reports(state, reports, keep=3 if i < 9 else 2)
         for app in ("web", "api"):
-            kept = [item.report.health_message for item in state.history(app, "default")]
+            kept = [item.report.health_message for item in state.reports.history(app, "default")]
             assert kept == ["9", "8"]
     assert counted(location) == {(one.id, 2), (two.id, 2)}
 
@@ -704,40 +708,40 @@ def test_retention_keeps_the_newest_by_generated_time_whatever_order_they_came_i
     state: State,
 ) -> None:
     record = deploy(state)
-    state.add_reports([(record, report(str(i), at(i))) for i in (5, 1, 9, 3)])
-    state.add_reports([(record, report(str(i), at(i))) for i in (0, 7)], keep=3)
-    assert messages(state.history("web", "default")) == ["9", "7", "5"]
-    state.add_reports([(record, report("2", at(2)))], keep=3)
-    assert messages(state.history("web", "default")) == ["9", "7", "5"]
+    store_reports(state, [(record, report(str(i), at(i))) for i in (5, 1, 9, 3)])
+    store_reports(state, [(record, report(str(i), at(i))) for i in (0, 7)], keep=3)
+    assert messages(state.reports.history("web", "default")) == ["9", "7", "5"]
+    store_reports(state, [(record, report("2", at(2)))], keep=3)
+    assert messages(state.reports.history("web", "default")) == ["9", "7", "5"]
 
 
 def test_reports_stored_without_retention_are_counted_when_it_first_needs_them(
     state: State, location: Path | str
 ) -> None:
     record = deploy(state)
-    state.add_reports([(record, report(str(i), at(i))) for i in range(5)])
+    store_reports(state, [(record, report(str(i), at(i))) for i in range(5)])
     assert counted(location) == {(record.id, None)}
-    state.add_reports([(record, report("5", at(5)))], keep=3)
-    assert messages(state.history("web", "default")) == ["5", "4", "3"]
+    store_reports(state, [(record, report("5", at(5)))], keep=3)
+    assert messages(state.reports.history("web", "default")) == ["5", "4", "3"]
     assert counted(location) == {(record.id, 3)}
-    state.add_reports([(record, report("6", at(6)))])
+    store_reports(state, [(record, report("6", at(6)))])
     assert counted(location) == {(record.id, 4)}
 
 
 def test_an_upgraded_state_s_retention_keeps_the_newest(location: Path | str) -> None:
     with State.open(location) as state:
         record = deploy(state)
-        state.add_reports([(record, report(str(i), at(i))) for i in range(5)])
+        store_reports(state, [(record, report(str(i), at(i))) for i in range(5)])
     # The state as the version before the count wrote it.
     query(location, "ALTER TABLE targets DROP COLUMN report_count")
-    older = len(state_module._MIGRATIONS) - 1
+    older = len(schema.MIGRATIONS) - 1
     if isinstance(location, Path):
         query(location, f"PRAGMA user_version = {older}")
     else:
         query(location, f"UPDATE waypoint_hooks_schema SET version = {older}")
     with State.open(location) as state:
-        state.add_reports([(record, report("5", at(5)))], keep=3)
-        assert messages(state.history("web", "default")) == ["5", "4", "3"]
+        store_reports(state, [(record, report("5", at(5)))], keep=3)
+        assert messages(state.reports.history("web", "default")) == ["5", "4", "3"]
     assert counted(location) == {(record.id, 3)}
 
 
@@ -746,6 +750,7 @@ import sys, time
 from datetime import datetime, timezone
 from pathlib import Path
 from waypoint_hooks import Health, StatusReport
+from waypoint_hooks.alerts.pipeline import store_reports
 from waypoint_hooks.state.store import State
 
 location = sys.argv[1] if "://" in sys.argv[1] else Path(sys.argv[1])
@@ -754,10 +759,10 @@ Path(f"{go}.{name}").touch()
 while not go.exists():
     time.sleep(0.001)
 with State.open(location) as state:
-    (record,) = state.versions("deployment", "web", "default")
+    (record,) = state.records.versions("deployment", "web", "default")
     for round in range(40):
         report = StatusReport(health=Health.READY, generated_time=datetime.now(timezone.utc))
-        state.add_reports([(record, report)] * 3, keep=int(sys.argv[4]))
+        store_reports(state, [(record, report)] * 3, keep=int(sys.argv[4]))
 """
 
 
@@ -800,8 +805,8 @@ def test_a_read_only_open_does_not_upgrade_an_older_schema(
     location: Path | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     State.open(location).close()
-    newer = (*state_module._MIGRATIONS, ("CREATE TABLE later (x TEXT)",))
-    monkeypatch.setattr(state_module, "_MIGRATIONS", newer)
+    newer = (*schema.MIGRATIONS, ("CREATE TABLE later (x TEXT)",))
+    monkeypatch.setattr(schema, "MIGRATIONS", newer)
     known = len(newer)
     with pytest.raises(
         StateError, match=f"older than this waypoint-hooks' {known}, and this command only"
@@ -814,8 +819,8 @@ def test_a_read_only_open_of_no_state_reads_an_empty_one_and_makes_nothing(
     location: Path | str,
 ) -> None:
     with State.open(location, read_only=True) as state:
-        assert state.versions("deployment", "web", "default") == []
-        assert list(state.history("web", "default")) == []
+        assert state.records.versions("deployment", "web", "default") == []
+        assert list(state.reports.history("web", "default")) == []
     if isinstance(location, Path):
         assert not location.parent.exists()
     else:
@@ -951,8 +956,8 @@ def test_a_user_who_can_only_read_the_state_reads_it(
     for item in [copy, *copy.rglob("*")]:
         item.chmod(0o755 if item.is_dir() else 0o644)
     with State.open(copy / ".waypoint-hooks" / "state.db") as writer:
-        (record,) = writer.versions("deployment", "web", "default")
-        writer.add_reports([(record, report("not yet in the file itself", at(10**8)))])
+        (record,) = writer.records.versions("deployment", "web", "default")
+        store_reports(writer, [(record, report("not yet in the file itself", at(10**8)))])
         assert Path(f"{writer.where}-wal").stat().st_size > 0
         history = as_reader(copy, "history", "web", "--json")
     assert history.returncode == 0, history.stderr

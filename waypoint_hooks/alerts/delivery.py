@@ -25,7 +25,9 @@ from ..plugins.request import HookRequest
 from ..plugins.runner import Runner
 from ..plugins.signals import STOP
 from ..plugins.workers import run_abandoning
-from ..state.store import Delivery, State, StateError
+from ..state.database import StateError
+from ..state.outbox import Delivery
+from ..state.store import State
 
 __all__ = ["FIRST_RETRY", "LONGEST_RETRY", "Courier", "backoff"]
 
@@ -87,7 +89,8 @@ class Courier:
 
     def deliver_due(self) -> int:
         """Attempt every alert due now, at once; how many were delivered."""
-        deliveries = self.state.claim_deliveries(self.clock(), self.timeout + _LEASE_MARGIN)
+        outbox, moment, lease = self.state.outbox, self.clock(), self.timeout + _LEASE_MARGIN
+        deliveries = self.state.write(lambda tx: outbox.claim(tx, moment, lease))
         if not deliveries:
             return 0
 
@@ -119,12 +122,16 @@ class Courier:
                 error = str(exc)
         ended = self.clock()
         what = f"{alert.state} alert {delivery.id} of notify {alert.notify!r} ({alert.message})"
+        outbox = self.state.outbox
         if error is None:
-            self.state.record_attempt(delivery, started, ended)
+            self.state.write(lambda tx: outbox.record_attempt(tx, delivery, started, ended))
             _log.info("sent the %s", what)
             return True
         wait = backoff(delivery.attempts + 1, self.random)
-        self.state.record_attempt(delivery, started, ended, error, ended + timedelta(seconds=wait))
+        retry_at = ended + timedelta(seconds=wait)
+        self.state.write(
+            lambda tx: outbox.record_attempt(tx, delivery, started, ended, error, retry_at)
+        )
         _log.warning("could not send the %s: %s; trying again in %.0fs", what, error, wait)
         return False
 
@@ -160,7 +167,7 @@ class Courier:
                 self.deliver_due()
                 if closing:
                     return
-                due = self.state.next_delivery(self.clock())
+                due = self.state.outbox.next_delivery(self.clock())
                 wait = None if due is None else max(0.0, (due - self.clock()).total_seconds())
                 self._wake.wait(wait)
         except StateError as exc:

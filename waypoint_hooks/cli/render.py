@@ -19,7 +19,10 @@ from ..model.health import Health
 from ..model.report import Resource, StatusReport
 from ..model.wire import format_time, report_to_wire
 from ..plugins.manager import Plugin
-from ..state.store import Instance, Record, StoredAlert, StoredReport
+from ..state.cluster import Instance
+from ..state.outbox import StoredAlert
+from ..state.records import Record
+from ..state.reports import StoredReport
 from ..terminal import sanitize_line
 
 __all__ = [

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, final
 import attrs
 
 from ..alerts.machine import Alerting
+from ..alerts.pipeline import store_reports
 from ..config.project import App, Project, Use
 from ..errors import PluginError
 from ..model.report import StatusReport
@@ -25,7 +26,11 @@ from ..plugins.components import OBSERVER_HOOK, TargetKind, lifecycle_of
 from ..plugins.context import JobInfo, Target
 from ..plugins.request import HookRequest
 from ..plugins.signals import STOP
-from ..state.store import Record, State, StoredAlert, StoredReport
+from ..state.database import Database
+from ..state.outbox import StoredAlert
+from ..state.records import Record
+from ..state.reports import StoredReport
+from ..state.store import State
 from ..terminal import Event, RecordingUI, SilentUI, StreamUI
 
 if TYPE_CHECKING:
@@ -99,6 +104,8 @@ class Launcher:
         self.alerting = Alerting.of(project) if project.notify else None
         #: Delivers alerts once the first status check ran (DESIGN §15), until :meth:`close`.
         self.courier: Courier | None = None
+        #: The outcome of the last deploy or release hook, until the phase's next write.
+        self._held: Callable[[Database], object] | None = None
 
     @functools.cached_property
     def runner(self) -> Runner:
@@ -130,7 +137,7 @@ class Launcher:
         """Each app's latest live deployment and release (of ``kinds``), where it has one:
         one query for all of them."""
         apps = list(apps)
-        latest = self.state.latest_of([app.name for app in apps], self.workspace)
+        latest = self.state.records.latest_of([app.name for app in apps], self.workspace)
         return [
             (app, latest[app.name, kind])
             for app in apps
@@ -187,7 +194,7 @@ class Launcher:
             if app.release is None:
                 continue
             if deployments is None:
-                deployment = self.state.latest("deployment", app.name, self.workspace)
+                deployment = self.state.records.latest("deployment", app.name, self.workspace)
             else:
                 deployment = deployments.get(app.name)
                 if deployment is None:
@@ -200,9 +207,13 @@ class Launcher:
             record = await self._create(app, "release", outcome, deployment)
             if record is None:
                 continue
-            for older in self.state.versions("release", app.name, self.workspace):
-                if older.sequence < record.sequence and older.status == "live":
-                    self.state.mark_destroyed("release", older.id)
+            superseded = [
+                older.id
+                for older in self.state.records.versions("release", app.name, self.workspace)
+                if older.sequence < record.sequence and older.status == "live"
+            ]
+            if superseded:
+                self._write(functools.partial(self._mark_destroyed, "release", superseded))
             if prune:
                 await self._prune(app, deployment, prune_retain, outcome)
 
@@ -233,7 +244,7 @@ class Launcher:
             for kind in ("release", "deployment"):
                 destroyed = [
                     await self._destroy(app, record, outcome)
-                    for record in self.state.versions(kind, app.name, self.workspace)
+                    for record in self.state.records.versions(kind, app.name, self.workspace)
                     if record.status != "pending"  # another command is making it
                 ]
                 if not all(destroyed):
@@ -292,7 +303,9 @@ class Launcher:
 
         The one way every status check is made, by ``status`` and by ``serve`` alike.
         """
-        last = self.state.last_reports([r for _, r in targets if self._given_last_report(r)])
+        last = self.state.reports.last_reports(
+            [r for _, r in targets if self._given_last_report(r)]
+        )
         checks = [self._check(app, record, last.get(record.id), timeout) for app, record in targets]
         by_id = {record.id: record for _, record in targets}
         reports: Reports = []
@@ -331,7 +344,7 @@ class Launcher:
         """The stored status of every named app: its latest records and their last reports."""
         apps = self.select(names)
         targets = self.targets(apps)
-        last = self.state.last_reports([record for _, record in targets])
+        last = self.state.reports.last_reports([record for _, record in targets])
         return self._rows(apps, targets, last)
 
     def records(self, name: str) -> list[Record]:
@@ -341,24 +354,24 @@ class Launcher:
         return [
             record
             for kind in ("release", "deployment")
-            for record in self.state.versions(kind, app.name, self.workspace)
+            for record in self.state.records.versions(kind, app.name, self.workspace)
         ]
 
     def versions(self, name: str) -> list[tuple[Record, StatusReport | None]]:
         """:meth:`records`, each with its latest report."""
         records = self.records(name)
-        last = self.state.last_reports(records)
+        last = self.state.reports.last_reports(records)
         return [(record, last.get(record.id)) for record in records]
 
     def history(self, name: str, limit: int | None = None) -> Iterator[StoredReport]:
         """Every stored report of an app in this workspace (at most ``limit``), newest
         first, read as it is iterated."""
         (app,) = self.select([name])
-        return self.state.history(app.name, self.workspace, limit)
+        return self.state.reports.history(app.name, self.workspace, limit)
 
     def alerts(self, limit: int | None = None) -> list[StoredAlert]:
         """The alerts raised in this workspace, newest first, with how their delivery went."""
-        return self.state.alerts(self.workspace, limit)
+        return self.state.outbox.alerts(self.workspace, limit)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -377,7 +390,25 @@ class Launcher:
         try:
             run_abandoning(phase)
         finally:
-            self.state.flush()
+            if self._held is not None:
+                self._write(lambda tx: None)
+
+    def _write(self, body: Callable[[Database], _T]) -> _T:
+        """One write of a phase, in one transaction with the outcome the last hook left
+        (:meth:`_create`): what a finished hook made is on disk before another hook can run,
+        without a commit of its own (a commit waits for the disk)."""
+        held, self._held = self._held, None
+
+        def write(tx: Database) -> _T:
+            if held is not None:
+                held(tx)
+            return body(tx)
+
+        try:
+            return self.state.write(write)
+        except BaseException:
+            self._held = held  # not written: the phase's last write tries again
+            raise
 
     def _then_status(self, names: Sequence[str], outcome: Outcome, check: bool) -> Outcome:
         if check and not STOP.requested:
@@ -389,21 +420,19 @@ class Launcher:
     ) -> Record | None:
         """Run a deploy or release hook, recorded from intent to outcome (DESIGN §12).
 
-        A hook's value is written with the state's next write, in its transaction: the next
-        app's intent, most often, which must be written before that app's hook runs anyway.
-        So no other hook runs before it is stored (a crash in one cannot lose it), and a
-        deployment costs one transaction, not two: a commit waits for the disk.
+        A hook's value is held for the phase's next write (:meth:`_write`), in its
+        transaction: the next app's intent, most often, which must be written before that
+        app's hook runs anyway. So no other hook runs before it is stored (a crash in one
+        cannot lose it), and a deployment costs one transaction, not two.
         """
         use = app.deploy if deployment is None else app.release
         assert use is not None
         verb = "Deploying" if kind == "deployment" else "Releasing"
         self._header(f"{verb} {app.name} with {use.plugin}")
-        record = self.state.begin(
-            kind,
-            app.name,
-            self.workspace,
-            use.plugin,
-            None if deployment is None else deployment.id,
+        records = self.state.records
+        deployment_id = None if deployment is None else deployment.id
+        record = self._write(
+            lambda tx: records.begin(tx, kind, app.name, self.workspace, use.plugin, deployment_id)
         )
         request = self._request(
             app,
@@ -411,27 +440,32 @@ class Launcher:
             use.plugin,
             use.config,
             record,
-            checkpoint=functools.partial(self.state.checkpoint, record),
+            checkpoint=lambda value: self.state.write(
+                lambda tx: records.checkpoint(tx, record, value)
+            ),
             **({} if deployment is None else {"deployment": deployment.value}),
         )
         made = await self._run(app, self.runner.make(request), outcome)
         if isinstance(made, str):
-            self.state.fail(record, made)
+            self._write(lambda tx: records.fail(tx, record, made))
             return None
         (value,) = made
-        record = self.state.complete(record, value, deferred=True)
+        pending = record
+        self._held = lambda tx: records.complete(tx, pending, value)
+        record = records.live(record, value)
         self._say(f"{app.name} {kind} v{record.sequence} recorded")
         return record
 
     async def _destroy(self, app: App, record: Record, outcome: Outcome) -> bool:
         """Destroy one version of an app; False when its destroy hook failed."""
         what = f"{app.name} {record.kind} v{record.sequence}"
-        if not self.state.claim(record):
+        records = self.state.records
+        if not self._write(lambda tx: records.claim(tx, record)):
             self._say(f"{what} is being destroyed by another command")
             return True
         value = record.cleanup_value
         if value is None:
-            self.state.mark_destroyed(record.kind, record.id)
+            self._write(lambda tx: records.mark_destroyed(tx, record.kind, record.id))
             self._say(f"{what} is {record.status}; nothing was recorded to clean up")
             return True
         use = app.deploy if record.kind == "deployment" else app.release
@@ -444,9 +478,9 @@ class Launcher:
             **{record.kind: value},
         )
         if isinstance(await self._run(app, self.runner.call(request), outcome), str):
-            self.state.unclaim(record)
+            self._write(lambda tx: records.unclaim(tx, record))
             return False
-        self.state.mark_destroyed(record.kind, record.id)
+        self._write(lambda tx: records.mark_destroyed(tx, record.kind, record.id))
         self._say(f"Destroyed {what}")
         return True
 
@@ -454,7 +488,7 @@ class Launcher:
         """Destroy ``app``'s deployments superseded by ``released``, but the newest
         ``retain`` live ones; failed and interrupted ones are never worth retaining."""
         kept = 0
-        for record in self.state.versions("deployment", app.name, self.workspace):
+        for record in self.state.records.versions("deployment", app.name, self.workspace):
             if record.id == released.id or record.status == "pending":
                 continue
             if record.status == "live" and kept < retain:
@@ -490,6 +524,10 @@ class Launcher:
             self._say(f"✖ {exc}")
             return str(exc)
 
+    def _mark_destroyed(self, kind: TargetKind, ids: Sequence[str], tx: Database) -> None:
+        for id in ids:
+            self.state.records.mark_destroyed(tx, kind, id)
+
     def _given_last_report(self, record: Record) -> bool:
         """Whether a check of ``record`` needs its last report: its status hook or a wrapper
         of it takes ``last_report``, or observers are told it (decoding every previous report
@@ -509,7 +547,7 @@ class Launcher:
         release = None
         if record.kind == "release":
             release = record.value
-            released = self.state.get("deployment", record.deployment_id or "")
+            released = self.state.records.get("deployment", record.deployment_id or "")
             deployment = released.value if released is not None else {}
         use = app.deploy if record.kind == "deployment" else app.release
         from ..plugins.runner import StatusCheck
@@ -598,7 +636,7 @@ def store(
     """Store reports as :meth:`Launcher.check` gave them, in one transaction with the alerts
     they raise (DESIGN §15), keeping the newest ``kept[app]`` of each target; whether any
     alert was raised (then :meth:`Launcher.deliver`)."""
-    return bool(state.add_reports(reports, keep=kept, alerting=alerting))
+    return bool(store_reports(state, reports, kept, alerting))
 
 
 def _title(target: Target) -> str:

@@ -18,7 +18,8 @@ from ..cli import render as _render
 from ..lifecycle.launcher import AppStatus
 from ..model.report import StatusReport
 from ..plugins.components import TargetKind
-from ..state.store import Record, State
+from ..state.records import Record
+from ..state.store import State
 from ..terminal import sanitize_line
 
 __all__ = ["UPTIME_WINDOWS", "Page"]
@@ -75,7 +76,7 @@ class Page:
             ("release", row.release, row.release_report),
         )
         targets = [(kind, record, report) for kind, record, report in pairs if record is not None]
-        counts = self.state.ready_counts(
+        counts = self.state.reports.ready_counts(
             row.app, self.workspace, [now - window for _, window in UPTIME_WINDOWS]
         )
         return {
@@ -92,7 +93,7 @@ class Page:
     def _target(
         self, kind: TargetKind, record: Record, report: StatusReport | None
     ) -> dict[str, Any]:
-        healths = self.state.healths(record.app, self.workspace, kind, TIMELINE)
+        healths = self.state.reports.healths(record.app, self.workspace, kind, TIMELINE)
         return {
             "title": sanitize_line(f"{kind} v{record.sequence} ({record.plugin})"),
             "timeline": [

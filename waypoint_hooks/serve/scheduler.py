@@ -27,7 +27,9 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, final
 
-from ..state.store import CheckKey, Kind, State, Taken
+from ..state.cluster import Taken
+from ..state.columns import CheckKey, Kind
+from ..state.store import State
 
 __all__ = ["JITTER", "POLL", "REPLAN", "RESOLUTION", "Scheduler"]
 
@@ -142,7 +144,7 @@ class Scheduler:
             ended, self._ended = self._ended, []
             declined, self._declined = self._declined, []
             await asyncio.to_thread(
-                self._state.take_checks,
+                self._state.cluster.take_checks,
                 self._workspace,
                 _now(),
                 ended,
@@ -166,7 +168,9 @@ class Scheduler:
         wanted = [key for key in keys if key not in self._running]
         while wanted and not self._stopping:
             taking = asyncio.ensure_future(
-                asyncio.to_thread(self._state.take_checks, self._workspace, _now(), keys=wanted)
+                asyncio.to_thread(
+                    self._state.cluster.take_checks, self._workspace, _now(), keys=wanted
+                )
             )
             self._taking.add(taking)
             # Registered before anyone awaits it, so it runs first: what the take held is
@@ -208,13 +212,15 @@ class Scheduler:
         now = _now()
         if self._planned is None or time.monotonic() - self._planned >= REPLAN:
             self._planned = time.monotonic()
+            keys = list(self._intervals)
             await asyncio.to_thread(
-                self._state.plan_checks, self._workspace, list(self._intervals), now
+                self._state.write,
+                lambda tx: self._state.cluster.plan_checks(tx, self._workspace, keys, now),
             )
         ended, self._ended = self._ended, []
         declined, self._declined = self._declined, []
         taken = await asyncio.to_thread(
-            self._state.take_checks,
+            self._state.cluster.take_checks,
             self._workspace,
             now,
             ended,

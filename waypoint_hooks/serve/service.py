@@ -27,9 +27,11 @@ from ..model.report import StatusReport
 from ..plugins.components import TargetKind
 from ..plugins.runner import Checked, StatusCheck
 from ..plugins.signals import STOP, Interrupted
+from ..state.columns import CheckKey
 from ..state.heartbeat import LEASE
 from ..state.owners import this_command
-from ..state.store import CheckKey, Record, State
+from ..state.records import Record
+from ..state.store import State
 from .metrics import Metrics
 from .scheduler import Scheduler
 
@@ -65,7 +67,7 @@ class StatusService:
         self.names = tuple(names)
         self._reread = reread
         self._lease = lease
-        self.metrics = Metrics(launcher.workspace, launcher.state.alert_counts)
+        self.metrics = Metrics(launcher.workspace, launcher.state.outbox.counts)
         self.runner = launcher.status_runner()
         # A connection of its own for the schedule and the reports, used off the event loop;
         # the process's lease is kept by the launcher's.
@@ -120,12 +122,14 @@ class StatusService:
 
     def alerts_document(self, limit: int) -> dict[str, Any]:
         """The document of ``alerts --json``."""
-        stored = self.launcher.state.alerts(self.workspace, limit)
+        stored = self.launcher.state.outbox.alerts(self.workspace, limit)
         return _render.alerts_json(self.project.name, self.workspace, stored)
 
     def cluster_document(self) -> dict[str, Any]:
         """The document of ``GET /api/cluster``: the instances on the state."""
-        instances = self.launcher.state.instances(datetime.now(timezone.utc), self.workspace)
+        instances = self.launcher.state.cluster.instances(
+            datetime.now(timezone.utc), self.workspace
+        )
         return _render.cluster_json(self.project.name, self.workspace, instances, this_command())
 
     def history_document(self, name: str, limit: int) -> dict[str, Any]:

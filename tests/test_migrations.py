@@ -1,0 +1,149 @@
+"""Each numbered migration in ``waypoint_hooks/state/sql/migrations`` upgrades a state that the
+version before it wrote, and keeps its data: on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers_postgres import query
+
+from waypoint_hooks.state import schema
+from waypoint_hooks.state.database import Database
+from waypoint_hooks.state.store import State
+
+#: A row of each table, in the columns its first migration made: what an older state holds.
+ROWS: dict[str, dict[str, Any]] = {
+    "targets": {
+        "kind": "deployment",
+        "id": "d1",
+        "app": "web",
+        "workspace": "default",
+        "sequence": 1,
+        "plugin": "filepath",
+        "value": '{"path": "/srv/web"}',
+        "created": 1_700_000_000_000_000,
+        "destroyed": None,
+        "deployment_id": None,
+    },
+    "reports": {
+        "id": 7,
+        "kind": "deployment",
+        "target_id": "d1",
+        "app": "web",
+        "workspace": "default",
+        "health": "READY",
+        "generated": 1_700_000_001_000_000,
+        "report": '{"health": "READY"}',
+    },
+    "watches": {"kind": "deployment", "target_id": "d1", "notify": "oncall", "watch": "{}"},
+    "alerts": {
+        "id": 3,
+        "notify": "oncall",
+        "app": "web",
+        "workspace": "default",
+        "kind": "deployment",
+        "target_id": "d1",
+        "state": "firing",
+        "raised": 1_700_000_002_000_000,
+        "alert": "{}",
+        "next_attempt": 1_700_000_002_000_000,
+    },
+    "alert_attempts": {
+        "alert_id": 3,
+        "number": 1,
+        "started": 1_700_000_003_000_000,
+        "ended": 1_700_000_004_000_000,
+        "error": "refused",
+        "owner": "pid 1",
+    },
+    "instances": {
+        "owner": "pid 1",
+        "host": "here",
+        "pid": 1,
+        "started": 1_700_000_000_000_000,
+        "renewed": 1_700_000_000_000_000,
+        "lease_until": 1_700_000_030_000_000,
+    },
+    "checks": {
+        "workspace": "default",
+        "app": "web",
+        "kind": "deployment",
+        "due": 1_700_000_060_000_000,
+        "planned": 1_700_000_000_000_000,
+    },
+}
+
+
+def _open(location: Path | str) -> Database:
+    if isinstance(location, Path):
+        from waypoint_hooks.state.sqlite import SQLiteDatabase
+
+        database, _ = SQLiteDatabase.open(location, read_only=False)
+    else:
+        from waypoint_hooks.state.postgres import PostgresDatabase
+
+        database, _ = PostgresDatabase.open(location, read_only=False)
+    return database
+
+
+def _tables_made(statements: tuple[str, ...]) -> list[str]:
+    return [s.split("CREATE TABLE ", 1)[1].split()[0] for s in statements if "CREATE TABLE" in s]
+
+
+def _state_at(location: Path | str, version: int) -> list[str]:
+    """A state as waypoint-hooks at schema ``version`` left it, with a row in each table;
+    the tables, in the order they were made."""
+    made = [
+        table for statements in schema.MIGRATIONS[:version] for table in _tables_made(statements)
+    ]
+    database = _open(location)
+
+    def write(tx: Database) -> None:
+        for statements in schema.MIGRATIONS[:version]:
+            for statement in statements:
+                tx.execute(tx.render(statement))
+        for table in made:
+            row = ROWS[table]
+            marks = ", ".join("?" * len(row))
+            tx.execute(
+                f"INSERT INTO {table} ({', '.join(row)}) VALUES ({marks})", list(row.values())
+            )
+        tx.set_version(version)
+
+    try:
+        database.write(write)
+    finally:
+        database.close()
+    return made
+
+
+def test_every_table_has_a_row_to_keep() -> None:
+    """A migration that makes a table adds its row to ROWS, or the upgrade tests miss it."""
+    made = [table for statements in schema.MIGRATIONS for table in _tables_made(statements)]
+    assert sorted(made) == sorted(ROWS)
+
+
+@pytest.mark.parametrize("number", range(2, len(schema.MIGRATIONS) + 1))
+def test_a_migration_upgrades_the_state_before_it_and_keeps_its_data(
+    location: Path | str, number: int
+) -> None:
+    tables = _state_at(location, number - 1)
+    # Without a lease of its own, which would forget the old instance's long-ended one.
+    with State.open(location, leased=False):
+        pass
+    if isinstance(location, Path):
+        (found,) = query(location, "PRAGMA user_version")
+    else:
+        (found,) = query(location, "SELECT version FROM waypoint_hooks_schema")
+    assert found == (len(schema.MIGRATIONS),)
+    for table in tables:
+        row = ROWS[table]
+        assert query(location, f"SELECT {', '.join(row)} FROM {table}") == [tuple(row.values())]
+
+
+def test_the_migrations_are_numbered_from_one_without_a_gap() -> None:
+    folder = Path(schema.__file__).parent / "sql" / "migrations"
+    numbers = sorted(int(path.name.split("_", 1)[0]) for path in folder.glob("*.sql"))
+    assert numbers == list(range(1, len(schema.MIGRATIONS) + 1))

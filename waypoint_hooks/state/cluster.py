@@ -1,0 +1,233 @@
+"""The cluster store (DESIGN §16): the leases of the processes on a state, and the checks the
+serve instances share — each due check held by one instance at a time, under its lease."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Final, final
+
+import attrs
+
+from . import queries
+from .columns import CheckKey, Kind, micros, time
+from .database import Database
+from .owners import this_command
+
+__all__ = ["FORGOTTEN", "UNPLANNED", "Cluster", "Instance", "Taken"]
+
+_SQL: Final = queries.load("cluster")
+_FREE: Final = _SQL["free"]
+_MINE_TO_TAKE: Final = _SQL["mine_to_take"].format(free=_FREE)
+
+#: How long a check no serve instance said it serves is kept (seconds): instances say so
+#: every :data:`~waypoint_hooks.serve.scheduler.REPLAN` seconds.
+UNPLANNED: Final = 300.0
+#: How long an instance whose lease ran out is still listed (seconds).
+FORGOTTEN: Final = 24 * 3600.0
+
+
+@final
+@attrs.frozen
+class Instance:
+    """A process that shares the state with others, as ``GET /api/cluster`` lists it."""
+
+    #: The process, as :func:`~waypoint_hooks.state.owners.this_command` names it.
+    owner: str
+    host: str
+    pid: int
+    started: datetime
+    renewed: datetime
+    lease_until: datetime
+    #: Whether its lease lasts: it runs, or was cut off less than a lease ago.
+    alive: bool
+    #: The checks it holds: ``(app, kind)`` of each, in the workspace asked about.
+    holding: tuple[CheckKey, ...] = ()
+
+
+@final
+@attrs.frozen
+class Taken:
+    """What :meth:`Cluster.take_checks` took."""
+
+    #: The checks now held: ``(app, kind, due)`` of each.
+    checks: list[tuple[str, Kind, datetime]]
+    #: When the earliest check that none holds is due; ``None`` when there is none.
+    next_due: datetime | None
+    #: How many instances' leases last (1 at least: this one's).
+    instances: int
+
+
+@final
+class Cluster:
+    """The instances of a state and the checks they share."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def renew(self, tx: Database, moment: datetime, lease: float, *, serving: bool = False) -> None:
+        """Say that this process runs, until ``lease`` seconds after ``moment``: until then,
+        what it owns and holds stays its own, whichever machine looks. Renew well before the
+        end. ``serving``: it is a serve instance, which takes its share of the checks."""
+        at = micros(moment)
+        row = (this_command(), socket.gethostname(), os.getpid(), at, at)
+        tx.execute(_SQL["renew"], (*row, at + round(lease * 1e6), int(serving)))
+        tx.execute(_SQL["forget"], (at - round(FORGOTTEN * 1e6),))
+
+    def leave(self, tx: Database) -> None:
+        """This process stops: it holds no check any more, and has no lease."""
+        tx.execute(_SQL["let_go"], (this_command(),))
+        tx.execute(_SQL["leave"], (this_command(),))
+
+    def plan_checks(
+        self, tx: Database, workspace: str, keys: Sequence[CheckKey], moment: datetime
+    ) -> None:
+        """This instance serves ``keys`` (app, kind) of ``workspace``: each one the instances
+        do not share yet is due at ``moment``; the others keep their due times. Said again
+        every little while: a check no instance said it serves for :data:`UNPLANNED` seconds
+        (its app left every config) is dropped."""
+        at = micros(moment)
+        tx.executemany(
+            _SQL["plan"], [(workspace, app, kind, at, at) for app, kind in sorted(set(keys))]
+        )
+        tx.execute(_SQL["drop_unplanned"], (workspace, at - round(UNPLANNED * 1e6)))
+
+    def take_checks(
+        self,
+        workspace: str,
+        moment: datetime,
+        released: Sequence[tuple[str, Kind, datetime]] = (),
+        *,
+        declined: Sequence[tuple[str, Kind, datetime]] = (),
+        apps: Sequence[str] = (),
+        keys: Sequence[CheckKey] | None = None,
+    ) -> Taken:
+        """In one transaction of its own: release this instance's checks that ended (each
+        ``(app, kind, next due)``; one another instance took over meanwhile, as this one's
+        lease ran out, is left to it) and those it ``declined`` (taken, but not its own to
+        check: each is left to the others), then hold its share of the checks due at
+        ``moment`` that no live instance holds, the longest due first (only those of
+        ``apps``, when named). With nothing to give back and nothing due, no transaction:
+        an idle instance writes nothing (no WAL, no transaction id) at each of its turns.
+
+        Its share: the checks due and those the live instances hold, divided by the number
+        of live instances, less those this one holds: so instances whose turns come at once
+        take alike, and one busy with slow checks takes less. What one leaves, the next takes.
+        With ``keys``, those checks are held whether due or not (a check asked for now),
+        unless a live instance holds them.
+        """
+        turn = _Turn(workspace, micros(moment), apps)
+        if keys is None and not released and not declined:
+            with self._db.guarded() as db:
+                live, due, following = db.execute(turn.idle, turn.idle_parameters).fetchone()
+            if not due:
+                return Taken([], None if following is None else time(following), max(live, 1))
+        return self._db.write(lambda tx: turn.take(tx, released, declined, keys))
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def instances(self, moment: datetime, workspace: str) -> list[Instance]:
+        """The serve instances that renewed a lease, the latest started first, with the checks
+        of ``workspace`` each holds."""
+        with self._db.guarded() as db:
+            rows = db.execute(_SQL["instances"]).fetchall()
+            held: dict[str, list[CheckKey]] = {}
+            for holder, app, kind in db.execute(_SQL["held"], (workspace,)):
+                held.setdefault(holder, []).append((app, kind))
+        at = micros(moment)
+        return [
+            Instance(
+                owner,
+                host,
+                pid,
+                time(started),
+                time(renewed),
+                time(until),
+                until > at,
+                tuple(held.get(owner, ())),
+            )
+            for owner, host, pid, started, renewed, until in rows
+        ]
+
+
+@final
+class _Turn:
+    """One turn of :meth:`Cluster.take_checks`: its queries, made of the named fragments, and
+    their parameters."""
+
+    def __init__(self, workspace: str, moment: int, apps: Sequence[str]) -> None:
+        self.workspace = workspace
+        self.moment = moment
+        self.me = this_command()
+        chosen = f" AND app IN ({', '.join(['?'] * len(apps))})" if apps else ""
+        self.chosen = tuple(apps)
+        due_here = _SQL["due_here"].format(mine_to_take=_MINE_TO_TAKE, chosen=chosen)
+        self.due_parameters = (workspace, moment, moment, self.me, *self.chosen)
+        fragments = {
+            "due_here": due_here,
+            "live_count": _SQL["live_count"],
+            "next_due": _SQL["next_due"],
+            "free": _FREE,
+            "chosen": chosen,
+            "mine_to_take": _MINE_TO_TAKE,
+        }
+        self.idle = _SQL["idle"].format(**fragments)
+        self.idle_parameters = (moment, *self.due_parameters, workspace)
+        self.shares = _SQL["shares"].format(**fragments)
+        self.due = _SQL["due"].format(due_here=due_here, for_update_skip_locked="{lock}")
+        self.following = _SQL["following"].format(next_due=_SQL["next_due"])
+
+    def take(
+        self,
+        tx: Database,
+        released: Sequence[tuple[str, Kind, datetime]],
+        declined: Sequence[tuple[str, Kind, datetime]],
+        keys: Sequence[CheckKey] | None,
+    ) -> Taken:
+        workspace, moment, me = self.workspace, self.moment, self.me
+        for given, declined_by in ((released, None), (declined, me)):
+            tx.executemany(
+                _SQL["give_back"],
+                [
+                    (micros(due), declined_by, workspace, app, kind, me)
+                    for app, kind, due in sorted(given)
+                ],
+            )
+        if keys is not None:
+            rows, live = self._asked(tx, keys), 1
+        else:
+            live, due, held, mine = tx.execute(
+                self.shares,
+                (
+                    moment,
+                    *self.due_parameters,
+                    *(workspace, moment, *self.chosen),
+                    *(workspace, me, *self.chosen),
+                ),
+            ).fetchone()
+            # What is due and what the live instances hold, evenly divided, less what this
+            # one holds: instances whose turns come at once take alike.
+            share = max(-(-(due + held) // max(live, 1)) - mine, 0)
+            query = self.due.format(lock=tx.for_update_skip_locked)
+            rows = tx.execute(query, (*self.due_parameters, share)).fetchall()
+        tx.executemany(_SQL["hold"], [(me, workspace, app, kind) for app, kind, _ in rows])
+        (following,) = tx.execute(self.following, (workspace,)).fetchone()
+        return Taken(
+            [(app, kind, time(due)) for app, kind, due in rows],
+            None if following is None else time(following),
+            max(live, 1),
+        )
+
+    def _asked(self, tx: Database, keys: Sequence[CheckKey]) -> list[tuple[str, Kind, int]]:
+        wanted = sorted(set(keys))
+        if not wanted:
+            return []
+        query = _SQL["asked"].format(
+            mine_to_take=_MINE_TO_TAKE,
+            values=", ".join(["(?, ?)"] * len(wanted)),
+            for_update_skip_locked=tx.for_update_skip_locked,
+        )
+        parameters = (self.workspace, self.moment, self.me, *[i for key in wanted for i in key])
+        return list(tx.execute(query, parameters).fetchall())

@@ -1,0 +1,292 @@
+"""The reports store: every finalized status report, newest first per target and per app, and
+retention (``keep``) by a per-target count kept in the same transaction."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Final, final
+
+import attrs
+
+from ..model.health import HEALTH_NAMES, Health
+from ..model.report import StatusReport
+from ..model.wire import ReportDecodeError, report_from_json, report_to_json
+from . import queries
+from .columns import BATCH, Kind, micros, time
+from .database import NO_LIMIT, Database, StateError
+from .records import Record
+
+__all__ = ["Batch", "Reports", "Stored", "StoredReport"]
+
+_SQL: Final = queries.load("reports")
+
+
+@final
+@attrs.frozen
+class StoredReport:
+    """A finalized status report and the target it is about, as ``history`` lists them."""
+
+    kind: Kind
+    target_id: str
+    sequence: int
+    plugin: str
+    app: str
+    workspace: str
+    report: StatusReport
+    #: The health of the target's report before this one (None for its first): what the
+    #: health changed from, even when that report is not among those read.
+    previous_health: Health | None = None
+
+
+@final
+@attrs.frozen
+class Stored:
+    """A report just stored by :meth:`Reports.add`: what the alert pipeline takes, in the
+    same transaction."""
+
+    record: Record
+    report: StatusReport
+    #: The health of its target's report before it (``None`` for its first), when
+    #: :meth:`Reports.add` was asked for it.
+    previous: Health | None = None
+
+
+def _row(record: Record, report: StatusReport) -> tuple[object, ...]:
+    if report.health is None or report.generated_time is None:
+        raise ValueError(
+            f"the report of {record.kind} {record.id} is not finalized "
+            "(health and generated_time must be set): finalize() it before storing it"
+        )
+    return (
+        record.kind,
+        record.id,
+        record.app,
+        record.workspace,
+        HEALTH_NAMES[report.health],
+        micros(report.generated_time),
+        report_to_json(report),
+    )
+
+
+@final
+@attrs.frozen
+class Batch:
+    """Reports made ready to store (:meth:`Reports.prepare`), encoded before the transaction
+    that stores them opens: on SQLite that transaction holds the one write lock, so other
+    commands wait less."""
+
+    reports: Sequence[tuple[Record, StatusReport]]
+    rows: Sequence[tuple[object, ...]]
+
+
+def _keeps(
+    reports: Sequence[tuple[Record, StatusReport]], keep: int | Mapping[str, int] | None
+) -> Mapping[str, int | None]:
+    keeps = keep if isinstance(keep, Mapping) else {record.app: keep for record, _ in reports}
+    for count in keeps.values():
+        if count is not None and count < 1:
+            raise ValueError(f"keep must be 1 or more, got {count}")
+    return keeps
+
+
+@final
+class Reports:
+    """The status reports of a state; ``where`` names the state in messages."""
+
+    def __init__(self, db: Database, where: str) -> None:
+        self._db = db
+        self._where = where
+
+    @staticmethod
+    def prepare(reports: Sequence[tuple[Record, StatusReport]]) -> Batch:
+        """Encode finalized reports, each about its record's target, for :meth:`add`."""
+        return Batch(reports, [_row(record, report) for record, report in reports])
+
+    def add(
+        self,
+        tx: Database,
+        batch: Batch,
+        keep: int | Mapping[str, int] | None = None,
+        *,
+        previous: bool = False,
+    ) -> list[Stored]:
+        """Store a batch of reports.
+
+        With ``keep`` (one number, or one per app), only the newest ``keep`` reports of each
+        of those targets remain afterwards (history retention). A report of a target
+        destroyed, or being destroyed, while it was checked is not stored. Returns those
+        stored; with ``previous``, each with its target's health before it (read after the
+        targets are locked, before these reports are stored).
+        """
+        reports, rows = batch.reports, batch.rows
+        keeps = _keeps(reports, keep)
+        if not rows:
+            return []
+        gone, counts = self._targets(tx, [record for record, _ in reports])
+        stored = [pair for pair in reports if (pair[0].kind, pair[0].id) not in gone]
+        before = self._previous(tx, stored) if previous else [(pair, None) for pair in stored]
+        try:
+            tx.executemany(_SQL["insert"], [row for row in rows if (row[0], row[1]) not in gone])
+        except tx.integrity_error:
+            raise ValueError(
+                f"a report's target is not in {self._where}: store reports only of records "
+                "this state returned"
+            ) from None
+        self._retain(tx, stored, keeps, counts)
+        return [Stored(record, report, previous) for (record, report), previous in before]
+
+    def _targets(
+        self, tx: Database, records: Sequence[Record]
+    ) -> tuple[set[tuple[str, str]], dict[tuple[str, str], int | None]]:
+        """Which of ``records`` were destroyed, or are being destroyed, meanwhile, and how
+        many reports each has stored (``None``: not counted yet). They stay as they are
+        until the transaction ends, so that the counts are still right when it writes them."""
+        gone: set[tuple[str, str]] = set()
+        counts: dict[tuple[str, str], int | None] = {}
+        # Each target asked about once, however many of the reports are about it.
+        keys = sorted({(record.kind, record.id) for record in records})
+        for start in range(0, len(keys), BATCH):
+            batch = keys[start : start + BATCH]
+            query = _SQL["targets"].format(
+                values=", ".join(["(?, ?)"] * len(batch)), for_update=tx.for_update
+            )
+            rows = tx.execute(query, [item for key in batch for item in key]).fetchall()
+            gone.update((kind, id) for kind, id, away, _ in rows if away)
+            counts.update(((kind, id), count) for kind, id, _, count in rows)
+        return gone, counts
+
+    def _previous(
+        self, tx: Database, reports: Sequence[tuple[Record, StatusReport]]
+    ) -> list[tuple[tuple[Record, StatusReport], Health | None]]:
+        """Each report with the health of its target's report before it: the last stored
+        (read before these are), or the one before it among these."""
+        last: dict[tuple[str, str], Health | None] = {}
+        paired = []
+        for record, report in reports:
+            key = (record.kind, record.id)
+            if key not in last:
+                row = tx.execute(_SQL["last_health"], key).fetchone()
+                last[key] = None if row is None else Health[row[0]]
+            paired.append(((record, report), last[key]))
+            last[key] = report.health
+        return paired
+
+    def _retain(
+        self,
+        tx: Database,
+        stored: Sequence[tuple[Record, StatusReport]],
+        keeps: Mapping[str, int | None],
+        counts: Mapping[tuple[str, str], int | None],
+    ) -> None:
+        """Keep each target's count of reports, and prune those over its ``keep``."""
+        # By id alone, unique across the state (Record.id): no tuple made for each report.
+        added = Counter([record.id for record, _ in stored])
+        targets = {record.id: record for record, _ in stored}
+        surplus: list[tuple[str, str, int]] = []
+        recounted: list[tuple[int, str, str]] = []
+        for id, record in sorted(targets.items()):
+            kind, keep, known = record.kind, keeps.get(record.app), counts[record.kind, id]
+            if keep is None and known is None:
+                continue  # not counted until retention needs it
+            if known is None:
+                # Retention's first need of it: the target's index read once, the reports
+                # just stored included.
+                (count,) = tx.execute(_SQL["count"], (kind, id)).fetchone()
+            else:
+                count = known + added[id]
+            if keep is not None and count > keep:
+                surplus.append((kind, id, count - keep))
+                count = keep
+            # A target that keeps as many as it has stored (a --watch round once retention
+            # began) has nothing to write.
+            if count != known:
+                recounted.append((count, kind, id))
+        tx.executemany(_SQL["prune"], surplus)
+        tx.executemany(_SQL["recount"], recounted)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def last_report(self, kind: Kind, target_id: str) -> StatusReport | None:
+        """The newest report stored for a target (the last stored when times are equal)."""
+        with self._db.guarded() as db:
+            row = db.execute(_SQL["last_report"], (kind, target_id)).fetchone()
+        return None if row is None else self._decode(row[0], kind, target_id)
+
+    def last_reports(self, targets: Sequence[Record]) -> dict[str, StatusReport]:
+        """The newest report of each target that has one, by target id."""
+        found: dict[str, StatusReport] = {}
+        for start in range(0, len(targets), BATCH):
+            batch = targets[start : start + BATCH]
+            query = _SQL["last_reports"].format(values=", ".join(["(?, ?)"] * len(batch)))
+            parameters = [item for record in batch for item in (record.kind, record.id)]
+            with self._db.guarded() as db:
+                rows = db.execute(query, parameters).fetchall()
+            for kind, target_id, text in rows:
+                found[target_id] = self._decode(text, kind, target_id)
+        return found
+
+    def history(self, app: str, workspace: str, limit: int | None = None) -> Iterator[StoredReport]:
+        """The reports of ``app``'s deployments and releases, destroyed ones included,
+        newest first; at most ``limit`` of them. Read as they are iterated, one row at a
+        time, so that a history of any length takes no more memory than one report."""
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be 0 or more, got {limit}")
+        return self._history(app, workspace, NO_LIMIT if limit is None else limit)
+
+    def _history(self, app: str, workspace: str, limit: int) -> Iterator[StoredReport]:
+        # Closed however the reading ends: a stream left open would keep the connection
+        # (PostgreSQL) or hold a read transaction (SQLite).
+        with (
+            self._db.guarded() as db,
+            contextlib.closing(db.stream(_SQL["history"], (app, workspace, limit))) as rows,
+        ):
+            for kind, target_id, sequence, plugin, text, previous in rows:
+                yield StoredReport(
+                    kind,
+                    target_id,
+                    sequence,
+                    plugin,
+                    app,
+                    workspace,
+                    self._decode(text, kind, target_id),
+                    None if previous is None else Health[previous],
+                )
+
+    def healths(
+        self, app: str, workspace: str, kind: Kind, limit: int
+    ) -> list[tuple[datetime, Health]]:
+        """When each of the newest ``limit`` reports of ``app``'s deployments (or releases)
+        was made, and its health, newest first; no report is decoded."""
+        with self._db.guarded() as db:
+            rows = db.execute(_SQL["healths"], (app, workspace, kind, limit)).fetchall()
+        return [(time(generated), Health[health]) for generated, health in rows]
+
+    def ready_counts(
+        self, app: str, workspace: str, since: Sequence[datetime]
+    ) -> list[tuple[int, int]]:
+        """For each time in ``since``: how many of ``app``'s reports were made since then,
+        and how many of those were READY, as ``(ready, all)``; one pass over its reports."""
+        if not since:
+            return []
+        starts = [micros(moment) for moment in since]
+        counts = ", ".join(
+            "coalesce(sum(CASE WHEN generated >= ? AND health = 'READY' THEN 1 ELSE 0 END), 0),"
+            " coalesce(sum(CASE WHEN generated >= ? THEN 1 ELSE 0 END), 0)"
+            for _ in starts
+        )
+        parameters = (*[start for start in starts for _ in range(2)], app, workspace, min(starts))
+        with self._db.guarded() as db:
+            row = db.execute(_SQL["ready_counts"].format(counts=counts), parameters).fetchone()
+        return [(row[index], row[index + 1]) for index in range(0, len(row), 2)]
+
+    def _decode(self, text: str, kind: str, target_id: str) -> StatusReport:
+        try:
+            return report_from_json(text)
+        except ReportDecodeError as exc:
+            raise StateError(
+                f"state {self._where}: a stored report of {kind} {target_id} cannot be read "
+                f"({exc}); it was changed by something else than waypoint-hooks"
+            ) from None

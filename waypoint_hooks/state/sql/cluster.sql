@@ -1,0 +1,92 @@
+-- Several instances on one state (DESIGN §16): their leases, and the checks the serve
+-- instances share (the cluster store). A check is free when no instance holds it, or when
+-- its holder's lease ran out.
+
+-- name: renew
+INSERT INTO instances (owner, host, pid, started, renewed, lease_until, serving)
+VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE
+SET renewed = excluded.renewed, lease_until = excluded.lease_until, serving = excluded.serving
+
+-- name: forget
+-- An instance that died is listed (as not alive) for a while, then forgotten: it owns
+-- nothing any more either way.
+DELETE FROM instances WHERE lease_until < ?
+
+-- name: let_go
+UPDATE checks SET holder = NULL WHERE holder = ?
+
+-- name: leave
+DELETE FROM instances WHERE owner = ?
+
+-- name: plan
+INSERT INTO checks (workspace, app, kind, due, planned) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (workspace, app, kind) DO UPDATE SET planned = excluded.planned
+
+-- name: drop_unplanned
+DELETE FROM checks WHERE workspace = ? AND planned < ?
+
+-- name: give_back
+UPDATE checks SET due = ?, holder = NULL, declined = ?
+WHERE workspace = ? AND app = ? AND kind = ? AND holder = ?
+
+-- name: asked
+-- The checks asked for now that this instance may take, whether due or not.
+SELECT app, kind, due FROM checks WHERE workspace = ? AND {mine_to_take}
+AND (app, kind) IN (VALUES {values})
+ORDER BY app, kind{for_update_skip_locked}
+
+-- name: shares
+-- The live serve instances, the checks due that this instance may take, the checks that
+-- live instances hold, and those this one holds.
+SELECT {live_count}, (SELECT count(*) FROM checks WHERE {due_here}),
+    (SELECT count(*) FROM checks WHERE workspace = ? AND holder IS NOT NULL
+    AND NOT {free}{chosen}),
+    (SELECT count(*) FROM checks WHERE workspace = ? AND holder = ?{chosen})
+
+-- name: due
+SELECT app, kind, due FROM checks WHERE {due_here}
+ORDER BY due, app, kind LIMIT ?{for_update_skip_locked}
+
+-- name: hold
+UPDATE checks SET holder = ? WHERE workspace = ? AND app = ? AND kind = ?
+
+-- name: following
+-- When the earliest check none holds is due, after this turn.
+SELECT {next_due}
+
+-- name: idle
+-- Whether anything is due, read outside a write transaction.
+SELECT {live_count}, (SELECT count(*) FROM checks WHERE {due_here}), {next_due}
+
+-- name: instances
+SELECT owner, host, pid, started, renewed, lease_until FROM instances
+WHERE serving = 1 ORDER BY started DESC, owner
+
+-- name: held
+SELECT holder, app, kind FROM checks WHERE workspace = ? AND holder IS NOT NULL
+ORDER BY app, kind
+
+-- The fragments the queries above are made of.
+
+-- name: free
+-- A check none holds, or whose holder's lease ran out (parameter: now).
+(holder IS NULL OR NOT EXISTS
+    (SELECT 1 FROM instances WHERE owner = holder AND lease_until > ?))
+
+-- name: mine_to_take
+-- A free check that this instance did not decline: what it declined is free for the
+-- others only (parameters: now, this instance).
+{free} AND (declined IS NULL OR declined <> ?)
+
+-- name: due_here
+-- A check of the workspace that is due and that this instance may take (parameters:
+-- workspace, now, now, this instance, then the apps chosen, if any).
+workspace = ? AND due <= ? AND {mine_to_take}{chosen}
+
+-- name: live_count
+-- The serve instances whose lease lasts (parameter: now).
+(SELECT count(*) FROM instances WHERE serving = 1 AND lease_until > ?)
+
+-- name: next_due
+-- When the earliest check none holds is due (parameter: workspace).
+(SELECT min(due) FROM checks WHERE workspace = ? AND holder IS NULL)

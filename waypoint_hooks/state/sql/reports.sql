@@ -1,0 +1,64 @@
+-- Finalized status reports, and how many each target keeps (the reports store).
+
+-- name: insert
+INSERT INTO reports (kind, target_id, app, workspace, health, generated, report)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+
+-- name: targets
+-- Of the targets asked about: whether each is destroyed or being destroyed, and how many
+-- reports it has stored (NULL: not counted yet). Locked where writers do not take turns,
+-- in one order, so that two transactions never wait for each other.
+WITH asked (asked_kind, asked_id) AS (VALUES {values})
+SELECT kind, id, destroyed IS NOT NULL OR claimed IS NOT NULL, report_count
+FROM asked JOIN targets ON kind = asked_kind AND id = asked_id
+ORDER BY kind, id{for_update}
+
+-- name: count
+SELECT count(*) FROM reports WHERE kind = ? AND target_id = ?
+
+-- name: prune
+-- Only the oldest surplus rows are read, from the old end of the target's index.
+DELETE FROM reports WHERE id IN (SELECT id FROM reports
+    WHERE kind = ? AND target_id = ? ORDER BY generated, id LIMIT ?)
+
+-- name: recount
+UPDATE targets SET report_count = ? WHERE kind = ? AND id = ?
+
+-- name: last_health
+SELECT health FROM reports WHERE kind = ? AND target_id = ?
+ORDER BY generated DESC, id DESC LIMIT 1
+
+-- name: last_report
+SELECT report FROM reports WHERE kind = ? AND target_id = ?
+ORDER BY generated DESC, id DESC LIMIT 1
+
+-- name: last_reports
+-- The newest report of each target asked about: one index seek per target, however many
+-- reports each has.
+WITH wanted (wanted_kind, wanted_id) AS (VALUES {values})
+SELECT kind, target_id, report FROM wanted JOIN reports ON reports.id = (
+    SELECT id FROM reports WHERE kind = wanted_kind AND target_id = wanted_id
+    ORDER BY generated DESC, id DESC LIMIT 1)
+
+-- name: history
+-- An app's reports, newest first, with their targets in one query: each row and its target
+-- are of one snapshot. With each, the health of its target's report before it, by the index
+-- of a target's reports.
+SELECT reports.kind, target_id, sequence, plugin, report,
+    (SELECT older.health FROM reports AS older
+    WHERE older.kind = reports.kind AND older.target_id = reports.target_id
+    AND (older.generated, older.id) < (reports.generated, reports.id)
+    ORDER BY older.generated DESC, older.id DESC LIMIT 1)
+FROM reports JOIN targets ON targets.kind = reports.kind AND targets.id = target_id
+WHERE reports.app = ? AND reports.workspace = ?
+ORDER BY generated DESC, reports.id DESC LIMIT ?
+
+-- name: healths
+SELECT generated, health FROM reports
+WHERE app = ? AND workspace = ? AND kind = ?
+ORDER BY generated DESC, id DESC LIMIT ?
+
+-- name: ready_counts
+-- For each start, how many reports were READY since then and how many were made: one pass.
+-- CASE, not FILTER: SQLite has that only since 3.30, and PostgreSQL no sum of booleans.
+SELECT {counts} FROM reports WHERE app = ? AND workspace = ? AND generated >= ?
