@@ -1,9 +1,9 @@
 """B6: ``deploy`` and ``status`` of many apps, against the least a hand-written program does.
 
 The baseline calls the same plugin's hooks with pluggy on one event loop, encodes each value
-or report with ``json.dumps``, and stores them all in one SQLite transaction. The launcher
-does that and what the design asks besides: each deployment recorded from intent to outcome
-(DESIGN §12), reports finalized, bounded and redacted, retention applied.
+or report with ``json.dumps``, and stores them all in one SQLite transaction. The lifecycle
+and the checker do that and what the design asks besides: each deployment recorded from
+intent to outcome (DESIGN §12), reports finalized, bounded and redacted, retention applied.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from typing import Any
 import pluggy
 
 from waypoint_hooks import JobInfo, PluginManager, PluginSpecs, hookspecs
+from waypoint_hooks.checking.checker import Checker
 from waypoint_hooks.config.project import Project, load_config
-from waypoint_hooks.lifecycle.launcher import Launcher
+from waypoint_hooks.lifecycle.phases import Lifecycle
 from waypoint_hooks.plugins.markers import PROJECT
 from waypoint_hooks.state.store import State
 
@@ -134,18 +135,19 @@ def _rows(directory: Path, apps: int) -> tuple[Row, Row]:
     by_hand = _ByHand(directory / "baseline.db", names)
     repeat = 5 if apps <= 100 else 3
     with State.open(directory / "state.db") as state:
-        launcher = Launcher(project, state, _plugins())
+        plugins = _plugins()
+        lifecycle, checker = Lifecycle(project, state, plugins), Checker(project, state, plugins)
         deploy_s, by_hand_deploy_s = interleaved(
-            lambda: launcher.deploy((), check=False), by_hand.deploy, repeat=repeat
+            lambda: lifecycle.deploy(()), by_hand.deploy, repeat=repeat
         )
         status_s, by_hand_status_s = interleaved(
-            lambda: launcher.status(()), by_hand.status, repeat=repeat
+            lambda: checker.status(()), by_hand.status, repeat=repeat
         )
     by_hand.db.close()
     return (
         Row(
             f"B6 deploy {apps}",
-            f"Launcher.deploy of {apps:,} apps of a trivial plugin",
+            f"Lifecycle.deploy of {apps:,} apps of a trivial plugin",
             deploy_s,
             "pluggy on one loop, json.dumps, one transaction",
             by_hand_deploy_s,
@@ -153,7 +155,7 @@ def _rows(directory: Path, apps: int) -> tuple[Row, Row]:
         ),
         Row(
             f"B6 status {apps}",
-            f"Launcher.status of {apps:,} apps of a trivial plugin",
+            f"Checker.status of {apps:,} apps of a trivial plugin",
             status_s,
             "pluggy on one loop, json.dumps, one transaction",
             by_hand_status_s,

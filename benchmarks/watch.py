@@ -9,7 +9,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from waypoint_hooks.lifecycle.launcher import Launcher
+from waypoint_hooks.checking.checker import Checker
+from waypoint_hooks.lifecycle.phases import Lifecycle
 from waypoint_hooks.state.store import State
 
 from ._measure import Row
@@ -34,13 +35,14 @@ def b7_watch() -> list[Row]:
     with tempfile.TemporaryDirectory() as directory:
         project = _project(Path(directory), APPS)
         with State.open(Path(directory) / "state.db") as state:
-            launcher = Launcher(project, state, _plugins())
-            launcher.deploy((), check=False)
+            plugins = _plugins()
+            Lifecycle(project, state, plugins).deploy(())
+            checker = Checker(project, state, plugins)
             seconds: list[float] = []
             resident: dict[int, float] = {}
             for round in range(1, ROUNDS + AROUND + 1):
                 start = time.perf_counter()
-                launcher.status((), keep=KEEP)
+                checker.status((), keep=KEEP)
                 seconds.append(time.perf_counter() - start)
                 if round in (KEEP, ROUNDS):
                     resident[round] = _resident_mib()

@@ -19,15 +19,13 @@ CLASS_LINES = 400
 #: Modules and classes still over those sizes, each until its split lands.
 OVERSIZED = {
     "waypoint_hooks/config/project.py",
-    "waypoint_hooks/lifecycle/launcher.py",
     "waypoint_hooks/cli/commands.py",
-    "waypoint_hooks/lifecycle/launcher.py:Launcher",
 }
 
 
 def test_the_layers_only_point_down() -> None:
-    """The import-linter contract in pyproject.toml: cli → serve → lifecycle → alerts → state
-    → config, plugins → model."""
+    """The import-linter contract in pyproject.toml: cli → serve → lifecycle | checking →
+    alerts → state → config, plugins → model."""
     lint_imports = Path(sys.executable).parent / "lint-imports"
     done = subprocess.run(
         [str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False

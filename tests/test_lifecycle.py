@@ -21,7 +21,7 @@ from hostile.harness import GUARD, App, Processes, Project, kill_group, wait_unt
 
 from waypoint_hooks import JobInfo, PluginManager, hookimpl
 from waypoint_hooks.config.project import load_config
-from waypoint_hooks.lifecycle.launcher import Launcher
+from waypoint_hooks.lifecycle import phases
 from waypoint_hooks.state.store import State
 
 pytestmark = pytest.mark.usefixtures("hostile_plugins")
@@ -294,6 +294,6 @@ def test_a_deployment_is_live_on_disk_before_the_next_apps_deploy_hook_runs(
     )
     config.write_text(f'project = "p"\n{apps}')
     with State.open(state_path) as state:
-        Launcher(load_config(config), state, plugins).deploy((), check=False)
+        phases.Lifecycle(load_config(config), state, plugins).deploy(())
         assert seen == {"a": [("a", "pending")], "b": [("a", "live"), ("b", "pending")]}
         assert [r.status for r in state.records.versions("deployment", "b", "default")] == ["live"]

@@ -1,4 +1,4 @@
-"""The ``waypoint-hooks`` command: parse, call the launcher, render. Nothing else lives here.
+"""The ``waypoint-hooks`` command: parse, call the library, render. Nothing else lives here.
 
 Imports stay light at module level: ``--help`` and ``--version`` must start fast, so the
 framework is imported inside the commands that use it. One module, over 400 lines, because a
@@ -23,8 +23,8 @@ import click
 from .. import __version__
 
 if TYPE_CHECKING:
+    from ..checking.checker import AppStatus, Checker
     from ..config.project import Project
-    from ..lifecycle.launcher import Launcher, Outcome
     from ..plugins.manager import PluginManager
     from ..state.store import State
     from ..terminal import StreamUI
@@ -98,14 +98,14 @@ class Session:
         return PlainUI()
 
     @contextlib.contextmanager
-    def launcher(
+    def checker(
         self, json_output: bool = False, plugins: bool = True, apps: Sequence[str] = ()
-    ) -> Iterator[Launcher]:
-        """A launcher on the project's state; the config and the plugins of ``apps`` (all
+    ) -> Iterator[Checker]:
+        """A checker on the project's state; the config and the plugins of ``apps`` (all
         when none is named) are checked first, so a bad config writes nothing. Without
         ``plugins``, the command only reads the state, and opens it read-only."""
+        from ..checking.checker import Checker
         from ..config.uses import check_plugins
-        from ..lifecycle.launcher import Launcher
         from ..plugins.context import working_directory
         from ..plugins.manager import PluginManager
 
@@ -120,7 +120,7 @@ class Session:
             self.state(project, read_only=not plugins) as state,
             working_directory(project.path.parent),
         ):
-            launcher = Launcher(
+            checker = Checker(
                 project,
                 state,
                 manager,
@@ -129,9 +129,9 @@ class Session:
                 on_failure=on_failure,
             )
             try:
-                yield launcher
+                yield checker
             finally:
-                launcher.close()
+                checker.close()
                 if output is not None:
                     output.close()
 
@@ -165,8 +165,7 @@ def _handle_errors(function: _F, stopped: Callable[[int | None], NoReturn] | Non
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ..config.project import ConfigFileError
-        from ..lifecycle.launcher import UnknownAppError
+        from ..config.project import ConfigFileError, UnknownAppError
         from ..plugins.signals import STOP, Interrupted
         from ..state.store import StateError
 
@@ -231,20 +230,15 @@ def _error(message: str) -> None:
     click.echo(f"Error: {sanitize(message)}", err=True)
 
 
-def _exit_code(outcome: Outcome) -> int:
+def _exit_code(rows: Sequence[AppStatus], failures: Sequence[str] = ()) -> int:
     """READY when nothing failed, every app shown has a live deployment, and every report
     shown is READY (DESIGN §8)."""
     from ..model.health import Health
 
-    if outcome.failures or any(row.deployment is None for row in outcome.apps):
+    if failures or any(row.deployment is None for row in rows):
         return NOT_READY
-    reports = [report for row in outcome.apps for report in row.reports()]
+    reports = [report for row in rows for report in row.reports()]
     return READY if all(report.health is Health.READY for report in reports) else NOT_READY
-
-
-def _destroy_exit_code(outcome: Outcome) -> int:
-    # Nothing deployed is what a destroy is for: it fails only when a destroy hook did.
-    return NOT_READY if outcome.failures else READY
 
 
 def _json_text(document: Any) -> str:
@@ -349,15 +343,10 @@ def _width(indent: str = "") -> int | None:
     return shutil.get_terminal_size().columns - len(indent) if sys.stdout.isatty() else None
 
 
-def _report_failures(outcome: Outcome) -> None:
-    for failure in outcome.failures:
-        _error(failure)
-
-
 def _show_status(
     session: Session,
-    launcher: Launcher,
-    outcome: Outcome,
+    checker: Checker,
+    rows: Sequence[AppStatus],
     stale_after: Mapping[str, float] | None = None,
     tree: bool = False,
     expect_live: bool = True,
@@ -367,8 +356,8 @@ def _show_status(
 
     click.echo("")
     for line in _render.status_table(
-        outcome.apps,
-        launcher.workspace,
+        rows,
+        checker.workspace,
         stale_after=stale_after,
         style=_style(session),
         expect_live=expect_live,
@@ -377,12 +366,12 @@ def _show_status(
         click.echo(line)
     if not tree:
         return
-    for row in outcome.apps:
+    for row in rows:
         click.echo(f"\n{sanitize_line(row.app)} versions (every one not destroyed):")
-        versions = launcher.versions(row.app)
+        versions = checker.versions(row.app)
         for line in _render.versions_table(versions, style=_style(session), width=_width("  ")):
             click.echo(f"  {line}")
-    for row in outcome.apps:
+    for row in rows:
         for kind, record, report in (
             ("deployment", row.deployment, row.deployment_report),
             ("release", row.release, row.release_report),
@@ -538,11 +527,30 @@ def _phase(name: str, help_text: str, example: str, *, prunes: bool = False) -> 
     @pass_session
     @_handle_errors
     def command(session: Session, /, apps: tuple[str, ...], **options: Any) -> None:
-        with session.launcher(apps=apps) as launcher:
-            outcome = getattr(launcher, name)(apps, **options)
-            _report_failures(outcome)
-            _show_status(session, launcher, outcome, expect_live=not destroys)
-        sys.exit((_destroy_exit_code if destroys else _exit_code)(outcome))
+        from ..lifecycle.phases import Lifecycle
+        from ..plugins.signals import STOP
+
+        with session.checker(apps=apps) as checker:
+            lifecycle = Lifecycle(
+                checker.project,
+                checker.state,
+                checker.plugins,
+                workspace=checker.workspace,
+                output=checker.output,
+                on_failure=checker.on_failure,
+            )
+            outcome = getattr(lifecycle, name)(apps, **options)
+            for failure in outcome.failures:
+                _error(failure)
+            if destroys:
+                rows = checker.cached(apps)
+            else:  # then every app's status, unless a stop signal came
+                rows = [] if STOP.requested else checker.status(apps)
+            _show_status(session, checker, rows, expect_live=not destroys)
+        if destroys:
+            # Nothing deployed is what a destroy is for: it fails only when a hook did.
+            sys.exit(NOT_READY if outcome.failures else READY)
+        sys.exit(_exit_code(rows, outcome.failures))
 
     if prunes:
         command = click.option(
@@ -669,28 +677,25 @@ def status(
       waypoint-hooks status web --json
       waypoint-hooks status --watch 30
     """
-    from ..lifecycle.launcher import Outcome
+    from ..checking import documents
     from ..plugins.signals import STOP
-    from . import render as _render
 
     with (
-        session.launcher(json_output, plugins=not cached, apps=apps) as launcher,
+        session.checker(json_output, plugins=not cached, apps=apps) as checker,
         _json_stdout(json_output) as emit_json,
     ):
         while True:
             if cached:
-                outcome = Outcome(launcher.cached(apps))
+                rows = checker.cached(apps)
             else:
-                outcome = launcher.status(apps, timeout=timeout, concurrency=concurrency, keep=keep)
-            code = _exit_code(outcome)
+                rows = checker.status(apps, timeout=timeout, concurrency=concurrency, keep=keep)
+            code = _exit_code(rows)
             if json_output:
-                emit_json(
-                    _render.status_json(launcher.project.name, launcher.workspace, outcome.apps)
-                )
+                emit_json(documents.status_json(checker.project.name, checker.workspace, rows))
             else:
-                apps_in_config = launcher.project.apps.values()
+                apps_in_config = checker.project.apps.values()
                 stale = {a.name: a.status.interval for a in apps_in_config} if cached else None
-                _show_status(session, launcher, outcome, stale, tree=len(apps) == 1)
+                _show_status(session, checker, rows, stale, tree=len(apps) == 1)
             if watch is None or STOP.wait(watch):
                 break
     sys.exit(code)
@@ -722,19 +727,20 @@ def history(session: Session, app: str, json_output: bool, limit: int | None, ev
       waypoint-hooks history web --limit 20
       waypoint-hooks history web --all --json
     """
+    from ..checking import documents
     from . import render as _render
 
     if every and limit is not None:
         raise click.UsageError("--all shows every report; give it or --limit N, not both")
-    with session.launcher(json_output, plugins=False) as launcher:
-        stored = launcher.history(app, None if every else limit or HISTORY_LIMIT)
+    with session.checker(json_output, plugins=False) as checker:
+        stored = checker.history(app, None if every else limit or HISTORY_LIMIT)
         if json_output:
             _print_json_streamed(
-                _render.history_json(launcher.project.name, launcher.workspace, app, stored)
+                documents.history_json(checker.project.name, checker.workspace, app, stored)
             )
         else:
             # Their records alone: history shows no report of theirs but its own rows.
-            unfinished = launcher.records(app)
+            unfinished = checker.records(app)
             lines = _render.history_table(
                 stored, style=_style(session), width=_width(), unfinished=unfinished
             )
@@ -762,12 +768,13 @@ def alerts(session: Session, json_output: bool, limit: int) -> None:
     Example:
       waypoint-hooks alerts --limit 20
     """
+    from ..checking import documents
     from . import render as _render
 
-    with session.launcher(json_output, plugins=False) as launcher:
-        stored = launcher.alerts(limit)
+    with session.checker(json_output, plugins=False) as checker:
+        stored = checker.alerts(limit)
         if json_output:
-            _print_json(_render.alerts_json(launcher.project.name, launcher.workspace, stored))
+            _print_json(documents.alerts_json(checker.project.name, checker.workspace, stored))
         else:
             for line in _render.alerts_table(stored, style=_style(session), width=_width()):
                 click.echo(line)
@@ -871,21 +878,21 @@ def serve(
         _fail(f"serve needs {exc.name}: pip install 'waypoint-hooks[serve]'", USAGE)
     from ..config.uses import check_plugins
 
-    with session.launcher(json_output=True, apps=apps) as launcher:
+    with session.checker(json_output=True, apps=apps) as checker:
 
         def reread(path: Path) -> Project:
             project = _read_project(path)
-            check_plugins(project, launcher.plugins, apps)
+            check_plugins(project, checker.plugins, apps)
             return project
 
-        service = StatusService(launcher, apps, reread, lease=lease)
+        service = StatusService(checker, apps, reread, lease=lease)
         try:
             listener = Listener(host, port)
         except OSError as exc:
             _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", USAGE)
         served = len(service.apps())
         click.echo(
-            f"Serving the status of {served} apps of {launcher.project.name} on "
+            f"Serving the status of {served} apps of {checker.project.name} on "
             f"{listener.url} (Ctrl-C stops)",
             err=True,
         )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import graphlib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal, final
 
@@ -47,6 +47,7 @@ __all__ = [
     "Notify",
     "Project",
     "StatusSettings",
+    "UnknownAppError",
     "Use",
     "find_config",
     "load_config",
@@ -144,6 +145,16 @@ class App:
     )
     #: The apps it needs: while one of theirs fires, this app's alerts are held (DESIGN §15).
     depends_on: tuple[str, ...] = ()
+
+    def use_of(self, kind: Literal["deployment", "release"]) -> Use | None:
+        """The block whose plugin makes a target of ``kind``: deploy, or release."""
+        return self.deploy if kind == "deployment" else self.release
+
+    def settings_of(self, kind: Literal["deployment", "release"], plugin: str) -> Mapping[str, Any]:
+        """The settings for the plugin that made a target of ``kind``: none when the config
+        names another plugin now (its settings do not apply to what this one made)."""
+        use = self.use_of(kind)
+        return use.config if use is not None and use.plugin == plugin else {}
 
 
 #: The healths a notify block fires on by default: every one but READY.
@@ -280,6 +291,22 @@ class Project:
     #: In file order.
     notify: Mapping[str, Notify] = attrs.field(factory=dict)
     maintenance: Mapping[str, Maintenance] = attrs.field(factory=dict)
+
+    def select(self, names: Sequence[str]) -> list[App]:
+        """The apps named (all of them when none is), in the config's order, each once;
+        :class:`UnknownAppError` for a name the config does not have."""
+        if not names:
+            return list(self.apps.values())
+        unknown = [name for name in names if name not in self.apps]
+        if unknown:
+            raise UnknownAppError(
+                f"no app {unknown[0]!r} in {self.path.name} (apps: {', '.join(self.apps)})"
+            )
+        return [self.apps[name] for name in dict.fromkeys(names)]
+
+
+class UnknownAppError(ValueError):
+    """An app named on the command line is not in the config."""
 
 
 def find_config(directory: Path) -> Path:

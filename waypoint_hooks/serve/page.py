@@ -14,8 +14,8 @@ from typing import Any, Final, final
 
 import jinja2
 
-from ..cli import render as _render
-from ..lifecycle.launcher import AppStatus
+from ..checking import documents
+from ..checking.checker import AppStatus
 from ..model.report import StatusReport
 from ..plugins.components import TargetKind
 from ..state.records import Record
@@ -85,7 +85,7 @@ class Page:
                 _cell(row.deployment, row.deployment_report, now),
                 _cell(row.release, row.release_report, now),
             ],
-            "notes": list(_render.notes(row, self.workspace)),
+            "notes": list(documents.notes(row, self.workspace)),
             "uptime": [_percent(ready, total) for ready, total in counts],
             "targets": [self._target(kind, record, report) for kind, record, report in targets],
         }
@@ -109,9 +109,9 @@ def _cell(record: Record | None, report: StatusReport | None, now: datetime) -> 
     health = None if report is None else report.health
     return {
         "version": "" if record is None else f"v{record.sequence}",
-        "label": "-" if health is None else _render.LABELS[health],
+        "label": "-" if health is None else documents.LABELS[health],
         "health": "NONE" if health is None else health.name,
-        "checked": "-" if report is None else _render.humanize_age(report.generated_time, now),
+        "checked": "-" if report is None else documents.humanize_age(report.generated_time, now),
     }
 
 
@@ -123,11 +123,11 @@ def _resources(report: StatusReport) -> list[dict[str, str]]:
             "name": sanitize_line(resource.name),
             "platform": sanitize_line(resource.platform),
             "health": resource.health.name,
-            "label": _render.LABELS[resource.health],
+            "label": documents.LABELS[resource.health],
             "message": sanitize_line(resource.health_message),
             "created": "" if resource.created_time is None else _time(resource.created_time),
         }
-        for branch, resource in _render.tree(report)
+        for branch, resource in documents.tree(report)
     ]
 
 

@@ -1,7 +1,7 @@
 """The status service's work without HTTP (DESIGN §14): checking the served apps on schedule,
 keeping their latest status for the API, the page and the metrics, and re-reading the config.
 
-Checks go the one way every status check goes, :meth:`Launcher.check`: their reports are
+Checks go the one way every status check goes, :meth:`Checker.check`: their reports are
 stored exactly as ``status`` stores them. The schedule is shared with the other instances on
 the state (DESIGN §16): what the API and the page show is read from the state while others
 check too.
@@ -20,9 +20,9 @@ from typing import Any, Final, final
 
 import attrs
 
-from ..cli import render as _render
-from ..config.project import App, ConfigFileError, Project
-from ..lifecycle.launcher import AppStatus, Launcher, Reports, UnknownAppError, store
+from ..checking import documents
+from ..checking.checker import AppStatus, Checker, Reports, store
+from ..config.project import App, ConfigFileError, Project, UnknownAppError
 from ..model.report import StatusReport
 from ..plugins.components import TargetKind
 from ..plugins.runner import Checked, StatusCheck
@@ -50,51 +50,51 @@ _SHARED_FRESHNESS: Final = 1.0
 
 @final
 class StatusService:
-    """Checks the apps ``names`` (every app when none is named) of the launcher's project,
+    """Checks the apps ``names`` (every app when none is named) of the checker's project,
     each on its interval, until a stop signal, holding its checks under a lease of
     ``lease`` seconds; ``reread`` reads and checks the config file again (raising
     :class:`ConfigFileError` when it is bad)."""
 
     def __init__(
         self,
-        launcher: Launcher,
+        checker: Checker,
         names: Sequence[str],
         reread: Callable[[Path], Project],
         *,
         lease: float = LEASE,
     ) -> None:
-        self.launcher = launcher
+        self.checker = checker
         self.names = tuple(names)
         self._reread = reread
         self._lease = lease
-        self.metrics = Metrics(launcher.workspace, launcher.state.outbox.counts)
-        self.runner = launcher.status_runner()
+        self.metrics = Metrics(checker.workspace, checker.state.outbox.counts)
+        self.runner = checker.status_runner()
         # A connection of its own for the schedule and the reports, used off the event loop;
-        # the process's lease is kept by the launcher's.
-        self._work = State.open(launcher.state.location, leased=False)
-        self.scheduler = Scheduler(self._check, self._work, launcher.workspace, apps=self.names)
+        # the process's lease is kept by the checker's.
+        self._work = State.open(checker.state.location, leased=False)
+        self.scheduler = Scheduler(self._check, self._work, checker.workspace, apps=self.names)
         #: Why the config file as it is now is not the one that runs, if it is not.
         self.config_error: str | None = None
-        self._writer = _Writer(launcher, self._work)
-        self._rows = {row.app: row for row in launcher.cached(self.names)}
+        self._writer = _Writer(checker, self._work)
+        self._rows = {row.app: row for row in checker.cached(self.names)}
         self._rows_read = time.monotonic()
         # Each app's part of the status document, made again only when its row changes.
         self._documents: dict[str, dict[str, Any]] = {}
         # The file as it was read: an edit made before the service runs is an edit too.
-        self._config_seen = _signature(launcher.project.path)
+        self._config_seen = _signature(checker.project.path)
         self._plan()
 
     @property
     def project(self) -> Project:
-        return self.launcher.project
+        return self.checker.project
 
     @property
     def workspace(self) -> str:
-        return self.launcher.workspace
+        return self.checker.workspace
 
     def apps(self) -> list[App]:
         """The apps served, in the config's order."""
-        return self.launcher.select(self.names)
+        return self.project.select(self.names)
 
     def rows(self) -> list[AppStatus]:
         """Each served app's latest deployment and release and their latest reports (as of
@@ -109,40 +109,38 @@ class StatusService:
         if time.monotonic() - self._rows_read < _SHARED_FRESHNESS:
             return
         self._rows_read = time.monotonic()
-        rows = await asyncio.to_thread(self.launcher.cached, self.names)
+        rows = await asyncio.to_thread(self.checker.cached, self.names)
         self._rows = {row.app: row for row in rows}
         self._documents.clear()
 
     def status_document(self, names: Sequence[str] = ()) -> dict[str, Any]:
         """The document of ``status --json``, of the apps ``names`` (all when none is)."""
-        apps = self.launcher.select(names) if names else self.apps()
-        return _render.status_document(
+        apps = self.project.select(names) if names else self.apps()
+        return documents.status_document(
             self.project.name, self.workspace, [self._document(app.name) for app in apps]
         )
 
     def alerts_document(self, limit: int) -> dict[str, Any]:
         """The document of ``alerts --json``."""
-        stored = self.launcher.state.outbox.alerts(self.workspace, limit)
-        return _render.alerts_json(self.project.name, self.workspace, stored)
+        stored = self.checker.state.outbox.alerts(self.workspace, limit)
+        return documents.alerts_json(self.project.name, self.workspace, stored)
 
     def cluster_document(self) -> dict[str, Any]:
         """The document of ``GET /api/cluster``: the instances on the state."""
-        instances = self.launcher.state.cluster.instances(
-            datetime.now(timezone.utc), self.workspace
-        )
-        return _render.cluster_json(self.project.name, self.workspace, instances, this_command())
+        instances = self.checker.state.cluster.instances(datetime.now(timezone.utc), self.workspace)
+        return documents.cluster_json(self.project.name, self.workspace, instances, this_command())
 
     def history_document(self, name: str, limit: int) -> dict[str, Any]:
         """The document of ``history APP --json``."""
         self.served(name)
-        stored = self.launcher.history(name, limit)
-        document = _render.history_json(self.project.name, self.workspace, name, stored)
+        stored = self.checker.history(name, limit)
+        document = documents.history_json(self.project.name, self.workspace, name, stored)
         # Its reports are made as they are read; a response is one JSON document.
         return {**document, "reports": list(document["reports"])}
 
     def served(self, name: str) -> App:
         """The app ``name``, if it is served; else :class:`UnknownAppError`."""
-        (app,) = self.launcher.select([name])
+        (app,) = self.project.select([name])
         if self.names and name not in self.names:
             raise UnknownAppError(f"app {name!r} is not served (served: {', '.join(self.names)})")
         return app
@@ -157,7 +155,7 @@ class StatusService:
         """Check on schedule and follow the config file until ``until_stopped()``; then let
         the checks that run end, and return once their reports are stored."""
         # Every instance holds its checks under its lease, on either database.
-        self.launcher.state.keep_alive(self._lease, serving=True)
+        self.checker.state.keep_alive(self._lease, serving=True)
         scheduling = asyncio.ensure_future(self.scheduler.run())
         following = asyncio.ensure_future(self._follow_config())
         while not until_stopped() and not scheduling.done():
@@ -189,7 +187,7 @@ class StatusService:
         ]
         targets = [
             (app, record)
-            for app, record in await asyncio.to_thread(self.launcher.targets, apps)
+            for app, record in await asyncio.to_thread(self.checker.targets, apps)
             if (app.name, record.kind) in wanted
         ]
         keyed: dict[str, CheckKey] = {record.id: (app.name, record.kind) for app, record in targets}
@@ -203,7 +201,7 @@ class StatusService:
             self.metrics.observe(*key, check.target.plugin, checked)
             storing.append(asyncio.ensure_future(self._store(key, reports)))
 
-        await self.launcher.check(targets, self.runner, on_done=done)
+        await self.checker.check(targets, self.runner, on_done=done)
         await asyncio.gather(*storing)
 
     async def _store(self, key: CheckKey, reports: Reports) -> None:
@@ -230,7 +228,7 @@ class StatusService:
     def _document(self, name: str) -> dict[str, Any]:
         document = self._documents.get(name)
         if document is None:
-            document = self._documents[name] = _render.app_json(self._rows[name])
+            document = self._documents[name] = documents.app_json(self._rows[name])
         return document
 
     # --- the config file ------------------------------------------------------------------
@@ -255,8 +253,8 @@ class StatusService:
             logger.warning("%s; the config read before goes on running", exc)
             return
         self.config_error = None
-        self.launcher.project = project
-        self.runner = self.launcher.status_runner()
+        self.checker.use(project)
+        self.runner = self.checker.status_runner()
         served = {app.name for app in self.apps()}
         for name in [name for name in self._rows if name not in served]:
             del self._rows[name]
@@ -265,7 +263,7 @@ class StatusService:
                 self.metrics.forget(name, kind)
         added = [name for name in served if name not in self._rows]
         if added:
-            self._rows.update((row.app, row) for row in self.launcher.cached(added))
+            self._rows.update((row.app, row) for row in self.checker.cached(added))
         self._plan()
         logger.info("%s read again: %d apps served", path, len(served))
 
@@ -286,8 +284,8 @@ class _Writer:
     while one transaction commits (and syncs the disk), the reports of the checks that end
     meanwhile gather for the next."""
 
-    def __init__(self, launcher: Launcher, state: State) -> None:
-        self._launcher = launcher
+    def __init__(self, checker: Checker, state: State) -> None:
+        self._checker = checker
         self._state = state
         self._waiting: list[tuple[Reports, asyncio.Future[None]]] = []
         self._writing: asyncio.Task[None] | None = None
@@ -301,20 +299,20 @@ class _Writer:
         await stored
 
     async def _write(self) -> None:
-        launcher = self._launcher
+        checker = self._checker
         while self._waiting:
             batch, self._waiting = self._waiting, []
             merged = [pair for reports, _ in batch for pair in reports]
             try:
                 # As status stores: with the alerts the reports raise, delivered at once.
                 raised = await asyncio.to_thread(
-                    store, self._state, merged, launcher.kept(), launcher.alerting
+                    store, self._state, merged, checker.kept(), checker.alerting
                 )
             except Exception as exc:
                 for _, stored in batch:
                     stored.set_exception(exc)
                 continue
             if raised:
-                launcher.deliver()
+                checker.deliver()
             for _, stored in batch:
                 stored.set_result(None)

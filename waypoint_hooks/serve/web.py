@@ -26,7 +26,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..lifecycle.launcher import AppStatus, UnknownAppError
+from ..checking.checker import AppStatus
+from ..config.project import UnknownAppError
 from ..plugins.signals import STOP, Interrupted
 from ..plugins.workers import run_abandoning
 from .metrics import CONTENT_TYPE
@@ -236,7 +237,7 @@ class _Server(uvicorn.Server):
 
 def serve(service: StatusService, listener: Listener, token: str | None) -> None:
     """Serve until a stop signal, then let the running checks end and store their reports."""
-    page = Page(service.launcher.state, service.workspace)
+    page = Page(service.checker.state, service.workspace)
     logging.getLogger("uvicorn.error").addFilter(_quiet_about_interrupted)
     config = uvicorn.Config(
         application(service, page, listener, token),

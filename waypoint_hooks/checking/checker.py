@@ -1,0 +1,333 @@
+"""Checking the status of apps: each app's latest live deployment and release, checked now
+by the runner, their reports stored with the alerts they raise (DESIGN §15), the outbox
+delivered beside; and the stored status read back. The one way every status check is made, by
+``status``, ``status --watch`` and ``serve`` alike.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, final
+
+import attrs
+
+from ..alerts.machine import Alerting
+from ..alerts.pipeline import store_reports
+from ..config.project import App, Project
+from ..errors import PluginError
+from ..model.report import StatusReport
+from ..plugins.components import OBSERVER_HOOK, TargetKind, lifecycle_of
+from ..plugins.context import JobInfo, Target
+from ..state.outbox import StoredAlert
+from ..state.records import Record
+from ..state.reports import StoredReport
+from ..state.store import State
+from ..terminal import Event, RecordingUI, StreamUI
+
+if TYPE_CHECKING:
+    # What runs hooks (asyncio, threads) is imported by the checks that run them: status
+    # --cached, history and alerts start without it.
+    from ..alerts.delivery import Courier
+    from ..plugins.manager import PluginManager
+    from ..plugins.runner import Checked, Runner, StatusCheck
+
+__all__ = ["AppStatus", "Checker", "Reports", "store"]
+
+#: Reports of checks, each with the deployment or release it is about: what :func:`store` writes.
+Reports = list[tuple[Record, StatusReport]]
+
+
+@final
+@attrs.frozen
+class AppStatus:
+    """One app's latest deployment and release, and their latest reports."""
+
+    app: str
+    deployment: Record | None = None
+    deployment_report: StatusReport | None = None
+    release: Record | None = None
+    release_report: StatusReport | None = None
+
+    def reports(self) -> list[StatusReport]:
+        return [r for r in (self.deployment_report, self.release_report) if r is not None]
+
+
+@final
+class Checker:
+    """Checks the apps of one project, in one workspace, against one state, and reads back
+    what was stored. :meth:`use` swaps the project for a config read again."""
+
+    def __init__(
+        self,
+        project: Project,
+        state: State,
+        plugins: PluginManager,
+        *,
+        workspace: str = "default",
+        output: StreamUI | None = None,
+        on_failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.state = state
+        self.plugins = plugins
+        self.workspace = workspace
+        self.output = output
+        #: Told of every exception a plugin raised (the CLI's -v prints its traceback).
+        self.on_failure = on_failure
+        #: One command is one job, as in Waypoint.
+        self.job_id = uuid.uuid4().hex[:12]
+        #: Delivers alerts once the first status check ran (DESIGN §15), until :meth:`close`.
+        self.courier: Courier | None = None
+        self.use(project)
+
+    def use(self, project: Project) -> None:
+        """Check ``project`` from now on: the config as it was read again."""
+        self.project = project
+        self.alerting = Alerting.of(project) if project.notify else None
+
+    def close(self) -> None:
+        """Deliver what is due and stop delivering: each attempt ends within its deadline."""
+        if self.courier is not None:
+            self.courier.close()
+
+    def targets(
+        self, apps: Iterable[App], kinds: Iterable[TargetKind] = ("deployment", "release")
+    ) -> list[tuple[App, Record]]:
+        """Each app's latest live deployment and release (of ``kinds``), where it has one:
+        one query for all of them."""
+        apps = list(apps)
+        latest = self.state.records.latest_of([app.name for app in apps], self.workspace)
+        return [
+            (app, latest[app.name, kind])
+            for app in apps
+            for kind in kinds
+            if (app.name, kind) in latest
+        ]
+
+    def status(
+        self,
+        names: Sequence[str],
+        *,
+        timeout: float | None = None,
+        concurrency: int | None = None,
+        keep: int | None = None,
+    ) -> list[AppStatus]:
+        """Check every named app's latest deployment and release now; store the reports,
+        keeping the newest ``keep`` of each target (default: each app's ``keep``)."""
+        from ..plugins.workers import run_abandoning
+
+        apps = self.project.select(names)
+        targets = self.targets(apps)
+        runner = self.status_runner(concurrency=concurrency, timeout=timeout)
+        self.deliver()
+        checked = run_abandoning(self.check(targets, runner, timeout=timeout))
+        if store(self.state, checked, self.kept(keep), self.alerting):
+            self.deliver()
+        fresh = {record.id: report for record, report in checked}
+        return self._rows(apps, targets, fresh)
+
+    def status_runner(
+        self, *, concurrency: int | None = None, timeout: float | None = None
+    ) -> Runner:
+        """A runner of status checks, with the project's limits unless others are given."""
+        from ..plugins.runner import Runner
+
+        return Runner(
+            self.plugins,
+            concurrency=concurrency or self.project.status.concurrency,
+            timeout=timeout or self.project.status.timeout,
+            on_failure=self.on_failure,
+        )
+
+    def kept(self, keep: int | None = None) -> dict[str, int]:
+        """How many reports of each app's targets are kept: ``keep``, or the app's own."""
+        return {app.name: keep or app.status.keep for app in self.project.apps.values()}
+
+    async def check(
+        self,
+        targets: Sequence[tuple[App, Record]],
+        runner: Runner,
+        *,
+        timeout: float | None = None,
+        on_done: Callable[[StatusCheck, Checked, Reports], None] | None = None,
+    ) -> Reports:
+        """Check ``targets`` (apps' deployments and releases) now with ``runner``; their
+        reports, to :func:`store`. ``on_done`` is told of each check as it ends, with what to
+        store of it.
+
+        The one way every status check is made, by ``status`` and by ``serve`` alike.
+        """
+        last = self.state.reports.last_reports(
+            [r for _, r in targets if self._given_last_report(r)]
+        )
+        checks = [self._check(app, record, last.get(record.id), timeout) for app, record in targets]
+        by_id = {record.id: record for _, record in targets}
+        reports: Reports = []
+
+        def done(check: StatusCheck, checked: Checked) -> None:
+            # Only the checks that ran: after a stop signal the others never start.
+            record = by_id[check.target.id]
+            reports.append((record, checked.report))
+            self._show_check(check, checked.report)
+            if on_done is not None:
+                on_done(check, checked, [(record, checked.report)])
+
+        await runner.check_all(checks, done, self._show_start)
+        return reports
+
+    def deliver(self) -> None:
+        """Deliver the outbox now, beside the checks: started by the first status check of a
+        project that has notify blocks (what an earlier command left is due at once)."""
+        if self.alerting is None:
+            return
+        if self.courier is None:
+            from ..alerts.delivery import Courier
+
+            self.courier = Courier(
+                self.project,
+                self.state,
+                self.plugins,
+                job_id=self.job_id,
+                on_failure=self.on_failure,
+            )
+            self.courier.start()
+        else:
+            self.courier.wake()
+
+    def cached(self, names: Sequence[str]) -> list[AppStatus]:
+        """The stored status of every named app: its latest records and their last reports."""
+        apps = self.project.select(names)
+        targets = self.targets(apps)
+        last = self.state.reports.last_reports([record for _, record in targets])
+        return self._rows(apps, targets, last)
+
+    def records(self, name: str) -> list[Record]:
+        """Every version of an app not destroyed — live, failed, pending or interrupted —
+        releases first, newest first."""
+        (app,) = self.project.select([name])
+        return [
+            record
+            for kind in ("release", "deployment")
+            for record in self.state.records.versions(kind, app.name, self.workspace)
+        ]
+
+    def versions(self, name: str) -> list[tuple[Record, StatusReport | None]]:
+        """:meth:`records`, each with its latest report."""
+        records = self.records(name)
+        last = self.state.reports.last_reports(records)
+        return [(record, last.get(record.id)) for record in records]
+
+    def history(self, name: str, limit: int | None = None) -> Iterator[StoredReport]:
+        """Every stored report of an app in this workspace (at most ``limit``), newest
+        first, read as it is iterated."""
+        (app,) = self.project.select([name])
+        return self.state.reports.history(app.name, self.workspace, limit)
+
+    def alerts(self, limit: int | None = None) -> list[StoredAlert]:
+        """The alerts raised in this workspace, newest first, with how their delivery went."""
+        return self.state.outbox.alerts(self.workspace, limit)
+
+    def _given_last_report(self, record: Record) -> bool:
+        """Whether a check of ``record`` needs its last report: its status hook or a wrapper
+        of it takes ``last_report``, or observers are told it (decoding every previous report
+        of 5,000 apps would be a fifth of a status)."""
+        if self.plugins.observers(OBSERVER_HOOK):
+            return True
+        try:
+            call = self.plugins.call(lifecycle_of(record.kind).status, record.plugin)
+        except PluginError:
+            return False  # the check fails before any hook runs
+        return call.takes("last_report")
+
+    def _check(
+        self, app: App, record: Record, last: StatusReport | None, timeout: float | None
+    ) -> StatusCheck:
+        deployment = record.value
+        release = None
+        if record.kind == "release":
+            release = record.value
+            released = self.state.records.get("deployment", record.deployment_id or "")
+            deployment = released.value if released is not None else {}
+        from ..plugins.runner import StatusCheck
+
+        target = Target(app.name, record.kind, record.id, record.plugin)
+        return StatusCheck(
+            target,
+            self._job(app),
+            app.settings_of(record.kind, record.plugin),
+            deployment,
+            release,
+            last,
+            app.status.policy,
+            RecordingUI(self._progress(_title(target))),
+            timeout or app.status.timeout,
+            app.isolate,
+            app.status.limits,
+        )
+
+    def _show_start(self, check: StatusCheck) -> None:
+        if self.output is not None:
+            self.output.running(_title(check.target), "checking...")
+
+    def _show_check(self, check: StatusCheck, report: StatusReport) -> None:
+        # Checks run concurrently: each one's lines were recorded and are shown together,
+        # under its app, once it is done; until then, a terminal shows its progress live.
+        if self.output is None or not isinstance(check.ui, RecordingUI):
+            return
+        title = _title(check.target)
+        self.output.finished(title)
+        events = check.ui.final_events()
+        if events:
+            self.output.group(title, events)
+
+    def _rows(
+        self,
+        apps: Iterable[App],
+        targets: Iterable[tuple[App, Record]],
+        reports: Mapping[str, StatusReport],
+    ) -> list[AppStatus]:
+        # The records targets() read already: the state is not asked for them again.
+        latest = {(app.name, record.kind): record for app, record in targets}
+        rows = []
+        for app in apps:
+            deployment = latest.get((app.name, "deployment"))
+            release = latest.get((app.name, "release"))
+            rows.append(
+                AppStatus(
+                    app.name,
+                    deployment,
+                    reports.get(deployment.id) if deployment else None,
+                    release,
+                    reports.get(release.id) if release else None,
+                )
+            )
+        return rows
+
+    def _job(self, app: App) -> JobInfo:
+        return JobInfo(self.project.name, app.name, self.workspace, self.job_id)
+
+    def _progress(self, title: str) -> Callable[[Event], None] | None:
+        """What relays a check's steps in progress to the output, live (a terminal shows
+        them; plain output shows only the finished block)."""
+        output = self.output
+        if output is None:
+            return None
+
+        def relay(event: Event) -> None:
+            if event.kind != "output" and not event.done:
+                output.running(title, event.message)
+
+        return relay
+
+
+def store(
+    state: State, reports: Reports, kept: Mapping[str, int], alerting: Alerting | None
+) -> bool:
+    """Store reports as :meth:`Launcher.check` gave them, in one transaction with the alerts
+    they raise (DESIGN §15), keeping the newest ``kept[app]`` of each target; whether any
+    alert was raised (then :meth:`Launcher.deliver`)."""
+    return bool(store_reports(state, reports, kept, alerting))
+
+
+def _title(target: Target) -> str:
+    return f"{target.app} {target.kind} ({target.plugin})"

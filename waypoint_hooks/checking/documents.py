@@ -1,0 +1,203 @@
+"""What checks found, as programs and people read it: the JSON documents of ``status``,
+``history``, ``alerts`` and ``GET /api/cluster`` (the public contract), and the words the
+terminal and the status page both show — health labels, ages, resource trees, and why an app
+is not READY.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from ..model.health import Health
+from ..model.report import Resource, StatusReport
+from ..model.wire import format_time, report_to_wire
+from ..state.cluster import Instance
+from ..state.outbox import StoredAlert
+from ..state.records import Record
+from ..state.reports import StoredReport
+from ..terminal import sanitize_line
+from .checker import AppStatus
+
+__all__ = [
+    "LABELS",
+    "alerts_json",
+    "app_json",
+    "cluster_json",
+    "history_json",
+    "humanize_age",
+    "notes",
+    "status_document",
+    "status_json",
+    "tree",
+]
+
+#: The label of every health (Waypoint printed MISSING as N/A; here each has its own).
+LABELS: Final = {
+    Health.READY: "✔ READY",
+    Health.ALIVE: "✔ ALIVE",
+    Health.DOWN: "✖ DOWN",
+    Health.PARTIAL: "● PARTIAL",
+    Health.UNKNOWN: "? UNKNOWN",
+    Health.MISSING: "✖ MISSING",
+}
+
+
+def humanize_age(then: datetime | None, now: datetime) -> str:
+    """``12s ago``, ``5m ago``, ``3h ago``, ``2d ago``; ``never`` for no time."""
+    if then is None:
+        return "never"
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def notes(row: AppStatus, workspace: str, expect_live: bool = True) -> Iterator[str]:
+    """Why an app is not READY: nothing deployed, or a report's message, a line each."""
+    app = sanitize_line(row.app)
+    if expect_live and row.deployment is None:
+        option = "" if workspace == "default" else f" -w {workspace}"
+        yield f"{app}: nothing deployed; run `waypoint-hooks{option} up {app}`"
+    for kind, report in (("deployment", row.deployment_report), ("release", row.release_report)):
+        if report is not None and report.health is not Health.READY and report.health_message:
+            yield f"{app} {kind}: {sanitize_line(report.health_message)}"
+
+
+def tree(report: StatusReport) -> list[tuple[str, Resource]]:
+    """The report's resources in tree order (by ``parent_resource_id``), each with the
+    branch drawn before it (``├─ ``, ``│  └─ ``…; nothing for a top-level one)."""
+    ids = {r.id for r in report.resources if r.id}
+    children: dict[str, list[Resource]] = {}
+    for resource in report.resources:
+        parent = resource.parent_resource_id if resource.parent_resource_id in ids else ""
+        children.setdefault(parent, []).append(resource)
+    rows: list[tuple[str, Resource]] = []
+    seen: set[int] = set()
+
+    def walk(parent: str, prefix: str, roots: bool) -> None:
+        siblings = [r for r in children.get(parent, []) if id(r) not in seen]
+        seen.update(id(r) for r in siblings)  # parent ids in a cycle: each resource once
+        for index, resource in enumerate(siblings):
+            last = index == len(siblings) - 1
+            branch, below = ("", "") if roots else ("└─ ", "   ") if last else ("├─ ", "│  ")
+            rows.append((prefix + branch, resource))
+            if resource.id:
+                walk(resource.id, prefix + below, False)
+
+    walk("", "", True)
+    return rows
+
+
+def _target_json(record: Record | None, report: StatusReport | None, plugin_key: str) -> Any:
+    if record is None:
+        return None
+    return {
+        "id": record.id,
+        "sequence": record.sequence,
+        plugin_key: record.plugin,
+        "report": None if report is None else report_to_wire(report),
+    }
+
+
+def status_json(project: str, workspace: str, rows: Sequence[AppStatus]) -> dict[str, Any]:
+    """``status --json`` (DESIGN §8)."""
+    return status_document(project, workspace, [app_json(row) for row in rows])
+
+
+def status_document(project: str, workspace: str, apps: list[dict[str, Any]]) -> dict[str, Any]:
+    """``status --json`` of the apps already in their JSON form (see :func:`app_json`)."""
+    return {"project": project, "workspace": workspace, "apps": apps}
+
+
+def app_json(row: AppStatus) -> dict[str, Any]:
+    """One app of ``status --json``: its deployment and release, with their reports."""
+    return {
+        "app": row.app,
+        "deployment": _target_json(row.deployment, row.deployment_report, "platform"),
+        "release": _target_json(row.release, row.release_report, "release_manager"),
+    }
+
+
+def history_json(
+    project: str, workspace: str, app: str, stored: Iterable[StoredReport]
+) -> dict[str, Any]:
+    """``history APP --json`` (DESIGN §8), newest first; its ``reports``, last, is an
+    iterator, made as it is read (the CLI writes it one report at a time)."""
+    return {
+        "project": project,
+        "workspace": workspace,
+        "app": app,
+        "reports": (
+            {
+                "kind": item.kind,
+                "id": item.target_id,
+                "sequence": item.sequence,
+                "plugin": item.plugin,
+                "report": report_to_wire(item.report),
+            }
+            for item in stored
+        ),
+    }
+
+
+def alerts_json(project: str, workspace: str, stored: Sequence[StoredAlert]) -> dict[str, Any]:
+    """``alerts --json``, newest first: each alert's fields, its id, when it was raised, and
+    its delivery (when it was delivered, the next attempt, every attempt)."""
+    return {
+        "project": project,
+        "workspace": workspace,
+        "alerts": [
+            {
+                "id": item.id,
+                "raised": format_time(item.raised),
+                **item.alert.to_wire(),
+                "delivery": {
+                    "delivered": _time_or_none(item.delivered),
+                    "next_attempt": _time_or_none(item.next_attempt),
+                    "attempts": [
+                        {
+                            "number": attempt.number,
+                            "started": format_time(attempt.started),
+                            "ended": format_time(attempt.ended),
+                            "error": attempt.error,
+                        }
+                        for attempt in item.attempts
+                    ],
+                },
+            }
+            for item in stored
+        ],
+    }
+
+
+def cluster_json(
+    project: str, workspace: str, instances: Sequence[Instance], this: str
+) -> dict[str, Any]:
+    """``GET /api/cluster``: every process with a lease on the state, the latest started
+    first, which of them answers (``this``), whether its lease lasts, and the checks it
+    holds now (of the workspace)."""
+    return {
+        "project": project,
+        "workspace": workspace,
+        "instances": [
+            {
+                "owner": item.owner,
+                "host": item.host,
+                "pid": item.pid,
+                "this": item.owner == this,
+                "alive": item.alive,
+                "started": format_time(item.started),
+                "renewed": format_time(item.renewed),
+                "lease_until": format_time(item.lease_until),
+                "holding": [{"app": app, "kind": kind} for app, kind in item.holding],
+            }
+            for item in instances
+        ],
+    }
+
+
+def _time_or_none(value: datetime | None) -> str | None:
+    return None if value is None else format_time(value)

@@ -1,0 +1,328 @@
+"""The phases of a version's life (DESIGN §12): deploy, release, destroy and prune, each
+recorded from intent to outcome. One class, because the phases share the rules of one
+lifecycle: the intent written before a hook, the outcome held for the phase's next write, the
+claim before a destroy, pruning after a release.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, final
+
+import attrs
+
+from ..config.project import App, Project
+from ..errors import PluginError
+from ..plugins.components import TargetKind, lifecycle_of
+from ..plugins.context import JobInfo
+from ..plugins.request import HookRequest
+from ..plugins.signals import STOP
+from ..state.database import Database
+from ..state.records import Record
+from ..state.store import State
+from ..terminal import SilentUI, StreamUI
+
+if TYPE_CHECKING:
+    from ..plugins.manager import PluginManager
+    from ..plugins.runner import Runner
+
+__all__ = ["Lifecycle", "Outcome"]
+
+_T = TypeVar("_T")
+
+
+@final
+@attrs.define
+class Outcome:
+    """What a phase did: the versions it made, by app, and what failed (one line each)."""
+
+    failures: list[str] = attrs.field(factory=list)
+    created: dict[str, Record] = attrs.field(factory=dict)
+
+
+@final
+class Lifecycle:
+    """Deploys, releases and destroys the apps of one project, in one workspace, recording
+    every version in one state."""
+
+    def __init__(
+        self,
+        project: Project,
+        state: State,
+        plugins: PluginManager,
+        *,
+        workspace: str = "default",
+        output: StreamUI | None = None,
+        on_failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.project = project
+        self.state = state
+        self.plugins = plugins
+        self.workspace = workspace
+        self.output = output
+        #: Told of every exception a plugin raised (the CLI's -v prints its traceback).
+        self.on_failure = on_failure
+        #: The outcome of the last deploy or release hook, until the phase's next write.
+        self._held: Callable[[Database], object] | None = None
+
+    @functools.cached_property
+    def runner(self) -> Runner:
+        """Runs deploy, release and destroy hooks: with no timeout (Ctrl-C stops them)."""
+        from ..plugins.runner import Runner
+
+        return Runner(self.plugins, timeout=None, on_failure=self.on_failure)
+
+    def deploy(self, names: Sequence[str]) -> Outcome:
+        """Deploy each app with its platform, and record it."""
+        outcome = Outcome()
+        self._run_phase(self._deploy_all(names, outcome))
+        return outcome
+
+    async def _deploy_all(self, names: Sequence[str], outcome: Outcome) -> None:
+        for app in self._until_stopped(names):
+            record = await self._create(app, "deployment", outcome)
+            if record is not None:
+                outcome.created[app.name] = record
+
+    def release(
+        self,
+        names: Sequence[str],
+        *,
+        prune: bool = True,
+        prune_retain: int = 2,
+        deployments: Mapping[str, Record] | None = None,
+    ) -> Outcome:
+        """Release each app's latest deployment (or the one ``deployments`` names for it),
+        record it, and prune the deployments it superseded.
+
+        A new release replaces the app's older ones: they are marked destroyed without their
+        destroy hook, which would undo what the new one set up. With ``prune``, the app's
+        deployments other than the released one are destroyed but the newest
+        ``prune_retain``, as Waypoint's ``release -prune-retain`` does.
+        """
+        if prune_retain < 0:
+            raise ValueError(f"prune_retain must be 0 or more, got {prune_retain}")
+        outcome = Outcome()
+        self._run_phase(self._release_all(names, outcome, prune, prune_retain, deployments))
+        return outcome
+
+    async def _release_all(
+        self,
+        names: Sequence[str],
+        outcome: Outcome,
+        prune: bool,
+        prune_retain: int,
+        deployments: Mapping[str, Record] | None,
+    ) -> None:
+        for app in self._until_stopped(names):
+            if app.release is None:
+                continue
+            if deployments is None:
+                deployment = self.state.records.latest("deployment", app.name, self.workspace)
+            else:
+                deployment = deployments.get(app.name)
+                if deployment is None:
+                    continue  # its deploy failed, and said so: an older one is not released
+            if deployment is None:
+                outcome.failures.append(
+                    f"app {app.name!r} has no deployment to release; run `deploy` first"
+                )
+                continue
+            record = await self._create(app, "release", outcome, deployment)
+            if record is None:
+                continue
+            superseded = [
+                older.id
+                for older in self.state.records.versions("release", app.name, self.workspace)
+                if older.sequence < record.sequence and older.status == "live"
+            ]
+            if superseded:
+                self._write(functools.partial(self._mark_destroyed, "release", superseded))
+            if prune:
+                await self._prune(app, deployment, prune_retain, outcome)
+
+    def up(self, names: Sequence[str], *, prune: bool = True, prune_retain: int = 2) -> Outcome:
+        """Deploy, then release what was deployed."""
+        deployed = self.deploy(names)
+        released = self.release(
+            names,
+            prune=prune,
+            prune_retain=prune_retain,
+            deployments=deployed.created,
+        )
+        return Outcome(deployed.failures + released.failures)
+
+    def destroy(self, names: Sequence[str]) -> Outcome:
+        """Destroy every version of each app: its releases, then its deployments, newest
+        first; failed and interrupted ones with what their hooks checkpointed."""
+        outcome = Outcome()
+        self._run_phase(self._destroy_all(names, outcome))
+        return outcome
+
+    async def _destroy_all(self, names: Sequence[str], outcome: Outcome) -> None:
+        for app in self._until_stopped(names):
+            self._header(f"Destroying {app.name}")
+            for kind in ("release", "deployment"):
+                destroyed = [
+                    await self._destroy(app, record, outcome)
+                    for record in self.state.records.versions(kind, app.name, self.workspace)
+                    if record.status != "pending"  # another command is making it
+                ]
+                if not all(destroyed):
+                    break  # never leave a release pointing at a destroyed deployment
+
+    def _until_stopped(self, names: Sequence[str]) -> Iterator[App]:
+        """The apps named, one at a time, until a stop signal came: none starts after it."""
+        for app in self.project.select(names):
+            if STOP.requested:
+                return
+            yield app
+
+    def _run_phase(self, phase: Coroutine[Any, Any, None]) -> None:
+        """Run the hooks of a deploy, release or destroy of every app on one event loop; the
+        outcome the last hook left for the state's next write is written whatever happens."""
+        from ..plugins.workers import run_abandoning
+
+        try:
+            run_abandoning(phase)
+        finally:
+            if self._held is not None:
+                self._write(lambda tx: None)
+
+    def _write(self, body: Callable[[Database], _T]) -> _T:
+        """One write of a phase, in one transaction with the outcome the last hook left
+        (:meth:`_create`): what a finished hook made is on disk before another hook can run,
+        without a commit of its own (a commit waits for the disk)."""
+        held, self._held = self._held, None
+
+        def write(tx: Database) -> _T:
+            if held is not None:
+                held(tx)
+            return body(tx)
+
+        try:
+            return self.state.write(write)
+        except BaseException:
+            self._held = held  # not written: the phase's last write tries again
+            raise
+
+    async def _create(
+        self, app: App, kind: TargetKind, outcome: Outcome, deployment: Record | None = None
+    ) -> Record | None:
+        """Run a deploy or release hook, recorded from intent to outcome (DESIGN §12).
+
+        A hook's value is held for the phase's next write (:meth:`_write`), in its
+        transaction: the next app's intent, most often, which must be written before that
+        app's hook runs anyway. So no other hook runs before it is stored (a crash in one
+        cannot lose it), and a deployment costs one transaction, not two.
+        """
+        use = app.deploy if deployment is None else app.release
+        assert use is not None
+        verb = "Deploying" if kind == "deployment" else "Releasing"
+        self._header(f"{verb} {app.name} with {use.plugin}")
+        records = self.state.records
+        deployment_id = None if deployment is None else deployment.id
+        record = self._write(
+            lambda tx: records.begin(tx, kind, app.name, self.workspace, use.plugin, deployment_id)
+        )
+        request = self._request(
+            app,
+            lifecycle_of(kind).create,
+            use.plugin,
+            use.config,
+            record,
+            checkpoint=lambda value: self.state.write(
+                lambda tx: records.checkpoint(tx, record, value)
+            ),
+            **({} if deployment is None else {"deployment": deployment.value}),
+        )
+        made = await self._run(app, self.runner.make(request), outcome)
+        if isinstance(made, str):
+            self._write(lambda tx: records.fail(tx, record, made))
+            return None
+        (value,) = made
+        pending = record
+        self._held = lambda tx: records.complete(tx, pending, value)
+        record = records.live(record, value)
+        self._say(f"{app.name} {kind} v{record.sequence} recorded")
+        return record
+
+    async def _destroy(self, app: App, record: Record, outcome: Outcome) -> bool:
+        """Destroy one version of an app; False when its destroy hook failed."""
+        what = f"{app.name} {record.kind} v{record.sequence}"
+        records = self.state.records
+        if not self._write(lambda tx: records.claim(tx, record)):
+            self._say(f"{what} is being destroyed by another command")
+            return True
+        value = record.cleanup_value
+        if value is None:
+            self._write(lambda tx: records.mark_destroyed(tx, record.kind, record.id))
+            self._say(f"{what} is {record.status}; nothing was recorded to clean up")
+            return True
+        request = self._request(
+            app,
+            lifecycle_of(record.kind).destroy,
+            record.plugin,
+            app.settings_of(record.kind, record.plugin),
+            record,
+            **{record.kind: value},
+        )
+        if isinstance(await self._run(app, self.runner.call(request), outcome), str):
+            self._write(lambda tx: records.unclaim(tx, record))
+            return False
+        self._write(lambda tx: records.mark_destroyed(tx, record.kind, record.id))
+        self._say(f"Destroyed {what}")
+        return True
+
+    async def _prune(self, app: App, released: Record, retain: int, outcome: Outcome) -> None:
+        """Destroy ``app``'s deployments superseded by ``released``, but the newest
+        ``retain`` live ones; failed and interrupted ones are never worth retaining."""
+        kept = 0
+        for record in self.state.records.versions("deployment", app.name, self.workspace):
+            if record.id == released.id or record.status == "pending":
+                continue
+            if record.status == "live" and kept < retain:
+                kept += 1
+                continue
+            await self._destroy(app, record, outcome)
+
+    def _mark_destroyed(self, kind: TargetKind, ids: Sequence[str], tx: Database) -> None:
+        for id in ids:
+            self.state.records.mark_destroyed(tx, kind, id)
+
+    def _request(
+        self,
+        app: App,
+        hook: str,
+        plugin: str,
+        config: Mapping[str, Any],
+        record: Record,
+        **values: Any,
+    ) -> HookRequest:
+        # A deploy, release or destroy hook's job is its record: job_info.id is the record's.
+        job = JobInfo(self.project.name, app.name, self.workspace, record.id)
+        ui = self.output or SilentUI()
+        return HookRequest(hook, plugin, job, ui, config, isolate=app.isolate, **values)
+
+    async def _run(
+        self, app: App, call: Coroutine[Any, Any, _T], outcome: Outcome
+    ) -> tuple[_T] | str:
+        """Run one deploy, release or destroy call: ``(its value,)``, or why it failed, the
+        failure added to ``outcome`` and shown."""
+        from ..plugins.callers import HookFailed, HookTimeout
+
+        try:
+            return (await call,)
+        except (PluginError, HookFailed, HookTimeout, TypeError) as exc:
+            outcome.failures.append(f"app {app.name!r}: {exc}")
+            self._say(f"✖ {exc}")
+            return str(exc)
+
+    def _header(self, text: str) -> None:
+        if self.output is not None:
+            self.output.header(text)
+
+    def _say(self, text: str) -> None:
+        if self.output is not None:
+            self.output.output(text)
