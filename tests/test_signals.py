@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -108,3 +109,30 @@ def _signalled(process: subprocess.Popen[str], signum: int) -> bool:
     except subprocess.TimeoutExpired:
         return False
     return True
+
+
+EXITING = """
+import os, signal, sys, time
+from waypoint_hooks.plugins.signals import STOP, Interrupted
+
+try:
+    with STOP.handling():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.1)  # the first: asked to stop
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the second raises here
+except Interrupted as stop:
+    code = 128 + stop.signum
+# On the way out, as a supervisor may still send them: ignored, the exit code stays ours.
+os.kill(os.getpid(), signal.SIGTERM)
+os.kill(os.getpid(), signal.SIGINT)
+time.sleep(0.1)
+sys.exit(code)
+"""
+
+
+def test_signals_after_the_second_cannot_end_the_command_by_default_action() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", EXITING], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 143, done.stderr

@@ -54,6 +54,8 @@ class Stop:
         return None if self.signum is None else 128 + self.signum
 
     def _handle(self, signum: int, _: FrameType | None) -> None:
+        if self.second is not None:
+            return  # stopping at once already: a third signal changes nothing
         if self._event.is_set():
             self.second = signum
             raise Interrupted(signum)
@@ -63,7 +65,12 @@ class Stop:
     @contextlib.contextmanager
     def handling(self) -> Iterator[None]:
         """Handle the stop signals while the block runs (in the main thread only: Python
-        delivers signals there), and forget them after."""
+        delivers signals there), and forget them after.
+
+        After a second signal the process is ending at once: from then on the stop signals
+        are ignored, so that one more, sent while it exits, cannot end it by the signal's
+        default action instead of its exit code (a supervisor sends them until it sees one).
+        """
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -72,7 +79,7 @@ class Stop:
             yield
         finally:
             for number, handler in previous.items():
-                signal.signal(number, handler)
+                signal.signal(number, signal.SIG_IGN if self.second is not None else handler)
             self.signum = None
             self.second = None
             self._event.clear()
