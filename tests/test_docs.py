@@ -291,3 +291,100 @@ def test_the_api_reference_documents_exactly_the_public_names(module: str, headi
     documented = re.findall(pattern, text, flags=re.MULTILINE)
     assert sorted(documented) == sorted(importlib.import_module(module).__all__)
     assert len(documented) == len(set(documented)), "a name is documented twice"
+
+
+# --- links ----------------------------------------------------------------------------------
+
+#: A Markdown link or image, ``[text](target)`` or ``[text](target "title")``: its target.
+_LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_CODE_SPAN = re.compile(r"(`+).+?\1")
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
+#: Documents whose relative links are checked: the docs and the README that links into them.
+_LINKED = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
+
+
+def _prose(path: Path) -> Iterator[tuple[int, str]]:
+    """Each line of ``path`` outside fenced code blocks, with its number."""
+    fence = None
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if fence is not None:
+            if line.rstrip() == fence:
+                fence = None
+            continue
+        opening = _FENCE.match(line)
+        if opening is not None:
+            fence = opening.group(1)
+            continue
+        yield number, line
+
+
+def _slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: its text in lower case, without punctuation but
+    ``-`` and ``_``, each space a hyphen."""
+    text = _LINK.sub(lambda link: link.group(0)[1 : link.group(0).index("]")], heading)
+    return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    """The anchors of the headings of ``path``; a repeated one also with ``-1``, ``-2``…"""
+    anchors: set[str] = set()
+    seen: dict[str, int] = {}
+    for _, line in _prose(path):
+        heading = _HEADING.match(line)
+        if heading is None:
+            continue
+        slug = _slug(heading.group(1))
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+def _links(path: Path) -> Iterator[tuple[int, str]]:
+    """Every link of ``path`` within the repository (not a URL), with its line."""
+    for number, line in _prose(path):
+        for link in _LINK.finditer(_CODE_SPAN.sub("", line)):
+            target = link.group(1)
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # https:, mailto:
+                continue
+            yield number, target
+
+
+def _broken_links(path: Path, root: Path = ROOT) -> list[str]:
+    """Where ``path`` links to a file that does not exist, or to no heading of a Markdown
+    file, each as ``FILE:LINE: TARGET`` (``FILE`` relative to ``root``)."""
+    broken = []
+    for number, target in _links(path):
+        file, _, anchor = target.partition("#")
+        linked = (path.parent / file).resolve() if file else path
+        where = f"{path.relative_to(root)}:{number}: {target}"
+        if not linked.exists():
+            broken.append(f"{where} (no such file)")
+        elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
+            broken.append(f"{where} (no heading #{anchor} in {linked.relative_to(root)})")
+    return broken
+
+
+@pytest.mark.parametrize("path", _LINKED, ids=lambda path: path.name)
+def test_every_link_within_the_repository_leads_to_a_file_and_heading(path: Path) -> None:
+    broken = _broken_links(path)
+    assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+def test_the_link_check_finds_a_missing_file_and_a_missing_heading(tmp_path: Path) -> None:
+    """The check above can fail; a repeated heading's second anchor (GitHub's ``-1``), a
+    heading with code in it, a URL, and links inside code are not broken links."""
+    (tmp_path / "other.md").write_text("# Other\n\n## Same\n\n## Same\n", encoding="utf-8")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# A `page`: here\n\n"
+        "[ok](other.md#same-1) [ok](#a-page-here) [ok](other.md) [web](https://example.org)\n"
+        "[gone](missing.md) [no heading](other.md#same-2)\n"
+        "```\n[in code](missing.md)\n```\n"
+        "`[a span](missing.md)`\n",
+        encoding="utf-8",
+    )
+    assert _broken_links(page, tmp_path) == [
+        "page.md:4: missing.md (no such file)",
+        "page.md:4: other.md#same-2 (no heading #same-2 in other.md)",
+    ]
