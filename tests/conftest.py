@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     # Not imported here for real: pytest must import the plugin first, to rewrite its asserts.
     from helpers_postgres import Cluster
 
+    from waypoint_hooks.state.store import State
     from waypoint_hooks.testing import PluginHarness
 
 # The project's own pytest plugin, which its builtin plugins' tests use as any plugin author
@@ -165,3 +166,12 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
         return tmp_path / "project" / ".waypoint-hooks" / "state.db"
     cluster: Cluster = request.getfixturevalue("postgres")
     return cluster.database()
+
+
+@pytest.fixture
+def state(location: Path | str) -> Iterator[State]:
+    """A new state at ``location``, on each database, open for the test."""
+    from waypoint_hooks.state.store import State
+
+    with State.open(location) as opened:
+        yield opened

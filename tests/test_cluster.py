@@ -55,12 +55,6 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-@pytest.fixture
-def state(location: Path | str) -> Iterator[State]:
-    with State.open(location) as opened:
-        yield opened
-
-
 #: The checks of the tests: an app's deployment or release.
 KEYS = [("a", "deployment"), ("b", "deployment"), ("b", "release")]
 

@@ -4,7 +4,6 @@ attempt recorded; on both databases."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -27,12 +26,6 @@ RULES = Alerting([Notify("oncall", None, Use("pager", {}, None), send_on_resolve
 def report(health: Health, seconds: int = 0) -> StatusReport:
     when = T0 + timedelta(seconds=seconds)
     return finalize(StatusReport(health=health, health_message=health.name), "p", now=when)
-
-
-@pytest.fixture
-def state(location: Path | str) -> Iterator[State]:
-    with State.open(location) as opened:
-        yield opened
 
 
 @pytest.fixture

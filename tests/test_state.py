@@ -69,12 +69,6 @@ def path(tmp_path: Path) -> Path:
     return tmp_path / "project" / ".waypoint-hooks" / "state.db"
 
 
-@pytest.fixture
-def state(location: Path | str) -> Iterator[State]:
-    with State.open(location) as opened:
-        yield opened
-
-
 def shown(location: Path | str) -> str:
     """How messages name a state: its file, or its URL without the password."""
     return str(location) if isinstance(location, Path) else redact_urls(location)
