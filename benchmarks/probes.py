@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
-from builtin_plugins._http import AsyncClient, Client
+from builtin_plugins._http import AsyncClient, Client, Request
 
 from ._measure import Row
 
@@ -112,20 +112,20 @@ def _ours(url: str) -> contextlib.AbstractAsyncContextManager[_Probe]:
     client = AsyncClient()
 
     async def probe() -> int:
-        return (await client.fetch("GET", url, timeout=5)).status
+        return (await client.fetch(Request("GET", url), timeout=5)).status
 
     return _plain(probe)
 
 
 def _ours_sync(url: str) -> Callable[[], int]:
     client = Client()
-    return lambda: client.fetch("GET", url, timeout=5).status
+    return lambda: client.fetch(Request("GET", url), timeout=5).status
 
 
 def _ours_loop_each(url: str) -> Callable[[], int]:
     """AsyncClient as a sync hook would have to call it: on an event loop of its own."""
     client = AsyncClient()
-    return lambda: asyncio.run(client.fetch("GET", url, timeout=5)).status
+    return lambda: asyncio.run(client.fetch(Request("GET", url), timeout=5)).status
 
 
 def _stdlib(url: str) -> Callable[[], int]:

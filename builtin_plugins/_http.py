@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import ssl
     from urllib.parse import SplitResult
 
-__all__ = ["AsyncClient", "Client", "ProtocolError", "Response", "describe", "quoted"]
+__all__ = ["AsyncClient", "Client", "ProtocolError", "Request", "Response", "describe", "quoted"]
 
 _T = TypeVar("_T")
 
@@ -60,6 +60,24 @@ _SAFE: Final = "!#$%&'()*+,/:;=?@[]~"
 class ProtocolError(ConnectionError):
     """The server took the connection but did not answer with HTTP this client reads: an
     ``OSError`` like every other failure, as ``http.client``'s ``RemoteDisconnected`` is."""
+
+
+@attrs.frozen
+class Request:
+    """What to ask: ``method url``, with ``headers`` (beside the client's own: Host,
+    User-Agent, Accept, Connection, Content-Length) and ``body``."""
+
+    method: str
+    #: An http:// or https:// URL with a host.
+    url: str
+    #: Each replaces the client's header of the same name, whatever its case.
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    body: bytes = b""
+    #: Whether the answer's body is read (up to 16 MiB); its status line and headers are.
+    read_body: bool = False
+    #: Connect to this unix socket instead of the URL's host, which then only names the host
+    #: in the Host header (supervisord's socket).
+    unix_socket: str | None = None
 
 
 @attrs.frozen
@@ -130,31 +148,19 @@ class _Base:
 class AsyncClient(_Base):
     """Requests on asyncio streams, several at once on one event loop."""
 
-    async def fetch(
-        self,
-        method: str,
-        url: str,
-        *,
-        timeout: float,
-        headers: Mapping[str, str] | None = None,
-        body: bytes = b"",
-        read_body: bool = False,
-        unix_socket: str | None = None,
-        redirects: int = 0,
-    ) -> Response:
-        """The answer to ``method url`` within ``timeout`` seconds, its redirects included.
+    async def fetch(self, request: Request, *, timeout: float, redirects: int = 0) -> Response:
+        """The answer to ``request`` within ``timeout`` seconds, its redirects included.
 
         Up to ``redirects`` redirects are followed, each with the same request, and only to
-        an http(s) URL with a host: any other target is reported in ``not_followed``.
-        ``headers`` go to the URL's own origin only: they may carry credentials.
+        an http(s) URL with a host: any other target is reported in ``not_followed``. The
+        request's headers go to its URL's own origin only: they may carry credentials.
         """
-        request = _Request(method, url, headers or {}, body, read_body, unix_socket)
         try:
             return await asyncio.wait_for(self._follow(request, redirects), timeout)
         except asyncio.TimeoutError:
             raise TimeoutError("timed out") from None
 
-    async def _follow(self, request: _Request, redirects: int) -> Response:
+    async def _follow(self, request: Request, redirects: int) -> Response:
         origin = _origin(request.url)
         answer = await self._exchange(request)
         for _ in range(redirects):
@@ -172,7 +178,7 @@ class AsyncClient(_Base):
             return attrs.evolve(answer, not_followed=f"stopped after {redirects} redirects")
         return answer
 
-    async def _exchange(self, request: _Request) -> Response:
+    async def _exchange(self, request: Request) -> Response:
         parts = _split(request.url)
         if request.unix_socket is not None:
             reader, writer = await asyncio.open_unix_connection(request.unix_socket)
@@ -202,21 +208,10 @@ class AsyncClient(_Base):
 class Client(_Base):
     """Requests on blocking sockets, one at a time, for a sync hook's worker thread."""
 
-    def fetch(
-        self,
-        method: str,
-        url: str,
-        *,
-        timeout: float,
-        headers: Mapping[str, str] | None = None,
-        body: bytes = b"",
-        read_body: bool = False,
-        unix_socket: str | None = None,
-    ) -> Response:
-        """The answer to ``method url`` within ``timeout`` seconds; redirects are answers."""
-        request = _Request(method, url, headers or {}, body, read_body, unix_socket)
+    def fetch(self, request: Request, *, timeout: float) -> Response:
+        """The answer to ``request`` within ``timeout`` seconds; a redirect is an answer."""
         deadline = time.monotonic() + timeout
-        parts = _split(url)
+        parts = _split(request.url)
         with self._connect(request, parts, deadline) as connection:
             peer = connection.getpeername()
             connection.settimeout(_left(deadline))
@@ -231,7 +226,7 @@ class Client(_Base):
             except StopIteration as done:
                 return _response(request, done.value, peer)
 
-    def _connect(self, request: _Request, parts: SplitResult, deadline: float) -> socket.socket:
+    def _connect(self, request: Request, parts: SplitResult, deadline: float) -> socket.socket:
         if request.unix_socket is not None:
             return _connected(socket.AF_UNIX, request.unix_socket, deadline)
         host = parts.hostname or ""
@@ -269,16 +264,6 @@ def _connected(family: int, address: str | tuple[object, ...], deadline: float) 
     return connection
 
 
-@attrs.frozen
-class _Request:
-    method: str
-    url: str
-    headers: Mapping[str, str]
-    body: bytes
-    read_body: bool
-    unix_socket: str | None
-
-
 def _left(deadline: float) -> float:
     """Seconds until ``deadline``; a ``TimeoutError`` once it has passed."""
     left = deadline - time.monotonic()
@@ -312,7 +297,7 @@ def _redirect(answer: Response) -> str | None:
     return urljoin(answer.url, location)
 
 
-def _head(request: _Request, parts: SplitResult) -> bytes:
+def _head(request: Request, parts: SplitResult) -> bytes:
     """The request line and headers: the caller's replace the defaults of the same name
     (header names are case-insensitive: a configured "host" replaces "Host")."""
     from urllib.parse import quote
@@ -348,7 +333,7 @@ _Reading = Generator[None, bytes, _T]
 _Answer = tuple[int, str, dict[str, str], bytes]
 
 
-def _response(request: _Request, answer: _Answer, peer: object) -> Response:
+def _response(request: Request, answer: _Answer, peer: object) -> Response:
     status, reason, headers, body = answer
     # IPv6 peers are (host, port, flowinfo, scope_id): the host and port say who answered;
     # a unix socket's peer is a path, not an address.
@@ -356,7 +341,7 @@ def _response(request: _Request, answer: _Answer, peer: object) -> Response:
     return Response(request.url, status, reason, headers, body, address)
 
 
-def _answer(request: _Request) -> _Reading[_Answer]:
+def _answer(request: Request) -> _Reading[_Answer]:
     buffer = _Buffer()
     status, reason = _status_line((yield from buffer.line()))
     headers = yield from _headers(buffer)

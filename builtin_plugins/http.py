@@ -32,7 +32,7 @@ from waypoint_hooks import (
 )
 from waypoint_hooks.terminal import UI
 
-from ._http import AsyncClient, Response, describe
+from ._http import AsyncClient, Request, Response, describe
 from ._urls import check_headers, check_url, url_problem
 
 _MAX_REDIRECTS: Final = 5
@@ -319,9 +319,8 @@ def _state_json(probe: _Probe) -> str:
 async def _probe(url: str, config: ProbeConfig, limit: float, client: AsyncClient) -> _Probe:
     started = time.monotonic()
     try:
-        answer = await client.fetch(
-            "GET", url, timeout=limit, headers=config.headers, redirects=_MAX_REDIRECTS
-        )
+        request = Request("GET", url, config.headers)
+        answer = await client.fetch(request, timeout=limit, redirects=_MAX_REDIRECTS)
     except OSError as exc:
         elapsed = _ms_since(started)
         health = Health.MISSING if isinstance(exc, socket.gaierror) else Health.DOWN

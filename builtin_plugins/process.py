@@ -42,7 +42,7 @@ from waypoint_hooks.resources import ReportedResources, ResourceManager, resourc
 from waypoint_hooks.terminal import STATUS_ERROR, STATUS_OK, STATUS_WARN, UI, WARNING_STYLE
 
 from . import _proc
-from ._http import Client
+from ._http import Client, Request
 from ._urls import url_problem
 
 if TYPE_CHECKING:
@@ -465,7 +465,7 @@ def _http_answer(url: str, timeout: float) -> tuple[str, int] | str:
     # whether the process serves, not whether to trust it; nothing secret is sent.
     client = Client(verify_tls=False)
     try:
-        answer = client.fetch("GET", url, timeout=timeout)
+        answer = client.fetch(Request("GET", url), timeout=timeout)
     except OSError as exc:
         return f"{url} does not answer: {_reason(exc)}"
     # Any 2xx or 3xx passes, as in Kubernetes; a redirect is not followed.

@@ -33,7 +33,7 @@ from waypoint_hooks import (
 )
 from waypoint_hooks.terminal import UI
 
-from ._http import Client
+from ._http import Client, Request
 
 __all__ = ["Deployment", "PlatformConfig", "SupervisordError"]
 
@@ -160,15 +160,10 @@ class _Supervisord:
         # Over a unix socket the host only fills the Host header, which supervisord ignores.
         url = "http://localhost/RPC2" if unix_socket is not None else f"{self.url}/RPC2"
         try:
-            answer = Client().fetch(
-                "POST",
-                url,
-                timeout=self._timeout(),
-                headers=self._headers(),
-                body=body,
-                read_body=True,
-                unix_socket=unix_socket,
+            request = Request(
+                "POST", url, self._headers(), body, read_body=True, unix_socket=unix_socket
             )
+            answer = Client().fetch(request, timeout=self._timeout())
             if answer.status != 200:
                 raise SupervisordError(
                     f"supervisord at {self.url} refused {method}: "

@@ -18,7 +18,7 @@ import attrs
 
 from waypoint_hooks import Alert, Context, Duration, Health, hookimpl
 
-from ._http import Client, Response, describe
+from ._http import Client, Request, Response, describe
 from ._urls import check_headers, check_url
 
 _SLACK_COLORS: Final = {"firing": "#d00000", "reminder": "#e09000", "resolved": "#2eb886"}
@@ -83,7 +83,7 @@ def _post(config: WebhookConfig, body: object, limit: float) -> Response:
     headers = {"Content-Type": "application/json; charset=utf-8", **config.headers}
     client = Client(verify_tls=config.verify_tls)
     try:
-        return client.fetch("POST", config.url, timeout=limit, headers=headers, body=data)
+        return client.fetch(Request("POST", config.url, headers, data), timeout=limit)
     except OSError as exc:
         # The words of the failure only: never the URL, which may itself be the secret.
         what = describe(exc)

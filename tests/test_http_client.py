@@ -16,31 +16,41 @@ from typing import Any, Protocol
 import pytest
 from helpers_http import TEST_CA, LoopbackServer, refusing_port, serving
 
-from builtin_plugins._http import AsyncClient, Client, ProtocolError, Response, describe
+from builtin_plugins._http import AsyncClient, Client, ProtocolError, Request, Response, describe
 
 #: Generous: the suite must pass on a loaded two-core machine.
 PATIENCE = 30.0
 
 
 class Fetch(Protocol):
+    """``Request(method, url, **fields)`` through a client, within ``timeout`` seconds."""
+
     def __call__(
-        self, method: str, url: str, *, verify_tls: bool = True, **options: Any
+        self,
+        method: str,
+        url: str,
+        *,
+        verify_tls: bool = True,
+        timeout: float = PATIENCE,
+        **fields: Any,
     ) -> Response: ...
 
 
 @pytest.fixture(params=["AsyncClient", "Client"])
 def fetch(request: pytest.FixtureRequest) -> Fetch:
-    """A request through one client or the other, within ``PATIENCE`` unless told."""
+    """A request through one client or the other."""
 
     def through_async(
-        method: str, url: str, *, verify_tls: bool = True, **options: Any
+        method: str, url: str, *, verify_tls: bool = True, timeout: float = PATIENCE, **fields: Any
     ) -> Response:
-        options.setdefault("timeout", PATIENCE)
-        return asyncio.run(AsyncClient(verify_tls=verify_tls).fetch(method, url, **options))
+        client = AsyncClient(verify_tls=verify_tls)
+        return asyncio.run(client.fetch(Request(method, url, **fields), timeout=timeout))
 
-    def through_sync(method: str, url: str, *, verify_tls: bool = True, **options: Any) -> Response:
-        options.setdefault("timeout", PATIENCE)
-        return Client(verify_tls=verify_tls).fetch(method, url, **options)
+    def through_sync(
+        method: str, url: str, *, verify_tls: bool = True, timeout: float = PATIENCE, **fields: Any
+    ) -> Response:
+        client = Client(verify_tls=verify_tls)
+        return client.fetch(Request(method, url, **fields), timeout=timeout)
 
     return through_async if request.param == "AsyncClient" else through_sync
 
@@ -299,9 +309,9 @@ def test_tls_to_a_server_that_speaks_plain_http_fails(fetch: Fetch, server: Loop
 # --- redirects (AsyncClient: the http plugin follows them) --------------------------------
 
 
-def follow(url: str, **options: Any) -> Response:
+def follow(url: str, **fields: Any) -> Response:
     client = AsyncClient()
-    return asyncio.run(client.fetch("GET", url, timeout=PATIENCE, redirects=5, **options))
+    return asyncio.run(client.fetch(Request("GET", url, **fields), timeout=PATIENCE, redirects=5))
 
 
 def redirect(location: str) -> Script:
