@@ -4,14 +4,18 @@
 :class:`AsyncClient` speaks on asyncio streams, for hooks that run on the event loop: a request
 that times out, or whose check is cancelled, stops there, with no thread blocked in a socket.
 :class:`Client` speaks on blocking sockets, for sync hooks, which run in worker threads: a
-third of the CPU of an event loop made for each call (docs/reliability.md: B10). Both write
+quarter of the CPU of an event loop made for each call (docs/reliability.md: B10). Both write
 the request and read the answer through the same code, and each request ends by its deadline
 as a whole, not only each read: a server that answers a byte at a time holds no probe, nor
-any thread, past it.
+any thread, past it. (Looking a host name up is the system resolver's, within its own
+timeouts: a sync request waits for it.)
 
 Every failure to get an answer is an ``OSError``, as the socket module's own are: a
 ``TimeoutError("timed out")`` at the deadline, :class:`ProtocolError` for an answer that is not
-HTTP. Messages quote no URL and no header: the callers say which request failed, redacted.
+HTTP. No message quotes a header or the URL asked (only where a redirect would have led): the
+callers say which request failed, redacted, or, as ``webhook``, whose URL is itself a secret,
+not at all. One module, over 400 lines, because it is one protocol: the two clients are thin
+drivers of the request writer and answer reader they share.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ if TYPE_CHECKING:
     import ssl
     from urllib.parse import SplitResult
 
-__all__ = ["AsyncClient", "Client", "ProtocolError", "Request", "Response", "describe", "quoted"]
+__all__ = ["AsyncClient", "Client", "ProtocolError", "Request", "Response", "describe"]
 
 _T = TypeVar("_T")
 
@@ -117,7 +121,7 @@ def describe(error: OSError) -> str:
     return error.strerror or str(error) or type(error).__name__
 
 
-def quoted(text: str) -> str:
+def _quoted(text: str) -> str:
     """``text`` from the server, cut to a length a message can carry."""
     return text if len(text) <= _QUOTED else f"{text[:_QUOTED]}..."
 
@@ -168,9 +172,10 @@ class AsyncClient(_Base):
             if target is None:
                 return answer
             if url_problem(target) is not None:
-                # A file:// or ftp:// target is never fetched: the redirect is the answer.
+                # A file:// target, or one with credentials, is never fetched: the redirect
+                # is the answer.
                 return attrs.evolve(
-                    answer, not_followed=f"redirect to {quoted(target)} not followed"
+                    answer, not_followed=f"redirect to {_quoted(target)} not followed"
                 )
             headers = request.headers if _origin(target) == origin else {}
             answer = await self._exchange(attrs.evolve(request, url=target, headers=headers))
@@ -357,7 +362,7 @@ def _answer(request: Request) -> _Reading[_Answer]:
     if length is None:
         return status, reason, headers, (yield from buffer.rest())
     if not (length.isascii() and length.isdigit()):
-        raise ProtocolError(f"an invalid Content-Length: {quoted(length)!r}")
+        raise ProtocolError(f"an invalid Content-Length: {_quoted(length)!r}")
     return status, reason, headers, (yield from buffer.exactly(_bounded(int(length))))
 
 
@@ -366,8 +371,8 @@ def _status_line(line: bytes) -> tuple[int, str]:
         raise ProtocolError("connection closed without an answer")
     match = _STATUS_LINE.fullmatch(line)
     if match is None:
-        raise ProtocolError(f"not an HTTP answer: {quoted(line.decode('latin-1'))!r}")
-    return int(match[1]), quoted((match[2] or b"").decode("latin-1").strip())
+        raise ProtocolError(f"not an HTTP answer: {_quoted(line.decode('latin-1'))!r}")
+    return int(match[1]), _quoted((match[2] or b"").decode("latin-1").strip())
 
 
 def _headers(buffer: _Buffer) -> _Reading[dict[str, str]]:
