@@ -7,7 +7,7 @@ import platform
 import sys
 from pathlib import Path
 
-from . import cluster, core, scale, serve, startup, store, watch
+from . import cluster, core, probes, scale, serve, startup, store, watch
 from ._measure import Row
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -24,6 +24,7 @@ def main(argv: list[str]) -> int:
         *watch.BENCHMARKS,
         *serve.BENCHMARKS,
         *cluster.BENCHMARKS,
+        *probes.BENCHMARKS,
     ):
         if wanted and not any(w in benchmark.__name__ for w in wanted):
             continue

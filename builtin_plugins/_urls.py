@@ -11,8 +11,8 @@ import attrs
 
 from waypoint_hooks import StructureError, redact_urls
 
-#: The schemes a probe speaks, and the only ones a redirect is followed to.
-SCHEMES: Final = ("http", "https")
+# The schemes the builtins' client speaks: the only ones a redirect is followed to, too.
+_SCHEMES: Final = ("http", "https")
 # RFC 9110's token: what a header name may be made of.
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -26,7 +26,7 @@ def url_problem(url: str) -> str | None:
     if any(char.isspace() or not char.isprintable() for char in url):
         return f"{shown} holds spaces or control characters; percent-encode them"
     parts = urlsplit(url)
-    if parts.scheme not in SCHEMES or not parts.hostname:
+    if parts.scheme not in _SCHEMES or not parts.hostname:
         return f"{shown} is not an http:// or https:// URL with a host"
     if not parts.hostname.isascii():
         return f"{shown}: write the host name in its ASCII (xn--) form"

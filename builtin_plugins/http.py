@@ -4,18 +4,17 @@ As a platform, deploy adopts endpoints that exist already (nothing is started), 
 deployed by other means can be watched. As a release manager, release records the endpoints to
 probe: the config's, or those the deployment offers. Status probes every endpoint at once.
 
-Requests are written on asyncio streams: a probe that times out or whose check is cancelled
-stops there, with no thread left blocked in a socket. One module, over 400 lines, because a
-plugin is one entry point: its config, its hooks and its small HTTP client ship together.
+Requests go through the builtins' one HTTP client (``_http``), on asyncio streams: a probe
+that times out or whose check is cancelled stops there, with no thread left blocked in a socket.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
+import socket
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import Any, Final, final
 
 import attrs
 
@@ -27,29 +26,16 @@ from waypoint_hooks import (
     Resource,
     StatusReport,
     StructureError,
-    __version__,
     hookimpl,
     redact_urls,
     terminal,
 )
 from waypoint_hooks.terminal import UI
 
-from ._urls import SCHEMES, check_headers, check_url, url_problem
+from ._http import AsyncClient, Request, Response, describe
+from ._urls import check_headers, check_url, url_problem
 
-if TYPE_CHECKING:
-    import ssl
-    from urllib.parse import SplitResult
-
-_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS: Final = 5
-_MAX_HEADER_LINES: Final = 100
-#: How much of a text from the server (a reason, a redirect's target) a message quotes.
-_QUOTED: Final = 200
-# "HTTP/1.1 200 OK": the version, a three-digit code and the (optional) reason phrase.
-_STATUS_LINE: Final = re.compile(rb"HTTP/\d(?:\.\d)? ([1-5]\d\d)(?: ([^\r\n]*))?\r?\n?")
-# Characters left as they are when a URL's path and query are quoted for the request line:
-# the reserved ones, and "%" so that what is escaped already stays so.
-_SAFE: Final = "!#$%&'()*+,/:;=?@[]~"
 
 
 def _check_urls(
@@ -281,58 +267,18 @@ async def _probe_all(ctx: Context, ui: UI, config: ProbeConfig, urls: list[str])
         # Each probe ends by the check's deadline: a DOWN endpoint says more than a check
         # that timed out.
         limit = min(limit, remaining)
-    tls = _TLS(config.verify_tls)
+    # One client for the check: its endpoints share a TLS context.
+    client = AsyncClient(verify_tls=config.verify_tls)
     steps = ui.step_group()
-    resources = await asyncio.gather(*(_endpoint(url, config, limit, tls, steps) for url in urls))
+    resources = await asyncio.gather(
+        *(_endpoint(url, config, limit, client, steps) for url in urls)
+    )
     report = StatusReport(resources=list(resources))
     if len(resources) == 1:
         # The health is left to the app's status policy; the message of the only endpoint
         # says more than a count of one would.
         report.health_message = resources[0].health_message
     return report
-
-
-@final
-class _TLS:
-    """The TLS context of one check, made on first use: loading CA certificates is slow, and
-    most checks probe only plain HTTP."""
-
-    def __init__(self, verify: bool) -> None:
-        self._verify = verify
-        self._context: ssl.SSLContext | None = None
-
-    def context(self) -> ssl.SSLContext:
-        if self._context is None:
-            import ssl
-
-            context = ssl.create_default_context()
-            if not self._verify:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            self._context = context
-        return self._context
-
-
-@attrs.frozen
-class _Answer:
-    """A response's status line, from ``url``, and where it redirects if it does."""
-
-    url: str
-    status: int
-    reason: str
-    location: str | None = None
-    #: Why a redirect was not followed.
-    note: str = ""
-
-    def describe(self, probed: str) -> str:
-        text = f"{self.status} {_quoted(self.reason)}".rstrip()
-        if self.url != probed:
-            text += f" from {self.url}"
-        return f"{text} ({self.note})" if self.note else text
-
-
-class _NoResponse(Exception):
-    """The server accepted the connection but did not answer with an HTTP response."""
 
 
 @attrs.frozen
@@ -344,10 +290,10 @@ class _Probe:
 
 
 async def _endpoint(
-    url: str, config: ProbeConfig, limit: float, tls: _TLS, steps: terminal.StepGroup
+    url: str, config: ProbeConfig, limit: float, client: AsyncClient, steps: terminal.StepGroup
 ) -> Resource:
     step = steps.add("Probing %s...", url)
-    probe = await _probe(url, config, limit, tls)
+    probe = await _probe(url, config, limit, client)
     step.update("%s: %s", url, probe.message)
     if probe.health is not Health.READY:
         step.status(terminal.STATUS_WARN if probe.health is Health.ALIVE else terminal.STATUS_ERROR)
@@ -370,130 +316,31 @@ def _state_json(probe: _Probe) -> str:
     return json.dumps({"status": probe.status, "elapsed_ms": probe.elapsed_ms})
 
 
-async def _probe(url: str, config: ProbeConfig, limit: float, tls: _TLS) -> _Probe:
-    import socket
-    import ssl
-
+async def _probe(url: str, config: ProbeConfig, limit: float, client: AsyncClient) -> _Probe:
     started = time.monotonic()
-
-    def down(health: Health, what: str) -> _Probe:
-        elapsed = round((time.monotonic() - started) * 1000)
-        return _Probe(health, f"{what} after {elapsed} ms", None, elapsed)
-
     try:
-        answer = await asyncio.wait_for(_get(url, config.headers, tls), limit)
-    except asyncio.TimeoutError:
-        return down(Health.DOWN, "no answer")
-    except socket.gaierror as exc:
-        return down(Health.MISSING, f"the host name does not resolve ({exc.strerror})")
-    except ConnectionRefusedError:
-        return down(Health.DOWN, "connection refused")
-    except ConnectionError:
-        return down(Health.DOWN, "connection reset")
-    except ssl.SSLError as exc:
-        return down(Health.DOWN, f"TLS failed ({exc.reason or exc})")
+        request = Request("GET", url, config.headers)
+        answer = await client.fetch(request, timeout=limit, redirects=_MAX_REDIRECTS)
     except OSError as exc:
-        return down(Health.DOWN, exc.strerror or str(exc) or type(exc).__name__)
-    except _NoResponse as exc:
-        return down(Health.DOWN, str(exc))
-    elapsed = round((time.monotonic() - started) * 1000)
-    message = f"{answer.describe(url)} in {elapsed} ms"
+        elapsed = _ms_since(started)
+        health = Health.MISSING if isinstance(exc, socket.gaierror) else Health.DOWN
+        return _Probe(health, f"{describe(exc)} after {elapsed} ms", None, elapsed)
+    elapsed = _ms_since(started)
+    message = f"{_answered(answer, url)} in {elapsed} ms"
     if answer.status in config.expect_status:
         return _Probe(Health.READY, message, answer.status, elapsed)
     message += f", expected {config.expect_status}"
     return _Probe(Health.ALIVE, message, answer.status, elapsed)
 
 
-async def _get(url: str, headers: Mapping[str, str], tls: _TLS) -> _Answer:
-    """The answer to a GET of ``url``, after following redirects to HTTP(S) URLs."""
-    from urllib.parse import urljoin, urlsplit
-
-    origin = _origin(url)
-    answer = await _request(url, headers, tls)
-    for _ in range(_MAX_REDIRECTS):
-        if answer.status not in _REDIRECTS or not answer.location:
-            return answer
-        target = urljoin(answer.url, answer.location)
-        if urlsplit(target).scheme not in SCHEMES:
-            # A file:// or ftp:// target is never fetched: the redirect is the answer.
-            return attrs.evolve(answer, note=f"redirect to {_quoted(target)} not followed")
-        # Configured headers may carry credentials: only the configured host gets them.
-        answer = await _request(target, headers if _origin(target) == origin else {}, tls)
-    if answer.status in _REDIRECTS and answer.location:
-        return attrs.evolve(answer, note=f"stopped after {_MAX_REDIRECTS} redirects")
-    return answer
+def _answered(answer: Response, probed: str) -> str:
+    """``answer``'s status line, where it came from when a redirect led elsewhere, and why
+    a redirect was not followed."""
+    text = f"{answer.status} {answer.reason}".rstrip()
+    if answer.url != probed:
+        text += f" from {answer.url}"
+    return f"{text} ({answer.not_followed})" if answer.not_followed else text
 
 
-def _origin(url: str) -> tuple[str, str | None, int | None]:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return parts.scheme, parts.hostname, parts.port
-
-
-async def _request(url: str, headers: Mapping[str, str], tls: _TLS) -> _Answer:
-    """One GET of ``url``: its status line and its ``Location``, if any; the body is not read."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    https = parts.scheme == "https"
-    reader, writer = await asyncio.open_connection(
-        parts.hostname, parts.port or (443 if https else 80), ssl=tls.context() if https else None
-    )
-    try:
-        writer.write(_request_head(parts, headers))
-        await writer.drain()
-        try:
-            status, reason = _status_line(await reader.readline())
-            location = await _location(reader)
-        except ValueError:  # a line longer than the stream's limit
-            raise _NoResponse("an answer line too long to be HTTP") from None
-    finally:
-        # The answer is all that is wanted: no orderly close (nor TLS close_notify) to wait on.
-        writer.transport.abort()
-    return _Answer(url, status, reason, location)
-
-
-def _request_head(parts: SplitResult, headers: Mapping[str, str]) -> bytes:
-    from urllib.parse import quote
-
-    target = quote(parts.path or "/", safe=_SAFE)
-    if parts.query:
-        target += f"?{quote(parts.query, safe=_SAFE)}"
-    fields = {
-        "host": ("Host", parts.netloc),
-        "user-agent": ("User-Agent", f"waypoint-hooks/{__version__}"),
-        "accept": ("Accept", "*/*"),
-        "connection": ("Connection", "close"),
-    }
-    # Header names are case-insensitive: a configured "host" replaces the default "Host".
-    fields.update({name.lower(): (name, value) for name, value in headers.items()})
-    lines = [f"GET {target} HTTP/1.1", *(f"{name}: {value}" for name, value in fields.values())]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def _status_line(line: bytes) -> tuple[int, str]:
-    if not line:
-        raise _NoResponse("connection closed without an answer")
-    match = _STATUS_LINE.fullmatch(line)
-    if match is None:
-        raise _NoResponse(f"not an HTTP answer: {_quoted(line.decode('latin-1'))!r}")
-    return int(match[1]), (match[2] or b"").decode("latin-1").strip()
-
-
-async def _location(reader: asyncio.StreamReader) -> str | None:
-    """The ``Location`` header of the response whose headers ``reader`` is at."""
-    location = None
-    for _ in range(_MAX_HEADER_LINES):
-        line = await reader.readline()
-        if line in (b"\r\n", b"\n", b""):
-            return location
-        name, colon, value = line.decode("latin-1").partition(":")
-        if colon and name.strip().lower() == "location":
-            location = value.strip()
-    raise _NoResponse(f"more than {_MAX_HEADER_LINES} header lines")
-
-
-def _quoted(text: str) -> str:
-    """``text`` from the server, cut to a length a message can carry."""
-    return text if len(text) <= _QUOTED else f"{text[:_QUOTED]}..."
+def _ms_since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)

@@ -42,6 +42,7 @@ from waypoint_hooks.resources import ReportedResources, ResourceManager, resourc
 from waypoint_hooks.terminal import STATUS_ERROR, STATUS_OK, STATUS_WARN, UI, WARNING_STYLE
 
 from . import _proc
+from ._http import Client, Request
 from ._urls import url_problem
 
 if TYPE_CHECKING:
@@ -460,35 +461,18 @@ def _readiness_failure(
 
 def _http_answer(url: str, timeout: float) -> tuple[str, int] | str:
     """The address that answered a GET of ``url`` with 200-399, or why it did not."""
-    import http.client
-    import ssl
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    connection: http.client.HTTPConnection
-    if parts.scheme == "https":
-        # As Kubernetes' httpGet probe: the certificate is not verified, since the probe asks
-        # whether the process serves, not whether to trust it; nothing secret is sent.
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        connection = http.client.HTTPSConnection(
-            parts.hostname or "", parts.port, timeout=timeout, context=context
-        )
-    else:
-        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # As Kubernetes' httpGet probe: the certificate is not verified, since the probe asks
+    # whether the process serves, not whether to trust it; nothing secret is sent.
+    client = Client(verify_tls=False)
     try:
-        connection.request("GET", target)
-        # Asked now: a response that closes the connection takes the socket with it.
-        peer: tuple[str, int] = connection.sock.getpeername()[:2]
-        status = connection.getresponse().status
-    except (OSError, http.client.HTTPException) as exc:
+        answer = client.fetch(Request("GET", url), timeout=timeout)
+    except OSError as exc:
         return f"{url} does not answer: {_reason(exc)}"
-    finally:
-        connection.close()
     # Any 2xx or 3xx passes, as in Kubernetes; a redirect is not followed.
-    return peer if 200 <= status < 400 else f"{url} answers {status}"
+    if not 200 <= answer.status < 400:
+        return f"{url} answers {answer.status}"
+    assert answer.peer is not None, "a URL is reached over TCP"
+    return answer.peer
 
 
 def _tcp_answer(address: str, timeout: float) -> tuple[str, int] | str:
@@ -503,8 +487,8 @@ def _tcp_answer(address: str, timeout: float) -> tuple[str, int] | str:
     return peer
 
 
-def _reason(exc: BaseException) -> str:
-    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def _tail(path: str) -> list[str]:

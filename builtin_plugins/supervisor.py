@@ -2,9 +2,10 @@
 
 Deploy writes the program's section into an include directory of that supervisord and has it
 load and start the program; status asks supervisord (an external check); destroy undoes both.
-The client is the standard library's: supervisor's own ``SupervisorTransport`` opens sockets
-without a timeout, and every call here must end by the hook's deadline. One module, over 400
-lines, because a plugin is one entry point: its config, hooks and XML-RPC client ship together.
+The client is the builtins' own (``_http``), with the standard library's XML-RPC codec:
+supervisor's ``SupervisorTransport`` opens sockets without a timeout, and every call here must
+end by the hook's deadline. One module, over 400 lines, because a plugin is one entry point:
+its config, hooks and XML-RPC calls ship together.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import attrs
 
@@ -32,8 +33,7 @@ from waypoint_hooks import (
 )
 from waypoint_hooks.terminal import UI
 
-if TYPE_CHECKING:
-    import http.client
+from ._http import Client, Request
 
 __all__ = ["Deployment", "PlatformConfig", "SupervisordError"]
 
@@ -153,54 +153,33 @@ class _Supervisord:
         A :class:`SupervisordError` when supervisord cannot be reached, refuses the request or
         answers it with a fault.
         """
-        import http.client
         import xmlrpc.client
 
         body = xmlrpc.client.dumps(params, f"supervisor.{method}").encode()
+        unix_socket = self.url[len("unix://") :] if self.url.startswith("unix://") else None
+        # Over a unix socket the host only fills the Host header, which supervisord ignores.
+        url = "http://localhost/RPC2" if unix_socket is not None else f"{self.url}/RPC2"
         try:
-            connection = self._connect()
-            try:
-                connection.request("POST", "/RPC2", body, self._headers())
-                response = connection.getresponse()
-                data = response.read()
-            finally:
-                connection.close()
-            if response.status != 200:
+            request = Request(
+                "POST", url, self._headers(), body, read_body=True, unix_socket=unix_socket
+            )
+            answer = Client().fetch(request, timeout=self._timeout())
+            if answer.status != 200:
                 raise SupervisordError(
                     f"supervisord at {self.url} refused {method}: "
-                    f"HTTP {response.status} {response.reason}"
+                    f"HTTP {answer.status} {answer.reason}"
                 )
-            ((result,), _) = xmlrpc.client.loads(data)
+            ((result,), _) = xmlrpc.client.loads(answer.body)
         except xmlrpc.client.Fault as fault:
             raise SupervisordError(
                 f"supervisord at {self.url} answered {method} with {fault.faultString}",
                 fault.faultCode,
             ) from None
-        except (OSError, http.client.HTTPException) as exc:
+        except OSError as exc:
             raise SupervisordError(
                 f"supervisord at {self.url} is unreachable: {str(exc) or type(exc).__name__}"
             ) from exc
         return result
-
-    def _connect(self) -> http.client.HTTPConnection:
-        import http.client
-        import socket
-
-        timeout = self._timeout()
-        if not self.url.startswith("unix://"):
-            return http.client.HTTPConnection(self.url[len("http://") :], timeout=timeout)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        try:
-            sock.connect(self.url[len("unix://") :])
-        except OSError:
-            sock.close()
-            raise
-        # http.client speaks over whatever socket it is given; the host only fills the Host
-        # header, which supervisord ignores.
-        connection = http.client.HTTPConnection("localhost", timeout=timeout)
-        connection.sock = sock
-        return connection
 
     def _timeout(self) -> float:
         remaining = self.ctx.remaining()

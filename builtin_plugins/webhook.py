@@ -12,19 +12,15 @@ error or log line of this plugin holds a header's value or the URL's path and qu
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal
 
 import attrs
 
-from waypoint_hooks import Alert, Context, Duration, Health, __version__, hookimpl
+from waypoint_hooks import Alert, Context, Duration, Health, hookimpl
 
+from ._http import Client, Request, Response, describe
 from ._urls import check_headers, check_url
 
-if TYPE_CHECKING:
-    import http.client
-
-#: How much of the receiver's reason phrase an error quotes.
-_QUOTED: Final = 200
 _SLACK_COLORS: Final = {"firing": "#d00000", "reminder": "#e09000", "resolved": "#2eb886"}
 
 
@@ -53,12 +49,11 @@ class WebhookConfig:
 def notifier_send(ctx: Context, config: WebhookConfig, alert: Alert) -> None:
     body = slack_message(alert) if config.format == "slack" else alert.to_wire()
     remaining = ctx.remaining()
-    # Within the attempt's deadline; never 0, which a socket takes for "do not wait at all".
-    limit = max(0.001, min(float(config.timeout), math.inf if remaining is None else remaining))
-    status, reason = _post(config, body, limit)
-    if not 200 <= status <= 299:
-        quoted = reason if len(reason) <= _QUOTED else f"{reason[:_QUOTED]}..."
-        raise WebhookError(f"the webhook answered {status} {quoted}".rstrip())
+    # Within the attempt's deadline: once that has passed, there is no time to wait at all.
+    limit = max(0.0, min(float(config.timeout), math.inf if remaining is None else remaining))
+    answer = _post(config, body, limit)
+    if not 200 <= answer.status <= 299:
+        raise WebhookError(f"the webhook answered {answer.status} {answer.reason}".rstrip())
 
 
 def slack_message(alert: Alert) -> dict[str, Any]:
@@ -80,50 +75,18 @@ def slack_message(alert: Alert) -> dict[str, Any]:
     }
 
 
-def _post(config: WebhookConfig, body: object, limit: float) -> tuple[int, str]:
-    """POST ``body`` as JSON; the answer's status code and reason phrase."""
-    import http.client
+def _post(config: WebhookConfig, body: object, limit: float) -> Response:
+    """POST ``body`` as JSON; the answer."""
     import json
-    import ssl
-    from urllib.parse import urlsplit
 
-    parts = urlsplit(config.url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    headers = {
-        "Content-Type": "application/json; charset=utf-8",
-        "User-Agent": f"waypoint-hooks/{__version__}",
-        **config.headers,
-    }
-    connection = _connection(config, parts.scheme, parts.hostname or "", parts.port, limit)
+    headers = {"Content-Type": "application/json; charset=utf-8", **config.headers}
+    client = Client(verify_tls=config.verify_tls)
     try:
-        connection.request("POST", target, data, headers)
-        answer = connection.getresponse()
-        return answer.status, answer.reason
-    except TimeoutError:
-        raise WebhookError(f"no answer within {Duration(limit)}") from None
-    except ConnectionRefusedError:
-        raise WebhookError("connection refused") from None
-    except ssl.SSLError as exc:
-        raise WebhookError(f"TLS failed ({exc.reason or type(exc).__name__})") from None
+        return client.fetch(Request("POST", config.url, headers, data), timeout=limit)
     except OSError as exc:
-        raise WebhookError(exc.strerror or type(exc).__name__) from None
-    except http.client.HTTPException as exc:  # an answer that is not HTTP
-        raise WebhookError(f"no HTTP answer ({type(exc).__name__})") from None
-    finally:
-        connection.close()
-
-
-def _connection(
-    config: WebhookConfig, scheme: str, host: str, port: int | None, limit: float
-) -> http.client.HTTPConnection:
-    import http.client
-    import ssl
-
-    if scheme == "http":
-        return http.client.HTTPConnection(host, port, timeout=limit)
-    context = ssl.create_default_context()
-    if not config.verify_tls:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return http.client.HTTPSConnection(host, port, timeout=limit, context=context)
+        # The words of the failure only: never the URL, which may itself be the secret.
+        what = describe(exc)
+        if isinstance(exc, TimeoutError):
+            what += f" within {Duration(limit)}"
+        raise WebhookError(what) from None

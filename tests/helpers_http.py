@@ -22,6 +22,10 @@ POSTs (a notifier's) are kept in ``posts`` as they arrive, with their headers an
 | `/error`         | 500                                                                   |
 | `/flaky`         | 500 while `failures` is above 0 (each one counts it down), then 200   |
 | `/hang`          | 200 once the server stops (or `released` is set)                      |
+
+With ``serving(tls=True)`` it speaks HTTPS, as ``localhost`` and ``127.0.0.1``, with the
+certificate in ``tests/tls/localhost.pem``, which the test CA ``tests/tls/ca.pem`` signed
+(both good until 2126; made with ``openssl req -x509`` and ``openssl x509 -req``, P-256 keys).
 """
 
 from __future__ import annotations
@@ -32,10 +36,13 @@ import struct
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Final
 
 #: How long /gate waits for company before it answers alone.
 GATE_WAIT: Final = 20.0
+#: The CA that signed the certificate of ``serving(tls=True)``.
+TEST_CA: Final = Path(__file__).with_name("tls") / "ca.pem"
 
 
 class LoopbackServer(ThreadingHTTPServer):
@@ -61,9 +68,10 @@ class LoopbackServer(ThreadingHTTPServer):
         self.in_flight = 0
         self.most_in_flight = 0
         self.changed = threading.Condition()
+        self.scheme = "http"
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.server_port}{path}"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -166,9 +174,17 @@ _ANSWERS: Final[dict[str, Callable[[_Handler], None]]] = {
 
 
 @contextlib.contextmanager
-def serving() -> Iterator[LoopbackServer]:
-    """A running server, stopped (with every request it holds released) on exit."""
+def serving(tls: bool = False) -> Iterator[LoopbackServer]:
+    """A running server, stopped (with every request it holds released) on exit; over HTTPS
+    with ``tls``."""
     server = LoopbackServer()
+    if tls:
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(Path(__file__).with_name("tls") / "localhost.pem")
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server.scheme = "https"
     # A short poll interval: shutdown() waits for the serving loop's next look.
     thread = threading.Thread(
         target=server.serve_forever, args=(0.02,), name="loopback-http", daemon=True
