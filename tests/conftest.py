@@ -41,6 +41,24 @@ if TYPE_CHECKING:
     from waypoint_hooks.state.store import State
     from waypoint_hooks.testing import PluginHarness
 
+#: The fixtures that drive a system package, by the Debian package each needs.
+SYSTEM_FIXTURES = {"browser": "chromium", "dockerd": "docker.io", "postgres": "postgresql"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test that drives a system package with ``system_package(NAME)``, by the
+    fixtures it uses (a state test of the PostgreSQL ``location`` among them), so that a
+    developer without them can deselect those tests: ``-m "not system_package"``."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("location") == "postgresql":
+            names.add("postgres")
+        for fixture, package in SYSTEM_FIXTURES.items():
+            if fixture in names:
+                item.add_marker(pytest.mark.system_package(package))
+
+
 # The project's own pytest plugin, which its builtin plugins' tests use as any plugin author
 # does; named here so that it is on whether or not pytest autoloads plugins.
 pytest_plugins = ["waypoint_hooks.testing"]
