@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers_lifecycle import Lifecycle
 from hostile.harness import GUARD, Processes, kill_group, script, script_env
-from test_lifecycle import Lifecycle
 
 pytestmark = pytest.mark.usefixtures("hostile_plugins")
 

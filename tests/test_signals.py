@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers_lifecycle import Lifecycle
 from hostile.harness import GUARD, App, Processes, Project, descendants, wait_until
-from test_lifecycle import Lifecycle
 
 pytestmark = pytest.mark.usefixtures("hostile_plugins")
 
