@@ -143,3 +143,15 @@ def test_a_server_that_cannot_be_reached_is_a_state_error_at_once() -> None:
     with pytest.raises(StateError, match="check that the server runs") as info:
         State.open(url)
     assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize("option", ["bogus=1", "sslmode=sometimes"])
+def test_a_url_option_libpq_does_not_know_is_named_with_what_to_fix(option: str) -> None:
+    url = f"postgresql://u:secret@127.0.0.1:{free_port()}/none?{option}"
+    with pytest.raises(StateError) as info:
+        State.open(url)
+    message = str(info.value)
+    assert option.split("=")[0] in message
+    assert "correct the URL" in message
+    assert "not a waypoint-hooks state" not in message
+    assert "secret" not in message

@@ -49,6 +49,13 @@ _TYPES: Final = (
 )
 
 
+#: What libpq says of a URL it cannot read, before it tries to connect: an option it does not
+#: know, a value an option does not take, a malformed part.
+_BAD_URL: Final = re.compile(
+    r'invalid (URI query parameter|connection option|\w+ value|integer value|port)|missing "="'
+)
+
+
 @functools.lru_cache(maxsize=512)
 def _dialect(query: str) -> str:
     """A query written with ``?`` parameters (as SQLite takes them), as psycopg takes it."""
@@ -57,7 +64,12 @@ def _dialect(query: str) -> str:
 
 def _state_error(where: str, exc: BaseException) -> StateError:
     reason = redact_urls(str(exc).strip()) or type(exc).__name__
-    if "password" in reason or "authentication" in reason:
+    if _BAD_URL.search(reason):
+        hint = (
+            "correct the URL given with --state or " + STATE_ENV + " (its query options are "
+            "libpq's connection parameters, such as sslmode=require)"
+        )
+    elif "password" in reason or "authentication" in reason:
         hint = "check the user and password in the URL given with --state or " + STATE_ENV
     elif "does not exist" in reason and "database" in reason:
         hint = "create the database (createdb), or correct the URL given with --state"
