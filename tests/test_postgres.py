@@ -19,6 +19,7 @@ from helpers_state import add_deployment, store_reports
 from hostile.harness import App, Project
 
 from waypoint_hooks import Health, StatusReport
+from waypoint_hooks.state.database import Database
 from waypoint_hooks.state.postgres import PostgresDatabase
 from waypoint_hooks.state.store import State, StateError
 
@@ -155,3 +156,23 @@ def test_a_url_option_libpq_does_not_know_is_named_with_what_to_fix(option: str)
     assert "correct the URL" in message
     assert "not a waypoint-hooks state" not in message
     assert "secret" not in message
+
+
+def test_a_write_that_fails_with_its_connection_in_doubt_is_run_again(postgres: Cluster) -> None:
+    """A write whose transaction ends in an operational error that leaves the connection
+    looking well (here a statement cancelled by the server; after a restart, a pipeline left
+    busy) is run again on a new connection, not failed."""
+    with State.open(postgres.database()) as state:
+        tries: list[int] = []
+
+        def write(tx: Database) -> int:
+            tries.append(1)
+            if len(tries) == 1:
+                tx.execute("SET LOCAL statement_timeout = 1")
+                tx.execute("SELECT pg_sleep(1)")
+            record = state.records.begin(tx, "deployment", "web", "default", "p")
+            return record.sequence
+
+        assert state.write(write) == 1
+        assert len(tries) == 2
+        assert [r.sequence for r in state.records.versions("deployment", "web", "default")] == [1]

@@ -240,8 +240,11 @@ class PostgresDatabase:
                     result = body(self)
                     self._commit()
                     return result
-                except psycopg.OperationalError as exc:
-                    if not self._is_lost(exc) or time.monotonic() > deadline:
+                except psycopg.OperationalError:
+                    # Lost, or left in a state nobody can tell from here (a pipeline that a
+                    # server going away left busy): the transaction is over either way. It is
+                    # run again on a new connection, unless it is known to have committed.
+                    if time.monotonic() > deadline:
                         self._rollback()
                         raise
                 except BaseException:
