@@ -4,15 +4,16 @@ test that is not about files runs on both."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
 import stat
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -889,13 +890,57 @@ def shared_copy() -> Iterator[Path]:
     shutil.rmtree(directory)
 
 
+def _readable_install(lib: Path) -> Path:
+    """waypoint-hooks and what it needs to run, copied into ``lib`` for a user who may not
+    enter the checkout or the virtualenv (a clone in a private directory): the package, its
+    builtin plugins, and every file of the distributions it requires (without extras), their
+    metadata included, so that its entry points are found there."""
+    if lib.exists():
+        return lib
+    wanted, seen = ["waypoint-hooks"], set()
+    while wanted:
+        name = wanted.pop()
+        key = name.lower().replace("_", "-")
+        if key in seen:
+            continue
+        seen.add(key)
+        dist = importlib.metadata.distribution(name)
+        for file in dist.files or ():
+            source = Path(str(dist.locate_file(file)))
+            if source.is_file() and "__pycache__" not in file.parts:
+                (lib / file).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(source, lib / file)
+        for requirement in dist.requires or ():
+            if "extra ==" not in requirement and _applies(requirement):
+                wanted.append(re.split(r"[ ;<>=!~\[(]", requirement, maxsplit=1)[0])
+    for package in ("waypoint_hooks", "builtin_plugins"):
+        shutil.copytree(
+            ROOT / package,
+            lib / package,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+    for item in [lib, *lib.rglob("*")]:
+        item.chmod(0o755 if item.is_dir() else 0o644)
+    return lib
+
+
+def _applies(requirement: str) -> bool:
+    """Whether a requirement's environment marker (``; python_version < "3.11"``) holds."""
+    from packaging.requirements import Requirement
+
+    marker = Requirement(requirement).marker
+    return marker is None or marker.evaluate()
+
+
 def as_reader(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the command as a user who can read ``project`` but not write it.
 
-    As root, that user is nobody, the files being root's; nobody cannot reach this
-    virtualenv's Python (under /root), so the system's Python of the same version runs the
-    same entry point (``python -m waypoint_hooks``) from this checkout. Otherwise, the
-    files are made read-only for this user.
+    As root, that user is nobody, the files being root's; nobody may not reach this
+    virtualenv's Python nor the checkout (a clone in a private directory), so the system's
+    Python of the same version runs the same entry point (``python -m waypoint_hooks``) from
+    a copy beside the project that nobody may read. Otherwise, the files are made read-only
+    for this user.
     """
     env = {
         "PATH": "/usr/bin:/bin",
@@ -909,7 +954,7 @@ def as_reader(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     python = f"/usr/bin/python{version}"
     require_system_package(f"python{version}", os.path.exists(python), "a Python nobody may run")
-    env["PYTHONPATH"] += os.pathsep.join(["", str(ROOT), sysconfig.get_paths()["purelib"]])
+    env["PYTHONPATH"] += os.pathsep + str(_readable_install(project.parent / "lib"))
     return subprocess.run(
         [python, "-m", "waypoint_hooks", *args],
         cwd=project,
