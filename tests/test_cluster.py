@@ -60,6 +60,14 @@ KEYS = [("a", "deployment"), ("b", "deployment"), ("b", "release")]
 
 
 @pytest.fixture
+def state(location: Path | str) -> Iterator[State]:
+    """A state whose leases the tests write alone, at the times they choose: without the
+    heartbeat that a state machines share keeps (it would renew at the clock's time)."""
+    with State.open(location, leased=False) as opened:
+        yield opened
+
+
+@pytest.fixture
 def planned(state: State) -> list[tuple[str, str]]:
     written(state, state.cluster.plan_checks, "default", KEYS, T0)
     written(state, state.cluster.renew, T0, LEASE, serving=True)
@@ -77,16 +85,21 @@ def back(keys: list[tuple[str, str]], due: datetime) -> list[tuple[str, str, dat
 
 
 def lease_elsewhere(
-    location: Path | str, until: datetime, owner: str = ELSEWHERE, serving: bool = True
+    location: Path | str,
+    until: datetime,
+    owner: str = ELSEWHERE,
+    serving: bool = True,
+    renewed: datetime = datetime(1970, 1, 1, tzinfo=timezone.utc),
 ) -> None:
     """A lease of a process on another machine (a serve instance, unless not ``serving``),
     as its own heartbeat writes it."""
     micros = (until - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+    since = (renewed - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
     query(
         location,
         "INSERT INTO instances (owner, host, pid, started, renewed, lease_until, serving)"
-        " VALUES (?, 'elsewhere', 4242, 0, 0, ?, ?)",
-        (owner, micros, int(serving)),
+        " VALUES (?, 'elsewhere', 4242, 0, ?, ?, ?)",
+        (owner, since, micros, int(serving)),
     )
 
 
@@ -205,6 +218,35 @@ def test_the_checks_of_an_instance_whose_lease_ran_out_are_taken_over(
     written(state, state.cluster.renew, T0, 3600)
     assert taken(state, at(LEASE - 1)) == []
     assert taken(state, at(LEASE)) == planned
+
+
+def test_after_an_outage_longer_than_every_lease_a_held_check_waits_for_its_holder(
+    state: State, planned: list[tuple[str, str]], location: Path | str
+) -> None:
+    """Both instances were cut off from the state longer than their leases: coming back,
+    this one neither takes the other's checks before it renewed its own lease, nor after,
+    until the other has had a whole lease to renew its own (DESIGN §16)."""
+    lease_elsewhere(location, at(LEASE), renewed=T0)
+    query(location, "UPDATE checks SET holder = ?", (ELSEWHERE,))
+    # The outage: nobody renews from T0 to at(100).
+    assert taken(state, at(100)) == []  # its own lease ran out: it takes nothing held
+    written(state, state.cluster.renew, at(100), 3600, serving=True)
+    assert taken(state, at(101)) == []
+    assert taken(state, at(100 + LEASE - 1)) == []
+    assert taken(state, at(100 + LEASE)) == planned  # the other had a lease to renew: gone
+
+
+def test_after_an_outage_a_holder_that_renews_keeps_its_checks(
+    state: State, planned: list[tuple[str, str]], location: Path | str
+) -> None:
+    lease_elsewhere(location, at(LEASE), renewed=T0)
+    query(location, "UPDATE checks SET holder = ?", (ELSEWHERE,))
+    written(state, state.cluster.renew, at(100), 3600, serving=True)
+    # The other comes back too, and renews its lease.
+    query(location, "DELETE FROM instances WHERE owner = ?", (ELSEWHERE,))
+    lease_elsewhere(location, at(105 + LEASE), renewed=at(105))
+    assert taken(state, at(100 + LEASE)) == []
+    assert taken(state, at(104 + LEASE)) == []
 
 
 def test_a_check_taken_over_meanwhile_is_left_to_its_new_holder(

@@ -73,7 +73,7 @@ class Cluster:
         end. ``serving``: it is a serve instance, which takes its share of the checks."""
         at = micros(moment)
         row = (this_command(), socket.gethostname(), os.getpid(), at, at)
-        tx.execute(_SQL["renew"], (*row, at + round(lease * 1e6), int(serving)))
+        tx.execute(_SQL["renew"], (*row, at + round(lease * 1e6), int(serving), at))
         tx.execute(_SQL["forget"], (at - round(FORGOTTEN * 1e6),))
 
     def leave(self, tx: Database) -> None:
@@ -164,7 +164,10 @@ class _Turn:
         chosen = f" AND app IN ({', '.join(['?'] * len(apps))})" if apps else ""
         self.chosen = tuple(apps)
         due_here = _SQL["due_here"].format(mine_to_take=_MINE_TO_TAKE, chosen=chosen)
-        self.due_parameters = (workspace, moment, moment, self.me, *self.chosen)
+        #: The parameters of the free fragment, and of mine_to_take.
+        self.free = (moment, self.me, moment, moment)
+        self.mine = (*self.free, self.me)
+        self.due_parameters = (workspace, moment, *self.mine, *self.chosen)
         fragments = {
             "due_here": due_here,
             "live_count": _SQL["live_count"],
@@ -203,7 +206,7 @@ class _Turn:
                 (
                     moment,
                     *self.due_parameters,
-                    *(workspace, moment, *self.chosen),
+                    *(workspace, *self.free, *self.chosen),
                     *(workspace, me, *self.chosen),
                 ),
             ).fetchone()
@@ -229,5 +232,5 @@ class _Turn:
             values=", ".join(["(?, ?)"] * len(wanted)),
             for_update_skip_locked=tx.for_update_skip_locked,
         )
-        parameters = (self.workspace, self.moment, self.me, *[i for key in wanted for i in key])
+        parameters = (self.workspace, *self.mine, *[i for key in wanted for i in key])
         return list(tx.execute(query, parameters).fetchall())

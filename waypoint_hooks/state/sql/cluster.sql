@@ -3,9 +3,12 @@
 -- its holder's lease ran out.
 
 -- name: renew
-INSERT INTO instances (owner, host, pid, started, renewed, lease_until, serving)
-VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE
-SET renewed = excluded.renewed, lease_until = excluded.lease_until, serving = excluded.serving
+-- A lease that had run out begins anew: the instance resumed now.
+INSERT INTO instances (owner, host, pid, started, renewed, lease_until, serving, resumed)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE
+SET renewed = excluded.renewed, lease_until = excluded.lease_until, serving = excluded.serving,
+    resumed = CASE WHEN instances.lease_until < excluded.renewed THEN excluded.renewed
+    ELSE instances.resumed END
 
 -- name: forget
 -- An instance that died is listed (as not alive) for a while, then forgotten: it owns
@@ -69,18 +72,26 @@ ORDER BY app, kind
 -- The fragments the queries above are made of.
 
 -- name: free
--- A check none holds, or whose holder's lease ran out (parameter: now).
-(holder IS NULL OR NOT EXISTS
-    (SELECT 1 FROM instances WHERE owner = holder AND lease_until > ?))
+-- A check none holds, or one whose holder is gone: its lease ran out, this instance's own
+-- lease lasts (one whose lease ran out is cut off itself, and takes nothing held), and the
+-- holder's lease ran out while this instance was alive without a break, or this instance has
+-- been alive for as long as that lease lasted since: all leases running out together is an
+-- outage, not dead peers (parameters: now, this instance, now, now).
+(holder IS NULL OR (NOT EXISTS
+    (SELECT 1 FROM instances WHERE owner = holder AND lease_until > ?)
+    AND EXISTS (SELECT 1 FROM instances AS me WHERE me.owner = ? AND me.lease_until > ?
+        AND NOT EXISTS (SELECT 1 FROM instances AS gone WHERE gone.owner = holder
+            AND gone.lease_until < me.resumed
+            AND ? < me.resumed + gone.lease_until - gone.renewed))))
 
 -- name: mine_to_take
 -- A free check that this instance did not decline: what it declined is free for the
--- others only (parameters: now, this instance).
+-- others only (parameters: those of free, this instance).
 {free} AND (declined IS NULL OR declined <> ?)
 
 -- name: due_here
 -- A check of the workspace that is due and that this instance may take (parameters:
--- workspace, now, now, this instance, then the apps chosen, if any).
+-- workspace, now, those of mine_to_take, then the apps chosen, if any).
 workspace = ? AND due <= ? AND {mine_to_take}{chosen}
 
 -- name: live_count
