@@ -112,6 +112,44 @@ def test_reminders_come_only_while_firing_and_no_sooner_than_remind(
             last_told = None
 
 
+holds = st.lists(st.tuples(st.booleans(), st.booleans()), min_size=60, max_size=60)
+
+
+@given(notify_blocks, healths, gaps, holds)
+def test_a_resolved_follows_every_firing_told_whatever_holds_or_suppresses_it(
+    block: Notify, series: list[Health], minutes: list[int], flags: list[tuple[bool, bool]]
+) -> None:
+    """Maintenance windows and firing dependencies hold what is new, never the resolved of
+    what a person was told fired (Alertmanager #226)."""
+    watch, told = Watch(), []
+    for health, at, (held, suppressed) in zip(series, times(minutes), flags, strict=False):
+        watch, state = step(block, watch, health, at, held=held, suppressed=suppressed)
+        assert not watch.announced or watch.firing
+        if state in ("firing", "resolved"):
+            told.append(state)
+    if block.send_on_resolved:
+        assert told == ["firing", "resolved"] * (len(told) // 2) + ["firing"] * (len(told) % 2)
+
+
+@given(notify_blocks, healths, gaps)
+def test_previous_health_is_the_health_last_told_or_ready(
+    block: Notify, series: list[Health], minutes: list[int]
+) -> None:
+    """Not the report before: the health before the trouble began (READY, or what was told
+    before) for a firing alert; the health told, for a reminder and a resolved one."""
+    rules = Alerting([block])
+    watches: dict[Key, Watch] = {}
+    last_told = Health.READY
+    for health, at in zip(series, times(minutes), strict=False):
+        changed, alerts = rules.raise_alerts(watches, [checked("web", health, at)])
+        watches.update(changed)
+        for alert in alerts:
+            assert alert.previous_health is last_told
+            last_told = Health.READY if alert.state == "resolved" else alert.health
+        if not alerts and not changed[("web", "deployment", "web-1", "oncall")].announced:
+            last_told = Health.READY
+
+
 def test_since_is_the_first_failure_of_the_run_that_fired() -> None:
     block = notify(failure_threshold=2)
     at = times([1] * 5)
@@ -164,7 +202,7 @@ def report(health: Health, at: datetime) -> StatusReport:
 
 
 def checked(app: str, health: Health, at: datetime) -> Checked:
-    return Checked(app, "default", "deployment", f"{app}-1", report(health, at), None)
+    return Checked(app, "default", "deployment", f"{app}-1", report(health, at))
 
 
 windows = st.builds(
@@ -175,7 +213,7 @@ windows = st.builds(
 
 
 @given(notify_blocks, healths, gaps, windows)
-def test_nothing_is_sent_inside_a_window_and_what_fires_is_sent_after_it(
+def test_nothing_new_is_told_inside_a_window_and_what_fires_is_sent_after_it(
     block: Notify, series: list[Health], minutes: list[int], held: Maintenance
 ) -> None:
     rules = Alerting([block], [held])
@@ -183,12 +221,13 @@ def test_nothing_is_sent_inside_a_window_and_what_fires_is_sent_after_it(
     for health, at in zip(series, times(minutes), strict=False):
         changed, alerts = rules.raise_alerts(watches, [checked("web", health, at)])
         watches.update(changed)
-        inside = in_maintenance([held], "web", at)
-        if inside:
-            assert alerts == []
+        (watch,) = changed.values()
+        # What was told fired is told resolved at once, inside a window too.
+        assert not watch.announced or watch.firing
+        if in_maintenance([held], "web", at):
+            assert {alert.state for alert in alerts} <= {"resolved"}
         else:
             # Outside, a person knows what holds: what fired during the window is sent now.
-            (watch,) = changed.values()
             assert watch.announced == watch.firing
 
 

@@ -89,13 +89,19 @@ def test_a_scripted_health_series_reaches_the_receiver_as_exactly_the_expected_a
         alerted.run("status")
     assert alerted.checks() == len(series)
     firing, resolved = posted(receiver)
+    # previous_health is the health before the trouble began, not the report before: with a
+    # failure threshold of 2, that report was DOWN too.
     assert (firing["state"], firing["health"], firing["previous_health"]) == (
         "firing",
         "DOWN",
-        "DOWN",
+        "READY",
     )
     assert firing["message"] == "web deployment is DOWN: check 5: DOWN"
-    assert (resolved["state"], resolved["health"]) == ("resolved", "READY")
+    assert (resolved["state"], resolved["health"], resolved["previous_health"]) == (
+        "resolved",
+        "READY",
+        "DOWN",
+    )
     # Since the first failure of the run that fired (the 4th check), in both.
     listed = alerted.alerts()
     assert [item["state"] for item in listed] == ["resolved", "firing"]

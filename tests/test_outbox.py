@@ -51,7 +51,7 @@ def test_the_alerts_a_report_raises_are_stored_with_it(state: State, web: Record
         alerting=RULES,
     )
     assert [(a.state, a.previous_health) for a in alerts] == [
-        ("firing", None),
+        ("firing", Health.READY),
         ("resolved", Health.DOWN),
     ]
     stored = state.outbox.alerts("default")

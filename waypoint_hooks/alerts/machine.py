@@ -6,8 +6,12 @@ was reached and the success threshold not since), and whether a person was told 
 (``announced``). After each report the machine reconciles the two: a trouble that fires and
 was not announced is announced (a ``firing`` alert), one that was announced and no longer
 fires is resolved (a ``resolved`` alert, when the block sends those), one that still fires
-gets a ``reminder`` when one is due. Nothing is announced inside a maintenance window or while
-a dependency's alert fires; the reconciliation at the next report sends what still holds.
+gets a ``reminder`` when one is due. Nothing new is announced inside a maintenance window or
+while a dependency's alert fires; the reconciliation at the next report sends what still
+holds. A resolved is never held: what a person was told fired is told resolved, whatever holds
+the others (Alertmanager #226). An alert's ``previous_health`` is the health last told of the
+target (READY when nothing was, or what was told was resolved): the health before the trouble
+began, for a firing alert; the health told, for a reminder or a resolved one.
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ class Watch:
     since: datetime | None = None
     #: When the last firing alert or reminder was sent.
     reminded: datetime | None = None
+    #: The health the last firing alert or reminder told; ``None`` since a resolved one (or
+    #: before any alert).
+    told: Health | None = None
 
     def to_json(self) -> str:
         from ..model.codec import converter
@@ -89,20 +96,21 @@ def step(
         firing = True
     elif firing and successes >= notify.success_threshold:
         firing = False
-    watch = Watch(failures, successes, firing, watch.announced, since, watch.reminded)
+    watch = Watch(failures, successes, firing, watch.announced, since, watch.reminded, watch.told)
+    if not firing and watch.announced:
+        # Before the holds: what was told fired is told resolved, in a window or not.
+        resolved = attrs.evolve(watch, announced=False, reminded=None, told=None)
+        return resolved, "resolved" if notify.send_on_resolved else None
     if held:
         return watch, None
     if firing and not watch.announced:
         if suppressed:
             return watch, None
-        return attrs.evolve(watch, announced=True, reminded=at), "firing"
+        return attrs.evolve(watch, announced=True, reminded=at, told=health), "firing"
     if firing and notify.remind is not None and not suppressed:
         assert watch.reminded is not None  # announced, so reminded is set
         if at - watch.reminded >= timedelta(seconds=notify.remind):
-            return attrs.evolve(watch, reminded=at), "reminder"
-    if not firing and watch.announced:
-        resolved = attrs.evolve(watch, announced=False, reminded=None)
-        return resolved, "resolved" if notify.send_on_resolved else None
+            return attrs.evolve(watch, reminded=at, told=health), "reminder"
     return watch, None
 
 
@@ -138,8 +146,6 @@ class Checked:
     kind: Literal["deployment", "release"]
     target_id: str
     report: StatusReport
-    #: The health of the target's report before this one.
-    previous: Health | None
 
 
 _MESSAGES: Final = {"firing": "is {}", "reminder": "is still {}", "resolved": "is READY again"}
@@ -195,7 +201,8 @@ class Alerting:
                 )
                 changed[key] = after
                 if state is not None:
-                    alerts.append(_alert(notify, item, state, after))
+                    told = before.told if before.told is not None else Health.READY
+                    alerts.append(_alert(notify, item, state, after, told))
         return changed, alerts
 
     def _dependency_fires(self, app: str, watches: Mapping[Key, Watch]) -> bool:
@@ -210,7 +217,9 @@ def describe(app: str, kind: str, state: AlertState, report: StatusReport) -> st
     return f"{message}: {report.health_message}" if report.health_message else message
 
 
-def _alert(notify: Notify, item: Checked, state: AlertState, watch: Watch) -> Alert:
+def _alert(
+    notify: Notify, item: Checked, state: AlertState, watch: Watch, previous: Health
+) -> Alert:
     report = item.report
     assert report.health is not None, "reports are finalized"
     assert watch.since is not None, "an alert's watch saw a failure"
@@ -223,7 +232,7 @@ def _alert(notify: Notify, item: Checked, state: AlertState, watch: Watch) -> Al
         item.target_id,
         state,
         report.health,
-        item.previous,
+        previous,
         message,
         watch.since,
         report,

@@ -30,7 +30,7 @@ def store_reports(
     batch = state.reports.prepare(reports)
 
     def write(tx: Database) -> list[Alert]:
-        stored = state.reports.add(tx, batch, keep, previous=alerting is not None)
+        stored = state.reports.add(tx, batch, keep)
         if alerting is None:
             return []
         return raise_alerts(tx, state.outbox, alerting, stored)
@@ -52,7 +52,6 @@ def raise_alerts(
             item.record.kind,
             item.record.id,
             item.report,
-            item.previous,
         )
         for item in stored
     ]

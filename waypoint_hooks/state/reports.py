@@ -49,9 +49,6 @@ class Stored:
 
     record: Record
     report: StatusReport
-    #: The health of its target's report before it (``None`` for its first), when
-    #: :meth:`Reports.add` was asked for it.
-    previous: Health | None = None
 
 
 def _row(record: Record, report: StatusReport) -> tuple[object, ...]:
@@ -110,16 +107,13 @@ class Reports:
         tx: Database,
         batch: Batch,
         keep: int | Mapping[str, int] | None = None,
-        *,
-        previous: bool = False,
     ) -> list[Stored]:
         """Store a batch of reports.
 
         With ``keep`` (one number, or one per app), only the newest ``keep`` reports of each
         of those targets remain afterwards (history retention). A report of a target
         destroyed, or being destroyed, while it was checked is not stored. Returns those
-        stored; with ``previous``, each with its target's health before it (read after the
-        targets are locked, before these reports are stored).
+        stored.
         """
         reports, rows = batch.reports, batch.rows
         keeps = _keeps(reports, keep)
@@ -127,7 +121,6 @@ class Reports:
             return []
         gone, counts = self._targets(tx, [record for record, _ in reports])
         stored = [pair for pair in reports if (pair[0].kind, pair[0].id) not in gone]
-        before = self._previous(tx, stored) if previous else [(pair, None) for pair in stored]
         try:
             tx.executemany(_SQL["insert"], [row for row in rows if (row[0], row[1]) not in gone])
         except tx.integrity_error:
@@ -136,7 +129,7 @@ class Reports:
                 "this state returned"
             ) from None
         self._retain(tx, stored, keeps, counts)
-        return [Stored(record, report, previous) for (record, report), previous in before]
+        return [Stored(record, report) for record, report in stored]
 
     def _targets(
         self, tx: Database, records: Sequence[Record]
@@ -157,22 +150,6 @@ class Reports:
             gone.update((kind, id) for kind, id, away, _ in rows if away)
             counts.update(((kind, id), count) for kind, id, _, count in rows)
         return gone, counts
-
-    def _previous(
-        self, tx: Database, reports: Sequence[tuple[Record, StatusReport]]
-    ) -> list[tuple[tuple[Record, StatusReport], Health | None]]:
-        """Each report with the health of its target's report before it: the last stored
-        (read before these are), or the one before it among these."""
-        last: dict[tuple[str, str], Health | None] = {}
-        paired = []
-        for record, report in reports:
-            key = (record.kind, record.id)
-            if key not in last:
-                row = tx.execute(_SQL["last_health"], key).fetchone()
-                last[key] = None if row is None else Health[row[0]]
-            paired.append(((record, report), last[key]))
-            last[key] = report.health
-        return paired
 
     def _retain(
         self,

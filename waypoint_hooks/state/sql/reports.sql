@@ -24,10 +24,6 @@ DELETE FROM reports WHERE id IN (SELECT id FROM reports
 -- name: recount
 UPDATE targets SET report_count = ? WHERE kind = ? AND id = ?
 
--- name: last_health
-SELECT health FROM reports WHERE kind = ? AND target_id = ?
-ORDER BY generated DESC, id DESC LIMIT 1
-
 -- name: last_report
 SELECT report FROM reports WHERE kind = ? AND target_id = ?
 ORDER BY generated DESC, id DESC LIMIT 1
