@@ -143,6 +143,38 @@ def test_a_failed_attempt_is_recorded_and_the_alert_claimed_again_when_its_retry
     assert stored.delivered == retry
 
 
+def test_the_alerts_of_a_target_are_delivered_in_the_order_they_were_raised(
+    state: State, web: Record
+) -> None:
+    """A later alert waits while an earlier one of the same target and notify block waits for
+    its retry: a receiver back from an outage never gets the resolved before the firing."""
+    now = raise_one(state, web)
+    retry = now + timedelta(minutes=10)
+    (firing,) = written(state, state.outbox.claim, now, LEASE)
+    written(state, state.outbox.record_attempt, firing, now, now, "the receiver is down", retry)
+    (resolved,) = store_reports(state, [(web, report(Health.READY, 1))], alerting=RULES)
+    assert resolved.state == "resolved"
+    assert written(state, state.outbox.claim, now, LEASE) == []
+    assert state.outbox.next_delivery(now) == retry  # not the waiting one's: no busy loop
+    (again,) = written(state, state.outbox.claim, retry, LEASE)
+    assert again.alert.state == "firing"
+    written(state, state.outbox.record_attempt, again, retry, retry)
+    (then,) = written(state, state.outbox.claim, retry, LEASE)
+    assert then.alert.state == "resolved"
+
+
+def test_two_alerts_of_one_target_due_at_once_are_claimed_one_after_the_other(
+    state: State, web: Record
+) -> None:
+    now = raise_one(state, web)
+    store_reports(state, [(web, report(Health.READY, 1))], alerting=RULES)
+    (first,) = written(state, state.outbox.claim, now, LEASE)
+    assert first.alert.state == "firing"
+    written(state, state.outbox.record_attempt, first, now, now)
+    (second,) = written(state, state.outbox.claim, now, LEASE)
+    assert second.alert.state == "resolved"
+
+
 def test_alerts_are_listed_newest_first_up_to_a_limit(state: State, web: Record) -> None:
     healths = [Health.DOWN, Health.READY, Health.DOWN, Health.READY]
     for second, health in enumerate(healths):

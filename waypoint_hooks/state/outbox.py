@@ -118,7 +118,9 @@ class Outbox:
         it while that command runs and its lease lasts: two commands never attempt one alert
         at once, and what a command that died had claimed is taken over at once."""
         at = micros(moment)
-        query = _SQL["due"].format(for_update_skip_locked=tx.for_update_skip_locked)
+        query = _SQL["due"].format(
+            first=_SQL["first"], for_update_skip_locked=tx.for_update_skip_locked
+        )
         taken = [
             (id, text, attempts)
             for id, text, attempts, owner, until, leased in tx.execute(query, (at,)).fetchall()
@@ -157,7 +159,7 @@ class Outbox:
         for one another command holds, the end of its lease; ``None`` when all are delivered."""
         at = micros(moment)
         with self._db.guarded() as db:
-            rows = db.execute(_SQL["undelivered"]).fetchall()
+            rows = db.execute(_SQL["undelivered"].format(first=_SQL["first"])).fetchall()
         due = [
             max(until, next_attempt)
             if owner is not None and until > at and running(owner, leased, at)

@@ -24,10 +24,14 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: due
 -- Undelivered alerts whose next attempt is due, oldest first, with who claims each and
--- whether that command's lease lasts; skipping those another command is claiming now.
+-- whether that command's lease lasts; skipping those another command is claiming now. Only
+-- the oldest undelivered alert of each target and notify block: the alerts of one target
+-- are delivered in the order they were raised, a later one waiting while an earlier one
+-- waits for its retry.
 SELECT id, alert, attempts, claimed, lease_until,
     (SELECT lease_until FROM instances WHERE instances.owner = alerts.claimed)
-FROM alerts WHERE delivered IS NULL AND next_attempt <= ? ORDER BY id{for_update_skip_locked}
+FROM alerts WHERE delivered IS NULL AND next_attempt <= ? AND {first}
+ORDER BY id{for_update_skip_locked}
 
 -- name: claim
 UPDATE alerts SET claimed = ?, lease_until = ? WHERE id = ?
@@ -50,9 +54,18 @@ UPDATE alerts SET attempts = ?, next_attempt = ?, last_error = ?,
 WHERE id = ?
 
 -- name: undelivered
+-- The undelivered alerts that are next of their target and notify block (those after them
+-- wait for them).
 SELECT next_attempt, claimed, lease_until,
     (SELECT lease_until FROM instances WHERE instances.owner = alerts.claimed)
-FROM alerts WHERE delivered IS NULL
+FROM alerts WHERE delivered IS NULL AND {first}
+
+-- name: first
+-- An undelivered alert with no undelivered one raised before it, of its target and notify
+-- block.
+NOT EXISTS (SELECT 1 FROM alerts AS earlier WHERE earlier.delivered IS NULL
+    AND earlier.notify = alerts.notify AND earlier.kind = alerts.kind
+    AND earlier.target_id = alerts.target_id AND earlier.id < alerts.id)
 
 -- name: alerts
 SELECT id, alert, raised, delivered, next_attempt FROM alerts
