@@ -118,6 +118,7 @@ def test_notify_and_maintenance_blocks_are_read_in_file_order() -> None:
     assert oncall.on == {Health.DOWN, Health.MISSING}
     assert (oncall.failure_threshold, oncall.success_threshold) == (3, 2)
     assert (oncall.send_on_resolved, oncall.remind) == (True, Duration("1h"))
+    assert oncall.start_grace is None
     (nightly,) = project.maintenance.values()
     assert (nightly.apps, nightly.every, nightly.start) == (("web",), ("sat", "sun"), "02:00")
     assert (nightly.duration, nightly.timezone) == (Duration("1h"), "Europe/Paris")
@@ -131,6 +132,11 @@ def test_a_notify_block_s_defaults_watch_every_app_and_fire_at_once_on_all_but_r
     assert everyone.on == FIRING_HEALTHS == frozenset(Health) - {Health.READY}
     assert (everyone.failure_threshold, everyone.success_threshold) == (1, 1)
     assert (everyone.send_on_resolved, everyone.remind) == (False, None)
+
+
+def test_a_start_grace_is_a_duration_of_a_notify_block() -> None:
+    oncall = load(CONFIG.replace('remind            = "1h"', 'start_grace = "2m"')).notify["oncall"]
+    assert (oncall.start_grace, oncall.remind) == (Duration("2m"), None)
 
 
 def test_the_json_form_reads_the_same() -> None:
@@ -190,6 +196,10 @@ def test_the_json_form_reads_the_same() -> None:
             "waypoint.hcl:12: notify \"oncall\": remind must be longer than 0s, got '0s'",
         ),
         (
+            ('remind            = "1h"', 'start_grace       = "0s"'),
+            "waypoint.hcl:12: notify \"oncall\": start_grace must be longer than 0s, got '0s'",
+        ),
+        (
             ('notify "oncall"', 'notify "on call"'),
             'waypoint.hcl:3: notify "on call": the notify block\'s name must be 1 to 63 letters, '
             "digits, '_', '.' or '-', starting with a letter or digit ([A-Za-z0-9][A-Za-z0-9_.-]"
@@ -209,7 +219,7 @@ def test_the_json_form_reads_the_same() -> None:
             ("  remind ", "  remnd "),
             'waypoint.hcl:12: notify "oncall": unknown key "remnd" in the notify block; did you '
             'mean "remind"? Allowed: apps, on, failure_threshold, success_threshold, '
-            "send_on_resolved, remind, use",
+            "send_on_resolved, remind, start_grace, use",
         ),
         (
             ('  duration = "1h"\n', ""),

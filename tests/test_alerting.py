@@ -150,6 +150,20 @@ def test_previous_health_is_the_health_last_told_or_ready(
             last_told = Health.READY
 
 
+def test_a_version_younger_than_its_start_grace_raises_nothing() -> None:
+    """It may still be starting (Argo CD #6287): what it reports in its grace is followed, and
+    told once the grace is over if it still holds."""
+    rules = Alerting([notify(start_grace=Duration("2m"))])
+    watches: dict[Key, Watch] = {}
+    told = []
+    for minutes in (1, 2, 3):
+        at = START + timedelta(minutes=minutes, seconds=-1)
+        changed, alerts = rules.raise_alerts(watches, [checked("web", Health.DOWN, at)])
+        watches.update(changed)
+        told.append([(alert.state, alert.since) for alert in alerts])
+    assert told == [[], [], [("firing", START + timedelta(seconds=59))]]
+
+
 def test_since_is_the_first_failure_of_the_run_that_fired() -> None:
     block = notify(failure_threshold=2)
     at = times([1] * 5)
@@ -202,7 +216,7 @@ def report(health: Health, at: datetime) -> StatusReport:
 
 
 def checked(app: str, health: Health, at: datetime) -> Checked:
-    return Checked(app, "default", "deployment", f"{app}-1", report(health, at))
+    return Checked(app, "default", "deployment", f"{app}-1", report(health, at), START)
 
 
 windows = st.builds(

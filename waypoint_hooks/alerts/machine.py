@@ -146,6 +146,8 @@ class Checked:
     kind: Literal["deployment", "release"]
     target_id: str
     report: StatusReport
+    #: When the deployment or release was made (its start grace counts from then).
+    created: datetime
 
 
 _MESSAGES: Final = {"firing": "is {}", "reminder": "is still {}", "resolved": "is READY again"}
@@ -196,8 +198,11 @@ class Alerting:
                     continue
                 key = (item.app, item.kind, item.target_id, notify.name)
                 before = changed.get(key) or watches.get(key) or Watch()
+                young = notify.start_grace is not None and at - item.created < timedelta(
+                    seconds=notify.start_grace
+                )
                 after, state = step(
-                    notify, before, report.health, at, held=held, suppressed=suppressed
+                    notify, before, report.health, at, held=held or young, suppressed=suppressed
                 )
                 changed[key] = after
                 if state is not None:

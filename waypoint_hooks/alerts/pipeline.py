@@ -52,6 +52,7 @@ def raise_alerts(
             item.record.kind,
             item.record.id,
             item.report,
+            item.record.created,
         )
         for item in stored
     ]

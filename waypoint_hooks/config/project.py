@@ -206,6 +206,9 @@ class Notify:
     )
     #: Send a reminder this often while an alert fires; ``None`` for never.
     remind: Duration | None = attrs.field(default=None, validator=_optional_longer_than_zero)
+    #: A deployment or release younger than this raises nothing: it may still be starting
+    #: (Waypoint's words; Argo CD #6287). ``None``: from its first report.
+    start_grace: Duration | None = attrs.field(default=None, validator=_optional_longer_than_zero)
 
     def watches(self, app: str) -> bool:
         return self.apps is None or app in self.apps
