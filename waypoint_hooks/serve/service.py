@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, final
@@ -176,8 +176,8 @@ class StatusService:
             {(app.name, kind): float(app.status.interval) for app in self.apps() for kind in KINDS}
         )
 
-    async def _check(self, keys: list[CheckKey]) -> None:
-        """Check a batch of targets; each ends once its report is stored."""
+    async def _check(self, keys: list[CheckKey]) -> AsyncIterator[CheckKey]:
+        """Check a batch of targets, yielding each key once its report is stored."""
         wanted = set(keys)
         # None: dropped from the config while due.
         apps = [
@@ -193,22 +193,36 @@ class StatusService:
         keyed: dict[str, CheckKey] = {record.id: (app.name, record.kind) for app, record in targets}
         for key in wanted - set(keyed.values()):  # not deployed (or released), or gone
             self._update(*key, None, None)
-            self.scheduler.ended(key)
+            yield key
+        # The runner tells of each check as it ends, and the scheduler takes each key as its
+        # report is stored: a slow check keeps only itself from its next. None: all ended.
+        stored: asyncio.Queue[CheckKey | None] = asyncio.Queue()
         storing: list[asyncio.Future[None]] = []
 
         def done(check: StatusCheck, checked: Checked, reports: Reports) -> None:
             key = keyed[check.target.id]
             self.metrics.observe(*key, check.target.plugin, checked)
-            storing.append(asyncio.ensure_future(self._store(key, reports)))
+            storing.append(asyncio.ensure_future(self._store(key, reports, stored)))
 
-        await self.checker.check(targets, self.runner, on_done=done)
-        await asyncio.gather(*storing)
+        async def check_and_store() -> None:
+            try:
+                await self.checker.check(targets, self.runner, on_done=done)
+                await asyncio.gather(*storing)
+            finally:
+                stored.put_nowait(None)
 
-    async def _store(self, key: CheckKey, reports: Reports) -> None:
+        checking = asyncio.ensure_future(check_and_store())
+        while (ended := await stored.get()) is not None:
+            yield ended
+        await checking  # what it raised, the batch raises
+
+    async def _store(
+        self, key: CheckKey, reports: Reports, stored: asyncio.Queue[CheckKey | None]
+    ) -> None:
         await self._writer.store(reports)
         ((record, report),) = reports
         self._update(*key, record, report)
-        self.scheduler.ended(key)
+        stored.put_nowait(key)
 
     def _update(
         self, name: str, kind: TargetKind, record: Record | None, report: StatusReport | None

@@ -183,17 +183,12 @@ def application(
 
     async def healthz(request: Request) -> Response:
         running = service.scheduler.running
-        lags = sorted(service.scheduler.lags)
         return JSONResponse(
             {
                 "scheduler": "running" if running else "stopped",
                 "apps": len(service.apps()),
                 "checking": service.scheduler.checking,
-                "lag_seconds": {
-                    "p50": _quantile(lags, 0.5),
-                    "p99": _quantile(lags, 0.99),
-                    "max": lags[-1] if lags else None,
-                },
+                "lag_seconds": service.scheduler.lag_seconds(),
                 "config_error": service.config_error,
             },
             status_code=200 if running else 503,
@@ -218,12 +213,6 @@ def _quiet_about_interrupted(record: logging.LogRecord) -> bool:
     """uvicorn logs what a request's handler raised; a second stop signal that landed there
     is no error of the request's (the service stops at once, saying so in one line)."""
     return not (record.exc_info and isinstance(record.exc_info[1], Interrupted))
-
-
-def _quantile(ordered: Sequence[float], fraction: float) -> float | None:
-    if not ordered:
-        return None
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 class _Server(uvicorn.Server):
