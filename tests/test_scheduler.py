@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pytest
 from helpers_state import written
 
 from waypoint_hooks.serve.scheduler import Scheduler
-from waypoint_hooks.state.columns import CheckKey
+from waypoint_hooks.state.columns import CheckKey, micros
 from waypoint_hooks.state.store import State
 
 WEB: CheckKey = ("web", "deployment")
@@ -199,7 +199,10 @@ def test_a_check_another_instance_holds_is_not_started_and_checked_now_once_give
         assert not asked.done()
         assert checks.started(WEB) == 0
         with sqlite3.connect(tmp_path / "state.db", isolation_level=None) as db:
-            db.execute("UPDATE checks SET holder = NULL WHERE app = 'web'")
+            # Given back as an instance gives a check back: due an interval later, so that
+            # only the check asked for now takes it (not also this one's next turn).
+            due = micros(datetime.now(timezone.utc) + timedelta(hours=1))
+            db.execute("UPDATE checks SET holder = NULL, due = ? WHERE app = 'web'", (due,))
         await asked
         assert checks.started(WEB) == 1
 
