@@ -79,6 +79,22 @@ def test_api_history_without_a_limit_gives_the_100_newest_reports(served: Served
         ("/api/apps/web/history?limit=0", 400, "limit must be a whole number"),
         ("/api/apps/web/history?limit=many", 400, "got 'many'"),
         ("/api/alerts?limit=0", 400, "limit must be a whole number"),
+        # Each of these was a 500: int() of a digit that is not ASCII, or of more than 4,300
+        # digits, raises; a number past 64 bits overflowed the database's LIMIT.
+        pytest.param("/api/apps/web/history?limit=%C2%B2", 400, "got '²'", id="not-ascii"),
+        pytest.param(
+            "/api/apps/web/history?limit=" + "9" * 5000,
+            400,
+            "limit must be a whole number",
+            id="5000-digits",
+        ),
+        pytest.param(
+            "/api/apps/web/history?limit=99999999999999999999",
+            400,
+            "from 1 to 1000",
+            id="past-64-bits",
+        ),
+        pytest.param("/api/alerts?limit=1001", 400, "from 1 to 1000", id="past-the-cap"),
     ],
 )
 def test_api_refuses_what_it_cannot_answer(
@@ -89,6 +105,14 @@ def test_api_refuses_what_it_cannot_answer(
     answer = served.serve().get(path)
     assert answer.status == status
     assert says in answer.text
+
+
+def test_api_history_takes_a_limit_up_to_the_cap(served: Served) -> None:
+    served.configure({"web": {}})
+    served.up()
+    service = served.serve()
+    assert service.get("/api/apps/web/history?limit=1000").status == 200
+    assert service.get("/api/alerts?limit=1000").status == 200
 
 
 def test_post_check_checks_the_app_now_and_answers_its_reports(served: Served) -> None:

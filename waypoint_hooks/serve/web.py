@@ -35,12 +35,14 @@ from ..plugins.workers import run_abandoning
 from .metrics import CONTENT_TYPE
 from .service import StatusService
 
-__all__ = ["TOKEN_ENV", "Listener", "StatusView", "application", "routes", "serve"]
+__all__ = ["LIMIT_CAP", "TOKEN_ENV", "Listener", "StatusView", "application", "routes", "serve"]
 
 #: Where the token for ``POST`` may be given instead of ``--token``.
 TOKEN_ENV: Final = "WAYPOINT_HOOKS_TOKEN"
 #: Reports ``GET /api/apps/{app}/history`` gives without ``?limit`` (as ``history`` does).
 HISTORY_LIMIT: Final = 100
+#: The most reports or alerts one answer holds: an answer is one JSON document, made in memory.
+LIMIT_CAP: Final = 1000
 #: The page and everything else: no script but the page's own, nothing from elsewhere.
 _HEADERS: Final = (
     (
@@ -179,11 +181,17 @@ def _view(request: Request) -> StatusView:
 
 
 def _limit(request: Request) -> int:
-    """``?limit=N``, 1 or more; :data:`HISTORY_LIMIT` when not given."""
+    """``?limit=N``: ASCII digits, 1 to :data:`LIMIT_CAP`; :data:`HISTORY_LIMIT` when not
+    given."""
     text = request.query_params.get("limit", str(HISTORY_LIMIT))
-    if not text.isdigit() or int(text) < 1:
-        raise _Refused(400, f"limit must be a whole number, 1 or more; got {text!r}")
-    return int(text)
+    # Measured before it is converted: int() of thousands of digits is slow, and of more than
+    # 4,300 an error (leading zeros count).
+    digits = text.lstrip("0")
+    if text.isascii() and text.isdigit() and len(digits) <= len(str(LIMIT_CAP)):
+        count = int(digits or "0")
+        if 1 <= count <= LIMIT_CAP:
+            return count
+    raise _Refused(400, f"limit must be a whole number from 1 to {LIMIT_CAP}; got {text!r}")
 
 
 # --- refusals -----------------------------------------------------------------------------
