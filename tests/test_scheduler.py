@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pytest
 from helpers_state import written
 
 from waypoint_hooks.serve.scheduler import Scheduler
-from waypoint_hooks.state.columns import CheckKey
+from waypoint_hooks.state.columns import CheckKey, micros
 from waypoint_hooks.state.store import State
 
 WEB: CheckKey = ("web", "deployment")
@@ -32,19 +32,26 @@ def state(tmp_path: Path) -> Iterator[State]:
 
 
 class Checks:
-    """A check function that records each batch and, for keys held, waits until released."""
+    """A check function that records each batch and ends each key at once, but a key held:
+    that one once released; and a key silent: that one it never says is over."""
 
     def __init__(self, state: State) -> None:
         self.batches: list[list[CheckKey]] = []
         self.held: dict[CheckKey, asyncio.Event] = {}
+        self.silent: set[CheckKey] = set()
         self.failing = False
         self.scheduler = Scheduler(self.check, state, "default", resolution=0.0, poll=0.01)
 
-    async def check(self, keys: list[CheckKey]) -> None:
+    async def check(self, keys: list[CheckKey]) -> AsyncIterator[CheckKey]:
         self.batches.append(keys)
         if self.failing:
             raise RuntimeError("the state went away")
-        await asyncio.gather(*(self.held[key].wait() for key in keys if key in self.held))
+        # The keys not held first: they end while the held ones still run.
+        for key in sorted(keys, key=lambda key: key in self.held):
+            if key in self.held:
+                await self.held[key].wait()
+            if key not in self.silent:
+                yield key
 
     def started(self, key: CheckKey) -> int:
         return sum(key in batch for batch in self.batches)
@@ -100,11 +107,24 @@ def test_a_key_that_ended_runs_again_while_its_batch_waits_for_a_slow_one(state:
     async def test(checks: Checks) -> None:
         checks.held[SLOW] = asyncio.Event()
         checks.scheduler.plan({SLOW: 3600, FAST: 0.01})
-        await _until(lambda: checks.started(FAST) == 1)
-        checks.scheduler.ended(FAST)  # as serve says once its report is stored
         await _until(lambda: checks.started(FAST) == 3)
+        assert checks.batches[0] == [FAST, SLOW]
         assert checks.started(SLOW) == 1
         assert checks.scheduler.checking >= 1
+
+    _run(state, test)
+
+
+def test_a_key_its_check_does_not_yield_ends_with_its_batch(state: State) -> None:
+    async def test(checks: Checks) -> None:
+        checks.held[SLOW] = asyncio.Event()
+        checks.silent.add(FAST)
+        checks.scheduler.plan({SLOW: 3600, FAST: 0.01})
+        await _until(lambda: checks.started(SLOW) == 1)
+        await asyncio.sleep(0.05)
+        assert checks.started(FAST) == 1  # still running, as far as the scheduler knows
+        checks.held[SLOW].set()
+        await _until(lambda: checks.started(FAST) == 2)
 
     _run(state, test)
 
@@ -140,8 +160,9 @@ def test_the_interval_is_jittered_by_ten_percent(state: State) -> None:
     assert asked[0] == pytest.approx((0.9, 1.1))
 
 
-async def _noop(keys: list[CheckKey]) -> None:
-    return None
+async def _noop(keys: list[CheckKey]) -> AsyncIterator[CheckKey]:
+    for key in keys:
+        yield key
 
 
 def test_a_batch_that_raises_stops_the_scheduler_with_its_error(state: State) -> None:
@@ -178,7 +199,10 @@ def test_a_check_another_instance_holds_is_not_started_and_checked_now_once_give
         assert not asked.done()
         assert checks.started(WEB) == 0
         with sqlite3.connect(tmp_path / "state.db", isolation_level=None) as db:
-            db.execute("UPDATE checks SET holder = NULL WHERE app = 'web'")
+            # Given back as an instance gives a check back: due an interval later, so that
+            # only the check asked for now takes it (not also this one's next turn).
+            due = micros(datetime.now(timezone.utc) + timedelta(hours=1))
+            db.execute("UPDATE checks SET holder = NULL, due = ? WHERE app = 'web'", (due,))
         await asked
         assert checks.started(WEB) == 1
 

@@ -5,6 +5,7 @@ started and ended, so the schedule is judged from what happened, not from sleeps
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
@@ -78,6 +79,22 @@ def test_api_history_without_a_limit_gives_the_100_newest_reports(served: Served
         ("/api/apps/web/history?limit=0", 400, "limit must be a whole number"),
         ("/api/apps/web/history?limit=many", 400, "got 'many'"),
         ("/api/alerts?limit=0", 400, "limit must be a whole number"),
+        # Each of these was a 500: int() of a digit that is not ASCII, or of more than 4,300
+        # digits, raises; a number past 64 bits overflowed the database's LIMIT.
+        pytest.param("/api/apps/web/history?limit=%C2%B2", 400, "got '²'", id="not-ascii"),
+        pytest.param(
+            "/api/apps/web/history?limit=" + "9" * 5000,
+            400,
+            "limit must be a whole number",
+            id="5000-digits",
+        ),
+        pytest.param(
+            "/api/apps/web/history?limit=99999999999999999999",
+            400,
+            "from 1 to 1000",
+            id="past-64-bits",
+        ),
+        pytest.param("/api/alerts?limit=1001", 400, "from 1 to 1000", id="past-the-cap"),
     ],
 )
 def test_api_refuses_what_it_cannot_answer(
@@ -88,6 +105,14 @@ def test_api_refuses_what_it_cannot_answer(
     answer = served.serve().get(path)
     assert answer.status == status
     assert says in answer.text
+
+
+def test_api_history_takes_a_limit_up_to_the_cap(served: Served) -> None:
+    served.configure({"web": {}})
+    served.up()
+    service = served.serve()
+    assert service.get("/api/apps/web/history?limit=1000").status == 200
+    assert service.get("/api/alerts?limit=1000").status == 200
 
 
 def test_post_check_checks_the_app_now_and_answers_its_reports(served: Served) -> None:
@@ -153,6 +178,49 @@ def test_post_from_a_page_of_another_site_is_refused(served: Served) -> None:
     answer = service.post("/api/apps/web/check", {"Origin": "http://evil.example"})
     assert answer.status == 403
     assert service.post("/api/apps/web/check", {"Origin": service.url.rstrip("/")}).status == 200
+
+
+def test_every_route_that_writes_is_behind_the_write_guard() -> None:
+    """Who may write is decided by one guard on the routes that write, not by each endpoint:
+    a write route added without it would take a POST from a page of any site."""
+    from starlette.routing import Route
+
+    from waypoint_hooks.serve.web import routes
+
+    table = routes(token=None, loopback=True)
+    writes = [
+        route
+        for route in table
+        if isinstance(route, Route) and route.methods and route.methods - {"GET", "HEAD"}
+    ]
+    assert [route.path for route in writes] == ["/api/apps/{app}/check"]
+    for route in writes:
+        # Refused before the endpoint runs: this request names no service to ask.
+        assert asyncio.run(_post_from_another_site(route)) == 403, route.path
+
+
+async def _post_from_another_site(route: Any) -> int:
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "scheme": "http",
+        "server": ("127.0.0.1", 8470),
+        "path": route.path,
+        "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1:8470"), (b"origin", b"http://evil.example")],
+        "path_params": {"app": "web"},
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await route.handle(scope, receive, send)
+    status: int = sent[0]["status"]
+    return status
 
 
 def test_healthz_is_200_while_the_scheduler_runs(served: Served) -> None:

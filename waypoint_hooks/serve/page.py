@@ -8,7 +8,7 @@ service's Content-Security-Policy forbids anyway.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, final
 
@@ -22,7 +22,7 @@ from ..state.records import Record
 from ..state.store import State
 from ..terminal import sanitize_line
 
-__all__ = ["UPTIME_WINDOWS", "Page"]
+__all__ = ["REFRESH", "UPTIME_WINDOWS", "Page", "refresh_after"]
 
 #: The windows uptime is computed over, with their labels.
 UPTIME_WINDOWS: Final = (
@@ -32,6 +32,14 @@ UPTIME_WINDOWS: Final = (
 )
 #: How many of the latest reports of each target the timeline shows.
 TIMELINE: Final = 30
+#: How long the page waits before it fetches itself again, at least and at most (seconds).
+REFRESH: Final = (1.0, 10.0)
+
+
+def refresh_after(intervals: Iterable[float]) -> float:
+    """How long the page waits before it fetches itself again: the shortest of the apps'
+    ``intervals``, within :data:`REFRESH`."""
+    return max(min([*intervals, REFRESH[1]]), REFRESH[0])
 
 
 @final

@@ -23,9 +23,9 @@ import contextlib
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final, final
+from typing import Final, final
 
 from ..state.cluster import Taken
 from ..state.columns import CheckKey, Kind
@@ -58,15 +58,16 @@ class Scheduler:
     due, each every its interval, on the running event loop; the due times are in ``state``,
     shared with the other instances of ``workspace`` (those of ``apps`` only, when named).
 
-    ``check`` makes the checks of a batch and stores their reports, and calls :meth:`ended`
-    with each key as that key's check is over (a key it does not say ended, ends with the
-    batch). A batch that raises stops the scheduler, and :meth:`run` raises that error once
-    the batches still running have ended.
+    ``check`` makes the checks of a batch and stores their reports, yielding each key as that
+    key's check is over: its next check is due from then on, while the slower ones of its
+    batch still run (a key it does not yield ends with the batch). A batch that raises stops
+    the scheduler, and :meth:`run` raises that error once the batches still running have
+    ended.
     """
 
     def __init__(
         self,
-        check: Callable[[list[CheckKey]], Coroutine[Any, Any, None]],
+        check: Callable[[list[CheckKey]], AsyncIterator[CheckKey]],
         state: State,
         workspace: str,
         *,
@@ -103,7 +104,7 @@ class Scheduler:
         self._stopping = False
         self._failure: BaseException | None = None
         #: Seconds between when each of the latest checks was due and when it started.
-        self.lags: deque[float] = deque(maxlen=_LAGS)
+        self._lags: deque[float] = deque(maxlen=_LAGS)
         #: True while :meth:`run` schedules checks.
         self.running = False
         #: How many instances shared the checks at the latest turn (this one included).
@@ -113,6 +114,16 @@ class Scheduler:
     def checking(self) -> int:
         """How many checks run now."""
         return len(self._running)
+
+    def lag_seconds(self) -> dict[str, float | None]:
+        """How late the latest checks started after they were due: median, 99th percentile
+        and worst, in seconds (``None`` before any started)."""
+        lags = sorted(self._lags)
+        return {
+            "p50": _quantile(lags, 0.5),
+            "p99": _quantile(lags, 0.99),
+            "max": lags[-1] if lags else None,
+        }
 
     def plan(self, intervals: Mapping[CheckKey, float]) -> None:
         """From now on check exactly these keys, each every ``intervals[key]`` seconds.
@@ -193,12 +204,14 @@ class Scheduler:
             [((app, kind), when) for app, kind, when in taking.result().checks]
         )
 
-    def ended(self, key: CheckKey) -> None:
-        """``key``'s check is over: its next one is due an interval after it started (at once
-        if that is past: a check that overran delayed only its own target)."""
-        end = self._running.pop(key, None)
-        if end is None:
+    def _end(self, key: CheckKey, end: asyncio.Future[None]) -> None:
+        """``key``'s check whose end is ``end`` is over: its next one is due an interval after
+        it started (at once if that is past: a check that overran delayed only its own
+        target). Nothing if that check ended already (``key`` may run again, in a later
+        batch, with an end of its own)."""
+        if self._running.get(key) is not end:
             return
+        del self._running[key]
         end.set_result(None)
         interval = self._intervals.get(key)
         due = _now()
@@ -253,11 +266,16 @@ class Scheduler:
         for key, due in batch:
             self._started[key] = started
             self._running[key] = loop.create_future()
-            self.lags.append(max((started - due).total_seconds(), 0.0))
+            self._lags.append(max((started - due).total_seconds(), 0.0))
         ends = {key: self._running[key] for key, _ in batch}
-        task = loop.create_task(self._check(list(ends)))
+        task = loop.create_task(self._run_batch(ends))
         self._batches.add(task)
         task.add_done_callback(lambda task: self._batch_ended(ends, task))
+
+    async def _run_batch(self, ends: dict[CheckKey, asyncio.Future[None]]) -> None:
+        async for key in self._check(list(ends)):
+            if key in ends:
+                self._end(key, ends[key])
 
     def _batch_ended(
         self, ends: dict[CheckKey, asyncio.Future[None]], task: asyncio.Task[None]
@@ -267,9 +285,13 @@ class Scheduler:
             self._failure = self._failure or task.exception()
             self.stop()
         for key, end in ends.items():
-            # Not a key that ended in this batch and runs again, in a later one.
-            if self._running.get(key) is end:
-                self.ended(key)
+            self._end(key, end)
 
     def _spread(self, interval: float) -> float:
         return interval * self._uniform(1 - self._jitter, 1 + self._jitter)
+
+
+def _quantile(ordered: Sequence[float], fraction: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]

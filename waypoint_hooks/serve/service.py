@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, final
@@ -21,7 +21,7 @@ from typing import Any, Final, final
 import attrs
 
 from ..checking import documents
-from ..checking.checker import AppStatus, Checker, Reports, store
+from ..checking.checker import Checker, Reports, store
 from ..config.project import App, ConfigFileError, Project, UnknownAppError
 from ..model.report import StatusReport
 from ..plugins.components import TargetKind
@@ -33,6 +33,7 @@ from ..state.owners import this_command
 from ..state.records import Record
 from ..state.store import State
 from .metrics import Metrics
+from .page import Page, refresh_after
 from .scheduler import Scheduler
 
 __all__ = ["KINDS", "StatusService"]
@@ -53,7 +54,12 @@ class StatusService:
     """Checks the apps ``names`` (every app when none is named) of the checker's project,
     each on its interval, until a stop signal, holding its checks under a lease of
     ``lease`` seconds; ``reread`` reads and checks the config file again (raising
-    :class:`ConfigFileError` when it is bad)."""
+    :class:`ConfigFileError` when it is bad).
+
+    The web routes ask it only what :class:`~waypoint_hooks.serve.web.StatusView` names: the
+    documents they answer with, the page, the health, the metrics and a check made now; its
+    scheduler, checker and state are its own.
+    """
 
     def __init__(
         self,
@@ -63,16 +69,17 @@ class StatusService:
         *,
         lease: float = LEASE,
     ) -> None:
-        self.checker = checker
+        self._checker = checker
         self.names = tuple(names)
         self._reread = reread
         self._lease = lease
-        self.metrics = Metrics(checker.workspace, checker.state.outbox.counts)
-        self.runner = checker.status_runner()
+        self._metrics = Metrics(checker.workspace, checker.state.outbox.counts)
+        self._runner = checker.status_runner()
+        self._page = Page(checker.state, checker.workspace)
         # A connection of its own for the schedule and the reports, used off the event loop;
         # the process's lease is kept by the checker's.
         self._work = State.open(checker.state.location, leased=False)
-        self.scheduler = Scheduler(self._check, self._work, checker.workspace, apps=self.names)
+        self._scheduler = Scheduler(self._check, self._work, checker.workspace, apps=self.names)
         #: Why the config file as it is now is not the one that runs, if it is not.
         self.config_error: str | None = None
         self._writer = _Writer(checker, self._work)
@@ -86,57 +93,15 @@ class StatusService:
 
     @property
     def project(self) -> Project:
-        return self.checker.project
+        return self._checker.project
 
     @property
     def workspace(self) -> str:
-        return self.checker.workspace
+        return self._checker.workspace
 
     def apps(self) -> list[App]:
         """The apps served, in the config's order."""
         return self.project.select(self.names)
-
-    def rows(self) -> list[AppStatus]:
-        """Each served app's latest deployment and release and their latest reports (as of
-        the latest :meth:`refresh`)."""
-        return [self._rows[app.name] for app in self.apps()]
-
-    async def refresh(self) -> None:
-        """While other instances check too, read what they stored (off the event loop: the
-        database may be slow to answer, or away)."""
-        if self.scheduler.instances < 2:
-            return
-        if time.monotonic() - self._rows_read < _SHARED_FRESHNESS:
-            return
-        self._rows_read = time.monotonic()
-        rows = await asyncio.to_thread(self.checker.cached, self.names)
-        self._rows = {row.app: row for row in rows}
-        self._documents.clear()
-
-    def status_document(self, names: Sequence[str] = ()) -> dict[str, Any]:
-        """The document of ``status --json``, of the apps ``names`` (all when none is)."""
-        apps = self.project.select(names) if names else self.apps()
-        return documents.status_document(
-            self.project.name, self.workspace, [self._document(app.name) for app in apps]
-        )
-
-    def alerts_document(self, limit: int) -> dict[str, Any]:
-        """The document of ``alerts --json``."""
-        stored = self.checker.state.outbox.alerts(self.workspace, limit)
-        return documents.alerts_json(self.project.name, self.workspace, stored)
-
-    def cluster_document(self) -> dict[str, Any]:
-        """The document of ``GET /api/cluster``: the instances on the state."""
-        instances = self.checker.state.cluster.instances(datetime.now(timezone.utc), self.workspace)
-        return documents.cluster_json(self.project.name, self.workspace, instances, this_command())
-
-    def history_document(self, name: str, limit: int) -> dict[str, Any]:
-        """The document of ``history APP --json``."""
-        self.served(name)
-        stored = self.checker.history(name, limit)
-        document = documents.history_json(self.project.name, self.workspace, name, stored)
-        # Its reports are made as they are read; a response is one JSON document.
-        return {**document, "reports": list(document["reports"])}
 
     def served(self, name: str) -> App:
         """The app ``name``, if it is served; else :class:`UnknownAppError`."""
@@ -145,23 +110,87 @@ class StatusService:
             raise UnknownAppError(f"app {name!r} is not served (served: {', '.join(self.names)})")
         return app
 
+    # --- what the web routes ask (web.StatusView) ---------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether checks are scheduled: false once the service is stopping."""
+        return self._scheduler.running
+
+    def health(self) -> dict[str, Any]:
+        """The document of ``GET /healthz``: the scheduler, the apps served, the checks that
+        run, how late the latest started, and why the config file is not the one that runs."""
+        return {
+            "scheduler": "running" if self.running else "stopped",
+            "apps": len(self.apps()),
+            "checking": self._scheduler.checking,
+            "lag_seconds": self._scheduler.lag_seconds(),
+            "config_error": self.config_error,
+        }
+
+    async def page(self, name: str | None = None) -> str:
+        """The status page of the apps served, or of the app ``name`` alone."""
+        if name is not None:
+            self.served(name)
+        await self._refresh()
+        rows = [self._rows[app.name] for app in self.apps() if name in (None, app.name)]
+        # Off the event loop: uptime is counted over weeks of stored reports.
+        return await asyncio.to_thread(
+            self._page.render,
+            self.project.name,
+            rows,
+            refresh=refresh_after(float(app.status.interval) for app in self.apps()),
+            config_error=self.config_error,
+        )
+
+    async def status_document(self) -> dict[str, Any]:
+        """The document of ``status --json``, of every app served."""
+        await self._refresh()
+        return self._status_document(self.apps())
+
+    async def history_document(self, name: str, limit: int) -> dict[str, Any]:
+        """The document of ``history APP --json``, of the ``limit`` newest reports."""
+        self.served(name)
+        # Off the event loop, as every read of the state the routes ask for: the database may
+        # be slow to answer, or away.
+        return await asyncio.to_thread(self._history_document, name, limit)
+
+    async def alerts_document(self, limit: int) -> dict[str, Any]:
+        """The document of ``alerts --json``, of the ``limit`` newest alerts."""
+        stored = await asyncio.to_thread(self._checker.alerts, limit)
+        return documents.alerts_json(self.project.name, self.workspace, stored)
+
+    async def cluster_document(self) -> dict[str, Any]:
+        """The document of ``GET /api/cluster``: the instances on the state."""
+        instances = await asyncio.to_thread(
+            self._checker.state.cluster.instances, datetime.now(timezone.utc), self.workspace
+        )
+        return documents.cluster_json(self.project.name, self.workspace, instances, this_command())
+
     async def check_now(self, name: str) -> dict[str, Any]:
         """Check the app ``name`` now (or wait for its checks that run); its status document."""
-        self.served(name)
-        await self.scheduler.check_now([(name, kind) for kind in KINDS])
-        return self.status_document([name])
+        app = self.served(name)
+        await self._scheduler.check_now([(name, kind) for kind in KINDS])
+        return self._status_document([app])
+
+    async def metrics(self) -> bytes:
+        """The metrics, in Prometheus' text format."""
+        # Off the event loop: the alerts' counts are read from the state.
+        return await asyncio.to_thread(self._metrics.exposition)
+
+    # --- running ------------------------------------------------------------------------------
 
     async def run(self, until_stopped: Callable[[], bool] = lambda: STOP.requested) -> None:
         """Check on schedule and follow the config file until ``until_stopped()``; then let
         the checks that run end, and return once their reports are stored."""
         # Every instance holds its checks under its lease, on either database.
-        self.checker.state.keep_alive(self._lease, serving=True)
-        scheduling = asyncio.ensure_future(self.scheduler.run())
+        self._checker.state.keep_alive(self._lease, serving=True)
+        scheduling = asyncio.ensure_future(self._scheduler.run())
         following = asyncio.ensure_future(self._follow_config())
         while not until_stopped() and not scheduling.done():
             await asyncio.sleep(_POLL)
         following.cancel()
-        self.scheduler.stop()
+        self._scheduler.stop()
         while not scheduling.done():
             if STOP.second is not None:  # stop at once, leaving the checks that run
                 raise Interrupted(STOP.second)
@@ -169,15 +198,15 @@ class StatusService:
         self._work.close()
         scheduling.result()
 
-    # --- checks ---------------------------------------------------------------------------
+    # --- checks -------------------------------------------------------------------------------
 
     def _plan(self) -> None:
-        self.scheduler.plan(
+        self._scheduler.plan(
             {(app.name, kind): float(app.status.interval) for app in self.apps() for kind in KINDS}
         )
 
-    async def _check(self, keys: list[CheckKey]) -> None:
-        """Check a batch of targets; each ends once its report is stored."""
+    async def _check(self, keys: list[CheckKey]) -> AsyncIterator[CheckKey]:
+        """Check a batch of targets, yielding each key once its report is stored."""
         wanted = set(keys)
         # None: dropped from the config while due.
         apps = [
@@ -187,28 +216,42 @@ class StatusService:
         ]
         targets = [
             (app, record)
-            for app, record in await asyncio.to_thread(self.checker.targets, apps)
+            for app, record in await asyncio.to_thread(self._checker.targets, apps)
             if (app.name, record.kind) in wanted
         ]
         keyed: dict[str, CheckKey] = {record.id: (app.name, record.kind) for app, record in targets}
         for key in wanted - set(keyed.values()):  # not deployed (or released), or gone
             self._update(*key, None, None)
-            self.scheduler.ended(key)
+            yield key
+        # The runner tells of each check as it ends, and the scheduler takes each key as its
+        # report is stored: a slow check keeps only itself from its next. None: all ended.
+        stored: asyncio.Queue[CheckKey | None] = asyncio.Queue()
         storing: list[asyncio.Future[None]] = []
 
         def done(check: StatusCheck, checked: Checked, reports: Reports) -> None:
             key = keyed[check.target.id]
-            self.metrics.observe(*key, check.target.plugin, checked)
-            storing.append(asyncio.ensure_future(self._store(key, reports)))
+            self._metrics.observe(*key, check.target.plugin, checked)
+            storing.append(asyncio.ensure_future(self._store(key, reports, stored)))
 
-        await self.checker.check(targets, self.runner, on_done=done)
-        await asyncio.gather(*storing)
+        async def check_and_store() -> None:
+            try:
+                await self._checker.check(targets, self._runner, on_done=done)
+                await asyncio.gather(*storing)
+            finally:
+                stored.put_nowait(None)
 
-    async def _store(self, key: CheckKey, reports: Reports) -> None:
+        checking = asyncio.ensure_future(check_and_store())
+        while (ended := await stored.get()) is not None:
+            yield ended
+        await checking  # what it raised, the batch raises
+
+    async def _store(
+        self, key: CheckKey, reports: Reports, stored: asyncio.Queue[CheckKey | None]
+    ) -> None:
         await self._writer.store(reports)
         ((record, report),) = reports
         self._update(*key, record, report)
-        self.scheduler.ended(key)
+        stored.put_nowait(key)
 
     def _update(
         self, name: str, kind: TargetKind, record: Record | None, report: StatusReport | None
@@ -217,7 +260,7 @@ class StatusService:
         if row is None:
             return  # no longer served
         if record is None:
-            self.metrics.forget(name, kind)
+            self._metrics.forget(name, kind)
         if kind == "deployment":
             row = attrs.evolve(row, deployment=record, deployment_report=report)
         else:
@@ -225,13 +268,38 @@ class StatusService:
         self._rows[name] = row
         self._documents.pop(name, None)
 
+    # --- what is shown ------------------------------------------------------------------------
+
+    async def _refresh(self) -> None:
+        """While other instances check too, read what they stored (off the event loop: the
+        database may be slow to answer, or away)."""
+        if self._scheduler.instances < 2:
+            return
+        if time.monotonic() - self._rows_read < _SHARED_FRESHNESS:
+            return
+        self._rows_read = time.monotonic()
+        rows = await asyncio.to_thread(self._checker.cached, self.names)
+        self._rows = {row.app: row for row in rows}
+        self._documents.clear()
+
+    def _status_document(self, apps: Sequence[App]) -> dict[str, Any]:
+        return documents.status_document(
+            self.project.name, self.workspace, [self._document(app.name) for app in apps]
+        )
+
     def _document(self, name: str) -> dict[str, Any]:
         document = self._documents.get(name)
         if document is None:
             document = self._documents[name] = documents.app_json(self._rows[name])
         return document
 
-    # --- the config file ------------------------------------------------------------------
+    def _history_document(self, name: str, limit: int) -> dict[str, Any]:
+        stored = self._checker.history(name, limit)
+        document = documents.history_json(self.project.name, self.workspace, name, stored)
+        # Its reports are made as they are read; a response is one JSON document.
+        return {**document, "reports": list(document["reports"])}
+
+    # --- the config file ----------------------------------------------------------------------
 
     async def _follow_config(self) -> None:
         path = self.project.path
@@ -253,17 +321,17 @@ class StatusService:
             logger.warning("%s; the config read before goes on running", exc)
             return
         self.config_error = None
-        self.checker.use(project)
-        self.runner = self.checker.status_runner()
+        self._checker.use(project)
+        self._runner = self._checker.status_runner()
         served = {app.name for app in self.apps()}
         for name in [name for name in self._rows if name not in served]:
             del self._rows[name]
             self._documents.pop(name, None)
             for kind in KINDS:
-                self.metrics.forget(name, kind)
+                self._metrics.forget(name, kind)
         added = [name for name in served if name not in self._rows]
         if added:
-            self._rows.update((row.app, row) for row in self.checker.cached(added))
+            self._rows.update((row.app, row) for row in self._checker.cached(added))
         self._plan()
         logger.info("%s read again: %d apps served", path, len(served))
 

@@ -1,10 +1,12 @@
 """The status service over HTTP (DESIGN §14): a Starlette application on uvicorn.
 
-Routes: ``GET /`` and ``GET /apps/{app}`` (the page), ``GET /api/status``,
-``GET /api/apps/{app}/history``, ``POST /api/apps/{app}/check``, ``GET /metrics``,
-``GET /healthz``, ``GET /api/alerts`` (the document of ``alerts --json``), ``GET /api/cluster``
-(the instances on the state, DESIGN §16), and the page's
-stylesheet and script under ``/static``.
+The routes are a table of small endpoints (:func:`routes`), each asking the service through
+its one view of it, :class:`StatusView`; who may write is the guard on the routes that write,
+and query values are read by one parser each. Routes: ``GET /`` and ``GET /apps/{app}`` (the
+page), ``GET /api/status``, ``GET /api/apps/{app}/history``, ``POST /api/apps/{app}/check``,
+``GET /metrics``, ``GET /healthz``, ``GET /api/alerts`` (the document of ``alerts --json``),
+``GET /api/cluster`` (the instances on the state, DESIGN §16), and the page's stylesheet and
+script under ``/static``.
 """
 
 from __future__ import annotations
@@ -15,31 +17,32 @@ import hmac
 import ipaddress
 import logging
 import socket
-from collections.abc import Iterator, Sequence
-from typing import Final, final
+from collections.abc import Iterator, Mapping
+from typing import Any, Final, Protocol, final
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..checking.checker import AppStatus
 from ..config.project import UnknownAppError
 from ..plugins.signals import STOP, Interrupted
 from ..plugins.workers import run_abandoning
 from .metrics import CONTENT_TYPE
-from .page import Page
 from .service import StatusService
 
-__all__ = ["TOKEN_ENV", "Listener", "application", "serve"]
+__all__ = ["LIMIT_CAP", "TOKEN_ENV", "Listener", "StatusView", "application", "routes", "serve"]
 
 #: Where the token for ``POST`` may be given instead of ``--token``.
 TOKEN_ENV: Final = "WAYPOINT_HOOKS_TOKEN"
 #: Reports ``GET /api/apps/{app}/history`` gives without ``?limit`` (as ``history`` does).
 HISTORY_LIMIT: Final = 100
+#: The most reports or alerts one answer holds: an answer is one JSON document, made in memory.
+LIMIT_CAP: Final = 1000
 #: The page and everything else: no script but the page's own, nothing from elsewhere.
 _HEADERS: Final = (
     (
@@ -51,8 +54,30 @@ _HEADERS: Final = (
     (b"referrer-policy", b"no-referrer"),
     (b"cache-control", b"no-store"),
 )
-# How long the page waits before it fetches itself again, at most and at least (seconds).
-_REFRESH: Final = (1.0, 10.0)
+
+
+class StatusView(Protocol):
+    """What the routes ask of the status service (:class:`StatusService`), and all they may:
+    never its scheduler, its checker or the state."""
+
+    @property
+    def running(self) -> bool: ...
+
+    def health(self) -> dict[str, Any]: ...
+
+    async def page(self, name: str | None = None) -> str: ...
+
+    async def status_document(self) -> dict[str, Any]: ...
+
+    async def history_document(self, name: str, limit: int) -> dict[str, Any]: ...
+
+    async def alerts_document(self, limit: int) -> dict[str, Any]: ...
+
+    async def cluster_document(self) -> dict[str, Any]: ...
+
+    async def check_now(self, name: str) -> dict[str, Any]: ...
+
+    async def metrics(self) -> bytes: ...
 
 
 @final
@@ -74,6 +99,164 @@ class Listener:
         return f"http://{host}:{self.port}/"
 
 
+def application(view: StatusView, *, token: str | None, loopback: bool) -> ASGIApp:
+    """The service's routes over ``view``, with the security headers on every answer. A
+    write needs ``Authorization: Bearer TOKEN`` when there is a ``token``; without one, it is
+    refused unless the service listens on a ``loopback`` address."""
+    app = Starlette(
+        routes=routes(token=token, loopback=loopback),
+        exception_handlers={UnknownAppError: _unknown_app, _Refused: _refused},
+    )
+    app.state.view = view
+    return _secure(app)
+
+
+def routes(*, token: str | None, loopback: bool) -> list[BaseRoute]:
+    """The routes table; each route that writes is behind :class:`_Writers`."""
+    writes = [Middleware(_Writers, token=token, loopback=loopback)]
+    return [
+        Route("/", index),
+        Route("/apps/{app}", app_page),
+        Route("/api/status", status),
+        Route("/api/apps/{app}/history", history),
+        Route("/api/alerts", alerts),
+        Route("/api/cluster", cluster),
+        Route("/api/apps/{app}/check", check, methods=["POST"], middleware=writes),
+        Route("/metrics", metrics),
+        Route("/healthz", healthz),
+        Mount("/static", StaticFiles(packages=[("waypoint_hooks.serve", "status_page/static")])),
+    ]
+
+
+# --- the endpoints ------------------------------------------------------------------------
+
+
+async def index(request: Request) -> Response:
+    return HTMLResponse(await _view(request).page())
+
+
+async def app_page(request: Request) -> Response:
+    return HTMLResponse(await _view(request).page(request.path_params["app"]))
+
+
+async def status(request: Request) -> Response:
+    return JSONResponse(await _view(request).status_document())
+
+
+async def history(request: Request) -> Response:
+    name = request.path_params["app"]
+    return JSONResponse(await _view(request).history_document(name, _limit(request)))
+
+
+async def alerts(request: Request) -> Response:
+    return JSONResponse(await _view(request).alerts_document(_limit(request)))
+
+
+async def cluster(request: Request) -> Response:
+    return JSONResponse(await _view(request).cluster_document())
+
+
+async def check(request: Request) -> Response:
+    view = _view(request)
+    if not view.running:
+        raise _Refused(503, "the service is stopping")
+    return JSONResponse(await view.check_now(request.path_params["app"]))
+
+
+async def metrics(request: Request) -> Response:
+    return Response(await _view(request).metrics(), media_type=CONTENT_TYPE)
+
+
+async def healthz(request: Request) -> Response:
+    view = _view(request)
+    return JSONResponse(view.health(), status_code=200 if view.running else 503)
+
+
+def _view(request: Request) -> StatusView:
+    view: StatusView = request.app.state.view
+    return view
+
+
+# --- query values -------------------------------------------------------------------------
+
+
+def _limit(request: Request) -> int:
+    """``?limit=N``: ASCII digits, 1 to :data:`LIMIT_CAP`; :data:`HISTORY_LIMIT` when not
+    given."""
+    text = request.query_params.get("limit", str(HISTORY_LIMIT))
+    # Measured before it is converted: int() of thousands of digits is slow, and of more than
+    # 4,300 an error (leading zeros count).
+    digits = text.lstrip("0")
+    if text.isascii() and text.isdigit() and len(digits) <= len(str(LIMIT_CAP)):
+        count = int(digits or "0")
+        if 1 <= count <= LIMIT_CAP:
+            return count
+    raise _Refused(400, f"limit must be a whole number from 1 to {LIMIT_CAP}; got {text!r}")
+
+
+# --- refusals -----------------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    """A request answered with ``{"error": message}`` instead of what it asked for."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, _Refused)
+    return _error(exc.status, exc.message)
+
+
+async def _unknown_app(request: Request, exc: Exception) -> Response:
+    return _error(404, str(exc))
+
+
+@final
+class _Writers:
+    """The guard of the routes that write: who may. ``Authorization: Bearer TOKEN`` when
+    there is a ``token``; without one, anyone on this machine, when the service listens on a
+    ``loopback`` address only. A write whose ``Origin`` is another site (a page in a browser)
+    is refused either way."""
+
+    def __init__(self, app: ASGIApp, *, token: str | None, loopback: bool) -> None:
+        self._app = app
+        self._expected = None if token is None else f"Bearer {token}".encode()
+        self._loopback = loopback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = self._refusal(Request(scope))
+        if refusal is None:
+            await self._app(scope, receive, send)
+        else:
+            await refusal(scope, receive, send)
+
+    def _refusal(self, request: Request) -> Response | None:
+        origin = request.headers.get("origin")
+        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+            return _error(403, f"a POST from another site ({origin}) is refused")
+        if self._expected is None:
+            if self._loopback:
+                return None
+            return _error(
+                403,
+                "POST is refused on a service that listens beyond this machine without a "
+                "token: start it with --token",
+            )
+        given = request.headers.get("authorization", "").encode("utf-8")
+        # In constant time: how much of a guess matched must not show in how long it took.
+        if hmac.compare_digest(given, self._expected):
+            return None
+        return _error(401, "POST needs Authorization: Bearer TOKEN", {"WWW-Authenticate": "Bearer"})
+
+
 def _secure(app: ASGIApp) -> ASGIApp:
     """``app``, with the security headers on every response."""
 
@@ -88,142 +271,10 @@ def _secure(app: ASGIApp) -> ASGIApp:
     return secured
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-def application(
-    service: StatusService, page: Page, listener: Listener, token: str | None
-) -> ASGIApp:
-    """The service's routes. ``POST`` needs ``Authorization: Bearer TOKEN`` when there is a
-    token; without one it is refused unless the listener is on a loopback address. A
-    ``POST`` whose ``Origin`` is another site (a page in a browser) is always refused."""
-
-    def refusal(request: Request) -> Response | None:
-        origin = request.headers.get("origin")
-        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-            return _error(403, f"a POST from another site ({origin}) is refused")
-        if token is None:
-            if listener.loopback:
-                return None
-            return _error(
-                403,
-                "POST is refused on a service that listens beyond this machine without a "
-                "token: start it with --token",
-            )
-        given = request.headers.get("authorization", "").encode("utf-8")
-        if hmac.compare_digest(given, f"Bearer {token}".encode()):
-            return None
-        return _error(401, "POST needs Authorization: Bearer TOKEN", {"WWW-Authenticate": "Bearer"})
-
-    async def index(request: Request) -> Response:
-        await service.refresh()
-        return await render(service.rows())
-
-    async def app_page(request: Request) -> Response:
-        name = request.path_params["app"]
-        service.served(name)
-        await service.refresh()
-        return await render([row for row in service.rows() if row.app == name])
-
-    async def render(rows: Sequence[AppStatus]) -> Response:
-        intervals = [float(app.status.interval) for app in service.apps()]
-        refresh = min([*intervals, _REFRESH[1]])
-        # Off the event loop: uptime is counted over weeks of stored reports.
-        text = await asyncio.to_thread(
-            page.render,
-            service.project.name,
-            rows,
-            refresh=max(refresh, _REFRESH[0]),
-            config_error=service.config_error,
-        )
-        return HTMLResponse(text)
-
-    async def status(request: Request) -> Response:
-        await service.refresh()
-        return JSONResponse(service.status_document())
-
-    def limit(request: Request) -> int | Response:
-        text = request.query_params.get("limit", str(HISTORY_LIMIT))
-        if not text.isdigit() or int(text) < 1:
-            return _error(400, f"limit must be a whole number, 1 or more; got {text!r}")
-        return int(text)
-
-    async def history(request: Request) -> Response:
-        count = limit(request)
-        if isinstance(count, Response):
-            return count
-        name = request.path_params["app"]
-        return JSONResponse(await asyncio.to_thread(service.history_document, name, count))
-
-    async def alerts(request: Request) -> Response:
-        count = limit(request)
-        if isinstance(count, Response):
-            return count
-        return JSONResponse(await asyncio.to_thread(service.alerts_document, count))
-
-    async def cluster(request: Request) -> Response:
-        return JSONResponse(await asyncio.to_thread(service.cluster_document))
-
-    async def check(request: Request) -> Response:
-        refused = refusal(request)
-        if refused is not None:
-            return refused
-        if not service.scheduler.running:
-            return _error(503, "the service is stopping")
-        return JSONResponse(await service.check_now(request.path_params["app"]))
-
-    async def unknown_app(request: Request, exc: Exception) -> Response:
-        return _error(404, str(exc))
-
-    async def metrics(request: Request) -> Response:
-        # Off the event loop: the alerts' counts are read from the state.
-        text = await asyncio.to_thread(service.metrics.exposition)
-        return Response(text, media_type=CONTENT_TYPE)
-
-    async def healthz(request: Request) -> Response:
-        running = service.scheduler.running
-        lags = sorted(service.scheduler.lags)
-        return JSONResponse(
-            {
-                "scheduler": "running" if running else "stopped",
-                "apps": len(service.apps()),
-                "checking": service.scheduler.checking,
-                "lag_seconds": {
-                    "p50": _quantile(lags, 0.5),
-                    "p99": _quantile(lags, 0.99),
-                    "max": lags[-1] if lags else None,
-                },
-                "config_error": service.config_error,
-            },
-            status_code=200 if running else 503,
-        )
-
-    routes = [
-        Route("/", index),
-        Route("/apps/{app}", app_page),
-        Route("/api/status", status),
-        Route("/api/apps/{app}/history", history),
-        Route("/api/alerts", alerts),
-        Route("/api/cluster", cluster),
-        Route("/api/apps/{app}/check", check, methods=["POST"]),
-        Route("/metrics", metrics),
-        Route("/healthz", healthz),
-        Mount("/static", StaticFiles(packages=[("waypoint_hooks.serve", "status_page/static")])),
-    ]
-    return _secure(Starlette(routes=routes, exception_handlers={UnknownAppError: unknown_app}))
-
-
 def _quiet_about_interrupted(record: logging.LogRecord) -> bool:
     """uvicorn logs what a request's handler raised; a second stop signal that landed there
     is no error of the request's (the service stops at once, saying so in one line)."""
     return not (record.exc_info and isinstance(record.exc_info[1], Interrupted))
-
-
-def _quantile(ordered: Sequence[float], fraction: float) -> float | None:
-    if not ordered:
-        return None
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 class _Server(uvicorn.Server):
@@ -237,10 +288,9 @@ class _Server(uvicorn.Server):
 
 def serve(service: StatusService, listener: Listener, token: str | None) -> None:
     """Serve until a stop signal, then let the running checks end and store their reports."""
-    page = Page(service.checker.state, service.workspace)
     logging.getLogger("uvicorn.error").addFilter(_quiet_about_interrupted)
     config = uvicorn.Config(
-        application(service, page, listener, token),
+        application(service, token=token, loopback=listener.loopback),
         log_config=None,  # uvicorn's records go where the command sends every log record
         access_log=False,
         lifespan="off",
