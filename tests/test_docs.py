@@ -388,3 +388,36 @@ def test_the_link_check_finds_a_missing_file_and_a_missing_heading(tmp_path: Pat
         "page.md:4: missing.md (no such file)",
         "page.md:4: other.md#same-2 (no heading #same-2 in other.md)",
     ]
+
+
+def _build_site(source: Path, site: Path) -> subprocess.CompletedProcess[str]:
+    mkdocs = Path(sys.executable).parent / "mkdocs"
+    return subprocess.run(
+        [str(mkdocs), "build", "--strict", "-f", str(source / "mkdocs.yml"), "-d", str(site)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_docs_build_as_a_site_with_every_page_in_its_nav(tmp_path: Path) -> None:
+    """``mkdocs build --strict``: every page is in the nav, and every link and anchor between
+    the pages resolves."""
+    built = _build_site(ROOT, tmp_path / "site")
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert (tmp_path / "site" / "design" / "index.html").exists()
+
+
+def test_a_site_with_a_broken_anchor_does_not_build(tmp_path: Path) -> None:
+    """The strict build fails on what it is there to catch."""
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "mkdocs.yml").write_text((ROOT / "mkdocs.yml").read_text())
+    (copy / "docs").mkdir()
+    for page in DOCS.glob("*.md"):
+        (copy / "docs" / page.name).write_text(page.read_text())
+    index = copy / "docs" / "index.md"
+    index.write_text(index.read_text() + "\nSee [nowhere](design.md#no-such-heading).\n")
+    built = _build_site(copy, tmp_path / "site")
+    assert built.returncode != 0
+    assert "no-such-heading" in built.stdout + built.stderr
