@@ -136,6 +136,51 @@ def test_post_check_of_an_unknown_app_is_404(served: Served) -> None:
     assert served.serve().post("/api/apps/nope/check").status == 404
 
 
+def test_a_host_that_does_not_name_this_machine_is_refused_on_a_loopback_listener(
+    served: Served,
+) -> None:
+    """DNS rebinding: a page of attacker.example, its name pointed at 127.0.0.1, posts with an
+    Origin that matches the Host it sends; without a Host check it passed "only from this
+    machine"."""
+    served.configure({"web": {}})
+    served.up()
+    service = served.serve()
+    port = service.url.rstrip("/").rpartition(":")[2]
+    rebound = {"Host": f"attacker.example:{port}", "Origin": f"http://attacker.example:{port}"}
+    before = len(served.checks("web"))
+    answer = service.post("/api/apps/web/check", rebound)
+    assert answer.status == 421
+    assert "localhost" in answer.json()["error"]
+    assert service.request("GET", "/api/status", {"Host": f"attacker.example:{port}"}).status == 421
+    assert len(served.checks("web")) == before
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", "localhost"):
+        assert service.request("GET", "/api/status", {"Host": host}).status == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("/api/apps/nope/history", "application/json"),
+        ("/api/apps/nope/check", "application/json"),
+        ("/api/nothing", "application/json"),
+        ("/apps/nope", "text/html"),
+        ("/nothing", "text/html"),
+    ],
+)
+def test_a_404_names_what_was_asked_for_alone(served: Served, path: str, kind: str) -> None:
+    """Not the apps served (9 KB of names at 1,500 apps, to anyone who asks); a page for a
+    person, JSON for the API."""
+    served.configure({"web": {}, "db": {}})
+    served.up()
+    service = served.serve()
+    answer = (service.post if path.endswith("/check") else service.get)(path)
+    assert answer.status == 404
+    assert answer.headers["content-type"].startswith(kind)
+    assert "nope" in answer.text or "nothing" in answer.text
+    assert "web" not in answer.text
+    assert "db" not in answer.text
+
+
 def test_post_needs_the_bearer_token_when_there_is_one(served: Served) -> None:
     served.configure({"web": {}})
     served.up()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import html
 import ipaddress
 import logging
 import socket
@@ -105,10 +106,10 @@ def application(view: StatusView, *, token: str | None, loopback: bool) -> ASGIA
     refused unless the service listens on a ``loopback`` address."""
     app = Starlette(
         routes=routes(token=token, loopback=loopback),
-        exception_handlers={UnknownAppError: _unknown_app, _Refused: _refused},
+        exception_handlers={UnknownAppError: _unknown_app, _Refused: _refused, 404: _not_found},
     )
     app.state.view = view
-    return _secure(app)
+    return _secure(_LoopbackHosts(app) if loopback else app)
 
 
 def routes(*, token: str | None, loopback: bool) -> list[BaseRoute]:
@@ -216,7 +217,55 @@ async def _refused(request: Request, exc: Exception) -> Response:
 
 
 async def _unknown_app(request: Request, exc: Exception) -> Response:
-    return _error(404, str(exc))
+    # The app asked for, alone: a 404 anyone may ask for must not list the apps served.
+    return _missing(request, f"no app {request.path_params.get('app', '')!r} is served")
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _missing(request, f"no page {request.url.path!r}")
+
+
+def _missing(request: Request, message: str) -> Response:
+    """A 404: JSON for the API, a page for a person."""
+    if request.url.path.startswith("/api/"):
+        return _error(404, message)
+    shown = html.escape(message)
+    return HTMLResponse(
+        f'<!doctype html><html lang="en"><meta charset="utf-8"><title>Not found</title>'
+        f'<h1>Not found</h1><p>{shown}.</p><p><a href="/">All apps</a></p></html>',
+        status_code=404,
+    )
+
+
+@final
+class _LoopbackHosts:
+    """On a loopback listener, only ``Host`` values that name this machine (``localhost``,
+    a loopback address) are served: a page elsewhere whose name an attacker points at
+    127.0.0.1 (DNS rebinding) would otherwise pass "only from this machine" with an
+    ``Origin`` to match its own ``Host``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = Request(scope).headers.get("host", "")
+            if not _names_this_machine(host):
+                answer = _error(421, f"this service answers to localhost only, not {host!r}")
+                await answer(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+def _names_this_machine(host: str) -> bool:
+    """Whether a ``Host`` value (``name[:port]``, ``[v6][:port]``) names a loopback address."""
+    name = host[1 : host.find("]")] if host.startswith("[") else host.rpartition(":")[0] or host
+    if name.lower() == "localhost" or name.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 @final
