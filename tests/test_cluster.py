@@ -616,3 +616,33 @@ def test_three_serve_instances_share_the_checks_and_survive_a_kill_and_a_restart
         assert len(set(generated)) == len(generated)
         by_survivors = sum(pid in left for *_, pid in found)
         assert by_survivors <= len(generated) <= len(found), (app, len(generated), len(found))
+
+
+def test_a_serve_instance_says_the_database_is_away_and_stops_at_once_while_it_is(
+    postgres: Cluster, tmp_path: Path, processes: Processes
+) -> None:
+    """While PostgreSQL is away, /healthz is 503 and a check asked for fails at once; a stop
+    then ends the service with its own exit code, not after 60 s of reconnecting with exit 2
+    (issue 29)."""
+    location = postgres.database()
+    served = Served(tmp_path, processes)
+    served.project.state_url = location
+    served.project.location = location
+    served.configure({"web": {}}, interval="1s")
+    served.up()
+    service = served.serve("--lease", "3s")
+    service.wait_for(service.checked, "the first check")
+    assert service.get("/healthz").json()["state"] == "reachable"
+    postgres.stop()
+    try:
+        service.wait_for(lambda: service.get("/healthz").status == 503, "healthz to say so")
+        assert service.get("/healthz").json()["state"].startswith("unreachable: ")
+        refused = service.post("/api/apps/web/check")
+        assert refused.status == 503
+        assert "cannot be reached" in refused.json()["error"]
+        done = service.stop(signal.SIGTERM)
+    finally:
+        postgres.start()
+    assert done.returncode == 0, done.stderr
+    assert "Stopped by SIGTERM" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -187,7 +187,9 @@ def test_a_check_another_instance_holds_is_not_started_and_checked_now_once_give
     written(state, state.cluster.plan_checks, "default", [WEB, DB], datetime.now(timezone.utc))
     with sqlite3.connect(tmp_path / "state.db", isolation_level=None) as db:
         db.execute(
-            "INSERT INTO instances VALUES (?, 'elsewhere', 4242, 0, 0, ?, 1)", (ELSEWHERE, 2**62)
+            "INSERT INTO instances (owner, host, pid, started, renewed, lease_until, serving)"
+            " VALUES (?, 'elsewhere', 4242, 0, 0, ?, 1)",
+            (ELSEWHERE, 2**62),
         )
         db.execute("UPDATE checks SET holder = ? WHERE app = 'web'", (ELSEWHERE,))
 

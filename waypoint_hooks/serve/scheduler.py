@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections import deque
@@ -29,9 +30,11 @@ from typing import Final, final
 
 from ..state.cluster import Taken
 from ..state.columns import CheckKey, Kind
-from ..state.store import State
+from ..state.store import State, StateError
 
 __all__ = ["JITTER", "POLL", "REPLAN", "RESOLUTION", "Scheduler"]
+
+logger = logging.getLogger("waypoint_hooks.serve")
 
 #: Each interval is stretched or shrunk by up to this fraction, at random.
 JITTER: Final = 0.1
@@ -109,6 +112,8 @@ class Scheduler:
         self.running = False
         #: How many instances shared the checks at the latest turn (this one included).
         self.instances = 1
+        #: Why the state could not be reached at the latest turn; ``None`` while it can.
+        self.unreachable: str | None = None
 
     @property
     def checking(self) -> int:
@@ -143,7 +148,7 @@ class Scheduler:
         try:
             while not self._stopping:
                 self._wake.clear()
-                wait = await self._turn()
+                wait = await self._turn_or_wait()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
         finally:
@@ -154,14 +159,19 @@ class Scheduler:
         if self._ended or self._declined:
             ended, self._ended = self._ended, []
             declined, self._declined = self._declined, []
-            await asyncio.to_thread(
-                self._state.cluster.take_checks,
-                self._workspace,
-                _now(),
-                ended,
-                declined=declined,
-                keys=[],
-            )
+            try:
+                await asyncio.to_thread(
+                    self._state.cluster.take_checks,
+                    self._workspace,
+                    _now(),
+                    ended,
+                    declined=declined,
+                    keys=[],
+                )
+            except StateError as exc:
+                logger.warning(
+                    "the checks held were not given back (%s): the lease frees them", exc
+                )
         if self._failure is not None:
             raise self._failure
 
@@ -219,19 +229,40 @@ class Scheduler:
             due = max(self._started[key] + timedelta(seconds=self._spread(interval)), due)
         self._ended.append((*key, due))
 
-    async def _turn(self) -> float:
+    async def _turn_or_wait(self) -> float:
+        """A turn; while the state cannot be reached, a wait until the next try, the checks
+        that ended kept to give back then (a check never starts unheld)."""
+        ended, self._ended = self._ended, []
+        declined, self._declined = self._declined, []
+        try:
+            wait = await self._turn(ended, declined)
+        except StateError as exc:
+            self._ended = ended + self._ended
+            self._declined = declined + self._declined
+            if self.unreachable is None:
+                logger.warning("the state cannot be reached (%s): checks wait for it", exc)
+            self.unreachable = str(exc)
+            return self._poll
+        if self.unreachable is not None:
+            logger.info("the state can be reached again: checks go on")
+            self.unreachable = None
+        return wait
+
+    async def _turn(
+        self,
+        ended: list[tuple[str, Kind, datetime]],
+        declined: list[tuple[str, Kind, datetime]],
+    ) -> float:
         """Give back what ended, take what is due and start it; how long until the next
         turn."""
         now = _now()
         if self._planned is None or time.monotonic() - self._planned >= REPLAN:
-            self._planned = time.monotonic()
             keys = list(self._intervals)
             await asyncio.to_thread(
                 self._state.write,
                 lambda tx: self._state.cluster.plan_checks(tx, self._workspace, keys, now),
             )
-        ended, self._ended = self._ended, []
-        declined, self._declined = self._declined, []
+            self._planned = time.monotonic()
         taken = await asyncio.to_thread(
             self._state.cluster.take_checks,
             self._workspace,
@@ -281,8 +312,13 @@ class Scheduler:
         self, ends: dict[CheckKey, asyncio.Future[None]], task: asyncio.Task[None]
     ) -> None:
         self._batches.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self._failure = self._failure or task.exception()
+        failure = None if task.cancelled() else task.exception()
+        if isinstance(failure, StateError):
+            # Its reports were not stored; its checks are given back, due as they were.
+            logger.warning("checks of %s not stored: %s", ", ".join(map(str, ends)), failure)
+            self.unreachable = str(failure)
+        elif failure is not None:
+            self._failure = self._failure or failure
             self.stop()
         for key, end in ends.items():
             self._end(key, end)

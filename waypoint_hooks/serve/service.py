@@ -31,7 +31,7 @@ from ..state.columns import CheckKey
 from ..state.heartbeat import LEASE
 from ..state.owners import this_command
 from ..state.records import Record
-from ..state.store import State
+from ..state.store import State, StateError
 from .metrics import Metrics
 from .page import Page, refresh_after
 from .scheduler import Scheduler
@@ -120,8 +120,10 @@ class StatusService:
     def health(self) -> dict[str, Any]:
         """The document of ``GET /healthz``: the scheduler, the apps served, the checks that
         run, how late the latest started, and why the config file is not the one that runs."""
+        unreachable = self._unreachable()
         return {
             "scheduler": "running" if self.running else "stopped",
+            "state": "reachable" if unreachable is None else f"unreachable: {unreachable}",
             "apps": len(self.apps()),
             "checking": self._scheduler.checking,
             "lag_seconds": self._scheduler.lag_seconds(),
@@ -170,8 +172,17 @@ class StatusService:
     async def check_now(self, name: str) -> dict[str, Any]:
         """Check the app ``name`` now (or wait for its checks that run); its status document."""
         app = self.served(name)
+        unreachable = self._unreachable()
+        if unreachable is not None:
+            # At once: the check could neither be held nor stored.
+            raise StateError(f"the state cannot be reached: {unreachable}")
         await self._scheduler.check_now([(name, kind) for kind in KINDS])
         return self._status_document([app])
+
+    def _unreachable(self) -> str | None:
+        """Why the state cannot be reached, by the latest turn or lease renewal; ``None``
+        while it can."""
+        return self._scheduler.unreachable or self._checker.state.cut_off
 
     async def metrics(self) -> bytes:
         """The metrics, in Prometheus' text format."""

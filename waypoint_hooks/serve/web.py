@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..config.project import UnknownAppError
 from ..plugins.signals import STOP, Interrupted
 from ..plugins.workers import run_abandoning
+from ..state.store import StateError
 from .metrics import CONTENT_TYPE
 from .service import StatusService
 
@@ -106,7 +107,12 @@ def application(view: StatusView, *, token: str | None, loopback: bool) -> ASGIA
     refused unless the service listens on a ``loopback`` address."""
     app = Starlette(
         routes=routes(token=token, loopback=loopback),
-        exception_handlers={UnknownAppError: _unknown_app, _Refused: _refused, 404: _not_found},
+        exception_handlers={
+            UnknownAppError: _unknown_app,
+            _Refused: _refused,
+            StateError: _unreachable,
+            404: _not_found,
+        },
     )
     app.state.view = view
     return _secure(_LoopbackHosts(app) if loopback else app)
@@ -170,7 +176,9 @@ async def metrics(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     view = _view(request)
-    return JSONResponse(view.health(), status_code=200 if view.running else 503)
+    health = view.health()
+    serving = view.running and health["state"] == "reachable"
+    return JSONResponse(health, status_code=200 if serving else 503)
 
 
 def _view(request: Request) -> StatusView:
@@ -219,6 +227,10 @@ async def _refused(request: Request, exc: Exception) -> Response:
 async def _unknown_app(request: Request, exc: Exception) -> Response:
     # The app asked for, alone: a 404 anyone may ask for must not list the apps served.
     return _missing(request, f"no app {request.path_params.get('app', '')!r} is served")
+
+
+async def _unreachable(request: Request, exc: Exception) -> Response:
+    return _error(503, str(exc))
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

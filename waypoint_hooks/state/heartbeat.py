@@ -40,6 +40,8 @@ class Heartbeat:
         self.lease = lease
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Why the latest renewal failed; ``None`` while the lease is renewed.
+        self.failure: str | None = None
 
     def start(self) -> None:
         # The first lease is taken before anything is owned under it.
@@ -66,3 +68,6 @@ class Heartbeat:
                 # Tried again at the next beat; meanwhile the lease may run out, and other
                 # instances take over what this one held.
                 _log.warning("the lease on the state was not renewed: %s", exc)
+                self.failure = str(exc)
+            else:
+                self.failure = None

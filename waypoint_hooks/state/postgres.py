@@ -2,9 +2,10 @@
 rendered for PostgreSQL, its version in a table, locks where SQLite's one writer took turns,
 and a connection that survives a restart of the server.
 
-A lost connection is opened again, for up to :data:`RECONNECT` seconds. A read is simply run
-again. A write transaction notes its transaction id first; when the connection is lost before
-its COMMIT is known to have been done, the server is asked what became of that id
+A lost connection is opened again, for up to :data:`RECONNECT` seconds, and not at all once a
+stop signal came: a command that is stopping while the server is away ends at once. A read is
+simply run again. A write transaction notes its transaction id first; when the connection is
+lost before its COMMIT is known to have been done, the server is asked what became of that id
 (``pg_xact_status``): committed, it is not run again, so that nothing is stored twice.
 """
 
@@ -26,6 +27,7 @@ except ImportError as exc:  # pragma: no cover - the extra is part of the test e
     ) from exc
 
 from ..model.redaction import redact_urls
+from ..plugins.signals import STOP
 from .database import STATE_ENV, Database, Rows, StateError
 
 __all__ = ["RECONNECT", "PostgresDatabase"]
@@ -157,9 +159,10 @@ class PostgresDatabase:
                 self._connection_now()
                 return
             except psycopg.OperationalError:
-                if time.monotonic() + wait > deadline:
+                if time.monotonic() + wait > deadline or STOP.requested:
                     raise
-            time.sleep(wait)
+            # Woken by a stop signal, which gives up waiting for the server.
+            STOP.wait(wait)
             wait = min(wait * 2, _LONGEST_WAIT)
 
     def _is_lost(self, exc: psycopg.Error) -> bool:
@@ -190,7 +193,7 @@ class PostgresDatabase:
             try:
                 return run(self._connection_now())
             except psycopg.OperationalError as exc:
-                if not self._is_lost(exc) or time.monotonic() > deadline:
+                if not self._is_lost(exc) or time.monotonic() > deadline or STOP.requested:
                     raise
             self._reconnect(deadline)
 
@@ -244,7 +247,7 @@ class PostgresDatabase:
                     # Lost, or left in a state nobody can tell from here (a pipeline that a
                     # server going away left busy): the transaction is over either way. It is
                     # run again on a new connection, unless it is known to have committed.
-                    if time.monotonic() > deadline:
+                    if time.monotonic() > deadline or STOP.requested:
                         self._rollback()
                         raise
                 except BaseException:

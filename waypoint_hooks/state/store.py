@@ -148,6 +148,12 @@ class State:
             own.close()
             raise
 
+    @property
+    def cut_off(self) -> str | None:
+        """Why the latest renewal of this process's lease failed (the database is away); ``None``
+        while it is renewed, or without a lease."""
+        return None if self._heartbeat is None else self._heartbeat.failure
+
     def close(self) -> None:
         try:
             if self._heartbeat is not None:
