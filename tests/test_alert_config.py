@@ -13,8 +13,9 @@ import attrs
 import pytest
 
 from waypoint_hooks import Duration, Health, PluginManager
-from waypoint_hooks.config.project import FIRING_HEALTHS, ConfigFileError, Project, load_config
+from waypoint_hooks.config.project import FIRING_HEALTHS, Project, load_config
 from waypoint_hooks.config.uses import check_plugins
+from waypoint_hooks.errors import ConfigFileError
 
 CONFIG = """\
 project = "shop"

@@ -29,7 +29,6 @@ from waypoint_hooks.config.project import (
     DEFAULT_TIMEOUT,
     MAX_CONFIG_BYTES,
     App,
-    ConfigFileError,
     Project,
     StatusSettings,
     Use,
@@ -37,6 +36,7 @@ from waypoint_hooks.config.project import (
     load_config,
 )
 from waypoint_hooks.config.uses import check_plugins
+from waypoint_hooks.errors import ConfigFileError
 from waypoint_hooks.model.durations import parse_duration
 
 FULL_HCL = """\

@@ -26,8 +26,9 @@ from waypoint_hooks import (
     report_from_json,
 )
 from waypoint_hooks.cli.commands import main
-from waypoint_hooks.config.project import _STATUS_KEYS, ConfigFileError, load_config
+from waypoint_hooks.config.project import _STATUS_KEYS, load_config
 from waypoint_hooks.config.uses import check_plugins
+from waypoint_hooks.errors import ConfigFileError
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -16,16 +16,22 @@ _EXPORTS = {
     ".model.aggregate": ("DEFAULT_ORDER", "POLICIES", "Policy", "aggregate"),
     ".plugins.context": ("Context", "JobInfo", "Target"),
     ".model.durations": ("Duration",),
-    ".errors": ("ConfigError", "PluginError", "StructureError"),
+    ".errors": (
+        "ConfigError",
+        "HookFailed",
+        "HookTimeout",
+        "PluginError",
+        "ReportDecodeError",
+        "StructureError",
+    ),
     ".model.health": ("CategoryDisplayHint", "Health"),
     ".plugins.markers": ("hookimpl",),
     ".model.report": ("Resource", "StatusReport", "finalize"),
     ".plugins.manager": ("AUTOLOAD_ENV", "Plugin", "PluginManager", "PluginSpecs", "discover"),
     ".model.redaction": ("redact_urls",),
-    ".plugins.callers": ("HookFailed", "HookTimeout"),
     ".plugins.request": ("HookRequest",),
     ".plugins.runner": ("Runner", "StatusCheck"),
-    ".model.wire": ("ReportDecodeError", "report_from_json", "report_to_json"),
+    ".model.wire": ("report_from_json", "report_to_json"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -67,15 +73,21 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .errors import ConfigError, PluginError, StructureError
+    from .errors import (
+        ConfigError,
+        HookFailed,
+        HookTimeout,
+        PluginError,
+        ReportDecodeError,
+        StructureError,
+    )
     from .model.aggregate import DEFAULT_ORDER, POLICIES, Policy, aggregate
     from .model.alert import Alert
     from .model.durations import Duration
     from .model.health import CategoryDisplayHint, Health
     from .model.redaction import redact_urls
     from .model.report import Resource, StatusReport, finalize
-    from .model.wire import ReportDecodeError, report_from_json, report_to_json
-    from .plugins.callers import HookFailed, HookTimeout
+    from .model.wire import report_from_json, report_to_json
     from .plugins.context import Context, JobInfo, Target
     from .plugins.manager import AUTOLOAD_ENV, Plugin, PluginManager, PluginSpecs, discover
     from .plugins.markers import hookimpl

@@ -350,7 +350,7 @@ class PluginHarness:
         make: bool = False,
         timeout: float | None = None,
     ) -> Any:
-        from .plugins.callers import HookFailed
+        from .errors import HookFailed
         from .plugins.request import HookRequest
         from .plugins.runner import Runner
 

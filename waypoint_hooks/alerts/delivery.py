@@ -17,15 +17,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Final, final
 
 from ..config.project import Project
-from ..errors import PluginError
-from ..plugins.callers import HookFailed, HookTimeout
+from ..errors import HookFailed, HookTimeout, PluginError, StateError
 from ..plugins.context import JobInfo
 from ..plugins.manager import PluginManager
 from ..plugins.request import HookRequest
 from ..plugins.runner import Runner
 from ..plugins.signals import STOP
 from ..plugins.workers import run_abandoning
-from ..state.store import Delivery, State, StateError
+from ..state.store import Delivery, State
 
 __all__ = ["FIRST_RETRY", "LONGEST_RETRY", "Courier", "backoff"]
 

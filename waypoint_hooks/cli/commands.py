@@ -70,8 +70,9 @@ class Session:
 
     def state(self, project: Project, read_only: bool = False) -> State:
         """The project's state; ``read_only`` for a command that only reads it (DESIGN §13)."""
+        from ..errors import StateError
         from ..state.database import is_url
-        from ..state.store import STATE_ENV, State, StateError, default_state_path
+        from ..state.store import STATE_ENV, State, default_state_path
 
         chosen = self.state_option or os.environ.get(STATE_ENV)
         if not chosen:
@@ -165,10 +166,8 @@ def _handle_errors(function: _F, stopped: Callable[[int | None], NoReturn] | Non
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ..config.project import ConfigFileError
-        from ..lifecycle.launcher import UnknownAppError
+        from ..errors import ConfigFileError, StateError, UnknownAppError
         from ..plugins.signals import STOP, Interrupted
-        from ..state.store import StateError
 
         session = click.get_current_context().find_object(Session)
         try:

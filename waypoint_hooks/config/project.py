@@ -42,7 +42,6 @@ __all__ = [
     "FIRING_HEALTHS",
     "MAX_CONFIG_BYTES",
     "App",
-    "ConfigFileError",
     "Maintenance",
     "Notify",
     "Project",

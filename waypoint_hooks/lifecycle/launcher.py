@@ -19,7 +19,7 @@ import attrs
 
 from ..alerts.machine import Alerting
 from ..config.project import App, Project, Use
-from ..errors import PluginError
+from ..errors import HookFailed, HookTimeout, PluginError, UnknownAppError
 from ..model.report import StatusReport
 from ..plugins.components import OBSERVER_HOOK, TargetKind, lifecycle_of
 from ..plugins.context import JobInfo, Target
@@ -35,16 +35,12 @@ if TYPE_CHECKING:
     from ..plugins.manager import PluginManager
     from ..plugins.runner import Checked, Runner, StatusCheck
 
-__all__ = ["AppStatus", "Launcher", "Outcome", "Reports", "UnknownAppError", "store"]
+__all__ = ["AppStatus", "Launcher", "Outcome", "Reports", "store"]
 
 _T = TypeVar("_T")
 #: Reports to store, by how many reports of each of their targets to keep.
 #: Reports of checks, each with the deployment or release it is about: what :func:`store` writes.
 Reports = list[tuple[Record, StatusReport]]
-
-
-class UnknownAppError(ValueError):
-    """An app named on the command line is not in the config."""
 
 
 @final
@@ -481,8 +477,6 @@ class Launcher:
     ) -> tuple[_T] | str:
         """Run one deploy, release or destroy call: ``(its value,)``, or why it failed, the
         failure added to ``outcome`` and shown."""
-        from ..plugins.callers import HookFailed, HookTimeout
-
         try:
             return (await call,)
         except (PluginError, HookFailed, HookTimeout, TypeError) as exc:

@@ -26,12 +26,13 @@ from typing import Any, Final
 
 import attrs
 
+from ..errors import HookFailed, HookTimeout
 from ..model.alert import Alert
 from ..model.codec import unstructure_value
 from ..model.report import StatusReport, validate_report
 from ..model.wire import report_from_json, report_to_wire
 from ..terminal import UI, Event, RecordingUI
-from .callers import HookFailed, HookTimeout, invoke
+from .callers import invoke
 from .context import JobInfo
 from .logs import log_to_stderr
 from .manager import HookCall, PluginManager, PluginSpecs

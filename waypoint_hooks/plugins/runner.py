@@ -9,13 +9,13 @@ from typing import Any, Final, Literal, cast, final
 
 import attrs
 
-from ..errors import PluginError
+from ..errors import HookFailed, HookTimeout, PluginError
 from ..model.aggregate import DEFAULT_POLICY, Policy
 from ..model.codec import unstructure_value
 from ..model.limits import ReportLimits
 from ..model.report import StatusReport, finalize, redact_report, unknown_report
 from ..terminal import UI, WARNING_STYLE, SilentUI
-from .callers import HookFailed, HookTimeout, invoke
+from .callers import invoke
 from .components import OBSERVER_HOOK, lifecycle_of
 from .context import JobInfo, Target
 from .isolation import invoke_isolated

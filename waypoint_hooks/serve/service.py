@@ -21,8 +21,9 @@ from typing import Any, Final, final
 import attrs
 
 from ..cli import render as _render
-from ..config.project import App, ConfigFileError, Project
-from ..lifecycle.launcher import AppStatus, Launcher, Reports, UnknownAppError, store
+from ..config.project import App, Project
+from ..errors import ConfigFileError, UnknownAppError
+from ..lifecycle.launcher import AppStatus, Launcher, Reports, store
 from ..model.report import StatusReport
 from ..plugins.components import TargetKind
 from ..plugins.runner import Checked, StatusCheck

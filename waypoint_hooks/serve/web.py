@@ -26,7 +26,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..lifecycle.launcher import AppStatus, UnknownAppError
+from ..errors import UnknownAppError
+from ..lifecycle.launcher import AppStatus
 from ..plugins.signals import STOP, Interrupted
 from ..plugins.workers import run_abandoning
 from .metrics import CONTENT_TYPE

@@ -25,12 +25,13 @@ from typing import Any, Final, Literal, TypeVar, final
 import attrs
 
 from ..alerts.machine import Alerting, Checked, Key, Watch
+from ..errors import ReportDecodeError, StateError
 from ..model.alert import Alert, AlertState
 from ..model.health import HEALTH_NAMES, Health
 from ..model.redaction import redact_urls, redact_value
 from ..model.report import StatusReport
-from ..model.wire import ReportDecodeError, report_from_json, report_to_json
-from .database import NO_LIMIT, STATE_ENV, Database, StateError, is_url
+from ..model.wire import report_from_json, report_to_json
+from .database import NO_LIMIT, STATE_ENV, Database, is_url
 from .heartbeat import LEASE, Heartbeat
 from .owners import alive, this_command
 
@@ -44,7 +45,6 @@ __all__ = [
     "Record",
     "RecordStatus",
     "State",
-    "StateError",
     "StoredAlert",
     "StoredReport",
     "Taken",
