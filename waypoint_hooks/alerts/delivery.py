@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Final, final
 
 from ..config.project import Project
-from ..errors import HookFailed, HookTimeout, PluginError, StateError
+from ..errors import PluginError, StateError
 from ..plugins.context import JobInfo
 from ..plugins.manager import PluginManager
 from ..plugins.request import HookRequest
@@ -114,7 +114,7 @@ class Courier:
             )
             try:
                 await self.runner.call(request)
-            except (PluginError, HookFailed, HookTimeout) as exc:
+            except PluginError as exc:
                 error = str(exc)
         ended = self.clock()
         what = f"{alert.state} alert {delivery.id} of notify {alert.notify!r} ({alert.message})"

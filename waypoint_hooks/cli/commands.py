@@ -156,8 +156,9 @@ def _print_traceback(failure: BaseException) -> None:
 
 
 def _handle_errors(function: _F, stopped: Callable[[int | None], NoReturn] | None = None) -> _F:
-    """Turn the errors a user can fix into a message and exit code 2; anything else into a
-    message and exit code 1, with the traceback only under ``-v``.
+    """Turn the errors a user can fix (a :class:`UsageError`) into their message and exit code
+    2; anything else into a message naming its class and exit code 1, with the traceback only
+    under ``-v``.
 
     A command that a stop signal ended exits with 128 + its number (DESIGN §12), or as
     ``stopped`` says for a command that runs until one (a second signal is always that).
@@ -166,7 +167,7 @@ def _handle_errors(function: _F, stopped: Callable[[int | None], NoReturn] | Non
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ..errors import ConfigFileError, StateError, UnknownAppError
+        from ..errors import UsageError
         from ..plugins.signals import STOP, Interrupted
 
         session = click.get_current_context().find_object(Session)
@@ -178,7 +179,7 @@ def _handle_errors(function: _F, stopped: Callable[[int | None], NoReturn] | Non
             if STOP.requested:
                 first_stop(STOP.exit_code)
             raise
-        except (ConfigFileError, StateError, UnknownAppError) as exc:
+        except UsageError as exc:
             _fail(str(exc), USAGE)
         except (click.ClickException, click.Abort, click.exceptions.Exit):
             raise

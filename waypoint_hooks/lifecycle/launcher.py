@@ -19,7 +19,7 @@ import attrs
 
 from ..alerts.machine import Alerting
 from ..config.project import App, Project, Use
-from ..errors import HookFailed, HookTimeout, PluginError, UnknownAppError
+from ..errors import PluginError, UnknownAppError
 from ..model.report import StatusReport
 from ..plugins.components import OBSERVER_HOOK, TargetKind, lifecycle_of
 from ..plugins.context import JobInfo, Target
@@ -479,7 +479,7 @@ class Launcher:
         failure added to ``outcome`` and shown."""
         try:
             return (await call,)
-        except (PluginError, HookFailed, HookTimeout, TypeError) as exc:
+        except (PluginError, TypeError) as exc:
             outcome.failures.append(f"app {app.name!r}: {exc}")
             self._say(f"✖ {exc}")
             return str(exc)

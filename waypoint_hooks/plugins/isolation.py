@@ -184,7 +184,7 @@ def _serve(sent: Mapping[str, Any], send: Callable[[dict[str, Any]], None]) -> d
         arguments = request.arguments(request.context())
         response.update(_result(request.hook, run_abandoning(invoke(call, arguments, None))))
     except HookFailed as exc:
-        response["error"] = str(exc).removeprefix(f"plugin {exc.call.plugin!r} {exc.call.hook} ")
+        response["error"] = exc.message
     except Exception as exc:
         response["error"] = f"raised {type(exc).__name__}: {exc}"
     response["events"] = [attrs.asdict(event) for event in ui.events]

@@ -219,7 +219,7 @@ class Runner:
             value = await self.call(check.request(self.timeout), key=check.target.id)
         except HookTimeout as exc:
             return "timeout", check.unknown(str(exc))
-        except (PluginError, HookFailed) as exc:
+        except PluginError as exc:
             return "raised", check.unknown(str(exc))
         if not isinstance(value, StatusReport):
             what = "None" if value is None else f"a {type(value).__name__}"
@@ -245,5 +245,5 @@ class Runner:
             )
             try:
                 await self.call(request)
-            except (HookFailed, HookTimeout) as exc:
+            except PluginError as exc:
                 check.ui.output(f"observer {exc}", style=WARNING_STYLE)

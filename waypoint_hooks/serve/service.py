@@ -22,7 +22,7 @@ import attrs
 
 from ..cli import render as _render
 from ..config.project import App, Project
-from ..errors import ConfigFileError, UnknownAppError
+from ..errors import UnknownAppError, UsageError
 from ..lifecycle.launcher import AppStatus, Launcher, Reports, store
 from ..model.report import StatusReport
 from ..plugins.components import TargetKind
@@ -247,7 +247,7 @@ class StatusService:
             missing = [name for name in self.names if name not in project.apps]
             if missing:
                 raise UnknownAppError(f"{path}: no app {missing[0]!r}, which is served")
-        except (ConfigFileError, UnknownAppError) as exc:
+        except UsageError as exc:  # the file as it is now cannot be served: the user fixes it
             self.config_error = str(exc)
             logger.warning("%s; the config read before goes on running", exc)
             return
