@@ -185,6 +185,19 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
     assert "waypoint-hooks" in result.output
 
 
+@pytest.mark.parametrize("args", [["--help"], ["--version"]])
+def test_help_and_version_import_neither_attrs_cattrs_nor_pluggy(args: list[str]) -> None:
+    program = (
+        "import sys; from waypoint_hooks.cli.commands import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+        "print(sorted({'attr', 'attrs', 'cattrs', 'pluggy'} & set(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "[]"
+
+
 def test_version_prints_the_package_version() -> None:
     from waypoint_hooks import __version__
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Callable
 from types import ModuleType
 
 import pytest
 
+import waypoint_hooks
+import waypoint_hooks.host
 from waypoint_hooks import (
     AUTOLOAD_ENV,
     PluginError,
@@ -331,9 +334,21 @@ def test_observers_are_every_plugins_implementation(
     assert sorted(c.plugin for c in calls) == ["one", "two"]
 
 
-def test_every_public_name_is_listed_and_importable() -> None:
-    import waypoint_hooks
+# --- the public API: the plugin author's, and the embedding API in host -----------------
 
-    assert sorted(waypoint_hooks.__all__) == sorted(waypoint_hooks._MODULE_OF)
-    for name in waypoint_hooks.__all__:
-        assert getattr(waypoint_hooks, name) is not None
+
+@pytest.mark.parametrize("module", [waypoint_hooks, waypoint_hooks.host], ids=lambda m: m.__name__)
+def test_every_public_name_is_listed_and_importable(module: ModuleType) -> None:
+    table = [name for names in module._EXPORTS.values() for name in names]
+    assert sorted(module.__all__) == sorted(table)
+    for name in module.__all__:
+        assert getattr(module, name) is not None
+
+
+def test_importing_the_host_imports_none_of_what_its_names_need() -> None:
+    code = (
+        "import sys, waypoint_hooks.host\n"
+        "print(sorted({'attr', 'attrs', 'cattrs', 'pluggy'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -1,13 +1,15 @@
 """waypoint-hooks: deployment-health plugins on pluggy, after HashiCorp Waypoint's Status.
 
-The public names load on first use (PEP 562): the launcher's ``--help`` and ``--version``
-must not pay for attrs, cattrs and pluggy.
+This module is the plugin author's API; a program that runs plugins uses
+``waypoint_hooks.host``. The names load on first use (PEP 562, ``_exports``): the launcher's
+``--help`` and ``--version`` must not pay for attrs, cattrs and pluggy.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from . import _exports
 
 __version__ = "0.1.0"
 
@@ -33,7 +35,6 @@ _EXPORTS = {
     ".plugins.runner": ("Runner", "StatusCheck"),
     ".model.wire": ("report_from_json", "report_to_json"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 # Spelled out (not derived) so that type checkers and linters see it; a test keeps it
 # equal to the table above.
@@ -95,14 +96,4 @@ if TYPE_CHECKING:
     from .plugins.runner import Runner, StatusCheck
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'waypoint_hooks' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # the next look-up is an ordinary global
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = _exports.lazy(globals(), _EXPORTS)
