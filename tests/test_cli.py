@@ -22,7 +22,6 @@ import pytest
 from click.testing import CliRunner, Result
 from hostile import harness
 
-from waypoint_hooks import AUTOLOAD_ENV
 from waypoint_hooks.cli.commands import _handle_errors, main
 from waypoint_hooks.errors import (
     ConfigError,
@@ -32,6 +31,7 @@ from waypoint_hooks.errors import (
     UnknownAppError,
     UsageError,
 )
+from waypoint_hooks.host import AUTOLOAD_ENV
 
 # A plugin whose health a test sets by writing a JSON file: {"deployment": "READY", ...}.
 SWITCHBOARD = """

@@ -18,17 +18,12 @@ import attrs
 import click
 import pytest
 
-from waypoint_hooks import (
-    AUTOLOAD_ENV,
-    PluginManager,
-    ReportDecodeError,
-    hookspecs,
-    report_from_json,
-)
+from waypoint_hooks import ReportDecodeError, hookspecs, report_from_json
 from waypoint_hooks.cli.commands import main
 from waypoint_hooks.config.project import _STATUS_KEYS, load_config
 from waypoint_hooks.config.uses import check_plugins
 from waypoint_hooks.errors import ConfigFileError
+from waypoint_hooks.host import AUTOLOAD_ENV, PluginManager
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from hostile.harness import GUARD, App, Processes, Project, kill_group, wait_until
 
-from waypoint_hooks import JobInfo, PluginManager, hookimpl
+from waypoint_hooks import JobInfo, hookimpl
 from waypoint_hooks.config.project import load_config
+from waypoint_hooks.host import PluginManager
 from waypoint_hooks.lifecycle.launcher import Launcher
 from waypoint_hooks.state.store import State
 

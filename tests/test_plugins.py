@@ -11,13 +11,8 @@ import pytest
 
 import waypoint_hooks
 import waypoint_hooks.host
-from waypoint_hooks import (
-    AUTOLOAD_ENV,
-    PluginError,
-    PluginManager,
-    PluginSpecs,
-    discover,
-)
+from waypoint_hooks import PluginError
+from waypoint_hooks.host import AUTOLOAD_ENV, PluginManager, PluginSpecs, discover
 
 PLATFORM = """
     from waypoint_hooks import Health, StatusReport, hookimpl

@@ -27,8 +27,9 @@ from helpers_postgres import query
 from hostile import harness
 from hostile.harness import App, Processes, Project
 
-from waypoint_hooks import AUTOLOAD_ENV, Health, Resource, StatusReport
+from waypoint_hooks import Health, Resource, StatusReport
 from waypoint_hooks.errors import StateError
+from waypoint_hooks.host import AUTOLOAD_ENV
 from waypoint_hooks.model.redaction import redact_urls
 from waypoint_hooks.state import store as state_module
 from waypoint_hooks.state.store import (
