@@ -18,28 +18,35 @@ _EXPORTS = {
     ".model.aggregate": ("DEFAULT_ORDER", "POLICIES", "Policy", "aggregate"),
     ".plugins.context": ("Context", "JobInfo", "Target"),
     ".model.durations": ("Duration",),
-    ".errors": (
-        "ConfigError",
-        "HookFailed",
-        "HookTimeout",
-        "PluginError",
-        "ReportDecodeError",
-        "StructureError",
-    ),
+    ".errors": ("ConfigError", "PluginError", "ReportDecodeError", "StructureError"),
     ".model.health": ("CategoryDisplayHint", "Health"),
     ".plugins.markers": ("hookimpl",),
     ".model.report": ("Resource", "StatusReport", "finalize"),
-    ".plugins.manager": ("AUTOLOAD_ENV", "Plugin", "PluginManager", "PluginSpecs", "discover"),
     ".model.redaction": ("redact_urls",),
-    ".plugins.request": ("HookRequest",),
-    ".plugins.runner": ("Runner", "StatusCheck"),
     ".model.wire": ("report_from_json", "report_to_json"),
 }
+
+#: The embedding API, now in waypoint_hooks.host: importable from here until 1.0, each use
+#: with a DeprecationWarning.
+_MOVED = dict.fromkeys(
+    (
+        "AUTOLOAD_ENV",
+        "HookFailed",
+        "HookRequest",
+        "HookTimeout",
+        "Plugin",
+        "PluginManager",
+        "PluginSpecs",
+        "Runner",
+        "StatusCheck",
+        "discover",
+    ),
+    "waypoint_hooks.host",
+)
 
 # Spelled out (not derived) so that type checkers and linters see it; a test keeps it
 # equal to the table above.
 __all__ = [
-    "AUTOLOAD_ENV",
     "DEFAULT_ORDER",
     "POLICIES",
     "Alert",
@@ -48,24 +55,15 @@ __all__ = [
     "Context",
     "Duration",
     "Health",
-    "HookFailed",
-    "HookRequest",
-    "HookTimeout",
     "JobInfo",
-    "Plugin",
     "PluginError",
-    "PluginManager",
-    "PluginSpecs",
     "Policy",
     "ReportDecodeError",
     "Resource",
-    "Runner",
-    "StatusCheck",
     "StatusReport",
     "StructureError",
     "Target",
     "aggregate",
-    "discover",
     "finalize",
     "hookimpl",
     "redact_urls",
@@ -74,13 +72,21 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .errors import (
-        ConfigError,
+    from .errors import ConfigError, PluginError, ReportDecodeError, StructureError
+
+    # The names that moved to the host, still typed where they are used from here; type
+    # checkers that want re-exports explicit flag such uses, as the warning does at run time.
+    from .host import (  # noqa: F401
+        AUTOLOAD_ENV,
         HookFailed,
+        HookRequest,
         HookTimeout,
-        PluginError,
-        ReportDecodeError,
-        StructureError,
+        Plugin,
+        PluginManager,
+        PluginSpecs,
+        Runner,
+        StatusCheck,
+        discover,
     )
     from .model.aggregate import DEFAULT_ORDER, POLICIES, Policy, aggregate
     from .model.alert import Alert
@@ -90,10 +96,6 @@ if TYPE_CHECKING:
     from .model.report import Resource, StatusReport, finalize
     from .model.wire import report_from_json, report_to_json
     from .plugins.context import Context, JobInfo, Target
-    from .plugins.manager import AUTOLOAD_ENV, Plugin, PluginManager, PluginSpecs, discover
     from .plugins.markers import hookimpl
-    from .plugins.request import HookRequest
-    from .plugins.runner import Runner, StatusCheck
 
-
-__getattr__, __dir__ = _exports.lazy(globals(), _EXPORTS)
+__getattr__, __dir__ = _exports.lazy(globals(), _EXPORTS, _MOVED)
