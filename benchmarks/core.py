@@ -13,10 +13,7 @@ import attrs
 from waypoint_hooks import (
     Health,
     JobInfo,
-    PluginManager,
     Resource,
-    Runner,
-    StatusCheck,
     StatusReport,
     Target,
     aggregate,
@@ -25,6 +22,7 @@ from waypoint_hooks import (
     report_from_json,
     report_to_json,
 )
+from waypoint_hooks.host import PluginManager, Runner, StatusCheck
 from waypoint_hooks.model.wire import report_to_wire
 from waypoint_hooks.plugins.callers import _call_sync
 from waypoint_hooks.terminal import SilentUI

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from waypoint_hooks import AUTOLOAD_ENV, JobInfo, PluginManager
+from waypoint_hooks import JobInfo
+from waypoint_hooks.host import AUTOLOAD_ENV, PluginManager
 
 #: Set by .ci/run: there, a test whose system package is missing fails instead of skipping.
 REQUIRE_SYSTEM_PACKAGES_ENV = "WAYPOINT_HOOKS_REQUIRE_SYSTEM_PACKAGES"

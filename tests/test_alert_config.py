@@ -12,9 +12,11 @@ from types import ModuleType
 import attrs
 import pytest
 
-from waypoint_hooks import Duration, Health, PluginManager
-from waypoint_hooks.config.project import FIRING_HEALTHS, ConfigFileError, Project, load_config
+from waypoint_hooks import Duration, Health
+from waypoint_hooks.config.project import FIRING_HEALTHS, Project, load_config
 from waypoint_hooks.config.uses import check_plugins
+from waypoint_hooks.errors import ConfigFileError
+from waypoint_hooks.host import PluginManager
 
 CONFIG = """\
 project = "shop"

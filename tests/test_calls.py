@@ -17,16 +17,8 @@ from typing import Any
 
 import pytest
 
-from waypoint_hooks import (
-    Health,
-    JobInfo,
-    PluginManager,
-    Runner,
-    StatusCheck,
-    StatusReport,
-    Target,
-    hookimpl,
-)
+from waypoint_hooks import Health, JobInfo, StatusReport, Target, hookimpl
+from waypoint_hooks.host import PluginManager, Runner, StatusCheck
 
 #: A request id, as a tracing or logging library keeps it for the code that runs on its behalf.
 REQUEST: ContextVar[str] = ContextVar("REQUEST", default="none")

@@ -17,12 +17,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 from hostile import harness
 
-from waypoint_hooks import AUTOLOAD_ENV
-from waypoint_hooks.cli.commands import main
+from waypoint_hooks.cli.commands import _handle_errors, main
+from waypoint_hooks.errors import (
+    ConfigError,
+    ConfigFileError,
+    PluginError,
+    StateError,
+    UnknownAppError,
+    UsageError,
+)
+from waypoint_hooks.host import AUTOLOAD_ENV
 
 # A plugin whose health a test sets by writing a JSON file: {"deployment": "READY", ...}.
 SWITCHBOARD = """
@@ -174,6 +183,19 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
     assert result.exit_code == 0
     assert "Example" in result.output
     assert "waypoint-hooks" in result.output
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"]])
+def test_help_and_version_import_neither_attrs_cattrs_nor_pluggy(args: list[str]) -> None:
+    program = (
+        "import sys; from waypoint_hooks.cli.commands import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+        "print(sorted({'attr', 'attrs', 'cattrs', 'pluggy'} & set(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "[]"
 
 
 def test_version_prints_the_package_version() -> None:
@@ -683,6 +705,38 @@ def test_a_state_that_is_not_a_database_is_a_usage_error(project: Project) -> No
     result = project.run("status")
     assert result.exit_code == 2
     assert str(project.state) in result.output
+
+
+def _failing_command(error: Exception) -> click.Command:
+    @click.command()
+    @_handle_errors
+    def command() -> None:
+        raise error
+
+    return command
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        UsageError("the serve extra is not installed"),
+        ConfigError("web", "http", [("url", "expected str")]),
+        ConfigFileError(Path("waypoint.hcl"), 3, "unknown block"),
+        StateError("state x.db: not a database"),
+        UnknownAppError("no app 'web'"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_every_usage_error_exits_2_with_its_message_alone(error: UsageError) -> None:
+    result = CliRunner().invoke(_failing_command(error))
+    assert (result.exit_code, result.stderr) == (2, f"Error: {error}\n")
+
+
+def test_any_other_error_exits_1_naming_its_class() -> None:
+    error = PluginError("web", "does not implement platform_status_func")
+    result = CliRunner().invoke(_failing_command(error))
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: PluginError: {error} (-v shows the traceback)\n"
 
 
 # --- the installed console script, for real ----------------------------------------------

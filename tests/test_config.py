@@ -21,7 +21,7 @@ from hostile import harness
 from hypothesis import given
 from hypothesis import strategies as st
 
-from waypoint_hooks import Duration, Plugin, PluginManager, Policy
+from waypoint_hooks import Duration, Policy
 from waypoint_hooks.config import reader as _reader
 from waypoint_hooks.config.project import (
     DEFAULT_CONCURRENCY,
@@ -29,7 +29,6 @@ from waypoint_hooks.config.project import (
     DEFAULT_TIMEOUT,
     MAX_CONFIG_BYTES,
     App,
-    ConfigFileError,
     Project,
     StatusSettings,
     Use,
@@ -37,6 +36,8 @@ from waypoint_hooks.config.project import (
     load_config,
 )
 from waypoint_hooks.config.uses import check_plugins
+from waypoint_hooks.errors import ConfigFileError
+from waypoint_hooks.host import Plugin, PluginManager
 from waypoint_hooks.model.durations import parse_duration
 
 FULL_HCL = """\

@@ -18,16 +18,12 @@ import attrs
 import click
 import pytest
 
-from waypoint_hooks import (
-    AUTOLOAD_ENV,
-    PluginManager,
-    ReportDecodeError,
-    hookspecs,
-    report_from_json,
-)
+from waypoint_hooks import ReportDecodeError, errors, hookspecs, report_from_json
 from waypoint_hooks.cli.commands import main
-from waypoint_hooks.config.project import _STATUS_KEYS, ConfigFileError, load_config
+from waypoint_hooks.config.project import _STATUS_KEYS, load_config
 from waypoint_hooks.config.uses import check_plugins
+from waypoint_hooks.errors import ConfigFileError
+from waypoint_hooks.host import AUTOLOAD_ENV, PluginManager
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -261,7 +257,8 @@ def test_every_python_example_runs(block: Block, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     done = subprocess.run(
-        [sys.executable, str(script)],
+        # An example shows the API as it stays: what goes in 1.0 fails it.
+        [sys.executable, "-W", "error::DeprecationWarning", str(script)],
         cwd=work,
         env={**os.environ, AUTOLOAD_ENV: "1"},
         capture_output=True,
@@ -283,7 +280,11 @@ def test_the_docs_have_python_examples() -> None:
 
 @pytest.mark.parametrize(
     ("module", "heading"),
-    [("waypoint_hooks", "### `NAME`"), ("waypoint_hooks.resources", "### `resources.NAME`")],
+    [
+        ("waypoint_hooks", "### `NAME`"),
+        ("waypoint_hooks.host", "### `host.NAME`"),
+        ("waypoint_hooks.resources", "### `resources.NAME`"),
+    ],
 )
 def test_the_api_reference_documents_exactly_the_public_names(module: str, heading: str) -> None:
     text = (DOCS / "api.md").read_text(encoding="utf-8")
@@ -421,3 +422,43 @@ def test_a_site_with_a_broken_anchor_does_not_build(tmp_path: Path) -> None:
     built = _build_site(copy, tmp_path / "site")
     assert built.returncode != 0
     assert "no-such-heading" in built.stdout + built.stderr
+
+
+#: A line of the tree docs/api.md draws: the class, indented under its base, with its
+#: builtin bases (``ConfigError(ValueError)``), then what it is for.
+_TREE_LINE = re.compile(
+    r"^(?P<indent>(?:    )*)(?P<name>\w+)(?:\((?P<builtins>[\w, ]+)\))?(?:  .*)?$"
+)
+
+
+def _drawn_tree() -> set[tuple[str, str | None, tuple[str, ...]]]:
+    """Each class of the tree docs/api.md draws: its name, its base in the tree, its builtin
+    bases."""
+    (block,) = [
+        block
+        for block in _blocks(DOCS / "api.md")
+        if block.language == "text" and block.text.startswith("WaypointHooksError")
+    ]
+    drawn = set()
+    parents: list[str] = []
+    for line in block.text.splitlines():
+        match = _TREE_LINE.match(line)
+        assert match is not None, f"{block.where}: {line!r} is not a line of the tree"
+        depth = len(match["indent"]) // 4
+        parents[depth:] = [match["name"]]
+        builtins = tuple(match["builtins"].split(", ")) if match["builtins"] else ()
+        drawn.add((match["name"], parents[depth - 1] if depth else None, builtins))
+    return drawn
+
+
+def test_the_api_reference_draws_the_exception_tree_as_the_classes_make_it() -> None:
+    classes = [getattr(errors, name) for name in errors.__all__]
+    made = {
+        (
+            cls.__name__,
+            next((base.__name__ for base in cls.__bases__ if base in classes), None),
+            tuple(base.__name__ for base in cls.__bases__ if base.__module__ == "builtins"),
+        )
+        for cls in classes
+    }
+    assert _drawn_tree() == made

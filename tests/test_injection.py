@@ -24,8 +24,8 @@ from click.testing import CliRunner, Result
 from hostile import harness
 from hostile.harness import App, Project, assert_survived, parse, report_of
 
-from waypoint_hooks import AUTOLOAD_ENV
 from waypoint_hooks.cli.commands import main
+from waypoint_hooks.host import AUTOLOAD_ENV
 
 PAYLOAD = (
     "blink\x1b[5;35mMAGENTA\x1b[0m "

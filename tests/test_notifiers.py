@@ -11,7 +11,8 @@ from types import ModuleType
 
 import pytest
 
-from waypoint_hooks import Alert, HookRequest, JobInfo, PluginManager, PluginSpecs, Runner
+from waypoint_hooks import Alert, JobInfo
+from waypoint_hooks.host import HookRequest, PluginManager, PluginSpecs, Runner
 from waypoint_hooks.testing import PluginHarness, sample_alert
 
 NOTIFIER = """

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from types import ModuleType
 
 import pytest
 
-from waypoint_hooks import (
-    AUTOLOAD_ENV,
-    PluginError,
-    PluginManager,
-    PluginSpecs,
-    discover,
-)
+import waypoint_hooks
+import waypoint_hooks.host
+from waypoint_hooks import PluginError
+from waypoint_hooks.host import AUTOLOAD_ENV, PluginManager, PluginSpecs, discover
 
 PLATFORM = """
     from waypoint_hooks import Health, StatusReport, hookimpl
@@ -331,9 +330,82 @@ def test_observers_are_every_plugins_implementation(
     assert sorted(c.plugin for c in calls) == ["one", "two"]
 
 
-def test_every_public_name_is_listed_and_importable() -> None:
-    import waypoint_hooks
+# --- the public API: the plugin author's, and the embedding API in host -----------------
 
-    assert sorted(waypoint_hooks.__all__) == sorted(waypoint_hooks._MODULE_OF)
-    for name in waypoint_hooks.__all__:
-        assert getattr(waypoint_hooks, name) is not None
+
+@pytest.mark.parametrize("module", [waypoint_hooks, waypoint_hooks.host], ids=lambda m: m.__name__)
+def test_every_public_name_is_listed_and_importable(module: ModuleType) -> None:
+    table = [name for names in module._EXPORTS.values() for name in names]
+    assert sorted(module.__all__) == sorted(table)
+    for name in module.__all__:
+        assert getattr(module, name) is not None
+
+
+def test_importing_the_host_imports_none_of_what_its_names_need() -> None:
+    code = (
+        "import sys, waypoint_hooks.host\n"
+        "print(sorted({'attr', 'attrs', 'cattrs', 'pluggy'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+#: The embedding API that moved from waypoint_hooks to waypoint_hooks.host.
+MOVED_TO_HOST = [
+    "AUTOLOAD_ENV",
+    "HookFailed",
+    "HookRequest",
+    "HookTimeout",
+    "Plugin",
+    "PluginManager",
+    "PluginSpecs",
+    "Runner",
+    "StatusCheck",
+    "discover",
+]
+
+
+def _importing(statement: str) -> tuple[dict[str, object], list[warnings.WarningMessage]]:
+    """What ``statement`` binds, and the warnings it raised (every one, even if seen before)."""
+    namespace: dict[str, object] = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exec(statement, namespace)
+    return namespace, caught
+
+
+@pytest.mark.parametrize("name", MOVED_TO_HOST)
+def test_a_name_of_the_embedding_api_imports_from_the_host_silently(name: str) -> None:
+    namespace, caught = _importing(f"from waypoint_hooks.host import {name}")
+    assert caught == []
+    assert namespace[name] is getattr(waypoint_hooks.host, name)
+
+
+@pytest.mark.parametrize("name", MOVED_TO_HOST)
+def test_a_moved_name_still_imports_from_waypoint_hooks_with_one_deprecation_warning(
+    name: str,
+) -> None:
+    namespace, caught = _importing(f"from waypoint_hooks import {name}")
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (
+            DeprecationWarning,
+            f"import {name} from waypoint_hooks.host; waypoint_hooks.{name} goes in 1.0",
+        )
+    ]
+    assert namespace[name] is getattr(waypoint_hooks.host, name)
+    assert name not in waypoint_hooks.__all__
+
+
+def test_each_use_of_a_moved_name_is_told_at_its_own_line() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = waypoint_hooks.Runner
+        second = waypoint_hooks.Runner
+    assert first is second is waypoint_hooks.host.Runner
+    assert [w.filename for w in caught] == [__file__, __file__]
+    assert caught[1].lineno == caught[0].lineno + 1
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="module 'waypoint_hooks' has no attribute 'Nope'"):
+        _ = waypoint_hooks.Nope

@@ -19,9 +19,10 @@ from helpers_state import add_deployment, store_reports
 from hostile.harness import App, Project
 
 from waypoint_hooks import Health, StatusReport
+from waypoint_hooks.errors import StateError
 from waypoint_hooks.state.database import Database
 from waypoint_hooks.state.postgres import PostgresDatabase
-from waypoint_hooks.state.store import State, StateError
+from waypoint_hooks.state.store import State
 
 #: Rounds of the writer that a restarting server interrupts.
 ROUNDS = 150

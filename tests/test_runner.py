@@ -18,15 +18,13 @@ from waypoint_hooks import (
     ConfigError,
     Health,
     JobInfo,
-    PluginManager,
     Policy,
     Resource,
-    Runner,
-    StatusCheck,
     StatusReport,
     Target,
     finalize,
 )
+from waypoint_hooks.host import PluginManager, Runner, StatusCheck
 from waypoint_hooks.terminal import RecordingUI
 
 Build = Callable[[str, str], ModuleType]
@@ -296,8 +294,8 @@ def test_a_hung_sync_plugin_never_keeps_the_process_from_exiting(tmp_path) -> No
         textwrap.dedent(
             """
             import time
-            from waypoint_hooks import (JobInfo, PluginManager, Runner, StatusCheck, Target,
-                                        hookimpl)
+            from waypoint_hooks import JobInfo, Target, hookimpl
+            from waypoint_hooks.host import PluginManager, Runner, StatusCheck
 
             class Hangs:
                 @hookimpl

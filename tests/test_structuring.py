@@ -12,7 +12,8 @@ import attrs
 import pytest
 
 import waypoint_hooks
-from waypoint_hooks import ConfigError, Duration, PluginManager, hookimpl
+from waypoint_hooks import ConfigError, Duration, hookimpl
+from waypoint_hooks.host import PluginManager
 from waypoint_hooks.model.codec import structure
 
 
@@ -21,7 +22,8 @@ def test_a_health_field_structures_in_a_fresh_interpreter() -> None:
     code = textwrap.dedent(
         """
         import attrs
-        from waypoint_hooks import Health, PluginManager, hookimpl
+        from waypoint_hooks import Health, hookimpl
+        from waypoint_hooks.host import PluginManager
 
         @attrs.define
         class Config:

@@ -593,7 +593,8 @@ def test_importing_the_plugin_imports_nothing_of_the_framework() -> None:
         "('waypoint_hooks', 'attr', 'attrs', 'cattrs', 'click', 'hcl2')))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "['waypoint_hooks', 'waypoint_hooks.testing']"
+    expected = ["waypoint_hooks", "waypoint_hooks._exports", "waypoint_hooks.testing"]
+    assert done.stdout.strip() == str(expected)
 
 
 def test_the_fixtures_work_in_a_plugin_authors_test_run(

@@ -1,13 +1,15 @@
 """waypoint-hooks: deployment-health plugins on pluggy, after HashiCorp Waypoint's Status.
 
-The public names load on first use (PEP 562): the launcher's ``--help`` and ``--version``
-must not pay for attrs, cattrs and pluggy.
+This module is the plugin author's API; a program that runs plugins uses
+``waypoint_hooks.host``. The names load on first use (PEP 562, ``_exports``): the launcher's
+``--help`` and ``--version`` must not pay for attrs, cattrs and pluggy.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from . import _exports
 
 __version__ = "0.1.0"
 
@@ -16,23 +18,35 @@ _EXPORTS = {
     ".model.aggregate": ("DEFAULT_ORDER", "POLICIES", "Policy", "aggregate"),
     ".plugins.context": ("Context", "JobInfo", "Target"),
     ".model.durations": ("Duration",),
-    ".errors": ("ConfigError", "PluginError", "StructureError"),
+    ".errors": ("ConfigError", "PluginError", "ReportDecodeError", "StructureError"),
     ".model.health": ("CategoryDisplayHint", "Health"),
     ".plugins.markers": ("hookimpl",),
     ".model.report": ("Resource", "StatusReport", "finalize"),
-    ".plugins.manager": ("AUTOLOAD_ENV", "Plugin", "PluginManager", "PluginSpecs", "discover"),
     ".model.redaction": ("redact_urls",),
-    ".plugins.callers": ("HookFailed", "HookTimeout"),
-    ".plugins.request": ("HookRequest",),
-    ".plugins.runner": ("Runner", "StatusCheck"),
-    ".model.wire": ("ReportDecodeError", "report_from_json", "report_to_json"),
+    ".model.wire": ("report_from_json", "report_to_json"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+#: The embedding API, now in waypoint_hooks.host: importable from here until 1.0, each use
+#: with a DeprecationWarning.
+_MOVED = dict.fromkeys(
+    (
+        "AUTOLOAD_ENV",
+        "HookFailed",
+        "HookRequest",
+        "HookTimeout",
+        "Plugin",
+        "PluginManager",
+        "PluginSpecs",
+        "Runner",
+        "StatusCheck",
+        "discover",
+    ),
+    "waypoint_hooks.host",
+)
 
 # Spelled out (not derived) so that type checkers and linters see it; a test keeps it
 # equal to the table above.
 __all__ = [
-    "AUTOLOAD_ENV",
     "DEFAULT_ORDER",
     "POLICIES",
     "Alert",
@@ -41,24 +55,15 @@ __all__ = [
     "Context",
     "Duration",
     "Health",
-    "HookFailed",
-    "HookRequest",
-    "HookTimeout",
     "JobInfo",
-    "Plugin",
     "PluginError",
-    "PluginManager",
-    "PluginSpecs",
     "Policy",
     "ReportDecodeError",
     "Resource",
-    "Runner",
-    "StatusCheck",
     "StatusReport",
     "StructureError",
     "Target",
     "aggregate",
-    "discover",
     "finalize",
     "hookimpl",
     "redact_urls",
@@ -67,30 +72,30 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .errors import ConfigError, PluginError, StructureError
+    from .errors import ConfigError, PluginError, ReportDecodeError, StructureError
+
+    # The names that moved to the host, still typed where they are used from here; type
+    # checkers that want re-exports explicit flag such uses, as the warning does at run time.
+    from .host import (  # noqa: F401
+        AUTOLOAD_ENV,
+        HookFailed,
+        HookRequest,
+        HookTimeout,
+        Plugin,
+        PluginManager,
+        PluginSpecs,
+        Runner,
+        StatusCheck,
+        discover,
+    )
     from .model.aggregate import DEFAULT_ORDER, POLICIES, Policy, aggregate
     from .model.alert import Alert
     from .model.durations import Duration
     from .model.health import CategoryDisplayHint, Health
     from .model.redaction import redact_urls
     from .model.report import Resource, StatusReport, finalize
-    from .model.wire import ReportDecodeError, report_from_json, report_to_json
-    from .plugins.callers import HookFailed, HookTimeout
+    from .model.wire import report_from_json, report_to_json
     from .plugins.context import Context, JobInfo, Target
-    from .plugins.manager import AUTOLOAD_ENV, Plugin, PluginManager, PluginSpecs, discover
     from .plugins.markers import hookimpl
-    from .plugins.request import HookRequest
-    from .plugins.runner import Runner, StatusCheck
 
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'waypoint_hooks' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # the next look-up is an ordinary global
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = _exports.lazy(globals(), _EXPORTS, _MOVED)

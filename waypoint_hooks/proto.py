@@ -27,10 +27,11 @@ except ImportError as exc:
         f"waypoint_hooks.proto needs protobuf ({exc}): pip install 'waypoint-hooks[proto]'"
     ) from exc
 
+from .errors import ReportDecodeError
 from .model.codec import structure
 from .model.health import CategoryDisplayHint, Health
 from .model.report import StatusReport
-from .model.wire import ReportDecodeError, report_to_wire
+from .model.wire import report_to_wire
 
 __all__ = ["report_from_proto", "report_to_proto"]
 

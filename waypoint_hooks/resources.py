@@ -10,12 +10,11 @@ from typing import Any, Final, TypeVar, final
 
 import attrs
 
-from .errors import StructureError, prefixed
+from .errors import DestroyError, StructureError, describe_error, prefixed
 from .model.aggregate import Policy
 from .model.codec import converter, structure
 from .model.health import Health
 from .model.report import Resource, StatusReport
-from .plugins.callers import describe_error
 from .plugins.context import Context
 from .plugins.declared import GIVEN, KINDS, DeclaredResource, ReportedResources, resource
 from .plugins.manager import _where
@@ -37,16 +36,6 @@ _log = logging.getLogger(__name__)
 #: run until the deadline itself would make the whole check time out.
 _MARGIN_SHARE: Final = 0.1
 _MARGIN_CAP: Final = 1.0
-
-
-class DestroyError(Exception):
-    """Some resources could not be destroyed; ``errors`` pairs each one's name with what its
-    destroy function raised, in the order they were destroyed. The others were."""
-
-    def __init__(self, errors: list[tuple[str, Exception]]) -> None:
-        self.errors = errors
-        listed = "; ".join(f"resource {name!r}: it {describe_error(e)}" for name, e in errors)
-        super().__init__(f"could not destroy {listed}")
 
 
 @final

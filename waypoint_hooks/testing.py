@@ -324,7 +324,7 @@ class PluginHarness:
     ) -> None:
         """Send ``alert`` with ``plugin``'s ``notifier_send``, as delivery sends it: the config
         checked and structured, the call bounded by ``timeout`` (a
-        :class:`~waypoint_hooks.HookTimeout` after it). What the plugin raises is raised: for
+        :class:`~waypoint_hooks.host.HookTimeout` after it). What the plugin raises is raised: for
         delivery, that attempt failed and is tried again later. :func:`sample_alert` makes an
         alert to send."""
         self._run("notifier_send", plugin, config, {"alert": alert}, timeout=timeout)
@@ -350,7 +350,7 @@ class PluginHarness:
         make: bool = False,
         timeout: float | None = None,
     ) -> Any:
-        from .plugins.callers import HookFailed
+        from .errors import HookFailed
         from .plugins.request import HookRequest
         from .plugins.runner import Runner
 

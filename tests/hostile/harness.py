@@ -32,8 +32,8 @@ import pytest
 from click.testing import CliRunner, Result
 from helpers_postgres import query
 
-from waypoint_hooks import AUTOLOAD_ENV
 from waypoint_hooks.cli.commands import main
+from waypoint_hooks.host import AUTOLOAD_ENV
 
 PLUGIN_DIR = Path(__file__).resolve().parent
 #: Seconds a console-script run may take before the test calls it hung. A guard against

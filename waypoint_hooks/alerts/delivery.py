@@ -17,15 +17,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Final, final
 
 from ..config.project import Project
-from ..errors import PluginError
-from ..plugins.callers import HookFailed, HookTimeout
+from ..errors import PluginError, StateError
 from ..plugins.context import JobInfo
 from ..plugins.manager import PluginManager
 from ..plugins.request import HookRequest
 from ..plugins.runner import Runner
 from ..plugins.signals import STOP
 from ..plugins.workers import run_abandoning
-from ..state.database import StateError
 from ..state.outbox import Delivery
 from ..state.store import State
 
@@ -118,7 +116,7 @@ class Courier:
             )
             try:
                 await self.runner.call(request)
-            except (PluginError, HookFailed, HookTimeout) as exc:
+            except PluginError as exc:
                 error = str(exc)
         ended = self.clock()
         what = f"{alert.state} alert {delivery.id} of notify {alert.notify!r} ({alert.message})"

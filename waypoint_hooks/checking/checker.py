@@ -323,9 +323,9 @@ class Checker:
 def store(
     state: State, reports: Reports, kept: Mapping[str, int], alerting: Alerting | None
 ) -> bool:
-    """Store reports as :meth:`Launcher.check` gave them, in one transaction with the alerts
+    """Store reports as :meth:`Checker.check` gave them, in one transaction with the alerts
     they raise (DESIGN §15), keeping the newest ``kept[app]`` of each target; whether any
-    alert was raised (then :meth:`Launcher.deliver`)."""
+    alert was raised (then :meth:`Checker.deliver`)."""
     return bool(store_reports(state, reports, kept, alerting))
 
 

@@ -70,8 +70,9 @@ class Session:
 
     def state(self, project: Project, read_only: bool = False) -> State:
         """The project's state; ``read_only`` for a command that only reads it (DESIGN §13)."""
+        from ..errors import StateError
         from ..state.database import is_url
-        from ..state.store import STATE_ENV, State, StateError, default_state_path
+        from ..state.store import STATE_ENV, State, default_state_path
 
         chosen = self.state_option or os.environ.get(STATE_ENV)
         if not chosen:
@@ -155,8 +156,9 @@ def _print_traceback(failure: BaseException) -> None:
 
 
 def _handle_errors(function: _F, stopped: Callable[[int | None], NoReturn] | None = None) -> _F:
-    """Turn the errors a user can fix into a message and exit code 2; anything else into a
-    message and exit code 1, with the traceback only under ``-v``.
+    """Turn the errors a user can fix (a :class:`UsageError`) into their message and exit code
+    2; anything else into a message naming its class and exit code 1, with the traceback only
+    under ``-v``.
 
     A command that a stop signal ended exits with 128 + its number (DESIGN §12), or as
     ``stopped`` says for a command that runs until one (a second signal is always that).
@@ -165,9 +167,8 @@ def _handle_errors(function: _F, stopped: Callable[[int | None], NoReturn] | Non
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ..config.project import ConfigFileError, UnknownAppError
+        from ..errors import UsageError
         from ..plugins.signals import STOP, Interrupted
-        from ..state.store import StateError
 
         session = click.get_current_context().find_object(Session)
         try:
@@ -178,7 +179,7 @@ def _handle_errors(function: _F, stopped: Callable[[int | None], NoReturn] | Non
             if STOP.requested:
                 first_stop(STOP.exit_code)
             raise
-        except (ConfigFileError, StateError, UnknownAppError) as exc:
+        except UsageError as exc:
             _fail(str(exc), USAGE)
         except (click.ClickException, click.Abort, click.exceptions.Exit):
             raise

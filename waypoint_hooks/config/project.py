@@ -23,7 +23,7 @@ from typing import Any, Final, Literal, final
 
 import attrs
 
-from ..errors import ConfigFileError
+from ..errors import ConfigFileError, UnknownAppError
 from ..model.aggregate import DEFAULT_POLICY, OPTIONS, Policy, inherit_options
 from ..model.codec import MISFITS, Problem, converter, problems
 from ..model.durations import Duration, longer_than_zero
@@ -42,12 +42,10 @@ __all__ = [
     "FIRING_HEALTHS",
     "MAX_CONFIG_BYTES",
     "App",
-    "ConfigFileError",
     "Maintenance",
     "Notify",
     "Project",
     "StatusSettings",
-    "UnknownAppError",
     "Use",
     "find_config",
     "load_config",
@@ -306,10 +304,6 @@ class Project:
                 f"no app {unknown[0]!r} in {self.path.name} (apps: {', '.join(self.apps)})"
             )
         return [self.apps[name] for name in dict.fromkeys(names)]
-
-
-class UnknownAppError(ValueError):
-    """An app named on the command line is not in the config."""
 
 
 def find_config(directory: Path) -> Path:

@@ -310,11 +310,9 @@ class Lifecycle:
     ) -> tuple[_T] | str:
         """Run one deploy, release or destroy call: ``(its value,)``, or why it failed, the
         failure added to ``outcome`` and shown."""
-        from ..plugins.callers import HookFailed, HookTimeout
-
         try:
             return (await call,)
-        except (PluginError, HookFailed, HookTimeout, TypeError) as exc:
+        except (PluginError, TypeError) as exc:
             outcome.failures.append(f"app {app.name!r}: {exc}")
             self._say(f"✖ {exc}")
             return str(exc)

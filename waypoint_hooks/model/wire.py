@@ -24,13 +24,12 @@ from typing import Annotated, Any, Final, TypeAlias, TypeVar, cast
 import attrs
 import msgspec
 
-from ..errors import StructureError, prefixed
+from ..errors import ReportDecodeError, StructureError, prefixed
 from .collector import paused
 from .health import HEALTH_NAMES, CategoryDisplayHint, Health
 from .report import Resource, StatusReport, unchecked
 
 __all__ = [
-    "ReportDecodeError",
     "encode_report",
     "enum_from_wire",
     "format_time",
@@ -42,10 +41,6 @@ __all__ = [
     "resource_from_wire",
     "resource_to_wire",
 ]
-
-
-class ReportDecodeError(StructureError):
-    """The text is not a wire-format ``StatusReport``; ``path`` names the bad field."""
 
 
 # Indexing a tuple by an IntEnum is several times faster than its .name property.

@@ -14,47 +14,15 @@ from typing import Any, Final, TypeVar, final
 
 import attrs
 
-from ..errors import StructureError
+from ..errors import HookFailed, HookTimeout
 from ..model.durations import Duration
 from .context import Context
 from .manager import HookCall, Impl, _where
 from .workers import abandon, in_worker, leave_running, still_running
 
-__all__ = ["HookFailed", "HookTimeout", "describe_error", "invoke"]
+__all__ = ["invoke"]
 
 _T = TypeVar("_T")
-
-
-class HookFailed(Exception):
-    """A hook implementation (or a wrapper of it) raised ``error``."""
-
-    def __init__(self, call: HookCall, error: BaseException, what: str | None = None) -> None:
-        self.call = call
-        self.error = error
-        if what is None:
-            what = describe_error(error)
-        super().__init__(f"plugin {call.plugin!r} {call.hook} {what}")
-
-
-def describe_error(error: BaseException) -> str:
-    """What a hook did wrong, as the end of a sentence that names the plugin and hook."""
-    if isinstance(error, StructureError):
-        return f"cannot take its arguments: {error}"
-    name = type(error).__name__
-    try:
-        text = str(error)
-    except Exception:  # a plugin's exception may fail even to describe itself
-        text = "<its message cannot be shown: str() of it raised too>"
-    return f"raised {name}: {text}" if text else f"raised {name}"
-
-
-class HookTimeout(Exception):
-    """A hook did not return within its timeout."""
-
-    def __init__(self, call: HookCall, timeout: float) -> None:
-        self.call = call
-        self.timeout = timeout
-        super().__init__(f"plugin {call.plugin!r} {call.hook} timed out after {Duration(timeout)}")
 
 
 @final

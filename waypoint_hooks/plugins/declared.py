@@ -11,9 +11,9 @@ from typing import Any, Final, final
 
 import attrs
 
+from ..errors import describe_error
 from ..model.health import CategoryDisplayHint
 from ..model.report import Resource
-from .callers import describe_error
 from .manager import _where
 from .workers import in_worker
 

@@ -26,12 +26,13 @@ from typing import Any, Final
 
 import attrs
 
+from ..errors import HookFailed, HookTimeout
 from ..model.alert import Alert
 from ..model.codec import unstructure_value
 from ..model.report import StatusReport, validate_report
 from ..model.wire import report_from_json, report_to_wire
 from ..terminal import UI, Event, RecordingUI
-from .callers import HookFailed, HookTimeout, invoke
+from .callers import invoke
 from .context import JobInfo
 from .logs import log_to_stderr
 from .manager import HookCall, PluginManager, PluginSpecs
@@ -183,7 +184,7 @@ def _serve(sent: Mapping[str, Any], send: Callable[[dict[str, Any]], None]) -> d
         arguments = request.arguments(request.context())
         response.update(_result(request.hook, run_abandoning(invoke(call, arguments, None))))
     except HookFailed as exc:
-        response["error"] = str(exc).removeprefix(f"plugin {exc.call.plugin!r} {exc.call.hook} ")
+        response["error"] = exc.message
     except Exception as exc:
         response["error"] = f"raised {type(exc).__name__}: {exc}"
     response["events"] = [attrs.asdict(event) for event in ui.events]

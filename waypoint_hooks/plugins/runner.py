@@ -9,13 +9,13 @@ from typing import Any, Final, Literal, cast, final
 
 import attrs
 
-from ..errors import PluginError
+from ..errors import HookFailed, HookTimeout, PluginError
 from ..model.aggregate import DEFAULT_POLICY, Policy
 from ..model.codec import unstructure_value
 from ..model.limits import ReportLimits
 from ..model.report import StatusReport, finalize, redact_report, unknown_report
 from ..terminal import UI, WARNING_STYLE, SilentUI
-from .callers import HookFailed, HookTimeout, invoke
+from .callers import invoke
 from .components import OBSERVER_HOOK, lifecycle_of
 from .context import JobInfo, Target
 from .isolation import invoke_isolated
@@ -219,7 +219,7 @@ class Runner:
             value = await self.call(check.request(self.timeout), key=check.target.id)
         except HookTimeout as exc:
             return "timeout", check.unknown(str(exc))
-        except (PluginError, HookFailed) as exc:
+        except PluginError as exc:
             return "raised", check.unknown(str(exc))
         if not isinstance(value, StatusReport):
             what = "None" if value is None else f"a {type(value).__name__}"
@@ -245,5 +245,5 @@ class Runner:
             )
             try:
                 await self.call(request)
-            except (HookFailed, HookTimeout) as exc:
+            except PluginError as exc:
                 check.ui.output(f"observer {exc}", style=WARNING_STYLE)

@@ -28,9 +28,10 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Final, final
 
+from ..errors import StateError
 from ..state.cluster import Taken
 from ..state.columns import CheckKey, Kind
-from ..state.store import State, StateError
+from ..state.store import State
 
 __all__ = ["JITTER", "POLL", "REPLAN", "RESOLUTION", "Scheduler"]
 

@@ -22,7 +22,8 @@ import attrs
 
 from ..checking import documents
 from ..checking.checker import Checker, Reports, store
-from ..config.project import App, ConfigFileError, Project, UnknownAppError
+from ..config.project import App, Project
+from ..errors import StateError, UnknownAppError, UsageError
 from ..model.report import StatusReport
 from ..plugins.components import TargetKind
 from ..plugins.runner import Checked, StatusCheck
@@ -31,7 +32,7 @@ from ..state.columns import CheckKey
 from ..state.heartbeat import LEASE
 from ..state.owners import this_command
 from ..state.records import Record
-from ..state.store import State, StateError
+from ..state.store import State
 from .metrics import Metrics
 from .page import Page, refresh_after
 from .scheduler import Scheduler
@@ -327,7 +328,7 @@ class StatusService:
             missing = [name for name in self.names if name not in project.apps]
             if missing:
                 raise UnknownAppError(f"{path}: no app {missing[0]!r}, which is served")
-        except (ConfigFileError, UnknownAppError) as exc:
+        except UsageError as exc:  # the file as it is now cannot be served: the user fixes it
             self.config_error = str(exc)
             logger.warning("%s; the config read before goes on running", exc)
             return

@@ -30,10 +30,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..config.project import UnknownAppError
+from ..errors import StateError, UnknownAppError
 from ..plugins.signals import STOP, Interrupted
 from ..plugins.workers import run_abandoning
-from ..state.store import StateError
 from .metrics import CONTENT_TYPE
 from .service import StatusService
 

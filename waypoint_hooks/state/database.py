@@ -8,7 +8,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Final, Protocol, TypeVar
 
-__all__ = ["NO_LIMIT", "STATE_ENV", "Database", "Rows", "StateError", "is_url"]
+__all__ = ["NO_LIMIT", "STATE_ENV", "Database", "Rows", "is_url"]
 
 #: Overrides the state's location (a file, or a ``postgresql://`` URL), as ``--state`` does.
 STATE_ENV: Final = "WAYPOINT_HOOKS_STATE"
@@ -21,10 +21,6 @@ T = TypeVar("T")
 def is_url(location: str) -> bool:
     """Whether a state's location (``--state``) names a PostgreSQL database, not a file."""
     return location.startswith(("postgresql://", "postgres://"))
-
-
-class StateError(Exception):
-    """The state cannot be used; the message names it and what to do."""
 
 
 class Rows(Protocol):

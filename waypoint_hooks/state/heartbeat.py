@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Final, final
 
-from .database import StateError
+from ..errors import StateError
 
 __all__ = ["LEASE", "Heartbeat"]
 

@@ -12,10 +12,11 @@ from typing import Final, final
 
 import attrs
 
+from ..errors import StateError
 from ..model.alert import Alert, AlertState
 from . import queries
 from .columns import BATCH, micros, now, running, time
-from .database import NO_LIMIT, Database, StateError
+from .database import NO_LIMIT, Database
 from .owners import this_command
 
 __all__ = ["Attempt", "Delivery", "Outbox", "StoredAlert", "WatchKey"]

@@ -26,9 +26,10 @@ except ImportError as exc:  # pragma: no cover - the extra is part of the test e
         "a postgresql:// state needs psycopg: pip install 'waypoint-hooks[postgresql]'"
     ) from exc
 
+from ..errors import StateError
 from ..model.redaction import redact_urls
 from ..plugins.signals import STOP
-from .database import STATE_ENV, Database, Rows, StateError
+from .database import STATE_ENV, Database, Rows
 
 __all__ = ["RECONNECT", "PostgresDatabase"]
 

@@ -11,12 +11,13 @@ from typing import Final, final
 
 import attrs
 
+from ..errors import ReportDecodeError, StateError
 from ..model.health import HEALTH_NAMES, Health
 from ..model.report import StatusReport
-from ..model.wire import ReportDecodeError, report_from_json, report_to_json
+from ..model.wire import report_from_json, report_to_json
 from . import queries
 from .columns import BATCH, Kind, micros, time
-from .database import NO_LIMIT, Database, StateError
+from .database import NO_LIMIT, Database
 from .records import Record
 
 __all__ = ["Batch", "Reports", "Stored", "StoredReport"]

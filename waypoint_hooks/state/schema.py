@@ -12,7 +12,8 @@ import importlib.resources
 import re
 from typing import Final
 
-from .database import STATE_ENV, Database, StateError
+from ..errors import StateError
+from .database import STATE_ENV, Database
 
 __all__ = ["MIGRATIONS", "prepare"]
 

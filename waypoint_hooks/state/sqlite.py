@@ -15,7 +15,8 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar, final
 
-from .database import STATE_ENV, Database, Rows, StateError
+from ..errors import StateError
+from .database import STATE_ENV, Database, Rows
 
 __all__ = ["SQLiteDatabase"]
 

@@ -17,14 +17,14 @@ from types import TracebackType
 from typing import Final, TypeVar, final
 
 from .cluster import Cluster
-from .database import STATE_ENV, Database, StateError, is_url
+from .database import STATE_ENV, Database, is_url
 from .heartbeat import LEASE, Heartbeat
 from .outbox import Outbox
 from .records import Records
 from .reports import Reports
 from .schema import prepare
 
-__all__ = ["STATE_ENV", "State", "StateError", "default_state_path"]
+__all__ = ["STATE_ENV", "State", "default_state_path"]
 
 T = TypeVar("T")
 
