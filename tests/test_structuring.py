@@ -12,8 +12,8 @@ import attrs
 import pytest
 
 import waypoint_hooks
-from waypoint_hooks import ConfigError, Duration, PluginManager, hookimpl
-from waypoint_hooks.model.codec import structure
+from waypoint_hooks import ConfigError, Duration, PluginManager, StructureError, hookimpl
+from waypoint_hooks.model.codec import converter, structure
 
 
 def test_a_health_field_structures_in_a_fresh_interpreter() -> None:
@@ -125,6 +125,46 @@ def test_enum_fields_structure_into_their_members() -> None:
     value = structure({"speed": "safe", "level": 2, "kind": "b"}, Settings)
     assert (value.speed, value.level, value.kind) == (Mode.SAFE, Level.HIGH, "b")
     assert type(value.level) is Level
+
+
+# --- settings named after a Python keyword ---------------------------------------------------
+
+
+@attrs.define
+class Mail:
+    host: str
+    #: ``from`` in the config file: no field may have that name.
+    from_: str = attrs.field(validator=attrs.validators.matches_re(r".+@.+"))
+
+
+def test_a_field_named_after_a_keyword_is_that_keyword_in_the_config() -> None:
+    assert structure({"host": "smtp", "from": "ops@example.com"}, Mail) == Mail(
+        "smtp", "ops@example.com"
+    )
+    assert converter.unstructure(Mail("smtp", "ops@example.com")) == {
+        "host": "smtp",
+        "from": "ops@example.com",
+    }
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ({"host": "smtp", "from": "ops"}, "from: must match the pattern '.+@.+'; got 'ops'"),
+        ({"host": "smtp", "from": 5}, "from: expected str, got int"),
+        ({"host": "smtp"}, "from: required field missing"),
+        (
+            {"host": "smtp", "from": "ops@example.com", "sender": "x"},
+            "sender: unknown field (known fields: host, from)",
+        ),
+    ],
+)
+def test_a_field_named_after_a_keyword_is_named_as_the_config_names_it(
+    config: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(StructureError) as info:
+        structure(config, Mail)
+    assert str(info.value) == problem
 
 
 # --- durations ------------------------------------------------------------------------------
