@@ -127,6 +127,41 @@ def test_enum_fields_structure_into_their_members() -> None:
     assert type(value.level) is Level
 
 
+# --- lists -----------------------------------------------------------------------------------
+
+
+@attrs.define
+class Lists:
+    command: list[str] = attrs.field(factory=list)
+    to: str | list[str] = ""
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ({"command": "true"}, "command: expected a list, got str"),
+        ({"command": {"run": "true"}}, "command: expected a list, got dict"),
+        ({"to": 5}, "to: expected str, got int"),
+        ({"to": ["ops@example.com", 5]}, "to[1]: expected str, got int"),
+    ],
+)
+def test_a_text_is_not_a_list_and_one_or_several_takes_either(
+    config: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(StructureError) as info:
+        structure(config, Lists)
+    assert str(info.value) == problem
+
+
+def test_a_one_or_several_field_keeps_what_was_written() -> None:
+    assert structure({"to": "ops@example.com"}, Lists).to == "ops@example.com"
+    assert structure({"to": ["a@example.com", "b@example.com"]}, Lists).to == [
+        "a@example.com",
+        "b@example.com",
+    ]
+    assert structure({"command": ["true"]}, Lists).command == ["true"]
+
+
 # --- settings named after a Python keyword ---------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import json
 import keyword
+import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
@@ -13,6 +14,7 @@ from typing import Any, Final, TypeVar, final
 
 import attrs
 import cattrs
+from cattrs.cols import is_mutable_sequence, list_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
@@ -113,6 +115,39 @@ converter.register_structure_hook_func(
     lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum
 )
 converter.register_structure_hook(Duration, lambda value, _: Duration(value))
+
+# --- lists: a text is not a list of its characters, and "one or several" --------------------
+
+
+def _list_of(cls: Any) -> Any:
+    items = list_structure_factory(cls, converter)
+
+    def structure(value: object, _: object) -> Any:
+        # cattrs would take any iterable: command = "true" would become ["t", "r", "u", "e"].
+        if isinstance(value, (str, bytes, Mapping)):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        return items(value, cls)
+
+    return structure
+
+
+def _is_one_or_several(cls: Any) -> bool:
+    """``str | list[str]``: a field that takes one value, or a list of them."""
+    if typing.get_origin(cls) not in (typing.Union, types.UnionType):
+        return False
+    one, *rest = typing.get_args(cls)
+    return (
+        len(rest) == 1 and typing.get_origin(rest[0]) is list and typing.get_args(rest[0]) == (one,)
+    )
+
+
+def _one_or_several(value: object, cls: Any) -> Any:
+    one, several = typing.get_args(cls)
+    return converter.structure(value, several if isinstance(value, list) else one)
+
+
+converter.register_structure_hook_factory(is_mutable_sequence, _list_of)
+converter.register_structure_hook_func(_is_one_or_several, _one_or_several)
 
 # --- settings named after a Python keyword -----------------------------------------------------
 #
