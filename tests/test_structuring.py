@@ -130,6 +130,13 @@ def test_enum_fields_structure_into_their_members() -> None:
 # --- lists -----------------------------------------------------------------------------------
 
 
+def misfit(config: dict[str, Any], cls: type) -> str:
+    """What structuring ``config`` into ``cls`` says is wrong."""
+    with pytest.raises(StructureError) as info:
+        structure(config, cls)
+    return str(info.value)
+
+
 @attrs.define
 class Lists:
     command: list[str] = attrs.field(factory=list)
@@ -148,9 +155,7 @@ class Lists:
 def test_a_text_is_not_a_list_and_one_or_several_takes_either(
     config: dict[str, Any], problem: str
 ) -> None:
-    with pytest.raises(StructureError) as info:
-        structure(config, Lists)
-    assert str(info.value) == problem
+    assert misfit(config, Lists) == problem
 
 
 def test_a_one_or_several_field_keeps_what_was_written() -> None:
@@ -197,9 +202,7 @@ def test_a_field_named_after_a_keyword_is_that_keyword_in_the_config() -> None:
 def test_a_field_named_after_a_keyword_is_named_as_the_config_names_it(
     config: dict[str, Any], problem: str
 ) -> None:
-    with pytest.raises(StructureError) as info:
-        structure(config, Mail)
-    assert str(info.value) == problem
+    assert misfit(config, Mail) == problem
 
 
 # --- durations ------------------------------------------------------------------------------
