@@ -267,8 +267,10 @@ def _what(exc: OSError | smtplib.SMTPException, password: str | None) -> str:
 
 
 def _extension(exc: smtplib.SMTPNotSupportedError) -> str:
-    # smtplib says "STARTTLS extension not supported by server." and the like.
-    return str(exc).partition(" extension")[0] or "what this session needs"
+    # smtplib says "STARTTLS extension not supported by server.", "SMTPUTF8 not supported by
+    # server" and the like: the name is what comes first.
+    name = str(exc).partition(" not supported")[0].removesuffix(" extension")
+    return name or "what this session needs"
 
 
 def _said(code: int, said: bytes | str, password: str | None) -> str:
