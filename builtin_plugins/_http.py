@@ -37,7 +37,15 @@ if TYPE_CHECKING:
     import ssl
     from urllib.parse import SplitResult
 
-__all__ = ["AsyncClient", "Client", "ProtocolError", "Request", "Response", "describe"]
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "ProtocolError",
+    "Request",
+    "Response",
+    "describe",
+    "tls_context",
+]
 
 _T = TypeVar("_T")
 
@@ -136,16 +144,21 @@ class _Base:
 
     def _tls(self) -> ssl.SSLContext:
         if self._context is None:
-            import ssl
-
-            # The system's CA certificates (and SSL_CERT_FILE / SSL_CERT_DIR), read anew for
-            # each client, as each check makes one.
-            context = ssl.create_default_context()
-            if not self._verify:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            self._context = context
+            # Read anew for each client, as each check makes one.
+            self._context = tls_context(verify=self._verify)
         return self._context
+
+
+def tls_context(*, verify: bool) -> ssl.SSLContext:
+    """A client's TLS context: the system's CA certificates (and those SSL_CERT_FILE and
+    SSL_CERT_DIR name), or, without ``verify``, no check of the certificate at all."""
+    import ssl
+
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 @final

@@ -53,9 +53,23 @@ def check_headers(_: object, field: attrs.Attribute[dict[str, str]], value: dict
         path = f"{field.name}[{name}]"  # as cattrs names a mapping's keys
         if not _TOKEN.fullmatch(name):
             raise StructureError.at(path, "is not a valid header name")
-        if "\r" in text or "\n" in text or "\0" in text:
-            raise StructureError.at(path, "must not hold line breaks")
-        try:
-            text.encode("latin-1")
-        except UnicodeEncodeError:
-            raise StructureError.at(path, "must be Latin-1 text, as HTTP/1.1 headers are") from None
+        problem = _value_problem(text)
+        if problem is not None:
+            raise StructureError.at(path, problem)
+
+
+def check_header_value(_: object, field: attrs.Attribute[Any], value: str | None) -> None:
+    """An attrs validator: ``value`` (when set) can be sent as one header's value."""
+    problem = None if value is None else _value_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+
+
+def _value_problem(text: str) -> str | None:
+    if "\r" in text or "\n" in text or "\0" in text:
+        return "must not hold line breaks"
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return "must be Latin-1 text, as HTTP/1.1 headers are"
+    return None

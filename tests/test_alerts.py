@@ -250,6 +250,23 @@ def test_a_failed_attempt_is_recorded_and_tried_again_with_backoff(
     assert [p for p, _, _ in receiver.posts] == [path] * 3
 
 
+def test_a_template_that_fails_while_rendering_fails_the_attempt_and_is_tried_again(
+    tmp_path: Path, receiver: LoopbackServer
+) -> None:
+    alerted = Alerted(tmp_path, "DOWN")
+    body = '"{{ alert.app }} {{ alert.helth }}"'
+    alerted.configure('notify "oncall" {\n' + webhook(receiver, "/hook", body=body) + "}\n")
+    alerted.run("deploy")
+    (listed,) = alerted.alerts()
+    (attempt,) = listed["delivery"]["attempts"]
+    assert attempt["error"] == (
+        "plugin 'webhook' notifier_send raised TemplateError: the body template, line 1: "
+        "'dict object' has no attribute 'helth'"
+    )
+    assert listed["delivery"]["next_attempt"] is not None
+    assert receiver.posts == []
+
+
 def test_a_receiver_that_never_answers_delays_no_check(
     tmp_path: Path, receiver: LoopbackServer, processes: Processes
 ) -> None:

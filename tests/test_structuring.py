@@ -12,9 +12,9 @@ import attrs
 import pytest
 
 import waypoint_hooks
-from waypoint_hooks import ConfigError, Duration, hookimpl
+from waypoint_hooks import ConfigError, Duration, StructureError, hookimpl
 from waypoint_hooks.host import PluginManager
-from waypoint_hooks.model.codec import structure
+from waypoint_hooks.model.codec import converter, structure
 
 
 def test_a_health_field_structures_in_a_fresh_interpreter() -> None:
@@ -127,6 +127,84 @@ def test_enum_fields_structure_into_their_members() -> None:
     value = structure({"speed": "safe", "level": 2, "kind": "b"}, Settings)
     assert (value.speed, value.level, value.kind) == (Mode.SAFE, Level.HIGH, "b")
     assert type(value.level) is Level
+
+
+# --- lists -----------------------------------------------------------------------------------
+
+
+def misfit(config: dict[str, Any], cls: type) -> str:
+    """What structuring ``config`` into ``cls`` says is wrong."""
+    with pytest.raises(StructureError) as info:
+        structure(config, cls)
+    return str(info.value)
+
+
+@attrs.define
+class Lists:
+    command: list[str] = attrs.field(factory=list)
+    to: str | list[str] = ""
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ({"command": "true"}, "command: expected a list, got str"),
+        ({"command": {"run": "true"}}, "command: expected a list, got dict"),
+        ({"to": 5}, "to: expected str, got int"),
+        ({"to": ["ops@example.com", 5]}, "to[1]: expected str, got int"),
+    ],
+)
+def test_a_text_is_not_a_list_and_one_or_several_takes_either(
+    config: dict[str, Any], problem: str
+) -> None:
+    assert misfit(config, Lists) == problem
+
+
+def test_a_one_or_several_field_keeps_what_was_written() -> None:
+    assert structure({"to": "ops@example.com"}, Lists).to == "ops@example.com"
+    assert structure({"to": ["a@example.com", "b@example.com"]}, Lists).to == [
+        "a@example.com",
+        "b@example.com",
+    ]
+    assert structure({"command": ["true"]}, Lists).command == ["true"]
+
+
+# --- settings named after a Python keyword ---------------------------------------------------
+
+
+@attrs.define
+class Mail:
+    host: str
+    #: ``from`` in the config file: no field may have that name.
+    from_: str = attrs.field(validator=attrs.validators.matches_re(r".+@.+"))
+
+
+def test_a_field_named_after_a_keyword_is_that_keyword_in_the_config() -> None:
+    assert structure({"host": "smtp", "from": "ops@example.com"}, Mail) == Mail(
+        "smtp", "ops@example.com"
+    )
+    assert converter.unstructure(Mail("smtp", "ops@example.com")) == {
+        "host": "smtp",
+        "from": "ops@example.com",
+    }
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ({"host": "smtp", "from": "ops"}, "from: must match the pattern '.+@.+'; got 'ops'"),
+        ({"host": "smtp", "from": 5}, "from: expected str, got int"),
+        ({"host": "smtp"}, "from: required field missing"),
+        (
+            {"host": "smtp", "from": "ops@example.com", "sender": "x"},
+            "sender: unknown field (known fields: host, from)",
+        ),
+    ],
+)
+def test_a_field_named_after_a_keyword_is_named_as_the_config_names_it(
+    config: dict[str, Any], problem: str
+) -> None:
+    assert misfit(config, Mail) == problem
 
 
 # --- durations ------------------------------------------------------------------------------

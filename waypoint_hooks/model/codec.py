@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import enum
 import json
+import keyword
+import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
@@ -12,7 +14,9 @@ from typing import Any, Final, TypeVar, final
 
 import attrs
 import cattrs
+from cattrs.cols import is_mutable_sequence, list_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ..errors import StructureError
 from . import wire as _wire
@@ -21,7 +25,15 @@ from .durations import Duration, compared
 from .health import CategoryDisplayHint, Health
 from .report import Resource, StatusReport
 
-__all__ = ["MISFITS", "Problem", "converter", "problems", "structure", "unstructure_value"]
+__all__ = [
+    "MISFITS",
+    "Problem",
+    "converter",
+    "problems",
+    "setting_name",
+    "structure",
+    "unstructure_value",
+]
 
 _T = TypeVar("_T")
 
@@ -104,6 +116,72 @@ converter.register_structure_hook_func(
 )
 converter.register_structure_hook(Duration, lambda value, _: Duration(value))
 
+# --- lists: a text is not a list of its characters, and "one or several" --------------------
+
+
+def _list_of(cls: Any) -> Any:
+    items = list_structure_factory(cls, converter)
+
+    def structure(value: object, _: object) -> Any:
+        # cattrs would take any iterable: command = "true" would become ["t", "r", "u", "e"].
+        if isinstance(value, (str, bytes, Mapping)):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        return items(value, cls)
+
+    return structure
+
+
+def _is_one_or_several(cls: Any) -> bool:
+    """``str | list[str]``: a field that takes one value, or a list of them."""
+    if typing.get_origin(cls) not in (typing.Union, types.UnionType):
+        return False
+    one, *rest = typing.get_args(cls)
+    return (
+        len(rest) == 1 and typing.get_origin(rest[0]) is list and typing.get_args(rest[0]) == (one,)
+    )
+
+
+def _one_or_several(value: object, cls: Any) -> Any:
+    one, several = typing.get_args(cls)
+    return converter.structure(value, several if isinstance(value, list) else one)
+
+
+converter.register_structure_hook_factory(is_mutable_sequence, _list_of)
+converter.register_structure_hook_func(_is_one_or_several, _one_or_several)
+
+# --- settings named after a Python keyword -----------------------------------------------------
+#
+# A setting called ``from`` (an email's sender) cannot be a field of that name: the class calls
+# it ``from_``, as PEP 8 says, and the config file, the JSON and every message say ``from``.
+
+
+def setting_name(field: str) -> str:
+    """The name the config file gives the field ``field``: ``from_`` is ``from``."""
+    stem = field[:-1]
+    return stem if field.endswith("_") and keyword.iskeyword(stem) else field
+
+
+def _renamed(cls: Any) -> dict[str, str]:
+    if not (isinstance(cls, type) and attrs.has(cls)):
+        return {}
+    names = ((a.name, setting_name(a.name)) for a in attrs.fields(cls))
+    return {field: name for field, name in names if field != name}
+
+
+def _renames(cls: Any) -> dict[str, Any]:
+    """cattrs' overrides that read and write each renamed field under its setting's name."""
+    return {field: override(rename=name) for field, name in _renamed(cls).items()}
+
+
+converter.register_structure_hook_factory(
+    lambda cls: bool(_renamed(cls)),
+    lambda cls: make_dict_structure_fn(cls, converter, **_renames(cls)),
+)
+converter.register_unstructure_hook_factory(
+    lambda cls: bool(_renamed(cls)),
+    lambda cls: make_dict_unstructure_fn(cls, converter, **_renames(cls)),
+)
+
 # --- the report wire format (DESIGN §8) -----------------------------------------------------
 
 converter.register_unstructure_hook(datetime, _wire.format_time)
@@ -163,7 +241,8 @@ def problems(
         fields = attrs.fields_dict(exc.cl) if attrs.has(exc.cl) else {}
         with_notes, without_notes = exc.group_exceptions()
         for inner, note in with_notes:
-            yield from problems(inner, (*steps, f".{note.name}"), fields.get(note.name))
+            name = setting_name(note.name)
+            yield from problems(inner, (*steps, f".{name}"), fields.get(note.name))
         for inner in without_notes:  # raised by the class itself: a validator, a converter
             yield from problems(inner, steps)
     elif isinstance(exc, IterableValidationError):
@@ -173,7 +252,8 @@ def problems(
         for inner in without_index:
             yield from problems(inner, steps, field)
     elif isinstance(exc, ForbiddenExtraKeysError):
-        known = ", ".join(a.name for a in attrs.fields(exc.cl)) if attrs.has(exc.cl) else ""
+        declared = attrs.fields(exc.cl) if attrs.has(exc.cl) else ()
+        known = ", ".join(setting_name(a.name) for a in declared)
         for key in sorted(exc.extra_fields):
             yield Problem((*steps, f".{key}"), f"unknown field (known fields: {known})")
     elif isinstance(exc, StructureError):
@@ -187,7 +267,7 @@ def problems(
         if failed is None:
             yield Problem(steps, _message(exc), field)
         else:
-            yield Problem((*steps, f".{failed[0].name}"), failed[1], failed[0])
+            yield Problem((*steps, f".{setting_name(failed[0].name)}"), failed[1], failed[0])
 
 
 def _message(exc: BaseException) -> str:
