@@ -251,6 +251,34 @@ def test_status_json_has_the_documented_shape(project: Project) -> None:
     assert worker["release"] is None
 
 
+def test_status_of_one_app_as_json_lists_every_version_not_destroyed(project: Project) -> None:
+    project.run("up", "web")
+    project.run("deploy", "web")
+    _, document = project.json("status", "web")
+    (web,) = document["apps"]
+    versions = web["versions"]
+    assert [(v["kind"], v["sequence"], v["state"]) for v in versions] == [
+        ("release", 1, "live"),
+        ("deployment", 2, "live"),
+        ("deployment", 1, "live"),
+    ]
+    assert set(versions[0]) == {
+        "kind",
+        "id",
+        "sequence",
+        "plugin",
+        "state",
+        "created",
+        "checkpointed",
+    }
+    assert versions[0]["id"] == web["release"]["id"]
+    assert versions[1]["plugin"] == "switchboard"
+    assert versions[1]["created"].endswith("Z")
+    assert versions[1]["checkpointed"] is False
+    _, both = project.json("status")
+    assert all("versions" not in app for app in both["apps"])  # one app named, as the tree
+
+
 def test_json_stdout_stays_json_when_a_plugin_prints(
     project: Project, write_module: Callable[[str, str], str]
 ) -> None:

@@ -52,6 +52,21 @@ def test_a_deploy_that_fails_is_recorded_failed_and_destroyed_from_its_checkpoin
     assert lifecycle.alive("deployment") == []
 
 
+def test_status_json_of_the_app_shows_a_failed_version_and_that_it_checkpointed(
+    lifecycle: Lifecycle,
+) -> None:
+    lifecycle.configure(fail=True)
+    lifecycle.run("deploy")
+    lifecycle.configure()
+    lifecycle.run("deploy")
+    document = json.loads(lifecycle.run("status", "web", "--json").stdout)
+    versions = document["apps"][0]["versions"]
+    assert [(v["sequence"], v["state"], v["checkpointed"]) for v in versions] == [
+        (2, "live", True),
+        (1, "failed", True),
+    ]
+
+
 def test_the_hook_is_told_the_id_of_its_record(lifecycle: Lifecycle) -> None:
     lifecycle.run("up")
     ((made, _),) = lifecycle.done("deploy")

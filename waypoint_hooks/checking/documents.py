@@ -6,7 +6,7 @@ is not READY.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -31,6 +31,7 @@ __all__ = [
     "status_document",
     "status_json",
     "tree",
+    "version_json",
 ]
 
 #: The label of every health (Waypoint printed MISSING as N/A; here each has its own).
@@ -102,9 +103,18 @@ def _target_json(record: Record | None, report: StatusReport | None, plugin_key:
     }
 
 
-def status_json(project: str, workspace: str, rows: Sequence[AppStatus]) -> dict[str, Any]:
-    """``status --json`` (DESIGN §8)."""
-    return status_document(project, workspace, [app_json(row) for row in rows])
+def status_json(
+    project: str,
+    workspace: str,
+    rows: Sequence[AppStatus],
+    versions: Mapping[str, Sequence[Record]] | None = None,
+) -> dict[str, Any]:
+    """``status --json`` (DESIGN §8); an app in ``versions`` (the one ``status APP`` names)
+    also lists those."""
+    versions = versions or {}
+    return status_document(
+        project, workspace, [app_json(row, versions.get(row.app)) for row in rows]
+    )
 
 
 def status_document(project: str, workspace: str, apps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -112,12 +122,30 @@ def status_document(project: str, workspace: str, apps: list[dict[str, Any]]) ->
     return {"project": project, "workspace": workspace, "apps": apps}
 
 
-def app_json(row: AppStatus) -> dict[str, Any]:
-    """One app of ``status --json``: its deployment and release, with their reports."""
-    return {
+def app_json(row: AppStatus, versions: Sequence[Record] | None = None) -> dict[str, Any]:
+    """One app of ``status --json``: its deployment and release, with their reports; and,
+    when given, its ``versions``."""
+    document = {
         "app": row.app,
         "deployment": _target_json(row.deployment, row.deployment_report, "platform"),
         "release": _target_json(row.release, row.release_report, "release_manager"),
+    }
+    if versions is not None:
+        document["versions"] = [version_json(record) for record in versions]
+    return document
+
+
+def version_json(record: Record) -> dict[str, Any]:
+    """A version of an app, whatever its state: what ``destroy`` would act on."""
+    return {
+        "kind": record.kind,
+        "id": record.id,
+        "sequence": record.sequence,
+        "plugin": record.plugin,
+        "state": record.status,
+        "created": format_time(record.created),
+        # Whether destroy has something to clean up of a version whose hook never returned.
+        "checkpointed": record.checkpoint is not None,
     }
 
 

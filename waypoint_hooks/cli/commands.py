@@ -692,7 +692,11 @@ def status(
                 rows = checker.status(apps, timeout=timeout, concurrency=concurrency, keep=keep)
             code = _exit_code(rows)
             if json_output:
-                emit_json(documents.status_json(checker.project.name, checker.workspace, rows))
+                # One app named: its every version, as the text shows them.
+                versions = {apps[0]: checker.records(apps[0])} if len(apps) == 1 else None
+                emit_json(
+                    documents.status_json(checker.project.name, checker.workspace, rows, versions)
+                )
             else:
                 apps_in_config = checker.project.apps.values()
                 stale = {a.name: a.status.interval for a in apps_in_config} if cached else None
