@@ -993,6 +993,39 @@ def test_a_broken_plugin_fails_only_the_app_that_uses_it(
     assert CliRunner().invoke(main, [*args, "status", "web"]).exit_code == 0
 
 
+def test_a_deploy_failure_of_many_lines_is_printed_once(
+    project: Project, write_module: Callable[[str, str], str]
+) -> None:
+    # As the process platform's, when the child it started died: the end of its output.
+    write_module(
+        "dying",
+        """
+        from waypoint_hooks import hookimpl
+
+        @hookimpl
+        def platform_deploy_func():
+            raise RuntimeError(
+                "python3[7] exited with code 1 before it was ready; the end of its output:\\n"
+                "Traceback (most recent call last):\\nKeyboardInterrupt"
+            )
+
+        @hookimpl
+        def platform_status_func():
+            pass
+    """,
+    )
+    project.config.write_text(
+        'project = "shop"\n\napp "slow" {\n  deploy {\n    use "dying" {}\n  }\n}\n'
+    )
+    result = CliRunner().invoke(main, ["-c", str(project.config), "-p", "dying", "up"])
+    assert result.exit_code == 1
+    assert result.output.count("Traceback (most recent call last):") == 1, result.output
+    assert "Error: app 'slow': plugin 'dying' platform_deploy_func raised RuntimeError" in (
+        result.stderr
+    )
+    assert "KeyboardInterrupt" in result.stderr
+
+
 def test_verbose_shows_where_a_plugin_failed_and_only_then(
     project: Project, write_module: Callable[[str, str], str]
 ) -> None:

@@ -314,7 +314,9 @@ class Lifecycle:
             return (await call,)
         except (PluginError, TypeError) as exc:
             outcome.failures.append(f"app {app.name!r}: {exc}")
-            self._say(f"✖ {exc}")
+            # Its first line: the whole of it, as a log tail, is the error the command prints.
+            first, _, rest = str(exc).partition("\n")
+            self._say(f"✖ {first}{' …' if rest else ''}")
             return str(exc)
 
     def _header(self, text: str) -> None:
