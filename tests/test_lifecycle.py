@@ -67,6 +67,24 @@ def test_status_json_of_the_app_shows_a_failed_version_and_that_it_checkpointed(
     ]
 
 
+def test_an_app_whose_only_deployment_failed_is_told_to_destroy_not_that_nothing_is_deployed(
+    lifecycle: Lifecycle,
+) -> None:
+    lifecycle.configure(fail=True)
+    lifecycle.run("deploy")
+    lifecycle.configure()
+    shown = lifecycle.run("status")
+    assert shown.exit_code == 1
+    assert "nothing deployed" not in shown.output
+    assert re.search(
+        r"^web: deployment v1 failed \(plugin 'wh_lifecycle' platform_deploy_func raised "
+        r"RuntimeError: failed after it started something\); run `waypoint-hooks .*destroy web` "
+        r"to clean it up, then `waypoint-hooks .*up web`$",
+        shown.output,
+        re.MULTILINE,
+    ), shown.output
+
+
 def test_the_hook_is_told_the_id_of_its_record(lifecycle: Lifecycle) -> None:
     lifecycle.run("up")
     ((made, _),) = lifecycle.done("deploy")
@@ -192,6 +210,13 @@ def test_a_deploy_killed_midway_is_interrupted_and_destroyed_from_its_checkpoint
     lifecycle.configure(isolate=isolate)
     shown = lifecycle.run("status", "web").output
     assert re.search(r"deployment +v1 +interrupted .*destroy cleans up what it checkpointed", shown)
+    assert "nothing deployed" not in shown
+    assert re.search(
+        r"^web: deployment v1 was interrupted before its hook returned; "
+        r"run `waypoint-hooks .*destroy web` to clean it up",
+        shown,
+        re.MULTILINE,
+    ), shown
 
     lifecycle.configure(isolate=isolate)
     destroyed = lifecycle.run("destroy")

@@ -48,6 +48,9 @@ class AppStatus:
     deployment_report: StatusReport | None = None
     release: Record | None = None
     release_report: StatusReport | None = None
+    #: Where nothing of a kind is live, its newest version when that one's hook failed or was
+    #: interrupted: what is left to clean up, though nothing is deployed.
+    unfinished: tuple[Record, ...] = ()
 
     def reports(self) -> list[StatusReport]:
         return [r for r in (self.deployment_report, self.release_report) if r is not None]
@@ -288,6 +291,8 @@ class Checker:
     ) -> list[AppStatus]:
         # The records targets() read already: the state is not asked for them again.
         latest = {(app.name, record.kind): record for app, record in targets}
+        apps = list(apps)
+        unfinished = self._unfinished(apps, latest)
         rows = []
         for app in apps:
             deployment = latest.get((app.name, "deployment"))
@@ -299,9 +304,30 @@ class Checker:
                     reports.get(deployment.id) if deployment else None,
                     release,
                     reports.get(release.id) if release else None,
+                    tuple(unfinished.get(app.name, ())),
                 )
             )
         return rows
+
+    def _unfinished(
+        self, apps: Sequence[App], latest: Mapping[tuple[str, TargetKind], Record]
+    ) -> dict[str, list[Record]]:
+        """By app, the newest version of each kind that nothing live of its kind hides, when
+        its hook failed or was interrupted. Only apps missing a live version are asked about:
+        a status of apps that are all deployed reads nothing more."""
+        kinds: list[TargetKind] = ["deployment", "release"]
+        missing = [
+            app.name
+            for app in apps
+            if any((app.name, kind) not in latest for kind in kinds if app.use_of(kind))
+        ]
+        found: dict[str, list[Record]] = {}
+        if not missing:
+            return found
+        for (name, kind), record in self.state.records.newest_of(missing, self.workspace).items():
+            if (name, kind) not in latest and record.status in ("failed", "interrupted"):
+                found.setdefault(name, []).append(record)
+        return found
 
     def _job(self, app: App) -> JobInfo:
         return JobInfo(self.project.name, app.name, self.workspace, self.job_id)

@@ -57,14 +57,31 @@ def humanize_age(then: datetime | None, now: datetime) -> str:
 
 
 def notes(row: AppStatus, workspace: str, expect_live: bool = True) -> Iterator[str]:
-    """Why an app is not READY: nothing deployed, or a report's message, a line each."""
+    """Why an app is not READY: nothing deployed, a version that failed or was interrupted,
+    or a report's message, a line each."""
     app = sanitize_line(row.app)
-    if expect_live and row.deployment is None:
-        option = "" if workspace == "default" else f" -w {workspace}"
-        yield f"{app}: nothing deployed; run `waypoint-hooks{option} up {app}`"
+    option = "" if workspace == "default" else f" -w {workspace}"
+    command = f"waypoint-hooks{option}"
+    for record in row.unfinished:
+        yield (
+            f"{app}: {record.kind} v{record.sequence} {_unfinished(record)}; run "
+            f"`{command} destroy {app}` to clean it up, then `{command} up {app}`"
+        )
+    said = {record.kind for record in row.unfinished}
+    if expect_live and row.deployment is None and "deployment" not in said:
+        yield f"{app}: nothing deployed; run `{command} up {app}`"
     for kind, report in (("deployment", row.deployment_report), ("release", row.release_report)):
         if report is not None and report.health is not Health.READY and report.health_message:
             yield f"{app} {kind}: {sanitize_line(report.health_message)}"
+
+
+def _unfinished(record: Record) -> str:
+    """How a version's hook ended when it did not return: the first line of its error (the
+    whole of it, a log tail maybe, is in ``status APP``'s versions and the deploy's error)."""
+    if record.status == "interrupted":
+        return "was interrupted before its hook returned"
+    first = (record.error or "its hook raised").partition("\n")[0]
+    return f"failed ({sanitize_line(first)})"
 
 
 def tree(report: StatusReport) -> list[tuple[str, Resource]]:

@@ -211,11 +211,21 @@ class Records:
     def latest_of(self, apps: Sequence[str], workspace: str) -> dict[tuple[str, Kind], Record]:
         """:meth:`latest` of both kinds for each of ``apps``, by (app, kind), in one query per
         few hundred apps."""
+        return self._newest_of(apps, workspace, " AND status = 'live'")
+
+    def newest_of(self, apps: Sequence[str], workspace: str) -> dict[tuple[str, Kind], Record]:
+        """The newest version not destroyed of both kinds for each of ``apps``, whatever its
+        status, by (app, kind): whether the last deploy or release of each came through."""
+        return self._newest_of(apps, workspace)
+
+    def _newest_of(
+        self, apps: Sequence[str], workspace: str, condition: str = ""
+    ) -> dict[tuple[str, Kind], Record]:
         found: dict[tuple[str, Kind], Record] = {}
         for start in range(0, len(apps), BATCH):
             batch = apps[start : start + BATCH]
-            query = _SQL["latest_of"].format(
-                columns=_COLUMNS, values=", ".join(["(?)"] * len(batch))
+            query = _SQL["newest_of"].format(
+                columns=_COLUMNS, values=", ".join(["(?)"] * len(batch)), condition=condition
             )
             with self._db.guarded() as db:
                 rows = db.execute(query, [*batch, workspace]).fetchall()
