@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import sqlite3
@@ -312,9 +313,10 @@ def test_status_of_a_project_with_nothing_deployed_exits_1_and_says_why(
     assert not project.state.parent.exists()
     result = project.run("status")
     assert result.exit_code == 1
-    assert "web: nothing deployed; run `waypoint-hooks up web`" in result.output
+    command = f"waypoint-hooks -c {project.config} -p switchboard"
+    assert f"web: nothing deployed; run `{command} up web`" in result.output
     assert project.state.is_file()  # the default state's directory is made
-    assert "worker: nothing deployed; run `waypoint-hooks up worker`" in result.output
+    assert f"worker: nothing deployed; run `{command} up worker`" in result.output
 
 
 def test_status_exits_1_while_one_app_shown_has_nothing_deployed(project: Project) -> None:
@@ -330,7 +332,42 @@ def test_a_workspace_with_nothing_in_it_says_so_and_exits_1(project: Project) ->
     project.run("up")
     result = project.run("-w", "stagign", "status")  # a mistyped workspace
     assert result.exit_code == 1
-    assert "web: nothing deployed; run `waypoint-hooks -w stagign up web`" in result.output
+    command = f"waypoint-hooks -c {project.config} -w stagign -p switchboard"
+    assert f"web: nothing deployed; run `{command} up web`" in result.output
+
+
+def test_a_hint_that_names_a_command_repeats_the_global_options_given(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As given: a relative config path (run from its directory's parent), a state in a
+    # directory with a space, quoted as a shell needs it; each pasted hint runs.
+    (project.root / "my state").mkdir()
+    monkeypatch.chdir(project.root.parent)
+    given = [
+        "-c",
+        "project/waypoint.hcl",
+        "-w",
+        "staging",
+        "--state",
+        "project/my state/s.db",
+        "-p",
+        "switchboard",
+    ]
+    options = "-c project/waypoint.hcl -w staging --state 'project/my state/s.db' -p switchboard"
+    released = CliRunner().invoke(main, [*given, "release", "web"])
+    assert f"run `waypoint-hooks {options} deploy web` first" in released.output
+    shown = CliRunner().invoke(main, [*given, "status"])
+    hint = f"web: nothing deployed; run `waypoint-hooks {options} up web`"
+    assert hint in shown.output, shown.output
+    pasted = CliRunner().invoke(main, shlex.split(hint.split("`")[1])[1:])
+    assert pasted.exit_code == 0, pasted.output
+
+
+def test_a_hint_shows_no_secret_of_a_state_url(project: Project) -> None:
+    from waypoint_hooks.cli.commands import Session
+
+    session = Session(None, "postgresql://me:s3cret@db/shop", "default", (), False, False)
+    assert session.invocation() == "waypoint-hooks --state postgresql://REDACTED@db/shop"
 
 
 def test_naming_one_app_shows_its_resource_tree(project: Project) -> None:
@@ -368,7 +405,9 @@ def test_an_unknown_app_name_is_a_usage_error(project: Project) -> None:
 def test_release_without_a_deployment_fails_and_says_to_deploy_first(project: Project) -> None:
     result = project.run("release", "web")
     assert result.exit_code == 1
-    assert "run `deploy` first" in result.output
+    assert f"run `waypoint-hooks -c {project.config} -p switchboard deploy web` first" in (
+        result.output
+    )
 
 
 def test_each_deploy_gets_the_next_sequence(project: Project) -> None:

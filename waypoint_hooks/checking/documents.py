@@ -56,12 +56,16 @@ def humanize_age(then: datetime | None, now: datetime) -> str:
     return f"{seconds}s ago"
 
 
-def notes(row: AppStatus, workspace: str, expect_live: bool = True) -> Iterator[str]:
+def notes(
+    row: AppStatus, workspace: str, expect_live: bool = True, command: str | None = None
+) -> Iterator[str]:
     """Why an app is not READY: nothing deployed, a version that failed or was interrupted,
-    or a report's message, a line each."""
+    or a report's message, a line each. A line that says what to run starts it with
+    ``command``: the program with the global options the user gave (by default, only the
+    workspace's)."""
     app = sanitize_line(row.app)
-    option = "" if workspace == "default" else f" -w {workspace}"
-    command = f"waypoint-hooks{option}"
+    if command is None:
+        command = "waypoint-hooks" if workspace == "default" else f"waypoint-hooks -w {workspace}"
     for record in row.unfinished:
         yield (
             f"{app}: {record.kind} v{record.sequence} {_unfinished(record)}; run "

@@ -57,6 +57,25 @@ class Session:
         self.color = color
         self.verbose = verbose
 
+    def invocation(self) -> str:
+        """How a hint names this program: with the global options the user gave that choose
+        the project, workspace, state and plugins, as given, so that a hint pasted acts on
+        the same ones (DESIGN §8). A state URL's secrets are redacted: never shown (§13)."""
+        import shlex
+
+        from ..model.redaction import redact_urls
+
+        words = ["waypoint-hooks"]
+        if self.config_option:
+            words += ["-c", self.config_option]
+        if self.workspace != "default":
+            words += ["-w", self.workspace]
+        if self.state_option:
+            words += ["--state", redact_urls(self.state_option)]
+        for spec in self.plugin_specs:
+            words += ["-p", spec]
+        return shlex.join(words)
+
     def plugins(self) -> PluginManager:
         from ..plugins.manager import PluginManager, PluginSpecs
 
@@ -359,6 +378,7 @@ def _show_status(
     for line in _render.status_table(
         rows,
         checker.workspace,
+        command=session.invocation(),
         stale_after=stale_after,
         style=_style(session),
         expect_live=expect_live,
@@ -539,6 +559,7 @@ def _phase(name: str, help_text: str, example: str, *, prunes: bool = False) -> 
                 workspace=checker.workspace,
                 output=checker.output,
                 on_failure=checker.on_failure,
+                invocation=session.invocation(),
             )
             outcome = getattr(lifecycle, name)(apps, **options)
             for failure in outcome.failures:

@@ -126,6 +126,7 @@ def _checked_cell(report: StatusReport | None, now: datetime, stale_after: float
 def status_table(
     rows: Sequence[AppStatus],
     workspace: str,
+    command: str | None = None,
     now: datetime | None = None,
     stale_after: Mapping[str, float] | None = None,
     style: Style = plain,
@@ -135,6 +136,7 @@ def status_table(
     """Waypoint's status table, then one line per app with nothing deployed (unless
     ``expect_live`` is false, as after a destroy) and per report that is not READY, saying why.
 
+    ``command`` is how the lines saying why name this program (see :func:`notes`).
     ``stale_after`` maps an app to the age (seconds) past which its reports are marked stale.
     With a ``width``, the table's lines are cut to it; the lines saying why stay whole.
     """
@@ -156,7 +158,7 @@ def status_table(
         _visible_width,
         width,
     )
-    why = [note for row in rows for note in notes(row, workspace, expect_live)]
+    why = [note for row in rows for note in notes(row, workspace, expect_live, command)]
     return [*table, *(["", *why] if why else [])]
 
 

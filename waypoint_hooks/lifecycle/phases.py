@@ -55,6 +55,7 @@ class Lifecycle:
         workspace: str = "default",
         output: StreamUI | None = None,
         on_failure: Callable[[BaseException], None] | None = None,
+        invocation: str = "waypoint-hooks",
     ) -> None:
         self.project = project
         self.state = state
@@ -63,6 +64,9 @@ class Lifecycle:
         self.output = output
         #: Told of every exception a plugin raised (the CLI's -v prints its traceback).
         self.on_failure = on_failure
+        #: How a message that says what to run names the program: with the global options
+        #: the user gave, so that it runs on the same project, workspace and state.
+        self.invocation = invocation
         #: The outcome of the last deploy or release hook, until the phase's next write.
         self._held: Callable[[Database], object] | None = None
 
@@ -126,7 +130,8 @@ class Lifecycle:
                     continue  # its deploy failed, and said so: an older one is not released
             if deployment is None:
                 outcome.failures.append(
-                    f"app {app.name!r} has no deployment to release; run `deploy` first"
+                    f"app {app.name!r} has no deployment to release; "
+                    f"run `{self.invocation} deploy {app.name}` first"
                 )
                 continue
             record = await self._create(app, "release", outcome, deployment)
