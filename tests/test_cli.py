@@ -487,6 +487,64 @@ def test_destroy_destroys_release_then_deployment_and_they_are_not_checked_again
     assert project.report_count() == before + 1  # only the worker was checked
 
 
+def test_an_app_renamed_in_the_config_is_listed_by_status_until_destroy_names_it(
+    project: Project,
+) -> None:
+    project.run("up")
+    project.config.write_text(project.config.read_text().replace('app "web"', 'app "web.v2"'))
+    assert project.run("up").exit_code == 1  # web's versions are still live
+    shown = project.run("status")
+    assert shown.exit_code == 1
+    command = f"waypoint-hooks -c {project.config} -p switchboard"
+    assert (
+        "web: not in waypoint.hcl, but the state has its release v1 (switchboard, live) and "
+        f"deployment v1 (switchboard, live); run `{command} destroy web` to destroy them"
+    ) in shown.output, shown.output
+    code, document = project.json("status")
+    assert code == 1
+    ((gone, versions),) = [(app["app"], app["versions"]) for app in document["removed"]]
+    assert gone == "web"
+    assert [(v["kind"], v["sequence"], v["state"]) for v in versions] == [
+        ("release", 1, "live"),
+        ("deployment", 1, "live"),
+    ]
+    assert "removed" not in project.json("status", "web.v2")[1]  # only with every app
+
+    destroyed = project.run("destroy", "web")
+    assert destroyed.exit_code == 0, destroyed.output
+    assert project.board_data()["destroyed"] == ["release", "deployment"]
+    again = project.run("status")
+    assert again.exit_code == 0, again.output
+    assert "not in waypoint.hcl" not in again.output
+    assert "removed" not in project.json("status")[1]
+
+
+def test_destroy_removed_destroys_every_app_the_config_no_longer_names(project: Project) -> None:
+    project.run("up")
+    project.config.write_text(
+        project.config.read_text().replace('app "web"', 'app "api"').replace('"worker"', '"jobs"')
+    )
+    project.run("deploy", "api")
+    listed = project.run("status").output
+    assert "web: not in waypoint.hcl" in listed
+    assert "worker: not in waypoint.hcl" in listed
+    assert "destroy --removed` to destroy every one" in listed
+    destroyed = project.run("destroy", "--removed")
+    assert destroyed.exit_code == 0, destroyed.output
+    assert sorted(project.board_data()["destroyed"]) == ["deployment", "deployment", "release"]
+    _, document = project.json("status", "api")
+    assert document["apps"][0]["deployment"] is not None  # an app of the config is left alone
+    assert "not in waypoint.hcl" not in project.run("status").output
+
+
+def test_destroy_of_an_app_neither_in_the_config_nor_in_the_state_is_a_usage_error(
+    project: Project,
+) -> None:
+    result = project.run("destroy", "nope")
+    assert result.exit_code == 2
+    assert "no app 'nope' in waypoint.hcl" in result.output
+
+
 def test_destroy_removes_the_filepath_directory_once_nothing_else_is_in_it(
     tmp_path: Path,
 ) -> None:

@@ -85,6 +85,22 @@ def test_an_app_whose_only_deployment_failed_is_told_to_destroy_not_that_nothing
     ), shown.output
 
 
+def test_the_destroy_hook_of_an_app_not_in_the_config_gets_no_settings_and_says_why(
+    lifecycle: Lifecycle,
+) -> None:
+    lifecycle.run("deploy")
+    lifecycle.project.apps = [App("api", "wh_steady")]
+    lifecycle.project.write()
+    destroyed = lifecycle.run("destroy", "web")
+    # The ledger plugin needs its settings to destroy: they went with the app's use block.
+    assert destroyed.exit_code == 1
+    assert (
+        "Error: app 'web' (not in waypoint.hcl: its plugin was given no settings): plugin "
+        "'wh_lifecycle' platform_destroy_func raised KeyError"
+    ) in destroyed.output
+    assert lifecycle.alive("deployment") == [1]
+
+
 def test_the_hook_is_told_the_id_of_its_record(lifecycle: Lifecycle) -> None:
     lifecycle.run("up")
     ((made, _),) = lifecycle.done("deploy")

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ..plugins.manager import PluginManager
     from ..plugins.runner import Checked, Runner, StatusCheck
 
-__all__ = ["AppStatus", "Checker", "Reports", "store"]
+__all__ = ["AppStatus", "Checker", "RemovedApp", "Reports", "store"]
 
 #: Reports of checks, each with the deployment or release it is about: what :func:`store` writes.
 Reports = list[tuple[Record, StatusReport]]
@@ -54,6 +54,17 @@ class AppStatus:
 
     def reports(self) -> list[StatusReport]:
         return [r for r in (self.deployment_report, self.release_report) if r is not None]
+
+
+@final
+@attrs.frozen
+class RemovedApp:
+    """An app the state holds versions of that the config no longer names (removed or
+    renamed): nothing checks it, and only ``destroy`` ends what it runs."""
+
+    app: str
+    #: Every version of it not destroyed, releases first, newest first.
+    versions: tuple[Record, ...]
 
 
 @final
@@ -208,10 +219,23 @@ class Checker:
         """Every version of an app not destroyed — live, failed, pending or interrupted —
         releases first, newest first."""
         (app,) = self.project.select([name])
+        return self._records(app.name)
+
+    def removed(self) -> list[RemovedApp]:
+        """The apps of this workspace that the state holds versions of and the config no
+        longer names, by name, each with those versions."""
+        names = self.state.records.apps(self.workspace)
+        return [
+            RemovedApp(name, tuple(self._records(name)))
+            for name in names
+            if name not in self.project.apps
+        ]
+
+    def _records(self, name: str) -> list[Record]:
         return [
             record
             for kind in ("release", "deployment")
-            for record in self.state.records.versions(kind, app.name, self.workspace)
+            for record in self.state.records.versions(kind, name, self.workspace)
         ]
 
     def versions(self, name: str) -> list[tuple[Record, StatusReport | None]]:

@@ -18,7 +18,7 @@ from ..state.outbox import StoredAlert
 from ..state.records import Record
 from ..state.reports import StoredReport
 from ..terminal import sanitize_line
-from .checker import AppStatus
+from .checker import AppStatus, RemovedApp
 
 __all__ = [
     "LABELS",
@@ -28,6 +28,7 @@ __all__ = [
     "history_json",
     "humanize_age",
     "notes",
+    "removed_notes",
     "status_document",
     "status_json",
     "tree",
@@ -77,6 +78,28 @@ def notes(
     for kind, report in (("deployment", row.deployment_report), ("release", row.release_report)):
         if report is not None and report.health is not Health.READY and report.health_message:
             yield f"{app} {kind}: {sanitize_line(report.health_message)}"
+
+
+def removed_notes(removed: Sequence[RemovedApp], config: str, command: str) -> Iterator[str]:
+    """A line for each app that ``config`` (the config file's name) no longer names but the
+    state holds versions of, with those versions and what destroys them; then, for more than
+    one, what destroys them all."""
+    for item in removed:
+        app = sanitize_line(item.app)
+        versions = [
+            f"{record.kind} v{record.sequence} ({sanitize_line(record.plugin)}, {record.status})"
+            for record in item.versions
+        ]
+        listed = (
+            versions[-1] if len(versions) == 1 else f"{', '.join(versions[:-1])} and {versions[-1]}"
+        )
+        them = "it" if len(versions) == 1 else "them"
+        yield (
+            f"{app}: not in {config}, but the state has its {listed}; "
+            f"run `{command} destroy {app}` to destroy {them}"
+        )
+    if len(removed) > 1:
+        yield f"run `{command} destroy --removed` to destroy every one of these apps"
 
 
 def _unfinished(record: Record) -> str:
@@ -129,13 +152,20 @@ def status_json(
     workspace: str,
     rows: Sequence[AppStatus],
     versions: Mapping[str, Sequence[Record]] | None = None,
+    removed: Sequence[RemovedApp] = (),
 ) -> dict[str, Any]:
     """``status --json`` (DESIGN §8); an app in ``versions`` (the one ``status APP`` names)
-    also lists those."""
+    also lists those; ``removed`` apps, where there are any, are listed after the apps."""
     versions = versions or {}
-    return status_document(
+    document = status_document(
         project, workspace, [app_json(row, versions.get(row.app)) for row in rows]
     )
+    if removed:
+        document["removed"] = [
+            {"app": item.app, "versions": [version_json(record) for record in item.versions]}
+            for item in removed
+        ]
+    return document
 
 
 def status_document(project: str, workspace: str, apps: list[dict[str, Any]]) -> dict[str, Any]:

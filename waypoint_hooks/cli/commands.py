@@ -23,7 +23,7 @@ import click
 from .. import __version__
 
 if TYPE_CHECKING:
-    from ..checking.checker import AppStatus, Checker
+    from ..checking.checker import AppStatus, Checker, RemovedApp
     from ..config.project import Project
     from ..plugins.manager import PluginManager
     from ..state.store import State
@@ -250,12 +250,14 @@ def _error(message: str) -> None:
     click.echo(f"Error: {sanitize(message)}", err=True)
 
 
-def _exit_code(rows: Sequence[AppStatus], failures: Sequence[str] = ()) -> int:
-    """READY when nothing failed, every app shown has a live deployment, and every report
-    shown is READY (DESIGN §8)."""
+def _exit_code(
+    rows: Sequence[AppStatus], failures: Sequence[str] = (), removed: Sequence[RemovedApp] = ()
+) -> int:
+    """READY when nothing failed, every app shown has a live deployment, every report
+    shown is READY, and no app gone from the config has a version left (DESIGN §8)."""
     from ..model.health import Health
 
-    if failures or any(row.deployment is None for row in rows):
+    if failures or removed or any(row.deployment is None for row in rows):
         return NOT_READY
     reports = [report for row in rows for report in row.reports()]
     return READY if all(report.health is Health.READY for report in reports) else NOT_READY
@@ -370,6 +372,7 @@ def _show_status(
     stale_after: Mapping[str, float] | None = None,
     tree: bool = False,
     expect_live: bool = True,
+    removed: Sequence[RemovedApp] = (),
 ) -> None:
     from ..terminal import sanitize_line
     from . import render as _render
@@ -383,6 +386,8 @@ def _show_status(
         style=_style(session),
         expect_live=expect_live,
         width=_width(),
+        removed=removed,
+        config=checker.project.path.name,
     ):
         click.echo(line)
     if not tree:
@@ -565,15 +570,27 @@ def _phase(name: str, help_text: str, example: str, *, prunes: bool = False) -> 
             for failure in outcome.failures:
                 _error(failure)
             if destroys:
-                rows = checker.cached(apps)
+                # What is left of the apps of the config it destroyed: none, when it
+                # destroyed only apps the config no longer names.
+                named = [app for app in apps if app in checker.project.apps]
+                every = not apps and not options["removed"]
+                rows = checker.cached(named) if named or every else []
             else:  # then every app's status, unless a stop signal came
                 rows = [] if STOP.requested else checker.status(apps)
-            _show_status(session, checker, rows, expect_live=not destroys)
+            removed = [] if apps else checker.removed()
+            _show_status(session, checker, rows, expect_live=not destroys, removed=removed)
         if destroys:
             # Nothing deployed is what a destroy is for: it fails only when a hook did.
             sys.exit(NOT_READY if outcome.failures else READY)
-        sys.exit(_exit_code(rows, outcome.failures))
+        sys.exit(_exit_code(rows, outcome.failures, removed))
 
+    if destroys:
+        command = click.option(
+            "--removed",
+            is_flag=True,
+            help="Also destroy every app that the config no longer names but the state holds "
+            "versions of (alone: only those).",
+        )(command)
     if prunes:
         command = click.option(
             "--prune-retain",
@@ -612,7 +629,8 @@ up = _phase(
 )
 destroy = _phase(
     "destroy",
-    "Destroy every release and deployment of each APP; they are not checked again.",
+    "Destroy every release and deployment of each APP (all when none is named); they are not "
+    "checked again. APP may be one that the config no longer names.",
     "waypoint-hooks destroy",
 )
 
@@ -711,17 +729,21 @@ def status(
                 rows = checker.cached(apps)
             else:
                 rows = checker.status(apps, timeout=timeout, concurrency=concurrency, keep=keep)
-            code = _exit_code(rows)
+            # Apps gone from the config are listed with every app: never checked, only shown.
+            removed = [] if apps else checker.removed()
+            code = _exit_code(rows, removed=removed)
             if json_output:
                 # One app named: its every version, as the text shows them.
                 versions = {apps[0]: checker.records(apps[0])} if len(apps) == 1 else None
                 emit_json(
-                    documents.status_json(checker.project.name, checker.workspace, rows, versions)
+                    documents.status_json(
+                        checker.project.name, checker.workspace, rows, versions, removed
+                    )
                 )
             else:
                 apps_in_config = checker.project.apps.values()
                 stale = {a.name: a.status.interval for a in apps_in_config} if cached else None
-                _show_status(session, checker, rows, stale, tree=len(apps) == 1)
+                _show_status(session, checker, rows, stale, tree=len(apps) == 1, removed=removed)
             if watch is None or STOP.wait(watch):
                 break
     sys.exit(code)

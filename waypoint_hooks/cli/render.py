@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Final
 
-from ..checking.checker import AppStatus
-from ..checking.documents import LABELS, humanize_age, notes, tree
+from ..checking.checker import AppStatus, RemovedApp
+from ..checking.documents import LABELS, humanize_age, notes, removed_notes, tree
 from ..model.health import Health
 from ..model.report import Resource, StatusReport
 from ..plugins.manager import Plugin
@@ -132,9 +132,12 @@ def status_table(
     style: Style = plain,
     expect_live: bool = True,
     width: int | None = None,
+    removed: Sequence[RemovedApp] = (),
+    config: str = "waypoint.hcl",
 ) -> list[str]:
     """Waypoint's status table, then one line per app with nothing deployed (unless
-    ``expect_live`` is false, as after a destroy) and per report that is not READY, saying why.
+    ``expect_live`` is false, as after a destroy) and per report that is not READY, saying why;
+    and one per ``removed`` app, that the config file ``config`` no longer names.
 
     ``command`` is how the lines saying why name this program (see :func:`notes`).
     ``stale_after`` maps an app to the age (seconds) past which its reports are marked stale.
@@ -159,6 +162,7 @@ def status_table(
         width,
     )
     why = [note for row in rows for note in notes(row, workspace, expect_live, command)]
+    why += removed_notes(removed, config, command or "waypoint-hooks")
     return [*table, *(["", *why] if why else [])]
 
 

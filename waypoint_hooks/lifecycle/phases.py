@@ -7,7 +7,7 @@ claim before a destroy, pruning after a release.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
 import attrs
@@ -84,7 +84,7 @@ class Lifecycle:
         return outcome
 
     async def _deploy_all(self, names: Sequence[str], outcome: Outcome) -> None:
-        for app in self._until_stopped(names):
+        for app in self._until_stopped(self.project.select(names)):
             record = await self._create(app, "deployment", outcome)
             if record is not None:
                 outcome.created[app.name] = record
@@ -119,7 +119,7 @@ class Lifecycle:
         prune_retain: int,
         deployments: Mapping[str, Record] | None,
     ) -> None:
-        for app in self._until_stopped(names):
+        for app in self._until_stopped(self.project.select(names)):
             if app.release is None:
                 continue
             if deployments is None:
@@ -158,28 +158,52 @@ class Lifecycle:
         )
         return Outcome(deployed.failures + released.failures)
 
-    def destroy(self, names: Sequence[str]) -> Outcome:
-        """Destroy every version of each app: its releases, then its deployments, newest
-        first; failed and interrupted ones with what their hooks checkpointed."""
+    def destroy(self, names: Sequence[str], *, removed: bool = False) -> Outcome:
+        """Destroy every version of each app named (every app of the config when none is,
+        unless ``removed``): its releases, then its deployments, newest first; failed and
+        interrupted ones with what their hooks checkpointed.
+
+        An app the config no longer names but the state holds versions of may be named too,
+        and ``removed`` adds every such app. Their destroy hooks are given no settings: those
+        went with the app's use blocks (DESIGN §8).
+        """
         outcome = Outcome()
-        self._run_phase(self._destroy_all(names, outcome))
+        self._run_phase(self._destroy_all(self._to_destroy(names, removed), outcome))
         return outcome
 
-    async def _destroy_all(self, names: Sequence[str], outcome: Outcome) -> None:
-        for app in self._until_stopped(names):
-            self._header(f"Destroying {app.name}")
+    def _to_destroy(self, names: Sequence[str], removed: bool) -> list[tuple[str, App | None]]:
+        """The apps to destroy, by name, each with its app of the config: ``None`` for one
+        the config no longer names."""
+        if not names and not removed:
+            return [(app.name, app) for app in self.project.select(())]
+        known = self.state.records.apps(self.workspace)
+        gone = [name for name in known if name not in self.project.apps]
+        named = list(dict.fromkeys(names))
+        # An app neither in the config nor in the state is an unknown app, as select says.
+        in_config = [name for name in named if name not in gone]
+        apps = {app.name: app for app in self.project.select(in_config)} if in_config else {}
+        added = [name for name in gone if removed and name not in named]
+        return [(name, apps.get(name)) for name in [*named, *added]]
+
+    async def _destroy_all(self, apps: Sequence[tuple[str, App | None]], outcome: Outcome) -> None:
+        for name, app in self._until_stopped(apps):
+            self._header(f"Destroying {name}" if app else f"Destroying {name} ({self._gone})")
             for kind in ("release", "deployment"):
                 destroyed = [
-                    await self._destroy(app, record, outcome)
-                    for record in self.state.records.versions(kind, app.name, self.workspace)
+                    await self._destroy(name, app, record, outcome)
+                    for record in self.state.records.versions(kind, name, self.workspace)
                     if record.status != "pending"  # another command is making it
                 ]
                 if not all(destroyed):
                     break  # never leave a release pointing at a destroyed deployment
 
-    def _until_stopped(self, names: Sequence[str]) -> Iterator[App]:
-        """The apps named, one at a time, until a stop signal came: none starts after it."""
-        for app in self.project.select(names):
+    @property
+    def _gone(self) -> str:
+        return f"not in {self.project.path.name}"
+
+    def _until_stopped(self, apps: Iterable[_T]) -> Iterator[_T]:
+        """The apps, one at a time, until a stop signal came: none starts after it."""
+        for app in apps:
             if STOP.requested:
                 return
             yield app
@@ -232,7 +256,8 @@ class Lifecycle:
             lambda tx: records.begin(tx, kind, app.name, self.workspace, use.plugin, deployment_id)
         )
         request = self._request(
-            app,
+            app.name,
+            app.isolate,
             lifecycle_of(kind).create,
             use.plugin,
             use.config,
@@ -242,7 +267,7 @@ class Lifecycle:
             ),
             **({} if deployment is None else {"deployment": deployment.value}),
         )
-        made = await self._run(app, self.runner.make(request), outcome)
+        made = await self._run(f"app {app.name!r}", self.runner.make(request), outcome)
         if isinstance(made, str):
             self._write(lambda tx: records.fail(tx, record, made))
             return None
@@ -253,9 +278,10 @@ class Lifecycle:
         self._say(f"{app.name} {kind} v{record.sequence} recorded")
         return record
 
-    async def _destroy(self, app: App, record: Record, outcome: Outcome) -> bool:
-        """Destroy one version of an app; False when its destroy hook failed."""
-        what = f"{app.name} {record.kind} v{record.sequence}"
+    async def _destroy(self, name: str, app: App | None, record: Record, outcome: Outcome) -> bool:
+        """Destroy one version of the app ``name``, ``app`` in the config (``None``: the
+        config no longer names it); False when its destroy hook failed."""
+        what = f"{name} {record.kind} v{record.sequence}"
         records = self.state.records
         if not self._write(lambda tx: records.claim(tx, record)):
             self._say(f"{what} is being destroyed by another command")
@@ -266,14 +292,21 @@ class Lifecycle:
             self._say(f"{what} is {record.status}; nothing was recorded to clean up")
             return True
         request = self._request(
-            app,
+            name,
+            app.isolate if app else False,
             lifecycle_of(record.kind).destroy,
             record.plugin,
-            app.settings_of(record.kind, record.plugin),
+            app.settings_of(record.kind, record.plugin) if app else {},
             record,
             **{record.kind: value},
         )
-        if isinstance(await self._run(app, self.runner.call(request), outcome), str):
+        # Why a hook that needs its settings fails on an app gone from the config.
+        failing = (
+            f"app {name!r}"
+            if app
+            else f"app {name!r} ({self._gone}: its plugin was given no settings)"
+        )
+        if isinstance(await self._run(failing, self.runner.call(request), outcome), str):
             self._write(lambda tx: records.unclaim(tx, record))
             return False
         self._write(lambda tx: records.mark_destroyed(tx, record.kind, record.id))
@@ -290,7 +323,7 @@ class Lifecycle:
             if record.status == "live" and kept < retain:
                 kept += 1
                 continue
-            await self._destroy(app, record, outcome)
+            await self._destroy(app.name, app, record, outcome)
 
     def _mark_destroyed(self, kind: TargetKind, ids: Sequence[str], tx: Database) -> None:
         for id in ids:
@@ -298,7 +331,8 @@ class Lifecycle:
 
     def _request(
         self,
-        app: App,
+        name: str,
+        isolate: bool,
         hook: str,
         plugin: str,
         config: Mapping[str, Any],
@@ -306,19 +340,19 @@ class Lifecycle:
         **values: Any,
     ) -> HookRequest:
         # A deploy, release or destroy hook's job is its record: job_info.id is the record's.
-        job = JobInfo(self.project.name, app.name, self.workspace, record.id)
+        job = JobInfo(self.project.name, name, self.workspace, record.id)
         ui = self.output or SilentUI()
-        return HookRequest(hook, plugin, job, ui, config, isolate=app.isolate, **values)
+        return HookRequest(hook, plugin, job, ui, config, isolate=isolate, **values)
 
     async def _run(
-        self, app: App, call: Coroutine[Any, Any, _T], outcome: Outcome
+        self, what: str, call: Coroutine[Any, Any, _T], outcome: Outcome
     ) -> tuple[_T] | str:
-        """Run one deploy, release or destroy call: ``(its value,)``, or why it failed, the
-        failure added to ``outcome`` and shown."""
+        """Run one deploy, release or destroy call for ``what`` (``app 'web'``): ``(its
+        value,)``, or why it failed, the failure added to ``outcome`` and shown."""
         try:
             return (await call,)
         except (PluginError, TypeError) as exc:
-            outcome.failures.append(f"app {app.name!r}: {exc}")
+            outcome.failures.append(f"{what}: {exc}")
             # Its first line: the whole of it, as a log tail, is the error the command prints.
             first, _, rest = str(exc).partition("\n")
             self._say(f"✖ {first}{' …' if rest else ''}")

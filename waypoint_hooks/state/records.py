@@ -234,6 +234,12 @@ class Records:
                 found[record.app, record.kind] = record
         return found
 
+    def apps(self, workspace: str) -> list[str]:
+        """The apps of ``workspace`` with a version not destroyed, by name."""
+        with self._db.guarded() as db:
+            rows = db.execute(_SQL["apps"], (workspace,)).fetchall()
+        return [app for (app,) in rows]
+
     def versions(self, kind: Kind, app: str, workspace: str) -> list[Record]:
         """Every deployment or release of ``app`` not destroyed, newest first: live ones,
         failed ones and pending ones (running, or interrupted)."""

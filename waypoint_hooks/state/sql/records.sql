@@ -49,6 +49,11 @@ SELECT {columns} FROM targets
 WHERE kind = ? AND app = ? AND workspace = ? AND destroyed IS NULL{condition}
 ORDER BY sequence DESC LIMIT ?
 
+-- name: apps
+-- The apps of a workspace with a version not destroyed: those the state still holds
+-- something of, whether or not the config names them now.
+SELECT DISTINCT app FROM targets WHERE workspace = ? AND destroyed IS NULL ORDER BY app
+
 -- name: newest_of
 -- The newest version not destroyed of each kind of each app named, live ones only when the
 -- condition says so: one seek of the index of targets alive per app and kind.
