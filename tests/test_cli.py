@@ -537,6 +537,17 @@ def test_destroy_removed_destroys_every_app_the_config_no_longer_names(project: 
     assert "not in waypoint.hcl" not in project.run("status").output
 
 
+def test_destroy_of_only_apps_gone_from_the_config_shows_no_empty_table(
+    project: Project,
+) -> None:
+    project.run("up", "worker")
+    project.config.write_text(project.config.read_text().replace('"worker"', '"jobs"'))
+    destroyed = project.run("destroy", "worker")
+    assert destroyed.exit_code == 0, destroyed.output
+    assert "Destroyed worker deployment v1" in destroyed.output
+    assert "Workspace" not in destroyed.output
+
+
 def test_destroy_of_an_app_neither_in_the_config_nor_in_the_state_is_a_usage_error(
     project: Project,
 ) -> None:

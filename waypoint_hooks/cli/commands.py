@@ -377,7 +377,8 @@ def _show_status(
     from ..terminal import sanitize_line
     from . import render as _render
 
-    click.echo("")
+    if rows or removed:
+        click.echo("")
     for line in _render.status_table(
         rows,
         checker.workspace,

@@ -142,6 +142,7 @@ def status_table(
     ``command`` is how the lines saying why name this program (see :func:`notes`).
     ``stale_after`` maps an app to the age (seconds) past which its reports are marked stale.
     With a ``width``, the table's lines are cut to it; the lines saying why stay whole.
+    Without ``rows``, only those lines.
     """
     stale = stale_after or {}
     now = now or datetime.now(timezone.utc)
@@ -163,7 +164,8 @@ def status_table(
     )
     why = [note for row in rows for note in notes(row, workspace, expect_live, command)]
     why += removed_notes(removed, config, command or "waypoint-hooks")
-    return [*table, *(["", *why] if why else [])]
+    # No row, as after a stop signal came before any status ran: no table, not a bare header.
+    return [*(table if rows else []), *(["", *why] if why and rows else why)]
 
 
 def _version(record: Record | None) -> str:
