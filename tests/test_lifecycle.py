@@ -122,6 +122,43 @@ def test_five_ups_keep_the_released_deployment_and_two_more(lifecycle: Lifecycle
     assert lifecycle.done("unrelease") == []
 
 
+def test_release_deployment_n_rolls_back_to_a_live_deployment_that_pruning_keeps(
+    lifecycle: Lifecycle,
+) -> None:
+    for _ in range(3):
+        lifecycle.run("up")
+    deployed = [made for made, _ in lifecycle.done("deploy")]
+    rolled_back = lifecycle.run("release", "web", "--deployment", "1")
+    assert rolled_back.exit_code == 0, rolled_back.output
+    assert lifecycle.done("release")[-1][0] == deployed[0]
+    assert lifecycle.alive("release") == [4]
+    # v1 is the released one; v2 and v3 are the newest two others.
+    assert lifecycle.alive("deployment") == [1, 2, 3]
+    assert (
+        lifecycle.run("release", "web", "--deployment", "1", "--prune-retain", "0").exit_code == 0
+    )
+    assert lifecycle.alive("deployment") == [1]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["web", "--deployment", "7"], "app 'web' has no live deployment v7 (live: v1, v2)"),
+        (["--deployment", "1"], "a rollback releases one app's deployment: name the app"),
+    ],
+    ids=["not-live", "no-app"],
+)
+def test_release_deployment_n_of_no_such_live_deployment_is_a_usage_error(
+    lifecycle: Lifecycle, args: list[str], says: str
+) -> None:
+    lifecycle.run("up")
+    lifecycle.run("deploy")
+    refused = lifecycle.run("release", *args)
+    assert refused.exit_code == 2
+    assert refused.stderr == f"Error: {says}\n"
+    assert lifecycle.alive("release") == [1]
+
+
 def test_no_prune_keeps_every_deployment(lifecycle: Lifecycle) -> None:
     for _ in range(5):
         assert lifecycle.run("up", "--no-prune").exit_code == 0

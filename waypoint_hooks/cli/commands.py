@@ -548,7 +548,30 @@ def plugins(session: Session, json_output: bool) -> None:
     sys.exit(NOT_READY if any(plugin.error for plugin in found) else READY)
 
 
-def _phase(name: str, help_text: str, example: str, *, prunes: bool = False) -> click.Command:
+#: Options of one phase command beyond its apps (and pruning's).
+_ROLLBACK = click.option(
+    "--deployment",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Release the app's live deployment vN, not its latest: a rollback (pruning keeps "
+    "it). Name one APP.",
+)
+_REMOVED = click.option(
+    "--removed",
+    is_flag=True,
+    help="Also destroy every app that the config no longer names but the state holds "
+    "versions of (alone: only those).",
+)
+
+
+def _phase(
+    name: str,
+    help_text: str,
+    example: str,
+    *,
+    prunes: bool = False,
+    options: Sequence[Callable[[Callable[..., Any]], Callable[..., Any]]] = (),
+) -> click.Command:
     destroys = name == "destroy"
 
     @pass_session
@@ -585,13 +608,8 @@ def _phase(name: str, help_text: str, example: str, *, prunes: bool = False) -> 
             sys.exit(NOT_READY if outcome.failures else READY)
         sys.exit(_exit_code(rows, outcome.failures, removed))
 
-    if destroys:
-        command = click.option(
-            "--removed",
-            is_flag=True,
-            help="Also destroy every app that the config no longer names but the state holds "
-            "versions of (alone: only those).",
-        )(command)
+    for option in options:
+        command = option(command)
     if prunes:
         command = click.option(
             "--prune-retain",
@@ -621,6 +639,7 @@ release = _phase(
     "Release the latest deployment of each APP with its release manager, then report status.",
     "waypoint-hooks release web",
     prunes=True,
+    options=[_ROLLBACK],
 )
 up = _phase(
     "up",
@@ -633,6 +652,7 @@ destroy = _phase(
     "Destroy every release and deployment of each APP (all when none is named); they are not "
     "checked again. APP may be one that the config no longer names.",
     "waypoint-hooks destroy",
+    options=[_REMOVED],
 )
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, final
 import attrs
 
 from ..config.project import App, Project
-from ..errors import PluginError
+from ..errors import PluginError, RollbackError
 from ..plugins.components import TargetKind, lifecycle_of
 from ..plugins.context import JobInfo
 from ..plugins.request import HookRequest
@@ -96,9 +96,12 @@ class Lifecycle:
         prune: bool = True,
         prune_retain: int = 2,
         deployments: Mapping[str, Record] | None = None,
+        deployment: int | None = None,
     ) -> Outcome:
         """Release each app's latest deployment (or the one ``deployments`` names for it),
-        record it, and prune the deployments it superseded.
+        record it, and prune the deployments it superseded. With ``deployment``, the one
+        app named releases its live deployment of that sequence instead: a rollback
+        (:class:`~waypoint_hooks.errors.RollbackError` when there is none).
 
         A new release replaces the app's older ones: they are marked destroyed without their
         destroy hook, which would undo what the new one set up. With ``prune``, the app's
@@ -107,6 +110,8 @@ class Lifecycle:
         """
         if prune_retain < 0:
             raise ValueError(f"prune_retain must be 0 or more, got {prune_retain}")
+        if deployment is not None:
+            deployments = self._rollback(names, deployment)
         outcome = Outcome()
         self._run_phase(self._release_all(names, outcome, prune, prune_retain, deployments))
         return outcome
@@ -146,6 +151,21 @@ class Lifecycle:
                 self._write(functools.partial(self._mark_destroyed, "release", superseded))
             if prune:
                 await self._prune(app, deployment, prune_retain, outcome)
+
+    def _rollback(self, names: Sequence[str], sequence: int) -> dict[str, Record]:
+        """The live deployment v``sequence`` of the one app named, by its name."""
+        if len(set(names)) != 1:
+            raise RollbackError("a rollback releases one app's deployment: name the app")
+        (app,) = self.project.select(names)
+        if app.release is None:
+            raise RollbackError(f"app {app.name!r} has no release block: nothing releases it")
+        versions = self.state.records.versions("deployment", app.name, self.workspace)
+        live = [record for record in versions if record.status == "live"]
+        for record in live:
+            if record.sequence == sequence:
+                return {app.name: record}
+        listed = ", ".join(f"v{record.sequence}" for record in reversed(live)) or "none"
+        raise RollbackError(f"app {app.name!r} has no live deployment v{sequence} (live: {listed})")
 
     def up(self, names: Sequence[str], *, prune: bool = True, prune_retain: int = 2) -> Outcome:
         """Deploy, then release what was deployed."""
