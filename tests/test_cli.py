@@ -641,6 +641,21 @@ def test_history_shows_the_newest_100_unless_told_otherwise(project: Project) ->
     assert "--all shows every report; give it or --limit N, not both" in both.output
 
 
+def test_history_and_alerts_with_nothing_yet_say_so_instead_of_a_bare_header(
+    project: Project,
+) -> None:
+    history = project.run("history", "web")
+    assert (history.exit_code, history.output) == (
+        0,
+        "no reports of web in workspace default yet\n",
+    )
+    alerts = project.run("-w", "staging", "alerts")
+    assert (alerts.exit_code, alerts.output) == (
+        0,
+        "no alerts in workspace staging yet; the config has no notify block to raise them\n",
+    )
+
+
 def test_workspaces_keep_separate_deployments(project: Project) -> None:
     project.run("deploy", "worker")
     result = CliRunner().invoke(

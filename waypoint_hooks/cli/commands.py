@@ -811,7 +811,11 @@ def history(session: Session, app: str, json_output: bool, limit: int | None, ev
             # Their records alone: history shows no report of theirs but its own rows.
             unfinished = checker.records(app)
             lines = _render.history_table(
-                stored, style=_style(session), width=_width(), unfinished=unfinished
+                stored,
+                style=_style(session),
+                width=_width(),
+                unfinished=unfinished,
+                empty=f"no reports of {app} in workspace {checker.workspace} yet",
             )
             for line in lines:
                 click.echo(line)
@@ -845,7 +849,11 @@ def alerts(session: Session, json_output: bool, limit: int) -> None:
         if json_output:
             _print_json(documents.alerts_json(checker.project.name, checker.workspace, stored))
         else:
-            for line in _render.alerts_table(stored, style=_style(session), width=_width()):
+            empty = f"no alerts in workspace {checker.workspace} yet"
+            if not checker.project.notify:
+                empty += "; the config has no notify block to raise them"
+            lines = _render.alerts_table(stored, style=_style(session), width=_width(), empty=empty)
+            for line in lines:
                 click.echo(line)
 
 

@@ -247,10 +247,12 @@ def history_table(
     style: Style = plain,
     width: int | None = None,
     unfinished: Sequence[Record] = (),
+    empty: str = "no reports yet",
 ) -> Iterator[str]:
     """Past reports, newest first, with the health each one changed from; among them, at
-    the time each was made, the ``unfinished`` versions (failed or interrupted). Lines are
-    made as the reports are read: a history of any length is shown in the same memory."""
+    the time each was made, the ``unfinished`` versions (failed or interrupted); ``empty``
+    alone when there is none of either. Lines are made as the reports are read: a history
+    of any length is shown in the same memory."""
     now = now or datetime.now(timezone.utc)
     reports = (
         (
@@ -286,8 +288,12 @@ def history_table(
         reverse=True,
     )
     rows = heapq.merge(reports, records, key=_first, reverse=True)
+    first = next(rows, None)
+    if first is None:
+        return iter([empty])
     header = ("Checked", "Kind", "Version", "Health", "Change", "Message")
-    return _table(header, (row for _, row in rows), _visible_width, width, HISTORY_PAGE)
+    shown = (row for _, row in itertools.chain([first], rows))
+    return _table(header, shown, _visible_width, width, HISTORY_PAGE)
 
 
 def _first(row: tuple[datetime, tuple[str, ...]]) -> datetime:
@@ -322,9 +328,13 @@ def alerts_table(
     now: datetime | None = None,
     style: Style = plain,
     width: int | None = None,
+    empty: str = "no alerts yet",
 ) -> list[str]:
     """The ``alerts`` listing, newest first: what each alert said and how its delivery went;
-    then one line per alert not delivered yet that an attempt failed for, saying why."""
+    then one line per alert not delivered yet that an attempt failed for, saying why;
+    ``empty`` alone when there is none."""
+    if not stored:
+        return [empty]
     now = now or datetime.now(timezone.utc)
     rows = [
         (
