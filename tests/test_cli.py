@@ -1149,6 +1149,24 @@ def test_a_deploy_failure_of_many_lines_is_printed_once(
     assert "KeyboardInterrupt" in result.stderr
 
 
+def test_a_release_manager_given_another_platform_s_deployment_says_why(tmp_path: Path) -> None:
+    config = tmp_path / "waypoint.hcl"
+    config.write_text(
+        'project = "p"\n\napp "web" {\n  deploy {\n    use "http" {\n'
+        '      url = "http://127.0.0.1:9/"\n    }\n  }\n\n'
+        '  release {\n    use "filepath" {}\n  }\n}\n'
+    )
+    result = CliRunner().invoke(main, ["-c", str(config), "up"])
+    assert result.exit_code == 1
+    assert (
+        "Error: app 'web': plugin 'filepath' release_manager_release_func cannot take its "
+        "arguments: deployment.path: required field missing; deployment.urls: unknown field "
+        "(known fields: path); the deployment is not of the shape this release manager takes: "
+        "a release manager works on the deployments of the platform it goes with, and the "
+        "app's deploy block may use another"
+    ) in result.stderr
+
+
 def test_verbose_shows_where_a_plugin_failed_and_only_then(
     project: Project, write_module: Callable[[str, str], str]
 ) -> None:
