@@ -294,6 +294,21 @@ def test_the_api_reference_documents_exactly_the_public_names(module: str, headi
     assert len(documented) == len(set(documented)), "a name is documented twice"
 
 
+# --- the README and the demo, as a newcomer meets them -----------------------------------------
+
+
+def test_the_readme_stops_the_demo_server_by_its_pid_not_by_a_pattern() -> None:
+    # A pattern matches any user's process of that command line; the pid is the deployment's.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "pkill" not in readme
+    assert "python3[PID]" in readme
+
+
+def test_the_demo_under_serve_shows_a_change_within_seconds() -> None:
+    demo = load_config(ROOT / "examples" / "demo" / "waypoint.hcl")
+    assert all(app.status.interval <= 10 for app in demo.apps.values())
+
+
 # --- links ----------------------------------------------------------------------------------
 
 #: A Markdown link or image, ``[text](target)`` or ``[text](target "title")``: its target.
