@@ -195,7 +195,8 @@ def _client(ctx: Context) -> DockerClient:
     except ModuleNotFoundError:
         raise ModuleNotFoundError(
             "the docker platform needs the Docker SDK for Python: "
-            "pip install 'waypoint-hooks[docker]'"
+            "pip install 'waypoint-hooks[docker]' (in a checkout of waypoint-hooks, which no "
+            "package index has yet: pip install '.[docker]')"
         ) from None
     remaining = ctx.remaining()
     timeout = _NO_DEADLINE_TIMEOUT if remaining is None else max(1, math.ceil(remaining))

@@ -890,6 +890,20 @@ def test_any_other_error_exits_1_naming_its_class() -> None:
     assert result.stderr == f"Error: PluginError: {error} (-v shows the traceback)\n"
 
 
+def test_serve_without_its_extra_says_how_to_install_it_from_a_checkout_too(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [name for name in sys.modules if name.startswith("waypoint_hooks.serve")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed
+    result = project.run("serve")
+    assert result.exit_code == 2
+    assert (
+        "Error: serve needs uvicorn: pip install 'waypoint-hooks[serve]' (in a checkout of "
+        "waypoint-hooks, which no package index has yet: pip install '.[serve]')"
+    ) in result.stderr
+
+
 # --- the installed console script, for real ----------------------------------------------
 
 

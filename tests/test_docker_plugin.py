@@ -362,7 +362,11 @@ def test_without_the_docker_sdk_a_deploy_says_which_extra_to_install(
     plugins: PluginHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "docker", None)
-    with pytest.raises(ModuleNotFoundError, match=r"pip install 'waypoint-hooks\[docker\]'"):
+    with pytest.raises(
+        ModuleNotFoundError,
+        match=r"pip install 'waypoint-hooks\[docker\]' \(in a checkout of waypoint-hooks, "
+        r"which no package index has yet: pip install '\.\[docker\]'\)",
+    ):
         plugins.platform_deploy("docker", config())
 
 

@@ -952,7 +952,11 @@ def serve(
         from ..serve.web import Listener
         from ..serve.web import serve as run
     except ModuleNotFoundError as exc:
-        _fail(f"serve needs {exc.name}: pip install 'waypoint-hooks[serve]'", USAGE)
+        _fail(
+            f"serve needs {exc.name}: pip install 'waypoint-hooks[serve]' (in a checkout of "
+            "waypoint-hooks, which no package index has yet: pip install '.[serve]')",
+            USAGE,
+        )
     from ..config.uses import check_plugins
 
     with session.checker(json_output=True, apps=apps) as checker:
