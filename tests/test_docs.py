@@ -309,6 +309,14 @@ def test_the_demo_under_serve_shows_a_change_within_seconds() -> None:
     assert all(app.status.interval <= 10 for app in demo.apps.values())
 
 
+def test_the_docker_demo_says_how_to_start_a_daemon_without_systemd() -> None:
+    demo = (ROOT / "examples" / "docker-demo" / "README.md").read_text(encoding="utf-8")
+    daemon = _sections(demo)["The daemon"]
+    assert "service docker start" in daemon
+    assert "dockerd --data-root" in daemon  # by hand, beside no other daemon
+    assert "DOCKER_HOST=unix://" in daemon
+
+
 # --- links ----------------------------------------------------------------------------------
 
 #: A Markdown link or image, ``[text](target)`` or ``[text](target "title")``: its target.
