@@ -317,6 +317,13 @@ def test_the_docker_demo_says_how_to_start_a_daemon_without_systemd() -> None:
     assert "DOCKER_HOST=unix://" in daemon
 
 
+def test_the_postgresql_state_docs_give_a_minimal_server_set_up() -> None:
+    text = _read("configuration.md")
+    section = re.split(r"^#{1,3} ", text.split("### State in PostgreSQL")[1], flags=re.M)[0]
+    for step in ("initdb", "pg_ctl", "createuser", "createdb", "postgresql:///waypoint?host="):
+        assert step in section, f"the PostgreSQL state's docs do not show {step}"
+
+
 # --- links ----------------------------------------------------------------------------------
 
 #: A Markdown link or image, ``[text](target)`` or ``[text](target "title")``: its target.
