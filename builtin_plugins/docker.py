@@ -4,10 +4,11 @@ Deploy finds the image among the daemon's own (it never pulls), creates and star
 labelled with the project, app and deployment, and waits up to ``start_timeout`` for it to be
 started. Status reports the image and the container as resources, as the daemon sees them: the
 container's HEALTHCHECK where it has one (the report is then external: the platform ran the
-check), else its state. Destroy stops and removes the container; the image is the user's, and
-stays. The daemon is the one ``DOCKER_HOST`` names, as for the docker CLI. Both resources are
-run by the resource manager, which checkpoints each as soon as its create returns (DESIGN §12,
-§18); a container whose id a dying deploy never checkpointed is found by its labels.
+check), else its state; the report's health is the container's. Destroy stops and removes the
+container; the image is the user's, and stays. The daemon is the one ``DOCKER_HOST`` names, as
+for the docker CLI. Both resources are run by the resource manager, which checkpoints each as
+soon as its create returns (DESIGN §12, §18); a container whose id a dying deploy never
+checkpointed is found by its labels.
 One module, over 400 lines, because a plugin is one entry point: its config, its resources and
 its hooks ship together.
 """
@@ -194,7 +195,8 @@ def _client(ctx: Context) -> DockerClient:
     except ModuleNotFoundError:
         raise ModuleNotFoundError(
             "the docker platform needs the Docker SDK for Python: "
-            "pip install 'waypoint-hooks[docker]'"
+            "pip install 'waypoint-hooks[docker]' (in a checkout of waypoint-hooks, which no "
+            "package index has yet: pip install '.[docker]')"
         ) from None
     remaining = ctx.remaining()
     timeout = _NO_DEADLINE_TIMEOUT if remaining is None else max(1, math.ceil(remaining))
@@ -493,12 +495,15 @@ def platform_status_func(ctx: Context, deployment: dict[str, Any]) -> StatusRepo
         return StatusReport(health=Health.UNKNOWN, health_message=str(exc))
     with contextlib.closing(client):
         report = RESOURCES.status_report(ctx, deployment, client=client)
-    # External when Docker's own HEALTHCHECK judged the container (DESIGN §17).
-    report.external = any(
-        json.loads(each.state_json).get("healthcheck") is not None
-        for each in report.resources
-        if each.type == "container" and each.state_json
-    )
+    for container in (each for each in report.resources if each.type == "container"):
+        # The deployment is its container: the image, still there when the container is
+        # gone or exited, informs and never dilutes that into PARTIAL (DESIGN §17).
+        report.health, report.health_message = container.health, container.health_message
+        # External when Docker's own HEALTHCHECK judged the container.
+        checked = (
+            json.loads(container.state_json).get("healthcheck") if container.state_json else None
+        )
+        report.external = checked is not None
     return report
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import sqlite3
@@ -251,6 +252,34 @@ def test_status_json_has_the_documented_shape(project: Project) -> None:
     assert worker["release"] is None
 
 
+def test_status_of_one_app_as_json_lists_every_version_not_destroyed(project: Project) -> None:
+    project.run("up", "web")
+    project.run("deploy", "web")
+    _, document = project.json("status", "web")
+    (web,) = document["apps"]
+    versions = web["versions"]
+    assert [(v["kind"], v["sequence"], v["state"]) for v in versions] == [
+        ("release", 1, "live"),
+        ("deployment", 2, "live"),
+        ("deployment", 1, "live"),
+    ]
+    assert set(versions[0]) == {
+        "kind",
+        "id",
+        "sequence",
+        "plugin",
+        "state",
+        "created",
+        "checkpointed",
+    }
+    assert versions[0]["id"] == web["release"]["id"]
+    assert versions[1]["plugin"] == "switchboard"
+    assert versions[1]["created"].endswith("Z")
+    assert versions[1]["checkpointed"] is False
+    _, both = project.json("status")
+    assert all("versions" not in app for app in both["apps"])  # one app named, as the tree
+
+
 def test_json_stdout_stays_json_when_a_plugin_prints(
     project: Project, write_module: Callable[[str, str], str]
 ) -> None:
@@ -284,9 +313,10 @@ def test_status_of_a_project_with_nothing_deployed_exits_1_and_says_why(
     assert not project.state.parent.exists()
     result = project.run("status")
     assert result.exit_code == 1
-    assert "web: nothing deployed; run `waypoint-hooks up web`" in result.output
+    command = f"waypoint-hooks -c {project.config} -p switchboard"
+    assert f"web: nothing deployed; run `{command} up web`" in result.output
     assert project.state.is_file()  # the default state's directory is made
-    assert "worker: nothing deployed; run `waypoint-hooks up worker`" in result.output
+    assert f"worker: nothing deployed; run `{command} up worker`" in result.output
 
 
 def test_status_exits_1_while_one_app_shown_has_nothing_deployed(project: Project) -> None:
@@ -302,7 +332,42 @@ def test_a_workspace_with_nothing_in_it_says_so_and_exits_1(project: Project) ->
     project.run("up")
     result = project.run("-w", "stagign", "status")  # a mistyped workspace
     assert result.exit_code == 1
-    assert "web: nothing deployed; run `waypoint-hooks -w stagign up web`" in result.output
+    command = f"waypoint-hooks -c {project.config} -w stagign -p switchboard"
+    assert f"web: nothing deployed; run `{command} up web`" in result.output
+
+
+def test_a_hint_that_names_a_command_repeats_the_global_options_given(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As given: a relative config path (run from its directory's parent), a state in a
+    # directory with a space, quoted as a shell needs it; each pasted hint runs.
+    (project.root / "my state").mkdir()
+    monkeypatch.chdir(project.root.parent)
+    given = [
+        "-c",
+        "project/waypoint.hcl",
+        "-w",
+        "staging",
+        "--state",
+        "project/my state/s.db",
+        "-p",
+        "switchboard",
+    ]
+    options = "-c project/waypoint.hcl -w staging --state 'project/my state/s.db' -p switchboard"
+    released = CliRunner().invoke(main, [*given, "release", "web"])
+    assert f"run `waypoint-hooks {options} deploy web` first" in released.output
+    shown = CliRunner().invoke(main, [*given, "status"])
+    hint = f"web: nothing deployed; run `waypoint-hooks {options} up web`"
+    assert hint in shown.output, shown.output
+    pasted = CliRunner().invoke(main, shlex.split(hint.split("`")[1])[1:])
+    assert pasted.exit_code == 0, pasted.output
+
+
+def test_a_hint_shows_no_secret_of_a_state_url(project: Project) -> None:
+    from waypoint_hooks.cli.commands import Session
+
+    session = Session(None, "postgresql://me:s3cret@db/shop", "default", (), False, False)
+    assert session.invocation() == "waypoint-hooks --state postgresql://REDACTED@db/shop"
 
 
 def test_naming_one_app_shows_its_resource_tree(project: Project) -> None:
@@ -340,7 +405,9 @@ def test_an_unknown_app_name_is_a_usage_error(project: Project) -> None:
 def test_release_without_a_deployment_fails_and_says_to_deploy_first(project: Project) -> None:
     result = project.run("release", "web")
     assert result.exit_code == 1
-    assert "run `deploy` first" in result.output
+    assert f"run `waypoint-hooks -c {project.config} -p switchboard deploy web` first" in (
+        result.output
+    )
 
 
 def test_each_deploy_gets_the_next_sequence(project: Project) -> None:
@@ -418,6 +485,75 @@ def test_destroy_destroys_release_then_deployment_and_they_are_not_checked_again
     web = document["apps"][0]
     assert (web["deployment"], web["release"]) == (None, None)
     assert project.report_count() == before + 1  # only the worker was checked
+
+
+def test_an_app_renamed_in_the_config_is_listed_by_status_until_destroy_names_it(
+    project: Project,
+) -> None:
+    project.run("up")
+    project.config.write_text(project.config.read_text().replace('app "web"', 'app "web.v2"'))
+    assert project.run("up").exit_code == 1  # web's versions are still live
+    shown = project.run("status")
+    assert shown.exit_code == 1
+    command = f"waypoint-hooks -c {project.config} -p switchboard"
+    assert (
+        "web: not in waypoint.hcl, but the state has its release v1 (switchboard, live) and "
+        f"deployment v1 (switchboard, live); run `{command} destroy web` to destroy them"
+    ) in shown.output, shown.output
+    code, document = project.json("status")
+    assert code == 1
+    ((gone, versions),) = [(app["app"], app["versions"]) for app in document["removed"]]
+    assert gone == "web"
+    assert [(v["kind"], v["sequence"], v["state"]) for v in versions] == [
+        ("release", 1, "live"),
+        ("deployment", 1, "live"),
+    ]
+    assert "removed" not in project.json("status", "web.v2")[1]  # only with every app
+
+    destroyed = project.run("destroy", "web")
+    assert destroyed.exit_code == 0, destroyed.output
+    assert project.board_data()["destroyed"] == ["release", "deployment"]
+    again = project.run("status")
+    assert again.exit_code == 0, again.output
+    assert "not in waypoint.hcl" not in again.output
+    assert "removed" not in project.json("status")[1]
+
+
+def test_destroy_removed_destroys_every_app_the_config_no_longer_names(project: Project) -> None:
+    project.run("up")
+    project.config.write_text(
+        project.config.read_text().replace('app "web"', 'app "api"').replace('"worker"', '"jobs"')
+    )
+    project.run("deploy", "api")
+    listed = project.run("status").output
+    assert "web: not in waypoint.hcl" in listed
+    assert "worker: not in waypoint.hcl" in listed
+    assert "destroy --removed` to destroy every one" in listed
+    destroyed = project.run("destroy", "--removed")
+    assert destroyed.exit_code == 0, destroyed.output
+    assert sorted(project.board_data()["destroyed"]) == ["deployment", "deployment", "release"]
+    _, document = project.json("status", "api")
+    assert document["apps"][0]["deployment"] is not None  # an app of the config is left alone
+    assert "not in waypoint.hcl" not in project.run("status").output
+
+
+def test_destroy_of_only_apps_gone_from_the_config_shows_no_empty_table(
+    project: Project,
+) -> None:
+    project.run("up", "worker")
+    project.config.write_text(project.config.read_text().replace('"worker"', '"jobs"'))
+    destroyed = project.run("destroy", "worker")
+    assert destroyed.exit_code == 0, destroyed.output
+    assert "Destroyed worker deployment v1" in destroyed.output
+    assert "Workspace" not in destroyed.output
+
+
+def test_destroy_of_an_app_neither_in_the_config_nor_in_the_state_is_a_usage_error(
+    project: Project,
+) -> None:
+    result = project.run("destroy", "nope")
+    assert result.exit_code == 2
+    assert "no app 'nope' in waypoint.hcl" in result.output
 
 
 def test_destroy_removes_the_filepath_directory_once_nothing_else_is_in_it(
@@ -503,6 +639,21 @@ def test_history_shows_the_newest_100_unless_told_otherwise(project: Project) ->
     both = project.run("history", "worker", "--all", "--limit", "3")
     assert both.exit_code == 2
     assert "--all shows every report; give it or --limit N, not both" in both.output
+
+
+def test_history_and_alerts_with_nothing_yet_say_so_instead_of_a_bare_header(
+    project: Project,
+) -> None:
+    history = project.run("history", "web")
+    assert (history.exit_code, history.output) == (
+        0,
+        "no reports of web in workspace default yet\n",
+    )
+    alerts = project.run("-w", "staging", "alerts")
+    assert (alerts.exit_code, alerts.output) == (
+        0,
+        "no alerts in workspace staging yet; the config has no notify block to raise them\n",
+    )
 
 
 def test_workspaces_keep_separate_deployments(project: Project) -> None:
@@ -739,6 +890,20 @@ def test_any_other_error_exits_1_naming_its_class() -> None:
     assert result.stderr == f"Error: PluginError: {error} (-v shows the traceback)\n"
 
 
+def test_serve_without_its_extra_says_how_to_install_it_from_a_checkout_too(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [name for name in sys.modules if name.startswith("waypoint_hooks.serve")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed
+    result = project.run("serve")
+    assert result.exit_code == 2
+    assert (
+        "Error: serve needs uvicorn: pip install 'waypoint-hooks[serve]' (in a checkout of "
+        "waypoint-hooks, which no package index has yet: pip install '.[serve]')"
+    ) in result.stderr
+
+
 # --- the installed console script, for real ----------------------------------------------
 
 
@@ -963,6 +1128,57 @@ def test_a_broken_plugin_fails_only_the_app_that_uses_it(
     assert worker["deployment"] is None
     assert result.exit_code == 1  # the worker has nothing deployed
     assert CliRunner().invoke(main, [*args, "status", "web"]).exit_code == 0
+
+
+def test_a_deploy_failure_of_many_lines_is_printed_once(
+    project: Project, write_module: Callable[[str, str], str]
+) -> None:
+    # As the process platform's, when the child it started died: the end of its output.
+    write_module(
+        "dying",
+        """
+        from waypoint_hooks import hookimpl
+
+        @hookimpl
+        def platform_deploy_func():
+            raise RuntimeError(
+                "python3[7] exited with code 1 before it was ready; the end of its output:\\n"
+                "Traceback (most recent call last):\\nKeyboardInterrupt"
+            )
+
+        @hookimpl
+        def platform_status_func():
+            pass
+    """,
+    )
+    project.config.write_text(
+        'project = "shop"\n\napp "slow" {\n  deploy {\n    use "dying" {}\n  }\n}\n'
+    )
+    result = CliRunner().invoke(main, ["-c", str(project.config), "-p", "dying", "up"])
+    assert result.exit_code == 1
+    assert result.output.count("Traceback (most recent call last):") == 1, result.output
+    assert "Error: app 'slow': plugin 'dying' platform_deploy_func raised RuntimeError" in (
+        result.stderr
+    )
+    assert "KeyboardInterrupt" in result.stderr
+
+
+def test_a_release_manager_given_another_platform_s_deployment_says_why(tmp_path: Path) -> None:
+    config = tmp_path / "waypoint.hcl"
+    config.write_text(
+        'project = "p"\n\napp "web" {\n  deploy {\n    use "http" {\n'
+        '      url = "http://127.0.0.1:9/"\n    }\n  }\n\n'
+        '  release {\n    use "filepath" {}\n  }\n}\n'
+    )
+    result = CliRunner().invoke(main, ["-c", str(config), "up"])
+    assert result.exit_code == 1
+    assert (
+        "Error: app 'web': plugin 'filepath' release_manager_release_func cannot take its "
+        "arguments: deployment.path: required field missing; deployment.urls: unknown field "
+        "(known fields: path); the deployment is not of the shape this release manager takes: "
+        "a release manager works on the deployments of the platform it goes with, and the "
+        "app's deploy block may use another"
+    ) in result.stderr
 
 
 def test_verbose_shows_where_a_plugin_failed_and_only_then(

@@ -957,10 +957,19 @@ def test_a_config_that_does_not_fit_names_app_plugin_field_and_problem(
 
 
 def test_an_unknown_config_field_is_reported_with_the_known_ones(builtins: PluginManager) -> None:
+    error = checked(FULL_HCL.replace("directory =", "folder    ="), builtins)
+    assert str(error) == (
+        'waypoint.hcl:13: app "web": deploy: use "filepath": folder: unknown field '
+        "(known fields: directory, content); change this use block to fit the plugin"
+    )
+
+
+def test_a_mistyped_config_field_gets_a_did_you_mean(builtins: PluginManager) -> None:
     error = checked(FULL_HCL.replace("directory =", "dirctory  ="), builtins)
     assert str(error) == (
-        'waypoint.hcl:13: app "web": deploy: use "filepath": dirctory: unknown field '
-        "(known fields: directory, content); change this use block to fit the plugin"
+        'waypoint.hcl:13: app "web": deploy: use "filepath": dirctory: unknown field, did you '
+        'mean "directory"? (known fields: directory, content); change this use block to fit the '
+        "plugin"
     )
 
 

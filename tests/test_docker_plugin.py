@@ -204,6 +204,7 @@ def test_a_running_container_without_a_healthcheck_is_ready(
     assert state_of(container)["status"] == "running"
     assert not report.external
     assert image_of(report).health is Health.READY
+    assert (report.health, report.health_message) == (Health.READY, "running")
 
 
 def test_an_exited_container_is_down_with_its_exit_code_and_last_output(
@@ -219,6 +220,8 @@ def test_an_exited_container_is_down_with_its_exit_code_and_last_output(
     )
     assert state_of(container)["log_tail"] == ["first", "last"]
     assert not report.external
+    # The report's health is the container's: the image, still there, does not dilute it.
+    assert (report.health, report.health_message) == (Health.DOWN, container.health_message)
 
 
 def test_a_down_report_carries_at_most_4_KiB_of_output(
@@ -280,6 +283,7 @@ def test_a_container_removed_behind_its_back_is_missing(
     assert container.health is Health.MISSING
     assert container.health_message == f"container {made.name} ({made.id[:12]}) is gone"
     assert image_of(report).health is Health.READY
+    assert (report.health, report.health_message) == (Health.MISSING, container.health_message)
 
 
 def test_an_image_removed_behind_its_back_is_missing(
@@ -300,6 +304,7 @@ def test_an_image_removed_behind_its_back_is_missing(
     assert gone.health is Health.MISSING
     assert gone.health_message == f"image {image} ({image_id[7:19]}) is gone"
     assert container_of(report).health is Health.DOWN
+    assert report.health is Health.DOWN
 
 
 # --- destroy -------------------------------------------------------------------------------
@@ -357,7 +362,11 @@ def test_without_the_docker_sdk_a_deploy_says_which_extra_to_install(
     plugins: PluginHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "docker", None)
-    with pytest.raises(ModuleNotFoundError, match=r"pip install 'waypoint-hooks\[docker\]'"):
+    with pytest.raises(
+        ModuleNotFoundError,
+        match=r"pip install 'waypoint-hooks\[docker\]' \(in a checkout of waypoint-hooks, "
+        r"which no package index has yet: pip install '\.\[docker\]'\)",
+    ):
         plugins.platform_deploy("docker", config())
 
 

@@ -294,6 +294,36 @@ def test_the_api_reference_documents_exactly_the_public_names(module: str, headi
     assert len(documented) == len(set(documented)), "a name is documented twice"
 
 
+# --- the README and the demo, as a newcomer meets them -----------------------------------------
+
+
+def test_the_readme_stops_the_demo_server_by_its_pid_not_by_a_pattern() -> None:
+    # A pattern matches any user's process of that command line; the pid is the deployment's.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "pkill" not in readme
+    assert "python3[PID]" in readme
+
+
+def test_the_demo_under_serve_shows_a_change_within_seconds() -> None:
+    demo = load_config(ROOT / "examples" / "demo" / "waypoint.hcl")
+    assert all(app.status.interval <= 10 for app in demo.apps.values())
+
+
+def test_the_docker_demo_says_how_to_start_a_daemon_without_systemd() -> None:
+    demo = (ROOT / "examples" / "docker-demo" / "README.md").read_text(encoding="utf-8")
+    daemon = _sections(demo)["The daemon"]
+    assert "service docker start" in daemon
+    assert "dockerd --data-root" in daemon  # by hand, beside no other daemon
+    assert "DOCKER_HOST=unix://" in daemon
+
+
+def test_the_postgresql_state_docs_give_a_minimal_server_set_up() -> None:
+    text = _read("configuration.md")
+    section = re.split(r"^#{1,3} ", text.split("### State in PostgreSQL")[1], flags=re.M)[0]
+    for step in ("initdb", "pg_ctl", "createuser", "createdb", "postgresql:///waypoint?host="):
+        assert step in section, f"the PostgreSQL state's docs do not show {step}"
+
+
 # --- links ----------------------------------------------------------------------------------
 
 #: A Markdown link or image, ``[text](target)`` or ``[text](target "title")``: its target.

@@ -52,6 +52,55 @@ def test_a_deploy_that_fails_is_recorded_failed_and_destroyed_from_its_checkpoin
     assert lifecycle.alive("deployment") == []
 
 
+def test_status_json_of_the_app_shows_a_failed_version_and_that_it_checkpointed(
+    lifecycle: Lifecycle,
+) -> None:
+    lifecycle.configure(fail=True)
+    lifecycle.run("deploy")
+    lifecycle.configure()
+    lifecycle.run("deploy")
+    document = json.loads(lifecycle.run("status", "web", "--json").stdout)
+    versions = document["apps"][0]["versions"]
+    assert [(v["sequence"], v["state"], v["checkpointed"]) for v in versions] == [
+        (2, "live", True),
+        (1, "failed", True),
+    ]
+
+
+def test_an_app_whose_only_deployment_failed_is_told_to_destroy_not_that_nothing_is_deployed(
+    lifecycle: Lifecycle,
+) -> None:
+    lifecycle.configure(fail=True)
+    lifecycle.run("deploy")
+    lifecycle.configure()
+    shown = lifecycle.run("status")
+    assert shown.exit_code == 1
+    assert "nothing deployed" not in shown.output
+    assert re.search(
+        r"^web: deployment v1 failed \(plugin 'wh_lifecycle' platform_deploy_func raised "
+        r"RuntimeError: failed after it started something\); run `waypoint-hooks .*destroy web` "
+        r"to clean it up, then `waypoint-hooks .*up web`$",
+        shown.output,
+        re.MULTILINE,
+    ), shown.output
+
+
+def test_the_destroy_hook_of_an_app_not_in_the_config_gets_no_settings_and_says_why(
+    lifecycle: Lifecycle,
+) -> None:
+    lifecycle.run("deploy")
+    lifecycle.project.apps = [App("api", "wh_steady")]
+    lifecycle.project.write()
+    destroyed = lifecycle.run("destroy", "web")
+    # The ledger plugin needs its settings to destroy: they went with the app's use block.
+    assert destroyed.exit_code == 1
+    assert (
+        "Error: app 'web' (not in waypoint.hcl: its plugin was given no settings): plugin "
+        "'wh_lifecycle' platform_destroy_func raised KeyError"
+    ) in destroyed.output
+    assert lifecycle.alive("deployment") == [1]
+
+
 def test_the_hook_is_told_the_id_of_its_record(lifecycle: Lifecycle) -> None:
     lifecycle.run("up")
     ((made, _),) = lifecycle.done("deploy")
@@ -71,6 +120,43 @@ def test_five_ups_keep_the_released_deployment_and_two_more(lifecycle: Lifecycle
     # releases were replaced by the newer ones, not undone.
     assert [made for made, _ in lifecycle.done("destroy")] == deployed[:2]
     assert lifecycle.done("unrelease") == []
+
+
+def test_release_deployment_n_rolls_back_to_a_live_deployment_that_pruning_keeps(
+    lifecycle: Lifecycle,
+) -> None:
+    for _ in range(3):
+        lifecycle.run("up")
+    deployed = [made for made, _ in lifecycle.done("deploy")]
+    rolled_back = lifecycle.run("release", "web", "--deployment", "1")
+    assert rolled_back.exit_code == 0, rolled_back.output
+    assert lifecycle.done("release")[-1][0] == deployed[0]
+    assert lifecycle.alive("release") == [4]
+    # v1 is the released one; v2 and v3 are the newest two others.
+    assert lifecycle.alive("deployment") == [1, 2, 3]
+    assert (
+        lifecycle.run("release", "web", "--deployment", "1", "--prune-retain", "0").exit_code == 0
+    )
+    assert lifecycle.alive("deployment") == [1]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["web", "--deployment", "7"], "app 'web' has no live deployment v7 (live: v1, v2)"),
+        (["--deployment", "1"], "a rollback releases one app's deployment: name the app"),
+    ],
+    ids=["not-live", "no-app"],
+)
+def test_release_deployment_n_of_no_such_live_deployment_is_a_usage_error(
+    lifecycle: Lifecycle, args: list[str], says: str
+) -> None:
+    lifecycle.run("up")
+    lifecycle.run("deploy")
+    refused = lifecycle.run("release", *args)
+    assert refused.exit_code == 2
+    assert refused.stderr == f"Error: {says}\n"
+    assert lifecycle.alive("release") == [1]
 
 
 def test_no_prune_keeps_every_deployment(lifecycle: Lifecycle) -> None:
@@ -177,6 +263,13 @@ def test_a_deploy_killed_midway_is_interrupted_and_destroyed_from_its_checkpoint
     lifecycle.configure(isolate=isolate)
     shown = lifecycle.run("status", "web").output
     assert re.search(r"deployment +v1 +interrupted .*destroy cleans up what it checkpointed", shown)
+    assert "nothing deployed" not in shown
+    assert re.search(
+        r"^web: deployment v1 was interrupted before its hook returned; "
+        r"run `waypoint-hooks .*destroy web` to clean it up",
+        shown,
+        re.MULTILINE,
+    ), shown
 
     lifecycle.configure(isolate=isolate)
     destroyed = lifecycle.run("destroy")

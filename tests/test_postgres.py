@@ -140,6 +140,20 @@ def test_the_password_is_never_shown(postgres: Cluster, tmp_path: Path) -> None:
     assert "pw-not-this-one" not in result.output
 
 
+@pytest.mark.usefixtures("hostile_plugins")
+def test_a_state_url_over_the_server_s_socket_as_the_docs_write_it(
+    postgres: Cluster, tmp_path: Path
+) -> None:
+    # postgresql:///DBNAME?host=SOCKET_DIRECTORY (docs/configuration.md); here with the port
+    # and role of the tests' own server, which the docs' server has by default.
+    name = postgres.database().rsplit("/", 1)[1]
+    url = f"postgresql:///{name}?host={postgres.data}&port={postgres.port}&user=postgres"
+    project = Project(tmp_path, [App("web")], state_url=url)
+    up = project.invoke("up")
+    assert up.exit_code == 0, up.output
+    assert project.invoke("status").exit_code == 0
+
+
 def test_a_server_that_cannot_be_reached_is_a_state_error_at_once() -> None:
     url = f"postgresql://u:secret@127.0.0.1:{free_port()}/none"
     with pytest.raises(StateError, match="check that the server runs") as info:

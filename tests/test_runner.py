@@ -120,7 +120,10 @@ def test_an_unknown_config_field_is_a_config_error(
     manager: PluginManager, plugin_module: Build
 ) -> None:
     register(manager, plugin_module, "typed", TYPED)
-    with pytest.raises(ConfigError, match=r"prot: unknown field \(known fields: port, host\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r'prot: unknown field, did you mean "port"\? \(known fields: port, host\)',
+    ):
         manager.structure_config("web", "typed", {"port": 1, "prot": 2}, ["platform_status_func"])
 
 

@@ -74,6 +74,7 @@ def test_up_stopped_midway_records_the_running_deploy_and_starts_nothing_more(
         assert up.returncode == 128 + signum, out + err
         assert f"Interrupted by {signal.Signals(signum).name}" in err
         assert "Traceback" not in err, err
+        assert "Workspace" not in out, out  # no status ran: no table, not even its header
         # The deploy that ran is recorded; the release it would have started never started.
         assert [row[:3] for row in lifecycle.targets("deployment")] == [(1, "live", 1)]
         assert lifecycle.targets("release") == []

@@ -23,6 +23,7 @@ __all__ = [
     "HookTimeout",
     "PluginError",
     "ReportDecodeError",
+    "RollbackError",
     "StateError",
     "StructureError",
     "UnknownAppError",
@@ -113,6 +114,10 @@ class StateError(UsageError):
 
 class UnknownAppError(UsageError, ValueError):
     """An app named on the command line is not in the config."""
+
+
+class RollbackError(UsageError, ValueError):
+    """A rollback cannot be made: not one app named, or no such live deployment of it."""
 
 
 # --- plugins ----------------------------------------------------------------------------------

@@ -24,7 +24,9 @@ try:
     from google.protobuf.message import DecodeError, Message
 except ImportError as exc:
     raise ImportError(
-        f"waypoint_hooks.proto needs protobuf ({exc}): pip install 'waypoint-hooks[proto]'"
+        f"waypoint_hooks.proto needs protobuf ({exc}): pip install 'waypoint-hooks[proto]' "
+        "(in a checkout of waypoint-hooks, which no package index has yet: "
+        "pip install '.[proto]')"
     ) from exc
 
 from .errors import ReportDecodeError

@@ -2,9 +2,12 @@
 # Plugins run in this file's directory: the paths below are relative to it.
 project = "demo"
 
+# interval: how often `serve` checks each app. Every 5 seconds, so that a change (stop the
+# site's server) shows on the status page within seconds; a real project checks less often.
 status {
-  policy  = "worst"
-  timeout = "10s"
+  policy   = "worst"
+  timeout  = "10s"
+  interval = "5s"
 }
 
 # A small web site: a local process serves it, and the http release manager probes it.

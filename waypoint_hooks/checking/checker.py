@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ..plugins.manager import PluginManager
     from ..plugins.runner import Checked, Runner, StatusCheck
 
-__all__ = ["AppStatus", "Checker", "Reports", "store"]
+__all__ = ["AppStatus", "Checker", "RemovedApp", "Reports", "store"]
 
 #: Reports of checks, each with the deployment or release it is about: what :func:`store` writes.
 Reports = list[tuple[Record, StatusReport]]
@@ -48,9 +48,23 @@ class AppStatus:
     deployment_report: StatusReport | None = None
     release: Record | None = None
     release_report: StatusReport | None = None
+    #: Where nothing of a kind is live, its newest version when that one's hook failed or was
+    #: interrupted: what is left to clean up, though nothing is deployed.
+    unfinished: tuple[Record, ...] = ()
 
     def reports(self) -> list[StatusReport]:
         return [r for r in (self.deployment_report, self.release_report) if r is not None]
+
+
+@final
+@attrs.frozen
+class RemovedApp:
+    """An app the state holds versions of that the config no longer names (removed or
+    renamed): nothing checks it, and only ``destroy`` ends what it runs."""
+
+    app: str
+    #: Every version of it not destroyed, releases first, newest first.
+    versions: tuple[Record, ...]
 
 
 @final
@@ -205,10 +219,23 @@ class Checker:
         """Every version of an app not destroyed — live, failed, pending or interrupted —
         releases first, newest first."""
         (app,) = self.project.select([name])
+        return self._records(app.name)
+
+    def removed(self) -> list[RemovedApp]:
+        """The apps of this workspace that the state holds versions of and the config no
+        longer names, by name, each with those versions."""
+        names = self.state.records.apps(self.workspace)
+        return [
+            RemovedApp(name, tuple(self._records(name)))
+            for name in names
+            if name not in self.project.apps
+        ]
+
+    def _records(self, name: str) -> list[Record]:
         return [
             record
             for kind in ("release", "deployment")
-            for record in self.state.records.versions(kind, app.name, self.workspace)
+            for record in self.state.records.versions(kind, name, self.workspace)
         ]
 
     def versions(self, name: str) -> list[tuple[Record, StatusReport | None]]:
@@ -288,6 +315,8 @@ class Checker:
     ) -> list[AppStatus]:
         # The records targets() read already: the state is not asked for them again.
         latest = {(app.name, record.kind): record for app, record in targets}
+        apps = list(apps)
+        unfinished = self._unfinished(apps, latest)
         rows = []
         for app in apps:
             deployment = latest.get((app.name, "deployment"))
@@ -299,9 +328,30 @@ class Checker:
                     reports.get(deployment.id) if deployment else None,
                     release,
                     reports.get(release.id) if release else None,
+                    tuple(unfinished.get(app.name, ())),
                 )
             )
         return rows
+
+    def _unfinished(
+        self, apps: Sequence[App], latest: Mapping[tuple[str, TargetKind], Record]
+    ) -> dict[str, list[Record]]:
+        """By app, the newest version of each kind that nothing live of its kind hides, when
+        its hook failed or was interrupted. Only apps missing a live version are asked about:
+        a status of apps that are all deployed reads nothing more."""
+        kinds: list[TargetKind] = ["deployment", "release"]
+        missing = [
+            app.name
+            for app in apps
+            if any((app.name, kind) not in latest for kind in kinds if app.use_of(kind))
+        ]
+        found: dict[str, list[Record]] = {}
+        if not missing:
+            return found
+        for (name, kind), record in self.state.records.newest_of(missing, self.workspace).items():
+            if (name, kind) not in latest and record.status in ("failed", "interrupted"):
+                found.setdefault(name, []).append(record)
+        return found
 
     def _job(self, app: App) -> JobInfo:
         return JobInfo(self.project.name, app.name, self.workspace, self.job_id)

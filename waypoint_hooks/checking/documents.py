@@ -6,7 +6,7 @@ is not READY.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -18,7 +18,7 @@ from ..state.outbox import StoredAlert
 from ..state.records import Record
 from ..state.reports import StoredReport
 from ..terminal import sanitize_line
-from .checker import AppStatus
+from .checker import AppStatus, RemovedApp
 
 __all__ = [
     "LABELS",
@@ -28,9 +28,11 @@ __all__ = [
     "history_json",
     "humanize_age",
     "notes",
+    "removed_notes",
     "status_document",
     "status_json",
     "tree",
+    "version_json",
 ]
 
 #: The label of every health (Waypoint printed MISSING as N/A; here each has its own).
@@ -55,15 +57,58 @@ def humanize_age(then: datetime | None, now: datetime) -> str:
     return f"{seconds}s ago"
 
 
-def notes(row: AppStatus, workspace: str, expect_live: bool = True) -> Iterator[str]:
-    """Why an app is not READY: nothing deployed, or a report's message, a line each."""
+def notes(
+    row: AppStatus, workspace: str, expect_live: bool = True, command: str | None = None
+) -> Iterator[str]:
+    """Why an app is not READY: nothing deployed, a version that failed or was interrupted,
+    or a report's message, a line each. A line that says what to run starts it with
+    ``command``: the program with the global options the user gave (by default, only the
+    workspace's)."""
     app = sanitize_line(row.app)
-    if expect_live and row.deployment is None:
-        option = "" if workspace == "default" else f" -w {workspace}"
-        yield f"{app}: nothing deployed; run `waypoint-hooks{option} up {app}`"
+    if command is None:
+        command = "waypoint-hooks" if workspace == "default" else f"waypoint-hooks -w {workspace}"
+    for record in row.unfinished:
+        yield (
+            f"{app}: {record.kind} v{record.sequence} {_unfinished(record)}; run "
+            f"`{command} destroy {app}` to clean it up, then `{command} up {app}`"
+        )
+    said = {record.kind for record in row.unfinished}
+    if expect_live and row.deployment is None and "deployment" not in said:
+        yield f"{app}: nothing deployed; run `{command} up {app}`"
     for kind, report in (("deployment", row.deployment_report), ("release", row.release_report)):
         if report is not None and report.health is not Health.READY and report.health_message:
             yield f"{app} {kind}: {sanitize_line(report.health_message)}"
+
+
+def removed_notes(removed: Sequence[RemovedApp], config: str, command: str) -> Iterator[str]:
+    """A line for each app that ``config`` (the config file's name) no longer names but the
+    state holds versions of, with those versions and what destroys them; then, for more than
+    one, what destroys them all."""
+    for item in removed:
+        app = sanitize_line(item.app)
+        versions = [
+            f"{record.kind} v{record.sequence} ({sanitize_line(record.plugin)}, {record.status})"
+            for record in item.versions
+        ]
+        listed = (
+            versions[-1] if len(versions) == 1 else f"{', '.join(versions[:-1])} and {versions[-1]}"
+        )
+        them = "it" if len(versions) == 1 else "them"
+        yield (
+            f"{app}: not in {config}, but the state has its {listed}; "
+            f"run `{command} destroy {app}` to destroy {them}"
+        )
+    if len(removed) > 1:
+        yield f"run `{command} destroy --removed` to destroy every one of these apps"
+
+
+def _unfinished(record: Record) -> str:
+    """How a version's hook ended when it did not return: the first line of its error (the
+    whole of it, a log tail maybe, is in ``status APP``'s versions and the deploy's error)."""
+    if record.status == "interrupted":
+        return "was interrupted before its hook returned"
+    first = (record.error or "its hook raised").partition("\n")[0]
+    return f"failed ({sanitize_line(first)})"
 
 
 def tree(report: StatusReport) -> list[tuple[str, Resource]]:
@@ -102,9 +147,25 @@ def _target_json(record: Record | None, report: StatusReport | None, plugin_key:
     }
 
 
-def status_json(project: str, workspace: str, rows: Sequence[AppStatus]) -> dict[str, Any]:
-    """``status --json`` (DESIGN §8)."""
-    return status_document(project, workspace, [app_json(row) for row in rows])
+def status_json(
+    project: str,
+    workspace: str,
+    rows: Sequence[AppStatus],
+    versions: Mapping[str, Sequence[Record]] | None = None,
+    removed: Sequence[RemovedApp] = (),
+) -> dict[str, Any]:
+    """``status --json`` (DESIGN §8); an app in ``versions`` (the one ``status APP`` names)
+    also lists those; ``removed`` apps, where there are any, are listed after the apps."""
+    versions = versions or {}
+    document = status_document(
+        project, workspace, [app_json(row, versions.get(row.app)) for row in rows]
+    )
+    if removed:
+        document["removed"] = [
+            {"app": item.app, "versions": [version_json(record) for record in item.versions]}
+            for item in removed
+        ]
+    return document
 
 
 def status_document(project: str, workspace: str, apps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -112,12 +173,30 @@ def status_document(project: str, workspace: str, apps: list[dict[str, Any]]) ->
     return {"project": project, "workspace": workspace, "apps": apps}
 
 
-def app_json(row: AppStatus) -> dict[str, Any]:
-    """One app of ``status --json``: its deployment and release, with their reports."""
-    return {
+def app_json(row: AppStatus, versions: Sequence[Record] | None = None) -> dict[str, Any]:
+    """One app of ``status --json``: its deployment and release, with their reports; and,
+    when given, its ``versions``."""
+    document = {
         "app": row.app,
         "deployment": _target_json(row.deployment, row.deployment_report, "platform"),
         "release": _target_json(row.release, row.release_report, "release_manager"),
+    }
+    if versions is not None:
+        document["versions"] = [version_json(record) for record in versions]
+    return document
+
+
+def version_json(record: Record) -> dict[str, Any]:
+    """A version of an app, whatever its state: what ``destroy`` would act on."""
+    return {
+        "kind": record.kind,
+        "id": record.id,
+        "sequence": record.sequence,
+        "plugin": record.plugin,
+        "state": record.status,
+        "created": format_time(record.created),
+        # Whether destroy has something to clean up of a version whose hook never returned.
+        "checkpointed": record.checkpoint is not None,
     }
 
 

@@ -23,7 +23,7 @@ import click
 from .. import __version__
 
 if TYPE_CHECKING:
-    from ..checking.checker import AppStatus, Checker
+    from ..checking.checker import AppStatus, Checker, RemovedApp
     from ..config.project import Project
     from ..plugins.manager import PluginManager
     from ..state.store import State
@@ -56,6 +56,25 @@ class Session:
         self.plugin_specs = tuple(plugin_specs)
         self.color = color
         self.verbose = verbose
+
+    def invocation(self) -> str:
+        """How a hint names this program: with the global options the user gave that choose
+        the project, workspace, state and plugins, as given, so that a hint pasted acts on
+        the same ones (DESIGN §8). A state URL's secrets are redacted: never shown (§13)."""
+        import shlex
+
+        from ..model.redaction import redact_urls
+
+        words = ["waypoint-hooks"]
+        if self.config_option:
+            words += ["-c", self.config_option]
+        if self.workspace != "default":
+            words += ["-w", self.workspace]
+        if self.state_option:
+            words += ["--state", redact_urls(self.state_option)]
+        for spec in self.plugin_specs:
+            words += ["-p", spec]
+        return shlex.join(words)
 
     def plugins(self) -> PluginManager:
         from ..plugins.manager import PluginManager, PluginSpecs
@@ -231,12 +250,14 @@ def _error(message: str) -> None:
     click.echo(f"Error: {sanitize(message)}", err=True)
 
 
-def _exit_code(rows: Sequence[AppStatus], failures: Sequence[str] = ()) -> int:
-    """READY when nothing failed, every app shown has a live deployment, and every report
-    shown is READY (DESIGN §8)."""
+def _exit_code(
+    rows: Sequence[AppStatus], failures: Sequence[str] = (), removed: Sequence[RemovedApp] = ()
+) -> int:
+    """READY when nothing failed, every app shown has a live deployment, every report
+    shown is READY, and no app gone from the config has a version left (DESIGN §8)."""
     from ..model.health import Health
 
-    if failures or any(row.deployment is None for row in rows):
+    if failures or removed or any(row.deployment is None for row in rows):
         return NOT_READY
     reports = [report for row in rows for report in row.reports()]
     return READY if all(report.health is Health.READY for report in reports) else NOT_READY
@@ -351,18 +372,23 @@ def _show_status(
     stale_after: Mapping[str, float] | None = None,
     tree: bool = False,
     expect_live: bool = True,
+    removed: Sequence[RemovedApp] = (),
 ) -> None:
     from ..terminal import sanitize_line
     from . import render as _render
 
-    click.echo("")
+    if rows or removed:
+        click.echo("")
     for line in _render.status_table(
         rows,
         checker.workspace,
+        command=session.invocation(),
         stale_after=stale_after,
         style=_style(session),
         expect_live=expect_live,
         width=_width(),
+        removed=removed,
+        config=checker.project.path.name,
     ):
         click.echo(line)
     if not tree:
@@ -522,7 +548,30 @@ def plugins(session: Session, json_output: bool) -> None:
     sys.exit(NOT_READY if any(plugin.error for plugin in found) else READY)
 
 
-def _phase(name: str, help_text: str, example: str, *, prunes: bool = False) -> click.Command:
+#: Options of one phase command beyond its apps (and pruning's).
+_ROLLBACK = click.option(
+    "--deployment",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Release the app's live deployment vN, not its latest: a rollback (pruning keeps "
+    "it). Name one APP.",
+)
+_REMOVED = click.option(
+    "--removed",
+    is_flag=True,
+    help="Also destroy every app that the config no longer names but the state holds "
+    "versions of (alone: only those).",
+)
+
+
+def _phase(
+    name: str,
+    help_text: str,
+    example: str,
+    *,
+    prunes: bool = False,
+    options: Sequence[Callable[[Callable[..., Any]], Callable[..., Any]]] = (),
+) -> click.Command:
     destroys = name == "destroy"
 
     @pass_session
@@ -539,20 +588,28 @@ def _phase(name: str, help_text: str, example: str, *, prunes: bool = False) -> 
                 workspace=checker.workspace,
                 output=checker.output,
                 on_failure=checker.on_failure,
+                invocation=session.invocation(),
             )
             outcome = getattr(lifecycle, name)(apps, **options)
             for failure in outcome.failures:
                 _error(failure)
             if destroys:
-                rows = checker.cached(apps)
+                # What is left of the apps of the config it destroyed: none, when it
+                # destroyed only apps the config no longer names.
+                named = [app for app in apps if app in checker.project.apps]
+                every = not apps and not options["removed"]
+                rows = checker.cached(named) if named or every else []
             else:  # then every app's status, unless a stop signal came
                 rows = [] if STOP.requested else checker.status(apps)
-            _show_status(session, checker, rows, expect_live=not destroys)
+            removed = [] if apps else checker.removed()
+            _show_status(session, checker, rows, expect_live=not destroys, removed=removed)
         if destroys:
             # Nothing deployed is what a destroy is for: it fails only when a hook did.
             sys.exit(NOT_READY if outcome.failures else READY)
-        sys.exit(_exit_code(rows, outcome.failures))
+        sys.exit(_exit_code(rows, outcome.failures, removed))
 
+    for option in options:
+        command = option(command)
     if prunes:
         command = click.option(
             "--prune-retain",
@@ -582,6 +639,7 @@ release = _phase(
     "Release the latest deployment of each APP with its release manager, then report status.",
     "waypoint-hooks release web",
     prunes=True,
+    options=[_ROLLBACK],
 )
 up = _phase(
     "up",
@@ -591,8 +649,10 @@ up = _phase(
 )
 destroy = _phase(
     "destroy",
-    "Destroy every release and deployment of each APP; they are not checked again.",
+    "Destroy every release and deployment of each APP (all when none is named); they are not "
+    "checked again. APP may be one that the config no longer names.",
     "waypoint-hooks destroy",
+    options=[_REMOVED],
 )
 
 
@@ -690,13 +750,21 @@ def status(
                 rows = checker.cached(apps)
             else:
                 rows = checker.status(apps, timeout=timeout, concurrency=concurrency, keep=keep)
-            code = _exit_code(rows)
+            # Apps gone from the config are listed with every app: never checked, only shown.
+            removed = [] if apps else checker.removed()
+            code = _exit_code(rows, removed=removed)
             if json_output:
-                emit_json(documents.status_json(checker.project.name, checker.workspace, rows))
+                # One app named: its every version, as the text shows them.
+                versions = {apps[0]: checker.records(apps[0])} if len(apps) == 1 else None
+                emit_json(
+                    documents.status_json(
+                        checker.project.name, checker.workspace, rows, versions, removed
+                    )
+                )
             else:
                 apps_in_config = checker.project.apps.values()
                 stale = {a.name: a.status.interval for a in apps_in_config} if cached else None
-                _show_status(session, checker, rows, stale, tree=len(apps) == 1)
+                _show_status(session, checker, rows, stale, tree=len(apps) == 1, removed=removed)
             if watch is None or STOP.wait(watch):
                 break
     sys.exit(code)
@@ -743,7 +811,11 @@ def history(session: Session, app: str, json_output: bool, limit: int | None, ev
             # Their records alone: history shows no report of theirs but its own rows.
             unfinished = checker.records(app)
             lines = _render.history_table(
-                stored, style=_style(session), width=_width(), unfinished=unfinished
+                stored,
+                style=_style(session),
+                width=_width(),
+                unfinished=unfinished,
+                empty=f"no reports of {app} in workspace {checker.workspace} yet",
             )
             for line in lines:
                 click.echo(line)
@@ -777,7 +849,11 @@ def alerts(session: Session, json_output: bool, limit: int) -> None:
         if json_output:
             _print_json(documents.alerts_json(checker.project.name, checker.workspace, stored))
         else:
-            for line in _render.alerts_table(stored, style=_style(session), width=_width()):
+            empty = f"no alerts in workspace {checker.workspace} yet"
+            if not checker.project.notify:
+                empty += "; the config has no notify block to raise them"
+            lines = _render.alerts_table(stored, style=_style(session), width=_width(), empty=empty)
+            for line in lines:
                 click.echo(line)
 
 
@@ -876,7 +952,11 @@ def serve(
         from ..serve.web import Listener
         from ..serve.web import serve as run
     except ModuleNotFoundError as exc:
-        _fail(f"serve needs {exc.name}: pip install 'waypoint-hooks[serve]'", USAGE)
+        _fail(
+            f"serve needs {exc.name}: pip install 'waypoint-hooks[serve]' (in a checkout of "
+            "waypoint-hooks, which no package index has yet: pip install '.[serve]')",
+            USAGE,
+        )
     from ..config.uses import check_plugins
 
     with session.checker(json_output=True, apps=apps) as checker:

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Final
 
-from ..checking.checker import AppStatus
-from ..checking.documents import LABELS, humanize_age, notes, tree
+from ..checking.checker import AppStatus, RemovedApp
+from ..checking.documents import LABELS, humanize_age, notes, removed_notes, tree
 from ..model.health import Health
 from ..model.report import Resource, StatusReport
 from ..plugins.manager import Plugin
@@ -126,17 +126,23 @@ def _checked_cell(report: StatusReport | None, now: datetime, stale_after: float
 def status_table(
     rows: Sequence[AppStatus],
     workspace: str,
+    command: str | None = None,
     now: datetime | None = None,
     stale_after: Mapping[str, float] | None = None,
     style: Style = plain,
     expect_live: bool = True,
     width: int | None = None,
+    removed: Sequence[RemovedApp] = (),
+    config: str = "waypoint.hcl",
 ) -> list[str]:
     """Waypoint's status table, then one line per app with nothing deployed (unless
-    ``expect_live`` is false, as after a destroy) and per report that is not READY, saying why.
+    ``expect_live`` is false, as after a destroy) and per report that is not READY, saying why;
+    and one per ``removed`` app, that the config file ``config`` no longer names.
 
+    ``command`` is how the lines saying why name this program (see :func:`notes`).
     ``stale_after`` maps an app to the age (seconds) past which its reports are marked stale.
     With a ``width``, the table's lines are cut to it; the lines saying why stay whole.
+    Without ``rows``, only those lines.
     """
     stale = stale_after or {}
     now = now or datetime.now(timezone.utc)
@@ -156,8 +162,10 @@ def status_table(
         _visible_width,
         width,
     )
-    why = [note for row in rows for note in notes(row, workspace, expect_live)]
-    return [*table, *(["", *why] if why else [])]
+    why = [note for row in rows for note in notes(row, workspace, expect_live, command)]
+    why += removed_notes(removed, config, command or "waypoint-hooks")
+    # No row, as after a stop signal came before any status ran: no table, not a bare header.
+    return [*(table if rows else []), *(["", *why] if why and rows else why)]
 
 
 def _version(record: Record | None) -> str:
@@ -239,10 +247,12 @@ def history_table(
     style: Style = plain,
     width: int | None = None,
     unfinished: Sequence[Record] = (),
+    empty: str = "no reports yet",
 ) -> Iterator[str]:
     """Past reports, newest first, with the health each one changed from; among them, at
-    the time each was made, the ``unfinished`` versions (failed or interrupted). Lines are
-    made as the reports are read: a history of any length is shown in the same memory."""
+    the time each was made, the ``unfinished`` versions (failed or interrupted); ``empty``
+    alone when there is none of either. Lines are made as the reports are read: a history
+    of any length is shown in the same memory."""
     now = now or datetime.now(timezone.utc)
     reports = (
         (
@@ -278,8 +288,12 @@ def history_table(
         reverse=True,
     )
     rows = heapq.merge(reports, records, key=_first, reverse=True)
+    first = next(rows, None)
+    if first is None:
+        return iter([empty])
     header = ("Checked", "Kind", "Version", "Health", "Change", "Message")
-    return _table(header, (row for _, row in rows), _visible_width, width, HISTORY_PAGE)
+    shown = (row for _, row in itertools.chain([first], rows))
+    return _table(header, shown, _visible_width, width, HISTORY_PAGE)
 
 
 def _first(row: tuple[datetime, tuple[str, ...]]) -> datetime:
@@ -314,9 +328,13 @@ def alerts_table(
     now: datetime | None = None,
     style: Style = plain,
     width: int | None = None,
+    empty: str = "no alerts yet",
 ) -> list[str]:
     """The ``alerts`` listing, newest first: what each alert said and how its delivery went;
-    then one line per alert not delivered yet that an attempt failed for, saying why."""
+    then one line per alert not delivered yet that an attempt failed for, saying why;
+    ``empty`` alone when there is none."""
+    if not stored:
+        return [empty]
     now = now or datetime.now(timezone.utc)
     rows = [
         (

@@ -7,13 +7,13 @@ claim before a destroy, pruning after a release.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
 import attrs
 
 from ..config.project import App, Project
-from ..errors import PluginError
+from ..errors import PluginError, RollbackError
 from ..plugins.components import TargetKind, lifecycle_of
 from ..plugins.context import JobInfo
 from ..plugins.request import HookRequest
@@ -55,6 +55,7 @@ class Lifecycle:
         workspace: str = "default",
         output: StreamUI | None = None,
         on_failure: Callable[[BaseException], None] | None = None,
+        invocation: str = "waypoint-hooks",
     ) -> None:
         self.project = project
         self.state = state
@@ -63,6 +64,9 @@ class Lifecycle:
         self.output = output
         #: Told of every exception a plugin raised (the CLI's -v prints its traceback).
         self.on_failure = on_failure
+        #: How a message that says what to run names the program: with the global options
+        #: the user gave, so that it runs on the same project, workspace and state.
+        self.invocation = invocation
         #: The outcome of the last deploy or release hook, until the phase's next write.
         self._held: Callable[[Database], object] | None = None
 
@@ -80,7 +84,7 @@ class Lifecycle:
         return outcome
 
     async def _deploy_all(self, names: Sequence[str], outcome: Outcome) -> None:
-        for app in self._until_stopped(names):
+        for app in self._until_stopped(self.project.select(names)):
             record = await self._create(app, "deployment", outcome)
             if record is not None:
                 outcome.created[app.name] = record
@@ -92,9 +96,12 @@ class Lifecycle:
         prune: bool = True,
         prune_retain: int = 2,
         deployments: Mapping[str, Record] | None = None,
+        deployment: int | None = None,
     ) -> Outcome:
         """Release each app's latest deployment (or the one ``deployments`` names for it),
-        record it, and prune the deployments it superseded.
+        record it, and prune the deployments it superseded. With ``deployment``, the one
+        app named releases its live deployment of that sequence instead: a rollback
+        (:class:`~waypoint_hooks.errors.RollbackError` when there is none).
 
         A new release replaces the app's older ones: they are marked destroyed without their
         destroy hook, which would undo what the new one set up. With ``prune``, the app's
@@ -103,6 +110,8 @@ class Lifecycle:
         """
         if prune_retain < 0:
             raise ValueError(f"prune_retain must be 0 or more, got {prune_retain}")
+        if deployment is not None:
+            deployments = self._rollback(names, deployment)
         outcome = Outcome()
         self._run_phase(self._release_all(names, outcome, prune, prune_retain, deployments))
         return outcome
@@ -115,7 +124,7 @@ class Lifecycle:
         prune_retain: int,
         deployments: Mapping[str, Record] | None,
     ) -> None:
-        for app in self._until_stopped(names):
+        for app in self._until_stopped(self.project.select(names)):
             if app.release is None:
                 continue
             if deployments is None:
@@ -126,7 +135,8 @@ class Lifecycle:
                     continue  # its deploy failed, and said so: an older one is not released
             if deployment is None:
                 outcome.failures.append(
-                    f"app {app.name!r} has no deployment to release; run `deploy` first"
+                    f"app {app.name!r} has no deployment to release; "
+                    f"run `{self.invocation} deploy {app.name}` first"
                 )
                 continue
             record = await self._create(app, "release", outcome, deployment)
@@ -142,6 +152,21 @@ class Lifecycle:
             if prune:
                 await self._prune(app, deployment, prune_retain, outcome)
 
+    def _rollback(self, names: Sequence[str], sequence: int) -> dict[str, Record]:
+        """The live deployment v``sequence`` of the one app named, by its name."""
+        if len(set(names)) != 1:
+            raise RollbackError("a rollback releases one app's deployment: name the app")
+        (app,) = self.project.select(names)
+        if app.release is None:
+            raise RollbackError(f"app {app.name!r} has no release block: nothing releases it")
+        versions = self.state.records.versions("deployment", app.name, self.workspace)
+        live = [record for record in versions if record.status == "live"]
+        for record in live:
+            if record.sequence == sequence:
+                return {app.name: record}
+        listed = ", ".join(f"v{record.sequence}" for record in reversed(live)) or "none"
+        raise RollbackError(f"app {app.name!r} has no live deployment v{sequence} (live: {listed})")
+
     def up(self, names: Sequence[str], *, prune: bool = True, prune_retain: int = 2) -> Outcome:
         """Deploy, then release what was deployed."""
         deployed = self.deploy(names)
@@ -153,28 +178,52 @@ class Lifecycle:
         )
         return Outcome(deployed.failures + released.failures)
 
-    def destroy(self, names: Sequence[str]) -> Outcome:
-        """Destroy every version of each app: its releases, then its deployments, newest
-        first; failed and interrupted ones with what their hooks checkpointed."""
+    def destroy(self, names: Sequence[str], *, removed: bool = False) -> Outcome:
+        """Destroy every version of each app named (every app of the config when none is,
+        unless ``removed``): its releases, then its deployments, newest first; failed and
+        interrupted ones with what their hooks checkpointed.
+
+        An app the config no longer names but the state holds versions of may be named too,
+        and ``removed`` adds every such app. Their destroy hooks are given no settings: those
+        went with the app's use blocks (DESIGN §8).
+        """
         outcome = Outcome()
-        self._run_phase(self._destroy_all(names, outcome))
+        self._run_phase(self._destroy_all(self._to_destroy(names, removed), outcome))
         return outcome
 
-    async def _destroy_all(self, names: Sequence[str], outcome: Outcome) -> None:
-        for app in self._until_stopped(names):
-            self._header(f"Destroying {app.name}")
+    def _to_destroy(self, names: Sequence[str], removed: bool) -> list[tuple[str, App | None]]:
+        """The apps to destroy, by name, each with its app of the config: ``None`` for one
+        the config no longer names."""
+        if not names and not removed:
+            return [(app.name, app) for app in self.project.select(())]
+        known = self.state.records.apps(self.workspace)
+        gone = [name for name in known if name not in self.project.apps]
+        named = list(dict.fromkeys(names))
+        # An app neither in the config nor in the state is an unknown app, as select says.
+        in_config = [name for name in named if name not in gone]
+        apps = {app.name: app for app in self.project.select(in_config)} if in_config else {}
+        added = [name for name in gone if removed and name not in named]
+        return [(name, apps.get(name)) for name in [*named, *added]]
+
+    async def _destroy_all(self, apps: Sequence[tuple[str, App | None]], outcome: Outcome) -> None:
+        for name, app in self._until_stopped(apps):
+            self._header(f"Destroying {name}" if app else f"Destroying {name} ({self._gone})")
             for kind in ("release", "deployment"):
                 destroyed = [
-                    await self._destroy(app, record, outcome)
-                    for record in self.state.records.versions(kind, app.name, self.workspace)
+                    await self._destroy(name, app, record, outcome)
+                    for record in self.state.records.versions(kind, name, self.workspace)
                     if record.status != "pending"  # another command is making it
                 ]
                 if not all(destroyed):
                     break  # never leave a release pointing at a destroyed deployment
 
-    def _until_stopped(self, names: Sequence[str]) -> Iterator[App]:
-        """The apps named, one at a time, until a stop signal came: none starts after it."""
-        for app in self.project.select(names):
+    @property
+    def _gone(self) -> str:
+        return f"not in {self.project.path.name}"
+
+    def _until_stopped(self, apps: Iterable[_T]) -> Iterator[_T]:
+        """The apps, one at a time, until a stop signal came: none starts after it."""
+        for app in apps:
             if STOP.requested:
                 return
             yield app
@@ -227,7 +276,8 @@ class Lifecycle:
             lambda tx: records.begin(tx, kind, app.name, self.workspace, use.plugin, deployment_id)
         )
         request = self._request(
-            app,
+            app.name,
+            app.isolate,
             lifecycle_of(kind).create,
             use.plugin,
             use.config,
@@ -237,7 +287,7 @@ class Lifecycle:
             ),
             **({} if deployment is None else {"deployment": deployment.value}),
         )
-        made = await self._run(app, self.runner.make(request), outcome)
+        made = await self._run(f"app {app.name!r}", self.runner.make(request), outcome)
         if isinstance(made, str):
             self._write(lambda tx: records.fail(tx, record, made))
             return None
@@ -248,9 +298,10 @@ class Lifecycle:
         self._say(f"{app.name} {kind} v{record.sequence} recorded")
         return record
 
-    async def _destroy(self, app: App, record: Record, outcome: Outcome) -> bool:
-        """Destroy one version of an app; False when its destroy hook failed."""
-        what = f"{app.name} {record.kind} v{record.sequence}"
+    async def _destroy(self, name: str, app: App | None, record: Record, outcome: Outcome) -> bool:
+        """Destroy one version of the app ``name``, ``app`` in the config (``None``: the
+        config no longer names it); False when its destroy hook failed."""
+        what = f"{name} {record.kind} v{record.sequence}"
         records = self.state.records
         if not self._write(lambda tx: records.claim(tx, record)):
             self._say(f"{what} is being destroyed by another command")
@@ -261,14 +312,21 @@ class Lifecycle:
             self._say(f"{what} is {record.status}; nothing was recorded to clean up")
             return True
         request = self._request(
-            app,
+            name,
+            app.isolate if app else False,
             lifecycle_of(record.kind).destroy,
             record.plugin,
-            app.settings_of(record.kind, record.plugin),
+            app.settings_of(record.kind, record.plugin) if app else {},
             record,
             **{record.kind: value},
         )
-        if isinstance(await self._run(app, self.runner.call(request), outcome), str):
+        # Why a hook that needs its settings fails on an app gone from the config.
+        failing = (
+            f"app {name!r}"
+            if app
+            else f"app {name!r} ({self._gone}: its plugin was given no settings)"
+        )
+        if isinstance(await self._run(failing, self.runner.call(request), outcome), str):
             self._write(lambda tx: records.unclaim(tx, record))
             return False
         self._write(lambda tx: records.mark_destroyed(tx, record.kind, record.id))
@@ -285,7 +343,7 @@ class Lifecycle:
             if record.status == "live" and kept < retain:
                 kept += 1
                 continue
-            await self._destroy(app, record, outcome)
+            await self._destroy(app.name, app, record, outcome)
 
     def _mark_destroyed(self, kind: TargetKind, ids: Sequence[str], tx: Database) -> None:
         for id in ids:
@@ -293,7 +351,8 @@ class Lifecycle:
 
     def _request(
         self,
-        app: App,
+        name: str,
+        isolate: bool,
         hook: str,
         plugin: str,
         config: Mapping[str, Any],
@@ -301,20 +360,22 @@ class Lifecycle:
         **values: Any,
     ) -> HookRequest:
         # A deploy, release or destroy hook's job is its record: job_info.id is the record's.
-        job = JobInfo(self.project.name, app.name, self.workspace, record.id)
+        job = JobInfo(self.project.name, name, self.workspace, record.id)
         ui = self.output or SilentUI()
-        return HookRequest(hook, plugin, job, ui, config, isolate=app.isolate, **values)
+        return HookRequest(hook, plugin, job, ui, config, isolate=isolate, **values)
 
     async def _run(
-        self, app: App, call: Coroutine[Any, Any, _T], outcome: Outcome
+        self, what: str, call: Coroutine[Any, Any, _T], outcome: Outcome
     ) -> tuple[_T] | str:
-        """Run one deploy, release or destroy call: ``(its value,)``, or why it failed, the
-        failure added to ``outcome`` and shown."""
+        """Run one deploy, release or destroy call for ``what`` (``app 'web'``): ``(its
+        value,)``, or why it failed, the failure added to ``outcome`` and shown."""
         try:
             return (await call,)
         except (PluginError, TypeError) as exc:
-            outcome.failures.append(f"app {app.name!r}: {exc}")
-            self._say(f"✖ {exc}")
+            outcome.failures.append(f"{what}: {exc}")
+            # Its first line: the whole of it, as a log tail, is the error the command prints.
+            first, _, rest = str(exc).partition("\n")
+            self._say(f"✖ {first}{' …' if rest else ''}")
             return str(exc)
 
     def _header(self, text: str) -> None:

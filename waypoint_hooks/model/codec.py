@@ -252,10 +252,10 @@ def problems(
         for inner in without_index:
             yield from problems(inner, steps, field)
     elif isinstance(exc, ForbiddenExtraKeysError):
-        declared = attrs.fields(exc.cl) if attrs.has(exc.cl) else ()
-        known = ", ".join(setting_name(a.name) for a in declared)
+        # As the user writes them: a keyword field (``from_``) by its keyword.
+        names = [setting_name(a.name) for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
         for key in sorted(exc.extra_fields):
-            yield Problem((*steps, f".{key}"), f"unknown field (known fields: {known})")
+            yield Problem((*steps, f".{key}"), f"unknown field{_close(key, names)}")
     elif isinstance(exc, StructureError):
         for path, message in exc.problems:
             # A path inside the field is about something the field holds, not the field.
@@ -268,6 +268,16 @@ def problems(
             yield Problem(steps, _message(exc), field)
         else:
             yield Problem((*steps, f".{setting_name(failed[0].name)}"), failed[1], failed[0])
+
+
+def _close(key: str, names: list[str]) -> str:
+    """The known field ``key`` was likely meant to be, if one is close, then every one: a
+    setting mistyped in a use block is told as a block key is."""
+    import difflib  # only a config in error needs it
+
+    close = difflib.get_close_matches(key, names, n=1)
+    hint = f', did you mean "{close[0]}"?' if close else ""
+    return f"{hint} (known fields: {', '.join(names)})"
 
 
 def _message(exc: BaseException) -> str:

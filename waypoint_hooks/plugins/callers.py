@@ -14,8 +14,9 @@ from typing import Any, Final, TypeVar, final
 
 import attrs
 
-from ..errors import HookFailed, HookTimeout
+from ..errors import HookFailed, HookTimeout, StructureError, describe_error
 from ..model.durations import Duration
+from .components import RELEASE_MANAGER
 from .context import Context
 from .manager import HookCall, Impl, _where
 from .workers import abandon, in_worker, leave_running, still_running
@@ -222,6 +223,21 @@ async def _settled(future: asyncio.Future[_Outcome], timeout: float | None) -> N
         future.remove_done_callback(wake)
 
 
+def _another_shape(hook: str, error: BaseException) -> str:
+    """Why a release manager's hook cannot take the deployment it is given, where that is
+    what it cannot take: the deployment was most likely made by another platform."""
+    if hook not in RELEASE_MANAGER.hooks or not isinstance(error, StructureError):
+        return ""
+    paths = [path for path, _ in error.problems]
+    if not any(p == "deployment" or p.startswith(("deployment.", "deployment[")) for p in paths):
+        return ""
+    return (
+        "; the deployment is not of the shape this release manager takes: a release manager "
+        "works on the deployments of the platform it goes with, and the app's deploy block "
+        "may use another"
+    )
+
+
 async def invoke(
     call: HookCall, values: Mapping[str, Any], timeout: float | None, key: Hashable | None = None
 ) -> Any:
@@ -264,7 +280,8 @@ async def invoke(
         raise HookTimeout(call, timeout or 0.0)
     outcome = future.result()
     if outcome.error is not None:
-        raise HookFailed(call, outcome.error)
+        error = outcome.error
+        raise HookFailed(call, error, describe_error(error) + _another_shape(call.hook, error))
     value = outcome.value
     if not call.impl.is_async and inspect.isawaitable(value):
         # A plain def that returned a coroutine: the plugin meant async def.

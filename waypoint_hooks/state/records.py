@@ -211,11 +211,21 @@ class Records:
     def latest_of(self, apps: Sequence[str], workspace: str) -> dict[tuple[str, Kind], Record]:
         """:meth:`latest` of both kinds for each of ``apps``, by (app, kind), in one query per
         few hundred apps."""
+        return self._newest_of(apps, workspace, " AND status = 'live'")
+
+    def newest_of(self, apps: Sequence[str], workspace: str) -> dict[tuple[str, Kind], Record]:
+        """The newest version not destroyed of both kinds for each of ``apps``, whatever its
+        status, by (app, kind): whether the last deploy or release of each came through."""
+        return self._newest_of(apps, workspace)
+
+    def _newest_of(
+        self, apps: Sequence[str], workspace: str, condition: str = ""
+    ) -> dict[tuple[str, Kind], Record]:
         found: dict[tuple[str, Kind], Record] = {}
         for start in range(0, len(apps), BATCH):
             batch = apps[start : start + BATCH]
-            query = _SQL["latest_of"].format(
-                columns=_COLUMNS, values=", ".join(["(?)"] * len(batch))
+            query = _SQL["newest_of"].format(
+                columns=_COLUMNS, values=", ".join(["(?)"] * len(batch)), condition=condition
             )
             with self._db.guarded() as db:
                 rows = db.execute(query, [*batch, workspace]).fetchall()
@@ -223,6 +233,12 @@ class Records:
                 record = _record(row)
                 found[record.app, record.kind] = record
         return found
+
+    def apps(self, workspace: str) -> list[str]:
+        """The apps of ``workspace`` with a version not destroyed, by name."""
+        with self._db.guarded() as db:
+            rows = db.execute(_SQL["apps"], (workspace,)).fetchall()
+        return [app for (app,) in rows]
 
     def versions(self, kind: Kind, app: str, workspace: str) -> list[Record]:
         """Every deployment or release of ``app`` not destroyed, newest first: live ones,

@@ -49,13 +49,18 @@ SELECT {columns} FROM targets
 WHERE kind = ? AND app = ? AND workspace = ? AND destroyed IS NULL{condition}
 ORDER BY sequence DESC LIMIT ?
 
--- name: latest_of
--- The newest live version of each kind of each app named: one seek of the index of targets
--- alive per app and kind.
+-- name: apps
+-- The apps of a workspace with a version not destroyed: those the state still holds
+-- something of, whether or not the config names them now.
+SELECT DISTINCT app FROM targets WHERE workspace = ? AND destroyed IS NULL ORDER BY app
+
+-- name: newest_of
+-- The newest version not destroyed of each kind of each app named, live ones only when the
+-- condition says so: one seek of the index of targets alive per app and kind.
 WITH wanted (wanted_app) AS (VALUES {values}),
     kinds (wanted_kind) AS (VALUES ('deployment'), ('release'))
 SELECT {columns} FROM wanted CROSS JOIN kinds JOIN targets
 ON targets.kind = wanted_kind AND targets.id = (
     SELECT id FROM targets WHERE kind = wanted_kind AND app = wanted_app
-    AND workspace = ? AND destroyed IS NULL AND status = 'live'
+    AND workspace = ? AND destroyed IS NULL{condition}
     ORDER BY sequence DESC LIMIT 1)
