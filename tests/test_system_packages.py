@@ -49,9 +49,11 @@ def _collected(*arguments: str) -> list[str]:
 
 
 def test_tests_that_drive_a_system_package_are_marked_so_a_laptop_can_deselect_them() -> None:
-    marked = _collected("-m", "system_package", "tests/test_outbox.py", "tests/test_status_page.py")
+    marked = _collected(
+        "-m", "system_package", "tests/state/test_outbox.py", "tests/serve/test_status_page.py"
+    )
     unmarked = _collected(
-        "-m", "not system_package", "tests/test_outbox.py", "tests/test_status_page.py"
+        "-m", "not system_package", "tests/state/test_outbox.py", "tests/serve/test_status_page.py"
     )
     assert marked
     assert unmarked

@@ -16,7 +16,7 @@ import pytest
 
 from waypoint_hooks.cli.scaffold import new_plugin
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "plugin-template"
 REGENERATE = (
     "regenerate it: cd examples && rm -r plugin-template && "

@@ -34,7 +34,7 @@ IMAGE = "waypoint-hooks-test/busybox:1"
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
 #: Guards against hanging the suite, never timing assertions.
 GUARD = 120.0
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "docker-demo"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "docker-demo"
 
 
 @pytest.fixture(scope="session")

@@ -919,7 +919,7 @@ def _subprocess_env(project: Project) -> dict[str, str]:
 
 def test_the_installed_console_script_runs_the_demo_and_destroys_it(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
-    shutil.copytree(Path(__file__).parent.parent / "examples" / "demo", demo)
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "demo", demo)
     env = {**os.environ, AUTOLOAD_ENV: "1"}
     env.pop("WAYPOINT_HOOKS_STATE", None)
     up = subprocess.run(

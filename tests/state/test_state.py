@@ -41,7 +41,7 @@ from waypoint_hooks.state.store import STATE_ENV, State, default_state_path
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 #: The checkout: what ``python -m waypoint_hooks`` imports for a user who cannot reach the
 #: virtualenv.
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def at(seconds: int) -> datetime:
