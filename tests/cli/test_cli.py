@@ -850,6 +850,74 @@ def test_a_state_path_in_a_directory_that_does_not_exist_is_a_usage_error(
     assert not missing.parent.exists()
 
 
+def test_a_p_module_that_cannot_be_imported_is_a_usage_error_naming_it(
+    project: Project, write_module: Callable[[str, str], str]
+) -> None:
+    """Not a silent "nothing deployed", nor listed as installed: the user named it."""
+    write_module("broken_plugin", "raise ImportError('needs libfoo')\n")
+    for command in (["status"], ["up"], ["plugins"]):
+        result = CliRunner().invoke(
+            main, ["-c", str(project.config), "-p", "switchboard", "-p", "broken_plugin", *command]
+        )
+        if command == ["plugins"]:  # the listing shows what broke each plugin
+            assert result.exit_code == 1
+            continue
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("Error: -p broken_plugin: cannot import 'broken_plugin'")
+        assert "needs libfoo" in result.stderr
+        assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://x@y/z", "sqlite:///tmp/state.db", "http://u:secret@example.org/state"]
+)
+def test_a_state_url_of_another_scheme_is_a_usage_error_naming_it(
+    project: Project, url: str
+) -> None:
+    result = CliRunner().invoke(
+        main, ["-c", str(project.config), "-p", "switchboard", "--state", url, "status"]
+    )
+    assert result.exit_code == 2
+    scheme = url.partition("://")[0]
+    assert f"a {scheme}:// state is not one waypoint-hooks keeps" in result.stderr
+    assert "secret" not in result.stderr
+    assert "does not exist" not in result.stderr
+
+
+def test_a_postgresql_state_without_the_extra_is_a_usage_error_in_a_sentence(
+    project: Project, tmp_path: Path
+) -> None:
+    """psycopg missing (a package that cannot be imported stands in for it): exit 2, one
+    line saying what to install, no exception class name."""
+    blocked = tmp_path / "blocked"
+    (blocked / "psycopg").mkdir(parents=True)
+    (blocked / "psycopg" / "__init__.py").write_text("raise ImportError('no psycopg here')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocked), *sys.path])}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "waypoint_hooks",
+            "-c",
+            str(project.config),
+            "-p",
+            "switchboard",
+            "--state",
+            "postgresql://u:secret@127.0.0.1:1/db",
+            "status",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "needs psycopg: pip install 'waypoint-hooks[postgresql]'" in done.stderr
+    assert "ImportError" not in done.stderr
+    assert "secret" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
 def test_a_state_that_is_not_a_database_is_a_usage_error(project: Project) -> None:
     project.state.parent.mkdir(parents=True, exist_ok=True)
     project.state.write_text("not sqlite at all")
@@ -1109,16 +1177,23 @@ def test_two_status_commands_at_once_on_one_state_both_succeed(project: Project)
 
 
 def test_a_broken_plugin_fails_only_the_app_that_uses_it(
-    project: Project, write_module: Callable[[str, str], str]
+    project: Project,
+    write_module: Callable[[str, str], str],
+    install_distribution: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Installed (an entry point), not named with -p: a -p module that cannot be imported is
+    # the user's mistake, and a usage error of its own.
+    monkeypatch.delenv(AUTOLOAD_ENV)
     write_module("halfbroken", "raise ImportError('needs libfoo')\n")
+    install_distribution("halfbroken-dist", "1.0", {"halfbroken": "halfbroken"})
     project.config.write_text(
         project.config.read_text().replace(
             'app "worker" {\n  deploy {\n    use "switchboard"',
             'app "worker" {\n  deploy {\n    use "halfbroken"',
         )
     )
-    args = ["-c", str(project.config), "-p", "switchboard", "-p", "halfbroken"]
+    args = ["-c", str(project.config), "-p", "switchboard"]
     deployed = CliRunner().invoke(main, [*args, "deploy"])
     assert deployed.exit_code == 1
     assert "needs libfoo" in deployed.output

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import itertools
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -76,10 +77,20 @@ class Session:
             words += ["-p", spec]
         return shlex.join(words)
 
-    def plugins(self) -> PluginManager:
+    def plugins(self, *, listing: bool = False) -> PluginManager:
+        """The plugins; a ``-p`` module that cannot be imported is a usage error (the user
+        named it), unless the command only lists the plugins and what broke each."""
+        from ..errors import UsageError
         from ..plugins.manager import PluginManager, PluginSpecs
 
-        return PluginManager.load(PluginSpecs.parse(self.plugin_specs))
+        manager = PluginManager.load(PluginSpecs.parse(self.plugin_specs))
+        for plugin in manager.plugins:
+            if not listing and plugin.source == "cli" and plugin.module is None:
+                raise UsageError(
+                    f"-p {plugin.value}: {plugin.error}; check the module's name, and that "
+                    "the directory it is in is on PYTHONPATH"
+                )
+        return manager
 
     def project(self) -> Project:
         from ..config.project import find_config
@@ -90,12 +101,19 @@ class Session:
     def state(self, project: Project, read_only: bool = False) -> State:
         """The project's state; ``read_only`` for a command that only reads it (DESIGN §13)."""
         from ..errors import StateError
+        from ..model.redaction import redact_urls
         from ..state.database import is_url
         from ..state.store import STATE_ENV, State, default_state_path
 
         chosen = self.state_option or os.environ.get(STATE_ENV)
         if not chosen:
             return State.open(default_state_path(project.path), read_only=read_only)
+        scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", chosen)
+        if scheme is not None and not is_url(chosen):
+            raise StateError(
+                f"state {redact_urls(chosen)}: a {scheme[1]}:// state is not one waypoint-hooks "
+                f"keeps; give a file's path or a postgresql:// URL with --state or {STATE_ENV}"
+            )
         if is_url(chosen):
             return State.open(chosen, read_only=read_only)
         path = Path(chosen)
@@ -539,7 +557,7 @@ def plugins(session: Session, json_output: bool) -> None:
     """
     from . import render as _render
 
-    found = session.plugins().plugins
+    found = session.plugins(listing=True).plugins
     if json_output:
         _print_json([plugin.to_json() for plugin in found])
     else:

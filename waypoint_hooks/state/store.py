@@ -16,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, TypeVar, final
 
+from ..errors import StateError
+from ..model.redaction import redact_urls
 from .cluster import Cluster
 from .database import STATE_ENV, Database, is_url
 from .heartbeat import LEASE, Heartbeat
@@ -94,7 +96,10 @@ class State:
         leased = leased and not read_only
         database: Database
         if isinstance(location, str) and is_url(location):
-            from .postgres import PostgresDatabase
+            try:
+                from .postgres import PostgresDatabase
+            except ImportError as exc:  # the extra is not installed: said in a sentence
+                raise StateError(f"state {redact_urls(location)}: {exc}") from None
 
             database, read_only = PostgresDatabase.open(location, read_only=read_only)
         else:
