@@ -10,7 +10,6 @@ from ..model.report import StatusReport
 from ..state.database import Database
 from ..state.outbox import Outbox
 from ..state.records import Record
-from ..state.reports import Stored
 from ..state.store import State
 from .machine import Alerting, Checked, Watch
 
@@ -39,22 +38,18 @@ def store_reports(
 
 
 def raise_alerts(
-    tx: Database, outbox: Outbox, alerting: Alerting, stored: Sequence[Stored]
+    tx: Database,
+    outbox: Outbox,
+    alerting: Alerting,
+    stored: Sequence[tuple[Record, StatusReport]],
 ) -> list[Alert]:
     """Run reports just stored through the alert state machine; put what it changed and
     raised in the outbox, in the transaction ``tx`` that stored them."""
     if not stored:
         return []
     checked = [
-        Checked(
-            item.record.app,
-            item.record.workspace,
-            item.record.kind,
-            item.record.id,
-            item.report,
-            item.record.created,
-        )
-        for item in stored
+        Checked(record.app, record.workspace, record.kind, record.id, report, record.created)
+        for record, report in stored
     ]
     texts = outbox.watches(
         tx,

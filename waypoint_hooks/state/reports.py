@@ -20,7 +20,7 @@ from .columns import BATCH, Kind, micros, time
 from .database import NO_LIMIT, Database
 from .records import Record
 
-__all__ = ["Batch", "Reports", "Stored", "StoredReport"]
+__all__ = ["Batch", "Reports", "StoredReport"]
 
 _SQL: Final = queries.load("reports")
 
@@ -40,16 +40,6 @@ class StoredReport:
     #: The health of the target's report before this one (None for its first): what the
     #: health changed from, even when that report is not among those read.
     previous_health: Health | None = None
-
-
-@final
-@attrs.frozen
-class Stored:
-    """A report just stored by :meth:`Reports.add`: what the alert pipeline takes, in the
-    same transaction."""
-
-    record: Record
-    report: StatusReport
 
 
 def _row(record: Record, report: StatusReport) -> tuple[object, ...]:
@@ -108,7 +98,7 @@ class Reports:
         tx: Database,
         batch: Batch,
         keep: int | Mapping[str, int] | None = None,
-    ) -> list[Stored]:
+    ) -> list[tuple[Record, StatusReport]]:
         """Store a batch of reports.
 
         With ``keep`` (one number, or one per app), only the newest ``keep`` reports of each
@@ -130,7 +120,7 @@ class Reports:
                 "this state returned"
             ) from None
         self._retain(tx, stored, keeps, counts)
-        return [Stored(record, report) for record, report in stored]
+        return stored
 
     def _targets(
         self, tx: Database, records: Sequence[Record]
