@@ -8,18 +8,22 @@ a list of keys or a lock clause, its text holds a ``{field}`` that the store fil
 
 from __future__ import annotations
 
-import importlib.resources
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
-__all__ = ["load"]
+__all__ = ["SQL", "load"]
+
+#: The folder of the SQL files, installed beside this module (package data). Read as plain
+#: files: importlib.resources would import tempfile and zipfile at every command's start.
+SQL = Path(__file__).with_name("sql")
 
 _NAME = re.compile(r"^-- name: ([a-z_]+)\s*$", re.MULTILINE)
 
 
 def load(group: str) -> Mapping[str, str]:
     """The named queries of ``sql/{group}.sql``, by name, without their comment lines."""
-    text = (importlib.resources.files(__package__) / "sql" / f"{group}.sql").read_text()
+    text = (SQL / f"{group}.sql").read_text(encoding="utf-8")
     parts = _NAME.split(text)
     # parts: the text before the first name, then name and query text, alternately.
     queries: dict[str, str] = {}

@@ -8,12 +8,12 @@ not at all. Never edit a released migration; add the next one.
 
 from __future__ import annotations
 
-import importlib.resources
 import re
 from typing import Final
 
 from ..errors import StateError
 from .database import STATE_ENV, Database
+from .queries import SQL
 
 __all__ = ["MIGRATIONS", "prepare"]
 
@@ -22,15 +22,16 @@ _END: Final = re.compile(r";[ \t]*$", re.MULTILINE)
 
 
 def _load() -> tuple[tuple[str, ...], ...]:
-    folder = importlib.resources.files(__package__) / "sql" / "migrations"
+    folder = SQL / "migrations"
     files = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".sql"))
     numbers = [int(name.split("_", 1)[0]) for name in files]
     # A gap or a repeated number would silently change what version N means.
     assert numbers == list(range(1, len(files) + 1)), f"migrations misnumbered: {files}"
-    return tuple(
-        tuple(part.strip() for part in _END.split((folder / name).read_text()) if part.strip())
-        for name in files
-    )
+    return tuple(_statements((folder / name).read_text(encoding="utf-8")) for name in files)
+
+
+def _statements(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in _END.split(text) if part.strip())
 
 
 #: The statements of each migration, in order: entry N - 1 takes a state to version N.
