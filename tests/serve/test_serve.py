@@ -147,6 +147,8 @@ def test_a_host_that_does_not_name_this_machine_is_refused_on_a_loopback_listene
     served.configure({"web": {}})
     served.up()
     service = served.serve()
+    # The first round is the scheduler's own; counted after it, any further check is the POST's.
+    service.wait_for(service.checked, "the first round of checks")
     port = service.url.rstrip("/").rpartition(":")[2]
     rebound = {"Host": f"attacker.example:{port}", "Origin": f"http://attacker.example:{port}"}
     before = len(served.checks("web"))
