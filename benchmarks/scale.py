@@ -24,7 +24,8 @@ import pluggy
 
 from waypoint_hooks import JobInfo, hookspecs
 from waypoint_hooks.checking.checker import Checker
-from waypoint_hooks.config.project import Project, load_config
+from waypoint_hooks.config.document import load_config
+from waypoint_hooks.config.project import Project
 from waypoint_hooks.host import PluginManager, PluginSpecs
 from waypoint_hooks.lifecycle.phases import Lifecycle
 from waypoint_hooks.plugins.markers import PROJECT

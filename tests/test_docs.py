@@ -20,7 +20,7 @@ import pytest
 
 from waypoint_hooks import ReportDecodeError, errors, hookspecs, report_from_json
 from waypoint_hooks.cli.commands import main
-from waypoint_hooks.config.project import _STATUS_KEYS, load_config
+from waypoint_hooks.config.document import _STATUS_KEYS, load_config
 from waypoint_hooks.config.uses import check_plugins
 from waypoint_hooks.errors import ConfigFileError
 from waypoint_hooks.host import AUTOLOAD_ENV, PluginManager

@@ -15,7 +15,7 @@ from helpers_http import LoopbackServer, serving
 from hostile.harness import GUARD, App, Processes, Project, kill_group, wait_until
 
 from waypoint_hooks.alerts.delivery import FIRST_RETRY, LONGEST_RETRY, Courier, backoff
-from waypoint_hooks.config.project import load_config
+from waypoint_hooks.config.document import load_config
 from waypoint_hooks.host import PluginManager
 from waypoint_hooks.state.store import State
 

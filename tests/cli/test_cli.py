@@ -23,7 +23,8 @@ import pytest
 from click.testing import CliRunner, Result
 from hostile import harness
 
-from waypoint_hooks.cli.commands import _handle_errors, main
+from waypoint_hooks.cli.commands import main
+from waypoint_hooks.cli.session import handle_errors
 from waypoint_hooks.errors import (
     ConfigError,
     ConfigFileError,
@@ -364,7 +365,7 @@ def test_a_hint_that_names_a_command_repeats_the_global_options_given(
 
 
 def test_a_hint_shows_no_secret_of_a_state_url(project: Project) -> None:
-    from waypoint_hooks.cli.commands import Session
+    from waypoint_hooks.cli.session import Session
 
     session = Session(None, "postgresql://me:s3cret@db/shop", "default", (), False, False)
     assert session.invocation() == "waypoint-hooks --state postgresql://REDACTED@db/shop"
@@ -928,7 +929,7 @@ def test_a_state_that_is_not_a_database_is_a_usage_error(project: Project) -> No
 
 def _failing_command(error: Exception) -> click.Command:
     @click.command()
-    @_handle_errors
+    @handle_errors
     def command() -> None:
         raise error
 

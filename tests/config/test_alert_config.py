@@ -13,7 +13,8 @@ import attrs
 import pytest
 
 from waypoint_hooks import Duration, Health
-from waypoint_hooks.config.project import FIRING_HEALTHS, Project, load_config
+from waypoint_hooks.config.document import load_config
+from waypoint_hooks.config.project import FIRING_HEALTHS, Project
 from waypoint_hooks.config.uses import check_plugins
 from waypoint_hooks.errors import ConfigFileError
 from waypoint_hooks.host import PluginManager

@@ -23,17 +23,15 @@ from hypothesis import strategies as st
 
 from waypoint_hooks import Duration, Policy
 from waypoint_hooks.config import reader as _reader
+from waypoint_hooks.config.document import MAX_CONFIG_BYTES, find_config, load_config
 from waypoint_hooks.config.project import (
     DEFAULT_CONCURRENCY,
     DEFAULT_INTERVAL,
     DEFAULT_TIMEOUT,
-    MAX_CONFIG_BYTES,
     App,
     Project,
     StatusSettings,
     Use,
-    find_config,
-    load_config,
 )
 from waypoint_hooks.config.uses import check_plugins
 from waypoint_hooks.errors import ConfigFileError

@@ -20,7 +20,7 @@ from helpers_lifecycle import Lifecycle
 from hostile.harness import GUARD, App, Processes, Project, kill_group
 
 from waypoint_hooks import JobInfo, hookimpl
-from waypoint_hooks.config.project import load_config
+from waypoint_hooks.config.document import load_config
 from waypoint_hooks.host import PluginManager
 from waypoint_hooks.lifecycle import phases
 from waypoint_hooks.state.store import State

@@ -1,0 +1,37 @@
+"""Arguments and option types that several commands take."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+apps_argument = click.argument("apps", nargs=-1, metavar="[APP]...")
+
+
+# click 8.5 made ParamType generic; subscripting it would break the older clicks setup.cfg allows.
+class DurationType(click.ParamType):  # type: ignore[type-arg]
+    """A duration longer than 0s, as the config file writes it (``30s``, ``1m30s``, ``250ms``),
+    or a bare number of seconds: on the command line every value is text, so ``30`` is the
+    number 30, as ``timeout = 30`` is in the file. The messages are the config file's."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from ..model.durations import Duration, longer_than_zero
+
+        try:
+            duration = Duration(_number(value) if isinstance(value, str) else value)
+            longer_than_zero(param.name if param is not None and param.name else "it", duration)
+        except (ValueError, TypeError) as exc:
+            self.fail(str(exc), param, ctx)
+        return duration
+
+
+def _number(text: str) -> str | float:
+    """``text`` as a number when it is a bare one (``30``, ``0.5``), else as it is."""
+    digits = text.replace(".", "", 1)
+    return float(text) if digits.isascii() and digits.isdigit() else text
+
+
+DURATION = DurationType()
