@@ -18,7 +18,7 @@ import click
 
 from .. import __version__
 from .output import json_stdout, print_json, print_json_streamed, show_status, style, width
-from .params import DURATION, apps_argument
+from .params import DURATION, Command, apps_argument
 from .session import (
     NOT_READY,
     READY,
@@ -38,33 +38,8 @@ if TYPE_CHECKING:
 # --- the command line --------------------------------------------------------------------
 
 
-class _Command(click.Command):
-    """A command that says where a global option goes when it is given after the command."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.NoSuchOption as exc:
-            option = _global_option(ctx, exc.option_name)
-            if option is None:
-                raise
-            name = exc.option_name
-            value = "" if option.is_flag else f" {option.metavar}"
-            usage = f"{ctx.find_root().info_name} {name}{value} {ctx.info_name}"
-            hint = f"{name} is a global option: it goes before the command, as in `{usage}`."
-            raise click.NoSuchOption(name, f"{exc.message} {hint}", ctx=ctx) from None
-
-
-def _global_option(ctx: click.Context, name: str) -> click.Option | None:
-    group = ctx.parent.command if ctx.parent is not None else None
-    for param in group.params if group is not None else ():
-        if isinstance(param, click.Option) and name in (*param.opts, *param.secondary_opts):
-            return param
-    return None
-
-
 class _Main(click.Group):
-    command_class = _Command
+    command_class = Command
 
 
 def _workspace(_: click.Context, __: click.Parameter, value: str) -> str:

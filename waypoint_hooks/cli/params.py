@@ -9,6 +9,34 @@ import click
 apps_argument = click.argument("apps", nargs=-1, metavar="[APP]...")
 
 
+class Command(click.Command):
+    """A command that says where a global option goes when it is given after the command.
+
+    The group makes its commands of this class; a command defined in a module of its own and
+    added with ``main.add_command`` is made with ``@click.command(cls=Command)``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            option = _global_option(ctx, exc.option_name)
+            if option is None:
+                raise
+            name = exc.option_name
+            value = "" if option.is_flag else f" {option.metavar}"
+            usage = f"{ctx.find_root().info_name} {name}{value} {ctx.info_name}"
+            hint = f"{name} is a global option: it goes before the command, as in `{usage}`."
+            raise click.NoSuchOption(name, f"{exc.message} {hint}", ctx=ctx) from None
+
+
+def _global_option(ctx: click.Context, name: str) -> click.Option | None:
+    group = ctx.parent.command if ctx.parent is not None else None
+    for param in group.params if group is not None else ():
+        if isinstance(param, click.Option) and name in (*param.opts, *param.secondary_opts):
+            return param
+    return None
+
+
 # click 8.5 made ParamType generic; subscripting it would break the older clicks setup.cfg allows.
 class DurationType(click.ParamType):  # type: ignore[type-arg]
     """A duration longer than 0s, as the config file writes it (``30s``, ``1m30s``, ``250ms``),
