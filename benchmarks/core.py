@@ -141,6 +141,8 @@ def b2_fan_out() -> list[Row]:
 
 
 def _big_report(size: int) -> StatusReport:
+    """A report shaped like the builtins' (issue 31 item 7): each resource with its times, a
+    message and the ``state_json`` that docker, process and the http probe write."""
     now = datetime(2024, 5, 1, 12, 30, 15, 250000, tzinfo=timezone.utc)
     healths = list(Health)
     return StatusReport(
@@ -148,16 +150,27 @@ def _big_report(size: int) -> StatusReport:
             Resource(
                 f"pod-{i}",
                 healths[i % 3 + 1],
-                f"probe {i} answered",
+                f"GET http://10.0.{i // 250}.{i % 250}:8080/healthz answered 200 OK in {i % 97} ms",
                 id=f"pod-{i}",
                 parent_resource_id=f"rs-{i // 100}",
                 platform="kubernetes",
                 type="pod",
                 created_time=now,
                 category_display_hint=2,
+                state_json=json.dumps(
+                    {
+                        "pid": 1000 + i,
+                        "command": f"python3 -m http.server {8000 + i % 1000}",
+                        "status": 200,
+                        "response_time_ms": i % 97,
+                        "log": f"/var/log/pods/pod-{i}.log",
+                    }
+                ),
             )
             for i in range(size)
-        ]
+        ],
+        health_message="every pod answered",
+        generated_time=now,
     )
 
 
@@ -187,7 +200,7 @@ def b3_codec(size: int = 100_000) -> list[Row]:
         ),
         Row(
             "B3 decode",
-            f"decode a report of {size:,} resources",
+            f"decode a report of {size:,} resources, each with its state_json",
             decode_s,
             "json.loads of the same text",
             loads_s,

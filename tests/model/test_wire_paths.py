@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 from report_strategies import reports
 
-from waypoint_hooks import Health, Resource, StatusReport, report_from_json, report_to_json
+from waypoint_hooks import (
+    Health,
+    ReportDecodeError,
+    Resource,
+    StatusReport,
+    report_from_json,
+    report_to_json,
+)
 from waypoint_hooks.model.limits import ReportLimits
 from waypoint_hooks.model.wire import _from_canonical, encode_report, report_from_wire
 
@@ -51,3 +60,39 @@ def test_the_encoded_size_limit_counts_bytes_not_characters() -> None:
     over = ReportLimits(max_report_bytes=1024).enforce(report)
     assert over is not None
     assert "max_report_bytes" in over
+
+
+# Text shaped like JSON, and near misses of it: what the two checks of state_json may disagree on.
+_JSONISH = st.text(
+    alphabet='{}[]":,.-+0123456789eEtrufalsnNI \t\n\r\\/abcdu\x00\u00e9\ud800', max_size=30
+)
+_DOCUMENTS = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=8,
+).map(json.dumps)
+
+
+@given(_JSONISH | _DOCUMENTS)
+def test_what_the_fast_decoder_takes_as_state_json_the_checking_one_takes_too(text: str) -> None:
+    """The fast decoder checks state_json without building it (msgspec's Raw); what it
+    refuses goes to the checking decoder, so it may be stricter than json.loads, never looser."""
+    report = StatusReport(resources=[Resource(name="web")])
+    wire = json.loads(report_to_json(report))
+    wire["resources"][0]["state_json"] = text
+    canonical = json.dumps(wire, separators=(",", ":"), ensure_ascii=False)
+    try:
+        json.loads(text or "{}")  # empty: no state, as the model has it
+    except (ValueError, RecursionError):
+        with pytest.raises(ReportDecodeError):
+            report_from_json(canonical)
+        return
+    decoded = report_from_json(canonical)
+    assert decoded.resources[0].state_json == text
+
+
+def test_state_json_that_only_json_loads_reads_is_taken_by_the_checking_decoder() -> None:
+    text = report_to_json(StatusReport(resources=[Resource(name="web", state_json="NaN")]))
+    assert report_from_json(text).resources[0].state_json == "NaN"
