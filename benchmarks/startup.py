@@ -1,4 +1,6 @@
-"""B4: whole-process wall time of the launcher against a bare ``import click``."""
+"""B4: whole-process wall time of the launcher against a bare ``import click``, and against
+the floor of each command: a process that imports only what that command cannot do without
+(issue 31), so that the ratio says how much is left to take out."""
 
 from __future__ import annotations
 
@@ -41,6 +43,13 @@ def _runs(command: list[str], cwd: Path | None = None, ok: tuple[int, ...] = (0,
         raise RuntimeError(f"{command} failed: {done.stderr.decode()}")
 
 
+#: What ``status`` cannot start without: the command line, the model, the event loop the
+#: checks run on, the plugins' discovery and calls, the state.
+STATUS_FLOOR = "import click, attrs, asyncio, importlib.metadata, sqlite3, pluggy"
+#: What ``status --cached`` cannot: it reads the state and prints, and calls no plugin.
+CACHED_FLOOR = "import click, attrs, cattrs, msgspec, sqlite3"
+
+
 def b4_startup() -> list[Row]:
     baseline = [sys.executable, "-c", "import click"]
     _runs([*_launcher(), "--version"])  # writes the bytecode caches
@@ -58,6 +67,16 @@ def b4_startup() -> list[Row]:
         cached_s, click_cached_s = interleaved(
             lambda: _runs([*_launcher(), "status", "--cached"], cwd=root),
             lambda: _runs(baseline),
+            repeat=7,
+        )
+        status_floor_s, floor_s = interleaved(
+            lambda: _runs([*_launcher(), "status"], cwd=root),
+            lambda: _runs([sys.executable, "-c", STATUS_FLOOR]),
+            repeat=7,
+        )
+        cached_floor_s, cached_floor_baseline_s = interleaved(
+            lambda: _runs([*_launcher(), "status", "--cached"], cwd=root),
+            lambda: _runs([sys.executable, "-c", CACHED_FLOOR]),
             repeat=7,
         )
     return [
@@ -84,6 +103,22 @@ def b4_startup() -> list[Row]:
             "python -c 'import click'",
             click_cached_s,
             2.0,
+        ),
+        Row(
+            "B4 status floor",
+            "waypoint-hooks status of the same project",
+            status_floor_s,
+            f"python -c '{STATUS_FLOOR}'",
+            floor_s,
+            1.3,
+        ),
+        Row(
+            "B4 cached floor",
+            "waypoint-hooks status --cached of the same project",
+            cached_floor_s,
+            f"python -c '{CACHED_FLOOR}'",
+            cached_floor_baseline_s,
+            1.3,
         ),
     ]
 
