@@ -34,9 +34,10 @@ def main(argv: list[str]) -> int:
         f"{'id':<10} {'measures':<{width}}  {'ratio':>7}  {'target':>7}  {'seconds':>10}  baseline"
     )
     for r in rows:
-        mark = "ok" if r.met else "MISSED"
+        mark = "beside" if r.target is None else "ok" if r.met else "MISSED"
+        target = "-" if r.target is None else f"{r.target:.1f}x"
         print(
-            f"{r.id:<10} {r.measures:<{width}}  {r.ratio:>6.2f}x  {r.target:>6.1f}x  "
+            f"{r.id:<10} {r.measures:<{width}}  {r.ratio:>6.2f}x  {target:>7}  "
             f"{r.seconds:>10.6f}  {r.baseline} ({r.baseline_seconds:.6f}s) {mark}"
         )
     RESULTS.write_text(

@@ -11,14 +11,16 @@ import attrs
 
 @attrs.frozen
 class Row:
-    """One figure: ``seconds`` of the measured thing against ``baseline_seconds``."""
+    """One figure: ``seconds`` of the measured thing against ``baseline_seconds``; a row
+    without a ``target`` is printed beside a goal's row, for comparison only (an earlier
+    baseline that a goal no longer uses)."""
 
     id: str
     measures: str
     seconds: float
     baseline: str
     baseline_seconds: float
-    target: float
+    target: float | None
 
     @property
     def ratio(self) -> float:
@@ -26,7 +28,7 @@ class Row:
 
     @property
     def met(self) -> bool:
-        return self.ratio <= self.target
+        return self.target is None or self.ratio <= self.target
 
     def to_json(self) -> dict[str, Any]:
         return {**attrs.asdict(self), "ratio": self.ratio, "met": self.met}

