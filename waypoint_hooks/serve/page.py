@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, final
 
+import attrs
 import jinja2
 from markupsafe import Markup
 
@@ -151,6 +152,7 @@ class Page:
         now = now or datetime.now(timezone.utc)
         history = self._history(row.app, now)
         stale = stale_after(interval)
+        live = {record.id for _, record, _ in _live(row)}
         targets = [
             self._target(kind, record, report, history.get(record.id, ("", []))[1], stale, now)
             for kind, record, report in _live(row)
@@ -158,8 +160,8 @@ class Page:
         found = sorted(
             (
                 _incident(version, incident, now)
-                for version, samples in history.values()
-                for incident in incidents(samples)
+                for id, (version, samples) in history.items()
+                for incident in _ended(incidents(samples), samples, id in live)
             ),
             key=lambda incident: incident["start"],
             reverse=True,
@@ -335,6 +337,14 @@ def _recent(stored: Iterator[StoredReport], since: datetime) -> Iterator[StoredR
         lambda item: item.report.generated_time is not None and item.report.generated_time >= since,
         stored,
     )
+
+
+def _ended(found: list[Incident], samples: Sequence[Sample], live: bool) -> list[Incident]:
+    """The incidents of a version; one that lasts in a version no longer live ended with
+    that version's last report."""
+    if live or not found or found[0].end is not None:
+        return found
+    return [attrs.evolve(found[0], end=samples[-1].at), *found[1:]]
 
 
 def _live(row: AppStatus) -> list[tuple[TargetKind, Record, StatusReport | None]]:
