@@ -554,7 +554,8 @@ def serve(
             fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", USAGE)
         served = len(service.apps())
         click.echo(
-            f"Serving the status of {served} apps of {checker.project.name} on "
+            f"Serving the status of {served} app{'' if served == 1 else 's'} of "
+            f"{checker.project.name} on "
             f"{listener.url} (Ctrl-C stops)",
             err=True,
         )

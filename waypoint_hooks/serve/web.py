@@ -65,7 +65,9 @@ _HEADERS: Final = (
         b"img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     ),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    # Not no-referrer: with it a browser sends a form's POST with "Origin: null", which the
+    # write guard must refuse as another site's.
+    (b"referrer-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
 )
 
