@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hostile.harness import GUARD
+from hostile.serving import Served, Service
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -48,3 +49,12 @@ class Visit:
         if directory:
             Path(directory).mkdir(parents=True, exist_ok=True)
             self.page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
+
+
+def serving(served: Served, apps: dict[str, dict[str, Any]], interval: str = "1h") -> Service:
+    """``serve`` of ``apps``, deployed, once its first round of checks is stored."""
+    served.configure(apps, interval=interval)
+    served.up()
+    service = served.serve()
+    service.wait_for(service.checked, "the first round of checks")
+    return service

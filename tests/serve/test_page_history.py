@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from helpers_browser import Visit
+from helpers_browser import Visit, serving
 from helpers_state import store_reports
 from hostile.serving import Served, Service
 from playwright.sync_api import Browser, expect
@@ -93,12 +93,13 @@ def test_an_outage_is_an_incident_with_its_start_end_and_message(
 ) -> None:
     health = served.root / "health"
     health.write_text("READY")
-    service = _served(
+    service = serving(
         served,
         {
             "web": {"health_file": str(health), "message": "connection refused", "resources": True},
             "db": {},
         },
+        interval="1s",
     )
     visit.page.goto(service.url + "apps/web")
     expect(visit.page.locator("#incidents")).to_contain_text("None in the last 30 days")
@@ -124,7 +125,7 @@ def test_an_outage_is_an_incident_with_its_start_end_and_message(
 
 
 def test_a_banner_says_when_the_page_has_lost_its_service(served: Served, visit: Visit) -> None:
-    service = _served(served, {"web": {}}, interval="1s")
+    service = serving(served, {"web": {}}, interval="1s")
     visit.page.goto(service.url)
     banner = visit.page.locator("#lost")
     expect(visit.page.locator("#row-web")).to_contain_text("✔ READY")
@@ -137,7 +138,7 @@ def test_a_banner_says_when_the_page_has_lost_its_service(served: Served, visit:
 
 
 def test_the_pages_are_read_without_javascript(served: Served, browser: Browser) -> None:
-    service = _served(served, {"web": {"resources": True}, "db": {}})
+    service = serving(served, {"web": {"resources": True}, "db": {}})
     visit = Visit(browser, java_script_enabled=False)
     try:
         visit.page.goto(service.url)
@@ -154,21 +155,13 @@ def test_the_pages_are_read_without_javascript(served: Served, browser: Browser)
 
 
 def test_the_check_now_button_checks_the_app(served: Served, visit: Visit) -> None:
-    service = _served(served, {"web": {}}, interval="1h")  # no check but the button's
+    service = serving(served, {"web": {}}, interval="1h")  # no check but the button's
     before = len(served.checks("web"))
     visit.page.goto(service.url + "apps/web")
     visit.page.get_by_role("button", name="Check now").click()
     expect(visit.page).to_have_url(service.url + "apps/web")
     assert len(served.checks("web")) == before + 1
     assert visit.errors == []
-
-
-def _served(served: Served, apps: dict[str, dict[str, Any]], interval: str = "1s") -> Service:
-    served.configure(apps, interval=interval)
-    served.up()
-    service = served.serve()
-    service.wait_for(service.checked, "the first round of checks")
-    return service
 
 
 def _checked_once(served: Served, service: Service) -> bool:

@@ -6,22 +6,13 @@ from __future__ import annotations
 import struct
 import zlib
 from pathlib import Path
-from typing import Any
 
 import pytest
-from helpers_browser import Visit
-from hostile.serving import Served, Service
+from helpers_browser import Visit, serving
+from hostile.serving import Served
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.usefixtures("hostile_plugins")
-
-
-def _serve(served: Served, apps: dict[str, dict[str, Any]], interval: str = "1h") -> Service:
-    served.configure(apps, interval=interval)
-    served.up()
-    service = served.serve()
-    service.wait_for(service.checked, "the first round of checks")
-    return service
 
 
 def test_every_app_is_shown_with_its_health_label(served: Served, visit: Visit) -> None:
@@ -29,7 +20,7 @@ def test_every_app_is_shown_with_its_health_label(served: Served, visit: Visit) 
     health.write_text("DOWN")
     missing = served.root / "missing"
     missing.write_text("MISSING")
-    service = _serve(
+    service = serving(
         served,
         {"web": {}, "db": {"health_file": str(health)}, "cache": {"health_file": str(missing)}},
     )
@@ -45,7 +36,7 @@ def test_every_app_is_shown_with_its_health_label(served: Served, visit: Visit) 
 
 
 def test_an_app_page_shows_its_resources(served: Served, visit: Visit) -> None:
-    service = _serve(served, {"web": {"resources": True, "message": "3 replicas"}, "db": {}})
+    service = serving(served, {"web": {"resources": True, "message": "3 replicas"}, "db": {}})
     visit.page.goto(service.url + "apps/web")
     expect(visit.page.locator("table.status tbody tr")).to_have_count(1)
     section = visit.page.locator("#app-web")
@@ -63,7 +54,7 @@ def test_a_health_change_appears_after_the_next_check_without_a_reload(
 ) -> None:
     health = served.root / "health"
     health.write_text("READY")
-    service = _serve(served, {"web": {"health_file": str(health)}}, interval="1s")
+    service = serving(served, {"web": {"health_file": str(health)}}, interval="1s")
     visit.page.goto(service.url)
     row = visit.page.locator("#row-web")
     expect(row).to_contain_text("✔ READY")
@@ -79,7 +70,7 @@ def test_a_plugin_message_with_markup_is_shown_as_text_and_runs_nothing(
     served: Served, visit: Visit
 ) -> None:
     message = "<script>window.pwned = 1; alert('script')</script><img src=x onerror=alert('img')>"
-    service = _serve(served, {"web": {"message": message, "resources": True}})
+    service = serving(served, {"web": {"message": message, "resources": True}})
     visit.page.goto(service.url + "apps/web")
     pod = visit.page.locator("#app-web table.resources tr", has_text="web-pod").first
     expect(pod.locator("td.message")).to_have_text(message)
@@ -93,7 +84,7 @@ def test_a_plugin_message_with_markup_is_shown_as_text_and_runs_nothing(
 def test_a_screenshot_of_the_page_is_not_blank(
     served: Served, visit: Visit, tmp_path: Path
 ) -> None:
-    service = _serve(served, {"web": {"resources": True}, "db": {}})
+    service = serving(served, {"web": {"resources": True}, "db": {}})
     visit.page.set_viewport_size({"width": 1200, "height": 800})
     blank = tmp_path / "blank.png"
     visit.page.screenshot(path=str(blank))  # about:blank, the same size
