@@ -37,7 +37,9 @@ def cannot_run(reason: str) -> None:
 
 if TYPE_CHECKING:
     # Not imported here for real: pytest must import the plugin first, to rewrite its asserts.
+    from helpers_browser import Visit
     from helpers_postgres import Cluster
+    from playwright.sync_api import Browser
 
     from waypoint_hooks.state.store import State
     from waypoint_hooks.testing import PluginHarness
@@ -194,3 +196,26 @@ def state(location: Path | str) -> Iterator[State]:
 
     with State.open(location) as opened:
         yield opened
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, driven by Playwright, for a module's tests."""
+    from helpers_browser import CHROMIUM
+    from playwright.sync_api import sync_playwright
+
+    require_system_package("chromium", Path(CHROMIUM).exists(), "the status page's tests")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def visit(browser: Browser) -> Iterator[Visit]:
+    """A page of its own in ``browser``."""
+    from helpers_browser import Visit
+
+    opened = Visit(browser)
+    yield opened
+    opened.close()

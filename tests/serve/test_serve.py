@@ -234,15 +234,22 @@ def test_every_route_that_writes_is_behind_the_write_guard() -> None:
     a write route added without it would take a POST from a page of any site."""
     from starlette.routing import Route
 
+    from waypoint_hooks.serve.access import Access
     from waypoint_hooks.serve.web import routes
 
-    table = routes(token=None, loopback=True)
+    table = routes(Access(token=None, loopback=True))
     writes = [
         route
         for route in table
         if isinstance(route, Route) and route.methods and route.methods - {"GET", "HEAD"}
     ]
-    assert [route.path for route in writes] == ["/api/apps/{app}/check"]
+    # The sign-in form is how a token is given: it is behind no token, but refuses another
+    # site's POST all the same.
+    assert [route.path for route in writes] == [
+        "/apps/{app}/check",
+        "/sign-in",
+        "/api/apps/{app}/check",
+    ]
     for route in writes:
         # Refused before the endpoint runs: this request names no service to ask.
         assert asyncio.run(_post_from_another_site(route)) == 403, route.path
@@ -567,7 +574,7 @@ def test_the_page_escapes_what_plugins_say(served: Served) -> None:
     served.up()
     service = served.serve()
     service.wait_for(service.checked, "the first round of checks")
-    answer = service.get("/")
+    answer = service.get("/apps/web")
     assert answer.status == 200
     assert "<img" not in answer.text
     assert "<script>alert" not in answer.text

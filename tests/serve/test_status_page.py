@@ -3,69 +3,16 @@ browser download is not used), against a real ``serve`` process on a loopback po
 
 from __future__ import annotations
 
-import shutil
 import struct
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import require_system_package
-from hostile.harness import GUARD
-from hostile.serving import Served, Service
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
+from helpers_browser import Visit, serving
+from hostile.serving import Served
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.usefixtures("hostile_plugins")
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-#: Playwright's waits, in milliseconds: the hang guard, never a timing assertion.
-WAIT = GUARD * 1000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require_system_package("chromium", Path(CHROMIUM).exists(), "the status page's tests")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM)
-        yield launched
-        launched.close()
-
-
-class Visit:
-    """A page of the browser, and everything it said or tried to show."""
-
-    def __init__(self, browser: Browser) -> None:
-        self.page: Page = browser.new_page()
-        self.page.set_default_timeout(WAIT)
-        self.dialogs: list[str] = []
-        self.errors: list[str] = []
-        self.page.on("dialog", self._dialog)
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-
-    def _dialog(self, dialog: Dialog) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            self.errors.append(message.text)
-
-
-@pytest.fixture
-def visit(browser: Browser) -> Iterator[Visit]:
-    opened = Visit(browser)
-    yield opened
-    opened.page.close()
-
-
-def _serve(served: Served, apps: dict[str, dict[str, Any]], interval: str = "1h") -> Service:
-    served.configure(apps, interval=interval)
-    served.up()
-    service = served.serve()
-    service.wait_for(service.checked, "the first round of checks")
-    return service
 
 
 def test_every_app_is_shown_with_its_health_label(served: Served, visit: Visit) -> None:
@@ -73,7 +20,7 @@ def test_every_app_is_shown_with_its_health_label(served: Served, visit: Visit) 
     health.write_text("DOWN")
     missing = served.root / "missing"
     missing.write_text("MISSING")
-    service = _serve(
+    service = serving(
         served,
         {"web": {}, "db": {"health_file": str(health)}, "cache": {"health_file": str(missing)}},
     )
@@ -84,21 +31,21 @@ def test_every_app_is_shown_with_its_health_label(served: Served, visit: Visit) 
     expect(visit.page.locator("#row-web")).to_contain_text("v1 ✔ READY")
     expect(visit.page.locator("#row-db")).to_contain_text("v1 ✖ DOWN")
     expect(visit.page.locator("#row-cache")).to_contain_text("v1 ✖ MISSING")
-    expect(visit.page.locator("#row-web td.uptime").first).to_have_text("100%")
+    expect(visit.page.locator("#row-web td.uptime").first).to_have_text("100.00%")
     assert visit.errors == []
 
 
 def test_an_app_page_shows_its_resources(served: Served, visit: Visit) -> None:
-    service = _serve(served, {"web": {"resources": True, "message": "3 replicas"}, "db": {}})
+    service = serving(served, {"web": {"resources": True, "message": "3 replicas"}, "db": {}})
     visit.page.goto(service.url + "apps/web")
     expect(visit.page.locator("table.status tbody tr")).to_have_count(1)
     section = visit.page.locator("#app-web")
-    expect(section.locator("h3").first).to_have_text("deployment v1 (wh_served)")
+    expect(section.locator("section.target h2").first).to_have_text("deployment v1 (wh_served)")
     resources = section.locator("table.resources").first
     expect(resources).to_contain_text("web-service")
     expect(resources.locator("tr", has_text="web-pod")).to_contain_text("└─ pod")
     expect(resources.locator("tr", has_text="web-pod")).to_contain_text("3 replicas")
-    expect(section.locator(".timeline .beat.READY").first).to_be_visible()
+    expect(section.locator("svg.timeline rect.span.READY").first).to_be_visible()
     assert visit.errors == []
 
 
@@ -107,7 +54,7 @@ def test_a_health_change_appears_after_the_next_check_without_a_reload(
 ) -> None:
     health = served.root / "health"
     health.write_text("READY")
-    service = _serve(served, {"web": {"health_file": str(health)}}, interval="1s")
+    service = serving(served, {"web": {"health_file": str(health)}}, interval="1s")
     visit.page.goto(service.url)
     row = visit.page.locator("#row-web")
     expect(row).to_contain_text("✔ READY")
@@ -123,8 +70,8 @@ def test_a_plugin_message_with_markup_is_shown_as_text_and_runs_nothing(
     served: Served, visit: Visit
 ) -> None:
     message = "<script>window.pwned = 1; alert('script')</script><img src=x onerror=alert('img')>"
-    service = _serve(served, {"web": {"message": message, "resources": True}})
-    visit.page.goto(service.url)
+    service = serving(served, {"web": {"message": message, "resources": True}})
+    visit.page.goto(service.url + "apps/web")
     pod = visit.page.locator("#app-web table.resources tr", has_text="web-pod").first
     expect(pod.locator("td.message")).to_have_text(message)
     assert visit.page.locator("main img").count() == 0
@@ -137,7 +84,7 @@ def test_a_plugin_message_with_markup_is_shown_as_text_and_runs_nothing(
 def test_a_screenshot_of_the_page_is_not_blank(
     served: Served, visit: Visit, tmp_path: Path
 ) -> None:
-    service = _serve(served, {"web": {"resources": True}, "db": {}})
+    service = serving(served, {"web": {"resources": True}, "db": {}})
     visit.page.set_viewport_size({"width": 1200, "height": 800})
     blank = tmp_path / "blank.png"
     visit.page.screenshot(path=str(blank))  # about:blank, the same size

@@ -486,6 +486,18 @@ def new_plugin(name: str, kind: str) -> None:
     help="Require Authorization: Bearer TOKEN on POST [env WAYPOINT_HOOKS_TOKEN].",
 )
 @click.option(
+    "--read-token",
+    envvar="WAYPOINT_HOOKS_READ_TOKEN",
+    metavar="TOKEN",
+    help="Require this token (or --token) to read anything but /healthz: a Bearer header, or "
+    "the page's sign-in form [env WAYPOINT_HOOKS_READ_TOKEN].",
+)
+@click.option(
+    "--public-badges",
+    is_flag=True,
+    help="Serve /badges/ without the read token (a README can show them).",
+)
+@click.option(
     "--lease",
     type=DURATION,
     default="30s",
@@ -503,6 +515,8 @@ def serve(
     host: str,
     port: int,
     token: str | None,
+    read_token: str | None,
+    public_badges: bool,
     lease: float,
 ) -> None:
     """Check each APP (all when none is named) on its interval and serve a status page,
@@ -514,6 +528,7 @@ def serve(
       waypoint-hooks -c examples/demo/waypoint.hcl serve --port 8470
     """
     try:
+        from ..serve.access import Access
         from ..serve.service import StatusService
         from ..serve.web import Listener
         from ..serve.web import serve as run
@@ -539,11 +554,18 @@ def serve(
             fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", USAGE)
         served = len(service.apps())
         click.echo(
-            f"Serving the status of {served} apps of {checker.project.name} on "
+            f"Serving the status of {served} app{'' if served == 1 else 's'} of "
+            f"{checker.project.name} on "
             f"{listener.url} (Ctrl-C stops)",
             err=True,
         )
-        run(service, listener, token)
+        access = Access(
+            token=token,
+            read_token=read_token,
+            loopback=listener.loopback,
+            public_badges=public_badges,
+        )
+        run(service, listener, access)
 
 
 def _served() -> NoReturn:

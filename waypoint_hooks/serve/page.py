@@ -1,45 +1,103 @@
-"""The status page of the service: the status table, each app's uptime, health timeline and
-resource trees, rendered with Jinja2 from ``status_page/``.
+"""The status page of the service (DESIGN §14), rendered with Jinja2 from ``status_page/``:
+the overview of every app (its health, "down for", uptime and a day's timeline) and each
+app's own page (each version's timeline and response times on a time axis, its resources,
+incidents, alerts and maintenance windows in force, and a check-now button); and the badges.
 
-Every text from a plugin or a platform is escaped by Jinja2's autoescaping (and stripped of
-control characters, as the terminal's are); the page runs no inline script, which the
-service's Content-Security-Policy forbids anyway.
+Uptime is a share of *time* (:mod:`.timeline`), the same figure everywhere it is shown, with
+the same two decimals. Every text from a plugin or a platform is escaped by Jinja2's
+autoescaping (and stripped of control characters, as the terminal's are); the pictures are
+SVG drawn here (:mod:`.svg`); the page runs no inline script, which the service's
+Content-Security-Policy forbids anyway.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+import json
+import math
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, final
 
+import attrs
 import jinja2
+from markupsafe import Markup
 
+from ..alerts.machine import in_maintenance
 from ..checking import documents
 from ..checking.checker import AppStatus
+from ..config.project import Maintenance
+from ..model.health import Health
 from ..model.report import StatusReport
 from ..plugins.components import TargetKind
+from ..state.outbox import StoredAlert
 from ..state.records import Record
+from ..state.reports import StoredReport
 from ..state.store import State
 from ..terminal import sanitize_line
-
-__all__ = ["REFRESH", "UPTIME_WINDOWS", "Page", "refresh_after"]
-
-#: The windows uptime is computed over, with their labels.
-UPTIME_WINDOWS: Final = (
-    ("24 h", timedelta(days=1)),
-    ("7 d", timedelta(days=7)),
-    ("30 d", timedelta(days=30)),
+from . import svg
+from .timeline import (
+    Incident,
+    Sample,
+    Span,
+    combine,
+    incidents,
+    spans,
+    stale_after,
+    uptime,
+    worst,
 )
-#: How many of the latest reports of each target the timeline shows.
-TIMELINE: Final = 30
+
+__all__ = ["REFRESH", "UPTIME_WINDOWS", "Page", "counted", "length", "percent", "refresh_after"]
+
+#: The windows uptime is computed over, with their labels (and their badges' names).
+UPTIME_WINDOWS: Final = (
+    ("24 h", "uptime-24h", timedelta(days=1)),
+    ("7 d", "uptime-7d", timedelta(days=7)),
+    ("30 d", "uptime-30d", timedelta(days=30)),
+)
+#: The longest window: how far back the page reads.
+_HISTORY: Final = UPTIME_WINDOWS[-1][2]
+#: The window of the timelines and the response-time charts.
+_TIMELINE: Final = timedelta(days=1)
+#: The most reports of an app, of each kind, read for its uptime and for its own page.
+_REPORTS: Final = 10_000
+#: How many of an app's alerts its page lists.
+_ALERTS: Final = 10
 #: How long the page waits before it fetches itself again, at least and at most (seconds).
 REFRESH: Final = (1.0, 10.0)
+_KINDS: Final[tuple[TargetKind, ...]] = ("deployment", "release")
 
 
 def refresh_after(intervals: Iterable[float]) -> float:
     """How long the page waits before it fetches itself again: the shortest of the apps'
     ``intervals``, within :data:`REFRESH`."""
     return max(min([*intervals, REFRESH[1]]), REFRESH[0])
+
+
+def percent(share: float | None) -> str:
+    """A share as the page and the badges write it: two decimals, always, cut rather than
+    rounded (99.999% is not 100.00%); ``-`` for nothing known."""
+    if share is None:
+        return "-"
+    return f"{math.floor(share * 10000) / 100:.2f}%"
+
+
+def length(span: timedelta) -> str:
+    """``32s``, ``12m``, ``1h 5m``, ``2d 3h``: two units at most."""
+    seconds = max(0, int(span.total_seconds()))
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    for index, (unit, size) in enumerate(units[:-1]):
+        if seconds >= size:
+            below, small = units[index + 1]
+            rest = (seconds % size) // small
+            return f"{seconds // size}{unit}" + (f" {rest}{below}" if rest else "")
+    return f"{seconds}s"
+
+
+def counted(count: int, noun: str) -> str:
+    """``1 app``, ``2 apps``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 @final
@@ -49,77 +107,321 @@ class Page:
     def __init__(self, state: State, workspace: str) -> None:
         self.state = state
         self.workspace = workspace
-        self._template = jinja2.Environment(
+        environment = jinja2.Environment(
             loader=jinja2.PackageLoader("waypoint_hooks.serve", "status_page"),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
-        ).get_template("status.html")
+        )
+        environment.filters["counted"] = counted
+        self._overview = environment.get_template("status.html")
+        self._app_page = environment.get_template("app.html")
 
     def render(
         self,
         project: str,
-        rows: Sequence[AppStatus],
+        rows: Sequence[tuple[AppStatus, float]],
         *,
         refresh: float,
         config_error: str | None = None,
         now: datetime | None = None,
     ) -> str:
-        """The page of ``rows``; it fetches itself again every ``refresh`` seconds."""
+        """The overview of ``rows`` (each app's status and interval); it fetches itself again
+        every ``refresh`` seconds."""
         now = now or datetime.now(timezone.utc)
-        return self._template.render(
-            project=project,
-            workspace=self.workspace,
-            apps=[self._app(row, now) for row in rows],
-            refresh=refresh,
-            config_error=config_error,
-            generated=now.strftime("%Y-%m-%d %H:%M:%SZ"),
-            windows=[label for label, _ in UPTIME_WINDOWS],
+        return self._overview.render(
+            **self._frame(project, refresh, config_error, now),
+            apps=[self._summary(row, interval, now) for row, interval in rows],
         )
 
-    def _app(self, row: AppStatus, now: datetime) -> dict[str, Any]:
-        pairs: tuple[tuple[TargetKind, Record | None, StatusReport | None], ...] = (
-            ("deployment", row.deployment, row.deployment_report),
-            ("release", row.release, row.release_report),
+    def render_app(
+        self,
+        project: str,
+        row: AppStatus,
+        interval: float,
+        *,
+        refresh: float,
+        alerts: Sequence[StoredAlert] = (),
+        maintenance: Iterable[Maintenance] = (),
+        writer: bool = False,
+        config_error: str | None = None,
+        now: datetime | None = None,
+    ) -> str:
+        """The page of one app: ``alerts`` are the newest of the workspace's."""
+        now = now or datetime.now(timezone.utc)
+        history = self._history(row.app, now)
+        stale = stale_after(interval)
+        live = {record.id for _, record, _ in _live(row)}
+        targets = [
+            self._target(kind, record, report, history.get(record.id, ("", []))[1], stale, now)
+            for kind, record, report in _live(row)
+        ]
+        found = sorted(
+            (
+                _incident(version, incident, now)
+                for id, (version, samples) in history.items()
+                for incident in _ended(incidents(samples), samples, id in live)
+            ),
+            key=lambda incident: incident["start"],
+            reverse=True,
         )
-        targets = [(kind, record, report) for kind, record, report in pairs if record is not None]
-        counts = self.state.reports.ready_counts(
-            row.app, self.workspace, [now - window for _, window in UPTIME_WINDOWS]
+        return self._app_page.render(
+            **self._frame(project, refresh, config_error, now),
+            app=self._summary(row, interval, now),
+            targets=targets,
+            incidents=found,
+            alerts=[_alert(item) for item in alerts if item.alert.app == row.app][:_ALERTS],
+            maintenance=[
+                _window(window) for window in maintenance if in_maintenance([window], row.app, now)
+            ],
+            writer=writer,
         )
+
+    def badge(self, row: AppStatus, interval: float, which: str) -> str:
+        """The badge ``which`` (``health``, ``uptime-24h``… ``response-time``) of an app."""
+        now = datetime.now(timezone.utc)
+        if which == "health":
+            health = worst([report.health for report in row.reports() if report.health])
+            label = "-" if health is None else documents.LABELS[health]
+            return svg.badge("health", label, svg.COLOURS[health])
+        if which == "response-time":
+            samples = [
+                sample
+                for _, record, _ in _live(row)
+                for sample in self._history(row.app, now, _TIMELINE).get(record.id, ("", []))[1]
+                if sample.response_ms is not None
+            ]
+            if not samples:
+                return svg.badge("response time", "-", svg.COLOURS[None])
+            mean = sum(sample.response_ms or 0.0 for sample in samples) / len(samples)
+            return svg.badge("response time", f"{mean:.0f} ms", svg.COLOURS[Health.READY])
+        label, window = next(
+            (label, window) for label, name, window in UPTIME_WINDOWS if name == which
+        )
+        share = uptime(self._spans(row, interval, now), now - window, now)
+        colour = svg.COLOURS[
+            None if share is None else Health.READY if share >= 0.99 else Health.DOWN
+        ]
+        return svg.badge(f"uptime {label}", percent(share), colour)
+
+    # --- what the pages show ------------------------------------------------------------------
+
+    def _frame(
+        self, project: str, refresh: float, config_error: str | None, now: datetime
+    ) -> dict[str, Any]:
+        return {
+            "project": project,
+            "workspace": self.workspace,
+            "refresh": refresh,
+            "config_error": config_error,
+            "generated": _time(now),
+            "windows": [label for label, _, _ in UPTIME_WINDOWS],
+        }
+
+    def _spans(self, row: AppStatus, interval: float, now: datetime) -> list[Span]:
+        """The app's spans over the longest window: those of each kind, of all its versions
+        (its uptime is the app's, across deployments), combined. Nothing is known of an app
+        with nothing live."""
+        if row.deployment is None and row.release is None:
+            return []
+        stale = stale_after(interval)
+        kinds = []
+        for kind in _KINDS:
+            healths = self.state.reports.healths(row.app, self.workspace, kind, _REPORTS)
+            samples = [
+                Sample(at, health) for at, health in reversed(healths) if at >= now - _HISTORY
+            ]
+            if samples:
+                kinds.append(spans(samples, now, stale))
+        return combine(kinds) if kinds else []
+
+    def _summary(self, row: AppStatus, interval: float, now: datetime) -> dict[str, Any]:
+        found = self._spans(row, interval, now)
+        start = now - _TIMELINE
         return {
             "name": row.app,
             "cells": [
-                _cell(row.deployment, row.deployment_report, now),
-                _cell(row.release, row.release_report, now),
+                self._cell(row.app, "deployment", row.deployment, row.deployment_report, now),
+                self._cell(row.app, "release", row.release, row.release_report, now),
             ],
             "notes": list(documents.notes(row, self.workspace)),
-            "uptime": [_percent(ready, total) for ready, total in counts],
-            "targets": [self._target(kind, record, report) for kind, record, report in targets],
+            "uptime": [
+                percent(uptime(found, now - window, now)) for _, _, window in UPTIME_WINDOWS
+            ],
+            "timeline": Markup(
+                svg.timeline(found, start, now, f"{row.app}: health over the last 24 hours")
+            ),
         }
 
-    def _target(
-        self, kind: TargetKind, record: Record, report: StatusReport | None
+    def _cell(
+        self,
+        app: str,
+        kind: TargetKind,
+        record: Record | None,
+        report: StatusReport | None,
+        now: datetime,
     ) -> dict[str, Any]:
-        healths = self.state.reports.healths(record.app, self.workspace, kind, TIMELINE)
+        health = None if report is None else report.health
+        cell = {
+            "kind": kind,
+            "version": "" if record is None else f"v{record.sequence}",
+            "label": "-" if health is None else documents.LABELS[health],
+            "health": "NONE" if health is None else health.name,
+            "checked": "-"
+            if report is None
+            else documents.humanize_age(report.generated_time, now),
+            "for": "",
+        }
+        if health is not None and health is not Health.READY:
+            # How long: from the first report of the run it is in, by the healths alone.
+            healths = self.state.reports.healths(app, self.workspace, kind, _REPORTS)
+            run = list(itertools.takewhile(lambda pair: pair[1] is not Health.READY, healths))
+            cell["for"] = f"for {length(now - run[-1][0])}" if run else ""
+        return cell
+
+    def _target(
+        self,
+        kind: TargetKind,
+        record: Record,
+        report: StatusReport | None,
+        samples: Sequence[Sample],
+        stale: timedelta,
+        now: datetime,
+    ) -> dict[str, Any]:
+        title = sanitize_line(f"{kind} v{record.sequence} ({record.plugin})")
+        shown = [sample for sample in samples if sample.at >= now - _TIMELINE]
+        start = shown[0].at if shown else now - _TIMELINE
+        if now - start < stale:
+            start = now - stale  # a first report: an axis long enough to see it on
+        ongoing = incidents(samples)[:1]
         return {
-            "title": sanitize_line(f"{kind} v{record.sequence} ({record.plugin})"),
-            "timeline": [
-                {"health": health.name, "title": f"{health.name} at {_time(when)}"}
-                for when, health in reversed(healths)
-            ],
+            "kind": kind,
+            "title": title,
+            "reports": len(shown),
+            "start": _time(start),
+            "timeline": Markup(
+                svg.timeline(
+                    spans(shown, now, stale), start, now, f"{title}: health of its reports"
+                )
+            ),
+            "chart": Markup(svg.response_chart(shown, start, now, f"{title}: response times")),
+            "measured": sum(1 for sample in shown if sample.response_ms is not None),
+            "down": (
+                f"{documents.LABELS[ongoing[0].health]} for {length(now - ongoing[0].start)}"
+                if ongoing and ongoing[0].end is None
+                else ""
+            ),
             "resources": [] if report is None else _resources(report),
             "reported": report is not None,
         }
 
+    def _history(
+        self, app: str, now: datetime, window: timedelta = _HISTORY
+    ) -> dict[str, tuple[str, list[Sample]]]:
+        """The samples of the app's reports within ``window`` (destroyed versions' too), by
+        target id, each version's with its name (``deployment v2``), oldest first."""
+        found: dict[str, tuple[str, list[Sample]]] = {}
+        stored = self.state.reports.history(app, self.workspace, 2 * _REPORTS)
+        for item in _recent(stored, now - window):
+            version = found.setdefault(item.target_id, (f"{item.kind} v{item.sequence}", []))
+            version[1].append(_sample(item.report))
+        for _, samples in found.values():
+            samples.reverse()
+        return found
 
-def _cell(record: Record | None, report: StatusReport | None, now: datetime) -> dict[str, Any]:
-    health = None if report is None else report.health
+
+def _recent(stored: Iterator[StoredReport], since: datetime) -> Iterator[StoredReport]:
+    """The reports of ``stored`` (newest first) made since ``since``: read no further."""
+    return itertools.takewhile(
+        lambda item: item.report.generated_time is not None and item.report.generated_time >= since,
+        stored,
+    )
+
+
+def _ended(found: list[Incident], samples: Sequence[Sample], live: bool) -> list[Incident]:
+    """The incidents of a version; one that lasts in a version no longer live ended with
+    that version's last report."""
+    if live or not found or found[0].end is not None:
+        return found
+    return [attrs.evolve(found[0], end=samples[-1].at), *found[1:]]
+
+
+def _live(row: AppStatus) -> list[tuple[TargetKind, Record, StatusReport | None]]:
+    pairs: tuple[tuple[TargetKind, Record | None, StatusReport | None], ...] = (
+        ("deployment", row.deployment, row.deployment_report),
+        ("release", row.release, row.release_report),
+    )
+    return [(kind, record, report) for kind, record, report in pairs if record is not None]
+
+
+def _sample(report: StatusReport) -> Sample:
+    # Stored, so finalized: both are set.
+    assert report.health is not None
+    assert report.generated_time is not None
+    return Sample(
+        report.generated_time,
+        report.health,
+        sanitize_line(report.health_message),
+        _response_ms(report),
+    )
+
+
+def _response_ms(report: StatusReport) -> float | None:
+    """The response time a probe measured (``response_time_ms`` in a resource's
+    ``state_json``), the longest of the report's resources."""
+    found: list[float] = []
+    for resource in report.resources:
+        if "response_time_ms" not in resource.state_json:
+            continue  # not parsed: most resources say nothing of it
+        value = json.loads(resource.state_json)
+        measured = value.get("response_time_ms") if isinstance(value, dict) else None
+        if isinstance(measured, (int, float)) and not isinstance(measured, bool):
+            found.append(float(measured))
+    return max(found, default=None)
+
+
+def _incident(target: str, incident: Incident, now: datetime) -> dict[str, Any]:
     return {
-        "version": "" if record is None else f"v{record.sequence}",
-        "label": "-" if health is None else documents.LABELS[health],
-        "health": "NONE" if health is None else health.name,
-        "checked": "-" if report is None else documents.humanize_age(report.generated_time, now),
+        "id": f"incident-{target.replace(' ', '-')}-{incident.start.strftime('%Y%m%dT%H%M%S%f')}",
+        "target": target,
+        "start": _time(incident.start),
+        "end": "ongoing" if incident.end is None else _time(incident.end),
+        "length": length(incident.length(now)),
+        "label": documents.LABELS[incident.health],
+        "health": incident.health.name,
+        "message": incident.message,
+    }
+
+
+def _alert(item: StoredAlert) -> dict[str, Any]:
+    alert = item.alert
+    if item.delivered is not None:
+        delivery = f"delivered {_time(item.delivered)}"
+    else:
+        tried = counted(len(item.attempts), "attempt")
+        last = item.attempts[-1].error if item.attempts else None
+        delivery = f"not delivered yet ({tried}" + (f"; last: {last}" if last else "") + ")"
+        if item.next_attempt is not None:
+            delivery += f"; next attempt {_time(item.next_attempt)}"
+    return {
+        "raised": _time(item.raised),
+        "notify": sanitize_line(alert.notify),
+        "state": alert.state,
+        "kind": alert.kind,
+        "label": documents.LABELS[alert.health],
+        "health": alert.health.name,
+        "message": sanitize_line(alert.message),
+        "delivery": sanitize_line(delivery),
+        "delivered": item.delivered is not None,
+    }
+
+
+def _window(window: Maintenance) -> dict[str, str]:
+    days = "every day" if len(window.every) == 7 else ", ".join(window.every)
+    return {
+        "name": sanitize_line(window.name),
+        "when": f"{window.start} {window.timezone}, {window.duration} long, {days}",
     }
 
 
@@ -137,11 +439,6 @@ def _resources(report: StatusReport) -> list[dict[str, str]]:
         }
         for branch, resource in documents.tree(report)
     ]
-
-
-def _percent(ready: int, total: int) -> str:
-    # Two decimals: 99.99% and 100% are not the same promise.
-    return "-" if total == 0 else f"{100 * ready / total:.2f}%".replace(".00%", "%")
 
 
 def _time(moment: datetime) -> str:

@@ -48,6 +48,8 @@ _CONFIG_POLL: Final = 1.0
 #: While other instances check too, how old what the API and the page show may be (seconds)
 #: before it is read from the state again.
 _SHARED_FRESHNESS: Final = 1.0
+#: The newest alerts of the workspace an app's page looks among for its own.
+_ALERTS_READ: Final = 500
 
 
 @final
@@ -131,20 +133,41 @@ class StatusService:
             "config_error": self.config_error,
         }
 
-    async def page(self, name: str | None = None) -> str:
-        """The status page of the apps served, or of the app ``name`` alone."""
-        if name is not None:
-            self.served(name)
+    async def page(self, name: str | None = None, *, writer: bool = False) -> str:
+        """The status page of the apps served, or the page of the app ``name``; with a
+        check-now button for a ``writer``."""
         await self._refresh()
-        rows = [self._rows[app.name] for app in self.apps() if name in (None, app.name)]
+        refresh = refresh_after(float(app.status.interval) for app in self.apps())
         # Off the event loop: uptime is counted over weeks of stored reports.
+        if name is None:
+            rows = [(self._rows[app.name], float(app.status.interval)) for app in self.apps()]
+            return await asyncio.to_thread(
+                self._page.render,
+                self.project.name,
+                rows,
+                refresh=refresh,
+                config_error=self.config_error,
+            )
+        app = self.served(name)
         return await asyncio.to_thread(
-            self._page.render,
-            self.project.name,
-            rows,
-            refresh=refresh_after(float(app.status.interval) for app in self.apps()),
-            config_error=self.config_error,
+            lambda: self._page.render_app(
+                self.project.name,
+                self._rows[name],
+                float(app.status.interval),
+                refresh=refresh,
+                alerts=self._checker.alerts(_ALERTS_READ),
+                maintenance=self.project.maintenance.values(),
+                writer=writer,
+                config_error=self.config_error,
+            )
         )
+
+    async def badge(self, name: str, which: str) -> str:
+        """The badge ``which`` of the app ``name`` (``GET /badges/APP/WHICH.svg``)."""
+        app = self.served(name)
+        await self._refresh()
+        row = self._rows[name]
+        return await asyncio.to_thread(self._page.badge, row, float(app.status.interval), which)
 
     async def status_document(self) -> dict[str, Any]:
         """The document of ``status --json``, of every app served."""

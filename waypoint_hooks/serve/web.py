@@ -5,15 +5,16 @@ its one view of it, :class:`StatusView`; who may write is the guard on the route
 and query values are read by one parser each. Routes: ``GET /`` and ``GET /apps/{app}`` (the
 page), ``GET /api/status``, ``GET /api/apps/{app}/history``, ``POST /api/apps/{app}/check``,
 ``GET /metrics``, ``GET /healthz``, ``GET /api/alerts`` (the document of ``alerts --json``),
-``GET /api/cluster`` (the instances on the state, DESIGN §16), and the page's stylesheet and
-script under ``/static``.
+``GET /api/cluster`` (the instances on the state, DESIGN §16), the badges under ``/badges``,
+``POST /apps/{app}/check`` (the page's check-now button), ``POST /sign-in`` (the read token's
+form, :mod:`.access`), and the page's stylesheet and script under ``/static``. Who may read is
+the guard around them all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import html
 import ipaddress
 import logging
@@ -25,7 +26,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,15 +34,27 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import StateError, UnknownAppError
 from ..plugins.signals import STOP, Interrupted
 from ..plugins.workers import run_abandoning
+from .access import Access, sign_in_page
 from .metrics import CONTENT_TYPE
 from .service import StatusService
 
-__all__ = ["LIMIT_CAP", "TOKEN_ENV", "Listener", "StatusView", "application", "routes", "serve"]
+__all__ = [
+    "BADGES",
+    "LIMIT_CAP",
+    "TOKEN_ENV",
+    "Listener",
+    "StatusView",
+    "application",
+    "routes",
+    "serve",
+]
 
 #: Where the token for ``POST`` may be given instead of ``--token``.
 TOKEN_ENV: Final = "WAYPOINT_HOOKS_TOKEN"
 #: Reports ``GET /api/apps/{app}/history`` gives without ``?limit`` (as ``history`` does).
 HISTORY_LIMIT: Final = 100
+#: The badges of ``/badges/{app}/NAME.svg`` (Gatus' set).
+BADGES: Final = ("health", "uptime-24h", "uptime-7d", "uptime-30d", "response-time")
 #: The most reports or alerts one answer holds: an answer is one JSON document, made in memory.
 LIMIT_CAP: Final = 1000
 #: The page and everything else: no script but the page's own, nothing from elsewhere.
@@ -49,10 +62,12 @@ _HEADERS: Final = (
     (
         b"content-security-policy",
         b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-        b"img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        b"img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     ),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    # Not no-referrer: with it a browser sends a form's POST with "Origin: null", which the
+    # write guard must refuse as another site's.
+    (b"referrer-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
 )
 
@@ -66,7 +81,9 @@ class StatusView(Protocol):
 
     def health(self) -> dict[str, Any]: ...
 
-    async def page(self, name: str | None = None) -> str: ...
+    async def page(self, name: str | None = None, *, writer: bool = False) -> str: ...
+
+    async def badge(self, name: str, which: str) -> str: ...
 
     async def status_document(self) -> dict[str, Any]: ...
 
@@ -100,12 +117,11 @@ class Listener:
         return f"http://{host}:{self.port}/"
 
 
-def application(view: StatusView, *, token: str | None, loopback: bool) -> ASGIApp:
-    """The service's routes over ``view``, with the security headers on every answer. A
-    write needs ``Authorization: Bearer TOKEN`` when there is a ``token``; without one, it is
-    refused unless the service listens on a ``loopback`` address."""
+def application(view: StatusView, access: Access) -> ASGIApp:
+    """The service's routes over ``view``, with the security headers on every answer; who
+    may read and write is ``access``'s to say."""
     app = Starlette(
-        routes=routes(token=token, loopback=loopback),
+        routes=routes(access),
         exception_handlers={
             UnknownAppError: _unknown_app,
             _Refused: _refused,
@@ -114,15 +130,21 @@ def application(view: StatusView, *, token: str | None, loopback: bool) -> ASGIA
         },
     )
     app.state.view = view
-    return _secure(_LoopbackHosts(app) if loopback else app)
+    app.state.access = access
+    guarded = _Readers(app, access)
+    return _secure(_LoopbackHosts(guarded) if access.loopback else guarded)
 
 
-def routes(*, token: str | None, loopback: bool) -> list[BaseRoute]:
-    """The routes table; each route that writes is behind :class:`_Writers`."""
-    writes = [Middleware(_Writers, token=token, loopback=loopback)]
+def routes(access: Access) -> list[BaseRoute]:
+    """The routes table; each route that writes is behind :class:`_Writers` (but the
+    sign-in form, which is how a token is given)."""
+    writes = [Middleware(_Writers, access=access)]
     return [
         Route("/", index),
         Route("/apps/{app}", app_page),
+        Route("/apps/{app}/check", check_from_page, methods=["POST"], middleware=writes),
+        Route("/badges/{app}/{badge}.svg", badge),
+        Route("/sign-in", sign_in, methods=["POST"]),
         Route("/api/status", status),
         Route("/api/apps/{app}/history", history),
         Route("/api/alerts", alerts),
@@ -138,11 +160,32 @@ def routes(*, token: str | None, loopback: bool) -> list[BaseRoute]:
 
 
 async def index(request: Request) -> Response:
-    return HTMLResponse(await _view(request).page())
+    return HTMLResponse(await _view(request).page(writer=_access(request).may_write(request)))
 
 
 async def app_page(request: Request) -> Response:
-    return HTMLResponse(await _view(request).page(request.path_params["app"]))
+    writer = _access(request).may_write(request)
+    return HTMLResponse(await _view(request).page(request.path_params["app"], writer=writer))
+
+
+async def check_from_page(request: Request) -> Response:
+    """The page's check-now button: check, then back to the app's page (a form's POST
+    answered with a redirect, so that reloading the page does not check again)."""
+    await check(request)
+    return RedirectResponse(f"/apps/{request.path_params['app']}", status_code=303)
+
+
+async def badge(request: Request) -> Response:
+    which = request.path_params["badge"]
+    if which not in BADGES:
+        raise _Refused(404, f"no badge {which!r}; badges: {', '.join(BADGES)}")
+    svg = await _view(request).badge(request.path_params["app"], which)
+    return Response(svg, media_type="image/svg+xml")
+
+
+async def sign_in(request: Request) -> Response:
+    refusal = _foreign(request)
+    return refusal if refusal is not None else await _access(request).sign_in(request)
 
 
 async def status(request: Request) -> Response:
@@ -183,6 +226,11 @@ async def healthz(request: Request) -> Response:
 def _view(request: Request) -> StatusView:
     view: StatusView = request.app.state.view
     return view
+
+
+def _access(request: Request) -> Access:
+    access: Access = request.app.state.access
+    return access
 
 
 # --- query values -------------------------------------------------------------------------
@@ -280,16 +328,58 @@ def _names_this_machine(host: str) -> bool:
 
 
 @final
-class _Writers:
-    """The guard of the routes that write: who may. ``Authorization: Bearer TOKEN`` when
-    there is a ``token``; without one, anyone on this machine, when the service listens on a
-    ``loopback`` address only. A write whose ``Origin`` is another site (a page in a browser)
-    is refused either way."""
+class _Readers:
+    """The guard of reading: with a read token, every request but ``GET /healthz``, the
+    sign-in form and the page's static files (and the badges, when they are public) must
+    show a token (:class:`Access`). Refused, the API answers 401 in JSON, a page the sign-in
+    form."""
 
-    def __init__(self, app: ASGIApp, *, token: str | None, loopback: bool) -> None:
+    def __init__(self, app: ASGIApp, access: Access) -> None:
         self._app = app
-        self._expected = None if token is None else f"Bearer {token}".encode()
-        self._loopback = loopback
+        self._access = access
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._open(scope["path"]):
+            request = Request(scope)
+            if not self._access.may_read(request):
+                await self._refusal(request)(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+    def _open(self, path: str) -> bool:
+        if not self._access.guards_reading or path in ("/healthz", "/sign-in"):
+            return True
+        if path.startswith("/static/"):
+            return True
+        return self._access.public_badges and path.startswith("/badges/")
+
+    @staticmethod
+    def _refusal(request: Request) -> Response:
+        path = request.url.path
+        if path.startswith(("/api/", "/metrics", "/badges/")) or request.method != "GET":
+            return _error(401, "reading needs the read token", {"WWW-Authenticate": "Bearer"})
+        query = request.url.query
+        return sign_in_page(f"{path}?{query}" if query else path)
+
+
+def _foreign(request: Request) -> Response | None:
+    """A refusal of a POST whose ``Origin`` is another site (a page in a browser)."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        return _error(403, f"a POST from another site ({origin}) is refused")
+    return None
+
+
+@final
+class _Writers:
+    """The guard of the routes that write: who may. The write token (a Bearer header, or the
+    session of a sign-in with it) when there is one; without one, anyone on this machine,
+    when the service listens on a loopback address only. A write whose ``Origin`` is another
+    site is refused either way."""
+
+    def __init__(self, app: ASGIApp, *, access: Access) -> None:
+        self._app = app
+        self._access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         refusal = self._refusal(Request(scope))
@@ -299,21 +389,15 @@ class _Writers:
             await refusal(scope, receive, send)
 
     def _refusal(self, request: Request) -> Response | None:
-        origin = request.headers.get("origin")
-        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-            return _error(403, f"a POST from another site ({origin}) is refused")
-        if self._expected is None:
-            if self._loopback:
-                return None
+        refusal = _foreign(request)
+        if refusal is not None or self._access.may_write(request):
+            return refusal
+        if not self._access.guards_writing:
             return _error(
                 403,
                 "POST is refused on a service that listens beyond this machine without a "
                 "token: start it with --token",
             )
-        given = request.headers.get("authorization", "").encode("utf-8")
-        # In constant time: how much of a guess matched must not show in how long it took.
-        if hmac.compare_digest(given, self._expected):
-            return None
         return _error(401, "POST needs Authorization: Bearer TOKEN", {"WWW-Authenticate": "Bearer"})
 
 
@@ -346,11 +430,11 @@ class _Server(uvicorn.Server):
         yield
 
 
-def serve(service: StatusService, listener: Listener, token: str | None) -> None:
+def serve(service: StatusService, listener: Listener, access: Access) -> None:
     """Serve until a stop signal, then let the running checks end and store their reports."""
     logging.getLogger("uvicorn.error").addFilter(_quiet_about_interrupted)
     config = uvicorn.Config(
-        application(service, token=token, loopback=listener.loopback),
+        application(service, access),
         log_config=None,  # uvicorn's records go where the command sends every log record
         access_log=False,
         lifespan="off",

@@ -1,0 +1,175 @@
+"""What a target's stored reports say over time (DESIGN §14, "the page people keep open"):
+the spans of time each health held, with the gaps where nothing was known; uptime as a share
+of *time* over those spans; and incidents, each non-READY period.
+
+A report stands for its target's health from the moment it was made until the next report,
+but no longer than ``stale`` (two of the app's intervals): past that, nothing is known, and
+that gap is shown and left out of uptime rather than counted as up or down. Everything here
+is computed from :class:`Span` lists, so that hourly and daily roll-ups (time per health) can
+feed :func:`uptime` as spans of their own.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Final, final
+
+import attrs
+
+from ..model.health import Health
+
+__all__ = [
+    "Incident",
+    "Sample",
+    "Span",
+    "combine",
+    "incidents",
+    "spans",
+    "stale_after",
+    "uptime",
+    "worst",
+]
+
+#: How many intervals a report stands for before its target's health is unknown: one check
+#: late (a slow check, the scheduler's jitter) is not yet a gap.
+STALE_INTERVALS: Final = 2
+#: The order in which healths are worse, for an app whose targets disagree.
+_WORST_FIRST: Final = (
+    Health.DOWN,
+    Health.MISSING,
+    Health.PARTIAL,
+    Health.UNKNOWN,
+    Health.ALIVE,
+    Health.READY,
+)
+
+
+def stale_after(interval: float) -> timedelta:
+    """How long a report of a target checked every ``interval`` seconds stands for."""
+    return timedelta(seconds=STALE_INTERVALS * interval)
+
+
+@final
+@attrs.frozen
+class Sample:
+    """One stored report, as the page reads it: when it was made, its health, its message
+    and the response time a probe measured (milliseconds), if any."""
+
+    at: datetime
+    health: Health
+    message: str = ""
+    response_ms: float | None = None
+
+
+@final
+@attrs.frozen
+class Span:
+    """A period during which one health held; ``None`` when nothing was known."""
+
+    start: datetime
+    end: datetime
+    health: Health | None
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+@final
+@attrs.frozen
+class Incident:
+    """A period when a target was not READY: from its first report that was not, until the
+    next READY one (``end`` ``None`` while it lasts); ``message`` is that first report's."""
+
+    start: datetime
+    end: datetime | None
+    health: Health
+    message: str
+
+    def length(self, now: datetime) -> timedelta:
+        return (self.end or now) - self.start
+
+
+def spans(samples: Sequence[Sample], until: datetime, stale: timedelta) -> list[Span]:
+    """The spans of ``samples`` (oldest first) up to ``until``: each report's health until the
+    next report or for ``stale`` at most, a gap after that; neighbours of one health joined."""
+    found: list[Span] = []
+    for index, sample in enumerate(samples):
+        following = samples[index + 1].at if index + 1 < len(samples) else until
+        following = min(following, until)
+        end = min(following, sample.at + stale)
+        _append(found, Span(sample.at, end, sample.health))
+        _append(found, Span(end, following, None))
+    return found
+
+
+def _append(found: list[Span], span: Span) -> None:
+    if span.end <= span.start:
+        return
+    if found and found[-1].health is span.health and found[-1].end == span.start:
+        found[-1] = Span(found[-1].start, span.end, span.health)
+    else:
+        found.append(span)
+
+
+def combine(targets: Sequence[Sequence[Span]]) -> list[Span]:
+    """The spans of an app from those of its targets (its deployment's and its release's):
+    READY while every target known then is READY, else the worst health among them; a gap
+    while none is known."""
+    if len(targets) == 1:
+        return list(targets[0])
+    cuts = sorted(
+        {moment for spans_ in targets for span in spans_ for moment in (span.start, span.end)}
+    )
+    cursors = [0] * len(targets)
+    found: list[Span] = []
+    for start, end in itertools.pairwise(cuts):
+        healths: list[Health] = []
+        for index, spans_ in enumerate(targets):
+            while cursors[index] < len(spans_) and spans_[cursors[index]].end <= start:
+                cursors[index] += 1
+            if cursors[index] < len(spans_) and spans_[cursors[index]].start <= start:
+                health = spans_[cursors[index]].health
+                if health is not None:
+                    healths.append(health)
+        _append(found, Span(start, end, worst(healths)))
+    return found
+
+
+def worst(healths: Sequence[Health]) -> Health | None:
+    """The worst of ``healths``; ``None`` for none."""
+    return min(healths, key=_WORST_FIRST.index) if healths else None
+
+
+def uptime(spans_: Iterable[Span], start: datetime, end: datetime) -> float | None:
+    """The share of the known time between ``start`` and ``end`` that was READY, from 0 to 1;
+    ``None`` when nothing is known of that time."""
+    known = ready = 0.0
+    for span in spans_:
+        if span.health is None:
+            continue
+        overlap = (min(end, span.end) - max(start, span.start)).total_seconds()
+        if overlap > 0:
+            known += overlap
+            if span.health is Health.READY:
+                ready += overlap
+    return None if known == 0 else ready / known
+
+
+def incidents(samples: Sequence[Sample]) -> list[Incident]:
+    """The incidents of ``samples`` (oldest first), newest first. A gap within an incident
+    does not end it: no report is no sign of recovery."""
+    found: list[Incident] = []
+    opened: Sample | None = None
+    for sample in samples:
+        if sample.health is not Health.READY and opened is None:
+            opened = sample
+        elif sample.health is Health.READY and opened is not None:
+            found.append(Incident(opened.at, sample.at, opened.health, opened.message))
+            opened = None
+    if opened is not None:
+        found.append(Incident(opened.at, None, opened.health, opened.message))
+    found.reverse()
+    return found
