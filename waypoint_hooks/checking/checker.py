@@ -24,6 +24,7 @@ from ..state.records import Record
 from ..state.reports import Retention, StoredReport
 from ..state.store import State
 from ..terminal import Event, RecordingUI, StreamUI
+from .uptime import gap
 
 if TYPE_CHECKING:
     # What runs hooks (asyncio, threads) is imported by the checks that run them: status
@@ -372,13 +373,6 @@ class Checker:
                 output.running(title, event.message)
 
         return relay
-
-
-def gap(app: App) -> float:
-    """How long (seconds) a report of ``app`` holds without a next one before its time is
-    no data (DESIGN §14): twice its interval, which a late check (jitter, a slow check)
-    stays well within."""
-    return 2 * app.status.interval
 
 
 def store(
