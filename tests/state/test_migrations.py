@@ -8,9 +8,13 @@ from typing import Any
 
 import pytest
 from helpers_postgres import query
+from helpers_state import store_reports
 
+from waypoint_hooks import Health, StatusReport
 from waypoint_hooks.state import schema
+from waypoint_hooks.state.columns import time
 from waypoint_hooks.state.database import Database
+from waypoint_hooks.state.rollups import bucket
 from waypoint_hooks.state.store import State
 
 #: A row of each table, in the columns its first migration made: what an older state holds.
@@ -65,6 +69,22 @@ ROWS: dict[str, dict[str, Any]] = {
         "started": 1_700_000_000_000_000,
         "renewed": 1_700_000_000_000_000,
         "lease_until": 1_700_000_030_000_000,
+    },
+    "rollups": {
+        "kind": "deployment",
+        "target_id": "d1",
+        "app": "web",
+        "workspace": "default",
+        "step": "hour",
+        "start": 1_699_999_200_000_000,
+        "unknown": 0,
+        "alive": 0,
+        "ready": 3_600_000_000,
+        "down": 0,
+        "partial": 0,
+        "missing": 0,
+        "checks": 60,
+        "durations": '{"120":60}',
     },
     "checks": {
         "workspace": "default",
@@ -141,6 +161,26 @@ def test_a_migration_upgrades_the_state_before_it_and_keeps_its_data(
     for table in tables:
         row = ROWS[table]
         assert query(location, f"SELECT {', '.join(row)} FROM {table}") == [tuple(row.values())]
+
+
+def test_a_state_of_before_the_rollups_rolls_up_its_reports(location: Path | str) -> None:
+    """Upgraded from version 6, its report (without a duration) is rolled up with the new
+    ones once retention deletes it."""
+    _state_at(location, 6)
+    with State.open(location, leased=False) as state:
+        record = state.records.get("deployment", "d1")
+        assert record is not None
+        later = [
+            StatusReport(
+                health=Health.DOWN, generated_time=time(1_700_000_001_000_000 + 60_000_000 * i)
+            )
+            for i in (1, 2)
+        ]
+        store_reports(state, [(record, report) for report in later], keep=1, durations=[0.5, 1.0])
+    # READY for a minute, DOWN for a minute; the first two reports rolled up, one duration.
+    assert query(
+        location, "SELECT ready, down, checks, durations FROM rollups WHERE step = 'day'"
+    ) == [(60_000_000, 60_000_000, 2, f'{{"{bucket(500_000)}":1}}')]
 
 
 def test_the_migrations_are_numbered_from_one_without_a_gap() -> None:

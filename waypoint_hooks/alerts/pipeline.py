@@ -10,6 +10,7 @@ from ..model.report import StatusReport
 from ..state.database import Database
 from ..state.outbox import Outbox
 from ..state.records import Record
+from ..state.reports import Keep
 from ..state.store import State
 from .machine import Alerting, Checked, Watch
 
@@ -19,14 +20,16 @@ __all__ = ["raise_alerts", "store_reports"]
 def store_reports(
     state: State,
     reports: Sequence[tuple[Record, StatusReport]],
-    keep: int | Mapping[str, int] | None = None,
+    keep: Keep | Mapping[str, Keep] | None = None,
     alerting: Alerting | None = None,
+    durations: Sequence[float | None] | None = None,
 ) -> list[Alert]:
     """Store finalized reports, each about its record's target, in one transaction (with
-    ``keep``, pruning each target's history to its newest ``keep``); with ``alerting``, run
-    them through the alert state machine in the same transaction. Returns the alerts raised.
-    A report of a target destroyed meanwhile is not stored and raises nothing."""
-    batch = state.reports.prepare(reports)
+    ``keep``, pruning each target's history to its newest ``keep``, the older rolled up);
+    with ``alerting``, run them through the alert state machine in the same transaction;
+    ``durations`` are the seconds each report's check took, where known. Returns the alerts
+    raised. A report of a target destroyed meanwhile is not stored and raises nothing."""
+    batch = state.reports.prepare(reports, durations)
 
     def write(tx: Database) -> list[Alert]:
         stored = state.reports.add(tx, batch, keep)

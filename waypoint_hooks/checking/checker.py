@@ -21,9 +21,10 @@ from ..plugins.components import OBSERVER_HOOK, TargetKind, lifecycle_of
 from ..plugins.context import JobInfo, Target
 from ..state.outbox import StoredAlert
 from ..state.records import Record
-from ..state.reports import StoredReport
+from ..state.reports import Retention, StoredReport
 from ..state.store import State
 from ..terminal import Event, RecordingUI, StreamUI
+from .uptime import gap
 
 if TYPE_CHECKING:
     # What runs hooks (asyncio, threads) is imported by the checks that run them: status
@@ -153,9 +154,13 @@ class Checker:
             on_failure=self.on_failure,
         )
 
-    def kept(self, keep: int | None = None) -> dict[str, int]:
-        """How many reports of each app's targets are kept: ``keep``, or the app's own."""
-        return {app.name: keep or app.status.keep for app in self.project.apps.values()}
+    def kept(self, keep: int | None = None) -> dict[str, Retention]:
+        """How many reports of each app's targets are kept (``keep``, or the app's own), the
+        older rolled up with a gap of twice the app's interval."""
+        return {
+            app.name: Retention(keep or app.status.keep, gap(app))
+            for app in self.project.apps.values()
+        }
 
     async def check(
         self,
@@ -371,7 +376,7 @@ class Checker:
 
 
 def store(
-    state: State, reports: Reports, kept: Mapping[str, int], alerting: Alerting | None
+    state: State, reports: Reports, kept: Mapping[str, Retention], alerting: Alerting | None
 ) -> bool:
     """Store reports as :meth:`Checker.check` gave them, in one transaction with the alerts
     they raise (DESIGN §15), keeping the newest ``kept[app]`` of each target; whether any

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -352,21 +353,59 @@ HISTORY_LIMIT = 100
 @click.option(
     "--all", "every", is_flag=True, help="Every stored report, however many (read as shown)."
 )
+@click.option(
+    "--csv", "csv_output", is_flag=True, help="Print uptime per step as CSV, not the reports."
+)
+@click.option(
+    "--step", type=click.Choice(["hour", "day"]), help="With --csv: a row per hour or day [day]."
+)
+@click.option("--from", "start", metavar="WHEN", help="With --csv: from WHEN (2024-05-01, 90d).")
+@click.option("--to", "end", metavar="WHEN", help="With --csv: up to WHEN [now].")
 @pass_session
 @handle_errors
-def history(session: Session, app: str, json_output: bool, limit: int | None, every: bool) -> None:
-    """Past status reports of APP, newest first, with each change of health.
+def history(
+    session: Session,
+    app: str,
+    json_output: bool,
+    limit: int | None,
+    every: bool,
+    csv_output: bool,
+    step: str | None,
+    start: str | None,
+    end: str | None,
+) -> None:
+    """Past status reports of APP, newest first, with each change of health; or, with --csv,
+    its uptime per hour or day, rolled-up history included.
 
     \b
     Examples:
       waypoint-hooks history web --limit 20
       waypoint-hooks history web --all --json
+      waypoint-hooks history web --csv --step day --from 90d
     """
     from ..checking import documents
     from . import render as _render
 
     if every and limit is not None:
         raise click.UsageError("--all shows every report; give it or --limit N, not both")
+    if csv_output and (json_output or every or limit is not None):
+        raise click.UsageError(
+            "--csv prints uptime per step: give it without --json, --all, --limit"
+        )
+    if not csv_output and (step or start or end):
+        raise click.UsageError("--step, --from and --to choose the rows of --csv: give --csv too")
+    if csv_output:
+        from ..checking import uptime
+
+        try:
+            span = uptime.read_span(step, start, end, now := datetime.now(timezone.utc))
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        with session.checker(plugins=False) as checker:
+            (chosen,) = checker.project.select([app])
+            rows = uptime.uptime_rows(checker.state, chosen, checker.workspace, span, now)
+        uptime.uptime_csv(rows, sys.stdout)
+        return
     with session.checker(json_output, plugins=False) as checker:
         stored = checker.history(app, None if every else limit or HISTORY_LIMIT)
         if json_output:

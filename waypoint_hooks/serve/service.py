@@ -20,7 +20,7 @@ from typing import Any, Final, final
 
 import attrs
 
-from ..checking import documents
+from ..checking import documents, uptime
 from ..checking.checker import Checker, Reports, store
 from ..config.project import App, Project
 from ..errors import StateError, UnknownAppError, UsageError
@@ -180,6 +180,19 @@ class StatusService:
         # Off the event loop, as every read of the state the routes ask for: the database may
         # be slow to answer, or away.
         return await asyncio.to_thread(self._history_document, name, limit)
+
+    async def uptime_document(self, name: str, span: uptime.Span) -> dict[str, Any]:
+        """The document of ``GET /api/apps/{app}/uptime``: its uptime in each step of ``span``."""
+        app = self.served(name)
+        rows = await asyncio.to_thread(
+            uptime.uptime_rows,
+            self._checker.state,
+            app,
+            self.workspace,
+            span,
+            datetime.now(timezone.utc),
+        )
+        return uptime.uptime_json(self.project.name, self.workspace, app, span, rows)
 
     async def alerts_document(self, limit: int) -> dict[str, Any]:
         """The document of ``alerts --json``, of the ``limit`` newest alerts."""

@@ -3,7 +3,8 @@
 The routes are a table of small endpoints (:func:`routes`), each asking the service through
 its one view of it, :class:`StatusView`; who may write is the guard on the routes that write,
 and query values are read by one parser each. Routes: ``GET /`` and ``GET /apps/{app}`` (the
-page), ``GET /api/status``, ``GET /api/apps/{app}/history``, ``POST /api/apps/{app}/check``,
+page), ``GET /api/status``, ``GET /api/apps/{app}/history``, ``GET /api/apps/{app}/uptime``
+(uptime per hour or day over a long history), ``POST /api/apps/{app}/check``,
 ``GET /metrics``, ``GET /healthz``, ``GET /api/alerts`` (the document of ``alerts --json``),
 ``GET /api/cluster`` (the instances on the state, DESIGN §16), the badges under ``/badges``,
 ``POST /apps/{app}/check`` (the page's check-now button), ``POST /sign-in`` (the read token's
@@ -20,6 +21,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
 from typing import Any, Final, Protocol, final
 
 import uvicorn
@@ -31,6 +33,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..checking.uptime import Span, read_span
 from ..errors import StateError, UnknownAppError
 from ..plugins.signals import STOP, Interrupted
 from ..plugins.workers import run_abandoning
@@ -88,6 +91,8 @@ class StatusView(Protocol):
     async def status_document(self) -> dict[str, Any]: ...
 
     async def history_document(self, name: str, limit: int) -> dict[str, Any]: ...
+
+    async def uptime_document(self, name: str, span: Span) -> dict[str, Any]: ...
 
     async def alerts_document(self, limit: int) -> dict[str, Any]: ...
 
@@ -147,6 +152,7 @@ def routes(access: Access) -> list[BaseRoute]:
         Route("/sign-in", sign_in, methods=["POST"]),
         Route("/api/status", status),
         Route("/api/apps/{app}/history", history),
+        Route("/api/apps/{app}/uptime", uptime),
         Route("/api/alerts", alerts),
         Route("/api/cluster", cluster),
         Route("/api/apps/{app}/check", check, methods=["POST"], middleware=writes),
@@ -195,6 +201,17 @@ async def status(request: Request) -> Response:
 async def history(request: Request) -> Response:
     name = request.path_params["app"]
     return JSONResponse(await _view(request).history_document(name, _limit(request)))
+
+
+async def uptime(request: Request) -> Response:
+    query = request.query_params
+    try:
+        span = read_span(
+            query.get("step"), query.get("from"), query.get("to"), datetime.now(timezone.utc)
+        )
+    except ValueError as exc:
+        raise _Refused(400, str(exc)) from None
+    return JSONResponse(await _view(request).uptime_document(request.path_params["app"], span))
 
 
 async def alerts(request: Request) -> Response:

@@ -1,5 +1,6 @@
 """The reports store: every finalized status report, newest first per target and per app, and
-retention (``keep``) by a per-target count kept in the same transaction."""
+retention (``keep``) by a per-target count kept in the same transaction, which rolls up what it
+deletes (``rollups``)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from . import queries
 from .columns import BATCH, Kind, micros, time
 from .database import NO_LIMIT, Database
 from .records import Record
+from .rollups import GAP, roll_up
 
-__all__ = ["Batch", "Reports", "StoredReport"]
+__all__ = ["Batch", "Keep", "Reports", "Retention", "StoredReport"]
 
 _SQL: Final = queries.load("reports")
 
@@ -42,7 +44,22 @@ class StoredReport:
     previous_health: Health | None = None
 
 
-def _row(record: Record, report: StatusReport) -> tuple[object, ...]:
+@final
+@attrs.frozen
+class Retention:
+    """How an app's history is kept: the newest ``keep`` reports of each target, the older
+    ones rolled up, in which a report's health holds for at most ``gap`` seconds without a
+    next report (twice the app's interval, say)."""
+
+    keep: int
+    gap: float = GAP
+
+
+#: An app's retention: a count of reports (and the default gap), or a :class:`Retention`.
+Keep = int | Retention
+
+
+def _row(record: Record, report: StatusReport, duration: float | None) -> tuple[object, ...]:
     if report.health is None or report.generated_time is None:
         raise ValueError(
             f"the report of {record.kind} {record.id} is not finalized "
@@ -56,6 +73,7 @@ def _row(record: Record, report: StatusReport) -> tuple[object, ...]:
         HEALTH_NAMES[report.health],
         micros(report.generated_time),
         report_to_json(report),
+        None if duration is None else round(duration * 1e6),
     )
 
 
@@ -71,12 +89,17 @@ class Batch:
 
 
 def _keeps(
-    reports: Sequence[tuple[Record, StatusReport]], keep: int | Mapping[str, int] | None
-) -> Mapping[str, int | None]:
-    keeps = keep if isinstance(keep, Mapping) else {record.app: keep for record, _ in reports}
-    for count in keeps.values():
-        if count is not None and count < 1:
-            raise ValueError(f"keep must be 1 or more, got {count}")
+    reports: Sequence[tuple[Record, StatusReport]], keep: Keep | Mapping[str, Keep] | None
+) -> Mapping[str, Retention | None]:
+    given = keep if isinstance(keep, Mapping) else {record.app: keep for record, _ in reports}
+    keeps = {
+        app: Retention(value) if isinstance(value, int) else value for app, value in given.items()
+    }
+    for retention in keeps.values():
+        if retention is not None and retention.keep < 1:
+            raise ValueError(f"keep must be 1 or more, got {retention.keep}")
+        if retention is not None and not retention.gap > 0:
+            raise ValueError(f"gap must be more than 0 seconds, got {retention.gap}")
     return keeps
 
 
@@ -89,20 +112,35 @@ class Reports:
         self._where = where
 
     @staticmethod
-    def prepare(reports: Sequence[tuple[Record, StatusReport]]) -> Batch:
-        """Encode finalized reports, each about its record's target, for :meth:`add`."""
-        return Batch(reports, [_row(record, report) for record, report in reports])
+    def prepare(
+        reports: Sequence[tuple[Record, StatusReport]],
+        durations: Sequence[float | None] | None = None,
+    ) -> Batch:
+        """Encode finalized reports, each about its record's target, for :meth:`add`; with
+        ``durations``, how many seconds each one's check took (``None``: not known)."""
+        if durations is None:
+            durations = [None] * len(reports)
+        elif len(durations) != len(reports):
+            raise ValueError(f"{len(durations)} durations given for {len(reports)} reports")
+        return Batch(
+            reports,
+            [
+                _row(record, report, duration)
+                for (record, report), duration in zip(reports, durations, strict=True)
+            ],
+        )
 
     def add(
         self,
         tx: Database,
         batch: Batch,
-        keep: int | Mapping[str, int] | None = None,
+        keep: Keep | Mapping[str, Keep] | None = None,
     ) -> list[tuple[Record, StatusReport]]:
         """Store a batch of reports.
 
-        With ``keep`` (one number, or one per app), only the newest ``keep`` reports of each
-        of those targets remain afterwards (history retention). A report of a target
+        With ``keep`` (one, or one per app), only the newest ``keep`` reports of each of
+        those targets remain afterwards (history retention); the older ones are rolled up
+        first (:func:`~.rollups.roll_up`), in this transaction. A report of a target
         destroyed, or being destroyed, while it was checked is not stored. Returns those
         stored.
         """
@@ -146,18 +184,20 @@ class Reports:
         self,
         tx: Database,
         stored: Sequence[tuple[Record, StatusReport]],
-        keeps: Mapping[str, int | None],
+        keeps: Mapping[str, Retention | None],
         counts: Mapping[tuple[str, str], int | None],
     ) -> None:
-        """Keep each target's count of reports, and prune those over its ``keep``."""
+        """Keep each target's count of reports, and roll up and prune those over its
+        ``keep``."""
         # By id alone, unique across the state (Record.id): no tuple made for each report.
         added = Counter([record.id for record, _ in stored])
         targets = {record.id: record for record, _ in stored}
         surplus: list[tuple[str, str, int]] = []
         recounted: list[tuple[int, str, str]] = []
+        gaps: dict[str, int] = {}
         for id, record in sorted(targets.items()):
-            kind, keep, known = record.kind, keeps.get(record.app), counts[record.kind, id]
-            if keep is None and known is None:
+            kind, retention, known = record.kind, keeps.get(record.app), counts[record.kind, id]
+            if retention is None and known is None:
                 continue  # not counted until retention needs it
             if known is None:
                 # Retention's first need of it: the target's index read once, the reports
@@ -165,13 +205,15 @@ class Reports:
                 (count,) = tx.execute(_SQL["count"], (kind, id)).fetchone()
             else:
                 count = known + added[id]
-            if keep is not None and count > keep:
-                surplus.append((kind, id, count - keep))
-                count = keep
+            if retention is not None and count > retention.keep:
+                surplus.append((kind, id, count - retention.keep))
+                gaps[id] = round(retention.gap * 1e6)
+                count = retention.keep
             # A target that keeps as many as it has stored (a --watch round once retention
             # began) has nothing to write.
             if count != known:
                 recounted.append((count, kind, id))
+        roll_up(tx, surplus, gaps)
         tx.executemany(_SQL["prune"], surplus)
         tx.executemany(_SQL["recount"], recounted)
 

@@ -1,6 +1,6 @@
 """The state: one database (an SQLite file, or PostgreSQL: DESIGN §16) opened, upgraded and
-leased, and the four stores over it — records (DESIGN §12), reports, the alert outbox (§15)
-and the cluster (§16).
+leased, and the stores over it — records (DESIGN §12), reports and their roll-ups (§14), the
+alert outbox (§15) and the cluster (§16).
 
 Reads go through a store; every write is one transaction that the caller opens with
 :meth:`State.write` and hands to the stores' methods, so that what is written together is seen
@@ -24,6 +24,7 @@ from .heartbeat import LEASE, Heartbeat
 from .outbox import Outbox
 from .records import Records
 from .reports import Reports
+from .rollups import Rollups
 from .schema import prepare
 
 __all__ = ["STATE_ENV", "State", "default_state_path"]
@@ -56,6 +57,7 @@ class State:
         "read_only",
         "records",
         "reports",
+        "rollups",
         "where",
     )
 
@@ -71,6 +73,7 @@ class State:
         self._heartbeat: Heartbeat | None = None
         self.records: Final = Records(database, self.where)
         self.reports: Final = Reports(database, self.where)
+        self.rollups: Final = Rollups(database)
         self.outbox: Final = Outbox(database, self.where)
         self.cluster: Final = Cluster(database)
 

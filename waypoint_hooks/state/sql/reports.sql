@@ -1,8 +1,8 @@
 -- Finalized status reports, and how many each target keeps (the reports store).
 
 -- name: insert
-INSERT INTO reports (kind, target_id, app, workspace, health, generated, report)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO reports (kind, target_id, app, workspace, health, generated, report, duration)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: targets
 -- Of the targets asked about: whether each is destroyed or being destroyed, and how many

@@ -1,0 +1,219 @@
+"""Uptime over weeks and years (DESIGN §14, long history): an app's time in each health per hour
+or day, from its roll-ups and the reports it still keeps, as ``GET /api/apps/{app}/uptime``
+and ``history APP --csv`` give it.
+
+A range is read strictly: ``step`` is ``hour`` or ``day``; ``from`` and ``to`` are ISO 8601
+(a date, or a date and time; without an offset, UTC) or a time before now (``90d``, ``12h``,
+``30m``); both are widened to the step's bounds (UTC), ``to`` is at most the end of the
+current step, and a range is at most :data:`MOST_STEPS` steps.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import IO, Any, Final, final
+
+import attrs
+
+from ..config.project import App
+from ..model.health import Health
+from ..model.wire import format_time
+from ..state.columns import micros, time
+from ..state.rollups import STEPS, Step, Tally, quantile
+from ..state.store import State
+
+__all__ = [
+    "CSV_COLUMNS",
+    "MOST_STEPS",
+    "Span",
+    "UptimeRow",
+    "gap",
+    "read_span",
+    "uptime_csv",
+    "uptime_json",
+    "uptime_rows",
+]
+
+#: The most steps one range asks for (400 days of hours).
+MOST_STEPS: Final = 9_600
+#: How far back a range goes without ``from``: a day of hours, a month of days.
+_DEFAULT_BACK: Final[Mapping[Step, timedelta]] = {
+    "hour": timedelta(days=1),
+    "day": timedelta(days=30),
+}
+_AGO: Final = re.compile(r"([0-9]{1,6})([mhd])")
+_UNITS: Final = {"m": "minutes", "h": "hours", "d": "days"}
+#: The check-duration percentiles given of each step.
+PERCENTILES: Final = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+
+
+def gap(app: App) -> float:
+    """How long (seconds) a report of ``app`` holds without a next one before its time is
+    no data: twice its interval, which a late check (jitter, a slow check) stays well within."""
+    return 2 * app.status.interval
+
+
+@final
+@attrs.frozen
+class Span:
+    """A range of whole steps: from ``start`` (included) to ``end`` (excluded), UTC."""
+
+    step: Step
+    start: datetime
+    end: datetime
+
+
+def _moment(name: str, text: str, now: datetime) -> datetime:
+    ago = _AGO.fullmatch(text)
+    if text == "now":
+        return now
+    try:
+        if ago:
+            return now - timedelta(**{_UNITS[ago[2]]: int(ago[1])})
+        # isascii: fromisoformat takes other digits than 0-9.
+        moment = datetime.fromisoformat(text) if text.isascii() else None
+    except (ValueError, OverflowError):  # OverflowError: before the year 1
+        moment = None
+    if moment is None:
+        raise ValueError(
+            f"{name} must be an ISO 8601 date or time (2024-05-01, 2024-05-01T12:00:00Z), "
+            f"now, or a time ago such as 90d, 12h or 30m; got {text!r}"
+        )
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+def read_span(step: str | None, start: str | None, end: str | None, now: datetime) -> Span:
+    """The range that ``step``, ``from`` (``start``) and ``to`` (``end``) ask for, each
+    ``None`` when not given; :class:`ValueError`, saying what is wrong, for a bad one."""
+    if step not in (None, "hour", "day"):
+        raise ValueError(f"step must be hour or day; got {step!r}")
+    unit: Step = "hour" if step == "hour" else "day"
+    size = STEPS[unit]
+    last = _moment("to", end, now) if end is not None else now
+    first = _moment("from", start, now) if start is not None else last - _DEFAULT_BACK[unit]
+    # Whole steps: from the start of the first, to the end of the last (not past the current).
+    low = micros(first) - micros(first) % size
+    high = min(micros(last), micros(now))
+    high = high - high % size + (size if high % size else 0)
+    if high <= low:
+        raise ValueError(f"from must be before to; got from {start!r} and to {end!r}")
+    if (high - low) // size > MOST_STEPS:
+        raise ValueError(f"a range is at most {MOST_STEPS} steps of one {unit}; ask for less")
+    return Span(unit, time(low), time(high))
+
+
+@final
+@attrs.frozen
+class UptimeRow:
+    """What is known of an app's deployments or releases (``kind``) over one step."""
+
+    kind: str
+    start: datetime
+    end: datetime
+    #: Seconds in each health, by name.
+    seconds: Mapping[str, float]
+    #: Seconds without data (no report, or one older than the gap), up to now.
+    no_data: float
+    checks: int
+    #: Check durations' percentiles (seconds) by name; ``None`` where none was measured.
+    durations: Mapping[str, float | None]
+
+    @property
+    def uptime(self) -> float | None:
+        """The share of the time with data that was READY; ``None`` without data."""
+        known = sum(self.seconds.values())
+        return self.seconds["READY"] / known if known else None
+
+
+def uptime_rows(
+    state: State, app: App, workspace: str, span: Span, now: datetime
+) -> list[UptimeRow]:
+    """``app``'s uptime in each step of ``span``: of each kind it has data of in it, every
+    step, oldest first."""
+    size = STEPS[span.step]
+    start, end, moment = micros(span.start), micros(span.end), micros(now)
+    found = state.rollups.span(
+        app.name, workspace, span.step, start, end, moment, round(gap(app) * 1e6)
+    )
+    rows = []
+    for kind in sorted({kind for kind, _ in found}):
+        for step_start in range(start, end, size):
+            tally = found.get((kind, step_start), Tally())
+            seconds = {health.name: tally.held[health] / 1e6 for health in Health}
+            length = min(step_start + size, moment) - step_start
+            rows.append(
+                UptimeRow(
+                    kind,
+                    time(step_start),
+                    time(step_start + size),
+                    seconds,
+                    max(0, length - sum(tally.held)) / 1e6,
+                    tally.checks,
+                    {name: quantile(tally.durations, share) for name, share in PERCENTILES},
+                )
+            )
+    return rows
+
+
+def uptime_json(
+    project: str, workspace: str, app: App, span: Span, rows: Sequence[UptimeRow]
+) -> dict[str, Any]:
+    """``GET /api/apps/{app}/uptime``: the range, the gap, and a row for each step."""
+    return {
+        "project": project,
+        "workspace": workspace,
+        "app": app.name,
+        "step": span.step,
+        "from": format_time(span.start),
+        "to": format_time(span.end),
+        "gap_seconds": gap(app),
+        "rows": [
+            {
+                "kind": row.kind,
+                "start": format_time(row.start),
+                "end": format_time(row.end),
+                "uptime": row.uptime,
+                "checks": row.checks,
+                "seconds": dict(row.seconds),
+                "no_data_seconds": row.no_data,
+                "duration_seconds": dict(row.durations),
+            }
+            for row in rows
+        ],
+    }
+
+
+#: The columns of ``history APP --csv``, in order.
+CSV_COLUMNS: Final = (
+    "kind",
+    "start",
+    "end",
+    "uptime",
+    "checks",
+    *(f"{health.name.lower()}_seconds" for health in Health),
+    "no_data_seconds",
+    *(f"duration_{name}_seconds" for name, _ in PERCENTILES),
+)
+
+
+def uptime_csv(rows: Iterable[UptimeRow], out: IO[str]) -> None:
+    """Write ``rows`` as CSV with a header (:data:`CSV_COLUMNS`); a value not known (an
+    uptime without data, a percentile without durations) is empty."""
+    import csv  # only here: every status check imports this module (its gap)
+
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        values: list[object] = [
+            row.kind,
+            format_time(row.start),
+            format_time(row.end),
+            row.uptime,
+            row.checks,
+            *(row.seconds[health.name] for health in Health),
+            row.no_data,
+            *(row.durations[name] for name, _ in PERCENTILES),
+        ]
+        writer.writerow(["" if value is None else value for value in values])

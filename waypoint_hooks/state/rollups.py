@@ -1,0 +1,207 @@
+"""Long history (DESIGN §14): the reports that retention deletes are first rolled up, in its
+transaction, into a row per target for each hour and each UTC day they fall in, so that uptime
+over a year holds while a target keeps only its newest ``keep`` reports.
+
+**Time per health.** A report's health holds from its time until the target's next report,
+for at most a gap (by default twice the default interval): longer than that, nothing was
+known, and the time is no data, neither up nor down. Each report's span is counted once:
+in the roll-ups once it is deleted, from the report itself while it is kept. So an hour
+half rolled up and half still in reports is the sum of the two, never counted twice, as
+long as both are read in one snapshot (:meth:`Rollups.span`).
+
+**Durations.** A percentile of a day cannot be made from its hours' percentiles, so no
+percentile is stored: each row keeps a sketch of its check durations, a count per
+logarithmic bucket (growing by :data:`GAMMA`), which merges by adding counts. A percentile
+read from it is within 5% of a duration that was measured (DDSketch's guarantee).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final, Literal, final
+
+import attrs
+
+from ..model.health import Health
+from . import queries
+from .database import Database
+
+__all__ = [
+    "DAYS_KEPT",
+    "GAMMA",
+    "GAP",
+    "HOURS_KEPT",
+    "STEPS",
+    "Rollups",
+    "Step",
+    "Tally",
+    "bucket",
+    "quantile",
+    "roll_up",
+    "tally",
+]
+
+_SQL: Final = queries.load("rollups")
+
+Step = Literal["hour", "day"]
+_HOUR: Final = 3600 * 10**6
+#: Each step's length, in microseconds (the state's unit of time); days are UTC days.
+STEPS: Final[Mapping[Step, int]] = {"hour": _HOUR, "day": 24 * _HOUR}
+#: The longest a report's health holds without a next report, in seconds: twice the default
+#: ``interval`` (5m), for callers that do not know the app's own.
+GAP: Final = 600.0
+#: How long each step's roll-ups are kept, behind a target's newest rolled-up report: hours
+#: for the last month (and a margin), days for the last year (and a margin).
+HOURS_KEPT: Final = 35 * STEPS["day"]
+DAYS_KEPT: Final = 400 * STEPS["day"]
+
+#: The sketch's buckets grow by this factor: a bucket's middle is within
+#: (GAMMA - 1) / (GAMMA + 1) < 5% of any duration in it.
+GAMMA: Final = 1.1
+_LOG_GAMMA: Final = math.log(GAMMA)
+
+_HEALTHS: Final = len(Health)
+
+
+def bucket(duration: int) -> int:
+    """The sketch's bucket of a duration of ``duration`` microseconds."""
+    return max(0, math.ceil(math.log(max(duration, 1)) / _LOG_GAMMA))
+
+
+def quantile(sketch: Mapping[int, int], share: float) -> float | None:
+    """The duration, in seconds, below which ``share`` of the sketch's durations fall (the
+    nearest rank); ``None`` for an empty sketch."""
+    count = sum(sketch.values())
+    if not count:
+        return None
+    rank = max(1, math.ceil(share * count))
+    seen = 0
+    for index in sorted(sketch):
+        seen += sketch[index]
+        if seen >= rank:
+            break
+    # The bucket's middle: its bounds are GAMMA ** (index - 1) and GAMMA ** index.
+    return 2 * GAMMA**index / (GAMMA + 1) / 1e6
+
+
+@final
+@attrs.define
+class Tally:
+    """What is known of one target (or app) over one step: microseconds in each health
+    (indexed by :class:`Health`), how many checks were made, and their durations' sketch."""
+
+    held: list[int] = attrs.field(factory=lambda: [0] * _HEALTHS)
+    checks: int = 0
+    durations: Counter[int] = attrs.field(factory=Counter)
+
+    def add(self, other: Tally) -> None:
+        self.held = [mine + theirs for mine, theirs in zip(self.held, other.held, strict=True)]
+        self.checks += other.checks
+        self.durations.update(other.durations)
+
+    @classmethod
+    def of_row(cls, row: Sequence[object]) -> Tally:
+        """From a row's columns: the six healths, the checks, the sketch (as JSON)."""
+        *held, checks, text = row
+        durations = {int(index): count for index, count in json.loads(str(text)).items()}
+        return cls([int(str(value)) for value in held], int(str(checks)), Counter(durations))
+
+    def columns(self) -> tuple[object, ...]:
+        # Buckets in order, so that equal sketches are equal text.
+        sketch = {str(index): self.durations[index] for index in sorted(self.durations)}
+        return (*self.held, self.checks, json.dumps(sketch, separators=(",", ":")))
+
+
+#: A report as roll-ups see it: its time (microseconds), health (index) and duration.
+Point = tuple[int, int, int | None]
+
+
+def tally(
+    points: Sequence[Point], until: int, gap: int, steps: Iterable[Step] = STEPS
+) -> dict[tuple[Step, int], Tally]:
+    """Roll up one target's reports (``points``, in time order) into a tally of each step
+    they touch, by ``(step, start)``. Each report holds until the next one, the last until
+    ``until``, and none longer than ``gap`` microseconds; a check is counted in the step of
+    its time."""
+    found: defaultdict[tuple[Step, int], Tally] = defaultdict(Tally)
+    for position, (moment, health, duration) in enumerate(points):
+        following = points[position + 1][0] if position + 1 < len(points) else until
+        end = min(following, moment + gap)
+        for step in steps:
+            size = STEPS[step]
+            first = found[step, moment - moment % size]
+            first.checks += 1
+            if duration is not None:
+                first.durations[bucket(duration)] += 1
+            start = moment
+            while start < end:
+                step_start = start - start % size
+                stop = min(end, step_start + size)
+                found[step, step_start].held[health] += stop - start
+                start = stop
+    return dict(found)
+
+
+def roll_up(tx: Database, surplus: Sequence[tuple[str, str, int]], gaps: Mapping[str, int]) -> None:
+    """Before retention deletes the ``count`` oldest reports of each ``(kind, id, count)``
+    of ``surplus``, in its transaction ``tx``: add them to the target's roll-ups; a report
+    holds at most ``gaps[id]`` microseconds. Then let the target's oldest roll-ups go."""
+    for kind, id, count in surplus:
+        # The surplus and the report after it (retention keeps at least one).
+        rows = tx.execute(_SQL["oldest"], (kind, id, count + 1)).fetchall()
+        points = [
+            (generated, Health[health].value, duration) for generated, health, duration, *_ in rows
+        ]
+        _, _, _, app, workspace = rows[0]
+        tallies = tally(points[:count], points[count][0], gaps[id])
+        starts = [start for _, start in tallies]
+        for step, start, *columns in tx.execute(
+            _SQL["rows"], (kind, id, min(starts), max(starts))
+        ).fetchall():
+            if (step, start) in tallies:
+                tallies[step, start].add(Tally.of_row(columns))
+        tx.executemany(
+            _SQL["put"],
+            [
+                (kind, id, app, workspace, step, start, *found.columns())
+                for (step, start), found in sorted(tallies.items())
+            ],
+        )
+        newest = points[count - 1][0]
+        tx.execute(_SQL["expire"], (kind, id, newest - HOURS_KEPT, newest - DAYS_KEPT))
+
+
+@final
+class Rollups:
+    """The roll-ups of a state, read with the reports still kept."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def span(
+        self, app: str, workspace: str, step: Step, start: int, end: int, now: int, gap: int
+    ) -> dict[tuple[str, int], Tally]:
+        """What is known of ``app``'s deployments and releases in each ``step`` from ``start``
+        to ``end`` (microseconds, on the step's bounds), by ``(kind, step start)``: its
+        roll-ups, and the spans of its reports still kept, each holding until the target's
+        next report, the newest until ``now``, none longer than ``gap`` microseconds."""
+        # Kept reports from a gap before (they may hold into the first step) to a gap after
+        # (where the last in range ends).
+        parameters = (app, workspace, start - gap, end + gap, app, workspace, step, start, end)
+        with self._db.guarded() as db:
+            rows = db.execute(_SQL["span"], parameters).fetchall()
+        found: defaultdict[tuple[str, int], Tally] = defaultdict(Tally)
+        points: defaultdict[tuple[str, str], list[Point]] = defaultdict(list)
+        for kind, target_id, rolled, moment, _, health, duration, *columns in rows:
+            if rolled:
+                found[kind, moment].add(Tally.of_row(columns))
+            else:
+                points[kind, target_id].append((moment, Health[health].value, duration))
+        for (kind, _), kept in points.items():
+            for (_, step_start), part in tally(kept, now, gap, (step,)).items():
+                if start <= step_start < end:
+                    found[kind, step_start].add(part)
+        return dict(found)

@@ -1,0 +1,40 @@
+-- Hourly and daily roll-ups of the reports retention deletes (DESIGN §14, long history).
+
+-- name: oldest
+-- A target's oldest reports, in the order retention deletes them: the surplus, and the
+-- report after it, where the last of the surplus ends.
+SELECT generated, health, duration, app, workspace FROM reports
+WHERE kind = ? AND target_id = ? ORDER BY generated, id LIMIT ?
+
+-- name: rows
+-- A target's roll-ups of both steps from one start to another, to add to.
+SELECT step, start, unknown, alive, ready, down, partial, missing, checks, durations
+FROM rollups WHERE kind = ? AND target_id = ? AND start >= ? AND start <= ?
+
+-- name: put
+INSERT INTO rollups (kind, target_id, app, workspace, step, start,
+    unknown, alive, ready, down, partial, missing, checks, durations)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (kind, target_id, step, start) DO UPDATE SET
+    unknown = excluded.unknown, alive = excluded.alive, ready = excluded.ready,
+    down = excluded.down, partial = excluded.partial, missing = excluded.missing,
+    checks = excluded.checks, durations = excluded.durations
+
+-- name: expire
+-- Hours are kept for weeks, days for over a year: a target's roll-ups stay bounded.
+DELETE FROM rollups WHERE kind = ? AND target_id = ?
+AND ((step = 'hour' AND start < ?) OR (step = 'day' AND start < ?))
+
+-- name: span
+-- An app's roll-ups of one step and the reports still kept, from one time to another, in one
+-- statement: one snapshot, so that a retention between two reads can neither count a report
+-- twice (kept, then rolled up) nor lose it. By target: its reports first, in the order
+-- retention deletes them.
+SELECT kind, target_id, 0, generated, id, health, duration,
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM reports WHERE app = ? AND workspace = ? AND generated >= ? AND generated < ?
+UNION ALL
+SELECT kind, target_id, 1, start, 0, NULL, NULL,
+    unknown, alive, ready, down, partial, missing, checks, durations
+FROM rollups WHERE app = ? AND workspace = ? AND step = ? AND start >= ? AND start < ?
+ORDER BY 1, 2, 3, 4, 5
