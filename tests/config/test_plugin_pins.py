@@ -123,6 +123,6 @@ def test_a_pin_of_a_plugin_loaded_from_a_module_is_a_config_error(
     manager.register(builtin_plugins.filepath, "filepath")
     with pytest.raises(
         ConfigFileError,
-        match="loaded from the module builtin_plugins.filepath, which has no version",
+        match=r"loaded from the module builtin_plugins\.filepath, which has no version",
     ):
         check_plugins(load(CONFIG), manager)

@@ -125,8 +125,8 @@ def test_plugins_lists_the_requirement_and_why_an_incompatible_plugin_is_not_loa
     assert by_name["oldie"]["hooks"] == []
     assert by_name["oldie"]["error"] == (
         f"waypoint-hooks-oldie 0.3.0 requires waypoint-hooks<{__version__}, but waypoint-hooks "
-        f"{__version__} is installed (pip was bypassed, or told not to check); install a version of "
-        f"waypoint-hooks-oldie made for waypoint-hooks {__version__}"
+        f"{__version__} is installed (pip was bypassed, or told not to check); install a "
+        f"version of waypoint-hooks-oldie made for waypoint-hooks {__version__}"
     )
     assert by_name["filepath"]["requires"] is None
     assert done.returncode == 1  # a plugin failed to load
