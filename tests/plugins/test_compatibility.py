@@ -21,7 +21,7 @@ from hostile.harness import Processes, script_env
 from waypoint_hooks import __version__
 from waypoint_hooks.host import AUTOLOAD_ENV
 
-PLUGIN = '''
+PLUGIN = """
 from waypoint_hooks import Health, StatusReport, hookimpl
 
 
@@ -33,7 +33,7 @@ def platform_deploy_func() -> dict[str, str]:
 @hookimpl
 def platform_status_func() -> StatusReport:
     return StatusReport(health=Health.READY, health_message="fine")
-'''
+"""
 
 
 def _package(root: Path, name: str, version: str, requires: str) -> Path:

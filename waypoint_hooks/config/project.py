@@ -272,7 +272,7 @@ class PluginPin:
     version: str = attrs.field(
         validator=_specifier,
         metadata={
-            HELP: 'version is the versions of the plugin\'s distribution that this project works '
+            HELP: "version is the versions of the plugin's distribution that this project works "
             'with, as pip writes them: version = ">=1.2,<2"'
         },
     )
