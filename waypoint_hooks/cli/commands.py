@@ -90,8 +90,9 @@ def _workspace(_: click.Context, __: click.Parameter, value: str) -> str:
 @click.option(
     "-v",
     "--verbose",
-    is_flag=True,
-    help="Show what plugins log at info level, and tracebacks of unexpected errors.",
+    count=True,
+    help="Show what plugins log at info level, and tracebacks of unexpected errors; -vv also "
+    "traces every hook call on stderr (env WAYPOINT_HOOKS_TRACE=1).",
 )
 @click.version_option(__version__, "--version", prog_name="waypoint-hooks")
 @click.pass_context
@@ -102,7 +103,7 @@ def main(
     workspace: str,
     plugin_specs: tuple[str, ...],
     no_color: bool,
-    verbose: bool,
+    verbose: int,
 ) -> None:
     """Deploy apps, release them and report their health, with plugins.
 
@@ -112,12 +113,14 @@ def main(
     """
     from ..plugins.logs import log_to_stderr
     from ..plugins.signals import STOP
+    from ..plugins.tracing import trace_to_stderr
 
     ctx.with_resource(STOP.handling())
 
     color = not no_color and not os.environ.get("NO_COLOR")
-    ctx.obj = Session(config, state, workspace, plugin_specs, color, verbose)
-    ctx.call_on_close(log_to_stderr(verbose))
+    ctx.obj = Session(config, state, workspace, plugin_specs, color, verbose > 0)
+    ctx.call_on_close(log_to_stderr(verbose > 0))
+    ctx.call_on_close(trace_to_stderr(verbose > 1))
 
 
 @main.command()
