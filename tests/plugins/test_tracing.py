@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,10 +84,10 @@ LINE = re.compile(
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Iterator[Path]:
+def project(tmp_path: Path) -> Path:
     (tmp_path / "wh_traced.py").write_text(PLUGIN)
     (tmp_path / "waypoint.hcl").write_text(CONFIG)
-    yield tmp_path
+    return tmp_path
 
 
 def _run(directory: Path, *args: str, trace: str | None = None) -> subprocess.CompletedProcess[str]:
