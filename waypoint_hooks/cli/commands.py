@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from .. import __version__
+from .docs import docs as docs_command
 from .output import json_stdout, print_json, print_json_streamed, show_status, style, width
 from .params import DURATION, Command, apps_argument
 from .session import (
@@ -143,6 +144,9 @@ def plugins(session: Session, json_output: bool) -> None:
         for line in _render.plugins_table(found):
             click.echo(line)
     sys.exit(NOT_READY if any(plugin.error for plugin in found) else READY)
+
+
+main.add_command(docs_command)
 
 
 #: Options of one phase command beyond its apps (and pruning's).

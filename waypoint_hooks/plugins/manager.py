@@ -238,10 +238,11 @@ def _argument_types(function: Any) -> dict[str, type | None]:
     if not names:
         return {}
     hints = typing.get_type_hints(function)
-    return {name: _structured_type(hints.get(name)) for name in names}
+    return {name: structured_type(hints.get(name)) for name in names}
 
 
-def _structured_type(annotation: object) -> type | None:
+def structured_type(annotation: object) -> type | None:
+    """``annotation``, if a value is structured into it: an attrs class or a dataclass."""
     # Only classes with fields are structured; dict, Mapping, Any and the rest get the value.
     if isinstance(annotation, type) and (
         attrs.has(annotation) or dataclasses.is_dataclass(annotation)
