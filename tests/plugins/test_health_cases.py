@@ -5,6 +5,8 @@ as in a plugin author's project."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -113,4 +115,21 @@ def test_a_file_without_cases_is_a_collection_error(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         ["*web.health.yaml: the file has no cases: write cases: followed by a list of them"]
+    )
+
+
+def test_the_cases_of_the_testing_docs_pass(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = (Path(__file__).parents[2] / "docs" / "testing.md").read_text(encoding="utf-8")
+    cases = page.split("```yaml\n# tests/web.health.yaml\n")[1].split("```")[0]
+    pytester.makefile(".health.yaml", web=cases)
+    _run(pytester, monkeypatch).assert_outcomes(passed=2)
+    pytester.makefile(".health.yaml", web=cases.replace("min_ready: 1", "min_ready: 2"))
+    _run(pytester, monkeypatch).stdout.fnmatch_lines(
+        [
+            "enough pods ready:",
+            "  expected READY: 1/2 resources are READY",
+            "  got      PARTIAL: Only 1/2 resources are READY",
+        ]
     )
