@@ -11,6 +11,9 @@ entry point), so a plugin package's tests need no conftest:
 - ``waypoint_project(config, plugins=(), autoload=False)``: a :class:`TemporaryProject`, a
   config file in a fresh directory and the real ``waypoint-hooks`` command to run on it.
 
+It also collects ``*.health.yaml`` files as tests: cases of what a status policy makes of
+resources (:mod:`waypoint_hooks.health_cases`).
+
 The framework is imported inside the fixtures and methods, not here: pytest imports this
 module at the start of every run of every project that has waypoint-hooks installed. It is one
 module, over 400 lines, because a ``pytest11`` entry point names one module, and its fixtures,
@@ -521,3 +524,12 @@ def waypoint_project(tmp_path: Path) -> Callable[..., TemporaryProject]:
         return TemporaryProject(directory, config, plugins=plugins, autoload=autoload)
 
     return create
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """A ``*.health.yaml`` file's expected-health cases, one test each."""
+    if not file_path.name.endswith(".health.yaml"):
+        return None
+    from .health_cases import HealthFile
+
+    return HealthFile.from_parent(parent, path=file_path)

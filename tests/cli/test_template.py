@@ -234,6 +234,7 @@ def test_the_installed_plugin_is_found_through_its_entry_point(
         "kinds": kinds,
         "hooks": hooks,
         "source": "entry-point",
+        "requires": "waypoint-hooks>=0.1",
         "error": None,
     }
     assert by_name["filepath"]["source"] == "builtin"

@@ -464,7 +464,7 @@ def test_an_unknown_top_level_key_suggests_a_close_match() -> None:
     error = error_of('project = "demo"\n' + MINIMAL_APP + 'aps "x" {\n}\n')
     assert str(error) == (
         'waypoint.hcl:7: unknown key "aps" at the top level; did you mean "app"? '
-        "Allowed: project, status, app, notify, maintenance"
+        "Allowed: project, status, app, notify, maintenance, plugin"
     )
 
 

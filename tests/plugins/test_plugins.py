@@ -257,7 +257,16 @@ def test_kinds_follow_from_the_hooks_implemented(
 def test_plugins_json_has_exactly_the_documented_keys() -> None:
     manager = PluginManager.load(autoload=False)
     entry = manager.get("filepath").to_json()
-    assert set(entry) == {"name", "version", "distribution", "kinds", "hooks", "source", "error"}
+    assert set(entry) == {
+        "name",
+        "version",
+        "distribution",
+        "kinds",
+        "hooks",
+        "source",
+        "requires",
+        "error",
+    }
     assert entry["kinds"] == ["platform", "release_manager"]
     assert "platform_status_func" in entry["hooks"]
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from .. import __version__
+from .docs import docs as docs_command
 from .output import json_stdout, print_json, print_json_streamed, show_status, style, width
 from .params import DURATION, Command, apps_argument
 from .session import (
@@ -91,8 +92,9 @@ def _workspace(_: click.Context, __: click.Parameter, value: str) -> str:
 @click.option(
     "-v",
     "--verbose",
-    is_flag=True,
-    help="Show what plugins log at info level, and tracebacks of unexpected errors.",
+    count=True,
+    help="Show what plugins log at info level, and tracebacks of unexpected errors; -vv also "
+    "traces every hook call on stderr (env WAYPOINT_HOOKS_TRACE=1).",
 )
 @click.version_option(__version__, "--version", prog_name="waypoint-hooks")
 @click.pass_context
@@ -103,7 +105,7 @@ def main(
     workspace: str,
     plugin_specs: tuple[str, ...],
     no_color: bool,
-    verbose: bool,
+    verbose: int,
 ) -> None:
     """Deploy apps, release them and report their health, with plugins.
 
@@ -113,12 +115,14 @@ def main(
     """
     from ..plugins.logs import log_to_stderr
     from ..plugins.signals import STOP
+    from ..plugins.tracing import trace_to_stderr
 
     ctx.with_resource(STOP.handling())
 
     color = not no_color and not os.environ.get("NO_COLOR")
-    ctx.obj = Session(config, state, workspace, plugin_specs, color, verbose)
-    ctx.call_on_close(log_to_stderr(verbose))
+    ctx.obj = Session(config, state, workspace, plugin_specs, color, verbose > 0)
+    ctx.call_on_close(log_to_stderr(verbose > 0))
+    ctx.call_on_close(trace_to_stderr(verbose > 1))
 
 
 @main.command()
@@ -141,6 +145,9 @@ def plugins(session: Session, json_output: bool) -> None:
         for line in _render.plugins_table(found):
             click.echo(line)
     sys.exit(NOT_READY if any(plugin.error for plugin in found) else READY)
+
+
+main.add_command(docs_command)
 
 
 #: Options of one phase command beyond its apps (and pruning's).

@@ -23,7 +23,7 @@ class Command(click.Command):
             if option is None:
                 raise
             name = exc.option_name
-            value = "" if option.is_flag else f" {option.metavar}"
+            value = "" if option.is_flag or option.count else f" {option.metavar}"
             usage = f"{ctx.find_root().info_name} {name}{value} {ctx.info_name}"
             hint = f"{name} is a global option: it goes before the command, as in `{usage}`."
             raise click.NoSuchOption(name, f"{exc.message} {hint}", ctx=ctx) from None

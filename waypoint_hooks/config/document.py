@@ -24,7 +24,7 @@ from ..errors import ConfigFileError
 from ..model.aggregate import OPTIONS, inherit_options
 from ..model.codec import MISFITS, Problem, converter, problems
 from ..model.limits import ReportLimits
-from .project import HELP, Maintenance, Notify, Project, StatusSettings
+from .project import HELP, Maintenance, Notify, PluginPin, Project, StatusSettings
 from .reader import Attribute, Block, Body, Cache, Shape, decode, read_hcl, read_json
 
 __all__ = ["CONFIG_NAMES", "MAX_CONFIG_BYTES", "find_config", "load_config"]
@@ -123,7 +123,7 @@ _APP: Final = Shape(
 )
 
 
-def _written_keys(cls: type[Notify] | type[Maintenance]) -> tuple[str, ...]:
+def _written_keys(cls: type[Notify] | type[Maintenance] | type[PluginPin]) -> tuple[str, ...]:
     """The fields of a labelled block written as its attributes: all but the label, the line
     and the ``use`` block."""
     return tuple(f.name for f in attrs.fields(cls) if f.name not in ("name", "line", "use"))
@@ -131,6 +131,7 @@ def _written_keys(cls: type[Notify] | type[Maintenance]) -> tuple[str, ...]:
 
 _NOTIFY: Final = Shape(attributes=_written_keys(Notify), blocks={"use": (1, _SETTINGS)})
 _MAINTENANCE: Final = Shape(attributes=_written_keys(Maintenance))
+_PLUGIN: Final = Shape(attributes=_written_keys(PluginPin))
 _TOP: Final = Shape(
     attributes=("project",),
     blocks={
@@ -138,10 +139,16 @@ _TOP: Final = Shape(
         "app": (1, _APP),
         "notify": (1, _NOTIFY),
         "maintenance": (1, _MAINTENANCE),
+        "plugin": (1, _PLUGIN),
     },
 )
 #: What a problem's first step is about, as its message names it: ``app "web": ...``.
-_OWNERS: Final = {".apps": "app", ".notify": "notify", ".maintenance": "maintenance"}
+_OWNERS: Final = {
+    ".apps": "app",
+    ".notify": "notify",
+    ".maintenance": "maintenance",
+    ".plugins": "plugin",
+}
 
 # A template sequence, escaped (doubled) or not; tried left to right as HCL's scanner does.
 _TEMPLATE: Final = re.compile(r"\$\$\{|%%\{|\$\{|%\{")
@@ -240,6 +247,7 @@ class _Document:
             "maintenance": self._labelled(
                 members, "maintenance", "the maintenance block's name", self._maintenance
             ),
+            "plugins": self._labelled(members, "plugin", "the plugin's name", self._plugin),
         }
         try:
             project = converter.structure(document, Project)
@@ -448,10 +456,16 @@ class _Document:
         return {"name": name, "line": block.line, "use": settings, **self._values(at, members)}
 
     def _maintenance(self, block: Block, name: str) -> dict[str, Any]:
-        prefix = f'maintenance "{name}": '
-        at = (".maintenance", f"[{name}]")
+        return self._attributes_only(block, name, "maintenance", _MAINTENANCE)
+
+    def _plugin(self, block: Block, name: str) -> dict[str, Any]:
+        return self._attributes_only(block, name, "plugin", _PLUGIN)
+
+    def _attributes_only(self, block: Block, name: str, kind: str, shape: Shape) -> dict[str, Any]:
+        """A labelled block that holds attributes only (``maintenance``, ``plugin``)."""
+        at = (f".{'plugins' if kind == 'plugin' else kind}", f"[{name}]")
         self._note(at, block)
-        members = self._members(block.body, prefix, "in the maintenance block", _MAINTENANCE)
+        members = self._members(block.body, f'{kind} "{name}": ', f"in the {kind} block", shape)
         return {"name": name, "line": block.line, **self._values(at, members)}
 
     def _values(self, at: tuple[str, ...], members: _Members) -> dict[str, Any]:

@@ -32,6 +32,7 @@ __all__ = [
     "App",
     "Maintenance",
     "Notify",
+    "PluginPin",
     "Project",
     "StatusSettings",
     "Use",
@@ -249,6 +250,34 @@ class Maintenance:
         return self.apps is None or app in self.apps
 
 
+def _specifier(_: object, __: attrs.Attribute[str], value: str) -> None:
+    # Imported here: only a config that pins a plugin needs it.
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        SpecifierSet(value)
+    except InvalidSpecifier:
+        raise ValueError("not a version specifier") from None
+
+
+@final
+@attrs.frozen
+class PluginPin:
+    """A ``plugin "NAME"`` block: the versions of the plugin's distribution the project
+    works with (pytest's ``required_plugins``)."""
+
+    name: str = attrs.field(validator=_named("the plugin's name"))
+    line: int | None = attrs.field(eq=False)
+    #: A version specifier, as pip takes it: ``">=1.2,<2"``.
+    version: str = attrs.field(
+        validator=_specifier,
+        metadata={
+            HELP: "version is the versions of the plugin's distribution that this project works "
+            'with, as pip writes them: version = ">=1.2,<2"'
+        },
+    )
+
+
 def _not_empty(_: object, __: attrs.Attribute[str], value: str) -> None:
     if not value:
         raise ValueError("must not be empty")
@@ -272,6 +301,8 @@ class Project:
     #: In file order.
     notify: Mapping[str, Notify] = attrs.field(factory=dict)
     maintenance: Mapping[str, Maintenance] = attrs.field(factory=dict)
+    #: The ``plugin`` blocks, by the plugin's name.
+    plugins: Mapping[str, PluginPin] = attrs.field(factory=dict)
 
     def select(self, names: Sequence[str]) -> list[App]:
         """The apps named (all of them when none is), in the config's order, each once;

@@ -8,7 +8,7 @@ from collections.abc import Collection
 
 from ..errors import ConfigError, ConfigFileError, PluginError, describe
 from ..plugins.components import NOTIFIER, PLATFORM, RELEASE_MANAGER, Component
-from ..plugins.manager import PluginManager
+from ..plugins.manager import Plugin, PluginManager
 from .project import Project, Use
 
 __all__ = ["check_plugins"]
@@ -43,14 +43,19 @@ def _check_use(
     plugins: PluginManager,
 ) -> None:
     names = [plugin.name for plugin in plugins.plugins]
-    if use.plugin in names and plugins.plugin(use.plugin).error is not None:
-        return
+    if use.plugin in names:
+        plugin = plugins.plugin(use.plugin)
+        if plugin.incompatible:
+            raise ConfigFileError(project.path, use.line, f"{where}: {plugin.error}")
+        if plugin.error is not None:
+            return
     try:
         plugins.get(use.plugin)
     except PluginError as exc:
         close = difflib.get_close_matches(use.plugin, names, n=1)
         todo = f'; did you mean "{close[0]}"?' if close else ""
         raise ConfigFileError(project.path, use.line, f"{where}: {exc}{todo}") from None
+    _check_pin(project, where, plugins.plugin(use.plugin))
     if not plugins.implements(use.plugin, component.required):
         raise ConfigFileError(
             project.path,
@@ -66,6 +71,30 @@ def _check_use(
             _line(use, exc.problems[0][0]),
             f"{where}: {describe(exc.problems)}; change this use block to fit the plugin",
         ) from None
+
+
+def _check_pin(project: Project, where: str, plugin: Plugin) -> None:
+    """``plugin``'s version is one its ``plugin`` block pins, if the project pins it."""
+    pin = project.plugins.get(plugin.name)
+    if pin is None:
+        return
+    # Imported here: only a project that pins a plugin needs it.
+    from packaging.specifiers import SpecifierSet
+
+    if plugin.version is None:
+        installed = f"it is loaded from the module {plugin.value}, which has no version"
+        todo = "install its distribution instead"
+    elif SpecifierSet(pin.version).contains(plugin.version, prereleases=True):
+        return
+    else:
+        installed = f"{plugin.distribution} {plugin.version} is installed"
+        todo = f"pip install '{plugin.distribution}{pin.version}'"
+    raise ConfigFileError(
+        project.path,
+        pin.line,
+        f'plugin "{plugin.name}": this project works with versions "{pin.version}" of it, but '
+        f"{installed} ({where}); {todo}, or change the pin",
+    )
 
 
 def _line(use: Use, path: str) -> int | None:

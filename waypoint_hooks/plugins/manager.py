@@ -14,16 +14,19 @@ import inspect
 import os
 import typing
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, Literal, final
+from typing import TYPE_CHECKING, Any, Final, Literal, final
 
 import attrs
 import pluggy
 
-from .. import hookspecs
+from .. import __version__, hookspecs
 from ..errors import ConfigError, PluginError, StructureError, prefixed
 from ..model.codec import structure
 from .components import HOOKS, LIFECYCLES, kinds_of
 from .markers import PROJECT
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 __all__ = [
     "AUTOLOAD_ENV",
@@ -79,6 +82,11 @@ class Plugin:
     kinds: tuple[str, ...] = ()
     error: str | None = None
     module: object = attrs.field(default=None, repr=False)
+    #: What its distribution requires of waypoint-hooks (``waypoint-hooks>=1.2``), if anything.
+    requires: str | None = None
+    #: Its distribution requires a waypoint-hooks other than the one installed, so it is not
+    #: loaded: an app that uses it cannot run at all (a config error), not just fail once.
+    incompatible: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The object ``plugins --json`` prints for this plugin."""
@@ -89,6 +97,7 @@ class Plugin:
             "kinds": list(self.kinds),
             "hooks": list(self.hooks),
             "source": self.source,
+            "requires": self.requires,
             "error": self.error,
         }
 
@@ -109,16 +118,17 @@ def discover(specs: PluginSpecs = NO_SPECS, autoload: bool | None = None) -> lis
     if autoload is None:
         autoload = os.environ.get(AUTOLOAD_ENV, "") in ("", "0")
     found: dict[str, Plugin] = {}
-    # Each distribution's name and version, read once however many plugins it provides:
-    # each read parses its whole metadata file.
-    named: dict[importlib.metadata.Distribution, tuple[str, str]] = {}
+    # Each distribution's name, version and requirement of waypoint-hooks, read once however
+    # many plugins it provides: each read parses its whole metadata file.
+    named: dict[importlib.metadata.Distribution, tuple[str, str, str | None, bool]] = {}
     for entry_point in importlib.metadata.entry_points(group=PROJECT):
         dist = entry_point.dist
-        dist_name = version = None
+        dist_name = version = requires = None
+        compatible = True
         if dist is not None:
             if dist not in named:
-                named[dist] = (dist.metadata["Name"], dist.version)
-            dist_name, version = named[dist]
+                named[dist] = (dist.metadata["Name"], dist.version, *_requirement(dist))
+            dist_name, version, requires, compatible = named[dist]
         builtin = dist_name is not None and _normal(dist_name) == _DISTRIBUTION
         if entry_point.name in specs.blocked or not (builtin or autoload):
             continue
@@ -128,7 +138,15 @@ def discover(specs: PluginSpecs = NO_SPECS, autoload: bool | None = None) -> lis
             "builtin" if builtin else "entry-point",
             dist_name,
             version,
+            requires=requires,
         )
+        if not compatible:
+            plugin.incompatible = True
+            plugin.error = (
+                f"{dist_name} {version} requires {requires}, but waypoint-hooks {__version__} "
+                f"is installed (pip was bypassed, or told not to check); install a version of "
+                f"{dist_name} made for waypoint-hooks {__version__}"
+            )
         earlier = found.get(entry_point.name)
         if earlier is not None:
             # Same name twice: neither can be trusted to be the one the config means.
@@ -144,6 +162,29 @@ def discover(specs: PluginSpecs = NO_SPECS, autoload: bool | None = None) -> lis
         if name not in specs.blocked:
             found[name] = Plugin(name, module, "cli")
     return list(found.values())
+
+
+def _requirement(dist: importlib.metadata.Distribution) -> tuple[str | None, bool]:
+    """What ``dist`` requires of waypoint-hooks, as written, and whether the installed one
+    meets it: pip checks that when it installs, but a ``--no-deps`` install, an upgrade of
+    waypoint-hooks alone, or a copied site-packages does not."""
+    if _normal(dist.metadata["Name"]) == _DISTRIBUTION:
+        return None, True
+    # Imported here: only a distribution with requirements needs it.
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for line in dist.requires or ():
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue  # pip would not have installed it; its other requirements are not ours
+        if _normal(requirement.name) != _DISTRIBUTION:
+            continue
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue  # an extra's requirement, or another platform's
+        written = f"{requirement.name}{requirement.specifier}"
+        return written, requirement.specifier.contains(__version__, prereleases=True)
+    return None, True
 
 
 def _normal(name: str) -> str:
@@ -197,10 +238,11 @@ def _argument_types(function: Any) -> dict[str, type | None]:
     if not names:
         return {}
     hints = typing.get_type_hints(function)
-    return {name: _structured_type(hints.get(name)) for name in names}
+    return {name: structured_type(hints.get(name)) for name in names}
 
 
-def _structured_type(annotation: object) -> type | None:
+def structured_type(annotation: object) -> type | None:
+    """``annotation``, if a value is structured into it: an attrs class or a dataclass."""
     # Only classes with fields are structured; dict, Mapping, Any and the rest get the value.
     if isinstance(annotation, type) and (
         attrs.has(annotation) or dataclasses.is_dataclass(annotation)

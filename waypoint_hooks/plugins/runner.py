@@ -22,6 +22,7 @@ from .isolation import invoke_isolated
 from .manager import PluginManager
 from .request import HookRequest
 from .signals import STOP
+from .tracing import traced
 from .workers import run_abandoning
 
 __all__ = ["FAILURES", "Checked", "Failure", "Runner", "StatusCheck"]
@@ -179,9 +180,9 @@ class Runner:
         call = self.plugins.call(request.hook, request.plugin)
         try:
             if request.isolate:
-                return await invoke_isolated(call, self.plugins, request)
+                return await traced(request, invoke_isolated(call, self.plugins, request))
             arguments = request.arguments(request.context())
-            return await invoke(call, arguments, request.timeout, key=key)
+            return await traced(request, invoke(call, arguments, request.timeout, key=key))
         except HookFailed as exc:
             if self.on_failure is not None:
                 self.on_failure(exc)
