@@ -21,6 +21,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner, Result
+from helpers_http import free_port
 from hostile import harness
 
 from waypoint_hooks.cli.commands import main
@@ -989,6 +990,9 @@ def _subprocess_env(project: Project) -> dict[str, str]:
 def test_the_installed_console_script_runs_the_demo_and_destroys_it(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
     shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "demo", demo)
+    # The demo's server on a free port: 8765 may be another run's (a second suite beside this).
+    config = demo / "waypoint.hcl"
+    config.write_text(config.read_text().replace("8765", str(free_port())))
     env = {**os.environ, AUTOLOAD_ENV: "1"}
     env.pop("WAYPOINT_HOOKS_STATE", None)
     up = subprocess.run(

@@ -257,7 +257,13 @@ class Measured:
     stderr: str
 
 
-def measure(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None) -> Measured:
+def measure(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = GUARD,
+) -> Measured:
     """Run the console script with ``args`` under a small Python parent that measures its
     peak memory; stdout is counted, not kept, so that any amount of it costs nothing here."""
     done = subprocess.run(
@@ -266,7 +272,7 @@ def measure(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = N
         env=dict(env) if env is not None else script_env(),
         capture_output=True,
         text=True,
-        timeout=GUARD,
+        timeout=timeout,
         check=True,
     )
     return Measured(**json.loads(done.stdout))
