@@ -34,6 +34,7 @@ __all__ = [
     "uptime_csv",
     "uptime_json",
     "uptime_rows",
+    "window_uptimes",
 ]
 
 #: The most steps one range asks for (400 days of hours).
@@ -90,18 +91,24 @@ def read_span(step: str | None, start: str | None, end: str | None, now: datetim
     if step not in (None, "hour", "day"):
         raise ValueError(f"step must be hour or day; got {step!r}")
     unit: Step = "hour" if step == "hour" else "day"
-    size = STEPS[unit]
     last = _moment("to", end, now) if end is not None else now
     first = _moment("from", start, now) if start is not None else last - _DEFAULT_BACK[unit]
-    # Whole steps: from the start of the first, to the end of the last (not past the current).
+    span = _covering(unit, first, last, now)
+    if span.end <= span.start:
+        raise ValueError(f"from must be before to; got from {start!r} and to {end!r}")
+    if (micros(span.end) - micros(span.start)) // STEPS[unit] > MOST_STEPS:
+        raise ValueError(f"a range is at most {MOST_STEPS} steps of one {unit}; ask for less")
+    return span
+
+
+def _covering(step: Step, first: datetime, last: datetime, now: datetime) -> Span:
+    """Whole steps: from the start of ``first``'s, to the end of ``last``'s (not past the
+    current step)."""
+    size = STEPS[step]
     low = micros(first) - micros(first) % size
     high = min(micros(last), micros(now))
     high = high - high % size + (size if high % size else 0)
-    if high <= low:
-        raise ValueError(f"from must be before to; got from {start!r} and to {end!r}")
-    if (high - low) // size > MOST_STEPS:
-        raise ValueError(f"a range is at most {MOST_STEPS} steps of one {unit}; ask for less")
-    return Span(unit, time(low), time(high))
+    return Span(step, time(low), time(high))
 
 
 @final
@@ -155,6 +162,55 @@ def uptime_rows(
                 )
             )
     return rows
+
+
+def window_uptimes(
+    state: State,
+    app: str,
+    workspace: str,
+    gap: float,
+    windows: Sequence[timedelta],
+    now: datetime,
+) -> list[dict[str, float | None]]:
+    """For each of ``windows`` (a time before ``now``), ``app``'s uptime of each kind it has
+    data of then: the share of the known time that was READY over the whole steps covering
+    the window, hours for a window of a day or less and days for a longer one, exactly as
+    the rows of :func:`uptime_rows` from the window's start to ``now`` add up. One read of
+    the roll-ups and the kept reports for each step, over the longest window of that step;
+    a report holds at most ``gap`` seconds."""
+    covering = [
+        _covering("hour" if window <= _DEFAULT_BACK["hour"] else "day", now - window, now, now)
+        for window in windows
+    ]
+    widest: dict[Step, Span] = {}
+    for span in covering:
+        if span.step not in widest or span.start < widest[span.step].start:
+            widest[span.step] = span
+    found = {
+        step: state.rollups.span(
+            app,
+            workspace,
+            step,
+            micros(span.start),
+            micros(span.end),
+            micros(now),
+            round(gap * 1e6),
+        )
+        for step, span in widest.items()
+    }
+    shares = []
+    for span in covering:
+        totals: dict[str, Tally] = {}
+        for (kind, start), tally in found[span.step].items():
+            if start >= micros(span.start):
+                totals.setdefault(kind, Tally()).add(tally)
+        shares.append({kind: _ready_share(tally) for kind, tally in sorted(totals.items())})
+    return shares
+
+
+def _ready_share(tally: Tally) -> float | None:
+    known = sum(tally.held)
+    return tally.held[Health.READY.value] / known if known else None
 
 
 def uptime_json(

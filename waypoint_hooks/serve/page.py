@@ -3,8 +3,11 @@ the overview of every app (its health, "down for", uptime and a day's timeline) 
 app's own page (each version's timeline and response times on a time axis, its resources,
 incidents, alerts and maintenance windows in force, and a check-now button); and the badges.
 
-Uptime is a share of *time* (:mod:`.timeline`), the same figure everywhere it is shown, with
-the same two decimals. Every text from a plugin or a platform is escaped by Jinja2's
+Uptime is a share of *time* (:mod:`.timeline`), the same two decimals everywhere. An app's
+uptime over 24 h, 7 d and 30 d is read from its hourly and daily roll-ups and the reports it
+still keeps (:func:`~waypoint_hooks.checking.uptime.window_uptimes`), as
+``GET /api/apps/{app}/uptime`` gives it, never from every report: of its deployments and of
+its releases, the lower of the two. Every text from a plugin or a platform is escaped by Jinja2's
 autoescaping (and stripped of control characters, as the terminal's are); the pictures are
 SVG drawn here (:mod:`.svg`); the page runs no inline script, which the service's
 Content-Security-Policy forbids anyway.
@@ -15,7 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, final
 
@@ -26,6 +29,7 @@ from markupsafe import Markup
 from ..alerts.machine import in_maintenance
 from ..checking import documents
 from ..checking.checker import AppStatus
+from ..checking.uptime import window_uptimes
 from ..config.project import Maintenance
 from ..model.health import Health
 from ..model.report import StatusReport
@@ -44,7 +48,6 @@ from .timeline import (
     incidents,
     spans,
     stale_after,
-    uptime,
     worst,
 )
 
@@ -56,12 +59,15 @@ UPTIME_WINDOWS: Final = (
     ("7 d", "uptime-7d", timedelta(days=7)),
     ("30 d", "uptime-30d", timedelta(days=30)),
 )
-#: The longest window: how far back the page reads.
+#: How far back an app's own page reads its reports (for incidents).
 _HISTORY: Final = UPTIME_WINDOWS[-1][2]
 #: The window of the timelines and the response-time charts.
 _TIMELINE: Final = timedelta(days=1)
-#: The most reports of an app, of each kind, read for its uptime and for its own page.
+#: The most reports of an app, of each kind, read for its own page and for a timeline.
 _REPORTS: Final = 10_000
+#: How many reports a timeline reads for each interval of its day: a check every interval,
+#: and as many again made by hand (``status``) or by other instances.
+_PER_INTERVAL: Final = 2
 #: How many of an app's alerts its page lists.
 _ALERTS: Final = 10
 #: How long the page waits before it fetches itself again, at least and at most (seconds).
@@ -199,7 +205,7 @@ class Page:
         label, window = next(
             (label, window) for label, name, window in UPTIME_WINDOWS if name == which
         )
-        share = uptime(self._spans(row, interval, now), now - window, now)
+        (share,) = self._uptimes(row, interval, now, [window])
         colour = svg.COLOURS[
             None if share is None else Health.READY if share >= 0.99 else Health.DOWN
         ]
@@ -219,66 +225,76 @@ class Page:
             "windows": [label for label, _, _ in UPTIME_WINDOWS],
         }
 
-    def _spans(self, row: AppStatus, interval: float, now: datetime) -> list[Span]:
-        """The app's spans over the longest window: those of each kind, of all its versions
-        (its uptime is the app's, across deployments), combined. Nothing is known of an app
-        with nothing live."""
+    def _uptimes(
+        self, row: AppStatus, interval: float, now: datetime, windows: Sequence[timedelta]
+    ) -> list[float | None]:
+        """The app's uptime over each of ``windows``, of all its versions (the app's, across
+        deployments): the lower of its deployments' and its releases' (an app is up at most
+        as long as the less up of the two), as the uptime API gives each. Nothing is known
+        of an app with nothing live."""
         if row.deployment is None and row.release is None:
-            return []
-        stale = stale_after(interval)
-        kinds = []
-        for kind in _KINDS:
-            healths = self.state.reports.healths(row.app, self.workspace, kind, _REPORTS)
-            samples = [
-                Sample(at, health) for at, health in reversed(healths) if at >= now - _HISTORY
-            ]
-            if samples:
-                kinds.append(spans(samples, now, stale))
-        return combine(kinds) if kinds else []
+            return [None for _ in windows]
+        found = window_uptimes(
+            self.state,
+            row.app,
+            self.workspace,
+            stale_after(interval).total_seconds(),
+            windows,
+            now,
+        )
+        return [
+            min((share for share in kinds.values() if share is not None), default=None)
+            for kinds in found
+        ]
 
     def _summary(self, row: AppStatus, interval: float, now: datetime) -> dict[str, Any]:
-        found = self._spans(row, interval, now)
         start = now - _TIMELINE
+        healths = {
+            kind: self.state.reports.healths(
+                row.app,
+                self.workspace,
+                kind,
+                min(_REPORTS, math.ceil(_PER_INTERVAL * _TIMELINE.total_seconds() / interval)),
+            )
+            for kind in _KINDS
+        }
+        found = self._day(row, healths, stale_after(interval), now)
+        shares = self._uptimes(row, interval, now, [window for _, _, window in UPTIME_WINDOWS])
         return {
             "name": row.app,
             "cells": [
-                self._cell(row.app, "deployment", row.deployment, row.deployment_report, now),
-                self._cell(row.app, "release", row.release, row.release_report, now),
+                _cell("deployment", row.deployment, row.deployment_report, healths, now),
+                _cell("release", row.release, row.release_report, healths, now),
             ],
             "notes": list(documents.notes(row, self.workspace)),
-            "uptime": [
-                percent(uptime(found, now - window, now)) for _, _, window in UPTIME_WINDOWS
-            ],
+            "uptime": [percent(share) for share in shares],
             "timeline": Markup(
                 svg.timeline(found, start, now, f"{row.app}: health over the last 24 hours")
             ),
         }
 
-    def _cell(
-        self,
-        app: str,
-        kind: TargetKind,
-        record: Record | None,
-        report: StatusReport | None,
+    @staticmethod
+    def _day(
+        row: AppStatus,
+        healths: Mapping[TargetKind, Sequence[tuple[datetime, Health]]],
+        stale: timedelta,
         now: datetime,
-    ) -> dict[str, Any]:
-        health = None if report is None else report.health
-        cell = {
-            "kind": kind,
-            "version": "" if record is None else f"v{record.sequence}",
-            "label": "-" if health is None else documents.LABELS[health],
-            "health": "NONE" if health is None else health.name,
-            "checked": "-"
-            if report is None
-            else documents.humanize_age(report.generated_time, now),
-            "for": "",
-        }
-        if health is not None and health is not Health.READY:
-            # How long: from the first report of the run it is in, by the healths alone.
-            healths = self.state.reports.healths(app, self.workspace, kind, _REPORTS)
-            run = list(itertools.takewhile(lambda pair: pair[1] is not Health.READY, healths))
-            cell["for"] = f"for {length(now - run[-1][0])}" if run else ""
-        return cell
+    ) -> list[Span]:
+        """The app's spans over the last day: those of each kind, of all its versions,
+        combined (READY while every target known then is). Nothing is known of an app with
+        nothing live."""
+        if row.deployment is None and row.release is None:
+            return []
+        kinds = []
+        for kind in _KINDS:
+            samples = [
+                Sample(at, health)
+                for at, health in reversed(healths[kind])
+                if at >= now - _TIMELINE
+            ]
+            if samples:
+                kinds.append(spans(samples, now, stale))
+        return combine(kinds) if kinds else []
 
     def _target(
         self,
@@ -329,6 +345,29 @@ class Page:
         for _, samples in found.values():
             samples.reverse()
         return found
+
+
+def _cell(
+    kind: TargetKind,
+    record: Record | None,
+    report: StatusReport | None,
+    healths: Mapping[TargetKind, Sequence[tuple[datetime, Health]]],
+    now: datetime,
+) -> dict[str, Any]:
+    health = None if report is None else report.health
+    cell = {
+        "kind": kind,
+        "version": "" if record is None else f"v{record.sequence}",
+        "label": "-" if health is None else documents.LABELS[health],
+        "health": "NONE" if health is None else health.name,
+        "checked": "-" if report is None else documents.humanize_age(report.generated_time, now),
+        "for": "",
+    }
+    if health is not None and health is not Health.READY:
+        # How long: from the first report of the run it is in (of those a timeline reads).
+        run = list(itertools.takewhile(lambda pair: pair[1] is not Health.READY, healths[kind]))
+        cell["for"] = f"for {length(now - run[-1][0])}" if run else ""
+    return cell
 
 
 def _recent(stored: Iterator[StoredReport], since: datetime) -> Iterator[StoredReport]:

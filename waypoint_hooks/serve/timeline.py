@@ -1,18 +1,18 @@
 """What a target's stored reports say over time (DESIGN §14, "the page people keep open"):
-the spans of time each health held, with the gaps where nothing was known; uptime as a share
-of *time* over those spans; and incidents, each non-READY period.
+the spans of time each health held, with the gaps where nothing was known, which the
+timelines draw; and incidents, each non-READY period. Uptime, a share of that time, is read
+from roll-ups and kept reports alike (:func:`~waypoint_hooks.checking.uptime.window_uptimes`).
 
 A report stands for its target's health from the moment it was made until the next report,
 but no longer than ``stale`` (two of the app's intervals): past that, nothing is known, and
-that gap is shown and left out of uptime rather than counted as up or down. Everything here
-is computed from :class:`Span` lists, so that hourly and daily roll-ups (time per health) can
-feed :func:`uptime` as spans of their own.
+that gap is shown and left out of uptime rather than counted as up or down, as the roll-ups
+do.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final, final
 
@@ -28,7 +28,6 @@ __all__ = [
     "incidents",
     "spans",
     "stale_after",
-    "uptime",
     "worst",
 ]
 
@@ -141,21 +140,6 @@ def combine(targets: Sequence[Sequence[Span]]) -> list[Span]:
 def worst(healths: Sequence[Health]) -> Health | None:
     """The worst of ``healths``; ``None`` for none."""
     return min(healths, key=_WORST_FIRST.index) if healths else None
-
-
-def uptime(spans_: Iterable[Span], start: datetime, end: datetime) -> float | None:
-    """The share of the known time between ``start`` and ``end`` that was READY, from 0 to 1;
-    ``None`` when nothing is known of that time."""
-    known = ready = 0.0
-    for span in spans_:
-        if span.health is None:
-            continue
-        overlap = (min(end, span.end) - max(start, span.start)).total_seconds()
-        if overlap > 0:
-            known += overlap
-            if span.health is Health.READY:
-                ready += overlap
-    return None if known == 0 else ready / known
 
 
 def incidents(samples: Sequence[Sample]) -> list[Incident]:

@@ -1,0 +1,89 @@
+"""The overview's and the badges' uptime (DESIGN §14) read from roll-ups and kept reports, over a
+real SQLite state: the same figures as ``GET /api/apps/{app}/uptime`` gives for the same windows
+(hours for 24 h, days for 7 and 30 d), the lower of the deployment's and the release's."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+from typing import cast
+
+from helpers_state import store_reports
+
+from waypoint_hooks import Health, StatusReport, finalize
+from waypoint_hooks.checking.checker import AppStatus
+from waypoint_hooks.checking.uptime import read_span, uptime_rows
+from waypoint_hooks.config.project import App
+from waypoint_hooks.serve.page import Page, percent
+from waypoint_hooks.state.database import Database
+from waypoint_hooks.state.records import Record
+from waypoint_hooks.state.reports import Retention
+from waypoint_hooks.state.store import State
+
+NOW = datetime(2024, 5, 20, 12, 34, 56, tzinfo=timezone.utc)
+INTERVAL = 1800.0
+
+
+def _target(state: State, kind: str) -> Record:
+    def write(tx: Database) -> Record:
+        begun = state.records.begin(tx, kind, "web", "default", "p")  # type: ignore[arg-type]
+        return state.records.complete(tx, begun, {})
+
+    return state.write(write)
+
+
+def _history(state: State, record: Record, days: int, down: set[int]) -> None:
+    """A report every half hour for ``days`` before NOW (DOWN at the steps in ``down``, and
+    none for five hours two days ago); all but the newest 20 rolled up."""
+    steps = [step for step in range(days * 48) if not 48 * days - 96 <= step < 48 * days - 86]
+    reports = [
+        finalize(
+            StatusReport(
+                health=Health.DOWN if step in down else Health.READY,
+                generated_time=NOW - timedelta(days=days) + timedelta(seconds=step * INTERVAL),
+            ),
+            "p",
+        )
+        for step in steps
+    ]
+    store_reports(state, [(record, report) for report in reports], keep=Retention(20, 2 * INTERVAL))
+
+
+def _api(state: State, step: str, start: str) -> list[float | None]:
+    """The uptime of each kind over the rows the API gives for ``from=start``, lowest first."""
+    app = cast(App, SimpleNamespace(name="web", status=SimpleNamespace(interval=INTERVAL)))
+    rows = uptime_rows(state, app, "default", read_span(step, start, None, NOW), NOW)
+    shares = []
+    for kind in sorted({row.kind for row in rows}):
+        ready = sum(row.seconds["READY"] for row in rows if row.kind == kind)
+        known = sum(sum(row.seconds.values()) for row in rows if row.kind == kind)
+        shares.append(ready / known if known else None)
+    return sorted(shares, key=lambda share: -1 if share is None else share)
+
+
+def test_the_overview_gives_the_uptime_api_s_figures_the_lower_of_both_kinds(
+    state: State,
+) -> None:
+    deployment, release = _target(state, "deployment"), _target(state, "release")
+    _history(state, deployment, 40, down={5, 6, 900, 1900})
+    _history(state, release, 9, down={100, 101, 102, 400, 430})
+    row = AppStatus("web", deployment=deployment, release=release)
+    html = Page(state, "default").render("p", [(row, INTERVAL)], refresh=5.0, now=NOW)
+    shown = re.findall(r'<td class="uptime">([^<]*)</td>', html)
+    expected = [
+        percent(_api(state, step, start)[0])
+        for step, start in (("hour", "24h"), ("day", "7d"), ("day", "30d"))
+    ]
+    assert shown == expected
+    # Each window's figure is the lower of the two kinds', and they differ: the release's
+    # outages are in the last week, the deployment's older one only in 30 days.
+    assert len(set(shown)) == 3
+    assert _api(state, "day", "7d")[0] != _api(state, "day", "7d")[1]
+
+
+def test_an_app_with_nothing_live_shows_no_uptime(state: State) -> None:
+    deployment = _target(state, "deployment")
+    _history(state, deployment, 2, down=set())
+    html = Page(state, "default").render("p", [(AppStatus("web"), INTERVAL)], refresh=5.0, now=NOW)
+    assert re.findall(r'<td class="uptime">([^<]*)</td>', html) == ["-", "-", "-"]
