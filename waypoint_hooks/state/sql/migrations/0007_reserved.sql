@@ -1,2 +1,0 @@
--- Reserved: version 7 is another change's, made in parallel with the roll-ups of version 8.
--- It does nothing here; where that change is merged, its own 0007 replaces this file.
