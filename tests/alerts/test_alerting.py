@@ -3,7 +3,7 @@ maintenance holds and dependency suppression, on any series of healths."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 
 from hypothesis import given
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from waypoint_hooks import Duration, Health, StatusReport, finalize
 from waypoint_hooks.alerts.machine import Alerting, Checked, Key, Watch, in_maintenance, step
 from waypoint_hooks.config.project import FIRING_HEALTHS, Maintenance, Notify, Use
-from waypoint_hooks.model.alert import AlertState
+from waypoint_hooks.model.alert import Alert, AlertState
 
 START = datetime(2024, 3, 1, tzinfo=timezone.utc)
 
@@ -50,6 +50,15 @@ def run(
         watch, state = step(block, watch, health, moment)
         steps.append((watch, state))
     return steps
+
+
+def raise_alerts(
+    rules: Alerting, watches: Mapping[Key, Watch], items: Sequence[Checked]
+) -> tuple[dict[Key, Watch], list[Alert]]:
+    """The watches after ``items``, and the alerts raised (none under a silence here)."""
+    changed, raised = rules.raise_alerts(watches, items)
+    assert all(item.silence is None for item in raised)
+    return changed, [item.alert for item in raised]
 
 
 def sent(steps: Sequence[tuple[Watch, AlertState | None]]) -> list[AlertState]:
@@ -141,7 +150,7 @@ def test_previous_health_is_the_health_last_told_or_ready(
     watches: dict[Key, Watch] = {}
     last_told = Health.READY
     for health, at in zip(series, times(minutes), strict=False):
-        changed, alerts = rules.raise_alerts(watches, [checked("web", health, at)])
+        changed, alerts = raise_alerts(rules, watches, [checked("web", health, at)])
         watches.update(changed)
         for alert in alerts:
             assert alert.previous_health is last_told
@@ -158,7 +167,7 @@ def test_a_version_younger_than_its_start_grace_raises_nothing() -> None:
     told = []
     for minutes in (1, 2, 3):
         at = START + timedelta(minutes=minutes, seconds=-1)
-        changed, alerts = rules.raise_alerts(watches, [checked("web", Health.DOWN, at)])
+        changed, alerts = raise_alerts(rules, watches, [checked("web", Health.DOWN, at)])
         watches.update(changed)
         told.append([(alert.state, alert.since) for alert in alerts])
     assert told == [[], [], [("firing", START + timedelta(seconds=59))]]
@@ -233,7 +242,7 @@ def test_nothing_new_is_told_inside_a_window_and_what_fires_is_sent_after_it(
     rules = Alerting([block], [held])
     watches: dict[Key, Watch] = {}
     for health, at in zip(series, times(minutes), strict=False):
-        changed, alerts = rules.raise_alerts(watches, [checked("web", health, at)])
+        changed, alerts = raise_alerts(rules, watches, [checked("web", health, at)])
         watches.update(changed)
         (watch,) = changed.values()
         # What was told fired is told resolved at once, inside a window too.
@@ -259,7 +268,7 @@ def test_a_dependent_never_fires_while_its_dependency_fires(
     watches: dict[Key, Watch] = {}
     for at, (web, db) in zip(times([1] * len(rounds)), rounds, strict=True):
         # The dependent's report first: the machine takes dependencies first anyway.
-        changed, alerts = rules.raise_alerts(
+        changed, alerts = raise_alerts(rules, 
             watches, [checked("web", web, at), checked("db", db, at)]
         )
         watches.update(changed)
@@ -275,7 +284,7 @@ def test_a_dependent_never_fires_while_its_dependency_fires(
 def test_an_alert_says_what_happened_since_when_and_about_what() -> None:
     rules = Alerting([notify(send_on_resolved=True)])
     at = times([1, 1])
-    _, (fired,) = rules.raise_alerts({}, [checked("web", Health.DOWN, at[0])])
+    _, (fired,) = raise_alerts(rules, {}, [checked("web", Health.DOWN, at[0])])
     assert (fired.state, fired.notify, fired.app, fired.kind) == (
         "firing",
         "oncall",
@@ -285,7 +294,7 @@ def test_an_alert_says_what_happened_since_when_and_about_what() -> None:
     assert fired.message == "web deployment is DOWN: DOWN"
     assert fired.since == at[0]
     watches = {("web", "deployment", "web-1", "oncall"): Watch(1, 0, True, True, at[0], at[0])}
-    _, (resolved,) = rules.raise_alerts(watches, [checked("web", Health.READY, at[1])])
+    _, (resolved,) = raise_alerts(rules, watches, [checked("web", Health.READY, at[1])])
     assert (resolved.state, resolved.message, resolved.since) == (
         "resolved",
         "web deployment is READY again: READY",

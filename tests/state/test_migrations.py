@@ -66,6 +66,17 @@ ROWS: dict[str, dict[str, Any]] = {
         "renewed": 1_700_000_000_000_000,
         "lease_until": 1_700_000_030_000_000,
     },
+    "silences": {
+        "id": 4,
+        "workspace": "default",
+        "app": "web",
+        "kind": None,
+        "created": 1_700_000_000_000_000,
+        "expires": 1_700_007_200_000_000,
+        "comment": "upgrading the database",
+        "made_by": "ops@here",
+        "lifted": None,
+    },
     "checks": {
         "workspace": "default",
         "app": "web",

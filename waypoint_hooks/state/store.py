@@ -1,6 +1,6 @@
 """The state: one database (an SQLite file, or PostgreSQL: DESIGN §16) opened, upgraded and
-leased, and the four stores over it — records (DESIGN §12), reports, the alert outbox (§15)
-and the cluster (§16).
+leased, and the stores over it — records (DESIGN §12), reports, the alert outbox and the
+silences (§15), and the cluster (§16).
 
 Reads go through a store; every write is one transaction that the caller opens with
 :meth:`State.write` and hands to the stores' methods, so that what is written together is seen
@@ -25,6 +25,7 @@ from .outbox import Outbox
 from .records import Records
 from .reports import Reports
 from .schema import prepare
+from .silences import Silences
 
 __all__ = ["STATE_ENV", "State", "default_state_path"]
 
@@ -56,6 +57,7 @@ class State:
         "read_only",
         "records",
         "reports",
+        "silences",
         "where",
     )
 
@@ -72,6 +74,7 @@ class State:
         self.records: Final = Records(database, self.where)
         self.reports: Final = Reports(database, self.where)
         self.outbox: Final = Outbox(database, self.where)
+        self.silences: Final = Silences(database)
         self.cluster: Final = Cluster(database)
 
     @classmethod
