@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from typing import Literal
 
+import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,6 +15,7 @@ from waypoint_hooks import Duration, Health, StatusReport, finalize
 from waypoint_hooks.alerts.machine import Alerting, Checked, Key, Watch, in_maintenance, step
 from waypoint_hooks.config.project import FIRING_HEALTHS, Maintenance, Notify, Use
 from waypoint_hooks.model.alert import Alert, AlertState
+from waypoint_hooks.state.silences import Silence
 
 START = datetime(2024, 3, 1, tzinfo=timezone.utc)
 
@@ -300,3 +303,84 @@ def test_an_alert_says_what_happened_since_when_and_about_what() -> None:
         "web deployment is READY again: READY",
         at[0],
     )
+
+
+# --- silences --------------------------------------------------------------------------------
+
+silenced_flags = st.lists(st.booleans(), min_size=60, max_size=60)
+
+
+@given(notify_blocks, healths, gaps, holds, silenced_flags)
+def test_under_a_silence_only_a_resolved_is_sent_and_it_follows_every_firing_sent(
+    block: Notify,
+    series: list[Health],
+    minutes: list[int],
+    flags: list[tuple[bool, bool]],
+    silences: list[bool],
+) -> None:
+    """A silenced firing alert or reminder is raised (to be seen) but not sent: the trouble
+    is not announced, so once nothing holds or silences it, it is sent. A resolved of a
+    firing sent is sent under a silence too (Alertmanager #226), and only of one sent."""
+    watch, told = Watch(), []
+    # A silenced firing alert was raised for the trouble of now, which was not told since.
+    hushed = False
+    steps = zip(series, times(minutes), flags, silences, strict=False)
+    for health, at, (held, suppressed), silenced in steps:
+        before = watch
+        watch, state = step(
+            block, watch, health, at, held=held, suppressed=suppressed, silenced=silenced
+        )
+        if silenced and state in ("firing", "reminder"):
+            assert watch.announced == (state == "reminder")
+            assert watch.told == before.told  # nothing was told
+            if state == "firing":
+                assert not hushed  # once a trouble
+                hushed = True
+        elif state in ("firing", "resolved"):
+            told.append(state)
+        if not (held or suppressed or silenced):
+            assert watch.announced == watch.firing
+        if watch.announced or not watch.firing:
+            hushed = False
+    if block.send_on_resolved:
+        assert told == ["firing", "resolved"] * (len(told) // 2) + ["firing"] * (len(told) % 2)
+    else:
+        assert set(told) <= {"firing"}
+
+
+def silence(kind: Literal["deployment", "release"] | None = None) -> Silence:
+    return Silence(1, "default", "web", kind, START, START + timedelta(minutes=60))
+
+
+def test_a_silence_covers_its_app_and_kind_from_its_making_until_it_ends() -> None:
+    every_kind, releases = silence(), silence(kind="release")
+    inside, ending = START + timedelta(minutes=1), START + timedelta(minutes=60)
+    assert every_kind.covers("default", "web", "deployment", START)
+    assert every_kind.covers("default", "web", "release", inside)
+    assert not every_kind.covers("default", "web", "deployment", ending)
+    assert not every_kind.covers("default", "web", "deployment", START - timedelta(seconds=1))
+    assert not every_kind.covers("staging", "web", "deployment", inside)
+    assert not every_kind.covers("default", "db", "deployment", inside)
+    assert not releases.covers("default", "web", "deployment", inside)
+    lifted = attrs.evolve(every_kind, lifted=inside)
+    assert lifted.ends == inside
+    assert not lifted.covers("default", "web", "deployment", inside)
+
+
+def test_silenced_alerts_name_their_silence_and_the_resolved_of_a_sent_firing_is_sent() -> None:
+    rules = Alerting([notify(send_on_resolved=True, remind=Duration("1m"))])
+    quiet = silence()
+    at = times([1, 1, 1, 1])
+    # Told it fires before the silence was made; silenced since.
+    watches = {("web", "deployment", "web-1", "oncall"): Watch(1, 0, True, True, START, START)}
+    raised = []
+    for moment, health in zip(at, [Health.DOWN, Health.DOWN, Health.READY, Health.DOWN]):
+        changed, alerts = rules.raise_alerts(watches, [checked("web", health, moment)], [quiet])
+        watches.update(changed)
+        raised += [(item.alert.state, item.silence) for item in alerts]
+    assert raised == [
+        ("reminder", quiet),
+        ("reminder", quiet),
+        ("resolved", None),
+        ("firing", quiet),
+    ]
