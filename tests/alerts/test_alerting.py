@@ -271,8 +271,8 @@ def test_a_dependent_never_fires_while_its_dependency_fires(
     watches: dict[Key, Watch] = {}
     for at, (web, db) in zip(times([1] * len(rounds)), rounds, strict=True):
         # The dependent's report first: the machine takes dependencies first anyway.
-        changed, alerts = raise_alerts(rules, 
-            watches, [checked("web", web, at), checked("db", db, at)]
+        changed, alerts = raise_alerts(
+            rules, watches, [checked("web", web, at), checked("db", db, at)]
         )
         watches.update(changed)
         db_fires = watches[("db", "deployment", "db-1", "oncall")].firing
@@ -374,7 +374,7 @@ def test_silenced_alerts_name_their_silence_and_the_resolved_of_a_sent_firing_is
     # Told it fires before the silence was made; silenced since.
     watches = {("web", "deployment", "web-1", "oncall"): Watch(1, 0, True, True, START, START)}
     raised = []
-    for moment, health in zip(at, [Health.DOWN, Health.DOWN, Health.READY, Health.DOWN]):
+    for moment, health in zip(at, [Health.DOWN, Health.DOWN, Health.READY, Health.DOWN], strict=True):
         changed, alerts = rules.raise_alerts(watches, [checked("web", health, moment)], [quiet])
         watches.update(changed)
         raised += [(item.alert.state, item.silence) for item in alerts]

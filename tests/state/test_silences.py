@@ -44,7 +44,8 @@ def test_a_silence_is_kept_with_what_it_was_made_with_and_lifted_once(state: Sta
     # Another workspace's silence is not this one's to lift.
     assert written(state, state.silences.lift, "staging", made.id, T0) is None
     lifted = written(state, state.silences.lift, "default", made.id, T0 + timedelta(minutes=5))
-    assert lifted is not None and lifted.lifted == T0 + timedelta(minutes=5)
+    assert lifted is not None
+    assert lifted.lifted == T0 + timedelta(minutes=5)
     assert state.silences.in_force("default", T0 + timedelta(minutes=5)) == []
     assert state.silences.in_force("default", T0 + timedelta(minutes=4)) == [lifted]
     # Lifting again changes nothing: it ended when it was first lifted.
@@ -121,7 +122,7 @@ def test_a_firing_alert_raised_under_a_silence_is_recorded_not_sent(
 
 
 def test_the_resolved_of_a_firing_sent_is_sent_under_a_silence(state: State, web: Record) -> None:
-    (firing,) = store_reports(state, [(web, report(Health.DOWN, 1))], alerting=RULES)
+    store_reports(state, [(web, report(Health.DOWN, 1))], alerting=RULES)
     written(state, state.silences.add, "default", "web", "deployment", T0, T0 + HOUR)
     (resolved,) = store_reports(state, [(web, report(Health.READY, 2))], alerting=RULES)
     assert resolved.state == "resolved"

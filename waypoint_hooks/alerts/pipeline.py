@@ -24,7 +24,8 @@ def store_reports(
     """Store finalized reports, each about its record's target, in one transaction (with
     ``keep``, pruning each target's history to its newest ``keep``); with ``alerting``, run
     them through the alert state machine in the same transaction. Returns the alerts raised
-    to be sent (not those raised silenced). A report of a target destroyed meanwhile is not stored and raises nothing."""
+    to be sent (not those raised silenced). A report of a target destroyed meanwhile is not
+    stored and raises nothing."""
     batch = state.reports.prepare(reports)
 
     def write(tx: Database) -> list[Alert]:

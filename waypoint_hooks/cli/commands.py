@@ -31,6 +31,7 @@ from .session import (
     pass_session,
     read_project,
 )
+from .silences import silence, silences, unsilence
 
 if TYPE_CHECKING:
     from ..config.project import Project
@@ -421,6 +422,11 @@ def alerts(session: Session, json_output: bool, limit: int) -> None:
             lines = _render.alerts_table(stored, style=style(session), width=width(), empty=empty)
             for line in lines:
                 click.echo(line)
+
+
+main.add_command(silence)
+main.add_command(silences)
+main.add_command(unsilence)
 
 
 @main.command("new-plugin")

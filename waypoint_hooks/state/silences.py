@@ -114,6 +114,4 @@ class Silences:
 def _silence(row: Any) -> Silence:
     id, workspace, app, kind, created, expires, comment, made_by, lifted = row
     ended = None if lifted is None else time(lifted)
-    return Silence(
-        id, workspace, app, kind, time(created), time(expires), comment, made_by, ended
-    )
+    return Silence(id, workspace, app, kind, time(created), time(expires), comment, made_by, ended)
