@@ -374,7 +374,8 @@ def test_silenced_alerts_name_their_silence_and_the_resolved_of_a_sent_firing_is
     # Told it fires before the silence was made; silenced since.
     watches = {("web", "deployment", "web-1", "oncall"): Watch(1, 0, True, True, START, START)}
     raised = []
-    for moment, health in zip(at, [Health.DOWN, Health.DOWN, Health.READY, Health.DOWN], strict=True):
+    series = [Health.DOWN, Health.DOWN, Health.READY, Health.DOWN]
+    for moment, health in zip(at, series, strict=True):
         changed, alerts = rules.raise_alerts(watches, [checked("web", health, moment)], [quiet])
         watches.update(changed)
         raised += [(item.alert.state, item.silence) for item in alerts]
