@@ -10,6 +10,7 @@ from typing import Final
 
 from ..config.project import Project
 from ..errors import UsageError
+from ..model.durations import Duration
 from ..state.columns import Kind
 from ..state.database import Database
 from ..state.silences import Silence
@@ -41,7 +42,8 @@ def silence(
     length = timedelta(seconds=duration)
     if not timedelta(0) < length <= LONGEST:
         raise UsageError(
-            f"a silence lasts more than 0s and at most {LONGEST.days} days; got {duration:g}s"
+            f"a silence lasts more than 0s and at most {LONGEST.days} days "
+            f"({Duration(LONGEST.total_seconds())}); got {Duration(duration)}"
         )
     if len(comment) > MAX_COMMENT:
         raise UsageError(f"a silence's comment is at most {MAX_COMMENT} characters")

@@ -70,9 +70,10 @@ def until(moment: datetime, now: datetime) -> str:
 
 
 def silence_note(silence: Silence, now: datetime) -> str:
-    """What a silence in force says of its app: ``alerts of web's deployment silenced until
-    … (in 1h) by ops@here: a comment`` (sanitized: the comment is anyone's who may write)."""
-    what = f"{silence.app}'s {silence.kind}" if silence.kind else silence.app
+    """What a silence in force says of its app: ``alerts of the deployment of web silenced
+    until … (in 1h) (silence 3, by ops@here): a comment`` (sanitized: the comment is
+    anyone's who may write)."""
+    what = f"the {silence.kind} of {silence.app}" if silence.kind else silence.app
     note = f"alerts of {what} silenced until {until(silence.expires, now)} (silence {silence.id}"
     note += f", by {silence.made_by})" if silence.made_by else ")"
     return sanitize_line(f"{note}: {silence.comment}" if silence.comment else note)

@@ -52,7 +52,7 @@ def silence(session: Session, app: str, kind: str | None, duration: float, comme
     chosen = cast("Kind | None", kind)
     with session.state(project) as state:
         made = make(state, project, session.workspace, app, chosen, duration, comment, _who())
-    what = f"{app}'s {kind}" if kind else app
+    what = f"the {kind} of {app}" if kind else app
     expires = until(made.expires, made.created)
     click.echo(f"Silenced the alerts of {what} until {expires}: silence {made.id}")
     click.echo(f"Lift it sooner with: {session.invocation()} unsilence {made.id}")

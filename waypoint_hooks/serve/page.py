@@ -1,5 +1,5 @@
-"""The status page of the service: the status table, each app's uptime, health timeline and
-resource trees, rendered with Jinja2 from ``status_page/``.
+"""The status page of the service: the status table, each app's uptime, health timeline,
+resource trees and silences in force, rendered with Jinja2 from ``status_page/``.
 
 Every text from a plugin or a platform is escaped by Jinja2's autoescaping (and stripped of
 control characters, as the terminal's are); the page runs no inline script, which the
@@ -68,10 +68,13 @@ class Page:
     ) -> str:
         """The page of ``rows``; it fetches itself again every ``refresh`` seconds."""
         now = now or datetime.now(timezone.utc)
+        silenced: dict[str, list[str]] = {}
+        for silence in self.state.silences.in_force(self.workspace, now):
+            silenced.setdefault(silence.app, []).append(documents.silence_note(silence, now))
         return self._template.render(
             project=project,
             workspace=self.workspace,
-            apps=[self._app(row, now) for row in rows],
+            apps=[{**self._app(row, now), "silences": silenced.get(row.app, [])} for row in rows],
             refresh=refresh,
             config_error=config_error,
             generated=now.strftime("%Y-%m-%d %H:%M:%SZ"),
