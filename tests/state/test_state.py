@@ -732,6 +732,8 @@ def test_an_upgraded_state_s_retention_keeps_the_newest(location: Path | str) ->
     # The state as the version before the count (migration 5) wrote it.
     query(location, "ALTER TABLE targets DROP COLUMN report_count")
     query(location, "ALTER TABLE instances DROP COLUMN resumed")
+    query(location, "ALTER TABLE alerts DROP COLUMN silenced")
+    query(location, "DROP TABLE silences")
     older = 4
     if isinstance(location, Path):
         query(location, f"PRAGMA user_version = {older}")
