@@ -3,16 +3,19 @@ maintenance holds and dependency suppression, on any series of healths."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from typing import Literal
 
+import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 
 from waypoint_hooks import Duration, Health, StatusReport, finalize
 from waypoint_hooks.alerts.machine import Alerting, Checked, Key, Watch, in_maintenance, step
 from waypoint_hooks.config.project import FIRING_HEALTHS, Maintenance, Notify, Use
-from waypoint_hooks.model.alert import AlertState
+from waypoint_hooks.model.alert import Alert, AlertState
+from waypoint_hooks.state.silences import Silence
 
 START = datetime(2024, 3, 1, tzinfo=timezone.utc)
 
@@ -50,6 +53,15 @@ def run(
         watch, state = step(block, watch, health, moment)
         steps.append((watch, state))
     return steps
+
+
+def raise_alerts(
+    rules: Alerting, watches: Mapping[Key, Watch], items: Sequence[Checked]
+) -> tuple[dict[Key, Watch], list[Alert]]:
+    """The watches after ``items``, and the alerts raised (none under a silence here)."""
+    changed, raised = rules.raise_alerts(watches, items)
+    assert all(item.silence is None for item in raised)
+    return changed, [item.alert for item in raised]
 
 
 def sent(steps: Sequence[tuple[Watch, AlertState | None]]) -> list[AlertState]:
@@ -141,7 +153,7 @@ def test_previous_health_is_the_health_last_told_or_ready(
     watches: dict[Key, Watch] = {}
     last_told = Health.READY
     for health, at in zip(series, times(minutes), strict=False):
-        changed, alerts = rules.raise_alerts(watches, [checked("web", health, at)])
+        changed, alerts = raise_alerts(rules, watches, [checked("web", health, at)])
         watches.update(changed)
         for alert in alerts:
             assert alert.previous_health is last_told
@@ -158,7 +170,7 @@ def test_a_version_younger_than_its_start_grace_raises_nothing() -> None:
     told = []
     for minutes in (1, 2, 3):
         at = START + timedelta(minutes=minutes, seconds=-1)
-        changed, alerts = rules.raise_alerts(watches, [checked("web", Health.DOWN, at)])
+        changed, alerts = raise_alerts(rules, watches, [checked("web", Health.DOWN, at)])
         watches.update(changed)
         told.append([(alert.state, alert.since) for alert in alerts])
     assert told == [[], [], [("firing", START + timedelta(seconds=59))]]
@@ -233,7 +245,7 @@ def test_nothing_new_is_told_inside_a_window_and_what_fires_is_sent_after_it(
     rules = Alerting([block], [held])
     watches: dict[Key, Watch] = {}
     for health, at in zip(series, times(minutes), strict=False):
-        changed, alerts = rules.raise_alerts(watches, [checked("web", health, at)])
+        changed, alerts = raise_alerts(rules, watches, [checked("web", health, at)])
         watches.update(changed)
         (watch,) = changed.values()
         # What was told fired is told resolved at once, inside a window too.
@@ -259,8 +271,8 @@ def test_a_dependent_never_fires_while_its_dependency_fires(
     watches: dict[Key, Watch] = {}
     for at, (web, db) in zip(times([1] * len(rounds)), rounds, strict=True):
         # The dependent's report first: the machine takes dependencies first anyway.
-        changed, alerts = rules.raise_alerts(
-            watches, [checked("web", web, at), checked("db", db, at)]
+        changed, alerts = raise_alerts(
+            rules, watches, [checked("web", web, at), checked("db", db, at)]
         )
         watches.update(changed)
         db_fires = watches[("db", "deployment", "db-1", "oncall")].firing
@@ -275,7 +287,7 @@ def test_a_dependent_never_fires_while_its_dependency_fires(
 def test_an_alert_says_what_happened_since_when_and_about_what() -> None:
     rules = Alerting([notify(send_on_resolved=True)])
     at = times([1, 1])
-    _, (fired,) = rules.raise_alerts({}, [checked("web", Health.DOWN, at[0])])
+    _, (fired,) = raise_alerts(rules, {}, [checked("web", Health.DOWN, at[0])])
     assert (fired.state, fired.notify, fired.app, fired.kind) == (
         "firing",
         "oncall",
@@ -285,9 +297,91 @@ def test_an_alert_says_what_happened_since_when_and_about_what() -> None:
     assert fired.message == "web deployment is DOWN: DOWN"
     assert fired.since == at[0]
     watches = {("web", "deployment", "web-1", "oncall"): Watch(1, 0, True, True, at[0], at[0])}
-    _, (resolved,) = rules.raise_alerts(watches, [checked("web", Health.READY, at[1])])
+    _, (resolved,) = raise_alerts(rules, watches, [checked("web", Health.READY, at[1])])
     assert (resolved.state, resolved.message, resolved.since) == (
         "resolved",
         "web deployment is READY again: READY",
         at[0],
     )
+
+
+# --- silences --------------------------------------------------------------------------------
+
+silenced_flags = st.lists(st.booleans(), min_size=60, max_size=60)
+
+
+@given(notify_blocks, healths, gaps, holds, silenced_flags)
+def test_under_a_silence_only_a_resolved_is_sent_and_it_follows_every_firing_sent(
+    block: Notify,
+    series: list[Health],
+    minutes: list[int],
+    flags: list[tuple[bool, bool]],
+    silences: list[bool],
+) -> None:
+    """A silenced firing alert or reminder is raised (to be seen) but not sent: the trouble
+    is not announced, so once nothing holds or silences it, it is sent. A resolved of a
+    firing sent is sent under a silence too (Alertmanager #226), and only of one sent."""
+    watch, told = Watch(), []
+    # A silenced firing alert was raised for the trouble of now, which was not told since.
+    hushed = False
+    steps = zip(series, times(minutes), flags, silences, strict=False)
+    for health, at, (held, suppressed), silenced in steps:
+        before = watch
+        watch, state = step(
+            block, watch, health, at, held=held, suppressed=suppressed, silenced=silenced
+        )
+        if silenced and state in ("firing", "reminder"):
+            assert watch.announced == (state == "reminder")
+            assert watch.told == before.told  # nothing was told
+            if state == "firing":
+                assert not hushed  # once a trouble
+                hushed = True
+        elif state in ("firing", "resolved"):
+            told.append(state)
+        if not (held or suppressed or silenced):
+            assert watch.announced == watch.firing
+        if watch.announced or not watch.firing:
+            hushed = False
+    if block.send_on_resolved:
+        assert told == ["firing", "resolved"] * (len(told) // 2) + ["firing"] * (len(told) % 2)
+    else:
+        assert set(told) <= {"firing"}
+
+
+def silence(kind: Literal["deployment", "release"] | None = None) -> Silence:
+    return Silence(1, "default", "web", kind, START, START + timedelta(minutes=60))
+
+
+def test_a_silence_covers_its_app_and_kind_from_its_making_until_it_ends() -> None:
+    every_kind, releases = silence(), silence(kind="release")
+    inside, ending = START + timedelta(minutes=1), START + timedelta(minutes=60)
+    assert every_kind.covers("default", "web", "deployment", START)
+    assert every_kind.covers("default", "web", "release", inside)
+    assert not every_kind.covers("default", "web", "deployment", ending)
+    assert not every_kind.covers("default", "web", "deployment", START - timedelta(seconds=1))
+    assert not every_kind.covers("staging", "web", "deployment", inside)
+    assert not every_kind.covers("default", "db", "deployment", inside)
+    assert not releases.covers("default", "web", "deployment", inside)
+    lifted = attrs.evolve(every_kind, lifted=inside)
+    assert lifted.ends == inside
+    assert not lifted.covers("default", "web", "deployment", inside)
+
+
+def test_silenced_alerts_name_their_silence_and_the_resolved_of_a_sent_firing_is_sent() -> None:
+    rules = Alerting([notify(send_on_resolved=True, remind=Duration("1m"))])
+    quiet = silence()
+    at = times([1, 1, 1, 1])
+    # Told it fires before the silence was made; silenced since.
+    watches = {("web", "deployment", "web-1", "oncall"): Watch(1, 0, True, True, START, START)}
+    raised = []
+    series = [Health.DOWN, Health.DOWN, Health.READY, Health.DOWN]
+    for moment, health in zip(at, series, strict=True):
+        changed, alerts = rules.raise_alerts(watches, [checked("web", health, moment)], [quiet])
+        watches.update(changed)
+        raised += [(item.alert.state, item.silence) for item in alerts]
+    assert raised == [
+        ("reminder", quiet),
+        ("reminder", quiet),
+        ("resolved", None),
+        ("firing", quiet),
+    ]

@@ -313,3 +313,91 @@ def test_a_secret_header_is_in_no_output_and_not_in_the_state(
         assert "s3cr3t" not in output
     for file in alerted.project.state.parent.glob("state.db*"):
         assert b"s3cr3t" not in file.read_bytes()
+
+
+# --- silences --------------------------------------------------------------------------------
+
+
+def silence_id(result: Any) -> int:
+    """The id ``silence`` printed."""
+    assert result.exit_code == 0, result.output
+    return int(result.stdout.splitlines()[0].rpartition("silence ")[2])
+
+
+def test_a_firing_alert_under_a_silence_is_listed_as_silenced_and_sent_once_it_is_lifted(
+    tmp_path: Path, receiver: LoopbackServer
+) -> None:
+    alerted = Alerted(tmp_path, "READY", "DOWN", "DOWN", "DOWN", "READY")
+    block = webhook(receiver, "/hook")
+    alerted.configure(f'notify "oncall" {{\n{block}  send_on_resolved = true\n}}\n')
+    alerted.run("deploy")
+    quiet = silence_id(alerted.run("silence", "web", "--for", "2h", "--comment", "db move"))
+    alerted.run("status")  # DOWN: fires, silenced
+    alerted.run("status")  # still DOWN: silenced once a trouble
+    assert receiver.posts == []
+    (listed,) = alerted.alerts()
+    assert (listed["state"], listed["delivery"]["silenced"]) == ("firing", quiet)
+    assert listed["delivery"]["next_attempt"] is None
+    table = alerted.run("alerts").stdout
+    assert f"silenced (silence {quiet}), not sent" in table
+    assert alerted.run("unsilence", str(quiet)).exit_code == 0
+    alerted.run("status")  # still DOWN: now sent, since the first failure
+    alerted.run("status")  # READY: resolved
+    assert [(a["state"], a["since"]) for a in posted(receiver)] == [
+        ("firing", listed["since"]),
+        ("resolved", listed["since"]),
+    ]
+    assert [item["delivery"]["silenced"] for item in alerted.alerts()] == [None, None, quiet]
+
+
+def test_the_resolved_of_a_firing_sent_is_sent_under_a_silence(
+    tmp_path: Path, receiver: LoopbackServer
+) -> None:
+    alerted = Alerted(tmp_path, "DOWN", "READY")
+    block = webhook(receiver, "/hook")
+    alerted.configure(f'notify "oncall" {{\n{block}  send_on_resolved = true\n}}\n')
+    alerted.run("deploy")  # DOWN: fires, sent
+    silence_id(alerted.run("silence", "web", "--kind", "deployment", "--for", "1h"))
+    alerted.run("status")
+    assert [a["state"] for a in posted(receiver)] == ["firing", "resolved"]
+
+
+def test_silences_lists_those_in_force_and_the_commands_refuse_what_they_cannot_do(
+    tmp_path: Path,
+) -> None:
+    alerted = Alerted(tmp_path, "READY")
+    alerted.configure("")
+    project = alerted.project
+    unknown = project.invoke("silence", "nope", "--for", "2h")
+    assert unknown.exit_code == 2
+    assert "no app 'nope'" in unknown.stderr
+    assert "(apps: web)" in unknown.stderr
+    assert project.invoke("silence", "web", "--for", "0s").exit_code == 2
+    assert project.invoke("silence", "web").exit_code == 2  # --for is needed
+    assert project.invoke("silence", "web", "--for", "1h", "--kind", "both").exit_code == 2
+    assert project.invoke("silences").stdout.strip() == "no silences in force in workspace default"
+    first = silence_id(project.invoke("silence", "web", "--for", "2h", "--comment", "db move"))
+    second = silence_id(project.invoke("silence", "web", "--kind", "release", "--for", "30m"))
+    document = json.loads(project.invoke("silences", "--json").stdout)
+    # The soonest to end first.
+    assert [(s["id"], s["kind"], s["comment"]) for s in document["silences"]] == [
+        (second, "release", ""),
+        (first, None, "db move"),
+    ]
+    assert document["workspace"] == "default"
+    assert "db move" in project.invoke("silences").stdout
+    assert (
+        json.loads(project.invoke("-w", "staging", "silences", "--json").stdout)["silences"] == []
+    )
+    missing = project.invoke("unsilence", "999")
+    assert missing.exit_code == 2
+    assert "no silence 999" in missing.stderr
+    # Another workspace's silence is not this one's.
+    assert project.invoke("-w", "staging", "unsilence", str(first)).exit_code == 2
+    lifted = project.invoke("unsilence", str(first))
+    assert lifted.exit_code == 0
+    assert "Lifted silence" in lifted.stdout
+    again = project.invoke("unsilence", str(first))
+    assert (again.exit_code, "already ended" in again.stdout) == (0, True)
+    remaining = json.loads(project.invoke("silences", "--json").stdout)["silences"]
+    assert [s["id"] for s in remaining] == [second]

@@ -86,6 +86,17 @@ ROWS: dict[str, dict[str, Any]] = {
         "checks": 60,
         "durations": '{"120":60}',
     },
+    "silences": {
+        "id": 4,
+        "workspace": "default",
+        "app": "web",
+        "kind": None,
+        "created": 1_700_000_000_000_000,
+        "expires": 1_700_007_200_000_000,
+        "comment": "upgrading the database",
+        "made_by": "ops@here",
+        "lifted": None,
+    },
     "checks": {
         "workspace": "default",
         "app": "web",

@@ -734,6 +734,8 @@ def test_an_upgraded_state_s_retention_keeps_the_newest(location: Path | str) ->
     query(location, "ALTER TABLE instances DROP COLUMN resumed")
     query(location, "ALTER TABLE reports DROP COLUMN duration")
     query(location, "DROP TABLE rollups")
+    query(location, "ALTER TABLE alerts DROP COLUMN silenced")
+    query(location, "DROP TABLE silences")
     older = 4
     if isinstance(location, Path):
         query(location, f"PRAGMA user_version = {older}")

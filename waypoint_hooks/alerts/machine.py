@@ -8,8 +8,11 @@ was not announced is announced (a ``firing`` alert), one that was announced and 
 fires is resolved (a ``resolved`` alert, when the block sends those), one that still fires
 gets a ``reminder`` when one is due. Nothing new is announced inside a maintenance window or
 while a dependency's alert fires; the reconciliation at the next report sends what still
-holds. A resolved is never held: what a person was told fired is told resolved, whatever holds
-the others (Alertmanager #226). An alert's ``previous_health`` is the health last told of the
+holds. Under a silence, a firing alert and reminders are raised *silenced* (recorded, never
+sent): the trouble is not announced, so the first report after the silence sends its firing
+alert; a trouble's silenced firing alert is raised once (``hushed``). A resolved is never held
+nor silenced: what a person was told fired is told resolved, whatever holds the others
+(Alertmanager #226). An alert's ``previous_health`` is the health last told of the
 target (READY when nothing was, or what was told was resolved): the health before the trouble
 began, for a firing alert; the health told, for a reminder or a resolved one.
 """
@@ -29,8 +32,9 @@ from ..config.project import DAYS, Maintenance, Notify, Project
 from ..model.alert import Alert, AlertState
 from ..model.health import Health
 from ..model.report import StatusReport
+from ..state.silences import Silence
 
-__all__ = ["Alerting", "Checked", "Key", "Watch", "describe", "in_maintenance", "step"]
+__all__ = ["Alerting", "Checked", "Key", "Raised", "Watch", "describe", "in_maintenance", "step"]
 
 #: A watch's key: the app, the target's kind and id, and the notify block's name.
 Key = tuple[str, str, str, str]
@@ -52,11 +56,13 @@ class Watch:
     announced: bool = False
     #: The first failing report of the run of failures (of the trouble, once it fires).
     since: datetime | None = None
-    #: When the last firing alert or reminder was sent.
+    #: When the last firing alert or reminder was sent (or a reminder silenced).
     reminded: datetime | None = None
     #: The health the last firing alert or reminder told; ``None`` since a resolved one (or
     #: before any alert).
     told: Health | None = None
+    #: A silenced firing alert was raised for this trouble, and it was not announced since.
+    hushed: bool = False
 
     def to_json(self) -> str:
         from ..model.codec import converter
@@ -78,11 +84,13 @@ def step(
     *,
     held: bool = False,
     suppressed: bool = False,
+    silenced: bool = False,
 ) -> tuple[Watch, AlertState | None]:
-    """The watch after a report of ``health`` made ``at``, and the alert it sends, if any.
+    """The watch after a report of ``health`` made ``at``, and the alert it raises, if any.
 
     ``held``: ``at`` is inside a maintenance window of the app; ``suppressed``: an alert of a
-    dependency of the app fires.
+    dependency of the app fires; ``silenced``: a silence of the target is in force at ``at``,
+    and a firing alert or reminder raised is silenced (a resolved one never is).
     """
     failures, successes, since = 0, 0, watch.since
     if health in notify.on:
@@ -96,7 +104,10 @@ def step(
         firing = True
     elif firing and successes >= notify.success_threshold:
         firing = False
-    watch = Watch(failures, successes, firing, watch.announced, since, watch.reminded, watch.told)
+    hushed = watch.hushed and firing
+    watch = Watch(
+        failures, successes, firing, watch.announced, since, watch.reminded, watch.told, hushed
+    )
     if not firing and watch.announced:
         # Before the holds: what was told fired is told resolved, in a window or not.
         resolved = attrs.evolve(watch, announced=False, reminded=None, told=None)
@@ -104,13 +115,18 @@ def step(
     if held:
         return watch, None
     if firing and not watch.announced:
-        if suppressed:
+        if suppressed or (silenced and watch.hushed):
             return watch, None
-        return attrs.evolve(watch, announced=True, reminded=at, told=health), "firing"
+        if silenced:  # not announced: once the silence ends, the next report announces it
+            return attrs.evolve(watch, hushed=True), "firing"
+        announced = attrs.evolve(watch, announced=True, reminded=at, told=health, hushed=False)
+        return announced, "firing"
     if firing and notify.remind is not None and not suppressed:
         assert watch.reminded is not None  # announced, so reminded is set
         if at - watch.reminded >= timedelta(seconds=notify.remind):
-            return attrs.evolve(watch, reminded=at, told=health), "reminder"
+            # A silenced reminder tells nothing, but counts for when the next one is due.
+            told = watch.told if silenced else health
+            return attrs.evolve(watch, reminded=at, told=told), "reminder"
     return watch, None
 
 
@@ -150,6 +166,15 @@ class Checked:
     created: datetime
 
 
+@final
+@attrs.frozen
+class Raised:
+    """An alert raised, and the silence it was raised under: then it is recorded, not sent."""
+
+    alert: Alert
+    silence: Silence | None = None
+
+
 _MESSAGES: Final = {"firing": "is {}", "reminder": "is still {}", "resolved": "is READY again"}
 
 
@@ -172,9 +197,13 @@ class Alerting:
         )
 
     def raise_alerts(
-        self, watches: Mapping[Key, Watch], checked: Iterable[Checked]
-    ) -> tuple[dict[Key, Watch], list[Alert]]:
-        """The watches after ``checked`` (one round's reports), and the alerts they send.
+        self,
+        watches: Mapping[Key, Watch],
+        checked: Iterable[Checked],
+        silences: Sequence[Silence] = (),
+    ) -> tuple[dict[Key, Watch], list[Raised]]:
+        """The watches after ``checked`` (one round's reports), and the alerts they raise, in
+        order, each with the silence among ``silences`` it was raised under, if any.
 
         ``watches`` holds the watches of the targets checked and of the current targets of
         their dependencies. Dependencies are taken first, so that a dependent is held by what
@@ -185,7 +214,7 @@ class Alerting:
             for index, app in enumerate(graphlib.TopologicalSorter(self.depends_on).static_order())
         }
         changed: dict[Key, Watch] = {}
-        alerts: list[Alert] = []
+        alerts: list[Raised] = []
         for item in sorted(checked, key=lambda item: order.get(item.app, -1)):
             report = item.report
             assert report.health is not None, "reports are finalized"
@@ -193,6 +222,9 @@ class Alerting:
             at = report.generated_time
             held = in_maintenance(self.maintenance, item.app, at)
             suppressed = self._dependency_fires(item.app, {**watches, **changed})
+            silence = next(
+                (s for s in silences if s.covers(item.workspace, item.app, item.kind, at)), None
+            )
             for notify in self.notify:
                 if not notify.watches(item.app):
                     continue
@@ -202,12 +234,19 @@ class Alerting:
                     seconds=notify.start_grace
                 )
                 after, state = step(
-                    notify, before, report.health, at, held=held or young, suppressed=suppressed
+                    notify,
+                    before,
+                    report.health,
+                    at,
+                    held=held or young,
+                    suppressed=suppressed,
+                    silenced=silence is not None,
                 )
                 changed[key] = after
                 if state is not None:
                     told = before.told if before.told is not None else Health.READY
-                    alerts.append(_alert(notify, item, state, after, told))
+                    alert = _alert(notify, item, state, after, told)
+                    alerts.append(Raised(alert, None if state == "resolved" else silence))
         return changed, alerts
 
     def _dependency_fires(self, app: str, watches: Mapping[Key, Watch]) -> bool:

@@ -7,7 +7,7 @@ is not READY.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Final
 
 from ..model.health import Health
@@ -17,6 +17,7 @@ from ..state.cluster import Instance
 from ..state.outbox import StoredAlert
 from ..state.records import Record
 from ..state.reports import StoredReport
+from ..state.silences import Silence
 from ..terminal import sanitize_line
 from .checker import AppStatus, RemovedApp
 
@@ -29,9 +30,13 @@ __all__ = [
     "humanize_age",
     "notes",
     "removed_notes",
+    "silence_json",
+    "silence_note",
+    "silences_json",
     "status_document",
     "status_json",
     "tree",
+    "until",
     "version_json",
 ]
 
@@ -55,6 +60,23 @@ def humanize_age(then: datetime | None, now: datetime) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit} ago"
     return f"{seconds}s ago"
+
+
+def until(moment: datetime, now: datetime) -> str:
+    """``2024-05-01 14:00:00Z (in 1h)``: a time to come, and how soon."""
+    shown = moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    # humanize_age counts back from its second time: from the moment, to now.
+    return f"{shown} (in {humanize_age(now, moment).removesuffix(' ago')})"
+
+
+def silence_note(silence: Silence, now: datetime) -> str:
+    """What a silence in force says of its app: ``alerts of the deployment of web silenced
+    until … (in 1h) (silence 3, by ops@here): a comment`` (sanitized: the comment is
+    anyone's who may write)."""
+    what = f"the {silence.kind} of {silence.app}" if silence.kind else silence.app
+    note = f"alerts of {what} silenced until {until(silence.expires, now)} (silence {silence.id}"
+    note += f", by {silence.made_by})" if silence.made_by else ")"
+    return sanitize_line(f"{note}: {silence.comment}" if silence.comment else note)
 
 
 def notes(
@@ -224,7 +246,8 @@ def history_json(
 
 def alerts_json(project: str, workspace: str, stored: Sequence[StoredAlert]) -> dict[str, Any]:
     """``alerts --json``, newest first: each alert's fields, its id, when it was raised, and
-    its delivery (when it was delivered, the next attempt, every attempt)."""
+    its delivery (when it was delivered, the next attempt, every attempt, and the silence it
+    was raised under: then it is never sent)."""
     return {
         "project": project,
         "workspace": workspace,
@@ -245,10 +268,36 @@ def alerts_json(project: str, workspace: str, stored: Sequence[StoredAlert]) -> 
                         }
                         for attempt in item.attempts
                     ],
+                    "silenced": item.silenced,
                 },
             }
             for item in stored
         ],
+    }
+
+
+def silences_json(project: str, workspace: str, silences: Sequence[Silence]) -> dict[str, Any]:
+    """``silences --json`` and ``GET /api/silences``: the silences in force, the soonest to
+    end first."""
+    return {
+        "project": project,
+        "workspace": workspace,
+        "silences": [silence_json(silence) for silence in silences],
+    }
+
+
+def silence_json(silence: Silence) -> dict[str, Any]:
+    """A silence: what it silences (``kind`` null: both kinds), from when, until when, and
+    when it was lifted, if it was."""
+    return {
+        "id": silence.id,
+        "app": silence.app,
+        "kind": silence.kind,
+        "created": format_time(silence.created),
+        "expires": format_time(silence.expires),
+        "lifted": _time_or_none(silence.lifted),
+        "comment": silence.comment,
+        "made_by": silence.made_by,
     }
 
 

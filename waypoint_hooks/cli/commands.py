@@ -33,6 +33,7 @@ from .session import (
     pass_session,
     read_project,
 )
+from .silences import silence, silences, unsilence
 
 if TYPE_CHECKING:
     from ..config.project import Project
@@ -344,6 +345,11 @@ def status(
             if watch is None or STOP.wait(watch):
                 break
     sys.exit(code)
+
+
+main.add_command(silence)
+main.add_command(silences)
+main.add_command(unsilence)
 
 
 @main.command("new-plugin")

@@ -15,13 +15,14 @@ from datetime import datetime, timezone
 from typing import Final
 
 from ..checking.checker import AppStatus, RemovedApp
-from ..checking.documents import LABELS, humanize_age, notes, removed_notes, tree
+from ..checking.documents import LABELS, humanize_age, notes, removed_notes, tree, until
 from ..model.health import Health
 from ..model.report import Resource, StatusReport
 from ..plugins.manager import Plugin
 from ..state.outbox import StoredAlert
 from ..state.records import Record
 from ..state.reports import StoredReport
+from ..state.silences import Silence
 from ..terminal import sanitize_line
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "history_table",
     "plugins_table",
     "resource_tree",
+    "silences_table",
     "status_table",
     "versions_table",
 ]
@@ -361,6 +363,8 @@ def alerts_table(
 
 
 def _delivery(item: StoredAlert, now: datetime) -> str:
+    if item.silenced is not None:
+        return f"silenced (silence {item.silenced}), not sent"
     tries = len(item.attempts)
     if item.delivered is not None:
         sent = f"sent {humanize_age(item.delivered, now)}"
@@ -371,3 +375,29 @@ def _delivery(item: StoredAlert, now: datetime) -> str:
     # humanize_age counts back from its second time: from the next attempt, to now.
     when = "now" if due <= now else "in " + humanize_age(now, due).removesuffix(" ago")
     return f"{tries} failed, next {when}"
+
+
+def silences_table(
+    silences: Sequence[Silence],
+    now: datetime | None = None,
+    width: int | None = None,
+    empty: str = "no silences in force",
+) -> list[str]:
+    """The ``silences`` listing, the soonest to end first; ``empty`` alone when none is in
+    force."""
+    if not silences:
+        return [empty]
+    now = now or datetime.now(timezone.utc)
+    rows = [
+        (
+            str(silence.id),
+            sanitize_line(silence.app),
+            silence.kind or "both",
+            until(silence.expires, now),
+            sanitize_line(silence.made_by) or "-",
+            sanitize_line(silence.comment),
+        )
+        for silence in silences
+    ]
+    header = ("ID", "App", "Kind", "Expires", "By", "Comment")
+    return list(_table(header, rows, width=width))

@@ -1,7 +1,8 @@
 """The status page of the service (DESIGN §14), rendered with Jinja2 from ``status_page/``:
-the overview of every app (its health, "down for", uptime and a day's timeline) and each
-app's own page (each version's timeline and response times on a time axis, its resources,
-incidents, alerts and maintenance windows in force, and a check-now button); and the badges.
+the overview of every app (its health, "down for", uptime, a day's timeline and its silences
+in force) and each app's own page (each version's timeline and response times on a time axis,
+its resources, incidents, alerts and maintenance windows in force, and a check-now button);
+and the badges.
 
 Uptime is a share of *time* (:mod:`.timeline`), the same two decimals everywhere. An app's
 uptime over 24 h, 7 d and 30 d is read from its hourly and daily roll-ups and the reports it
@@ -136,9 +137,15 @@ class Page:
         """The overview of ``rows`` (each app's status and interval); it fetches itself again
         every ``refresh`` seconds."""
         now = now or datetime.now(timezone.utc)
+        silenced: dict[str, list[str]] = {}
+        for silence in self.state.silences.in_force(self.workspace, now):
+            silenced.setdefault(silence.app, []).append(documents.silence_note(silence, now))
         return self._overview.render(
             **self._frame(project, refresh, config_error, now),
-            apps=[self._summary(row, interval, now) for row, interval in rows],
+            apps=[
+                {**self._summary(row, interval, now), "silences": silenced.get(row.app, [])}
+                for row, interval in rows
+            ],
         )
 
     def render_app(

@@ -20,6 +20,7 @@ from typing import Any, Final, final
 
 import attrs
 
+from ..alerts import silencing
 from ..checking import documents, uptime
 from ..checking.checker import Checker, Reports, store
 from ..config.project import App, Project
@@ -205,6 +206,30 @@ class StatusService:
             self._checker.state.cluster.instances, datetime.now(timezone.utc), self.workspace
         )
         return documents.cluster_json(self.project.name, self.workspace, instances, this_command())
+
+    async def silences_document(self) -> dict[str, Any]:
+        """The document of ``silences --json``: the silences in force."""
+        found = await asyncio.to_thread(
+            self._checker.state.silences.in_force, self.workspace, datetime.now(timezone.utc)
+        )
+        return documents.silences_json(self.project.name, self.workspace, found)
+
+    async def silence(
+        self, app: str, kind: TargetKind | None, duration: float, comment: str, made_by: str
+    ) -> dict[str, Any]:
+        """Silence a served app's alerts, as ``silence`` does; the silence's document."""
+        self.served(app)
+        state, project = self._checker.state, self.project
+        made = await asyncio.to_thread(
+            silencing.silence,
+            *(state, project, self.workspace, app, kind, duration, comment, made_by),
+        )
+        return documents.silence_json(made)
+
+    async def unsilence(self, id: int) -> dict[str, Any] | None:
+        """Lift a silence, as ``unsilence`` does; its document, ``None`` when there is none."""
+        lifted = await asyncio.to_thread(silencing.lift, self._checker.state, self.workspace, id)
+        return None if lifted is None else documents.silence_json(lifted)
 
     async def check_now(self, name: str) -> dict[str, Any]:
         """Check the app ``name`` now (or wait for its checks that run); its status document."""

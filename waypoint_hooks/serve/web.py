@@ -6,7 +6,8 @@ and query values are read by one parser each. Routes: ``GET /`` and ``GET /apps/
 page), ``GET /api/status``, ``GET /api/apps/{app}/history``, ``GET /api/apps/{app}/uptime``
 (uptime per hour or day over a long history), ``POST /api/apps/{app}/check``,
 ``GET /metrics``, ``GET /healthz``, ``GET /api/alerts`` (the document of ``alerts --json``),
-``GET /api/cluster`` (the instances on the state, DESIGN §16), the badges under ``/badges``,
+``GET /api/cluster`` (the instances on the state, DESIGN §16), ``GET`` and ``POST
+/api/silences`` and ``DELETE /api/silences/{id}`` (DESIGN §15), the badges under ``/badges``,
 ``POST /apps/{app}/check`` (the page's check-now button), ``POST /sign-in`` (the read token's
 form, :mod:`.access`), and the page's stylesheet and script under ``/static``. Who may read is
 the guard around them all.
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import html
 import ipaddress
+import json
 import logging
 import socket
 from collections.abc import Iterator, Mapping
@@ -34,7 +36,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..checking.uptime import Span, read_span
-from ..errors import StateError, UnknownAppError
+from ..errors import StateError, UnknownAppError, UsageError
+from ..model.durations import Duration, longer_than_zero
+from ..plugins.components import TargetKind
 from ..plugins.signals import STOP, Interrupted
 from ..plugins.workers import run_abandoning
 from .access import Access, sign_in_page
@@ -100,6 +104,14 @@ class StatusView(Protocol):
 
     async def check_now(self, name: str) -> dict[str, Any]: ...
 
+    async def silences_document(self) -> dict[str, Any]: ...
+
+    async def silence(
+        self, app: str, kind: TargetKind | None, duration: float, comment: str, made_by: str
+    ) -> dict[str, Any]: ...
+
+    async def unsilence(self, id: int) -> dict[str, Any] | None: ...
+
     async def metrics(self) -> bytes: ...
 
 
@@ -156,6 +168,9 @@ def routes(access: Access) -> list[BaseRoute]:
         Route("/api/alerts", alerts),
         Route("/api/cluster", cluster),
         Route("/api/apps/{app}/check", check, methods=["POST"], middleware=writes),
+        Route("/api/silences", silences),
+        Route("/api/silences", silence, methods=["POST"], middleware=writes),
+        Route("/api/silences/{id}", unsilence, methods=["DELETE"], middleware=writes),
         Route("/metrics", metrics),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(packages=[("waypoint_hooks.serve", "status_page/static")])),
@@ -229,6 +244,33 @@ async def check(request: Request) -> Response:
     return JSONResponse(await view.check_now(request.path_params["app"]))
 
 
+async def silences(request: Request) -> Response:
+    return JSONResponse(await _view(request).silences_document())
+
+
+async def silence(request: Request) -> Response:
+    app, kind, duration, comment = _silence_body(await _body(request))
+    made_by = f"http client {request.client.host}" if request.client else "http client"
+    try:
+        made = await _view(request).silence(app, kind, duration, comment, made_by)
+    except UnknownAppError:
+        # The app asked for, alone, as the other routes' 404 says it.
+        raise _Refused(400, f"no app {app!r} is served") from None
+    except UsageError as exc:
+        raise _Refused(400, str(exc)) from None
+    return JSONResponse(made, status_code=201)
+
+
+async def unsilence(request: Request) -> Response:
+    text = request.path_params["id"]
+    # Digits only, and few enough for a database's integer.
+    id = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+    lifted = None if id is None else await _view(request).unsilence(id)
+    if lifted is None:
+        return _error(404, f"no silence {text!r}")
+    return JSONResponse(lifted)
+
+
 async def metrics(request: Request) -> Response:
     return Response(await _view(request).metrics(), media_type=CONTENT_TYPE)
 
@@ -265,6 +307,50 @@ def _limit(request: Request) -> int:
         if 1 <= count <= LIMIT_CAP:
             return count
     raise _Refused(400, f"limit must be a whole number from 1 to {LIMIT_CAP}; got {text!r}")
+
+
+#: The most a request's body may hold (bytes): a silence is a few short fields.
+BODY_CAP: Final = 8192
+_SILENCE_FIELDS: Final = ("app", "kind", "for", "comment")
+
+
+async def _body(request: Request) -> object:
+    """The request's body: a JSON document of at most :data:`BODY_CAP` bytes."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > BODY_CAP:
+            raise _Refused(413, f"the body is longer than {BODY_CAP} bytes")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:  # not UTF-8 either; nested past counting
+        raise _Refused(400, f"the body is not JSON: {exc}") from None
+
+
+def _silence_body(body: object) -> tuple[str, TargetKind | None, float, str]:
+    """``{"app": …, "kind": …, "for": "2h", "comment": …}``: ``kind`` and ``comment`` may
+    be left out; ``for`` is a duration as the config file writes them."""
+    if not isinstance(body, dict):
+        raise _Refused(400, 'the body must be a JSON object such as {"app": "web", "for": "2h"}')
+    unknown = [key for key in body if key not in _SILENCE_FIELDS]
+    if unknown:
+        fields = ", ".join(_SILENCE_FIELDS)
+        raise _Refused(400, f"unknown field {unknown[0]!r}; a silence has {fields}")
+    app, kind, comment = body.get("app"), body.get("kind"), body.get("comment", "")
+    if not isinstance(app, str):
+        raise _Refused(400, '"app" must be the name of an app served, as a string')
+    if kind not in (None, "deployment", "release"):
+        raise _Refused(400, '"kind" must be "deployment", "release" or null (both)')
+    if not isinstance(comment, str):
+        raise _Refused(400, '"comment" must be a string')
+    if "for" not in body:
+        raise _Refused(400, '"for" is missing: how long, such as "2h"')
+    try:
+        duration = Duration(body["for"])
+        longer_than_zero('"for"', duration)
+    except (TypeError, ValueError) as exc:
+        raise _Refused(400, str(exc)) from None
+    return app, kind, float(duration), comment
 
 
 # --- refusals -----------------------------------------------------------------------------
@@ -380,10 +466,10 @@ class _Readers:
 
 
 def _foreign(request: Request) -> Response | None:
-    """A refusal of a POST whose ``Origin`` is another site (a page in a browser)."""
+    """A refusal of a write whose ``Origin`` is another site (a page in a browser)."""
     origin = request.headers.get("origin")
     if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-        return _error(403, f"a POST from another site ({origin}) is refused")
+        return _error(403, f"a {request.method} from another site ({origin}) is refused")
     return None
 
 
@@ -412,10 +498,14 @@ class _Writers:
         if not self._access.guards_writing:
             return _error(
                 403,
-                "POST is refused on a service that listens beyond this machine without a "
-                "token: start it with --token",
+                f"{request.method} is refused on a service that listens beyond this machine "
+                "without a token: start it with --token",
             )
-        return _error(401, "POST needs Authorization: Bearer TOKEN", {"WWW-Authenticate": "Bearer"})
+        return _error(
+            401,
+            f"{request.method} needs Authorization: Bearer TOKEN",
+            {"WWW-Authenticate": "Bearer"},
+        )
 
 
 def _secure(app: ASGIApp) -> ASGIApp:

@@ -1,7 +1,7 @@
 """The outbox store (DESIGN §15): what the alert state machine keeps between two reports (its
 watches, as JSON), the alerts raised, written in the transaction of the report that raised
-them, and every attempt to deliver them. What the watches mean is the alerts wing's; here
-they are text."""
+them, and every attempt to deliver them. An alert raised under a silence is recorded with it
+and never delivered. What the watches mean is the alerts wing's; here they are text."""
 
 from __future__ import annotations
 
@@ -59,9 +59,11 @@ class StoredAlert:
     alert: Alert
     raised: datetime
     delivered: datetime | None
-    #: When the next attempt is due, while it is undelivered.
+    #: When the next attempt is due, while it is undelivered (and not silenced).
     next_attempt: datetime | None
     attempts: tuple[Attempt, ...] = ()
+    #: The id of the silence it was raised under: it is never sent.
+    silenced: int | None = None
 
 
 @final
@@ -87,9 +89,13 @@ class Outbox:
         return found
 
     def raise_alerts(
-        self, tx: Database, watches: Mapping[WatchKey, str], alerts: Sequence[Alert]
+        self,
+        tx: Database,
+        watches: Mapping[WatchKey, str],
+        alerts: Sequence[tuple[Alert, int | None]],
     ) -> None:
-        """Keep the watches that changed, and put ``alerts`` in the outbox, due at once."""
+        """Keep the watches that changed, and put ``alerts`` in the outbox, in order, each
+        with the id of the silence it was raised under: those without one are due at once."""
         tx.executemany(
             _SQL["save_watch"],
             [(kind, id, notify, text) for (_, kind, id, notify), text in watches.items()],
@@ -108,8 +114,9 @@ class Outbox:
                     moment,
                     a.to_json(),
                     moment,
+                    silence,
                 )
-                for a in alerts
+                for a, silence in alerts
             ],
         )
 
@@ -190,14 +197,16 @@ class Outbox:
                 self._alert(text, id),
                 time(raised),
                 None if delivered is None else time(delivered),
-                None if delivered is not None else time(next_attempt),
+                None if delivered is not None or silenced is not None else time(next_attempt),
                 tuple(attempts.get(id, ())),
+                silenced,
             )
-            for id, text, raised, delivered, next_attempt in rows
+            for id, text, raised, delivered, next_attempt, silenced in rows
         ]
 
     def counts(self) -> dict[tuple[str, AlertState], int]:
-        """How many alerts each notify block raised, by state (``waypoint_hooks_alerts_total``)."""
+        """How many alerts each notify block raised to be sent (not silenced), by state
+        (``waypoint_hooks_alerts_total``)."""
         with self._db.guarded() as db:
             rows = db.execute(_SQL["counts"])
             return {(notify, state): count for notify, state, count in rows}

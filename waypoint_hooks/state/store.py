@@ -1,6 +1,6 @@
 """The state: one database (an SQLite file, or PostgreSQL: DESIGN §16) opened, upgraded and
 leased, and the stores over it — records (DESIGN §12), reports and their roll-ups (§14), the
-alert outbox (§15) and the cluster (§16).
+alert outbox and the silences (§15), and the cluster (§16).
 
 Reads go through a store; every write is one transaction that the caller opens with
 :meth:`State.write` and hands to the stores' methods, so that what is written together is seen
@@ -26,6 +26,7 @@ from .records import Records
 from .reports import Reports
 from .rollups import Rollups
 from .schema import prepare
+from .silences import Silences
 
 __all__ = ["STATE_ENV", "State", "default_state_path"]
 
@@ -58,6 +59,7 @@ class State:
         "records",
         "reports",
         "rollups",
+        "silences",
         "where",
     )
 
@@ -75,6 +77,7 @@ class State:
         self.reports: Final = Reports(database, self.where)
         self.rollups: Final = Rollups(database)
         self.outbox: Final = Outbox(database, self.where)
+        self.silences: Final = Silences(database)
         self.cluster: Final = Cluster(database)
 
     @classmethod

@@ -19,8 +19,10 @@ INSERT INTO watches (kind, target_id, notify, watch) VALUES (?, ?, ?, ?)
 ON CONFLICT (kind, target_id, notify) DO UPDATE SET watch = excluded.watch
 
 -- name: insert_alert
-INSERT INTO alerts (notify, app, workspace, kind, target_id, state, raised, alert, next_attempt)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+-- An alert raised under a silence (silenced: its id) is recorded, never delivered.
+INSERT INTO alerts (notify, app, workspace, kind, target_id, state, raised, alert, next_attempt,
+    silenced)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: due
 -- Undelivered alerts whose next attempt is due, oldest first, with who claims each and
@@ -30,7 +32,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 -- waits for its retry.
 SELECT id, alert, attempts, claimed, lease_until,
     (SELECT lease_until FROM instances WHERE instances.owner = alerts.claimed)
-FROM alerts WHERE delivered IS NULL AND next_attempt <= ? AND {first}
+FROM alerts WHERE delivered IS NULL AND silenced IS NULL AND next_attempt <= ? AND {first}
 ORDER BY id{for_update_skip_locked}
 
 -- name: claim
@@ -58,17 +60,17 @@ WHERE id = ?
 -- wait for them).
 SELECT next_attempt, claimed, lease_until,
     (SELECT lease_until FROM instances WHERE instances.owner = alerts.claimed)
-FROM alerts WHERE delivered IS NULL AND {first}
+FROM alerts WHERE delivered IS NULL AND silenced IS NULL AND {first}
 
 -- name: first
 -- An undelivered alert with no undelivered one raised before it, of its target and notify
--- block.
+-- block (a silenced alert is never delivered, and holds back none).
 NOT EXISTS (SELECT 1 FROM alerts AS earlier WHERE earlier.delivered IS NULL
-    AND earlier.notify = alerts.notify AND earlier.kind = alerts.kind
+    AND earlier.silenced IS NULL AND earlier.notify = alerts.notify AND earlier.kind = alerts.kind
     AND earlier.target_id = alerts.target_id AND earlier.id < alerts.id)
 
 -- name: alerts
-SELECT id, alert, raised, delivered, next_attempt FROM alerts
+SELECT id, alert, raised, delivered, next_attempt, silenced FROM alerts
 WHERE workspace = ? ORDER BY id DESC LIMIT ?
 
 -- name: attempts
@@ -76,4 +78,5 @@ SELECT alert_id, number, started, ended, error FROM alert_attempts
 WHERE alert_id IN ({ids}) ORDER BY number
 
 -- name: counts
-SELECT notify, state, count(*) FROM alerts GROUP BY notify, state
+-- The alerts sent or to be sent: not the silenced ones.
+SELECT notify, state, count(*) FROM alerts WHERE silenced IS NULL GROUP BY notify, state
