@@ -137,9 +137,7 @@ class Page:
         """The overview of ``rows`` (each app's status and interval); it fetches itself again
         every ``refresh`` seconds."""
         now = now or datetime.now(timezone.utc)
-        silenced: dict[str, list[str]] = {}
-        for silence in self.state.silences.in_force(self.workspace, now):
-            silenced.setdefault(silence.app, []).append(documents.silence_note(silence, now))
+        silenced = self._silenced(now)
         return self._overview.render(
             **self._frame(project, refresh, config_error, now),
             apps=[
@@ -147,6 +145,13 @@ class Page:
                 for row, interval in rows
             ],
         )
+
+    def _silenced(self, now: datetime) -> dict[str, list[str]]:
+        """Each app's silences in force, as one line each."""
+        silenced: dict[str, list[str]] = {}
+        for silence in self.state.silences.in_force(self.workspace, now):
+            silenced.setdefault(silence.app, []).append(documents.silence_note(silence, now))
+        return silenced
 
     def render_app(
         self,
@@ -181,7 +186,10 @@ class Page:
         )
         return self._app_page.render(
             **self._frame(project, refresh, config_error, now),
-            app=self._summary(row, interval, now),
+            app={
+                **self._summary(row, interval, now),
+                "silences": self._silenced(now).get(row.app, []),
+            },
             targets=targets,
             incidents=found,
             alerts=[_alert(item) for item in alerts if item.alert.app == row.app][:_ALERTS],
