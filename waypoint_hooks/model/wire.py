@@ -128,9 +128,16 @@ _ENCODER: Final = msgspec.json.Encoder()
 _DECODER: Final = msgspec.json.Decoder(_WireReport)
 #: Checks that a text is one JSON document without building it: a ``Raw`` is only skipped over,
 #: about 30 times faster than ``json.loads``. It accepts less than ``json.loads`` does (no NaN,
-#: no lone surrogate escape), so a text it refuses goes to the checking decoder, never the other
-#: way round (a test holds it to that).
+#: no lone surrogate escape): what it refuses, json.loads judges (a test holds it to that).
 _JSON_DOCUMENT: Final = msgspec.json.Decoder(msgspec.Raw)
+
+
+def _check_json_document(text: str) -> None:
+    """A ValueError unless ``text`` is a JSON document, as ``json.loads`` reads one."""
+    try:
+        _JSON_DOCUMENT.decode(text)
+    except msgspec.DecodeError:
+        json.loads(text)
 
 
 def _in_utc(value: datetime | None) -> datetime | None:
@@ -372,7 +379,7 @@ def report_from_wire(value: object, _: object = None) -> StatusReport:
 def _resource(wire: _WireResource) -> Resource:
     """``wire`` as a Resource, built as unchecked() builds one: msgspec checked the types."""
     if wire.state_json:
-        _JSON_DOCUMENT.decode(wire.state_json)  # a ValueError: not a JSON document
+        _check_json_document(wire.state_json)
     resource = object.__new__(Resource)
     _set_name(resource, wire.name)
     _set_health(resource, _HEALTHS[wire.health])
