@@ -23,7 +23,7 @@ import attrs
 from ..checking import documents
 from ..checking.checker import Checker, Reports, store
 from ..config.project import App, Project
-from ..errors import StateError, UnknownAppError, UsageError
+from ..errors import ConfigFileError, StateError, UnknownAppError, UsageError
 from ..model.report import StatusReport
 from ..plugins.components import TargetKind
 from ..plugins.runner import Checked, StatusCheck
@@ -37,7 +37,7 @@ from .metrics import Metrics
 from .page import Page, refresh_after
 from .scheduler import Scheduler
 
-__all__ = ["KINDS", "StatusService"]
+__all__ = ["KINDS", "StatusService", "check_locations"]
 
 logger = logging.getLogger("waypoint_hooks.serve")
 
@@ -55,7 +55,8 @@ class StatusService:
     """Checks the apps ``names`` (every app when none is named) of the checker's project,
     each on its interval, until a stop signal, holding its checks under a lease of
     ``lease`` seconds; ``reread`` reads and checks the config file again (raising
-    :class:`ConfigFileError` when it is bad).
+    :class:`ConfigFileError` when it is bad). In a ``location``, it checks the apps of that
+    location and those of none.
 
     The web routes ask it only what :class:`~waypoint_hooks.serve.web.StatusView` names: the
     documents they answer with, the page, the health, the metrics and a check made now; its
@@ -69,7 +70,11 @@ class StatusService:
         reread: Callable[[Path], Project],
         *,
         lease: float = LEASE,
+        location: str = "",
     ) -> None:
+        check_locations(checker.project, checker.state, location)
+        #: Where this instance checks from (DESIGN §21); empty: no location of its own.
+        self.location = location
         self._checker = checker
         self.names = tuple(names)
         self._reread = reread
@@ -80,7 +85,9 @@ class StatusService:
         # A connection of its own for the schedule and the reports, used off the event loop;
         # the process's lease is kept by the checker's.
         self._work = State.open(checker.state.location, leased=False)
-        self._scheduler = Scheduler(self._check, self._work, checker.workspace, apps=self.names)
+        self._scheduler = Scheduler(
+            self._check, self._work, checker.workspace, apps=self.names, location=location
+        )
         #: Why the config file as it is now is not the one that runs, if it is not.
         self.config_error: str | None = None
         self._writer = _Writer(checker, self._work)
@@ -196,7 +203,7 @@ class StatusService:
         """Check on schedule and follow the config file until ``until_stopped()``; then let
         the checks that run end, and return once their reports are stored."""
         # Every instance holds its checks under its lease, on either database.
-        self._checker.state.keep_alive(self._lease, serving=True)
+        self._checker.state.keep_alive(self._lease, serving=True, location=self.location)
         scheduling = asyncio.ensure_future(self._scheduler.run())
         following = asyncio.ensure_future(self._follow_config())
         while not until_stopped() and not scheduling.done():
@@ -213,8 +220,15 @@ class StatusService:
     # --- checks -------------------------------------------------------------------------------
 
     def _plan(self) -> None:
+        # An app of other locations is left to their instances.
+        apps = [
+            app
+            for app in self.apps()
+            if not app.status.locations or self.location in app.status.locations
+        ]
         self._scheduler.plan(
-            {(app.name, kind): float(app.status.interval) for app in self.apps() for kind in KINDS}
+            {(app.name, kind): float(app.status.interval) for app in apps for kind in KINDS},
+            located=[app.name for app in apps if app.status.locations],
         )
 
     async def _check(self, keys: list[CheckKey]) -> AsyncIterator[CheckKey]:
@@ -328,6 +342,7 @@ class StatusService:
             missing = [name for name in self.names if name not in project.apps]
             if missing:
                 raise UnknownAppError(f"{path}: no app {missing[0]!r}, which is served")
+            check_locations(project, self._checker.state, self.location)
         except UsageError as exc:  # the file as it is now cannot be served: the user fixes it
             self.config_error = str(exc)
             logger.warning("%s; the config read before goes on running", exc)
@@ -346,6 +361,29 @@ class StatusService:
             self._rows.update((row.app, row) for row in self._checker.cached(added))
         self._plan()
         logger.info("%s read again: %d apps served", path, len(served))
+
+
+def check_locations(project: Project, state: State, location: str) -> None:
+    """Refuse to serve from a ``location``, or apps checked from several (DESIGN §21), on a
+    state that instances elsewhere cannot share: a SQLite file."""
+    if state.shared:
+        return
+    if location:
+        raise UsageError(
+            f"serve --location {location}: a location is where one of several instances on a "
+            f"PostgreSQL state checks from, and {state.where} is a SQLite file; give "
+            "--state postgresql://... (or WAYPOINT_HOOKS_STATE), or leave --location out"
+        )
+    for app in project.apps.values():
+        if app.status.locations:
+            raise ConfigFileError(
+                project.path,
+                app.line,
+                f'app "{app.name}": locations ({", ".join(app.status.locations)}) are checked '
+                f"by serve instances in each, which share a PostgreSQL state, and "
+                f"{state.where} is a SQLite file; give --state postgresql://... (or "
+                "WAYPOINT_HOOKS_STATE), or leave locations out",
+            )
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:
