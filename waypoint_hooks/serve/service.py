@@ -20,8 +20,9 @@ from typing import Any, Final, final
 
 import attrs
 
+from ..alerts.pipeline import store_reports
 from ..checking import documents
-from ..checking.checker import Checker, Reports, store
+from ..checking.checker import Checker, Reports
 from ..config.project import App, Project
 from ..errors import ConfigFileError, StateError, UnknownAppError, UsageError
 from ..model.report import StatusReport
@@ -79,7 +80,7 @@ class StatusService:
         self.names = tuple(names)
         self._reread = reread
         self._lease = lease
-        self._metrics = Metrics(checker.workspace, checker.state.outbox.counts)
+        self._metrics = Metrics(checker.workspace, checker.state.outbox.counts, location)
         self._runner = checker.status_runner()
         self._page = Page(checker.state, checker.workspace)
         # A connection of its own for the schedule and the reports, used off the event loop;
@@ -90,7 +91,7 @@ class StatusService:
         )
         #: Why the config file as it is now is not the one that runs, if it is not.
         self.config_error: str | None = None
-        self._writer = _Writer(checker, self._work)
+        self._writer = _Writer(checker, self._work, location)
         self._rows = {row.app: row for row in checker.cached(self.names)}
         self._rows_read = time.monotonic()
         # Each app's part of the status document, made again only when its row changes.
@@ -156,7 +157,7 @@ class StatusService:
     async def status_document(self) -> dict[str, Any]:
         """The document of ``status --json``, of every app served."""
         await self._refresh()
-        return self._status_document(self.apps())
+        return await self._status_document(self.apps())
 
     async def history_document(self, name: str, limit: int) -> dict[str, Any]:
         """The document of ``history APP --json``, of the ``limit`` newest reports."""
@@ -185,7 +186,7 @@ class StatusService:
             # At once: the check could neither be held nor stored.
             raise StateError(f"the state cannot be reached: {unreachable}")
         await self._scheduler.check_now([(name, kind) for kind in KINDS])
-        return self._status_document([app])
+        return await self._status_document([app])
 
     def _unreachable(self) -> str | None:
         """Why the state cannot be reached, by the latest turn or lease renewal; ``None``
@@ -299,7 +300,9 @@ class StatusService:
     async def _refresh(self) -> None:
         """While other instances check too, read what they stored (off the event loop: the
         database may be slow to answer, or away)."""
-        if self._scheduler.instances < 2:
+        # An instance in a location shares its checks with that location's alone; the others
+        # store reports of the apps it serves too.
+        if self._scheduler.instances < 2 and not self.location:
             return
         if time.monotonic() - self._rows_read < _SHARED_FRESHNESS:
             return
@@ -308,10 +311,36 @@ class StatusService:
         self._rows = {row.app: row for row in rows}
         self._documents.clear()
 
-    def _status_document(self, apps: Sequence[App]) -> dict[str, Any]:
+    async def _status_document(self, apps: Sequence[App]) -> dict[str, Any]:
+        located = await asyncio.to_thread(self._located, apps)
         return documents.status_document(
-            self.project.name, self.workspace, [self._document(app.name) for app in apps]
+            self.project.name,
+            self.workspace,
+            [{**self._document(app.name), **located.get(app.name, {})} for app in apps],
         )
+
+    def _located(self, apps: Sequence[App]) -> dict[str, dict[str, Any]]:
+        """The parts of the apps checked from several locations that each location adds,
+        read from the state: what other instances checked, and which of them are alive."""
+        rules = {app.name: rule for app in apps if (rule := app.status.quorum_rule)}
+        if not rules:
+            return {}
+        rows = {name: self._rows[name] for name in rules}
+        state = self._checker.state
+        latest = state.reports.latest_by_location(
+            [
+                (record.kind, record.id)
+                for row in rows.values()
+                for record in (row.deployment, row.release)
+                if record is not None
+            ],
+            sorted({name for rule in rules.values() for name in rule.locations}),
+        )
+        alive = state.cluster.locations_alive(datetime.now(timezone.utc))
+        return {
+            name: documents.locations_json(rows[name], rule, latest, alive)
+            for name, rule in rules.items()
+        }
 
     def _document(self, name: str) -> dict[str, Any]:
         document = self._documents.get(name)
@@ -402,9 +431,10 @@ class _Writer:
     while one transaction commits (and syncs the disk), the reports of the checks that end
     meanwhile gather for the next."""
 
-    def __init__(self, checker: Checker, state: State) -> None:
+    def __init__(self, checker: Checker, state: State, location: str) -> None:
         self._checker = checker
         self._state = state
+        self._location = location
         self._waiting: list[tuple[Reports, asyncio.Future[None]]] = []
         self._writing: asyncio.Task[None] | None = None
 
@@ -424,7 +454,12 @@ class _Writer:
             try:
                 # As status stores: with the alerts the reports raise, delivered at once.
                 raised = await asyncio.to_thread(
-                    store, self._state, merged, checker.kept(), checker.alerting
+                    store_reports,
+                    self._state,
+                    merged,
+                    checker.kept(),
+                    checker.alerting,
+                    self._location,
                 )
             except Exception as exc:
                 for _, stored in batch:
