@@ -9,19 +9,60 @@ import itertools
 import json
 import signal
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_postgres import Cluster
+from helpers_postgres import Cluster, query
+from helpers_state import written
 from hostile.harness import Processes
 from hostile.serving import Served, Service
 
 from waypoint_hooks.serve.scheduler import JITTER
+from waypoint_hooks.state.store import State
 
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 INTERVAL = 1.0
 #: The ledger's clocks are two processes' readings, and the plugin's own bookkeeping.
 EPSILON = 0.05
+
+
+# --- the checks of each location, in the state ---------------------------------------------
+
+
+def test_an_app_with_locations_has_a_check_in_each_that_only_its_instances_take(
+    location: Path | str,
+) -> None:
+    keys = [("web", "deployment"), ("db", "deployment")]
+    with State.open(location, leased=False) as state:
+        for site in ("eu", "us"):
+            written(
+                state,
+                state.cluster.plan_checks,
+                "default",
+                keys,
+                T0,
+                location=site,
+                located={"web"},
+            )
+        written(state, state.cluster.renew, T0, 30.0, serving=True, location="eu")
+        assert sorted(query(location, "SELECT app, location FROM checks")) == [
+            ("db", ""),
+            ("web", "eu"),
+            ("web", "us"),
+        ]
+        # An instance of asia takes what has no location; one of eu, its own too; each holds
+        # its location's row alone.
+        taken = state.cluster.take_checks("default", T0, location="asia", keys=keys)
+        assert [(app, kind) for app, kind, _ in taken.checks] == [("db", "deployment")]
+        taken = state.cluster.take_checks("default", T0, location="eu")
+        assert [(app, kind) for app, kind, _ in taken.checks] == [("web", "deployment")]
+        held = query(location, "SELECT app, location FROM checks WHERE holder IS NOT NULL")
+        assert sorted(held) == [("db", ""), ("web", "eu")]
+        assert state.cluster.locations_alive(T0) == {"eu"}
+        (instance,) = state.cluster.instances(T0, "default")
+        assert instance.location == "eu"
 
 
 @pytest.fixture
