@@ -24,7 +24,7 @@ from ..state.reports import Reports
 from ..state.store import State
 from .machine import Alerting, Checked, Watch
 
-__all__ = ["combined_report", "raise_alerts", "store_reports"]
+__all__ = ["raise_alerts", "store_reports"]
 
 
 def store_reports(
@@ -78,11 +78,11 @@ def _combined(
                 for name in rule.locations
                 if (record.kind, record.id, name) in latest
             }
-            fed.append((record, combined_report(report, rule, healths)))
+            fed.append((record, _combined_report(report, rule, healths)))
     return fed
 
 
-def combined_report(
+def _combined_report(
     report: StatusReport, rule: Quorum, healths: Mapping[str, Health]
 ) -> StatusReport:
     """``report`` (of one location) with the health the latest of each location make, and a
