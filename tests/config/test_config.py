@@ -482,7 +482,7 @@ def test_an_unknown_status_key_names_the_app_and_suggests_a_close_match() -> Non
     assert str(error).startswith(
         'waypoint.hcl:7: app "web": unknown key "polcy" in the status block; '
         'did you mean "policy"? Allowed: policy, timeout, concurrency, interval, keep, '
-        "max_resources,"
+        "locations, quorum, max_resources,"
     )
 
 

@@ -5,8 +5,9 @@ Config (all optional): ``ledger`` (a directory: each check appends ``START END P
 ``LEDGER/APP.KIND``, in ``time.monotonic()`` seconds, the clock every process shares),
 ``sleep`` (seconds a check takes), ``gate`` (a directory: a check writes
 ``GATE/APP.KIND.PID.waiting`` and waits until ``GATE/open`` exists), ``health_file`` (a file
-holding the health to report; READY when it is missing), ``message`` (the report's
-``health_message``), ``resources`` (report a service and a pod under it), ``fail``
+holding the health to report; READY when it is missing; ``{site}`` in it is the environment's
+``WH_SERVED_SITE``, so that instances in several locations see several healths), ``message``
+(the report's ``health_message``), ``resources`` (report a service and a pod under it), ``fail``
 (``raise``, ``hang`` or ``invalid``).
 """
 
@@ -43,7 +44,9 @@ def _check(config: dict[str, Any], job_info: JobInfo, kind: str) -> Any:
             file.write(f"{started} {time.monotonic()} {os.getpid()}\n")
     if failure == "invalid":
         return {"health": "READY"}
-    health_file = Path(config.get("health_file", os.devnull + ".absent"))
+    # {site} in its name: the instance's own file (WH_SERVED_SITE), as where it checks from.
+    site = os.environ.get("WH_SERVED_SITE", "")
+    health_file = Path(config.get("health_file", os.devnull + ".absent").format(site=site))
     health = Health[health_file.read_text().strip()] if health_file.exists() else Health.READY
     resources = []
     if config.get("resources"):

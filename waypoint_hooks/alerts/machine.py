@@ -31,6 +31,7 @@ import attrs
 from ..config.project import DAYS, Maintenance, Notify, Project
 from ..model.alert import Alert, AlertState
 from ..model.health import Health
+from ..model.quorum import Quorum
 from ..model.report import StatusReport
 from ..state.silences import Silence
 
@@ -187,13 +188,18 @@ class Alerting:
     maintenance: Sequence[Maintenance] = ()
     #: Each app's ``depends_on``.
     depends_on: Mapping[str, Sequence[str]] = attrs.field(factory=dict)
+    #: How the reports of the apps checked from several locations make their health (DESIGN
+    #: §21): the machine is given that health, not each location's.
+    quorums: Mapping[str, Quorum] = attrs.field(factory=dict)
 
     @classmethod
     def of(cls, project: Project) -> Alerting:
+        apps = project.apps.values()
         return cls(
             tuple(project.notify.values()),
             tuple(project.maintenance.values()),
-            {app.name: app.depends_on for app in project.apps.values()},
+            {app.name: app.depends_on for app in apps},
+            {app.name: rule for app in apps if (rule := app.status.quorum_rule) is not None},
         )
 
     def raise_alerts(

@@ -6,11 +6,12 @@ is not READY.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Final
 
 from ..model.health import Health
+from ..model.quorum import Quorum
 from ..model.report import Resource, StatusReport
 from ..model.wire import format_time, report_to_wire
 from ..state.cluster import Instance
@@ -28,6 +29,7 @@ __all__ = [
     "cluster_json",
     "history_json",
     "humanize_age",
+    "locations_json",
     "notes",
     "removed_notes",
     "silence_json",
@@ -208,6 +210,54 @@ def app_json(row: AppStatus, versions: Sequence[Record] | None = None) -> dict[s
     return document
 
 
+def locations_json(
+    row: AppStatus,
+    rule: Quorum,
+    latest: Mapping[tuple[str, str, str], StatusReport],
+    alive: Collection[str],
+) -> dict[str, Any]:
+    """The members an app checked from several locations adds to its part of ``status
+    --json`` (DESIGN §21): its ``quorum``, its ``combined`` health of each kind (``null``
+    before any location reported), and each location's latest reports, with whether an
+    instance of that location is alive (one that is not checks nothing: its reports are old)."""
+    targets = {"deployment": row.deployment, "release": row.release}
+    combined: dict[str, str | None] = {}
+    for kind, record in targets.items():
+        healths = {
+            name: report.health
+            for name in rule.locations
+            if record is not None
+            and (report := latest.get((kind, record.id, name))) is not None
+            and report.health is not None
+        }
+        combined[kind] = rule.combine(healths).name if healths else None
+    return {
+        "quorum": rule.needed,
+        "combined": combined,
+        "locations": [
+            {
+                "location": name,
+                "alive": name in alive,
+                **{
+                    kind: None if record is None else _brief(latest.get((kind, record.id, name)))
+                    for kind, record in targets.items()
+                },
+            }
+            for name in rule.locations
+        ],
+    }
+
+
+def _brief(report: StatusReport | None) -> dict[str, Any] | None:
+    if report is None or report.health is None:
+        return None
+    return {
+        "health": report.health.name,
+        "message": report.health_message,
+        "generated": _time_or_none(report.generated_time),
+    }
+
+
 def version_json(record: Record) -> dict[str, Any]:
     """A version of an app, whatever its state: what ``destroy`` would act on."""
     return {
@@ -238,6 +288,8 @@ def history_json(
                 "sequence": item.sequence,
                 "plugin": item.plugin,
                 "report": report_to_wire(item.report),
+                # Only where there is one (DESIGN §21): documents of before stay as they were.
+                **({"location": item.location} if item.location else {}),
             }
             for item in stored
         ),
@@ -315,6 +367,7 @@ def cluster_json(
                 "owner": item.owner,
                 "host": item.host,
                 "pid": item.pid,
+                "location": item.location or None,
                 "this": item.owner == this,
                 "alive": item.alive,
                 "started": format_time(item.started),

@@ -436,6 +436,13 @@ def new_plugin(name: str, kind: str) -> None:
     "(every third of it): other instances on the state take over those of one that died "
     "within it.",
 )
+@click.option(
+    "--location",
+    default="",
+    metavar="NAME",
+    help="Where this instance checks from, on a PostgreSQL state: it checks the apps whose "
+    "status block lists NAME in its locations, and those with none.",
+)
 @pass_session
 @functools.partial(handle_errors, stopped=lambda _: _served())
 def serve(
@@ -447,6 +454,7 @@ def serve(
     read_token: str | None,
     public_badges: bool,
     lease: float,
+    location: str,
 ) -> None:
     """Check each APP (all when none is named) on its interval and serve a status page,
     a JSON API and Prometheus metrics, until stopped (Ctrl-C or SIGTERM: the checks that run
@@ -468,6 +476,7 @@ def serve(
             USAGE,
         )
     from ..config.uses import check_plugins
+    from ..model.names import check_name
 
     with session.checker(json_output=True, apps=apps) as checker:
 
@@ -476,7 +485,12 @@ def serve(
             check_plugins(project, checker.plugins, apps)
             return project
 
-        service = StatusService(checker, apps, reread, lease=lease)
+        if location:
+            try:
+                check_name("--location", location)
+            except ValueError as exc:
+                fail(str(exc), USAGE)
+        service = StatusService(checker, apps, reread, lease=lease, location=location)
         try:
             listener = Listener(host, port)
         except OSError as exc:

@@ -20,6 +20,7 @@ from ..model.durations import Duration, longer_than_zero
 from ..model.health import Health
 from ..model.limits import ReportLimits
 from ..model.names import check_name
+from ..model.quorum import Quorum
 
 __all__ = [
     "DAYS",
@@ -53,6 +54,29 @@ def _longer_than_zero(_: object, field: attrs.Attribute[Duration], value: Durati
     longer_than_zero(field.name, value)
 
 
+def _locations(_: object, __: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]) -> None:
+    for name in value:
+        check_name("a location", name)
+    twice = next((name for index, name in enumerate(value) if name in value[:index]), None)
+    if twice is not None:
+        raise ValueError(f"locations names {twice!r} twice; name each location once")
+
+
+def _quorum(settings: StatusSettings, _: attrs.Attribute[int | None], value: int | None) -> None:
+    if value is None:
+        return
+    if not settings.locations:
+        raise ValueError(
+            "quorum is how many of the app's locations must agree, and no locations are "
+            'named: add locations = ["eu", "us"] beside it, or leave quorum out'
+        )
+    if not 1 <= value <= len(settings.locations):
+        raise ValueError(
+            f"quorum must be from 1 to the number of locations ({len(settings.locations)}); "
+            f"got {value}"
+        )
+
+
 @final
 @attrs.frozen
 class StatusSettings:
@@ -80,6 +104,19 @@ class StatusSettings:
     )
     #: How big a report may be; written as keys of the block, like the policy's options.
     limits: ReportLimits = attrs.field(factory=ReportLimits)
+    #: Where ``serve`` checks the app from (DESIGN §21): each location's instances check it on
+    #: the interval. None: once, by any instance.
+    locations: tuple[str, ...] = attrs.field(default=(), validator=_locations)
+    #: How many locations must agree the app is not READY; ``None``: more than half of them.
+    quorum: int | None = attrs.field(default=None, validator=_quorum)
+
+    @property
+    def quorum_rule(self) -> Quorum | None:
+        """How the locations' reports make the app's health; ``None`` without locations."""
+        if not self.locations:
+            return None
+        needed = len(self.locations) // 2 + 1 if self.quorum is None else self.quorum
+        return Quorum(self.locations, needed)
 
 
 @final

@@ -146,7 +146,19 @@ def _one_or_several(value: object, cls: Any) -> Any:
     return converter.structure(value, several if isinstance(value, list) else one)
 
 
+def _is_tuple_of(cls: Any) -> bool:
+    """``tuple[X, ...]``: structured as a list of X is, then made a tuple."""
+    args = typing.get_args(cls)
+    return typing.get_origin(cls) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _tuple_of(cls: Any) -> Any:
+    items = _list_of(list[typing.get_args(cls)[0]])  # type: ignore[misc]
+    return lambda value, _: tuple(items(value, None))
+
+
 converter.register_structure_hook_factory(is_mutable_sequence, _list_of)
+converter.register_structure_hook_factory(_is_tuple_of, _tuple_of)
 converter.register_structure_hook_func(_is_one_or_several, _one_or_several)
 
 # --- settings named after a Python keyword -----------------------------------------------------

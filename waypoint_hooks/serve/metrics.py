@@ -7,6 +7,10 @@ histogram per target would multiply the series of a thousand apps by its buckets
 The health gauge is six series a target, most of the text; healths seldom change, so its
 text is kept, on a registry of its own, until one does (as kube-state-metrics keeps each
 object's lines until the object changes).
+
+An instance in a location (``serve --location``, DESIGN §21) labels each target's series with
+it, ``location``: the instances of each location expose what they saw from there. One without
+a location has no such label, so its series are the ones it had before locations were.
 """
 
 from __future__ import annotations
@@ -41,17 +45,21 @@ class Metrics:
         self,
         workspace: str,
         alert_counts: Callable[[], Mapping[tuple[str, Any], int]] = dict,
+        location: str = "",
     ) -> None:
         # A counter's _created series is not among the pinned names (this process serves
         # nothing else, so the switch is the process's).
         prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         self.workspace = workspace
+        #: The labels of a target's series, and the values of those after its own.
+        labels = (*_TARGET, "location") if location else _TARGET
+        self._where = (location,) if location else ()
         self.registry = CollectorRegistry(auto_describe=True)
         self._healths = CollectorRegistry(auto_describe=True)
         self._health = Gauge(
             "waypoint_hooks_target_health",
             "1 for the health of a deployment's or release's latest report, 0 for the others.",
-            (*_TARGET, "health"),
+            (*labels, "health"),
             registry=self._healths,
         )
         #: Each target's current health, and the health gauge's text while none changed.
@@ -68,13 +76,13 @@ class Metrics:
             "waypoint_hooks_check_failures",
             "Checks that gave no report of the plugin's own: it raised, timed out, or "
             "returned an invalid report.",
-            (*_TARGET, "reason"),
+            (*labels, "reason"),
             registry=self.registry,
         )
         self._last_check = Gauge(
             "waypoint_hooks_last_check_timestamp_seconds",
             "When the latest report of a deployment or release was made (Unix time).",
-            _TARGET,
+            labels,
             registry=self.registry,
         )
         # Read from the state's outbox at each scrape: the alerts every process raised.
@@ -87,7 +95,7 @@ class Metrics:
         if self._plugins.get((app, kind), plugin) != plugin:
             self.forget(app, kind)  # a new version by another plugin: the old series go
         self._plugins[(app, kind)] = plugin
-        target = (app, self.workspace, kind, plugin)
+        target = (app, self.workspace, kind, plugin, *self._where)
         report = checked.report
         if (app, kind) not in self._current or self._current[(app, kind)] is not report.health:
             self._current[(app, kind)] = report.health
@@ -107,7 +115,7 @@ class Metrics:
             return
         del self._current[(app, kind)]
         self._health_text = None
-        target = (app, self.workspace, kind, plugin)
+        target = (app, self.workspace, kind, plugin, *self._where)
         for health in Health:
             self._health.remove(*target, health.name)
         self._last_check.remove(*target)

@@ -24,7 +24,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Final, final
 
@@ -60,7 +60,8 @@ def _now() -> datetime:
 class Scheduler:
     """Runs ``check(keys)`` for the planned keys (an app's deployment or release) that are
     due, each every its interval, on the running event loop; the due times are in ``state``,
-    shared with the other instances of ``workspace`` (those of ``apps`` only, when named).
+    shared with the other instances of ``workspace`` (those of ``apps`` only, when named);
+    an instance in a ``location`` takes the checks of no location and those of its own.
 
     ``check`` makes the checks of a batch and stores their reports, yielding each key as that
     key's check is over: its next check is due from then on, while the slower ones of its
@@ -76,6 +77,7 @@ class Scheduler:
         workspace: str,
         *,
         apps: Sequence[str] = (),
+        location: str = "",
         jitter: float = JITTER,
         resolution: float = RESOLUTION,
         poll: float = POLL,
@@ -85,6 +87,9 @@ class Scheduler:
         self._state = state
         self._workspace = workspace
         self._apps = tuple(apps)
+        self._location = location
+        #: The apps checked from each of their locations: from this instance's, here.
+        self._located: frozenset[str] = frozenset()
         self._jitter = jitter
         self._resolution = resolution
         self._poll = poll
@@ -131,14 +136,17 @@ class Scheduler:
             "max": lags[-1] if lags else None,
         }
 
-    def plan(self, intervals: Mapping[CheckKey, float]) -> None:
-        """From now on check exactly these keys, each every ``intervals[key]`` seconds.
+    def plan(self, intervals: Mapping[CheckKey, float], located: Collection[str] = ()) -> None:
+        """From now on check exactly these keys, each every ``intervals[key]`` seconds; the
+        keys of the apps ``located`` from this instance's location (DESIGN §21), the others
+        once, by any instance.
 
         A key new to the state is due at once; a key no longer planned is not checked again
         (a check of it that runs ends as it would); a changed interval applies from the
         key's next check on.
         """
         self._intervals = dict(intervals)
+        self._located = frozenset(located)
         self._planned = None
         self._wake.set()
 
@@ -168,6 +176,7 @@ class Scheduler:
                     ended,
                     declined=declined,
                     keys=[],
+                    location=self._location,
                 )
             except StateError as exc:
                 logger.warning(
@@ -191,7 +200,11 @@ class Scheduler:
         while wanted and not self._stopping:
             taking = asyncio.ensure_future(
                 asyncio.to_thread(
-                    self._state.cluster.take_checks, self._workspace, _now(), keys=wanted
+                    self._state.cluster.take_checks,
+                    self._workspace,
+                    _now(),
+                    keys=wanted,
+                    location=self._location,
                 )
             )
             self._taking.add(taking)
@@ -258,10 +271,12 @@ class Scheduler:
         turn."""
         now = _now()
         if self._planned is None or time.monotonic() - self._planned >= REPLAN:
-            keys = list(self._intervals)
+            keys, located = list(self._intervals), self._located
             await asyncio.to_thread(
                 self._state.write,
-                lambda tx: self._state.cluster.plan_checks(tx, self._workspace, keys, now),
+                lambda tx: self._state.cluster.plan_checks(
+                    tx, self._workspace, keys, now, location=self._location, located=located
+                ),
             )
             self._planned = time.monotonic()
         taken = await asyncio.to_thread(
@@ -271,6 +286,7 @@ class Scheduler:
             ended,
             declined=declined,
             apps=self._apps,
+            location=self._location,
         )
         self.instances = taken.instances
         due = [((app, kind), due) for app, kind, due in taken.checks]

@@ -21,10 +21,11 @@ from typing import Any, Final, final
 import attrs
 
 from ..alerts import silencing
+from ..alerts.pipeline import store_reports
 from ..checking import documents, uptime
-from ..checking.checker import Checker, Reports, store
+from ..checking.checker import Checker, Reports
 from ..config.project import App, Project
-from ..errors import StateError, UnknownAppError, UsageError
+from ..errors import ConfigFileError, StateError, UnknownAppError, UsageError
 from ..model.report import StatusReport
 from ..plugins.components import TargetKind
 from ..plugins.runner import Checked, StatusCheck
@@ -38,7 +39,7 @@ from .metrics import Metrics
 from .page import Page, refresh_after
 from .scheduler import Scheduler
 
-__all__ = ["KINDS", "StatusService"]
+__all__ = ["KINDS", "StatusService", "check_locations"]
 
 logger = logging.getLogger("waypoint_hooks.serve")
 
@@ -58,7 +59,8 @@ class StatusService:
     """Checks the apps ``names`` (every app when none is named) of the checker's project,
     each on its interval, until a stop signal, holding its checks under a lease of
     ``lease`` seconds; ``reread`` reads and checks the config file again (raising
-    :class:`ConfigFileError` when it is bad).
+    :class:`ConfigFileError` when it is bad). In a ``location``, it checks the apps of that
+    location and those of none.
 
     The web routes ask it only what :class:`~waypoint_hooks.serve.web.StatusView` names: the
     documents they answer with, the page, the health, the metrics and a check made now; its
@@ -72,21 +74,27 @@ class StatusService:
         reread: Callable[[Path], Project],
         *,
         lease: float = LEASE,
+        location: str = "",
     ) -> None:
+        check_locations(checker.project, checker.state, location)
+        #: Where this instance checks from (DESIGN §21); empty: no location of its own.
+        self.location = location
         self._checker = checker
         self.names = tuple(names)
         self._reread = reread
         self._lease = lease
-        self._metrics = Metrics(checker.workspace, checker.state.outbox.counts)
+        self._metrics = Metrics(checker.workspace, checker.state.outbox.counts, location)
         self._runner = checker.status_runner()
         self._page = Page(checker.state, checker.workspace)
         # A connection of its own for the schedule and the reports, used off the event loop;
         # the process's lease is kept by the checker's.
         self._work = State.open(checker.state.location, leased=False)
-        self._scheduler = Scheduler(self._check, self._work, checker.workspace, apps=self.names)
+        self._scheduler = Scheduler(
+            self._check, self._work, checker.workspace, apps=self.names, location=location
+        )
         #: Why the config file as it is now is not the one that runs, if it is not.
         self.config_error: str | None = None
-        self._writer = _Writer(checker, self._work)
+        self._writer = _Writer(checker, self._work, location)
         self._rows = {row.app: row for row in checker.cached(self.names)}
         self._rows_read = time.monotonic()
         # Each app's part of the status document, made again only when its row changes.
@@ -173,7 +181,7 @@ class StatusService:
     async def status_document(self) -> dict[str, Any]:
         """The document of ``status --json``, of every app served."""
         await self._refresh()
-        return self._status_document(self.apps())
+        return await self._status_document(self.apps())
 
     async def history_document(self, name: str, limit: int) -> dict[str, Any]:
         """The document of ``history APP --json``, of the ``limit`` newest reports."""
@@ -239,7 +247,7 @@ class StatusService:
             # At once: the check could neither be held nor stored.
             raise StateError(f"the state cannot be reached: {unreachable}")
         await self._scheduler.check_now([(name, kind) for kind in KINDS])
-        return self._status_document([app])
+        return await self._status_document([app])
 
     def _unreachable(self) -> str | None:
         """Why the state cannot be reached, by the latest turn or lease renewal; ``None``
@@ -257,7 +265,7 @@ class StatusService:
         """Check on schedule and follow the config file until ``until_stopped()``; then let
         the checks that run end, and return once their reports are stored."""
         # Every instance holds its checks under its lease, on either database.
-        self._checker.state.keep_alive(self._lease, serving=True)
+        self._checker.state.keep_alive(self._lease, serving=True, location=self.location)
         scheduling = asyncio.ensure_future(self._scheduler.run())
         following = asyncio.ensure_future(self._follow_config())
         while not until_stopped() and not scheduling.done():
@@ -274,8 +282,15 @@ class StatusService:
     # --- checks -------------------------------------------------------------------------------
 
     def _plan(self) -> None:
+        # An app of other locations is left to their instances.
+        apps = [
+            app
+            for app in self.apps()
+            if not app.status.locations or self.location in app.status.locations
+        ]
         self._scheduler.plan(
-            {(app.name, kind): float(app.status.interval) for app in self.apps() for kind in KINDS}
+            {(app.name, kind): float(app.status.interval) for app in apps for kind in KINDS},
+            located=[app.name for app in apps if app.status.locations],
         )
 
     async def _check(self, keys: list[CheckKey]) -> AsyncIterator[CheckKey]:
@@ -346,7 +361,9 @@ class StatusService:
     async def _refresh(self) -> None:
         """While other instances check too, read what they stored (off the event loop: the
         database may be slow to answer, or away)."""
-        if self._scheduler.instances < 2:
+        # An instance in a location shares its checks with that location's alone; the others
+        # store reports of the apps it serves too.
+        if self._scheduler.instances < 2 and not self.location:
             return
         if time.monotonic() - self._rows_read < _SHARED_FRESHNESS:
             return
@@ -355,10 +372,36 @@ class StatusService:
         self._rows = {row.app: row for row in rows}
         self._documents.clear()
 
-    def _status_document(self, apps: Sequence[App]) -> dict[str, Any]:
+    async def _status_document(self, apps: Sequence[App]) -> dict[str, Any]:
+        located = await asyncio.to_thread(self._located, apps)
         return documents.status_document(
-            self.project.name, self.workspace, [self._document(app.name) for app in apps]
+            self.project.name,
+            self.workspace,
+            [{**self._document(app.name), **located.get(app.name, {})} for app in apps],
         )
+
+    def _located(self, apps: Sequence[App]) -> dict[str, dict[str, Any]]:
+        """The parts of the apps checked from several locations that each location adds,
+        read from the state: what other instances checked, and which of them are alive."""
+        rules = {app.name: rule for app in apps if (rule := app.status.quorum_rule)}
+        if not rules:
+            return {}
+        rows = {name: self._rows[name] for name in rules}
+        state = self._checker.state
+        latest = state.reports.latest_by_location(
+            [
+                (record.kind, record.id)
+                for row in rows.values()
+                for record in (row.deployment, row.release)
+                if record is not None
+            ],
+            sorted({name for rule in rules.values() for name in rule.locations}),
+        )
+        alive = state.cluster.locations_alive(datetime.now(timezone.utc))
+        return {
+            name: documents.locations_json(rows[name], rule, latest, alive)
+            for name, rule in rules.items()
+        }
 
     def _document(self, name: str) -> dict[str, Any]:
         document = self._documents.get(name)
@@ -389,6 +432,7 @@ class StatusService:
             missing = [name for name in self.names if name not in project.apps]
             if missing:
                 raise UnknownAppError(f"{path}: no app {missing[0]!r}, which is served")
+            check_locations(project, self._checker.state, self.location)
         except UsageError as exc:  # the file as it is now cannot be served: the user fixes it
             self.config_error = str(exc)
             logger.warning("%s; the config read before goes on running", exc)
@@ -409,6 +453,29 @@ class StatusService:
         logger.info("%s read again: %d apps served", path, len(served))
 
 
+def check_locations(project: Project, state: State, location: str) -> None:
+    """Refuse to serve from a ``location``, or apps checked from several (DESIGN §21), on a
+    state that instances elsewhere cannot share: a SQLite file."""
+    if state.shared:
+        return
+    if location:
+        raise UsageError(
+            f"serve --location {location}: a location is where one of several instances on a "
+            f"PostgreSQL state checks from, and {state.where} is a SQLite file; give "
+            "--state postgresql://... (or WAYPOINT_HOOKS_STATE), or leave --location out"
+        )
+    for app in project.apps.values():
+        if app.status.locations:
+            raise ConfigFileError(
+                project.path,
+                app.line,
+                f'app "{app.name}": locations ({", ".join(app.status.locations)}) are checked '
+                f"by serve instances in each, which share a PostgreSQL state, and "
+                f"{state.where} is a SQLite file; give --state postgresql://... (or "
+                "WAYPOINT_HOOKS_STATE), or leave locations out",
+            )
+
+
 def _signature(path: Path) -> tuple[int, int, int] | None:
     """What changes when the file is written or replaced."""
     try:
@@ -425,9 +492,10 @@ class _Writer:
     while one transaction commits (and syncs the disk), the reports of the checks that end
     meanwhile gather for the next."""
 
-    def __init__(self, checker: Checker, state: State) -> None:
+    def __init__(self, checker: Checker, state: State, location: str) -> None:
         self._checker = checker
         self._state = state
+        self._location = location
         self._waiting: list[tuple[Reports, asyncio.Future[None]]] = []
         self._writing: asyncio.Task[None] | None = None
 
@@ -447,7 +515,12 @@ class _Writer:
             try:
                 # As status stores: with the alerts the reports raise, delivered at once.
                 raised = await asyncio.to_thread(
-                    store, self._state, merged, checker.kept(), checker.alerting
+                    store_reports,
+                    self._state,
+                    merged,
+                    checker.kept(),
+                    checker.alerting,
+                    location=self._location,
                 )
             except Exception as exc:
                 for _, stored in batch:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Final, final
 
@@ -38,6 +38,8 @@ class Instance:
     owner: str
     host: str
     pid: int
+    #: Where it checks from (``serve --location``); empty: no location of its own.
+    location: str
     started: datetime
     renewed: datetime
     lease_until: datetime
@@ -67,13 +69,22 @@ class Cluster:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def renew(self, tx: Database, moment: datetime, lease: float, *, serving: bool = False) -> None:
+    def renew(
+        self,
+        tx: Database,
+        moment: datetime,
+        lease: float,
+        *,
+        serving: bool = False,
+        location: str = "",
+    ) -> None:
         """Say that this process runs, until ``lease`` seconds after ``moment``: until then,
         what it owns and holds stays its own, whichever machine looks. Renew well before the
-        end. ``serving``: it is a serve instance, which takes its share of the checks."""
+        end. ``serving``: it is a serve instance, which takes its share of the checks (those
+        of no location, and those of its ``location``)."""
         at = micros(moment)
         row = (this_command(), socket.gethostname(), os.getpid(), at, at)
-        tx.execute(_SQL["renew"], (*row, at + round(lease * 1e6), int(serving), at))
+        tx.execute(_SQL["renew"], (*row, at + round(lease * 1e6), int(serving), location, at))
         tx.execute(_SQL["forget"], (at - round(FORGOTTEN * 1e6),))
 
     def leave(self, tx: Database) -> None:
@@ -82,15 +93,28 @@ class Cluster:
         tx.execute(_SQL["leave"], (this_command(),))
 
     def plan_checks(
-        self, tx: Database, workspace: str, keys: Sequence[CheckKey], moment: datetime
+        self,
+        tx: Database,
+        workspace: str,
+        keys: Sequence[CheckKey],
+        moment: datetime,
+        *,
+        location: str = "",
+        located: Collection[str] = (),
     ) -> None:
         """This instance serves ``keys`` (app, kind) of ``workspace``: each one the instances
-        do not share yet is due at ``moment``; the others keep their due times. Said again
+        do not share yet is due at ``moment``; the others keep their due times. The apps
+        ``located`` are checked from each of their locations: their checks are this
+        instance's ``location``'s; the others', of no location, any instance's. Said again
         every little while: a check no instance said it serves for :data:`UNPLANNED` seconds
         (its app left every config) is dropped."""
         at = micros(moment)
         tx.executemany(
-            _SQL["plan"], [(workspace, app, kind, at, at) for app, kind in sorted(set(keys))]
+            _SQL["plan"],
+            [
+                (workspace, app, kind, location if app in located else "", at, at)
+                for app, kind in sorted(set(keys))
+            ],
         )
         tx.execute(_SQL["drop_unplanned"], (workspace, at - round(UNPLANNED * 1e6)))
 
@@ -103,6 +127,7 @@ class Cluster:
         declined: Sequence[tuple[str, Kind, datetime]] = (),
         apps: Sequence[str] = (),
         keys: Sequence[CheckKey] | None = None,
+        location: str = "",
     ) -> Taken:
         """In one transaction of its own: release this instance's checks that ended (each
         ``(app, kind, next due)``; one another instance took over meanwhile, as this one's
@@ -117,8 +142,11 @@ class Cluster:
         take alike, and one busy with slow checks takes less. What one leaves, the next takes.
         With ``keys``, those checks are held whether due or not (a check asked for now),
         unless a live instance holds them.
+
+        An instance takes the checks of no location and those of its ``location``; it shares
+        them with the live instances of that location.
         """
-        turn = _Turn(workspace, micros(moment), apps)
+        turn = _Turn(workspace, micros(moment), apps, location)
         if keys is None and not released and not declined:
             with self._db.guarded() as db:
                 live, due, following = db.execute(turn.idle, turn.idle_parameters).fetchone()
@@ -142,14 +170,21 @@ class Cluster:
                 owner,
                 host,
                 pid,
+                location,
                 time(started),
                 time(renewed),
                 time(until),
                 until > at,
                 tuple(held.get(owner, ())),
             )
-            for owner, host, pid, started, renewed, until in rows
+            for owner, host, pid, location, started, renewed, until in rows
         ]
+
+    def locations_alive(self, moment: datetime) -> set[str]:
+        """The locations where a serve instance's lease lasts at ``moment``."""
+        with self._db.guarded() as db:
+            rows = db.execute(_SQL["locations_alive"], (micros(moment),)).fetchall()
+        return {location for (location,) in rows}
 
 
 @final
@@ -157,9 +192,10 @@ class _Turn:
     """One turn of :meth:`Cluster.take_checks`: its queries, made of the named fragments, and
     their parameters."""
 
-    def __init__(self, workspace: str, moment: int, apps: Sequence[str]) -> None:
+    def __init__(self, workspace: str, moment: int, apps: Sequence[str], location: str) -> None:
         self.workspace = workspace
         self.moment = moment
+        self.location = location
         self.me = this_command()
         chosen = f" AND app IN ({', '.join(['?'] * len(apps))})" if apps else ""
         self.chosen = tuple(apps)
@@ -167,7 +203,7 @@ class _Turn:
         #: The parameters of the free fragment, and of mine_to_take.
         self.free = (moment, self.me, moment, moment)
         self.mine = (*self.free, self.me)
-        self.due_parameters = (workspace, moment, *self.mine, *self.chosen)
+        self.due_parameters = (workspace, moment, location, *self.mine, *self.chosen)
         fragments = {
             "due_here": due_here,
             "live_count": _SQL["live_count"],
@@ -177,7 +213,7 @@ class _Turn:
             "mine_to_take": _MINE_TO_TAKE,
         }
         self.idle = _SQL["idle"].format(**fragments)
-        self.idle_parameters = (moment, *self.due_parameters, workspace)
+        self.idle_parameters = (moment, location, *self.due_parameters, workspace, location)
         self.shares = _SQL["shares"].format(**fragments)
         self.due = _SQL["due"].format(due_here=due_here, for_update_skip_locked="{lock}")
         self.following = _SQL["following"].format(next_due=_SQL["next_due"])
@@ -189,12 +225,12 @@ class _Turn:
         declined: Sequence[tuple[str, Kind, datetime]],
         keys: Sequence[CheckKey] | None,
     ) -> Taken:
-        workspace, moment, me = self.workspace, self.moment, self.me
+        workspace, moment, me, location = self.workspace, self.moment, self.me, self.location
         for given, declined_by in ((released, None), (declined, me)):
             tx.executemany(
                 _SQL["give_back"],
                 [
-                    (micros(due), declined_by, workspace, app, kind, me)
+                    (micros(due), declined_by, workspace, app, kind, me, location)
                     for app, kind, due in sorted(given)
                 ],
             )
@@ -205,8 +241,9 @@ class _Turn:
                 self.shares,
                 (
                     moment,
+                    location,
                     *self.due_parameters,
-                    *(workspace, *self.free, *self.chosen),
+                    *(workspace, location, *self.free, *self.chosen),
                     *(workspace, me, *self.chosen),
                 ),
             ).fetchone()
@@ -215,15 +252,17 @@ class _Turn:
             share = max(-(-(due + held) // max(live, 1)) - mine, 0)
             query = self.due.format(lock=tx.for_update_skip_locked)
             rows = tx.execute(query, (*self.due_parameters, share)).fetchall()
-        tx.executemany(_SQL["hold"], [(me, workspace, app, kind) for app, kind, _ in rows])
-        (following,) = tx.execute(self.following, (workspace,)).fetchone()
+        tx.executemany(
+            _SQL["hold"], [(me, workspace, app, kind, site) for app, kind, site, _ in rows]
+        )
+        (following,) = tx.execute(self.following, (workspace, location)).fetchone()
         return Taken(
-            [(app, kind, time(due)) for app, kind, due in rows],
+            [(app, kind, time(due)) for app, kind, _, due in rows],
             None if following is None else time(following),
             max(live, 1),
         )
 
-    def _asked(self, tx: Database, keys: Sequence[CheckKey]) -> list[tuple[str, Kind, int]]:
+    def _asked(self, tx: Database, keys: Sequence[CheckKey]) -> list[tuple[str, Kind, str, int]]:
         wanted = sorted(set(keys))
         if not wanted:
             return []
@@ -232,5 +271,10 @@ class _Turn:
             values=", ".join(["(?, ?)"] * len(wanted)),
             for_update_skip_locked=tx.for_update_skip_locked,
         )
-        parameters = (self.workspace, *self.mine, *[i for key in wanted for i in key])
+        parameters = (
+            self.workspace,
+            self.location,
+            *self.mine,
+            *[i for key in wanted for i in key],
+        )
         return list(tx.execute(query, parameters).fetchall())

@@ -42,6 +42,8 @@ class StoredReport:
     #: The health of the target's report before this one (None for its first): what the
     #: health changed from, even when that report is not among those read.
     previous_health: Health | None = None
+    #: Where the report was made from (DESIGN §21); empty: no location.
+    location: str = ""
 
 
 @final
@@ -59,7 +61,9 @@ class Retention:
 Keep = int | Retention
 
 
-def _row(record: Record, report: StatusReport, duration: float | None) -> tuple[object, ...]:
+def _row(
+    record: Record, report: StatusReport, duration: float | None, location: str
+) -> tuple[object, ...]:
     if report.health is None or report.generated_time is None:
         raise ValueError(
             f"the report of {record.kind} {record.id} is not finalized "
@@ -74,6 +78,7 @@ def _row(record: Record, report: StatusReport, duration: float | None) -> tuple[
         micros(report.generated_time),
         report_to_json(report),
         None if duration is None else round(duration * 1e6),
+        location,
     )
 
 
@@ -115,9 +120,11 @@ class Reports:
     def prepare(
         reports: Sequence[tuple[Record, StatusReport]],
         durations: Sequence[float | None] | None = None,
+        location: str = "",
     ) -> Batch:
-        """Encode finalized reports, each about its record's target, for :meth:`add`; with
-        ``durations``, how many seconds each one's check took (``None``: not known)."""
+        """Encode finalized reports, each about its record's target, made from ``location``
+        (empty: none), for :meth:`add`; with ``durations``, how many seconds each one's check
+        took (``None``: not known)."""
         if durations is None:
             durations = [None] * len(reports)
         elif len(durations) != len(reports):
@@ -125,7 +132,7 @@ class Reports:
         return Batch(
             reports,
             [
-                _row(record, report, duration)
+                _row(record, report, duration, location)
                 for (record, report), duration in zip(reports, durations, strict=True)
             ],
         )
@@ -238,6 +245,40 @@ class Reports:
                 found[target_id] = self._decode(text, kind, target_id)
         return found
 
+    def latest_healths(
+        self, tx: Database, targets: Sequence[tuple[str, str]], locations: Sequence[str]
+    ) -> dict[tuple[str, str, str], Health]:
+        """The health of the newest report of each target ``(kind, id)`` from each of
+        ``locations`` that has one, by ``(kind, id, location)``; read in ``tx``."""
+        rows = self._latest(tx, "health", targets, locations)
+        return {key: Health[health] for key, health in rows.items()}
+
+    def latest_by_location(
+        self, targets: Sequence[tuple[str, str]], locations: Sequence[str]
+    ) -> dict[tuple[str, str, str], StatusReport]:
+        """The newest report of each target ``(kind, id)`` from each of ``locations`` that
+        has one, by ``(kind, id, location)``."""
+        with self._db.guarded() as db:
+            rows = self._latest(db, "report", targets, locations)
+        return {key: self._decode(text, key[0], key[1]) for key, text in rows.items()}
+
+    @staticmethod
+    def _latest(
+        db: Database, column: str, targets: Sequence[tuple[str, str]], locations: Sequence[str]
+    ) -> dict[tuple[str, str, str], str]:
+        wanted = [(*target, location) for target in targets for location in locations]
+        found: dict[tuple[str, str, str], str] = {}
+        # Three parameters a key where BATCH takes two.
+        size = BATCH * 2 // 3
+        for start in range(0, len(wanted), size):
+            batch = wanted[start : start + size]
+            query = _SQL["latest_by_location"].format(
+                column=column, values=", ".join(["(?, ?, ?)"] * len(batch))
+            )
+            rows = db.execute(query, [item for key in batch for item in key]).fetchall()
+            found.update(((kind, id, at), value) for kind, id, at, value in rows if value)
+        return found
+
     def history(self, app: str, workspace: str, limit: int | None = None) -> Iterator[StoredReport]:
         """The reports of ``app``'s deployments and releases, destroyed ones included,
         newest first; at most ``limit`` of them. Read as they are iterated, one row at a
@@ -253,7 +294,7 @@ class Reports:
             self._db.guarded() as db,
             contextlib.closing(db.stream(_SQL["history"], (app, workspace, limit))) as rows,
         ):
-            for kind, target_id, sequence, plugin, text, previous in rows:
+            for kind, target_id, sequence, plugin, text, location, previous in rows:
                 yield StoredReport(
                     kind,
                     target_id,
@@ -263,6 +304,7 @@ class Reports:
                     workspace,
                     self._decode(text, kind, target_id),
                     None if previous is None else Health[previous],
+                    location,
                 )
 
     def healths(

@@ -128,10 +128,13 @@ class State:
         ``patience`` seconds (by default, the database's own)."""
         return self._db.write(body, patience)
 
-    def keep_alive(self, lease: float = LEASE, *, serving: bool = False) -> None:
+    def keep_alive(
+        self, lease: float = LEASE, *, serving: bool = False, location: str = ""
+    ) -> None:
         """Keep a lease on the state while it is open (every third of ``lease`` renewed), so
         that other machines know this process runs (DESIGN §16): done on open where machines
-        share it, and by ``serve`` (``serving``), whose checks are held under it.
+        share it, and by ``serve`` (``serving``, in its ``location``), whose checks are held
+        under it.
 
         Renewed on a connection of its own, so that a renewal never waits behind what this
         one does (a long reading of history), nor it behind a renewal that reconnects; and
@@ -144,7 +147,10 @@ class State:
         beat = lease / 3
 
         def renew(moment: datetime, lease: float) -> None:
-            own.write(lambda tx: own.cluster.renew(tx, moment, lease, serving=serving), beat)
+            own.write(
+                lambda tx: own.cluster.renew(tx, moment, lease, serving=serving, location=location),
+                beat,
+            )
 
         def leave() -> None:
             try:
@@ -158,6 +164,11 @@ class State:
         except BaseException:
             own.close()
             raise
+
+    @property
+    def shared(self) -> bool:
+        """Whether processes on several machines may share it: a PostgreSQL state."""
+        return self._db.shared
 
     @property
     def cut_off(self) -> str | None:

@@ -4,9 +4,10 @@
 
 -- name: renew
 -- A lease that had run out begins anew: the instance resumed now.
-INSERT INTO instances (owner, host, pid, started, renewed, lease_until, serving, resumed)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE
+INSERT INTO instances (owner, host, pid, started, renewed, lease_until, serving, location, resumed)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE
 SET renewed = excluded.renewed, lease_until = excluded.lease_until, serving = excluded.serving,
+    location = excluded.location,
     resumed = CASE WHEN instances.lease_until < excluded.renewed THEN excluded.renewed
     ELSE instances.resumed END
 
@@ -22,36 +23,36 @@ UPDATE checks SET holder = NULL WHERE holder = ?
 DELETE FROM instances WHERE owner = ?
 
 -- name: plan
-INSERT INTO checks (workspace, app, kind, due, planned) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (workspace, app, kind) DO UPDATE SET planned = excluded.planned
+INSERT INTO checks (workspace, app, kind, location, due, planned) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (workspace, app, kind, location) DO UPDATE SET planned = excluded.planned
 
 -- name: drop_unplanned
 DELETE FROM checks WHERE workspace = ? AND planned < ?
 
 -- name: give_back
 UPDATE checks SET due = ?, holder = NULL, declined = ?
-WHERE workspace = ? AND app = ? AND kind = ? AND holder = ?
+WHERE workspace = ? AND app = ? AND kind = ? AND holder = ? AND location IN ('', ?)
 
 -- name: asked
 -- The checks asked for now that this instance may take, whether due or not.
-SELECT app, kind, due FROM checks WHERE workspace = ? AND {mine_to_take}
-AND (app, kind) IN (VALUES {values})
+SELECT app, kind, location, due FROM checks
+WHERE workspace = ? AND location IN ('', ?) AND {mine_to_take} AND (app, kind) IN (VALUES {values})
 ORDER BY app, kind{for_update_skip_locked}
 
 -- name: shares
 -- The live serve instances, the checks due that this instance may take, the checks that
 -- live instances hold, and those this one holds.
 SELECT {live_count}, (SELECT count(*) FROM checks WHERE {due_here}),
-    (SELECT count(*) FROM checks WHERE workspace = ? AND holder IS NOT NULL
-    AND NOT {free}{chosen}),
+    (SELECT count(*) FROM checks WHERE workspace = ? AND location IN ('', ?)
+    AND holder IS NOT NULL AND NOT {free}{chosen}),
     (SELECT count(*) FROM checks WHERE workspace = ? AND holder = ?{chosen})
 
 -- name: due
-SELECT app, kind, due FROM checks WHERE {due_here}
+SELECT app, kind, location, due FROM checks WHERE {due_here}
 ORDER BY due, app, kind LIMIT ?{for_update_skip_locked}
 
 -- name: hold
-UPDATE checks SET holder = ? WHERE workspace = ? AND app = ? AND kind = ?
+UPDATE checks SET holder = ? WHERE workspace = ? AND app = ? AND kind = ? AND location = ?
 
 -- name: following
 -- When the earliest check none holds is due, after this turn.
@@ -62,8 +63,12 @@ SELECT {next_due}
 SELECT {live_count}, (SELECT count(*) FROM checks WHERE {due_here}), {next_due}
 
 -- name: instances
-SELECT owner, host, pid, started, renewed, lease_until FROM instances
+SELECT owner, host, pid, location, started, renewed, lease_until FROM instances
 WHERE serving = 1 ORDER BY started DESC, owner
+
+-- name: locations_alive
+-- The locations where a serve instance's lease lasts (parameter: now).
+SELECT DISTINCT location FROM instances WHERE serving = 1 AND lease_until > ? AND location <> ''
 
 -- name: held
 SELECT holder, app, kind FROM checks WHERE workspace = ? AND holder IS NOT NULL
@@ -90,14 +95,17 @@ ORDER BY app, kind
 {free} AND (declined IS NULL OR declined <> ?)
 
 -- name: due_here
--- A check of the workspace that is due and that this instance may take (parameters:
--- workspace, now, those of mine_to_take, then the apps chosen, if any).
-workspace = ? AND due <= ? AND {mine_to_take}{chosen}
+-- A check of the workspace that is due, of no location or of this instance's, and that this
+-- instance may take (parameters: workspace, now, its location, those of mine_to_take, then
+-- the apps chosen, if any).
+workspace = ? AND due <= ? AND location IN ('', ?) AND {mine_to_take}{chosen}
 
 -- name: live_count
--- The serve instances whose lease lasts (parameter: now).
-(SELECT count(*) FROM instances WHERE serving = 1 AND lease_until > ?)
+-- The serve instances of this instance's location whose lease lasts: those it shares its
+-- checks with (parameters: now, its location).
+(SELECT count(*) FROM instances WHERE serving = 1 AND lease_until > ? AND location = ?)
 
 -- name: next_due
--- When the earliest check none holds is due (parameter: workspace).
-(SELECT min(due) FROM checks WHERE workspace = ? AND holder IS NULL)
+-- When the earliest check none holds that this instance may make is due (parameters:
+-- workspace, its location).
+(SELECT min(due) FROM checks WHERE workspace = ? AND location IN ('', ?) AND holder IS NULL)

@@ -1,8 +1,8 @@
 -- Finalized status reports, and how many each target keeps (the reports store).
 
 -- name: insert
-INSERT INTO reports (kind, target_id, app, workspace, health, generated, report, duration)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO reports (kind, target_id, app, workspace, health, generated, report, duration, location)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: targets
 -- Of the targets asked about: whether each is destroyed or being destroyed, and how many
@@ -36,13 +36,23 @@ SELECT kind, target_id, report FROM wanted JOIN reports ON reports.id = (
     SELECT id FROM reports WHERE kind = wanted_kind AND target_id = wanted_id
     ORDER BY generated DESC, id DESC LIMIT 1)
 
+-- name: latest_by_location
+-- The newest report's {column} of each target at each location asked about, or NULL: one
+-- walk back along the target's index, as far as that location's newest.
+WITH wanted (wanted_kind, wanted_id, wanted_location) AS (VALUES {values})
+SELECT wanted_kind, wanted_id, wanted_location, (SELECT {column} FROM reports
+    WHERE kind = wanted_kind AND target_id = wanted_id AND location = wanted_location
+    ORDER BY generated DESC, id DESC LIMIT 1)
+FROM wanted
+
 -- name: history
 -- An app's reports, newest first, with their targets in one query: each row and its target
--- are of one snapshot. With each, the health of its target's report before it, by the index
--- of a target's reports.
-SELECT reports.kind, target_id, sequence, plugin, report,
+-- are of one snapshot. With each, the health of its target's report before it from the same
+-- location, by the index of a target's reports.
+SELECT reports.kind, target_id, sequence, plugin, report, reports.location,
     (SELECT older.health FROM reports AS older
     WHERE older.kind = reports.kind AND older.target_id = reports.target_id
+    AND older.location = reports.location
     AND (older.generated, older.id) < (reports.generated, reports.id)
     ORDER BY older.generated DESC, older.id DESC LIMIT 1)
 FROM reports JOIN targets ON targets.kind = reports.kind AND targets.id = target_id
