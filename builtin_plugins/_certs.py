@@ -12,9 +12,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Final
 
+import attrs
+
 from waypoint_hooks import CategoryDisplayHint, Health, Resource
 
-__all__ = ["certificate_resource"]
+__all__ = ["certificate_resource", "check_ca_file"]
 
 _DAY: Final = 86400
 #: OpenSSL's X509_V_ERR_CERT_HAS_EXPIRED.
@@ -28,6 +30,13 @@ _SHORT: Final = {
     "stateOrProvinceName": "ST",
     "localityName": "L",
 }
+
+
+def check_ca_file(_: object, field: attrs.Attribute[str | None], value: str | None) -> None:
+    """A validator of ``ca_file``: a path (which is read when a check uses it, in the
+    project's directory, where a relative one is found)."""
+    if value is not None and not value.strip():
+        raise ValueError("names no file; write the path of a PEM file of CA certificates")
 
 
 def certificate_resource(

@@ -32,7 +32,7 @@ from waypoint_hooks import (
 )
 from waypoint_hooks.terminal import UI
 
-from ._certs import certificate_resource
+from ._certs import certificate_resource, check_ca_file
 from ._expect import BODY_LIMIT, Expect, ExpectedStatus, expected_status
 from ._http import AsyncClient, Request, Response, describe
 from ._urls import check_headers, check_url, url_problem
@@ -63,11 +63,6 @@ def _expect_status(value: object) -> ExpectedStatus:
     return expected_status("expect_status", value)
 
 
-def _check_ca_file(_: object, field: attrs.Attribute[str | None], value: str | None) -> None:
-    if value is not None and not value.strip():
-        raise ValueError("names no file; write the path of a PEM file of CA certificates")
-
-
 @attrs.define
 class ProbeConfig:
     """How to probe: the release manager's config, and what status reads on either side."""
@@ -86,7 +81,7 @@ class ProbeConfig:
     #: For https: a certificate that expires within this is ALIVE.
     certificate_expiry: Duration | None = attrs.field(default=None, validator=_LONGER_THAN_0)
     #: Trust only the CA certificates in this PEM file, not the system's.
-    ca_file: str | None = attrs.field(default=None, validator=_check_ca_file)
+    ca_file: str | None = attrs.field(default=None, validator=check_ca_file)
     #: How long each endpoint has to answer: a duration ("2s", "500ms") or seconds.
     timeout: Duration = attrs.field(
         default=Duration("5s"), validator=attrs.validators.gt(Duration(0))
@@ -175,7 +170,7 @@ def _offered_by(deployment: Mapping[str, Any]) -> list[str]:
     """The endpoints a deployment value names: at its top, else in the state of one of its
     resources, in the order they were created (a value of the resource manager, as the
     ``process`` platform's)."""
-    for offering in (deployment, *_resource_states(deployment)):
+    for offering in (deployment, *resource_states(deployment)):
         for key in _DEPLOYMENT_KEYS:
             if offering.get(key):
                 return _offered_urls(key, offering[key])
@@ -187,7 +182,7 @@ def _offered_by(deployment: Mapping[str, Any]) -> list[str]:
     )
 
 
-def _resource_states(deployment: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def resource_states(deployment: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The state of each resource of a value of the resource manager, ``{"created": [{"name":
     …, "state": {…}}, …]}``; none for another value."""
     created = deployment.get("created")

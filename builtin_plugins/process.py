@@ -43,7 +43,7 @@ from waypoint_hooks.terminal import STATUS_ERROR, STATUS_OK, STATUS_WARN, UI, WA
 
 from . import _proc
 from ._http import Client, Request
-from ._urls import url_problem
+from ._urls import tcp_address, url_problem
 
 if TYPE_CHECKING:
     import subprocess
@@ -99,15 +99,6 @@ def _check_command(value: object) -> list[str] | str:
     return value
 
 
-def _tcp_address(text: str) -> tuple[str, int]:
-    """``host:port`` (``[::1]:port`` for IPv6) as a host and a port number."""
-    host, _, port = text.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not host or not port.isdecimal() or not 0 < int(port) < 65536:
-        raise ValueError(f"{text!r} is not a host:port address such as 127.0.0.1:8000")
-    return host, int(port)
-
-
 def _check_ready_http(_: object, field: attrs.Attribute[str | None], value: str | None) -> None:
     problem = None if value is None else url_problem(value)
     if problem is not None:
@@ -115,12 +106,8 @@ def _check_ready_http(_: object, field: attrs.Attribute[str | None], value: str 
 
 
 def _check_ready_tcp(_: object, field: attrs.Attribute[str | None], value: str | None) -> None:
-    if value is None:
-        return
-    try:
-        _tcp_address(value)
-    except ValueError as exc:
-        raise ValueError(str(exc)) from None
+    if value is not None:
+        tcp_address(value)
 
 
 @attrs.define
@@ -480,7 +467,7 @@ def _tcp_answer(address: str, timeout: float) -> tuple[str, int] | str:
     import socket
 
     try:
-        with socket.create_connection(_tcp_address(address), timeout=timeout) as connection:
+        with socket.create_connection(tcp_address(address), timeout=timeout) as connection:
             peer: tuple[str, int] = connection.getpeername()[:2]
     except OSError as exc:
         return f"{address} does not accept connections: {_reason(exc)}"
