@@ -19,10 +19,13 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import attrs
 import trustme
+
+from waypoint_hooks import StatusReport
+from waypoint_hooks.testing import PluginHarness
 
 #: How long /held holds an answer unless released: far above any max_response_time a test
 #: sets, so that the probe is slower than that on any machine.
@@ -106,6 +109,12 @@ class Certificates:
             not_before=now - datetime.timedelta(days=30),
             not_after=now + datetime.timedelta(days=days),
         )
+
+
+def adopted(plugins: PluginHarness, plugin: str, config: dict[str, Any]) -> StatusReport:
+    """The status report of what ``plugin``, as a platform, adopts with ``config``."""
+    deployment = plugins.platform_deploy(plugin, config)
+    return plugins.platform_status(plugin, config, deployment=deployment)
 
 
 def certificates(directory: Path) -> Certificates:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_endpoints import Certificates, EndpointServer, certificates, endpoint
+from helpers_endpoints import Certificates, EndpointServer, adopted, endpoint
 from helpers_http import refusing_port
 
 from waypoint_hooks import ConfigError, Health, Resource, StatusReport
@@ -35,14 +35,8 @@ def server() -> Iterator[EndpointServer]:
         yield running
 
 
-@pytest.fixture
-def certs(tmp_path: Path) -> Certificates:
-    return certificates(tmp_path)
-
-
 def status(plugins: PluginHarness, config: dict[str, Any]) -> StatusReport:
-    deployment = plugins.platform_deploy("http", config)
-    return plugins.platform_status("http", config, deployment=deployment)
+    return adopted(plugins, "http", config)
 
 
 def endpoint_of(report: StatusReport) -> Resource:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_endpoints import Certificates, EndpointServer, certificates, endpoint
+from helpers_endpoints import Certificates, EndpointServer, adopted, endpoint
 from helpers_http import refusing_port
 
 from waypoint_hooks import CategoryDisplayHint, ConfigError, Health, StatusReport
@@ -23,14 +22,18 @@ def server() -> Iterator[EndpointServer]:
         yield running
 
 
-@pytest.fixture
-def certs(tmp_path: Path) -> Certificates:
-    return certificates(tmp_path)
-
-
 def status(plugins: PluginHarness, config: dict[str, Any]) -> StatusReport:
-    deployment = plugins.platform_deploy("tcp", config)
-    return plugins.platform_status("tcp", config, deployment=deployment)
+    return adopted(plugins, "tcp", config)
+
+
+def over_tls(server: EndpointServer, certs: Certificates) -> dict[str, Any]:
+    """A config checking ``server``'s certificate, trusting the tests' CA."""
+    return {
+        "address": server.address,
+        "tls": True,
+        "ca_file": str(certs.ca_file),
+        "certificate_expiry": "168h",
+    }
 
 
 def test_a_port_that_takes_connections_is_a_ready_port_resource(
@@ -73,13 +76,7 @@ def test_tls_with_a_trusted_certificate_reports_it(
     plugins: PluginHarness, certs: Certificates
 ) -> None:
     with endpoint(certs.issue(days=5)) as server:
-        config = {
-            "address": server.address,
-            "tls": True,
-            "ca_file": str(certs.ca_file),
-            "certificate_expiry": "168h",
-        }
-        port, certificate = status(plugins, config).resources
+        port, certificate = status(plugins, over_tls(server, certs)).resources
     assert (port.health, port.health_message.partition(" in ")[0]) == (
         Health.READY,
         "connected over TLS",
@@ -101,13 +98,7 @@ def test_tls_with_a_certificate_that_fails_verification_is_down(
     plugins: PluginHarness, certs: Certificates, issued: dict[str, Any], message: str
 ) -> None:
     with endpoint(certs.issue(**issued)) as server:
-        config = {
-            "address": server.address,
-            "tls": True,
-            "ca_file": str(certs.ca_file),
-            "certificate_expiry": "168h",
-        }
-        port, certificate = status(plugins, config).resources
+        port, certificate = status(plugins, over_tls(server, certs)).resources
     assert port.health is Health.DOWN
     assert (certificate.health, certificate.health_message) == (Health.DOWN, message)
 
