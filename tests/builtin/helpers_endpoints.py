@@ -118,6 +118,7 @@ def adopted(plugins: PluginHarness, plugin: str, config: dict[str, Any]) -> Stat
 
 
 def certificates(directory: Path) -> Certificates:
+    """A CA of the test's own, its PEM written in ``directory``, and one nobody trusts."""
     ca = trustme.CA(organization_name="Probe Test CA")
     ca_file = directory / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))

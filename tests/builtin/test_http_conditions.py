@@ -11,13 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_endpoints import Certificates, EndpointServer, adopted, endpoint
+from helpers_endpoints import Certificates, EndpointServer, adopted, certificates, endpoint
 from helpers_http import refusing_port
 
 from waypoint_hooks import ConfigError, Health, Resource, StatusReport
 from waypoint_hooks.testing import PluginHarness
 
 HEALTH = json.dumps({"status": "up", "version": "1.4.2", "checks": [{"state": "ok"}, {}]})
+
+
+@pytest.fixture
+def certs(tmp_path: Path) -> Certificates:
+    return certificates(tmp_path)
 
 
 @pytest.fixture

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_endpoints import Certificates, EndpointServer, adopted, endpoint
+from helpers_endpoints import Certificates, EndpointServer, adopted, certificates, endpoint
 from helpers_http import refusing_port
 
 from waypoint_hooks import CategoryDisplayHint, ConfigError, Health, StatusReport
@@ -72,9 +73,8 @@ def test_tls_to_a_port_that_speaks_plain_text_is_down(
     assert resource.health_message.startswith("TLS failed (")
 
 
-def test_tls_with_a_trusted_certificate_reports_it(
-    plugins: PluginHarness, certs: Certificates
-) -> None:
+def test_tls_with_a_trusted_certificate_reports_it(plugins: PluginHarness, tmp_path: Path) -> None:
+    certs = certificates(tmp_path)
     with endpoint(certs.issue(days=5)) as server:
         port, certificate = status(plugins, over_tls(server, certs)).resources
     assert (port.health, port.health_message.partition(" in ")[0]) == (
@@ -95,8 +95,9 @@ def test_tls_with_a_trusted_certificate_reports_it(
     ids=["expired", "untrusted"],
 )
 def test_tls_with_a_certificate_that_fails_verification_is_down(
-    plugins: PluginHarness, certs: Certificates, issued: dict[str, Any], message: str
+    plugins: PluginHarness, tmp_path: Path, issued: dict[str, Any], message: str
 ) -> None:
+    certs = certificates(tmp_path)
     with endpoint(certs.issue(**issued)) as server:
         port, certificate = status(plugins, over_tls(server, certs)).resources
     assert port.health is Health.DOWN
