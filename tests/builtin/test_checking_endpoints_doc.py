@@ -7,10 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from waypoint_hooks.config.project import load_config
-from waypoint_hooks.config.uses import check_plugins
-from waypoint_hooks.host import PluginManager
+from waypoint_hooks.cli.commands import main
 
 CHAPTER = Path(__file__).resolve().parents[2] / "docs" / "checking-endpoints.md"
 EXAMPLES = re.findall(r"^```hcl\n(.*?)^```$", CHAPTER.read_text(encoding="utf-8"), re.M | re.S)
@@ -24,4 +23,8 @@ def test_the_chapter_has_its_examples() -> None:
 def test_every_example_loads_with_its_settings_checked(example: str, tmp_path: Path) -> None:
     config = tmp_path / "waypoint.hcl"
     config.write_text(example, encoding="utf-8")
-    check_plugins(load_config(config), PluginManager.load(autoload=False))
+    # status checks the config and each plugin's settings (exit 2 when one does not fit),
+    # then finds nothing deployed: exit 1, and nothing probed.
+    result = CliRunner().invoke(main, ["-c", str(config), "status"], catch_exceptions=False)
+    assert (result.exit_code, "Error:" in result.output) == (1, False), result.output
+    assert "nothing deployed" in result.output
