@@ -2,7 +2,9 @@
 
 As a platform, deploy adopts endpoints that exist already (nothing is started), so services
 deployed by other means can be watched. As a release manager, release records the endpoints to
-probe: the config's, or those the deployment offers. Status probes every endpoint at once.
+probe: the config's, or those the deployment offers. Status probes every endpoint at once,
+each answer judged by the config's ``expect`` block (``_expect``) and its certificate, when
+asked, by ``_certs`` (DESIGN §19).
 
 Requests go through the builtins' one HTTP client (``_http``), on asyncio streams: a probe
 that times out or whose check is cancelled stops there, with no thread left blocked in a socket.
