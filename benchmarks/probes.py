@@ -3,7 +3,9 @@ connection as a check's are: the builtins' one client (``builtin_plugins._http``
 sync, against a minimal asyncio-streams client written here and the standard library's
 ``http.client`` (what the webhook, process and supervisor plugins used before); and the HTTP
 libraries weighed against it (httpx, aiohttp; the ``bench`` extra), each at its cheapest: one
-client for all its probes.
+client for all its probes. And what the ``http`` builtin's conditions cost (DESIGN §19): its
+probe with an ``expect`` block of every kind (the body read, searched, matched and parsed as
+JSON) against the same probe checking the status code alone.
 
 The server runs in another process, so that only the client's CPU time is counted; the clients
 take turns in blocks, so that drift hits all alike.
@@ -19,7 +21,9 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
+from builtin_plugins import http as http_plugin
 from builtin_plugins._http import AsyncClient, Client, Request
+from waypoint_hooks.model.codec import structure
 
 from ._measure import Row
 
@@ -28,13 +32,26 @@ BLOCKS = 10
 #: A client may cost this much CPU per probe against the least that does the work; and a
 #: library was taken only within this much of our client.
 BOUND = 1.2
+#: What a probe with every kind of condition may cost against one of the status alone.
+CONDITIONS_BOUND = 1.5
+#: The conditions of that probe: one of each kind, as DESIGN §19's example has them.
+CONDITIONS = {
+    "status": [200, 204],
+    "body_contains": '"up"',
+    "body_regex": 'version": "[0-9]+',
+    "json": {"$.status": "up", "$.checks[0].state": "ok"},
+}
 
 _SERVER = """
 import asyncio
 
 async def answer(reader, writer):
     await reader.readuntil(b"\\r\\n\\r\\n")
-    writer.write(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok")
+    body = b'{"status": "up", "version": "1.4.2", "checks": [{"state": "ok"}]}'
+    writer.write(
+        b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n%s"
+        % (len(body), body)
+    )
     await writer.drain()
     writer.close()
 
@@ -115,6 +132,25 @@ def _ours(url: str) -> contextlib.AbstractAsyncContextManager[_Probe]:
         return (await client.fetch(Request("GET", url), timeout=5)).status
 
     return _plain(probe)
+
+
+def _plugin_probe(conditions: dict[str, object] | None) -> _Session:
+    """The ``http`` builtin's probe of one endpoint, with ``conditions`` as its expect block."""
+
+    @contextlib.asynccontextmanager
+    async def session(url: str) -> AsyncIterator[_Probe]:
+        settings = {"url": url} if conditions is None else {"url": url, "expect": conditions}
+        config = structure(settings, http_plugin.ProbeConfig)
+        client = AsyncClient()
+
+        async def probe() -> int:
+            probed = await http_plugin._probe(url, config, 5, client)
+            assert probed.health.name == "READY", probed.message
+            return probed.status or 0
+
+        yield probe
+
+    return session
 
 
 def _ours_sync(url: str) -> Callable[[], int]:
@@ -216,6 +252,8 @@ def _clients(loop: asyncio.AbstractEventLoop, url: str) -> dict[str, _Probes]:
         "Client": _repeated(_ours_sync(url)),
         "AsyncClient, an event loop per probe": _repeated(_ours_loop_each(url)),
         "http.client": _repeated(_stdlib(url)),
+        "http probe, status only": _on_loop(loop, _plugin_probe(None), url),
+        "http probe, every kind of condition": _on_loop(loop, _plugin_probe(CONDITIONS), url),
     }
     if _installed("httpx"):
         clients["httpx.AsyncClient"] = _on_loop(loop, _httpx, url)
@@ -256,6 +294,7 @@ def b10_http_probes() -> list[Row]:
         ("aiohttp", minimal, BOUND),
         ("aiohttp, a session per probe", "AsyncClient", BOUND),
         ("aiohttp, an event loop and a session per probe", "Client", BOUND),
+        ("http probe, every kind of condition", "http probe, status only", CONDITIONS_BOUND),
     ]
     return [
         Row("B10", f"CPU per probe: {client}", cpu[client], baseline, cpu[baseline], target)

@@ -25,7 +25,7 @@ import re
 import socket
 import time
 from collections.abc import Generator, Mapping
-from typing import TYPE_CHECKING, Final, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 
 import attrs
 
@@ -87,6 +87,9 @@ class Request:
     body: bytes = b""
     #: Whether the answer's body is read (up to 16 MiB); its status line and headers are.
     read_body: bool = False
+    #: The most of the body kept: one longer is cut there (``Response.truncated``) and the
+    #: rest of it left unread, instead of refused past 16 MiB.
+    body_limit: int | None = None
     #: Connect to this unix socket instead of the URL's host, which then only names the host
     #: in the Host header (supervisord's socket).
     unix_socket: str | None = None
@@ -108,6 +111,11 @@ class Response:
     peer: tuple[str, int] | None
     #: Why the redirect this answer gives was not followed; empty when none was to be.
     not_followed: str = ""
+    #: Whether the body was cut at the request's ``body_limit``.
+    truncated: bool = False
+    #: The server's certificate, as ``ssl.SSLSocket.getpeercert()`` gives it: over verified
+    #: TLS only (unverified, its fields are not read).
+    certificate: Mapping[str, Any] | None = None
 
 
 def describe(error: OSError) -> str:
@@ -124,6 +132,9 @@ def describe(error: OSError) -> str:
         return str(error)
     if isinstance(error, ConnectionError):
         return "connection reset"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        # "certificate has expired", "unable to get local issuer certificate"…
+        return f"TLS failed ({error.verify_message or error.reason})"
     if isinstance(error, ssl.SSLError):
         return f"TLS failed ({error.reason or type(error).__name__})"
     return error.strerror or str(error) or type(error).__name__
@@ -138,23 +149,34 @@ class _Base:
     """What both clients share: the TLS context of their requests, made on first use, since
     loading the CA certificates is slow and most requests are plain HTTP."""
 
-    def __init__(self, *, verify_tls: bool = True) -> None:
+    def __init__(self, *, verify_tls: bool = True, ca_file: str | None = None) -> None:
         self._verify = verify_tls
+        self._ca_file = ca_file
         self._context: ssl.SSLContext | None = None
 
     def _tls(self) -> ssl.SSLContext:
         if self._context is None:
             # Read anew for each client, as each check makes one.
-            self._context = tls_context(verify=self._verify)
+            self._context = tls_context(verify=self._verify, ca_file=self._ca_file)
         return self._context
 
 
-def tls_context(*, verify: bool) -> ssl.SSLContext:
+def tls_context(*, verify: bool, ca_file: str | None = None) -> ssl.SSLContext:
     """A client's TLS context: the system's CA certificates (and those SSL_CERT_FILE and
-    SSL_CERT_DIR name), or, without ``verify``, no check of the certificate at all."""
+    SSL_CERT_DIR name), or only those of ``ca_file`` (PEM), or, without ``verify``, no check
+    of the certificate at all.
+
+    A ``ca_file`` that cannot be read is a ``ValueError`` naming it: a setting to correct, not
+    a failure of the server the request was for (which an ``OSError`` would say).
+    """
     import ssl
 
-    context = ssl.create_default_context()
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except ssl.SSLError as exc:
+        raise ValueError(f"ca_file {ca_file!r} holds no PEM certificate ({exc.reason})") from None
+    except OSError as exc:
+        raise ValueError(f"ca_file {ca_file!r} cannot be read ({exc.strerror})") from None
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -207,6 +229,7 @@ class AsyncClient(_Base):
             )
         try:
             peer = writer.get_extra_info("peername")
+            certificate = writer.get_extra_info("peercert")
             writer.write(_head(request, parts))
             await writer.drain()
             answer = _answer(request)
@@ -215,7 +238,7 @@ class AsyncClient(_Base):
                 while True:
                     answer.send(await reader.read(_CHUNK))
             except StopIteration as done:
-                return _response(request, done.value, peer)
+                return _response(request, done.value, peer, certificate)
         finally:
             # The answer is all that is wanted: no orderly close (nor TLS close_notify) to
             # wait on.
@@ -232,6 +255,8 @@ class Client(_Base):
         parts = _split(request.url)
         with self._connect(request, parts, deadline) as connection:
             peer = connection.getpeername()
+            # Only a TLS socket has a certificate to give.
+            certificate = getattr(connection, "getpeercert", lambda: None)()
             connection.settimeout(_left(deadline))
             connection.sendall(_head(request, parts))
             answer = _answer(request)
@@ -242,7 +267,7 @@ class Client(_Base):
                     connection.settimeout(_left(deadline))
                     answer.send(connection.recv(_CHUNK))
             except StopIteration as done:
-                return _response(request, done.value, peer)
+                return _response(request, done.value, peer, certificate)
 
     def _connect(self, request: Request, parts: SplitResult, deadline: float) -> socket.socket:
         if request.unix_socket is not None:
@@ -351,12 +376,27 @@ _Reading = Generator[None, bytes, _T]
 _Answer = tuple[int, str, dict[str, str], bytes]
 
 
-def _response(request: Request, answer: _Answer, peer: object) -> Response:
+def _response(
+    request: Request, answer: _Answer, peer: object, certificate: Mapping[str, Any] | None
+) -> Response:
     status, reason, headers, body = answer
     # IPv6 peers are (host, port, flowinfo, scope_id): the host and port say who answered;
     # a unix socket's peer is a path, not an address.
     address = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
-    return Response(request.url, status, reason, headers, body, address)
+    # A body read to its limit is one byte over it when there was more.
+    limit = request.body_limit
+    truncated = limit is not None and len(body) > limit
+    return Response(
+        request.url,
+        status,
+        reason,
+        headers,
+        body[:limit] if truncated else body,
+        address,
+        truncated=truncated,
+        # Unverified, the certificate is an empty mapping: nothing of it was checked.
+        certificate=certificate or None,
+    )
 
 
 def _answer(request: Request) -> _Reading[_Answer]:
@@ -369,14 +409,18 @@ def _answer(request: Request) -> _Reading[_Answer]:
         headers = yield from _headers(buffer)
     if not request.read_body or status in (204, 304) or request.method == "HEAD":
         return status, reason, headers, b""
+    # With a limit, one byte more than it is read, to tell a body cut there from one that
+    # ends there; the rest is never read, the connection closed instead.
+    most = None if request.body_limit is None else request.body_limit + 1
     if "chunked" in headers.get("transfer-encoding", "").lower():
-        return status, reason, headers, (yield from _chunked(buffer))
+        return status, reason, headers, (yield from _chunked(buffer, most))
     length = headers.get("content-length")
     if length is None:
-        return status, reason, headers, (yield from buffer.rest())
+        return status, reason, headers, (yield from buffer.rest(most))
     if not (length.isascii() and length.isdigit()):
         raise ProtocolError(f"an invalid Content-Length: {_quoted(length)!r}")
-    return status, reason, headers, (yield from buffer.exactly(_bounded(int(length))))
+    size = _bounded(int(length)) if most is None else min(int(length), most)
+    return status, reason, headers, (yield from buffer.exactly(size))
 
 
 def _status_line(line: bytes) -> tuple[int, str]:
@@ -402,7 +446,8 @@ def _headers(buffer: _Buffer) -> _Reading[dict[str, str]]:
     raise ProtocolError(f"more than {_MAX_HEADER_LINES} header lines")
 
 
-def _chunked(buffer: _Buffer) -> _Reading[bytes]:
+def _chunked(buffer: _Buffer, most: int | None) -> _Reading[bytes]:
+    """A chunked body, whole, or its first ``most`` bytes."""
     body = bytearray()
     while True:
         found = _CHUNK_SIZE.fullmatch((yield from buffer.line()).partition(b";")[0].strip())
@@ -411,6 +456,9 @@ def _chunked(buffer: _Buffer) -> _Reading[bytes]:
         size = int(found[0], 16)
         if size == 0:
             # Trailers, if any, are left unread: the connection is closed next.
+            return bytes(body)
+        if most is not None and len(body) + size >= most:
+            body += yield from buffer.exactly(most - len(body))
             return bytes(body)
         body += yield from buffer.exactly(_bounded(len(body) + size) - len(body))
         yield from buffer.line()  # the CRLF that ends the chunk
@@ -447,12 +495,13 @@ class _Buffer:
             yield from self._more()
         return self._take(size)
 
-    def rest(self) -> _Reading[bytes]:
-        """Everything up to the end of the connection."""
-        while not self._closed:
-            _bounded(len(self._data))
+    def rest(self, most: int | None) -> _Reading[bytes]:
+        """Everything up to the end of the connection, or its first ``most`` bytes."""
+        while not self._closed and (most is None or len(self._data) < most):
+            if most is None:
+                _bounded(len(self._data))
             yield from self._more()
-        return self._take(len(self._data))
+        return self._take(len(self._data) if most is None else min(len(self._data), most))
 
     def _more(self) -> _Reading[None]:
         received = yield

@@ -1,6 +1,7 @@
 """Checking the URLs that builtin plugins probe or post to (``http``'s endpoints, ``process``'s
-``ready_http``, ``webhook``'s url) and the headers they send, so that all refuse the same ones
-with the same words. No message quotes a header's value: it may be a credential."""
+``ready_http``, ``webhook``'s url), the headers they send, and the ``host:port`` addresses they
+connect to (``tcp``, ``process``'s ``ready_tcp``), so that all refuse the same ones with the
+same words. No message quotes a header's value: it may be a credential."""
 
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ from waypoint_hooks import StructureError, redact_urls
 _SCHEMES: Final = ("http", "https")
 # RFC 9110's token: what a header name may be made of.
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def tcp_address(text: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:port`` for IPv6) as a host and a port number."""
+    host, _, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdecimal() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not a host:port address such as 127.0.0.1:8000")
+    return host, int(port)
 
 
 def url_problem(url: str) -> str | None:

@@ -2,7 +2,9 @@
 
 As a platform, deploy adopts endpoints that exist already (nothing is started), so services
 deployed by other means can be watched. As a release manager, release records the endpoints to
-probe: the config's, or those the deployment offers. Status probes every endpoint at once.
+probe: the config's, or those the deployment offers. Status probes every endpoint at once,
+each answer judged by the config's ``expect`` block (``_expect``) and its certificate, when
+asked, by ``_certs`` (DESIGN §19).
 
 Requests go through the builtins' one HTTP client (``_http``), on asyncio streams: a probe
 that times out or whose check is cancelled stops there, with no thread left blocked in a socket.
@@ -14,7 +16,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Mapping
-from typing import Any, Final, final
+from typing import Any, Final
 
 import attrs
 
@@ -32,6 +34,8 @@ from waypoint_hooks import (
 )
 from waypoint_hooks.terminal import UI
 
+from ._certs import certificate_resource, check_ca_file
+from ._expect import BODY_LIMIT, Expect, ExpectedStatus, expected_status
 from ._http import AsyncClient, Request, Response, describe
 from ._urls import check_headers, check_url, url_problem
 
@@ -51,61 +55,14 @@ def _check_urls(
             raise StructureError.at(f"{field.name}[{index}]", problem)
 
 
-@final
-class ExpectedStatus:
-    """The response codes that count as healthy: ``200``, ``[200, 204]`` or ``"200-299"``.
-
-    A plain class, not attrs: cattrs then has no hook for it and hands the value as written to
-    the field's converter, :meth:`parse`.
-    """
-
-    __slots__ = ("_ranges",)
-
-    def __init__(self, ranges: list[tuple[int, int]]) -> None:
-        self._ranges = tuple(ranges)
-
-    @classmethod
-    def parse(cls, value: object) -> ExpectedStatus:
-        """An int, a list of ints, or a ``"LOW-HIGH"`` string (one code alone is fine too)."""
-        if isinstance(value, ExpectedStatus):
-            return value
-        if isinstance(value, str):
-            low, dash, high = value.partition("-")
-            try:
-                first, last = int(low), int(high if dash else low)
-            except ValueError:
-                raise ValueError(
-                    f'{value!r} is neither a status code nor a range such as "200-299"'
-                ) from None
-            if _code(first) > _code(last):
-                raise ValueError(f"{value!r} is an empty range: write the lower code first")
-            return cls([(first, last)])
-        if isinstance(value, list) and value:
-            return cls([(code, code) for code in map(_code, value)])
-        code = _code(value)
-        return cls([(code, code)])
-
-    def __contains__(self, code: object) -> bool:
-        return isinstance(code, int) and any(low <= code <= high for low, high in self._ranges)
-
-    def __str__(self) -> str:
-        return ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in self._ranges)
-
-    def __repr__(self) -> str:
-        return f"ExpectedStatus({str(self)!r})"
-
-
-def _code(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
-        return value
-    raise ValueError(f"{value!r} is not an HTTP status code (100-599)")
+#: The codes that count as READY without an ``expect`` block: any success, or a redirect that
+#: was not followed.
+_ANSWERED: Final = ExpectedStatus([(200, 399)])
+_LONGER_THAN_0: Final = attrs.validators.optional(attrs.validators.gt(Duration(0)))
 
 
 def _expect_status(value: object) -> ExpectedStatus:
-    try:
-        return ExpectedStatus.parse(value)
-    except ValueError as exc:
-        raise StructureError.at("expect_status", str(exc)) from None
+    return expected_status("expect_status", value)
 
 
 @attrs.define
@@ -116,10 +73,17 @@ class ProbeConfig:
     #: probes what the deployment offers.
     url: str | None = attrs.field(default=None, validator=check_url)
     urls: list[str] | None = attrs.field(default=None, validator=_check_urls)
-    #: The response codes that count as READY; any other answer is ALIVE.
-    expect_status: ExpectedStatus = attrs.field(
-        default=ExpectedStatus([(200, 399)]), converter=_expect_status
-    )
+    #: Without an ``expect`` block, the response codes that count as READY; any other answer
+    #: is ALIVE.
+    expect_status: ExpectedStatus = attrs.field(default=_ANSWERED, converter=_expect_status)
+    #: What the answer must be: each condition that fails makes the endpoint DOWN.
+    expect: Expect | None = None
+    #: An answer slower than this is ALIVE, naming the time it took.
+    max_response_time: Duration | None = attrs.field(default=None, validator=_LONGER_THAN_0)
+    #: For https: a certificate that expires within this is ALIVE.
+    certificate_expiry: Duration | None = attrs.field(default=None, validator=_LONGER_THAN_0)
+    #: Trust only the CA certificates in this PEM file, not the system's.
+    ca_file: str | None = attrs.field(default=None, validator=check_ca_file)
     #: How long each endpoint has to answer: a duration ("2s", "500ms") or seconds.
     timeout: Duration = attrs.field(
         default=Duration("5s"), validator=attrs.validators.gt(Duration(0))
@@ -131,6 +95,20 @@ class ProbeConfig:
     def __attrs_post_init__(self) -> None:
         if self.url is not None and self.urls is not None:
             raise StructureError.at("urls", "set url or urls, not both")
+        if self.expect is not None and self.expect_status is not _ANSWERED:
+            raise StructureError.at(
+                "expect_status", "set status in the expect block, not expect_status beside it"
+            )
+        for name in ("certificate_expiry", "ca_file"):
+            if getattr(self, name) is not None and not self.verify_tls:
+                raise StructureError.at(
+                    name, "takes verify_tls = true: an unverified certificate is not read"
+                )
+        endpoints = self.endpoints
+        if self.certificate_expiry is not None and endpoints and not any(map(_https, endpoints)):
+            raise StructureError.at(
+                "certificate_expiry", "is for https:// URLs, and url or urls names none"
+            )
 
     @property
     def endpoints(self) -> list[str]:
@@ -194,7 +172,7 @@ def _offered_by(deployment: Mapping[str, Any]) -> list[str]:
     """The endpoints a deployment value names: at its top, else in the state of one of its
     resources, in the order they were created (a value of the resource manager, as the
     ``process`` platform's)."""
-    for offering in (deployment, *_resource_states(deployment)):
+    for offering in (deployment, *resource_states(deployment)):
         for key in _DEPLOYMENT_KEYS:
             if offering.get(key):
                 return _offered_urls(key, offering[key])
@@ -206,7 +184,7 @@ def _offered_by(deployment: Mapping[str, Any]) -> list[str]:
     )
 
 
-def _resource_states(deployment: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def resource_states(deployment: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The state of each resource of a value of the resource manager, ``{"created": [{"name":
     …, "state": {…}}, …]}``; none for another value."""
     created = deployment.get("created")
@@ -268,16 +246,14 @@ async def _probe_all(ctx: Context, ui: UI, config: ProbeConfig, urls: list[str])
         # that timed out.
         limit = min(limit, remaining)
     # One client for the check: its endpoints share a TLS context.
-    client = AsyncClient(verify_tls=config.verify_tls)
+    client = AsyncClient(verify_tls=config.verify_tls, ca_file=config.ca_file)
     steps = ui.step_group()
-    resources = await asyncio.gather(
-        *(_endpoint(url, config, limit, client, steps) for url in urls)
-    )
-    report = StatusReport(resources=list(resources))
-    if len(resources) == 1:
+    probed = await asyncio.gather(*(_endpoint(url, config, limit, client, steps) for url in urls))
+    report = StatusReport(resources=[resource for resources in probed for resource in resources])
+    if len(urls) == 1:
         # The health is left to the app's status policy; the message of the only endpoint
         # says more than a count of one would.
-        report.health_message = resources[0].health_message
+        report.health_message = probed[0][0].health_message
     return report
 
 
@@ -286,19 +262,23 @@ class _Probe:
     health: Health
     message: str
     status: int | None
-    elapsed_ms: int
+    response_time_ms: int
+    #: The answer's verified certificate, or the error that ended the request.
+    certificate: Mapping[str, Any] | None = None
+    failure: OSError | None = None
 
 
 async def _endpoint(
     url: str, config: ProbeConfig, limit: float, client: AsyncClient, steps: terminal.StepGroup
-) -> Resource:
+) -> list[Resource]:
+    """The endpoint's resource, and its certificate's when one is to be checked."""
     step = steps.add("Probing %s...", url)
     probe = await _probe(url, config, limit, client)
     step.update("%s: %s", url, probe.message)
     if probe.health is not Health.READY:
         step.status(terminal.STATUS_WARN if probe.health is Health.ALIVE else terminal.STATUS_ERROR)
     step.done()
-    return Resource(
+    endpoint = Resource(
         url,
         health=probe.health,
         health_message=probe.message,
@@ -308,29 +288,55 @@ async def _endpoint(
         category_display_hint=CategoryDisplayHint.ROUTER,
         state_json=_state_json(probe),
     )
+    if config.certificate_expiry is None or not _https(url):
+        return [endpoint]
+    certificate = certificate_resource(
+        url, probe.certificate, probe.failure, config.certificate_expiry
+    )
+    return [endpoint] if certificate is None else [endpoint, certificate]
+
+
+def _https(url: str) -> bool:
+    return url.lower().startswith("https:")
 
 
 def _state_json(probe: _Probe) -> str:
     import json
 
-    return json.dumps({"status": probe.status, "elapsed_ms": probe.elapsed_ms})
+    return json.dumps({"status": probe.status, "response_time_ms": probe.response_time_ms})
 
 
 async def _probe(url: str, config: ProbeConfig, limit: float, client: AsyncClient) -> _Probe:
+    expect = config.expect
+    reads_body = expect is not None and expect.reads_body
+    request = Request(
+        "GET",
+        url,
+        config.headers,
+        read_body=reads_body,
+        body_limit=BODY_LIMIT if reads_body else None,
+    )
     started = time.monotonic()
     try:
-        request = Request("GET", url, config.headers)
         answer = await client.fetch(request, timeout=limit, redirects=_MAX_REDIRECTS)
     except OSError as exc:
         elapsed = _ms_since(started)
         health = Health.MISSING if isinstance(exc, socket.gaierror) else Health.DOWN
-        return _Probe(health, f"{describe(exc)} after {elapsed} ms", None, elapsed)
+        return _Probe(health, f"{describe(exc)} after {elapsed} ms", None, elapsed, failure=exc)
     elapsed = _ms_since(started)
     message = f"{_answered(answer, url)} in {elapsed} ms"
-    if answer.status in config.expect_status:
-        return _Probe(Health.READY, message, answer.status, elapsed)
-    message += f", expected {config.expect_status}"
-    return _Probe(Health.ALIVE, message, answer.status, elapsed)
+    health = Health.READY
+    most = config.max_response_time
+    if most is not None and elapsed > most * 1000:
+        health = Health.ALIVE
+        message += f" (over {round(most * 1000)} ms)"
+    if expect is not None:
+        failures = expect.failures(answer.status, answer.body, answer.truncated)
+        if failures:
+            health, message = Health.DOWN, f"{message}: {'; '.join(failures)}"
+    elif answer.status not in config.expect_status:
+        health, message = Health.ALIVE, f"{message}, expected {config.expect_status}"
+    return _Probe(health, message, answer.status, elapsed, answer.certificate)
 
 
 def _answered(answer: Response, probed: str) -> str:

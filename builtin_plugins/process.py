@@ -42,8 +42,9 @@ from waypoint_hooks.resources import ReportedResources, ResourceManager, resourc
 from waypoint_hooks.terminal import STATUS_ERROR, STATUS_OK, STATUS_WARN, UI, WARNING_STYLE
 
 from . import _proc
+from ._expect import BODY_LIMIT, Expect
 from ._http import Client, Request
-from ._urls import url_problem
+from ._urls import tcp_address, url_problem
 
 if TYPE_CHECKING:
     import subprocess
@@ -99,15 +100,6 @@ def _check_command(value: object) -> list[str] | str:
     return value
 
 
-def _tcp_address(text: str) -> tuple[str, int]:
-    """``host:port`` (``[::1]:port`` for IPv6) as a host and a port number."""
-    host, _, port = text.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not host or not port.isdecimal() or not 0 < int(port) < 65536:
-        raise ValueError(f"{text!r} is not a host:port address such as 127.0.0.1:8000")
-    return host, int(port)
-
-
 def _check_ready_http(_: object, field: attrs.Attribute[str | None], value: str | None) -> None:
     problem = None if value is None else url_problem(value)
     if problem is not None:
@@ -115,12 +107,8 @@ def _check_ready_http(_: object, field: attrs.Attribute[str | None], value: str 
 
 
 def _check_ready_tcp(_: object, field: attrs.Attribute[str | None], value: str | None) -> None:
-    if value is None:
-        return
-    try:
-        _tcp_address(value)
-    except ValueError as exc:
-        raise ValueError(str(exc)) from None
+    if value is not None:
+        tcp_address(value)
 
 
 @attrs.define
@@ -136,6 +124,8 @@ class PlatformConfig:
     ready_http: str | None = attrs.field(default=None, validator=_check_ready_http)
     #: Ready once this ``host:port`` accepts a TCP connection; ALIVE until then.
     ready_tcp: str | None = attrs.field(default=None, validator=_check_ready_tcp)
+    #: What ``ready_http``'s answer must be, as ``http``'s expect block (instead of 200-399).
+    expect: Expect | None = None
     #: How long deploy waits for the readiness probe to pass ("0s": it does not wait).
     start_timeout: Duration = Duration("30s")
     #: How long it has between SIGTERM and SIGKILL when it is destroyed.
@@ -146,6 +136,8 @@ class PlatformConfig:
     def __attrs_post_init__(self) -> None:
         if self.ready_http is not None and self.ready_tcp is not None:
             raise StructureError.at("ready_tcp", "set ready_http or ready_tcp, not both")
+        if self.expect is not None and self.ready_http is None:
+            raise StructureError.at("expect", "is what ready_http's answer must be: set ready_http")
 
 
 @attrs.define
@@ -306,7 +298,9 @@ def _start(
         step.done()
 
 
-def _await_start(ctx: Context, ui: UI, deployment: ProcessState, log: str, seconds: float) -> None:
+def _await_start(
+    ctx: Context, ui: UI, deployment: ProcessState, log: str, config: PlatformConfig
+) -> None:
     """Wait for the readiness probe, as Waypoint's platforms wait for what they deployed. Not
     ready in time, the deployment stands and status tells the rest; gone, the deploy fails."""
     with ui.step_group() as steps:
@@ -314,7 +308,7 @@ def _await_start(ctx: Context, ui: UI, deployment: ProcessState, log: str, secon
             "Waiting for %s to answer...", deployment.ready_http or deployment.ready_tcp
         )
         try:
-            message, status = _await_readiness(ctx, deployment, log, seconds)
+            message, status = _await_readiness(ctx, deployment, log, config)
         except ProcessExited as exc:
             step.update("Not ready: %s; its output is in %s", exc.reason, log)
             step.status(STATUS_ERROR)
@@ -326,18 +320,20 @@ def _await_start(ctx: Context, ui: UI, deployment: ProcessState, log: str, secon
 
 
 def _await_readiness(
-    ctx: Context, deployment: ProcessState, log: str, seconds: float
+    ctx: Context, deployment: ProcessState, log: str, config: PlatformConfig
 ) -> tuple[str, str]:
-    """How waiting up to ``seconds`` for the readiness probe ended: a message, a step status.
+    """How waiting up to ``start_timeout`` for the readiness probe ended: a message, a step
+    status.
 
     Raises :class:`ProcessExited` once no process of the deployment runs.
     """
+    seconds = config.start_timeout
     deadline = time.monotonic() + seconds
     while True:
         running = _find(deployment)
         if not running:
             raise ProcessExited(_exit_reason(deployment), log)
-        failure = _readiness_failure(deployment, running, _PROBE_TIMEOUT)
+        failure = _readiness_failure(deployment, running, _PROBE_TIMEOUT, config.expect)
         if failure is None:
             return f"{_name(deployment)} is ready", STATUS_OK
         left = deadline - time.monotonic()
@@ -385,7 +381,11 @@ def _report(
     configured = config.get("ready_http")
     if isinstance(configured, str) and redact_urls(configured) == state.ready_http:
         state = attrs.evolve(state, ready_http=configured)
-    failure = _readiness_failure(state, running, _probe_timeout(ctx))
+    # The config as written: its expect block was checked against PlatformConfig when the
+    # config was loaded (and is none when the app now deploys with another plugin).
+    written = config.get("expect")
+    expect = Expect(**written) if isinstance(written, Mapping) else None
+    failure = _readiness_failure(state, running, _probe_timeout(ctx), expect)
     if failure is None:
         health, message = Health.READY, _ready_message(state)
     else:
@@ -437,7 +437,7 @@ def _ready_message(deployment: ProcessState) -> str:
 
 
 def _readiness_failure(
-    deployment: ProcessState, running: list[_proc.Stat], timeout: float
+    deployment: ProcessState, running: list[_proc.Stat], timeout: float, expect: Expect | None
 ) -> str | None:
     """Why the deployment is not ready, or ``None`` when its probe passes (or it has none).
 
@@ -445,7 +445,8 @@ def _readiness_failure(
     process on the same port answers for itself, not for this deployment.
     """
     if deployment.ready_http is not None:
-        probe, answer = deployment.ready_http, _http_answer(deployment.ready_http, timeout)
+        probe = deployment.ready_http
+        answer = _http_answer(deployment.ready_http, timeout, expect)
     elif deployment.ready_tcp is not None:
         probe, answer = deployment.ready_tcp, _tcp_answer(deployment.ready_tcp, timeout)
     else:
@@ -459,17 +460,24 @@ def _readiness_failure(
     return f"{probe} is answered by another process, not by this deployment"
 
 
-def _http_answer(url: str, timeout: float) -> tuple[str, int] | str:
-    """The address that answered a GET of ``url`` with 200-399, or why it did not."""
+def _http_answer(url: str, timeout: float, expect: Expect | None) -> tuple[str, int] | str:
+    """The address that answered a GET of ``url`` with 200-399, or as ``expect`` says, or
+    why it did not."""
     # As Kubernetes' httpGet probe: the certificate is not verified, since the probe asks
     # whether the process serves, not whether to trust it; nothing secret is sent.
     client = Client(verify_tls=False)
+    reads = expect is not None and expect.reads_body
+    request = Request("GET", url, read_body=reads, body_limit=BODY_LIMIT if reads else None)
     try:
-        answer = client.fetch(Request("GET", url), timeout=timeout)
+        answer = client.fetch(request, timeout=timeout)
     except OSError as exc:
         return f"{url} does not answer: {_reason(exc)}"
+    if expect is not None:
+        failures = expect.failures(answer.status, answer.body, answer.truncated)
+        if failures:
+            return f"{url} answers {answer.status}: {'; '.join(failures)}"
     # Any 2xx or 3xx passes, as in Kubernetes; a redirect is not followed.
-    if not 200 <= answer.status < 400:
+    elif not 200 <= answer.status < 400:
         return f"{url} answers {answer.status}"
     assert answer.peer is not None, "a URL is reached over TCP"
     return answer.peer
@@ -480,7 +488,7 @@ def _tcp_answer(address: str, timeout: float) -> tuple[str, int] | str:
     import socket
 
     try:
-        with socket.create_connection(_tcp_address(address), timeout=timeout) as connection:
+        with socket.create_connection(tcp_address(address), timeout=timeout) as connection:
             peer: tuple[str, int] = connection.getpeername()[:2]
     except OSError as exc:
         return f"{address} does not accept connections: {_reason(exc)}"
@@ -615,7 +623,7 @@ def platform_deploy_func(
     deployment = RESOURCES.create_all(ctx, job_info=job_info, ui=ui, config=config)
     if (config.ready_http or config.ready_tcp) and config.start_timeout > 0:
         created = RESOURCES.load(deployment)
-        _await_start(ctx, ui, created["process"], created["log"].path, config.start_timeout)
+        _await_start(ctx, ui, created["process"], created["log"].path, config)
     return deployment
 
 

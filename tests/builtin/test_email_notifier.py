@@ -155,7 +155,7 @@ def test_a_certificate_the_client_does_not_trust_fails_tls(
             with pytest.raises(EmailError) as info:
                 send(plugins, settings(server, security))  # type: ignore[arg-type]
             assert str(info.value) == (
-                f"127.0.0.1:{server.port}: TLS failed (CERTIFICATE_VERIFY_FAILED)"
+                f"127.0.0.1:{server.port}: TLS failed (unable to get local issuer certificate)"
             )
             send(plugins, settings(server, security, verify_tls=False))  # type: ignore[arg-type]
             assert len(server.mails) == 1

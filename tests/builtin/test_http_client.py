@@ -175,6 +175,48 @@ def test_a_body_asked_for_is_read_whole_however_it_is_sent(fetch: Fetch, answer:
         assert fetch("GET", url, read_body=True).body == b"hello world"
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nhel\r\n3\r\nlo \r\n5\r\nworld\r\n0\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\n\r\nhello world",
+    ],
+    ids=["content-length", "chunked", "until-closed"],
+)
+@pytest.mark.parametrize(
+    ("limit", "body", "truncated"),
+    [
+        (5, b"hello", True),
+        (6, b"hello ", True),
+        (11, b"hello world", False),
+        (20, b"hello world", False),
+    ],
+)
+def test_a_body_is_cut_at_its_limit_however_it_is_sent(
+    fetch: Fetch, answer: bytes, limit: int, body: bytes, truncated: bool
+) -> None:
+    with answering(sends(answer)) as url:
+        got = fetch("GET", url, read_body=True, body_limit=limit)
+    assert (got.body, got.truncated) == (body, truncated)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"Content-Length: 1000000000000", b"Transfer-Encoding: chunked"],
+    ids=["content-length", "chunked"],
+)
+def test_past_its_limit_a_body_is_never_read(fetch: Fetch, head: bytes) -> None:
+    # The server sends the limit and one byte more, then waits for ever: read past
+    # that, the request would end in a timeout.
+    start = b"5\r\nhello\r\n" if b"chunked" in head else b"hello"
+    answer = b"HTTP/1.1 200 OK\r\n" + head + b"\r\n\r\n" + start
+    with answering(lambda connection: (connection.sendall(answer), connection.recv(1))) as url:
+        got = fetch("GET", url, read_body=True, body_limit=4)
+    assert (got.body, got.truncated) == (b"hell", True)
+
+
 def test_a_body_not_asked_for_is_left_unread(fetch: Fetch) -> None:
     with answering(sends(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")) as url:
         assert fetch("GET", url).body == b""
@@ -285,7 +327,7 @@ def tls_server() -> Iterator[LoopbackServer]:
 
 def test_tls_is_verified_against_the_systems_cas(fetch: Fetch, tls_server: LoopbackServer) -> None:
     error = failure(fetch, tls_server.url("/ok"))
-    assert describe(error) == "TLS failed (CERTIFICATE_VERIFY_FAILED)"
+    assert describe(error) == "TLS failed (unable to get local issuer certificate)"
 
 
 def test_tls_takes_the_cas_that_ssl_cert_file_names(

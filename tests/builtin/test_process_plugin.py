@@ -247,6 +247,40 @@ def test_a_running_process_that_passes_its_probe_is_ready(
     assert before - slack <= resource.created_time <= datetime.now(timezone.utc) + slack
 
 
+def test_ready_http_answers_as_its_expect_block_says(
+    plugins: PluginHarness, deploy: Deploy, tmp_path: Path
+) -> None:
+    # http.server serves its cwd, tmp_path: this file is its health page.
+    (tmp_path / "health.json").write_text('{"status": "up", "checks": [{"state": "ok"}]}')
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/health.json"
+    expect = {"json": {"$.checks[0].state": "ok"}, "body_contains": "up"}
+    deployment = deploy(http_server(port), ready_http=url, expect=expect)
+    config = {**APP_CONFIG, "ready_http": url, "expect": expect}
+    report = plugins.platform_status("process", config, deployment=deployment)
+    assert (report.health, report.health_message) == (Health.READY, f"running, and {url} answers")
+    config["expect"] = {"status": 201, "json": {"$.status": "down"}}
+    report = plugins.platform_status("process", config, deployment=deployment)
+    assert (report.health, report.health_message) == (
+        Health.ALIVE,
+        f'running, but {url} answers 200: status 200, expected 201; $.status is "up", '
+        'expected "down"',
+    )
+
+
+def test_deploy_waits_for_ready_http_to_meet_its_expect_block(
+    plugins: PluginHarness, deploy: Deploy
+) -> None:
+    # Without its expect block, a 404 would never be ready: the wait would end in a warning.
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/missing"
+    deployment = deploy(http_server(port), ready_http=url, expect={"status": 404})
+    assert (
+        plugins.ui.lines()[1]
+        == f"ok: {os.path.basename(PYTHON)}[{made(deployment)['pid']}] is ready"
+    )
+
+
 def test_deploy_waits_until_the_probe_passes(plugins: PluginHarness, deploy: Deploy) -> None:
     port = free_port()
     deployment = deploy(http_server(port), ready_tcp=f"127.0.0.1:{port}")
@@ -639,6 +673,12 @@ def test_start_timeout_and_grace_are_durations_or_seconds(written: object, secon
         ({"command": "x", "ready_http": "http://h:port/"}, "ready_http", "invalid port"),
         ({"command": "x", "ready_tcp": "8000"}, "ready_tcp", "not a host:port"),
         ({"command": "x", "ready_http": "http://h/", "ready_tcp": "h:1"}, "ready_tcp", "not both"),
+        ({"command": "x", "expect": {"status": 200}}, "expect", "set ready_http"),
+        (
+            {"command": "x", "ready_http": "http://h/", "expect": {"body_regex": "("}},
+            "expect.body_regex",
+            "not a regular expression",
+        ),
         ({"command": "x", "grace": -1}, "grace", "duration -1 is negative"),
         ({"command": "x", "start_timeout": "soon"}, "start_timeout", "'soon' is not a duration"),
         ({"command": "x", "env": {"PORT": 8000}}, "env[PORT]", "expected str"),
