@@ -210,7 +210,7 @@ def checked(
         server.pages["/"] = (200, b"ok")
         config = {
             "url": server.url("/"),
-            "certificate_expiry": "336h",
+            "certificate_expiry": "14d",
             "ca_file": str(certs.ca_file),
         }
         report = status(plugins, config)

@@ -1147,6 +1147,8 @@ def test_a_zero_timeout_is_refused_as_on_the_command_line() -> None:
         (".5s", 0.5),
         ("250us", 0.00025),
         ("1h0m0.001s", 3600.001),
+        ("14d", 14 * 86400.0),
+        ("1d12h", 129600.0),
     ],
 )
 def test_parse_duration_reads_go_style_durations(text: str, seconds: float) -> None:
@@ -1162,7 +1164,7 @@ def test_parse_duration_reads_go_style_durations(text: str, seconds: float) -> N
         ("30", "duration '30' has no unit"),
         ("-1s", "duration '-1s' is negative"),
         ("5 minutes", "'5 minutes' is not a duration"),
-        ("1d", "'1d' is not a duration"),
+        ("1w", "'1w' is not a duration"),
     ],
 )
 def test_parse_duration_rejects_anything_else_and_says_what_to_write(
@@ -1171,11 +1173,12 @@ def test_parse_duration_rejects_anything_else_and_says_what_to_write(
     with pytest.raises(ValueError, match=f"^{re.escape(problem)}") as info:
         parse_duration(value)
     assert str(info.value).endswith(
-        'such as "30s", "2m", "1m30s" or "500ms" (units: h, m, s, ms, us, ns)'
+        'such as "30s", "2m", "1m30s" or "500ms" (units: d, h, m, s, ms, us, ns)'
     )
 
 
 _SECONDS_PER_UNIT = {
+    "d": Fraction(86400),
     "h": Fraction(3600),
     "m": Fraction(60),
     "s": Fraction(1),

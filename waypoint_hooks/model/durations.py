@@ -14,8 +14,10 @@ from typing import Final, final
 
 __all__ = ["Duration", "compared", "longer_than_zero", "parse_duration"]
 
-# Go's time.ParseDuration units (Waypoint's durations), without its signs and bare "0".
+# Go's time.ParseDuration units (Waypoint's durations), without its signs and bare "0"; and
+# days, which Go lacks, for what is counted in them (a certificate's "14d", a "30d" window).
 _UNITS: Final = {
+    "d": Decimal(86400),
     "h": Decimal(3600),
     "m": Decimal(60),
     "s": Decimal(1),
@@ -25,12 +27,12 @@ _UNITS: Final = {
     "μs": Decimal("0.000001"),  # GREEK SMALL LETTER MU
     "ns": Decimal("0.000000001"),
 }
-_PART: Final = r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)"
+_PART: Final = r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)"
 _DURATION: Final = re.compile(f"(?:{_PART})+")
 _PARTS: Final = re.compile(_PART)
 _HELP: Final = (
     'write a number and a unit, without spaces, such as "30s", "2m", "1m30s" or "500ms" '
-    "(units: h, m, s, ms, us, ns)"
+    "(units: d, h, m, s, ms, us, ns)"
 )
 #: Go's longest duration (2^63 - 1 ns, about 292 years), and so Waypoint's.
 _LONGEST: Final = 9_223_372_036.854775807
