@@ -37,7 +37,7 @@ from .metrics import Metrics
 from .page import Page, refresh_after
 from .scheduler import Scheduler
 
-__all__ = ["KINDS", "StatusService"]
+__all__ = ["KINDS", "ConnectionLimits", "StatusService"]
 
 logger = logging.getLogger("waypoint_hooks.serve")
 
@@ -51,11 +51,23 @@ _SHARED_FRESHNESS: Final = 1.0
 
 
 @final
+@attrs.frozen
+class ConnectionLimits:
+    """What the HTTP clients of the service may hold (docs/serve.md, "Hostile clients")."""
+
+    #: Seconds within which a request's headers must have arrived, from the connection or
+    #: from the answer to the previous request: a slow or silent client is cut off then.
+    header_timeout: float = 10.0
+    #: Connections open at once; one more closes the one that waited longest for a request.
+    max_connections: int = 256
+
+
+@final
 class StatusService:
     """Checks the apps ``names`` (every app when none is named) of the checker's project,
     each on its interval, until a stop signal, holding its checks under a lease of
     ``lease`` seconds; ``reread`` reads and checks the config file again (raising
-    :class:`ConfigFileError` when it is bad).
+    :class:`ConfigFileError` when it is bad). Its HTTP clients are held to ``limits``.
 
     The web routes ask it only what :class:`~waypoint_hooks.serve.web.StatusView` names: the
     documents they answer with, the page, the health, the metrics and a check made now; its
@@ -69,11 +81,13 @@ class StatusService:
         reread: Callable[[Path], Project],
         *,
         lease: float = LEASE,
+        limits: ConnectionLimits = ConnectionLimits(),
     ) -> None:
         self._checker = checker
         self.names = tuple(names)
         self._reread = reread
         self._lease = lease
+        self.limits = limits
         self._metrics = Metrics(checker.workspace, checker.state.outbox.counts)
         self._runner = checker.status_runner()
         self._page = Page(checker.state, checker.workspace)

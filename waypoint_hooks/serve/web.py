@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import StateError, UnknownAppError
 from ..plugins.signals import STOP, Interrupted
 from ..plugins.workers import run_abandoning
+from .connections import guarded
 from .metrics import CONTENT_TYPE
 from .service import StatusService
 
@@ -355,6 +356,7 @@ def serve(service: StatusService, listener: Listener, token: str | None) -> None
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=5,
+        http=guarded(service.limits),
     )
     run_abandoning(_run(service, _Server(config), listener))
 
