@@ -228,8 +228,21 @@ class StatusService:
 
     def _plan(self) -> None:
         self._scheduler.plan(
-            {(app.name, kind): float(app.status.interval) for app in self.apps() for kind in KINDS}
+            {
+                (app.name, kind): float(app.status.interval)
+                for app in self.apps()
+                for kind in self._kinds(app)
+            }
         )
+
+    def _kinds(self, app: App) -> tuple[TargetKind, ...]:
+        """What of ``app`` is checked: its release too only if the config can release it or
+        the state holds a live release of it (released before its release block was taken
+        out). Nothing else makes a release: checking one that cannot be is a turn wasted."""
+        row = self._rows.get(app.name)
+        if app.release is not None or (row is not None and row.release is not None):
+            return KINDS
+        return ("deployment",)
 
     async def _check(self, keys: list[CheckKey]) -> AsyncIterator[CheckKey]:
         """Check a batch of targets, yielding each key once its report is stored."""
