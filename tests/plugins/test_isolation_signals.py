@@ -18,11 +18,20 @@ pytestmark = pytest.mark.usefixtures("hostile_plugins")
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
-def _held_worker(served: Served) -> int:
-    """The pid of the worker held in its import, once it is."""
-    wait_until(lambda: list(served.gate.glob("import.*.waiting")), "a worker in its import")
-    (held,) = served.gate.glob("import.*.waiting")
-    return int(held.name.split(".")[1])
+def _held_workers(served: Served) -> set[int]:
+    """The pids of the workers of the app's two checks (its deployment's and its release's),
+    once both are held in their import."""
+
+    def held() -> set[int]:
+        return {int(path.name.split(".")[1]) for path in served.gate.glob("import.*.waiting")}
+
+    wait_until(lambda: len(held()) == 2, "two workers in their import")
+    return held()
+
+
+def _checked_by(served: Served) -> set[int]:
+    """The pids of the processes the app's hooks ran to their end in."""
+    return {pid for kind in ("deployment", "release") for _, _, pid in served.checks("iso", kind)}
 
 
 def _signals(pid: int, field: str) -> set[signal.Signals]:
@@ -42,11 +51,12 @@ def test_a_stop_signal_to_a_worker_in_its_import_ends_nothing_and_shows_no_trace
     served.configure({"iso": {"isolate": True}})
     served.up()
     service = served.serve(env={"WH_SERVED_IMPORT_GATE": str(served.gate)})
-    worker = _held_worker(served)
-    # What the plugin's own processes inherit: the stop signals neither blocked nor ignored.
-    assert not _signals(worker, "SigBlk") & STOP_SIGNALS
-    assert not _signals(worker, "SigIgn") & STOP_SIGNALS
-    os.kill(worker, sent)
+    workers = _held_workers(served)
+    for worker in workers:
+        # What the plugin's own processes inherit: the stop signals neither blocked nor ignored.
+        assert not _signals(worker, "SigBlk") & STOP_SIGNALS
+        assert not _signals(worker, "SigIgn") & STOP_SIGNALS
+        os.kill(worker, sent)
     service.process.send_signal(signal.SIGTERM)
     service.wait_for(lambda: service.get("/healthz").status == 503, "the scheduler to stop")
     (served.gate / "open").touch()
@@ -54,8 +64,8 @@ def test_a_stop_signal_to_a_worker_in_its_import_ends_nothing_and_shows_no_trace
     assert "Traceback" not in done.stderr
     assert done.returncode == 0, done.stderr
     assert "Stopped by SIGTERM" in done.stderr
-    # The hook ran to its end in the worker the signal was sent to, and was stored.
-    assert [pid for _, _, pid in served.checks("iso")] == [worker]
+    # The hooks ran to their end in the workers the signal was sent to.
+    assert _checked_by(served) == workers
 
 
 def test_status_stopped_while_its_worker_imports_exits_143_without_a_traceback(
@@ -68,11 +78,12 @@ def test_status_stopped_while_its_worker_imports_exits_143_without_a_traceback(
         cwd=served.project.root,
         env=script_env(WH_SERVED_IMPORT_GATE=str(served.gate)),
     )
-    worker = _held_worker(served)
-    os.kill(worker, signal.SIGINT)
+    workers = _held_workers(served)
+    for worker in workers:
+        os.kill(worker, signal.SIGINT)
     process.send_signal(signal.SIGTERM)
     (served.gate / "open").touch()
     _, err = process.communicate(timeout=GUARD)
     assert "Traceback" not in err
     assert process.returncode == 143, err
-    assert [pid for _, _, pid in served.checks("iso")] == [worker]
+    assert _checked_by(served) == workers
