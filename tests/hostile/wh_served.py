@@ -9,11 +9,16 @@ holding the health to report; READY when it is missing; ``{site}`` in it is the 
 ``WH_SERVED_SITE``, so that instances in several locations see several healths), ``message``
 (the report's ``health_message``), ``resources`` (report a service and a pod under it), ``fail``
 (``raise``, ``hang`` or ``invalid``).
+
+With ``WH_SERVED_IMPORT_GATE`` (a directory) in its environment, an isolated worker's import of
+this module writes ``GATE/import.PID.waiting`` and waits until ``GATE/open`` exists: a worker
+held inside its import (the launcher's own import is not held).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,15 +29,23 @@ from waypoint_hooks import Health, JobInfo, Resource, StatusReport, hookimpl
 _GUARD = 120.0
 
 
+def _wait_for(gate: Path, waiting: str) -> None:
+    (gate / waiting).touch()
+    deadline = time.monotonic() + _GUARD
+    while not (gate / "open").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+_main = getattr(sys.modules["__main__"], "__spec__", None)
+if "WH_SERVED_IMPORT_GATE" in os.environ and getattr(_main, "name", "").endswith(".isolation"):
+    _wait_for(Path(os.environ["WH_SERVED_IMPORT_GATE"]), f"import.{os.getpid()}.waiting")
+
+
 def _check(config: dict[str, Any], job_info: JobInfo, kind: str) -> Any:
     started = time.monotonic()
     name = f"{job_info.app}.{kind}"
     if "gate" in config:
-        gate = Path(config["gate"])
-        (gate / f"{name}.{os.getpid()}.waiting").touch()
-        deadline = time.monotonic() + _GUARD
-        while not (gate / "open").exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait_for(Path(config["gate"]), f"{name}.{os.getpid()}.waiting")
     time.sleep(float(config.get("sleep", 0)))
     failure = config.get("fail")
     if failure == "raise":

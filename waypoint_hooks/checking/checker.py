@@ -23,7 +23,7 @@ from ..state.outbox import StoredAlert
 from ..state.records import Record
 from ..state.reports import Retention, StoredReport
 from ..state.store import State
-from ..terminal import Event, RecordingUI, StreamUI
+from ..terminal import UI, Event, RecordingUI, SilentUI, StreamUI
 from .uptime import gap
 
 if TYPE_CHECKING:
@@ -99,6 +99,10 @@ class Checker:
         """Check ``project`` from now on: the config as it was read again."""
         self.project = project
         self.alerting = Alerting.of(project) if project.notify else None
+        # Asked for at every write of reports (serve: every batch), made once per config.
+        self._kept = {
+            app.name: Retention(app.status.keep, gap(app)) for app in project.apps.values()
+        }
 
     def close(self) -> None:
         """Deliver what is due and stop delivering: each attempt ends within its deadline."""
@@ -154,13 +158,12 @@ class Checker:
             on_failure=self.on_failure,
         )
 
-    def kept(self, keep: int | None = None) -> dict[str, Retention]:
+    def kept(self, keep: int | None = None) -> Mapping[str, Retention]:
         """How many reports of each app's targets are kept (``keep``, or the app's own), the
         older rolled up with a gap of twice the app's interval."""
-        return {
-            app.name: Retention(keep or app.status.keep, gap(app))
-            for app in self.project.apps.values()
-        }
+        if not keep:
+            return self._kept
+        return {name: Retention(keep, kept.gap) for name, kept in self._kept.items()}
 
     async def check(
         self,
@@ -291,7 +294,7 @@ class Checker:
             release,
             last,
             app.status.policy,
-            RecordingUI(self._progress(_title(target))),
+            self._ui(target),
             timeout or app.status.timeout,
             app.isolate,
             app.status.limits,
@@ -361,18 +364,20 @@ class Checker:
     def _job(self, app: App) -> JobInfo:
         return JobInfo(self.project.name, app.name, self.workspace, self.job_id)
 
-    def _progress(self, title: str) -> Callable[[Event], None] | None:
-        """What relays a check's steps in progress to the output, live (a terminal shows
-        them; plain output shows only the finished block)."""
+    def _ui(self, target: Target) -> UI:
+        """What a check tells of its steps goes to: recorded, to be shown once it is done,
+        and relayed to the output as it comes (a terminal shows them live; plain output
+        shows only the finished block). With no output (serve, ``--json``), nowhere."""
         output = self.output
         if output is None:
-            return None
+            return SilentUI()
+        title = _title(target)
 
         def relay(event: Event) -> None:
             if event.kind != "output" and not event.done:
                 output.running(title, event.message)
 
-        return relay
+        return RecordingUI(relay)
 
 
 def store(

@@ -9,6 +9,11 @@ waypoint_hooks.plugins.isolation``); the worker loads the same plugins, runs the
 the same call loop, and writes JSON lines to what was its stdout: one per ``ctx.checkpoint`` as it
 happens (the parent stores each at once), then the response. A plugin's own prints go to
 stderr: the worker points file descriptor 1 there before it imports any plugin.
+
+The launcher decides when a worker ends (its timeout, its second stop signal, its death): a
+stop signal sent to the worker itself — a service manager signals every process of the
+service, the launcher's and its workers' alike — is ignored there, from the worker's first
+instruction on, so that it never ends a worker with a traceback (DESIGN §12).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 import attrs
@@ -49,6 +54,8 @@ _LINE_LIMIT: Final = 2**31
 _STORED: Final = b"stored\n"
 #: prctl(2) option: the signal the worker gets when its parent dies.
 _PR_SET_PDEATHSIG: Final = 1
+#: The signals that stop a command (plugins/signals.py).
+_STOP_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
 async def invoke_isolated(call: HookCall, plugins: PluginManager, request: HookRequest) -> Any:
@@ -73,17 +80,18 @@ async def invoke_isolated(call: HookCall, plugins: PluginManager, request: HookR
         **{name: getattr(request, name) for name in _SENT},
     }
     timeout = request.timeout
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        __name__,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        # Its own process group: a timeout kills whatever the plugin started, too.
-        start_new_session=True,
-        # One line holds a whole report, however many resources it has.
-        limit=_LINE_LIMIT,
-    )
+    with _stop_signals_held():
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            __name__,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            # Its own process group: a timeout kills whatever the plugin started, too.
+            start_new_session=True,
+            # One line holds a whole report, however many resources it has.
+            limit=_LINE_LIMIT,
+        )
     try:
         response = await asyncio.wait_for(_converse(process, sent, request), timeout)
     except asyncio.TimeoutError:
@@ -96,6 +104,30 @@ async def invoke_isolated(call: HookCall, plugins: PluginManager, request: HookR
     if process.returncode != 0 or response is None:
         raise HookFailed(call, ChildProcessError(), _death(process.returncode))
     return _answer(call, response, request.ui)
+
+
+_spawning = threading.local()
+
+
+@contextlib.contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """The stop signals blocked in this thread while workers start in it: a worker inherits
+    the mask, so that a signal sent to it waits until :func:`main` made it harmless (Python's
+    own SIGINT handler would end the worker with a traceback, wherever its start-up was).
+
+    Workers started concurrently in one thread share one hold, and the launcher's own stop
+    signals wait too, a moment, unless another thread takes them meanwhile.
+    """
+    held = getattr(_spawning, "held", 0)
+    if not held:
+        _spawning.mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    _spawning.held = held + 1
+    try:
+        yield
+    finally:
+        _spawning.held -= 1
+        if not _spawning.held:
+            signal.pthread_sigmask(signal.SIG_SETMASK, _spawning.mask)
 
 
 async def _converse(
@@ -217,7 +249,21 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _ignore_stop_signals() -> None:
+    """Stop signals do nothing here: the launcher ends this worker. Not ``SIG_IGN``, which
+    the processes a plugin starts would inherit (a deployed process that ignores SIGTERM);
+    a handler is reset to the default in them, and so is the mask, unblocked here."""
+    for number in _STOP_SIGNALS:
+        signal.signal(number, _stopped_by_the_launcher)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+def _stopped_by_the_launcher(_: int, __: object) -> None:
+    pass
+
+
 def main() -> None:
+    _ignore_stop_signals()
     # The launcher's channel: the request, then an answer to each checkpoint. Fd 0 becomes
     # /dev/null, so that nothing a plugin starts can read those answers.
     launcher = os.fdopen(os.dup(0), "rb")

@@ -39,7 +39,7 @@ from .metrics import Metrics
 from .page import Page, refresh_after
 from .scheduler import Scheduler
 
-__all__ = ["KINDS", "StatusService", "check_locations"]
+__all__ = ["KINDS", "ConnectionLimits", "StatusService", "check_locations"]
 
 logger = logging.getLogger("waypoint_hooks.serve")
 
@@ -55,12 +55,24 @@ _ALERTS_READ: Final = 500
 
 
 @final
+@attrs.frozen
+class ConnectionLimits:
+    """What the HTTP clients of the service may hold (docs/serve.md, "Hostile clients")."""
+
+    #: Seconds within which a request's headers must have arrived, from the connection or
+    #: from the answer to the previous request: a slow or silent client is cut off then.
+    header_timeout: float = 10.0
+    #: Connections open at once; one more closes the one that waited longest for a request.
+    max_connections: int = 256
+
+
+@final
 class StatusService:
     """Checks the apps ``names`` (every app when none is named) of the checker's project,
     each on its interval, until a stop signal, holding its checks under a lease of
     ``lease`` seconds; ``reread`` reads and checks the config file again (raising
     :class:`ConfigFileError` when it is bad). In a ``location``, it checks the apps of that
-    location and those of none.
+    location and those of none. Its HTTP clients are held to ``limits``.
 
     The web routes ask it only what :class:`~waypoint_hooks.serve.web.StatusView` names: the
     documents they answer with, the page, the health, the metrics and a check made now; its
@@ -75,6 +87,7 @@ class StatusService:
         *,
         lease: float = LEASE,
         location: str = "",
+        limits: ConnectionLimits = ConnectionLimits(),
     ) -> None:
         check_locations(checker.project, checker.state, location)
         #: Where this instance checks from (DESIGN §21); empty: no location of its own.
@@ -83,6 +96,7 @@ class StatusService:
         self.names = tuple(names)
         self._reread = reread
         self._lease = lease
+        self.limits = limits
         self._metrics = Metrics(checker.workspace, checker.state.outbox.counts, location)
         self._runner = checker.status_runner()
         self._page = Page(checker.state, checker.workspace)
@@ -289,9 +303,22 @@ class StatusService:
             if not app.status.locations or self.location in app.status.locations
         ]
         self._scheduler.plan(
-            {(app.name, kind): float(app.status.interval) for app in apps for kind in KINDS},
+            {
+                (app.name, kind): float(app.status.interval)
+                for app in apps
+                for kind in self._kinds(app)
+            },
             located=[app.name for app in apps if app.status.locations],
         )
+
+    def _kinds(self, app: App) -> tuple[TargetKind, ...]:
+        """What of ``app`` is checked: its release too only if the config can release it or
+        the state holds a live release of it (released before its release block was taken
+        out). Nothing else makes a release: checking one that cannot be is a turn wasted."""
+        row = self._rows.get(app.name)
+        if app.release is not None or (row is not None and row.release is not None):
+            return KINDS
+        return ("deployment",)
 
     async def _check(self, keys: list[CheckKey]) -> AsyncIterator[CheckKey]:
         """Check a batch of targets, yielding each key once its report is stored."""

@@ -42,6 +42,7 @@ from ..plugins.components import TargetKind
 from ..plugins.signals import STOP, Interrupted
 from ..plugins.workers import run_abandoning
 from .access import Access, sign_in_page
+from .connections import guarded
 from .metrics import CONTENT_TYPE
 from .service import StatusService
 
@@ -546,6 +547,7 @@ def serve(service: StatusService, listener: Listener, access: Access) -> None:
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=5,
+        http=guarded(service.limits),
     )
     run_abandoning(_run(service, _Server(config), listener))
 
