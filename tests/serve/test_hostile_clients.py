@@ -84,7 +84,7 @@ def _sockets(pid: int) -> int:
 
 def test_connections_that_never_finish_their_headers_are_closed(served: Served) -> None:
     served.configure({"web": {}})
-    service = served.serve()
+    service = served.serve("--header-timeout", "2s")
     with slow_clients(service, 20) as slow:
         answered = 0
 
@@ -104,7 +104,9 @@ def test_connections_beyond_the_bound_are_closed_and_an_honest_client_is_answere
     served: Served,
 ) -> None:
     served.configure({"web": {}})
-    service = served.serve()
+    service = served.serve(
+        "--max-connections", str(LIMITS.max_connections), "--header-timeout", "2s"
+    )
     assert service.get("/healthz").status == 200
     pid = service.process.pid
     before = _sockets(pid)

@@ -443,6 +443,22 @@ def new_plugin(name: str, kind: str) -> None:
     help="Where this instance checks from, on a PostgreSQL state: it checks the apps whose "
     "status block lists NAME in its locations, and those with none.",
 )
+@click.option(
+    "--header-timeout",
+    type=DURATION,
+    default="10s",
+    show_default=True,
+    metavar="DURATION",
+    help="How long a client has to send a request's headers; a slower connection is closed.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    metavar="N",
+    help="Connections open at once; one more closes the one that waited longest for a request.",
+)
 @pass_session
 @functools.partial(handle_errors, stopped=lambda _: _served())
 def serve(
@@ -455,6 +471,8 @@ def serve(
     public_badges: bool,
     lease: float,
     location: str,
+    header_timeout: float,
+    max_connections: int,
 ) -> None:
     """Check each APP (all when none is named) on its interval and serve a status page,
     a JSON API and Prometheus metrics, until stopped (Ctrl-C or SIGTERM: the checks that run
@@ -466,7 +484,7 @@ def serve(
     """
     try:
         from ..serve.access import Access
-        from ..serve.service import StatusService
+        from ..serve.service import ConnectionLimits, StatusService
         from ..serve.web import Listener
         from ..serve.web import serve as run
     except ModuleNotFoundError as exc:
@@ -490,7 +508,10 @@ def serve(
                 check_name("--location", location)
             except ValueError as exc:
                 fail(str(exc), USAGE)
-        service = StatusService(checker, apps, reread, lease=lease, location=location)
+        limits = ConnectionLimits(header_timeout, max_connections)
+        service = StatusService(
+            checker, apps, reread, lease=lease, location=location, limits=limits
+        )
         try:
             listener = Listener(host, port)
         except OSError as exc:
