@@ -28,6 +28,7 @@ __all__ = [
     "history_json",
     "humanize_age",
     "notes",
+    "pushed_json",
     "removed_notes",
     "status_document",
     "status_json",
@@ -210,15 +211,34 @@ def history_json(
         "workspace": workspace,
         "app": app,
         "reports": (
-            {
-                "kind": item.kind,
-                "id": item.target_id,
-                "sequence": item.sequence,
-                "plugin": item.plugin,
-                "report": report_to_wire(item.report),
-            }
+            _stored_json(item.kind, item.target_id, item.sequence, item.plugin, item.report)
             for item in stored
         ),
+    }
+
+
+def pushed_json(
+    project: str, workspace: str, record: Record, report: StatusReport
+) -> dict[str, Any]:
+    """The answer to a report pushed from outside (DESIGN §20): the version it was stored
+    for, and the report as stored, each as ``history --json`` lists them."""
+    return {
+        "project": project,
+        "workspace": workspace,
+        "app": record.app,
+        **_stored_json(record.kind, record.id, record.sequence, record.plugin, report),
+    }
+
+
+def _stored_json(
+    kind: str, target_id: str, sequence: int, plugin: str, report: StatusReport
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "id": target_id,
+        "sequence": sequence,
+        "plugin": plugin,
+        "report": report_to_wire(report),
     }
 
 
