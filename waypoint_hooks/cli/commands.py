@@ -19,6 +19,7 @@ import click
 from .. import __version__
 from .output import json_stdout, print_json, print_json_streamed, show_status, style, width
 from .params import DURATION, Command, apps_argument
+from .report import report
 from .session import (
     NOT_READY,
     READY,
@@ -553,3 +554,6 @@ def _served() -> NoReturn:
     name = signal.Signals(STOP.signum).name
     click.echo(f"Stopped by {name}: the checks that were running ended and are stored", err=True)
     sys.exit(READY)
+
+
+main.add_command(report)

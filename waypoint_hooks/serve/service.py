@@ -22,6 +22,7 @@ import attrs
 
 from ..checking import documents
 from ..checking.checker import Checker, Reports, store
+from ..checking.pushed import accept, decode, target_of
 from ..config.project import App, Project
 from ..errors import StateError, UnknownAppError, UsageError
 from ..model.report import StatusReport
@@ -36,6 +37,7 @@ from ..state.store import State
 from .metrics import Metrics
 from .page import Page, refresh_after
 from .scheduler import Scheduler
+from .watchdog import Watchdog
 
 __all__ = ["KINDS", "StatusService"]
 
@@ -84,6 +86,7 @@ class StatusService:
         #: Why the config file as it is now is not the one that runs, if it is not.
         self.config_error: str | None = None
         self._writer = _Writer(checker, self._work)
+        self._watchdog = Watchdog(checker, self.apps, self._store_outside)
         self._rows = {row.app: row for row in checker.cached(self.names)}
         self._rows_read = time.monotonic()
         # Each app's part of the status document, made again only when its row changes.
@@ -180,6 +183,34 @@ class StatusService:
         await self._scheduler.check_now([(name, kind) for kind in KINDS])
         return self._status_document([app])
 
+    def report_limit(self, name: str) -> int:
+        """How many bytes a report pushed about the app ``name`` may take, if it is served."""
+        return self.served(name).status.limits.max_report_bytes
+
+    async def push_report(
+        self, name: str, kind: TargetKind, data: bytes, protobuf: bool
+    ) -> dict[str, Any]:
+        """Store a report pushed from outside about the app ``name``'s latest live ``kind``
+        (DESIGN §20): ``data`` in the wire format, JSON or with ``protobuf`` the SDK's
+        message. The document of the report as stored."""
+        self.served(name)
+
+        # Off the event loop: a report may hold thousands of resources, and the state is read.
+        def ready() -> tuple[Record, StatusReport]:
+            report = decode(data, protobuf)
+            app, record = target_of(self._checker, name, kind)
+            return record, accept(app, record, report, datetime.now(timezone.utc))
+
+        record, report = await asyncio.to_thread(ready)
+        await self._store_outside([(record, report)])
+        return documents.pushed_json(self.project.name, self.workspace, record, report)
+
+    async def _store_outside(self, reports: Reports) -> None:
+        """Store reports that no check of the service's made: pushed, or the heartbeat's."""
+        await self._writer.store(reports)
+        for record, report in reports:
+            self._update(record.app, record.kind, record, report)
+
     def _unreachable(self) -> str | None:
         """Why the state cannot be reached, by the latest turn or lease renewal; ``None``
         while it can."""
@@ -199,9 +230,13 @@ class StatusService:
         self._checker.state.keep_alive(self._lease, serving=True)
         scheduling = asyncio.ensure_future(self._scheduler.run())
         following = asyncio.ensure_future(self._follow_config())
-        while not until_stopped() and not scheduling.done():
+        beating = asyncio.ensure_future(self._watchdog.run())
+        while not until_stopped() and not scheduling.done() and not beating.done():
             await asyncio.sleep(_POLL)
         following.cancel()
+        if beating.done():
+            beating.result()  # what stopped it, the service raises
+        beating.cancel()
         self._scheduler.stop()
         while not scheduling.done():
             if STOP.second is not None:  # stop at once, leaving the checks that run
