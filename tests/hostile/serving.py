@@ -91,9 +91,15 @@ class Service:
                 pytest.fail(f"{waited}\n{self.stderr}")
             time.sleep(0.05)
 
-    def request(self, method: str, path: str, headers: Mapping[str, str] | None = None) -> Answer:
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> Answer:
         request = urllib.request.Request(
-            self.url.rstrip("/") + path, method=method, headers=dict(headers or {})
+            self.url.rstrip("/") + path, body, method=method, headers=dict(headers or {})
         )
         try:
             with urllib.request.urlopen(request, timeout=GUARD) as response:
@@ -105,8 +111,10 @@ class Service:
     def get(self, path: str) -> Answer:
         return self.request("GET", path)
 
-    def post(self, path: str, headers: Mapping[str, str] | None = None) -> Answer:
-        return self.request("POST", path, headers)
+    def post(
+        self, path: str, headers: Mapping[str, str] | None = None, body: bytes | None = None
+    ) -> Answer:
+        return self.request("POST", path, headers, body)
 
     def metrics(self) -> dict[str, Any]:
         """The metric families of ``/metrics``, by name, read by prometheus-client's parser."""

@@ -242,7 +242,7 @@ def test_every_route_that_writes_is_behind_the_write_guard() -> None:
         for route in table
         if isinstance(route, Route) and route.methods and route.methods - {"GET", "HEAD"}
     ]
-    assert [route.path for route in writes] == ["/api/apps/{app}/check"]
+    assert [route.path for route in writes] == ["/api/apps/{app}/check", "/api/apps/{app}/reports"]
     for route in writes:
         # Refused before the endpoint runs: this request names no service to ask.
         assert asyncio.run(_post_from_another_site(route)) == 403, route.path

@@ -4,7 +4,8 @@ The routes are a table of small endpoints (:func:`routes`), each asking the serv
 its one view of it, :class:`StatusView`; who may write is the guard on the routes that write,
 and query values are read by one parser each. Routes: ``GET /`` and ``GET /apps/{app}`` (the
 page), ``GET /api/status``, ``GET /api/apps/{app}/history``, ``POST /api/apps/{app}/check``,
-``GET /metrics``, ``GET /healthz``, ``GET /api/alerts`` (the document of ``alerts --json``),
+``POST /api/apps/{app}/reports`` (a report from outside, DESIGN §20), ``GET /metrics``,
+``GET /healthz``, ``GET /api/alerts`` (the document of ``alerts --json``),
 ``GET /api/cluster`` (the instances on the state, DESIGN §16), and the page's stylesheet and
 script under ``/static``.
 """
@@ -17,8 +18,10 @@ import hmac
 import html
 import ipaddress
 import logging
+import math
 import socket
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final, Protocol, final
 
 import uvicorn
@@ -30,13 +33,25 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import StateError, UnknownAppError
+from ..checking.pushed import NoLiveVersionError, ReportRefusedError
+from ..errors import ReportDecodeError, StateError, UnknownAppError, UsageError
+from ..plugins.components import TargetKind
 from ..plugins.signals import STOP, Interrupted
 from ..plugins.workers import run_abandoning
 from .metrics import CONTENT_TYPE
-from .service import StatusService
+from .service import KINDS, StatusService
 
-__all__ = ["LIMIT_CAP", "TOKEN_ENV", "Listener", "StatusView", "application", "routes", "serve"]
+__all__ = [
+    "LIMIT_CAP",
+    "PUSH_BURST",
+    "PUSH_RATE",
+    "TOKEN_ENV",
+    "Listener",
+    "StatusView",
+    "application",
+    "routes",
+    "serve",
+]
 
 #: Where the token for ``POST`` may be given instead of ``--token``.
 TOKEN_ENV: Final = "WAYPOINT_HOOKS_TOKEN"
@@ -44,6 +59,13 @@ TOKEN_ENV: Final = "WAYPOINT_HOOKS_TOKEN"
 HISTORY_LIMIT: Final = 100
 #: The most reports or alerts one answer holds: an answer is one JSON document, made in memory.
 LIMIT_CAP: Final = 1000
+#: Reports pushed about one app: at most this many at once, then :data:`PUSH_RATE` a second
+#: (a token bucket). A platform reports on an interval; a sender in a loop is told 429.
+PUSH_BURST: Final = 10
+PUSH_RATE: Final = 1.0
+#: The media types of a report pushed as the SDK's protobuf message; any other is JSON (what
+#: ``curl --data-binary`` sends unless told otherwise is not JSON's type).
+_PROTOBUF_TYPES: Final = frozenset({"application/x-protobuf", "application/protobuf"})
 #: The page and everything else: no script but the page's own, nothing from elsewhere.
 _HEADERS: Final = (
     (
@@ -77,6 +99,12 @@ class StatusView(Protocol):
     async def cluster_document(self) -> dict[str, Any]: ...
 
     async def check_now(self, name: str) -> dict[str, Any]: ...
+
+    def report_limit(self, name: str) -> int: ...
+
+    async def push_report(
+        self, name: str, kind: TargetKind, data: bytes, protobuf: bool
+    ) -> dict[str, Any]: ...
 
     async def metrics(self) -> bytes: ...
 
@@ -114,6 +142,7 @@ def application(view: StatusView, *, token: str | None, loopback: bool) -> ASGIA
         },
     )
     app.state.view = view
+    app.state.pushes = _Bucket(PUSH_BURST, PUSH_RATE)
     return _secure(_LoopbackHosts(app) if loopback else app)
 
 
@@ -128,6 +157,7 @@ def routes(*, token: str | None, loopback: bool) -> list[BaseRoute]:
         Route("/api/alerts", alerts),
         Route("/api/cluster", cluster),
         Route("/api/apps/{app}/check", check, methods=["POST"], middleware=writes),
+        Route("/api/apps/{app}/reports", push, methods=["POST"], middleware=writes),
         Route("/metrics", metrics),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(packages=[("waypoint_hooks.serve", "status_page/static")])),
@@ -169,6 +199,38 @@ async def check(request: Request) -> Response:
     return JSONResponse(await view.check_now(request.path_params["app"]))
 
 
+async def push(request: Request) -> Response:
+    """A report from outside (DESIGN §20), stored for the app's latest live version of
+    ``?kind`` (``deployment`` when not given); 201 with the report as stored."""
+    view = _view(request)
+    name = request.path_params["app"]
+    kind = _kind(request)
+    limit = view.report_limit(name)
+    if not view.running:
+        raise _Refused(503, "the service is stopping")
+    wait = request.app.state.pushes.take(name)
+    if wait is not None:
+        retry = str(math.ceil(wait))
+        message = f"too many reports of app {name!r}: at most {PUSH_BURST} at once, then "
+        message += f"{PUSH_RATE:g} a second; try again in {retry}s"
+        return _error(429, message, {"Retry-After": retry})
+    data = await _body(request, limit)
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    protobuf = media in _PROTOBUF_TYPES
+    try:
+        document = await view.push_report(name, kind, data, protobuf)
+    except ReportDecodeError as exc:
+        what = "a protobuf StatusReport" if protobuf else "a report in JSON"
+        raise _Refused(400, f"the body is not {what}: {exc}; nothing stored") from None
+    except NoLiveVersionError as exc:
+        raise _Refused(404, str(exc)) from None
+    except ReportRefusedError as exc:
+        raise _Refused(413, str(exc)) from None
+    except UsageError as exc:  # the protobuf runtime is not installed
+        raise _Refused(415, f"{exc}; or send the report as JSON") from None
+    return JSONResponse(document, status_code=201)
+
+
 async def metrics(request: Request) -> Response:
     return Response(await _view(request).metrics(), media_type=CONTENT_TYPE)
 
@@ -200,6 +262,66 @@ def _limit(request: Request) -> int:
         if 1 <= count <= LIMIT_CAP:
             return count
     raise _Refused(400, f"limit must be a whole number from 1 to {LIMIT_CAP}; got {text!r}")
+
+
+def _kind(request: Request) -> TargetKind:
+    """``?kind=deployment|release``; ``deployment`` when not given."""
+    kind = request.query_params.get("kind", "deployment")
+    for known in KINDS:
+        if kind == known:
+            return known
+    raise _Refused(400, f"kind must be deployment or release; got {kind!r}")
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request's body, up to ``limit`` bytes: a longer one is refused with 413 as soon as
+    that shows (by its ``Content-Length``, before any of it is read)."""
+    refusal = _Refused(
+        413,
+        f"the report is over {limit} bytes, the limit of a report of this app "
+        "(max_report_bytes in its status block); nothing stored",
+    )
+    length = request.headers.get("content-length", "")
+    # Measured before it is converted, as ?limit is.
+    if (
+        length.isascii()
+        and length.isdigit()
+        and (len(length) > len(str(limit)) or int(length) > limit)
+    ):
+        raise refusal
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise refusal
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@final
+class _Bucket:
+    """A token bucket per key: ``burst`` takes at once, then ``rate`` a second."""
+
+    def __init__(
+        self, burst: int, rate: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._burst = burst
+        self._rate = rate
+        self._clock = clock
+        #: Each key's tokens, as of when.
+        self._tokens: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str) -> float | None:
+        """Take one of ``key``'s tokens: ``None``, or how many seconds until one is there."""
+        now = self._clock()
+        tokens, then = self._tokens.get(key, (float(self._burst), now))
+        tokens = min(self._burst, tokens + (now - then) * self._rate)
+        if tokens < 1:
+            self._tokens[key] = (tokens, now)
+            return (1 - tokens) / self._rate
+        self._tokens[key] = (tokens - 1, now)
+        return None
 
 
 # --- refusals -----------------------------------------------------------------------------
