@@ -3,7 +3,7 @@ it (DESIGN §20)."""
 
 from __future__ import annotations
 
-from typing import IO
+import sys
 
 import click
 
@@ -17,7 +17,7 @@ _PROTOBUF_SUFFIXES = (".pb", ".binpb")
 
 @click.command(cls=Command)
 @click.argument("app")
-@click.argument("file", metavar="FILE|-", type=click.File("rb"))
+@click.argument("file", metavar="FILE|-")
 @click.option("--release", is_flag=True, help="About APP's release, not its deployment.")
 @click.option(
     "--format",
@@ -32,7 +32,7 @@ _PROTOBUF_SUFFIXES = (".pb", ".binpb")
 def report(
     session: Session,
     app: str,
-    file: IO[bytes],
+    file: str,
     release: bool,
     form: str | None,
     json_output: bool,
@@ -53,12 +53,12 @@ def report(
     from ..checking.pushed import ReportRefusedError, accept, decode, target_of
     from ..errors import ReportDecodeError
 
-    name = "standard input" if file.name == "<stdin>" else str(file.name)
+    name = "standard input" if file == "-" else file
     protobuf = (form or ("protobuf" if name.endswith(_PROTOBUF_SUFFIXES) else "json")) == "protobuf"
     with session.checker(json_output, apps=(app,)) as checker:
         target, record = target_of(checker, app, "release" if release else "deployment")
         limit = target.status.limits.max_report_bytes
-        data = file.read(limit + 1)
+        data = _read(file, limit + 1)
         if len(data) > limit:
             fail(
                 f"{name}: over {limit} bytes, the limit of a report of app {app!r} "
@@ -86,3 +86,14 @@ def report(
             f"Stored {app} {record.kind} v{record.sequence}'s report from outside: "
             f"{pushed.health.name} ({pushed.health_message})"
         )
+
+
+def _read(file: str, size: int) -> bytes:
+    """At most ``size`` bytes of ``file`` (``-``: standard input)."""
+    if file == "-":
+        return sys.stdin.buffer.read(size)
+    try:
+        with open(file, "rb") as opened:
+            return opened.read(size)
+    except OSError as exc:
+        fail(f"{file} cannot be read: {exc.strerror or exc}; nothing stored", USAGE)
