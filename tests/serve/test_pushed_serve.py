@@ -71,6 +71,19 @@ def test_a_pushed_json_report_is_stored_external_for_the_latest_deployment(
     assert newest == {key: document[key] for key in ("kind", "id", "sequence", "plugin", "report")}
 
 
+def test_a_pushed_report_made_before_the_latest_check_is_history_not_the_status(
+    served: Served,
+) -> None:
+    service = _started(served)
+    old = {**DOWN, "generated_time": "2020-01-01T00:00:00Z"}
+    assert _push(service, json.dumps(old).encode()).status == 201
+    shown = service.get("/api/status").json()
+    assert shown == _cli_json(served, "status", "--cached", "--json")
+    assert shown["apps"][0]["deployment"]["report"]["health"] == "READY"
+    reports = _cli_json(served, "history", "web", "--json")["reports"]
+    assert reports[-1]["report"]["generated_time"] == "2020-01-01T00:00:00Z"
+
+
 def test_a_pushed_protobuf_report_is_stored_for_the_latest_release(served: Served) -> None:
     service = _started(served)
     report = StatusReport(

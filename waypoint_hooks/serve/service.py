@@ -209,7 +209,22 @@ class StatusService:
         """Store reports that no check of the service's made: pushed, or the heartbeat's."""
         await self._writer.store(reports)
         for record, report in reports:
-            self._update(record.app, record.kind, record, report)
+            if self._newest(record, report):
+                self._update(record.app, record.kind, record, report)
+
+    def _newest(self, record: Record, report: StatusReport) -> bool:
+        """Whether ``report`` is the newest of its target, as the state orders them (a pushed
+        report may have been made before the latest check)."""
+        row = self._rows.get(record.app)
+        if row is None:
+            return True
+        shown = row.deployment_report if record.kind == "deployment" else row.release_report
+        if shown is None:
+            return True
+        # Both finalized: each has its time.
+        assert shown.generated_time is not None
+        assert report.generated_time is not None
+        return shown.generated_time <= report.generated_time
 
     def _unreachable(self) -> str | None:
         """Why the state cannot be reached, by the latest turn or lease renewal; ``None``
