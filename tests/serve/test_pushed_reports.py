@@ -139,3 +139,35 @@ def test_a_pushed_report_over_a_limit_is_refused_naming_it(tmp_path: Path) -> No
     # Messages are cut, not refused (DESIGN §13).
     long = StatusReport(health=Health.READY, health_message="x" * 20_000)
     assert accept(app, record, long, T0).health_message.endswith("…")
+
+
+# --- how many pushes an app takes --------------------------------------------------------------
+
+
+def test_the_push_bucket_takes_a_burst_then_its_rate_and_says_how_long_to_wait() -> None:
+    from waypoint_hooks.serve.web import _Bucket
+
+    now = [0.0]
+    bucket = _Bucket(3, 2.0, clock=lambda: now[0])
+    assert [bucket.take("web") for _ in range(3)] == [None, None, None]
+    assert bucket.take("web") == pytest.approx(0.5)
+    assert bucket.take("db") is None  # each app its own
+    now[0] = 0.25
+    assert bucket.take("web") == pytest.approx(0.25)
+    now[0] = 0.5
+    assert bucket.take("web") is None
+
+
+@given(steps=st.lists(st.floats(min_value=0, max_value=5), max_size=200))
+def test_the_push_bucket_never_takes_more_than_its_burst_and_rate_allow(
+    steps: list[float],
+) -> None:
+    from waypoint_hooks.serve.web import _Bucket
+
+    now = [0.0]
+    bucket = _Bucket(10, 1.0, clock=lambda: now[0])
+    taken = 0
+    for step in steps:
+        now[0] += step
+        taken += bucket.take("web") is None
+        assert taken <= 10 + now[0] * 1.0 + 1e-9
