@@ -249,16 +249,19 @@ class StatusService:
         while not until_stopped() and not scheduling.done() and not beating.done():
             await asyncio.sleep(_POLL)
         following.cancel()
-        if beating.done():
-            beating.result()  # what stopped it, the service raises
-        beating.cancel()
+        beating.cancel()  # no more for a task that ended: what it raised stays in it
         self._scheduler.stop()
         while not scheduling.done():
             if STOP.second is not None:  # stop at once, leaving the checks that run
                 raise Interrupted(STOP.second)
             await asyncio.wait([scheduling], timeout=_POLL)
+        # What the watchdog or a push gave the writer is stored before its connection closes.
+        await asyncio.gather(beating, return_exceptions=True)
+        await self._writer.idle()
         self._work.close()
         scheduling.result()
+        if beating.done() and not beating.cancelled():
+            beating.result()  # what stopped the watchdog, the service raises
 
     # --- checks -------------------------------------------------------------------------------
 
@@ -427,6 +430,11 @@ class _Writer:
         if self._writing is None or self._writing.done():
             self._writing = asyncio.ensure_future(self._write())
         await stored
+
+    async def idle(self) -> None:
+        """Return once what was given to store is stored (or failed)."""
+        while self._writing is not None and not self._writing.done():
+            await asyncio.wait([self._writing])
 
     async def _write(self) -> None:
         checker = self._checker
