@@ -481,7 +481,7 @@ def test_an_unknown_status_key_names_the_app_and_suggests_a_close_match() -> Non
     error = error_of('project = "demo"\n' + text)
     assert str(error).startswith(
         'waypoint.hcl:7: app "web": unknown key "polcy" in the status block; '
-        'did you mean "policy"? Allowed: policy, timeout, concurrency, interval, keep, '
+        'did you mean "policy"? Allowed: policy, timeout, concurrency, interval, keep, heartbeat, '
         "max_resources,"
     )
 
