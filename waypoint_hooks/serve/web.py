@@ -283,10 +283,11 @@ async def _body(request: Request, limit: int) -> bytes:
     )
     length = request.headers.get("content-length", "")
     # Measured before it is converted, as ?limit is.
+    digits = length.lstrip("0")
     if (
         length.isascii()
         and length.isdigit()
-        and (len(length) > len(str(limit)) or int(length) > limit)
+        and (len(digits) > len(str(limit)) or int(digits or "0") > limit)
     ):
         raise refusal
     chunks = []
