@@ -15,9 +15,10 @@ from report_strategies import reports
 
 from waypoint_hooks import Health, Resource, StatusReport
 from waypoint_hooks.checking.checker import Checker
-from waypoint_hooks.checking.pushed import ReportRefusedError, accept, overdue
+from waypoint_hooks.checking.pushed import accept, overdue
 from waypoint_hooks.config.document import load_config
 from waypoint_hooks.config.project import Project
+from waypoint_hooks.errors import ReportRefusedError
 from waypoint_hooks.host import PluginManager
 from waypoint_hooks.state.records import Record
 from waypoint_hooks.state.store import State

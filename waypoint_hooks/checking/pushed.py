@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Final
 
 from ..config.project import App
-from ..errors import UsageError
+from ..errors import NoLiveVersionError, ReportRefusedError, UsageError
 from ..model.health import Health
 from ..model.report import StatusReport, finalize, redact_report
 from ..model.wire import report_from_json
@@ -25,8 +25,6 @@ from .checker import Checker, Reports
 
 __all__ = [
     "HEARTBEAT_MESSAGE",
-    "NoLiveVersionError",
-    "ReportRefusedError",
     "accept",
     "decode",
     "overdue",
@@ -35,14 +33,6 @@ __all__ = [
 
 #: What a heartbeat's MISSING report says, before how long it waited (``no report for 5m``).
 HEARTBEAT_MESSAGE: Final = "no report for "
-
-
-class NoLiveVersionError(UsageError, LookupError):
-    """The app has no live deployment (or release) for a report to be about."""
-
-
-class ReportRefusedError(UsageError, ValueError):
-    """A report over a limit of its app's (DESIGN §13): refused whole, nothing stored."""
 
 
 def decode(data: bytes, protobuf: bool) -> StatusReport:

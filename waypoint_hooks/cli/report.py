@@ -50,8 +50,8 @@ def report(
 
     from ..checking import documents
     from ..checking.checker import store
-    from ..checking.pushed import ReportRefusedError, accept, decode, target_of
-    from ..errors import ReportDecodeError
+    from ..checking.pushed import accept, decode, target_of
+    from ..errors import ReportDecodeError, ReportRefusedError
 
     name = "standard input" if file == "-" else file
     protobuf = (form or ("protobuf" if name.endswith(_PROTOBUF_SUFFIXES) else "json")) == "protobuf"

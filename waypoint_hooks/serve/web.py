@@ -33,8 +33,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..checking.pushed import NoLiveVersionError, ReportRefusedError
-from ..errors import ReportDecodeError, StateError, UnknownAppError, UsageError
+from ..errors import (
+    NoLiveVersionError,
+    ReportDecodeError,
+    ReportRefusedError,
+    StateError,
+    UnknownAppError,
+    UsageError,
+)
 from ..plugins.components import TargetKind
 from ..plugins.signals import STOP, Interrupted
 from ..plugins.workers import run_abandoning
