@@ -21,8 +21,10 @@ __all__ = [
     "DestroyError",
     "HookFailed",
     "HookTimeout",
+    "NoLiveVersionError",
     "PluginError",
     "ReportDecodeError",
+    "ReportRefusedError",
     "RollbackError",
     "StateError",
     "StructureError",
@@ -118,6 +120,16 @@ class UnknownAppError(UsageError, ValueError):
 
 class RollbackError(UsageError, ValueError):
     """A rollback cannot be made: not one app named, or no such live deployment of it."""
+
+
+class NoLiveVersionError(UsageError, LookupError):
+    """A report from outside names an app with no live deployment (or release) for it to be
+    about."""
+
+
+class ReportRefusedError(UsageError, ValueError):
+    """A report from outside is over a limit of its app's (DESIGN §13): refused whole, nothing
+    stored."""
 
 
 # --- plugins ----------------------------------------------------------------------------------

@@ -481,7 +481,7 @@ def test_an_unknown_status_key_names_the_app_and_suggests_a_close_match() -> Non
     error = error_of('project = "demo"\n' + text)
     assert str(error).startswith(
         'waypoint.hcl:7: app "web": unknown key "polcy" in the status block; '
-        'did you mean "policy"? Allowed: policy, timeout, concurrency, interval, keep, '
+        'did you mean "policy"? Allowed: policy, timeout, concurrency, interval, keep, heartbeat, '
         "locations, quorum, max_resources,"
     )
 
@@ -712,6 +712,30 @@ def test_a_bad_duration_names_the_key_and_the_accepted_form() -> None:
 def test_a_zero_interval_is_an_error() -> None:
     error = error_of('project = "demo"\nstatus {\n  interval = "0s"\n}\n' + MINIMAL_APP)
     assert str(error) == "waypoint.hcl:3: interval must be longer than 0s, got '0s'"
+
+
+def test_a_heartbeat_is_a_duration_in_either_form_and_inherited() -> None:
+    app = MINIMAL_APP.replace("  deploy {", '  status {\n    heartbeat = "90s"\n  }\n  deploy {')
+    hcl = load_config(write('project = "demo"\nstatus {\n  heartbeat = "5m"\n}\n' + MINIMAL_APP))
+    assert float(hcl.apps["web"].status.heartbeat or 0) == 300
+    own = load_config(write('project = "demo"\n' + app))
+    assert float(own.apps["web"].status.heartbeat or 0) == 90
+    document = {
+        "project": "demo",
+        "status": {"heartbeat": "5m"},
+        "app": {"web": {"deploy": {"use": {"filepath": {}}}}},
+    }
+    twin = load_config(write(json.dumps(document), "waypoint.hcl.json"))
+    assert twin.apps["web"].status == hcl.apps["web"].status
+    assert load_config(write('project = "demo"\n' + MINIMAL_APP)).status.heartbeat is None
+
+
+def test_a_zero_heartbeat_is_an_error_in_either_form() -> None:
+    error = error_of('project = "demo"\nstatus {\n  heartbeat = "0s"\n}\n' + MINIMAL_APP)
+    assert str(error) == "waypoint.hcl:3: heartbeat must be longer than 0s, got '0s'"
+    document = {"project": "demo", "status": {"heartbeat": "soon"}}
+    error = error_of(json.dumps(document), "waypoint.hcl.json")
+    assert str(error).startswith("waypoint.hcl.json:1: heartbeat: 'soon' is not a duration")
 
 
 @pytest.mark.parametrize("value", ["0", "-1", '"16"', "1.5", "true"])

@@ -31,6 +31,7 @@ __all__ = [
     "humanize_age",
     "locations_json",
     "notes",
+    "pushed_json",
     "removed_notes",
     "silence_json",
     "silence_note",
@@ -282,17 +283,38 @@ def history_json(
         "workspace": workspace,
         "app": app,
         "reports": (
-            {
-                "kind": item.kind,
-                "id": item.target_id,
-                "sequence": item.sequence,
-                "plugin": item.plugin,
-                "report": report_to_wire(item.report),
-                # Only where there is one (DESIGN §21): documents of before stay as they were.
-                **({"location": item.location} if item.location else {}),
-            }
+            _stored_json(
+                item.kind, item.target_id, item.sequence, item.plugin, item.report, item.location
+            )
             for item in stored
         ),
+    }
+
+
+def pushed_json(
+    project: str, workspace: str, record: Record, report: StatusReport
+) -> dict[str, Any]:
+    """The answer to a report pushed from outside (DESIGN §20): the version it was stored
+    for, and the report as stored, each as ``history --json`` lists them."""
+    return {
+        "project": project,
+        "workspace": workspace,
+        "app": record.app,
+        **_stored_json(record.kind, record.id, record.sequence, record.plugin, report),
+    }
+
+
+def _stored_json(
+    kind: str, target_id: str, sequence: int, plugin: str, report: StatusReport, location: str = ""
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "id": target_id,
+        "sequence": sequence,
+        "plugin": plugin,
+        "report": report_to_wire(report),
+        # Only where there is one (DESIGN §21): documents of before stay as they were.
+        **({"location": location} if location else {}),
     }
 
 

@@ -21,6 +21,7 @@ from .docs import docs as docs_command
 from .output import json_stdout, print_json, show_status
 from .params import DURATION, Command, apps_argument
 from .reading import alerts, history
+from .report import report
 from .session import (
     NOT_READY,
     READY,
@@ -539,3 +540,6 @@ def _served() -> NoReturn:
     name = signal.Signals(STOP.signum).name
     click.echo(f"Stopped by {name}: the checks that were running ended and are stored", err=True)
     sys.exit(READY)
+
+
+main.add_command(report)

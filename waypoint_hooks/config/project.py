@@ -77,6 +77,13 @@ def _quorum(settings: StatusSettings, _: attrs.Attribute[int | None], value: int
         )
 
 
+def _optional_longer_than_zero(
+    _: object, field: attrs.Attribute[Duration | None], value: Duration | None
+) -> None:
+    if value is not None:
+        longer_than_zero(field.name, value)
+
+
 @final
 @attrs.frozen
 class StatusSettings:
@@ -102,6 +109,9 @@ class StatusSettings:
             "a whole number, 1 or more"
         },
     )
+    #: A dead-man's switch: with no report of a live target (pushed or checked) within it,
+    #: ``serve`` stores a MISSING one; ``None`` for none.
+    heartbeat: Duration | None = attrs.field(default=None, validator=_optional_longer_than_zero)
     #: How big a report may be; written as keys of the block, like the policy's options.
     limits: ReportLimits = attrs.field(factory=ReportLimits)
     #: Where ``serve`` checks the app from (DESIGN §21): each location's instances check it on
@@ -182,13 +192,6 @@ def _fires(_: object, __: attrs.Attribute[frozenset[Health]], value: frozenset[H
         raise ValueError("on lists no health; leave it out to fire on every health but READY")
     if Health.READY in value:
         raise ValueError("on must not hold READY: READY is what resolves an alert")
-
-
-def _optional_longer_than_zero(
-    _: object, field: attrs.Attribute[Duration | None], value: Duration | None
-) -> None:
-    if value is not None:
-        longer_than_zero(field.name, value)
 
 
 def _threshold(name: str, what: str) -> Any:

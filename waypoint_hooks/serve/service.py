@@ -24,6 +24,7 @@ from ..alerts import silencing
 from ..alerts.pipeline import store_reports
 from ..checking import documents, uptime
 from ..checking.checker import Checker, Reports
+from ..checking.pushed import accept, decode, target_of
 from ..config.project import App, Project
 from ..errors import ConfigFileError, StateError, UnknownAppError, UsageError
 from ..model.report import StatusReport
@@ -38,6 +39,7 @@ from ..state.store import State
 from .metrics import Metrics
 from .page import Page, refresh_after
 from .scheduler import Scheduler
+from .watchdog import Watchdog
 
 __all__ = ["KINDS", "ConnectionLimits", "StatusService", "check_locations"]
 
@@ -109,6 +111,7 @@ class StatusService:
         #: Why the config file as it is now is not the one that runs, if it is not.
         self.config_error: str | None = None
         self._writer = _Writer(checker, self._work, location)
+        self._watchdog = Watchdog(checker, self.apps, self._store_outside)
         self._rows = {row.app: row for row in checker.cached(self.names)}
         self._rows_read = time.monotonic()
         # Each app's part of the status document, made again only when its row changes.
@@ -263,6 +266,49 @@ class StatusService:
         await self._scheduler.check_now([(name, kind) for kind in KINDS])
         return await self._status_document([app])
 
+    def report_limit(self, name: str) -> int:
+        """How many bytes a report pushed about the app ``name`` may take, if it is served."""
+        return self.served(name).status.limits.max_report_bytes
+
+    async def push_report(
+        self, name: str, kind: TargetKind, data: bytes, protobuf: bool
+    ) -> dict[str, Any]:
+        """Store a report pushed from outside about the app ``name``'s latest live ``kind``
+        (DESIGN §20): ``data`` in the wire format, JSON or with ``protobuf`` the SDK's
+        message. The document of the report as stored."""
+        self.served(name)
+
+        # Off the event loop: a report may hold thousands of resources, and the state is read.
+        def ready() -> tuple[Record, StatusReport]:
+            report = decode(data, protobuf)
+            app, record = target_of(self._checker, name, kind)
+            return record, accept(app, record, report, datetime.now(timezone.utc))
+
+        record, report = await asyncio.to_thread(ready)
+        await self._store_outside([(record, report)])
+        return documents.pushed_json(self.project.name, self.workspace, record, report)
+
+    async def _store_outside(self, reports: Reports) -> None:
+        """Store reports that no check of the service's made: pushed, or the heartbeat's."""
+        await self._writer.store(reports)
+        for record, report in reports:
+            if self._newest(record, report):
+                self._update(record.app, record.kind, record, report)
+
+    def _newest(self, record: Record, report: StatusReport) -> bool:
+        """Whether ``report`` is the newest of its target, as the state orders them (a pushed
+        report may have been made before the latest check)."""
+        row = self._rows.get(record.app)
+        if row is None:
+            return True
+        shown = row.deployment_report if record.kind == "deployment" else row.release_report
+        if shown is None:
+            return True
+        # Both finalized: each has its time.
+        assert shown.generated_time is not None
+        assert report.generated_time is not None
+        return shown.generated_time <= report.generated_time
+
     def _unreachable(self) -> str | None:
         """Why the state cannot be reached, by the latest turn or lease renewal; ``None``
         while it can."""
@@ -282,16 +328,23 @@ class StatusService:
         self._checker.state.keep_alive(self._lease, serving=True, location=self.location)
         scheduling = asyncio.ensure_future(self._scheduler.run())
         following = asyncio.ensure_future(self._follow_config())
-        while not until_stopped() and not scheduling.done():
+        beating = asyncio.ensure_future(self._watchdog.run())
+        while not until_stopped() and not scheduling.done() and not beating.done():
             await asyncio.sleep(_POLL)
         following.cancel()
+        beating.cancel()  # no more for a task that ended: what it raised stays in it
         self._scheduler.stop()
         while not scheduling.done():
             if STOP.second is not None:  # stop at once, leaving the checks that run
                 raise Interrupted(STOP.second)
             await asyncio.wait([scheduling], timeout=_POLL)
+        # What the watchdog or a push gave the writer is stored before its connection closes.
+        await asyncio.gather(beating, return_exceptions=True)
+        await self._writer.idle()
         self._work.close()
         scheduling.result()
+        if beating.done() and not beating.cancelled():
+            beating.result()  # what stopped the watchdog, the service raises
 
     # --- checks -------------------------------------------------------------------------------
 
@@ -533,6 +586,11 @@ class _Writer:
         if self._writing is None or self._writing.done():
             self._writing = asyncio.ensure_future(self._write())
         await stored
+
+    async def idle(self) -> None:
+        """Return once what was given to store is stored (or failed)."""
+        while self._writing is not None and not self._writing.done():
+            await asyncio.wait([self._writing])
 
     async def _write(self) -> None:
         checker = self._checker

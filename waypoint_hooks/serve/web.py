@@ -5,7 +5,8 @@ its one view of it, :class:`StatusView`; who may write is the guard on the route
 and query values are read by one parser each. Routes: ``GET /`` and ``GET /apps/{app}`` (the
 page), ``GET /api/status``, ``GET /api/apps/{app}/history``, ``GET /api/apps/{app}/uptime``
 (uptime per hour or day over a long history), ``POST /api/apps/{app}/check``,
-``GET /metrics``, ``GET /healthz``, ``GET /api/alerts`` (the document of ``alerts --json``),
+``POST /api/apps/{app}/reports`` (a report from outside, DESIGN §20), ``GET /metrics``,
+``GET /healthz``, ``GET /api/alerts`` (the document of ``alerts --json``),
 ``GET /api/cluster`` (the instances on the state, DESIGN §16), ``GET`` and ``POST
 /api/silences`` and ``DELETE /api/silences/{id}`` (DESIGN §15), the badges under ``/badges``,
 ``POST /apps/{app}/check`` (the page's check-now button), ``POST /sign-in`` (the read token's
@@ -21,8 +22,10 @@ import html
 import ipaddress
 import json
 import logging
+import math
 import socket
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any, Final, Protocol, final
 
@@ -36,7 +39,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..checking.uptime import Span, read_span
-from ..errors import StateError, UnknownAppError, UsageError
+from ..errors import (
+    NoLiveVersionError,
+    ReportDecodeError,
+    ReportRefusedError,
+    StateError,
+    UnknownAppError,
+    UsageError,
+)
 from ..model.durations import Duration, longer_than_zero
 from ..plugins.components import TargetKind
 from ..plugins.signals import STOP, Interrupted
@@ -44,11 +54,13 @@ from ..plugins.workers import run_abandoning
 from .access import Access, sign_in_page
 from .connections import guarded
 from .metrics import CONTENT_TYPE
-from .service import StatusService
+from .service import KINDS, StatusService
 
 __all__ = [
     "BADGES",
     "LIMIT_CAP",
+    "PUSH_BURST",
+    "PUSH_RATE",
     "TOKEN_ENV",
     "Listener",
     "StatusView",
@@ -65,6 +77,13 @@ HISTORY_LIMIT: Final = 100
 BADGES: Final = ("health", "uptime-24h", "uptime-7d", "uptime-30d", "response-time")
 #: The most reports or alerts one answer holds: an answer is one JSON document, made in memory.
 LIMIT_CAP: Final = 1000
+#: Reports pushed about one app: at most this many at once, then :data:`PUSH_RATE` a second
+#: (a token bucket). A platform reports on an interval; a sender in a loop is told 429.
+PUSH_BURST: Final = 10
+PUSH_RATE: Final = 1.0
+#: The media types of a report pushed as the SDK's protobuf message; any other is JSON (what
+#: ``curl --data-binary`` sends unless told otherwise is not JSON's type).
+_PROTOBUF_TYPES: Final = frozenset({"application/x-protobuf", "application/protobuf"})
 #: The page and everything else: no script but the page's own, nothing from elsewhere.
 _HEADERS: Final = (
     (
@@ -113,6 +132,12 @@ class StatusView(Protocol):
 
     async def unsilence(self, id: int) -> dict[str, Any] | None: ...
 
+    def report_limit(self, name: str) -> int: ...
+
+    async def push_report(
+        self, name: str, kind: TargetKind, data: bytes, protobuf: bool
+    ) -> dict[str, Any]: ...
+
     async def metrics(self) -> bytes: ...
 
 
@@ -149,6 +174,7 @@ def application(view: StatusView, access: Access) -> ASGIApp:
     )
     app.state.view = view
     app.state.access = access
+    app.state.pushes = _Bucket(PUSH_BURST, PUSH_RATE)
     guarded = _Readers(app, access)
     return _secure(_LoopbackHosts(guarded) if access.loopback else guarded)
 
@@ -172,6 +198,7 @@ def routes(access: Access) -> list[BaseRoute]:
         Route("/api/silences", silences),
         Route("/api/silences", silence, methods=["POST"], middleware=writes),
         Route("/api/silences/{id}", unsilence, methods=["DELETE"], middleware=writes),
+        Route("/api/apps/{app}/reports", push, methods=["POST"], middleware=writes),
         Route("/metrics", metrics),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(packages=[("waypoint_hooks.serve", "status_page/static")])),
@@ -250,7 +277,7 @@ async def silences(request: Request) -> Response:
 
 
 async def silence(request: Request) -> Response:
-    app, kind, duration, comment = _silence_body(await _body(request))
+    app, kind, duration, comment = _silence_body(await _json_body(request))
     made_by = f"http client {request.client.host}" if request.client else "http client"
     try:
         made = await _view(request).silence(app, kind, duration, comment, made_by)
@@ -270,6 +297,43 @@ async def unsilence(request: Request) -> Response:
     if lifted is None:
         return _error(404, f"no silence {text!r}")
     return JSONResponse(lifted)
+
+
+async def push(request: Request) -> Response:
+    """A report from outside (DESIGN §20), stored for the app's latest live version of
+    ``?kind`` (``deployment`` when not given); 201 with the report as stored."""
+    view = _view(request)
+    name = request.path_params["app"]
+    kind = _kind(request)
+    limit = view.report_limit(name)
+    if not view.running:
+        raise _Refused(503, "the service is stopping")
+    wait = request.app.state.pushes.take(name)
+    if wait is not None:
+        retry = str(math.ceil(wait))
+        message = f"too many reports of app {name!r}: at most {PUSH_BURST} at once, then "
+        message += f"{PUSH_RATE:g} a second; try again in {retry}s"
+        return _error(429, message, {"Retry-After": retry})
+    data = await _body(
+        request,
+        limit,
+        f"the report is over {limit} bytes, the limit of a report of this app "
+        "(max_report_bytes in its status block); nothing stored",
+    )
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    protobuf = media in _PROTOBUF_TYPES
+    try:
+        document = await view.push_report(name, kind, data, protobuf)
+    except ReportDecodeError as exc:
+        what = "a protobuf StatusReport" if protobuf else "a report in JSON"
+        raise _Refused(400, f"the body is not {what}: {exc}; nothing stored") from None
+    except NoLiveVersionError as exc:
+        raise _Refused(404, str(exc)) from None
+    except ReportRefusedError as exc:
+        raise _Refused(413, str(exc)) from None
+    except UsageError as exc:  # the protobuf runtime is not installed
+        raise _Refused(415, f"{exc}; or send the report as JSON") from None
+    return JSONResponse(document, status_code=201)
 
 
 async def metrics(request: Request) -> Response:
@@ -315,13 +379,9 @@ BODY_CAP: Final = 8192
 _SILENCE_FIELDS: Final = ("app", "kind", "for", "comment")
 
 
-async def _body(request: Request) -> object:
+async def _json_body(request: Request) -> object:
     """The request's body: a JSON document of at most :data:`BODY_CAP` bytes."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > BODY_CAP:
-            raise _Refused(413, f"the body is longer than {BODY_CAP} bytes")
+    body = await _body(request, BODY_CAP, f"the body is longer than {BODY_CAP} bytes")
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:  # not UTF-8 either; nested past counting
@@ -352,6 +412,63 @@ def _silence_body(body: object) -> tuple[str, TargetKind | None, float, str]:
     except (TypeError, ValueError) as exc:
         raise _Refused(400, str(exc)) from None
     return app, kind, float(duration), comment
+
+
+def _kind(request: Request) -> TargetKind:
+    """``?kind=deployment|release``; ``deployment`` when not given."""
+    kind = request.query_params.get("kind", "deployment")
+    for known in KINDS:
+        if kind == known:
+            return known
+    raise _Refused(400, f"kind must be deployment or release; got {kind!r}")
+
+
+async def _body(request: Request, limit: int, too_long: str) -> bytes:
+    """The request's body, up to ``limit`` bytes: a longer one is refused with 413, saying
+    ``too_long``, as soon as that shows (by its ``Content-Length``, before any is read)."""
+    refusal = _Refused(413, too_long)
+    length = request.headers.get("content-length", "")
+    # Measured before it is converted, as ?limit is.
+    digits = length.lstrip("0")
+    if (
+        length.isascii()
+        and length.isdigit()
+        and (len(digits) > len(str(limit)) or int(digits or "0") > limit)
+    ):
+        raise refusal
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise refusal
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@final
+class _Bucket:
+    """A token bucket per key: ``burst`` takes at once, then ``rate`` a second."""
+
+    def __init__(
+        self, burst: int, rate: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._burst = burst
+        self._rate = rate
+        self._clock = clock
+        #: Each key's tokens, as of when.
+        self._tokens: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str) -> float | None:
+        """Take one of ``key``'s tokens: ``None``, or how many seconds until one is there."""
+        now = self._clock()
+        tokens, then = self._tokens.get(key, (float(self._burst), now))
+        tokens = min(self._burst, tokens + (now - then) * self._rate)
+        if tokens < 1:
+            self._tokens[key] = (tokens, now)
+            return (1 - tokens) / self._rate
+        self._tokens[key] = (tokens - 1, now)
+        return None
 
 
 # --- refusals -----------------------------------------------------------------------------
