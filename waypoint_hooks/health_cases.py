@@ -39,7 +39,7 @@ _CASE_KEYS: Final = ("name", "resources", "policy", "expect")
 _EXPECT_KEYS: Final = ("health", "message")
 
 
-class CaseError(Exception):
+class _CaseError(Exception):
     """A case file that cannot be read as one: its message says where and what to write."""
 
 
@@ -90,30 +90,30 @@ class HealthCase(pytest.Item):
         case = self.case
         unknown = sorted(set(case) - {*_CASE_KEYS, *OPTIONS})
         if unknown:
-            raise CaseError(f"unknown key {unknown[0]!r}; a case has {', '.join(_CASE_KEYS)}")
+            raise _CaseError(f"unknown key {unknown[0]!r}; a case has {', '.join(_CASE_KEYS)}")
         expect = case.get("expect")
         if not isinstance(expect, Mapping) or "health" not in expect:
-            raise CaseError("expect: the health expected is missing: expect: {health: READY}")
+            raise _CaseError("expect: the health expected is missing: expect: {health: READY}")
         unknown = sorted(set(expect) - set(_EXPECT_KEYS))
         if unknown:
-            raise CaseError(f"expect: unknown key {unknown[0]!r}; it has health and message")
+            raise _CaseError(f"expect: unknown key {unknown[0]!r}; it has health and message")
         try:
             resources = [structure(item, Resource) for item in case.get("resources") or []]
             options = {key: case[key] for key in OPTIONS if key in case}
             policy = Policy.from_options(case.get("policy", "waypoint"), **options)
             expected = Health[str(expect["health"]).upper()]
         except KeyError:
-            raise CaseError(
+            raise _CaseError(
                 f"expect: health {expect['health']!r} is not a health; write one of "
                 f"{', '.join(health.name for health in Health)}"
             ) from None
         except (ValueError, TypeError) as exc:
-            raise CaseError(str(exc)) from None
+            raise _CaseError(str(exc)) from None
         health, message = policy.evaluate(resources)
         wanted = expect.get("message")
         if health is not expected or (wanted is not None and message != wanted):
             shown = f": {wanted}" if wanted is not None else ""
-            raise HealthMismatch(f"{expected.name}{shown}", f"{health.name}: {message}")
+            raise _HealthMismatch(f"{expected.name}{shown}", f"{health.name}: {message}")
 
     def repr_failure(
         self,
@@ -121,9 +121,9 @@ class HealthCase(pytest.Item):
         style: Any = None,
     ) -> str:
         error = excinfo.value
-        if isinstance(error, HealthMismatch):
+        if isinstance(error, _HealthMismatch):
             return f"{self.name}:\n  expected {error.expected}\n  got      {error.got}"
-        if isinstance(error, CaseError):
+        if isinstance(error, _CaseError):
             return f"{self.path.name}: case {self.name!r}: {error}"
         return str(super().repr_failure(excinfo))
 
@@ -132,7 +132,7 @@ class HealthCase(pytest.Item):
 
 
 @final
-class HealthMismatch(AssertionError):
+class _HealthMismatch(AssertionError):
     """The policy gave another health, or another message, than the case expects."""
 
     def __init__(self, expected: str, got: str) -> None:

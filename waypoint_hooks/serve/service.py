@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, final
@@ -21,9 +21,8 @@ from typing import Any, Final, final
 import attrs
 
 from ..alerts import silencing
-from ..alerts.pipeline import store_reports
 from ..checking import documents, uptime
-from ..checking.checker import Checker, Reports
+from ..checking.checker import AppStatus, Checker, Reports
 from ..checking.pushed import accept, decode, target_of
 from ..config.project import App, Project
 from ..errors import ConfigFileError, StateError, UnknownAppError, UsageError
@@ -40,6 +39,7 @@ from .metrics import Metrics
 from .page import Page, refresh_after
 from .scheduler import Scheduler
 from .watchdog import Watchdog
+from .writer import Writer
 
 __all__ = ["KINDS", "ConnectionLimits", "StatusService", "check_locations"]
 
@@ -110,7 +110,7 @@ class StatusService:
         )
         #: Why the config file as it is now is not the one that runs, if it is not.
         self.config_error: str | None = None
-        self._writer = _Writer(checker, self._work, location)
+        self._writer = Writer(checker, self._work, location)
         self._watchdog = Watchdog(checker, self.apps, self._store_outside)
         self._rows = {row.app: row for row in checker.cached(self.names)}
         self._rows_read = time.monotonic()
@@ -292,22 +292,8 @@ class StatusService:
         """Store reports that no check of the service's made: pushed, or the heartbeat's."""
         await self._writer.store(reports)
         for record, report in reports:
-            if self._newest(record, report):
+            if _is_newest(self._rows.get(record.app), record, report):
                 self._update(record.app, record.kind, record, report)
-
-    def _newest(self, record: Record, report: StatusReport) -> bool:
-        """Whether ``report`` is the newest of its target, as the state orders them (a pushed
-        report may have been made before the latest check)."""
-        row = self._rows.get(record.app)
-        if row is None:
-            return True
-        shown = row.deployment_report if record.kind == "deployment" else row.release_report
-        if shown is None:
-            return True
-        # Both finalized: each has its time.
-        assert shown.generated_time is not None
-        assert report.generated_time is not None
-        return shown.generated_time <= report.generated_time
 
     def _unreachable(self) -> str | None:
         """Why the state cannot be reached, by the latest turn or lease renewal; ``None``
@@ -359,19 +345,10 @@ class StatusService:
             {
                 (app.name, kind): float(app.status.interval)
                 for app in apps
-                for kind in self._kinds(app)
+                for kind in _kinds(app, self._rows.get(app.name))
             },
             located=[app.name for app in apps if app.status.locations],
         )
-
-    def _kinds(self, app: App) -> tuple[TargetKind, ...]:
-        """What of ``app`` is checked: its release too only if the config can release it or
-        the state holds a live release of it (released before its release block was taken
-        out). Nothing else makes a release: checking one that cannot be is a turn wasted."""
-        row = self._rows.get(app.name)
-        if app.release is not None or (row is not None and row.release is not None):
-            return KINDS
-        return ("deployment",)
 
     async def _check(self, keys: list[CheckKey]) -> AsyncIterator[CheckKey]:
         """Check a batch of targets, yielding each key once its report is stored."""
@@ -453,35 +430,13 @@ class StatusService:
         self._documents.clear()
 
     async def _status_document(self, apps: Sequence[App]) -> dict[str, Any]:
-        located = await asyncio.to_thread(self._located, apps)
+        rows = {app.name: self._rows[app.name] for app in apps}
+        located = await asyncio.to_thread(_located, self._checker.state, apps, rows)
         return documents.status_document(
             self.project.name,
             self.workspace,
             [{**self._document(app.name), **located.get(app.name, {})} for app in apps],
         )
-
-    def _located(self, apps: Sequence[App]) -> dict[str, dict[str, Any]]:
-        """The parts of the apps checked from several locations that each location adds,
-        read from the state: what other instances checked, and which of them are alive."""
-        rules = {app.name: rule for app in apps if (rule := app.status.quorum_rule)}
-        if not rules:
-            return {}
-        rows = {name: self._rows[name] for name in rules}
-        state = self._checker.state
-        latest = state.reports.latest_by_location(
-            [
-                (record.kind, record.id)
-                for row in rows.values()
-                for record in (row.deployment, row.release)
-                if record is not None
-            ],
-            sorted({name for rule in rules.values() for name in rule.locations}),
-        )
-        alive = state.cluster.locations_alive(datetime.now(timezone.utc))
-        return {
-            name: documents.locations_json(rows[name], rule, latest, alive)
-            for name, rule in rules.items()
-        }
 
     def _document(self, name: str) -> dict[str, Any]:
         document = self._documents.get(name)
@@ -533,6 +488,53 @@ class StatusService:
         logger.info("%s read again: %d apps served", path, len(served))
 
 
+def _kinds(app: App, row: AppStatus | None) -> tuple[TargetKind, ...]:
+    """What of ``app`` is checked: its release too only if the config can release it or the
+    state holds a live release of it (``row``: released before its release block was taken
+    out). Nothing else makes a release: checking one that cannot be is a turn wasted."""
+    if app.release is not None or (row is not None and row.release is not None):
+        return KINDS
+    return ("deployment",)
+
+
+def _is_newest(row: AppStatus | None, record: Record, report: StatusReport) -> bool:
+    """Whether ``report`` is the newest of its target, as the state orders them, beside the
+    row shown (a pushed report may have been made before the latest check)."""
+    if row is None:
+        return True
+    shown = row.deployment_report if record.kind == "deployment" else row.release_report
+    if shown is None:
+        return True
+    # Both finalized: each has its time.
+    assert shown.generated_time is not None
+    assert report.generated_time is not None
+    return shown.generated_time <= report.generated_time
+
+
+def _located(
+    state: State, apps: Sequence[App], rows: Mapping[str, AppStatus]
+) -> dict[str, dict[str, Any]]:
+    """The parts of the apps checked from several locations that each location adds, read
+    from the state: what other instances checked, and which of them are alive."""
+    rules = {app.name: rule for app in apps if (rule := app.status.quorum_rule)}
+    if not rules:
+        return {}
+    latest = state.reports.latest_by_location(
+        [
+            (record.kind, record.id)
+            for name in rules
+            for record in (rows[name].deployment, rows[name].release)
+            if record is not None
+        ],
+        sorted({name for rule in rules.values() for name in rule.locations}),
+    )
+    alive = state.cluster.locations_alive(datetime.now(timezone.utc))
+    return {
+        name: documents.locations_json(rows[name], rule, latest, alive)
+        for name, rule in rules.items()
+    }
+
+
 def check_locations(project: Project, state: State, location: str) -> None:
     """Refuse to serve from a ``location``, or apps checked from several (DESIGN §21), on a
     state that instances elsewhere cannot share: a SQLite file."""
@@ -563,55 +565,3 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-
-
-@final
-class _Writer:
-    """Stores the reports of the service's checks off the event loop, on the service's own
-    connection (not the one the event loop reads with), and as many as are waiting in one go:
-    while one transaction commits (and syncs the disk), the reports of the checks that end
-    meanwhile gather for the next."""
-
-    def __init__(self, checker: Checker, state: State, location: str) -> None:
-        self._checker = checker
-        self._state = state
-        self._location = location
-        self._waiting: list[tuple[Reports, asyncio.Future[None]]] = []
-        self._writing: asyncio.Task[None] | None = None
-
-    async def store(self, reports: Reports) -> None:
-        """Store ``reports``; return once they are committed."""
-        stored = asyncio.get_running_loop().create_future()
-        self._waiting.append((reports, stored))
-        if self._writing is None or self._writing.done():
-            self._writing = asyncio.ensure_future(self._write())
-        await stored
-
-    async def idle(self) -> None:
-        """Return once what was given to store is stored (or failed)."""
-        while self._writing is not None and not self._writing.done():
-            await asyncio.wait([self._writing])
-
-    async def _write(self) -> None:
-        checker = self._checker
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            merged = [pair for reports, _ in batch for pair in reports]
-            try:
-                # As status stores: with the alerts the reports raise, delivered at once.
-                raised = await asyncio.to_thread(
-                    store_reports,
-                    self._state,
-                    merged,
-                    checker.kept(),
-                    checker.alerting,
-                    location=self._location,
-                )
-            except Exception as exc:
-                for _, stored in batch:
-                    stored.set_exception(exc)
-                continue
-            if raised:
-                checker.deliver()
-            for _, stored in batch:
-                stored.set_result(None)

@@ -25,7 +25,7 @@ import logging
 import math
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any, Final, Protocol, final
 
@@ -36,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from ..checking.uptime import Span, read_span
 from ..errors import (
@@ -51,8 +51,9 @@ from ..model.durations import Duration, longer_than_zero
 from ..plugins.components import TargetKind
 from ..plugins.signals import STOP, Interrupted
 from ..plugins.workers import run_abandoning
-from .access import Access, sign_in_page
+from .access import Access
 from .connections import guarded
+from .guards import LoopbackHosts, Readers, Writers, error, foreign, secure
 from .metrics import CONTENT_TYPE
 from .service import KINDS, StatusService
 
@@ -84,19 +85,6 @@ PUSH_RATE: Final = 1.0
 #: The media types of a report pushed as the SDK's protobuf message; any other is JSON (what
 #: ``curl --data-binary`` sends unless told otherwise is not JSON's type).
 _PROTOBUF_TYPES: Final = frozenset({"application/x-protobuf", "application/protobuf"})
-#: The page and everything else: no script but the page's own, nothing from elsewhere.
-_HEADERS: Final = (
-    (
-        b"content-security-policy",
-        b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-        b"img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    ),
-    (b"x-content-type-options", b"nosniff"),
-    # Not no-referrer: with it a browser sends a form's POST with "Origin: null", which the
-    # write guard must refuse as another site's.
-    (b"referrer-policy", b"same-origin"),
-    (b"cache-control", b"no-store"),
-)
 
 
 class StatusView(Protocol):
@@ -175,14 +163,14 @@ def application(view: StatusView, access: Access) -> ASGIApp:
     app.state.view = view
     app.state.access = access
     app.state.pushes = _Bucket(PUSH_BURST, PUSH_RATE)
-    guarded = _Readers(app, access)
-    return _secure(_LoopbackHosts(guarded) if access.loopback else guarded)
+    guarded = Readers(app, access)
+    return secure(LoopbackHosts(guarded) if access.loopback else guarded)
 
 
 def routes(access: Access) -> list[BaseRoute]:
-    """The routes table; each route that writes is behind :class:`_Writers` (but the
+    """The routes table; each route that writes is behind :class:`Writers` (but the
     sign-in form, which is how a token is given)."""
-    writes = [Middleware(_Writers, access=access)]
+    writes = [Middleware(Writers, access=access)]
     return [
         Route("/", index),
         Route("/apps/{app}", app_page),
@@ -233,7 +221,7 @@ async def badge(request: Request) -> Response:
 
 
 async def sign_in(request: Request) -> Response:
-    refusal = _foreign(request)
+    refusal = foreign(request)
     return refusal if refusal is not None else await _access(request).sign_in(request)
 
 
@@ -295,7 +283,7 @@ async def unsilence(request: Request) -> Response:
     id = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
     lifted = None if id is None else await _view(request).unsilence(id)
     if lifted is None:
-        return _error(404, f"no silence {text!r}")
+        return error(404, f"no silence {text!r}")
     return JSONResponse(lifted)
 
 
@@ -313,7 +301,7 @@ async def push(request: Request) -> Response:
         retry = str(math.ceil(wait))
         message = f"too many reports of app {name!r}: at most {PUSH_BURST} at once, then "
         message += f"{PUSH_RATE:g} a second; try again in {retry}s"
-        return _error(429, message, {"Retry-After": retry})
+        return error(429, message, {"Retry-After": retry})
     data = await _body(
         request,
         limit,
@@ -483,13 +471,9 @@ class _Refused(Exception):
         self.message = message
 
 
-def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
 async def _refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, _Refused)
-    return _error(exc.status, exc.message)
+    return error(exc.status, exc.message)
 
 
 async def _unknown_app(request: Request, exc: Exception) -> Response:
@@ -498,7 +482,7 @@ async def _unknown_app(request: Request, exc: Exception) -> Response:
 
 
 async def _unreachable(request: Request, exc: Exception) -> Response:
-    return _error(503, str(exc))
+    return error(503, str(exc))
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -508,136 +492,13 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 def _missing(request: Request, message: str) -> Response:
     """A 404: JSON for the API, a page for a person."""
     if request.url.path.startswith("/api/"):
-        return _error(404, message)
+        return error(404, message)
     shown = html.escape(message)
     return HTMLResponse(
         f'<!doctype html><html lang="en"><meta charset="utf-8"><title>Not found</title>'
         f'<h1>Not found</h1><p>{shown}.</p><p><a href="/">All apps</a></p></html>',
         status_code=404,
     )
-
-
-@final
-class _LoopbackHosts:
-    """On a loopback listener, only ``Host`` values that name this machine (``localhost``,
-    a loopback address) are served: a page elsewhere whose name an attacker points at
-    127.0.0.1 (DNS rebinding) would otherwise pass "only from this machine" with an
-    ``Origin`` to match its own ``Host``."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            host = Request(scope).headers.get("host", "")
-            if not _names_this_machine(host):
-                answer = _error(421, f"this service answers to localhost only, not {host!r}")
-                await answer(scope, receive, send)
-                return
-        await self._app(scope, receive, send)
-
-
-def _names_this_machine(host: str) -> bool:
-    """Whether a ``Host`` value (``name[:port]``, ``[v6][:port]``) names a loopback address."""
-    name = host[1 : host.find("]")] if host.startswith("[") else host.rpartition(":")[0] or host
-    if name.lower() == "localhost" or name.lower().endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-@final
-class _Readers:
-    """The guard of reading: with a read token, every request but ``GET /healthz``, the
-    sign-in form and the page's static files (and the badges, when they are public) must
-    show a token (:class:`Access`). Refused, the API answers 401 in JSON, a page the sign-in
-    form."""
-
-    def __init__(self, app: ASGIApp, access: Access) -> None:
-        self._app = app
-        self._access = access
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not self._open(scope["path"]):
-            request = Request(scope)
-            if not self._access.may_read(request):
-                await self._refusal(request)(scope, receive, send)
-                return
-        await self._app(scope, receive, send)
-
-    def _open(self, path: str) -> bool:
-        if not self._access.guards_reading or path in ("/healthz", "/sign-in"):
-            return True
-        if path.startswith("/static/"):
-            return True
-        return self._access.public_badges and path.startswith("/badges/")
-
-    @staticmethod
-    def _refusal(request: Request) -> Response:
-        path = request.url.path
-        if path.startswith(("/api/", "/metrics", "/badges/")) or request.method != "GET":
-            return _error(401, "reading needs the read token", {"WWW-Authenticate": "Bearer"})
-        query = request.url.query
-        return sign_in_page(f"{path}?{query}" if query else path)
-
-
-def _foreign(request: Request) -> Response | None:
-    """A refusal of a write whose ``Origin`` is another site (a page in a browser)."""
-    origin = request.headers.get("origin")
-    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-        return _error(403, f"a {request.method} from another site ({origin}) is refused")
-    return None
-
-
-@final
-class _Writers:
-    """The guard of the routes that write: who may. The write token (a Bearer header, or the
-    session of a sign-in with it) when there is one; without one, anyone on this machine,
-    when the service listens on a loopback address only. A write whose ``Origin`` is another
-    site is refused either way."""
-
-    def __init__(self, app: ASGIApp, *, access: Access) -> None:
-        self._app = app
-        self._access = access
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        refusal = self._refusal(Request(scope))
-        if refusal is None:
-            await self._app(scope, receive, send)
-        else:
-            await refusal(scope, receive, send)
-
-    def _refusal(self, request: Request) -> Response | None:
-        refusal = _foreign(request)
-        if refusal is not None or self._access.may_write(request):
-            return refusal
-        if not self._access.guards_writing:
-            return _error(
-                403,
-                f"{request.method} is refused on a service that listens beyond this machine "
-                "without a token: start it with --token",
-            )
-        return _error(
-            401,
-            f"{request.method} needs Authorization: Bearer TOKEN",
-            {"WWW-Authenticate": "Bearer"},
-        )
-
-
-def _secure(app: ASGIApp) -> ASGIApp:
-    """``app``, with the security headers on every response."""
-
-    async def secured(scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_secured(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *_HEADERS]
-            await send(message)
-
-        await app(scope, receive, send_secured)
-
-    return secured
 
 
 def _quiet_about_interrupted(record: logging.LogRecord) -> bool:
