@@ -146,3 +146,22 @@ def test_history_csv_refuses_what_does_not_go_with_it(served: Served) -> None:
         result = served.project.invoke("history", "web", *args)
         assert result.exit_code == 2, result.output
         assert says in result.output
+
+
+def test_the_checks_of_status_and_of_serve_record_how_long_they_took(served: Served) -> None:
+    """What the roll-ups' percentiles are made of: every checked report's duration; a
+    report from outside has none."""
+    served.configure({"web": {}})
+    served.up()
+    assert served.project.invoke("status", "web").exit_code == 0
+    service = served.serve()
+    service.wait_for(service.checked, "the first round of checks")
+
+    def durations() -> list[float | None]:
+        rows = served.project.query("SELECT duration FROM reports ORDER BY generated")
+        return [row[0] for row in rows]
+
+    # up's and status's reports, then serve's.
+    service.wait_for(lambda: len(durations()) >= 3, "serve's first report stored")
+    recorded = durations()
+    assert all(micros is not None and micros > 0 for micros in recorded), recorded

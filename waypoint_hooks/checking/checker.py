@@ -139,8 +139,13 @@ class Checker:
         targets = self.targets(apps)
         runner = self.status_runner(concurrency=concurrency, timeout=timeout)
         self.deliver()
-        checked = run_abandoning(self.check(targets, runner, timeout=timeout))
-        if store(self.state, checked, self.kept(keep), self.alerting):
+        seconds: list[float | None] = []
+
+        def timed(_: StatusCheck, checked: Checked, __: Reports) -> None:
+            seconds.append(checked.seconds)
+
+        checked = run_abandoning(self.check(targets, runner, timeout=timeout, on_done=timed))
+        if store(self.state, checked, self.kept(keep), self.alerting, seconds):
             self.deliver()
         fresh = {record.id: report for record, report in checked}
         return self._rows(apps, targets, fresh)
@@ -381,12 +386,17 @@ class Checker:
 
 
 def store(
-    state: State, reports: Reports, kept: Mapping[str, Retention], alerting: Alerting | None
+    state: State,
+    reports: Reports,
+    kept: Mapping[str, Retention],
+    alerting: Alerting | None,
+    durations: Sequence[float | None] | None = None,
 ) -> bool:
     """Store reports as :meth:`Checker.check` gave them, in one transaction with the alerts
-    they raise (DESIGN §15), keeping the newest ``kept[app]`` of each target; whether any
-    alert was raised (then :meth:`Checker.deliver`)."""
-    return bool(store_reports(state, reports, kept, alerting))
+    they raise (DESIGN §15), keeping the newest ``kept[app]`` of each target, with the
+    seconds each one's check took (``durations``, where known: the roll-ups' percentiles);
+    whether any alert was raised (then :meth:`Checker.deliver`)."""
+    return bool(store_reports(state, reports, kept, alerting, durations))
 
 
 def _title(target: Target) -> str:

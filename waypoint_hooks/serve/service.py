@@ -376,7 +376,7 @@ class StatusService:
         def done(check: StatusCheck, checked: Checked, reports: Reports) -> None:
             key = keyed[check.target.id]
             self._metrics.observe(*key, check.target.plugin, checked)
-            storing.append(asyncio.ensure_future(self._store(key, reports, stored)))
+            storing.append(asyncio.ensure_future(self._store(key, reports, checked, stored)))
 
         async def check_and_store() -> None:
             try:
@@ -391,9 +391,13 @@ class StatusService:
         await checking  # what it raised, the batch raises
 
     async def _store(
-        self, key: CheckKey, reports: Reports, stored: asyncio.Queue[CheckKey | None]
+        self,
+        key: CheckKey,
+        reports: Reports,
+        checked: Checked,
+        stored: asyncio.Queue[CheckKey | None],
     ) -> None:
-        await self._writer.store(reports)
+        await self._writer.store(reports, checked.seconds)
         ((record, report),) = reports
         self._update(*key, record, report)
         stored.put_nowait(key)

@@ -24,13 +24,14 @@ class Writer:
         self._checker = checker
         self._state = state
         self._location = location
-        self._waiting: list[tuple[Reports, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[Reports, list[float | None], asyncio.Future[None]]] = []
         self._writing: asyncio.Task[None] | None = None
 
-    async def store(self, reports: Reports) -> None:
-        """Store ``reports``; return once they are committed."""
+    async def store(self, reports: Reports, seconds: float | None = None) -> None:
+        """Store ``reports``, the checks of which took ``seconds`` each (``None``: they were
+        not checked here); return once they are committed."""
         stored = asyncio.get_running_loop().create_future()
-        self._waiting.append((reports, stored))
+        self._waiting.append((reports, [seconds] * len(reports), stored))
         if self._writing is None or self._writing.done():
             self._writing = asyncio.ensure_future(self._write())
         await stored
@@ -44,7 +45,8 @@ class Writer:
         checker = self._checker
         while self._waiting:
             batch, self._waiting = self._waiting, []
-            merged = [pair for reports, _ in batch for pair in reports]
+            merged = [pair for reports, _, _ in batch for pair in reports]
+            durations = [seconds for _, each, _ in batch for seconds in each]
             try:
                 # As status stores: with the alerts the reports raise, delivered at once.
                 raised = await asyncio.to_thread(
@@ -53,13 +55,14 @@ class Writer:
                     merged,
                     checker.kept(),
                     checker.alerting,
+                    durations,
                     location=self._location,
                 )
             except Exception as exc:
-                for _, stored in batch:
+                for _, _, stored in batch:
                     stored.set_exception(exc)
                 continue
             if raised:
                 checker.deliver()
-            for _, stored in batch:
+            for _, _, stored in batch:
                 stored.set_result(None)
