@@ -8,19 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "waypoint_hooks"
 
 #: The most lines a module, and a class, may have.
 MODULE_LINES = 600
 CLASS_LINES = 400
-#: Over those sizes until their splits land; a split takes its line out, so that it cannot
-#: grow back. StatusService took in this round's pushed reports, silences and locations: it
-#: reads (documents, page, badges), takes writes from outside (pushes, silences, check-now)
-#: and runs the schedule, three jobs to part into a read view, a write desk and the service.
-OVERSIZED = {"waypoint_hooks/serve/service.py:StatusService"}
 
 
 def test_the_layers_only_point_down() -> None:
@@ -52,11 +45,4 @@ def test_no_module_or_class_grows_past_its_size() -> None:
         for name, lines in _sizes().items()
         if lines > (CLASS_LINES if ":" in name else MODULE_LINES)
     }
-    assert set(over) <= OVERSIZED, over
-
-
-@pytest.mark.parametrize("name", sorted(OVERSIZED))
-def test_what_is_listed_as_oversized_still_is(name: str) -> None:
-    """A split that lands takes its line out of OVERSIZED."""
-    limit = CLASS_LINES if ":" in name else MODULE_LINES
-    assert _sizes().get(name, 0) > limit
+    assert over == {}, over

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -20,7 +19,6 @@ from typing import Any, Final, final
 
 import attrs
 
-from ..alerts import silencing
 from ..checking import documents, uptime
 from ..checking.checker import AppStatus, Checker, Reports
 from ..checking.pushed import accept, decode, target_of
@@ -37,7 +35,9 @@ from ..state.records import Record
 from ..state.store import State
 from .metrics import Metrics
 from .page import Page, refresh_after
+from .reloading import ConfigFollower
 from .scheduler import Scheduler
+from .silences import Silences
 from .watchdog import Watchdog
 from .writer import Writer
 
@@ -48,7 +48,6 @@ logger = logging.getLogger("waypoint_hooks.serve")
 KINDS: Final[tuple[TargetKind, ...]] = ("deployment", "release")
 #: How often the config file and the stop signal are looked at, in seconds.
 _POLL: Final = 0.1
-_CONFIG_POLL: Final = 1.0
 #: While other instances check too, how old what the API and the page show may be (seconds)
 #: before it is read from the state again.
 _SHARED_FRESHNESS: Final = 1.0
@@ -108,8 +107,8 @@ class StatusService:
         self._scheduler = Scheduler(
             self._check, self._work, checker.workspace, apps=self.names, location=location
         )
-        #: Why the config file as it is now is not the one that runs, if it is not.
-        self.config_error: str | None = None
+        #: The silences of the workspace, as the API makes, lists and lifts them.
+        self.silences = Silences(checker, self.served)
         self._writer = Writer(checker, self._work, location)
         self._watchdog = Watchdog(checker, self.apps, self._store_outside)
         self._rows = {row.app: row for row in checker.cached(self.names)}
@@ -117,7 +116,7 @@ class StatusService:
         # Each app's part of the status document, made again only when its row changes.
         self._documents: dict[str, dict[str, Any]] = {}
         # The file as it was read: an edit made before the service runs is an edit too.
-        self._config_seen = _signature(checker.project.path)
+        self._config = ConfigFollower(checker.project.path, self._read, self._use)
         self._plan()
 
     @property
@@ -232,30 +231,6 @@ class StatusService:
         )
         return documents.cluster_json(self.project.name, self.workspace, instances, this_command())
 
-    async def silences_document(self) -> dict[str, Any]:
-        """The document of ``silences --json``: the silences in force."""
-        found = await asyncio.to_thread(
-            self._checker.state.silences.in_force, self.workspace, datetime.now(timezone.utc)
-        )
-        return documents.silences_json(self.project.name, self.workspace, found)
-
-    async def silence(
-        self, app: str, kind: TargetKind | None, duration: float, comment: str, made_by: str
-    ) -> dict[str, Any]:
-        """Silence a served app's alerts, as ``silence`` does; the silence's document."""
-        self.served(app)
-        state, project = self._checker.state, self.project
-        made = await asyncio.to_thread(
-            silencing.silence,
-            *(state, project, self.workspace, app, kind, duration, comment, made_by),
-        )
-        return documents.silence_json(made)
-
-    async def unsilence(self, id: int) -> dict[str, Any] | None:
-        """Lift a silence, as ``unsilence`` does; its document, ``None`` when there is none."""
-        lifted = await asyncio.to_thread(silencing.lift, self._checker.state, self.workspace, id)
-        return None if lifted is None else documents.silence_json(lifted)
-
     async def check_now(self, name: str) -> dict[str, Any]:
         """Check the app ``name`` now (or wait for its checks that run); its status document."""
         app = self.served(name)
@@ -313,7 +288,7 @@ class StatusService:
         # Every instance holds its checks under its lease, on either database.
         self._checker.state.keep_alive(self._lease, serving=True, location=self.location)
         scheduling = asyncio.ensure_future(self._scheduler.run())
-        following = asyncio.ensure_future(self._follow_config())
+        following = asyncio.ensure_future(self._config.follow())
         beating = asyncio.ensure_future(self._watchdog.run())
         while not until_stopped() and not scheduling.done() and not beating.done():
             await asyncio.sleep(_POLL)
@@ -456,27 +431,22 @@ class StatusService:
 
     # --- the config file ----------------------------------------------------------------------
 
-    async def _follow_config(self) -> None:
-        path = self.project.path
-        while True:
-            await asyncio.sleep(_CONFIG_POLL)
-            now = _signature(path)
-            if now != self._config_seen:
-                self._config_seen = now
-                await self._reload(path)
+    @property
+    def config_error(self) -> str | None:
+        """Why the config file, as it is now, is not the one that runs (``None``: it is)."""
+        return self._config.error
 
-    async def _reload(self, path: Path) -> None:
-        try:
-            project = await asyncio.to_thread(self._reread, path)
-            missing = [name for name in self.names if name not in project.apps]
-            if missing:
-                raise UnknownAppError(f"{path}: no app {missing[0]!r}, which is served")
-            check_locations(project, self._checker.state, self.location)
-        except UsageError as exc:  # the file as it is now cannot be served: the user fixes it
-            self.config_error = str(exc)
-            logger.warning("%s; the config read before goes on running", exc)
-            return
-        self.config_error = None
+    def _read(self, path: Path) -> Project:
+        """The config file read again, as this service can serve it: every app it serves
+        still there, each location on a state that has them."""
+        project = self._reread(path)
+        missing = [name for name in self.names if name not in project.apps]
+        if missing:
+            raise UnknownAppError(f"{path}: no app {missing[0]!r}, which is served")
+        check_locations(project, self._checker.state, self.location)
+        return project
+
+    def _use(self, project: Project) -> None:
         self._checker.use(project)
         self._runner = self._checker.status_runner()
         served = {app.name for app in self.apps()}
@@ -489,7 +459,7 @@ class StatusService:
         if added:
             self._rows.update((row.app, row) for row in self._checker.cached(added))
         self._plan()
-        logger.info("%s read again: %d apps served", path, len(served))
+        logger.info("%s read again: %d apps served", project.path, len(served))
 
 
 def _kinds(app: App, row: AppStatus | None) -> tuple[TargetKind, ...]:
@@ -560,12 +530,3 @@ def check_locations(project: Project, state: State, location: str) -> None:
                 f"{state.where} is a SQLite file; give --state postgresql://... (or "
                 "WAYPOINT_HOOKS_STATE), or leave locations out",
             )
-
-
-def _signature(path: Path) -> tuple[int, int, int] | None:
-    """What changes when the file is written or replaced."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)

@@ -56,6 +56,7 @@ from .connections import guarded
 from .guards import LoopbackHosts, Readers, Writers, error, foreign, secure
 from .metrics import CONTENT_TYPE
 from .service import KINDS, StatusService
+from .silences import Silences
 
 __all__ = [
     "BADGES",
@@ -112,13 +113,8 @@ class StatusView(Protocol):
 
     async def check_now(self, name: str) -> dict[str, Any]: ...
 
-    async def silences_document(self) -> dict[str, Any]: ...
-
-    async def silence(
-        self, app: str, kind: TargetKind | None, duration: float, comment: str, made_by: str
-    ) -> dict[str, Any]: ...
-
-    async def unsilence(self, id: int) -> dict[str, Any] | None: ...
+    @property
+    def silences(self) -> Silences: ...
 
     def report_limit(self, name: str) -> int: ...
 
@@ -261,14 +257,14 @@ async def check(request: Request) -> Response:
 
 
 async def silences(request: Request) -> Response:
-    return JSONResponse(await _view(request).silences_document())
+    return JSONResponse(await _view(request).silences.document())
 
 
 async def silence(request: Request) -> Response:
     app, kind, duration, comment = _silence_body(await _json_body(request))
     made_by = f"http client {request.client.host}" if request.client else "http client"
     try:
-        made = await _view(request).silence(app, kind, duration, comment, made_by)
+        made = await _view(request).silences.silence(app, kind, duration, comment, made_by)
     except UnknownAppError:
         # The app asked for, alone, as the other routes' 404 says it.
         raise _Refused(400, f"no app {app!r} is served") from None
@@ -281,7 +277,7 @@ async def unsilence(request: Request) -> Response:
     text = request.path_params["id"]
     # Digits only, and few enough for a database's integer.
     id = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
-    lifted = None if id is None else await _view(request).unsilence(id)
+    lifted = None if id is None else await _view(request).silences.unsilence(id)
     if lifted is None:
         return error(404, f"no silence {text!r}")
     return JSONResponse(lifted)
