@@ -87,3 +87,38 @@ def test_an_app_with_nothing_live_shows_no_uptime(state: State) -> None:
     _history(state, deployment, 2, down=set())
     html = Page(state, "default").render("p", [(AppStatus("web"), INTERVAL)], refresh=5.0, now=NOW)
     assert re.findall(r'<td class="uptime">([^<]*)</td>', html) == ["-", "-", "-"]
+
+
+def _uptime_cells(html: str) -> list[str]:
+    return re.findall(r'<td class="uptime">([^<]*)</td>', html)
+
+
+def test_the_overview_counts_again_when_a_report_shown_changes_and_once_an_interval(
+    state: State,
+) -> None:
+    """The uptimes are kept between pages: a page drawn again with the same reports shown,
+    within the interval, gives the same figures; a new report shown, or an interval gone by,
+    has them counted again."""
+    deployment = _target(state, "deployment")
+    _history(state, deployment, 2, down=set())
+    page = Page(state, "default")
+    last = state.reports.last_reports([deployment])[deployment.id]
+    row = AppStatus("web", deployment=deployment, deployment_report=last)
+    before = _uptime_cells(page.render("p", [(row, INTERVAL)], refresh=5.0, now=NOW))
+    assert before[0] == "100.00%"
+    # An outage stored meanwhile, not yet shown: the figures counted before stand.
+    down = finalize(
+        StatusReport(health=Health.DOWN, generated_time=NOW + timedelta(minutes=1)), "p"
+    )
+    store_reports(state, [(deployment, down)], keep=Retention(20, 2 * INTERVAL))
+    later = NOW + timedelta(minutes=10)
+    assert _uptime_cells(page.render("p", [(row, INTERVAL)], refresh=5.0, now=later)) == before
+    # Shown: counted again, the outage in the last 24 hours.
+    shown = AppStatus("web", deployment=deployment, deployment_report=down)
+    after = _uptime_cells(page.render("p", [(shown, INTERVAL)], refresh=5.0, now=later))
+    assert after[0] != before[0]
+    # Or once the interval is gone by, with the same report shown.
+    again = Page(state, "default")
+    assert _uptime_cells(again.render("p", [(row, INTERVAL)], refresh=5.0, now=NOW)) == before
+    aged = NOW + timedelta(seconds=INTERVAL + 1)
+    assert _uptime_cells(again.render("p", [(row, INTERVAL)], refresh=5.0, now=aged)) != before

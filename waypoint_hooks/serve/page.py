@@ -19,9 +19,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final, final
+from typing import Any, Final, TypeVar, cast, final
 
 import attrs
 import jinja2
@@ -107,6 +107,20 @@ def counted(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+_T = TypeVar("_T")
+
+
+@final
+@attrs.frozen
+class _Counted:
+    """What :meth:`Page._kept` made of an app's stored reports: from the reports ``shown``
+    (each target's id and its latest report's time), at ``at``."""
+
+    shown: tuple[tuple[str, datetime | None], ...]
+    at: datetime
+    value: Any
+
+
 @final
 class Page:
     """Renders the status page of a project's apps from their status and stored reports."""
@@ -114,6 +128,11 @@ class Page:
     def __init__(self, state: State, workspace: str) -> None:
         self.state = state
         self.workspace = workspace
+        # What was read and counted of each app's stored reports (its uptimes, its last day),
+        # with what from and when: that reads weeks of roll-ups and every kept report, and a
+        # page of a thousand apps is drawn every few seconds while each app changes once an
+        # interval.
+        self._counted: dict[tuple[object, ...], _Counted] = {}
         environment = jinja2.Environment(
             loader=jinja2.PackageLoader("waypoint_hooks.serve", "status_page"),
             autoescape=True,
@@ -249,6 +268,47 @@ class Page:
         of an app with nothing live."""
         if row.deployment is None and row.release is None:
             return [None for _ in windows]
+        return self._kept(
+            ("uptime", row.app, *windows),
+            row,
+            interval,
+            now,
+            lambda: self._count(row, interval, now, windows),
+        )
+
+    def _kept(
+        self,
+        key: tuple[object, ...],
+        row: AppStatus,
+        interval: float,
+        now: datetime,
+        make: Callable[[], _T],
+    ) -> _T:
+        """What ``make`` made of the app's stored reports, made again when a report shown
+        changes (a check's, or one pushed that is the newest) and at least once an interval,
+        as the windows move on."""
+        shown = tuple(
+            (record.id, report.generated_time if report is not None else None)
+            for record, report in (
+                (row.deployment, row.deployment_report),
+                (row.release, row.release_report),
+            )
+            if record is not None
+        )
+        counted = self._counted.get(key)
+        if (
+            counted is not None
+            and counted.shown == shown
+            and timedelta(0) <= now - counted.at < timedelta(seconds=interval)
+        ):
+            return cast("_T", counted.value)
+        value = make()
+        self._counted[key] = _Counted(shown, now, value)
+        return value
+
+    def _count(
+        self, row: AppStatus, interval: float, now: datetime, windows: Sequence[timedelta]
+    ) -> list[float | None]:
         found = window_uptimes(
             self.state,
             row.app,
@@ -264,15 +324,17 @@ class Page:
 
     def _summary(self, row: AppStatus, interval: float, now: datetime) -> dict[str, Any]:
         start = now - _TIMELINE
-        healths = {
-            kind: self.state.reports.healths(
-                row.app,
-                self.workspace,
-                kind,
-                min(_REPORTS, math.ceil(_PER_INTERVAL * _TIMELINE.total_seconds() / interval)),
-            )
-            for kind in _KINDS
-        }
+        count = min(_REPORTS, math.ceil(_PER_INTERVAL * _TIMELINE.total_seconds() / interval))
+        healths = self._kept(
+            ("healths", row.app),
+            row,
+            interval,
+            now,
+            lambda: {
+                kind: self.state.reports.healths(row.app, self.workspace, kind, count)
+                for kind in _KINDS
+            },
+        )
         found = self._day(row, healths, stale_after(interval), now)
         shares = self._uptimes(row, interval, now, [window for _, _, window in UPTIME_WINDOWS])
         return {
