@@ -216,9 +216,13 @@ def test_a_location_needs_a_postgresql_state(tmp_path: Path, processes: Processe
     assert "Traceback" not in done.stderr
 
     served.configure({"web": {}}, locations=["eu", "us"])
-    done = processes.run(served.project.args("serve", "--port", "0"), cwd=served.project.root)
-    assert done.returncode == 2
-    assert 'app "web": locations (eu, us) are checked by serve instances' in (done.stderr)
+    # Every command that checks refuses it, status as serve: one instance on a file cannot
+    # check from several places.
+    for command in (("serve", "--port", "0"), ("status",), ("up",)):
+        done = processes.run(served.project.args(*command), cwd=served.project.root)
+        assert done.returncode == 2, command
+        assert 'app "web": locations (eu, us) are checked by serve instances' in done.stderr
+        assert "Traceback" not in done.stderr
 
 
 def test_a_location_is_a_name(sited: Served) -> None:

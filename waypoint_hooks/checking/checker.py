@@ -15,7 +15,7 @@ import attrs
 from ..alerts.machine import Alerting
 from ..alerts.pipeline import store_reports
 from ..config.project import App, Project
-from ..errors import PluginError
+from ..errors import ConfigFileError, PluginError, UsageError
 from ..model.report import StatusReport
 from ..plugins.components import OBSERVER_HOOK, TargetKind, lifecycle_of
 from ..plugins.context import JobInfo, Target
@@ -401,3 +401,27 @@ def store(
 
 def _title(target: Target) -> str:
     return f"{target.app} {target.kind} ({target.plugin})"
+
+
+def check_locations(project: Project, state: State, location: str) -> None:
+    """Refuse to check from a ``location`` (``serve --location``), or apps checked from several
+    (DESIGN §21), on a state that instances elsewhere cannot share: a SQLite file. Every
+    command that checks asks, ``serve`` each time it reads the config again."""
+    if state.shared:
+        return
+    if location:
+        raise UsageError(
+            f"serve --location {location}: a location is where one of several instances on a "
+            f"PostgreSQL state checks from, and {state.where} is a SQLite file; give "
+            "--state postgresql://... (or WAYPOINT_HOOKS_STATE), or leave --location out"
+        )
+    for app in project.apps.values():
+        if app.status.locations:
+            raise ConfigFileError(
+                project.path,
+                app.line,
+                f'app "{app.name}": locations ({", ".join(app.status.locations)}) are checked '
+                f"by serve instances in each, which share a PostgreSQL state, and "
+                f"{state.where} is a SQLite file; give --state postgresql://... (or "
+                "WAYPOINT_HOOKS_STATE), or leave locations out",
+            )

@@ -140,7 +140,7 @@ class Session:
         """A checker on the project's state; the config and the plugins of ``apps`` (all
         when none is named) are checked first, so a bad config writes nothing. Without
         ``plugins``, the command only reads the state, and opens it read-only."""
-        from ..checking.checker import Checker
+        from ..checking.checker import Checker, check_locations
         from ..config.uses import check_plugins
         from ..plugins.context import working_directory
         from ..plugins.manager import PluginManager
@@ -156,6 +156,8 @@ class Session:
             self.state(project, read_only=not plugins) as state,
             working_directory(project.path.parent),
         ):
+            if plugins:
+                check_locations(project, state, "")
             checker = Checker(
                 project,
                 state,

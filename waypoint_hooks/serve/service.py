@@ -20,10 +20,10 @@ from typing import Any, Final, final
 import attrs
 
 from ..checking import documents, uptime
-from ..checking.checker import AppStatus, Checker, Reports
+from ..checking.checker import AppStatus, Checker, Reports, check_locations
 from ..checking.pushed import accept, decode, target_of
 from ..config.project import App, Project
-from ..errors import ConfigFileError, StateError, UnknownAppError, UsageError
+from ..errors import StateError, UnknownAppError
 from ..model.report import StatusReport
 from ..plugins.components import TargetKind
 from ..plugins.runner import Checked, StatusCheck
@@ -41,7 +41,7 @@ from .silences import Silences
 from .watchdog import Watchdog
 from .writer import Writer
 
-__all__ = ["KINDS", "ConnectionLimits", "StatusService", "check_locations"]
+__all__ = ["KINDS", "ConnectionLimits", "StatusService"]
 
 logger = logging.getLogger("waypoint_hooks.serve")
 
@@ -507,26 +507,3 @@ def _located(
         name: documents.locations_json(rows[name], rule, latest, alive)
         for name, rule in rules.items()
     }
-
-
-def check_locations(project: Project, state: State, location: str) -> None:
-    """Refuse to serve from a ``location``, or apps checked from several (DESIGN §21), on a
-    state that instances elsewhere cannot share: a SQLite file."""
-    if state.shared:
-        return
-    if location:
-        raise UsageError(
-            f"serve --location {location}: a location is where one of several instances on a "
-            f"PostgreSQL state checks from, and {state.where} is a SQLite file; give "
-            "--state postgresql://... (or WAYPOINT_HOOKS_STATE), or leave --location out"
-        )
-    for app in project.apps.values():
-        if app.status.locations:
-            raise ConfigFileError(
-                project.path,
-                app.line,
-                f'app "{app.name}": locations ({", ".join(app.status.locations)}) are checked '
-                f"by serve instances in each, which share a PostgreSQL state, and "
-                f"{state.where} is a SQLite file; give --state postgresql://... (or "
-                "WAYPOINT_HOOKS_STATE), or leave locations out",
-            )
