@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import signal
 from collections import Counter
 from datetime import datetime, timezone
@@ -200,6 +201,13 @@ def test_an_instance_of_a_location_killed_is_taken_over_by_another_of_it(
     )
     listed = us.get("/api/cluster").json()["instances"]
     assert {item["location"] for item in listed if item["alive"]} == {"us"}
+    # The page shows both locations, and which has no instance left.
+    for page in (us.get("/").text, us.get("/apps/web").text):
+        lines = re.findall(r'<p class="location">([^<]*)</p>', page)
+        assert lines[0].startswith("Checked from 2 locations")
+        assert [line.split(":")[0] for line in lines[1:]] == ["from eu", "from us"]
+        assert lines[1].endswith("no instance there is alive")
+        assert not lines[2].endswith("no instance there is alive")
     assert us.stop().returncode == 0
 
 

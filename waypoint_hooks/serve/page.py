@@ -82,6 +82,26 @@ def refresh_after(intervals: Iterable[float]) -> float:
     return max(min([*intervals, REFRESH[1]]), REFRESH[0])
 
 
+def location_lines(located: Mapping[str, Any] | None) -> list[str]:
+    """What each location says of an app checked from several (DESIGN §21), a line each:
+    its latest health of each kind there, and whether an instance of it is alive (one that
+    is not checks nothing there: its reports only grow old)."""
+    if located is None:
+        return []
+    lines = [f"Checked from {len(located['locations'])} locations; {located['quorum']} must agree"]
+    for item in located["locations"]:
+        seen = [
+            f"{kind} {documents.LABELS[Health[brief['health']]]}"
+            for kind in _KINDS
+            if (brief := item.get(kind)) is not None
+        ]
+        line = f"from {item['location']}: {', '.join(seen) or 'no report yet'}"
+        if not item["alive"]:
+            line += "; no instance there is alive"
+        lines.append(line)
+    return lines
+
+
 def percent(share: float | None) -> str:
     """A share as the page and the badges write it: two decimals, always, cut rather than
     rounded (99.999% is not 100.00%); ``-`` for nothing known."""
@@ -152,15 +172,22 @@ class Page:
         refresh: float,
         config_error: str | None = None,
         now: datetime | None = None,
+        located: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> str:
         """The overview of ``rows`` (each app's status and interval); it fetches itself again
-        every ``refresh`` seconds."""
+        every ``refresh`` seconds. ``located``: what each location says of the apps checked
+        from several (their part of ``/api/status``)."""
         now = now or datetime.now(timezone.utc)
         silenced = self._silenced(now)
+        located = located or {}
         return self._overview.render(
             **self._frame(project, refresh, config_error, now),
             apps=[
-                {**self._summary(row, interval, now), "silences": silenced.get(row.app, [])}
+                {
+                    **self._summary(row, interval, now),
+                    "silences": silenced.get(row.app, []),
+                    "locations": location_lines(located.get(row.app)),
+                }
                 for row, interval in rows
             ],
         )
@@ -184,6 +211,7 @@ class Page:
         writer: bool = False,
         config_error: str | None = None,
         now: datetime | None = None,
+        located: Mapping[str, Any] | None = None,
     ) -> str:
         """The page of one app: ``alerts`` are the newest of the workspace's."""
         now = now or datetime.now(timezone.utc)
@@ -208,6 +236,7 @@ class Page:
             app={
                 **self._summary(row, interval, now),
                 "silences": self._silenced(now).get(row.app, []),
+                "locations": location_lines(located),
             },
             targets=targets,
             incidents=found,

@@ -164,28 +164,32 @@ class StatusService:
         await self._refresh()
         refresh = refresh_after(float(app.status.interval) for app in self.apps())
         # Off the event loop: uptime is counted over weeks of stored reports.
-        if name is None:
-            rows = [(self._rows[app.name], float(app.status.interval)) for app in self.apps()]
-            return await asyncio.to_thread(
-                self._page.render,
+        apps = self.apps() if name is None else [self.served(name)]
+        rows = {app.name: self._rows[app.name] for app in apps}
+
+        def render() -> str:
+            located = _located(self._checker.state, apps, rows)
+            if name is None:
+                return self._page.render(
+                    self.project.name,
+                    [(rows[app.name], float(app.status.interval)) for app in apps],
+                    refresh=refresh,
+                    config_error=self.config_error,
+                    located=located,
+                )
+            return self._page.render_app(
                 self.project.name,
-                rows,
-                refresh=refresh,
-                config_error=self.config_error,
-            )
-        app = self.served(name)
-        return await asyncio.to_thread(
-            lambda: self._page.render_app(
-                self.project.name,
-                self._rows[name],
-                float(app.status.interval),
+                rows[name],
+                float(apps[0].status.interval),
                 refresh=refresh,
                 alerts=self._checker.alerts(_ALERTS_READ),
                 maintenance=self.project.maintenance.values(),
                 writer=writer,
                 config_error=self.config_error,
+                located=located.get(name),
             )
-        )
+
+        return await asyncio.to_thread(render)
 
     async def badge(self, name: str, which: str) -> str:
         """The badge ``which`` of the app ``name`` (``GET /badges/APP/WHICH.svg``)."""
