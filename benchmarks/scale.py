@@ -152,13 +152,13 @@ def _rows(directory: Path, apps: int) -> tuple[Row, ...]:
         plugins = _plugins()
         lifecycle, checker = Lifecycle(project, state, plugins), Checker(project, state, plugins)
         deploy_s, by_hand_deploy_s = interleaved(
-            lambda: lifecycle.deploy(()), by_hand.deploy, repeat=repeat
+            lambda: asyncio.run(lifecycle.deploy(())), by_hand.deploy, repeat=repeat
         )
         durable_deploy_s, by_hand_durable_s = interleaved(
-            lambda: lifecycle.deploy(()), lambda: by_hand.deploy(durably=True), repeat=repeat
+            lambda: asyncio.run(lifecycle.deploy(())), lambda: by_hand.deploy(durably=True), repeat=repeat
         )
         status_s, by_hand_status_s = interleaved(
-            lambda: checker.status(()), by_hand.status, repeat=repeat
+            lambda: asyncio.run(checker.status(())), by_hand.status, repeat=repeat
         )
     by_hand.db.close()
     return (

@@ -3,6 +3,7 @@ retention deletes as many reports each round as the round stores."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
 import tempfile
@@ -36,13 +37,13 @@ def b7_watch() -> list[Row]:
         project = _project(Path(directory), APPS)
         with State.open(Path(directory) / "state.db") as state:
             plugins = _plugins()
-            Lifecycle(project, state, plugins).deploy(())
+            asyncio.run(Lifecycle(project, state, plugins).deploy(()))
             checker = Checker(project, state, plugins)
             seconds: list[float] = []
             resident: dict[int, float] = {}
             for round in range(1, ROUNDS + AROUND + 1):
                 start = time.perf_counter()
-                checker.status((), keep=KEEP)
+                asyncio.run(checker.status((), keep=KEEP))
                 seconds.append(time.perf_counter() - start)
                 if round in (KEEP, ROUNDS):
                     resident[round] = _resident_mib()

@@ -4,6 +4,7 @@ ordered, never timed: commands are ordered by files and conditions with deadline
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -229,17 +230,17 @@ def test_a_failed_attempt_is_recorded_and_tried_again_with_backoff(
     with State.open(alerted.project.state) as state:
         project = load_config(alerted.project.config)
         courier = Courier(project, state, PluginManager.load(), clock=clock, random=lambda: 1.0)
-        assert courier.deliver_due() == 0  # not due yet: no attempt
+        assert asyncio.run(courier.deliver_due()) == 0  # not due yet: no attempt
         clock.now = due
-        assert courier.deliver_due() == 0  # the second attempt fails
+        assert asyncio.run(courier.deliver_due()) == 0  # the second attempt fails
         wait = timedelta(seconds=backoff(2, lambda: 1.0))
         assert wait == timedelta(seconds=2 * FIRST_RETRY)
         clock.now += wait - timedelta(microseconds=1)
-        assert courier.deliver_due() == 0
+        assert asyncio.run(courier.deliver_due()) == 0
         clock.now += timedelta(microseconds=1)
         receiver.released.set()
-        assert courier.deliver_due() == 1  # the third is delivered
-        assert courier.deliver_due() == 0
+        assert asyncio.run(courier.deliver_due()) == 1  # the third is delivered
+        assert asyncio.run(courier.deliver_due()) == 0
     (listed,) = alerted.alerts()
     attempts = listed["delivery"]["attempts"]
     assert [a["number"] for a in attempts] == [1, 2, 3]

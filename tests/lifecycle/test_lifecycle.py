@@ -8,6 +8,7 @@ by timing: a hook held at the gate says so with a file, and waits until the test
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -336,6 +337,6 @@ def test_a_deployment_is_live_on_disk_before_the_next_apps_deploy_hook_runs(
     )
     config.write_text(f'project = "p"\n{apps}')
     with State.open(state_path) as state:
-        phases.Lifecycle(load_config(config), state, plugins).deploy(())
+        asyncio.run(phases.Lifecycle(load_config(config), state, plugins).deploy(()))
         assert seen == {"a": [("a", "pending")], "b": [("a", "live"), ("b", "pending")]}
         assert [r.status for r in state.records.versions("deployment", "b", "default")] == ["live"]

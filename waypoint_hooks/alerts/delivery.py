@@ -2,19 +2,20 @@
 notifier within a deadline, each attempt recorded, a failed one tried again later with
 exponential backoff, until one succeeds (at least once, never lost).
 
-A :class:`Courier` delivers in a thread of its own beside the checks, so that a receiver that
-never answers delays no check; ``status``, ``status --watch`` and ``serve`` run one.
+A :class:`Courier` delivers in a task of its own beside the checks, on the command's one event
+loop, so that a receiver that never answers delays no check; ``status``, ``status --watch``,
+``report`` and ``serve`` run one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Final, final
+from typing import Final, TypeVar, final
 
 from ..config.project import Project
 from ..errors import PluginError, StateError
@@ -23,11 +24,14 @@ from ..plugins.manager import PluginManager
 from ..plugins.request import HookRequest
 from ..plugins.runner import Runner
 from ..plugins.signals import STOP
-from ..plugins.workers import run_abandoning
+from ..state.database import Database
 from ..state.outbox import Delivery
+from ..state.owned import OnState, inline
 from ..state.store import State
 
 __all__ = ["FIRST_RETRY", "LONGEST_RETRY", "Courier", "backoff"]
+
+T = TypeVar("T")
 
 #: The wait after a first failed attempt; each further failure doubles it...
 FIRST_RETRY: Final = 2.0
@@ -55,10 +59,11 @@ def _now() -> datetime:
 class Courier:
     """Delivers a project's outbox through the notifiers its ``notify`` blocks use.
 
-    :meth:`deliver_due` makes one pass (every alert due now gets one attempt); :meth:`start`
-    runs passes in a thread, each as soon as :meth:`wake` says new alerts were stored or the
-    next retry is due, until :meth:`close`, which makes a last pass first. ``clock`` and
-    ``random`` are what times and jitters the attempts (tests give their own).
+    :meth:`deliver_due` makes one pass (every alert due now gets one attempt); :meth:`run`
+    makes passes, each as soon as :meth:`wake` says new alerts were stored or the next retry
+    is due, until :meth:`close`, after which it makes a last pass and returns. The state is
+    used through ``on_state`` (where its connection is owned); ``clock`` and ``random`` are
+    what times and jitters the attempts (tests give their own).
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class Courier:
         job_id: str = "",
         timeout: float | None = None,
         on_failure: Callable[[BaseException], None] | None = None,
+        on_state: OnState = inline,
         clock: Callable[[], datetime] = _now,
         random: Callable[[], float] = random.random,
     ) -> None:
@@ -81,21 +87,20 @@ class Courier:
         self.timeout = float(project.status.timeout) if timeout is None else timeout
         self.clock = clock
         self.random = random
-        self._wake = threading.Event()
-        self._closing = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._on_state = on_state
+        self._wake = asyncio.Event()
+        self._closing = False
 
-    def deliver_due(self) -> int:
+    async def deliver_due(self) -> int:
         """Attempt every alert due now, at once; how many were delivered."""
         outbox, moment, lease = self.state.outbox, self.clock(), self.timeout + _LEASE_MARGIN
-        deliveries = self.state.write(lambda tx: outbox.claim(tx, moment, lease))
+        deliveries = await self._write(lambda tx: outbox.claim(tx, moment, lease))
         if not deliveries:
             return 0
+        return sum(await asyncio.gather(*(self._attempt(delivery) for delivery in deliveries)))
 
-        async def all_of_them() -> list[bool]:
-            return await asyncio.gather(*(self._attempt(delivery) for delivery in deliveries))
-
-        return sum(run_abandoning(all_of_them()))
+    async def _write(self, body: Callable[[Database], T]) -> T:
+        return await self._on_state(lambda: self.state.write(body))
 
     async def _attempt(self, delivery: Delivery) -> bool:
         alert = delivery.alert
@@ -122,52 +127,44 @@ class Courier:
         what = f"{alert.state} alert {delivery.id} of notify {alert.notify!r} ({alert.message})"
         outbox = self.state.outbox
         if error is None:
-            self.state.write(lambda tx: outbox.record_attempt(tx, delivery, started, ended))
+            await self._write(lambda tx: outbox.record_attempt(tx, delivery, started, ended))
             _log.info("sent the %s", what)
             return True
         wait = backoff(delivery.attempts + 1, self.random)
         retry_at = ended + timedelta(seconds=wait)
-        self.state.write(
+        await self._write(
             lambda tx: outbox.record_attempt(tx, delivery, started, ended, error, retry_at)
         )
         _log.warning("could not send the %s: %s; trying again in %.0fs", what, error, wait)
         return False
 
-    # --- in a thread of its own ----------------------------------------------------------
-
-    def start(self) -> None:
-        """Deliver in a thread of its own: a pass now (what an earlier command left), then
-        whenever woken or a retry is due."""
-        self._thread = threading.Thread(target=self._run, name="waypoint-hooks courier")
-        self._thread.daemon = True
-        self._thread.start()
+    # --- a task beside the checks -----------------------------------------------------
 
     def wake(self) -> None:
         """New alerts were stored: deliver them now."""
         self._wake.set()
 
     def close(self) -> None:
-        """Make a last pass over what is due now (unless a stop signal came), and stop. Each
-        attempt of it ends within its deadline; alerts waiting for a retry are left to the
-        next command."""
-        if self._thread is None:
-            return
-        self._closing.set()
+        """Make a last pass over what is due now (unless a stop signal came), and end
+        :meth:`run`. Each attempt of it ends within its deadline; alerts waiting for a retry
+        are left to the next command."""
+        self._closing = True
         self._wake.set()
-        self._thread.join()
-        self._thread = None
 
-    def _run(self) -> None:
+    async def run(self) -> None:
+        """Deliver: a pass now (what an earlier command left), then whenever woken or a retry
+        is due, until :meth:`close` (or a stop signal)."""
         try:
             while not STOP.requested:
-                closing = self._closing.is_set()
+                closing = self._closing
                 self._wake.clear()
-                self.deliver_due()
+                await self.deliver_due()
                 if closing:
                     return
-                due = self.state.outbox.next_delivery(self.clock())
+                due = await self._on_state(lambda: self.state.outbox.next_delivery(self.clock()))
                 wait = None if due is None else max(0.0, (due - self.clock()).total_seconds())
-                self._wake.wait(wait)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
         except StateError as exc:
             # The checks meet the same state and say so; alerts wait in it for the next command.
             _log.error("alerts are not delivered: %s", exc)

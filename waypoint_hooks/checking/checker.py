@@ -20,6 +20,7 @@ from ..model.report import StatusReport
 from ..plugins.components import OBSERVER_HOOK, TargetKind, lifecycle_of
 from ..plugins.context import JobInfo, Target
 from ..state.outbox import StoredAlert
+from ..state.owned import OnState, inline
 from ..state.records import Record
 from ..state.reports import Retention, StoredReport
 from ..state.store import State
@@ -27,6 +28,8 @@ from ..terminal import UI, Event, RecordingUI, SilentUI, StreamUI
 from .uptime import gap
 
 if TYPE_CHECKING:
+    import asyncio
+
     # What runs hooks (asyncio, threads) is imported by the checks that run them: status
     # --cached, history and alerts start without it.
     from ..alerts.delivery import Courier
@@ -82,8 +85,12 @@ class Checker:
         workspace: str = "default",
         output: StreamUI | None = None,
         on_failure: Callable[[BaseException], None] | None = None,
+        on_state: OnState = inline,
     ) -> None:
         self.state = state
+        #: Where the state's connection is used from the event loop (DESIGN §1: one owner
+        #: per connection): here, on a command's loop; in a thread of its own, under serve.
+        self.on_state = on_state
         self.plugins = plugins
         self.workspace = workspace
         self.output = output
@@ -93,6 +100,7 @@ class Checker:
         self.job_id = uuid.uuid4().hex[:12]
         #: Delivers alerts once the first status check ran (DESIGN §15), until :meth:`close`.
         self.courier: Courier | None = None
+        self._delivering: asyncio.Future[None] | None = None
         self.use(project)
 
     def use(self, project: Project) -> None:
@@ -104,10 +112,12 @@ class Checker:
             app.name: Retention(app.status.keep, gap(app)) for app in project.apps.values()
         }
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Deliver what is due and stop delivering: each attempt ends within its deadline."""
-        if self.courier is not None:
-            self.courier.close()
+        if self.courier is None or self._delivering is None:
+            return
+        self.courier.close()
+        await self._delivering
 
     def targets(
         self, apps: Iterable[App], kinds: Iterable[TargetKind] = ("deployment", "release")
@@ -123,7 +133,7 @@ class Checker:
             if (app.name, kind) in latest
         ]
 
-    def status(
+    async def status(
         self,
         names: Sequence[str],
         *,
@@ -133,8 +143,6 @@ class Checker:
     ) -> list[AppStatus]:
         """Check every named app's latest deployment and release now; store the reports,
         keeping the newest ``keep`` of each target (default: each app's ``keep``)."""
-        from ..plugins.workers import run_abandoning
-
         apps = self.project.select(names)
         targets = self.targets(apps)
         runner = self.status_runner(concurrency=concurrency, timeout=timeout)
@@ -144,7 +152,7 @@ class Checker:
         def timed(_: StatusCheck, checked: Checked, __: Reports) -> None:
             seconds.append(checked.seconds)
 
-        checked = run_abandoning(self.check(targets, runner, timeout=timeout, on_done=timed))
+        checked = await self.check(targets, runner, timeout=timeout, on_done=timed)
         if store(self.state, checked, self.kept(keep), self.alerting, seconds):
             self.deliver()
         fresh = {record.id: report for record, report in checked}
@@ -184,10 +192,14 @@ class Checker:
 
         The one way every status check is made, by ``status`` and by ``serve`` alike.
         """
-        last = self.state.reports.last_reports(
-            [r for _, r in targets if self._given_last_report(r)]
-        )
-        checks = [self._check(app, record, last.get(record.id), timeout) for app, record in targets]
+
+        def read() -> list[StatusCheck]:
+            last = self.state.reports.last_reports(
+                [r for _, r in targets if self._given_last_report(r)]
+            )
+            return [self._check(app, rec, last.get(rec.id), timeout) for app, rec in targets]
+
+        checks = await self.on_state(read)
         by_id = {record.id: record for _, record in targets}
         reports: Reports = []
 
@@ -203,11 +215,14 @@ class Checker:
         return reports
 
     def deliver(self) -> None:
-        """Deliver the outbox now, beside the checks: started by the first status check of a
-        project that has notify blocks (what an earlier command left is due at once)."""
+        """Deliver the outbox now, beside the checks, in a task of the running event loop:
+        started by the first status check of a project that has notify blocks (what an earlier
+        command left is due at once)."""
         if self.alerting is None:
             return
         if self.courier is None:
+            import asyncio
+
             from ..alerts.delivery import Courier
 
             self.courier = Courier(
@@ -216,8 +231,9 @@ class Checker:
                 self.plugins,
                 job_id=self.job_id,
                 on_failure=self.on_failure,
+                on_state=self.on_state,
             )
-            self.courier.start()
+            self._delivering = asyncio.ensure_future(self.courier.run())
         else:
             self.courier.wake()
 

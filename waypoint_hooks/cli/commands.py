@@ -31,13 +31,16 @@ from .session import (
     exit_code,
     fail,
     handle_errors,
+    on_one_loop,
     pass_session,
     read_project,
 )
 from .silences import silence, silences, unsilence
 
 if TYPE_CHECKING:
+    from ..checking.checker import AppStatus
     from ..config.project import Project
+    from ..lifecycle.phases import Outcome
 
 # --- the command line --------------------------------------------------------------------
 
@@ -196,17 +199,21 @@ def _phase(
                 on_failure=checker.on_failure,
                 invocation=session.invocation(),
             )
-            outcome = getattr(lifecycle, name)(apps, **options)
-            for failure in outcome.failures:
-                error(failure)
-            if destroys:
-                # What is left of the apps of the config it destroyed: none, when it
-                # destroyed only apps the config no longer names.
-                named = [app for app in apps if app in checker.project.apps]
-                every = not apps and not options["removed"]
-                rows = checker.cached(named) if named or every else []
-            else:  # then every app's status, unless a stop signal came
-                rows = [] if STOP.requested else checker.status(apps)
+
+            async def phase_then_status() -> tuple[Outcome, list[AppStatus]]:
+                outcome = await getattr(lifecycle, name)(apps, **options)
+                for failure in outcome.failures:
+                    error(failure)
+                if destroys:
+                    # What is left of the apps of the config it destroyed: none, when it
+                    # destroyed only apps the config no longer names.
+                    named = [app for app in apps if app in checker.project.apps]
+                    every = not apps and not options["removed"]
+                    return outcome, checker.cached(named) if named or every else []
+                # Then every app's status, unless a stop signal came.
+                return outcome, [] if STOP.requested else await checker.status(apps)
+
+            outcome, rows = on_one_loop(checker, phase_then_status())
             removed = [] if apps else checker.removed()
             show_status(session, checker, rows, expect_live=not destroys, removed=removed)
         if destroys:
@@ -323,14 +330,10 @@ def status(
         session.checker(json_output, plugins=not cached, apps=apps) as checker,
         json_stdout(json_output) as emit_json,
     ):
-        while True:
-            if cached:
-                rows = checker.cached(apps)
-            else:
-                rows = checker.status(apps, timeout=timeout, concurrency=concurrency, keep=keep)
+
+        def show(rows: list[AppStatus]) -> int:
             # Apps gone from the config are listed with every app: never checked, only shown.
             removed = [] if apps else checker.removed()
-            code = exit_code(rows, removed=removed)
             if json_output:
                 # One app named: its every version, as the text shows them.
                 versions = {apps[0]: checker.records(apps[0])} if len(apps) == 1 else None
@@ -343,8 +346,25 @@ def status(
                 apps_in_config = checker.project.apps.values()
                 stale = {a.name: a.status.interval for a in apps_in_config} if cached else None
                 show_status(session, checker, rows, stale, tree=len(apps) == 1, removed=removed)
-            if watch is None or STOP.wait(watch):
-                break
+            return exit_code(rows, removed=removed)
+
+        if cached:  # only reads: no event loop, nor what runs hooks, is needed
+            while True:
+                code = show(checker.cached(apps))
+                if watch is None or STOP.wait(watch):
+                    break
+        else:
+
+            async def rounds() -> int:
+                while True:
+                    rows = await checker.status(
+                        apps, timeout=timeout, concurrency=concurrency, keep=keep
+                    )
+                    code = show(rows)
+                    if watch is None or await STOP.sleep(watch):
+                        return code
+
+            code = on_one_loop(checker, rounds())
     sys.exit(code)
 
 

@@ -9,7 +9,7 @@ import click
 
 from .output import print_json
 from .params import Command
-from .session import USAGE, Session, fail, handle_errors, pass_session
+from .session import USAGE, Session, fail, handle_errors, on_one_loop, pass_session
 
 #: The file names read as protobuf unless ``--format`` says otherwise.
 _PROTOBUF_SUFFIXES = (".pb", ".binpb")
@@ -75,7 +75,11 @@ def report(
         except ReportRefusedError as exc:
             fail(f"{name}: {exc}", USAGE)
         if store(checker.state, [(record, pushed)], checker.kept(), checker.alerting):
-            checker.deliver()
+
+            async def deliver() -> None:
+                checker.deliver()
+
+            on_one_loop(checker, deliver())
         if json_output:
             print_json(
                 documents.pushed_json(checker.project.name, checker.workspace, record, pushed)

@@ -13,7 +13,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..terminal import StreamUI
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 #: Exit codes (DESIGN §8).
 READY, NOT_READY, USAGE = 0, 1, 2
@@ -169,9 +170,22 @@ class Session:
             try:
                 yield checker
             finally:
-                checker.close()
                 if output is not None:
                     output.close()
+
+
+def on_one_loop(checker: Checker, main: Coroutine[Any, Any, _T]) -> _T:
+    """Run a command's work ``main`` on the command's one event loop; then, still on it, the
+    alerts its checks raised are delivered (each attempt within its deadline)."""
+    from ..plugins.workers import run_abandoning
+
+    async def command() -> _T:
+        try:
+            return await main
+        finally:
+            await checker.close()
+
+    return run_abandoning(command())
 
 
 def read_project(path: Path) -> Project:

@@ -6,8 +6,11 @@ claim before a destroy, pruning after a release.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import threading
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
 import attrs
@@ -77,10 +80,10 @@ class Lifecycle:
 
         return Runner(self.plugins, timeout=None, on_failure=self.on_failure)
 
-    def deploy(self, names: Sequence[str]) -> Outcome:
+    async def deploy(self, names: Sequence[str]) -> Outcome:
         """Deploy each app with its platform, and record it."""
         outcome = Outcome()
-        self._run_phase(self._deploy_all(names, outcome))
+        await self._phase(self._deploy_all(names, outcome))
         return outcome
 
     async def _deploy_all(self, names: Sequence[str], outcome: Outcome) -> None:
@@ -89,7 +92,7 @@ class Lifecycle:
             if record is not None:
                 outcome.created[app.name] = record
 
-    def release(
+    async def release(
         self,
         names: Sequence[str],
         *,
@@ -113,7 +116,7 @@ class Lifecycle:
         if deployment is not None:
             deployments = self._rollback(names, deployment)
         outcome = Outcome()
-        self._run_phase(self._release_all(names, outcome, prune, prune_retain, deployments))
+        await self._phase(self._release_all(names, outcome, prune, prune_retain, deployments))
         return outcome
 
     async def _release_all(
@@ -167,10 +170,12 @@ class Lifecycle:
         listed = ", ".join(f"v{record.sequence}" for record in reversed(live)) or "none"
         raise RollbackError(f"app {app.name!r} has no live deployment v{sequence} (live: {listed})")
 
-    def up(self, names: Sequence[str], *, prune: bool = True, prune_retain: int = 2) -> Outcome:
+    async def up(
+        self, names: Sequence[str], *, prune: bool = True, prune_retain: int = 2
+    ) -> Outcome:
         """Deploy, then release what was deployed."""
-        deployed = self.deploy(names)
-        released = self.release(
+        deployed = await self.deploy(names)
+        released = await self.release(
             names,
             prune=prune,
             prune_retain=prune_retain,
@@ -178,7 +183,7 @@ class Lifecycle:
         )
         return Outcome(deployed.failures + released.failures)
 
-    def destroy(self, names: Sequence[str], *, removed: bool = False) -> Outcome:
+    async def destroy(self, names: Sequence[str], *, removed: bool = False) -> Outcome:
         """Destroy every version of each app named (every app of the config when none is,
         unless ``removed``): its releases, then its deployments, newest first; failed and
         interrupted ones with what their hooks checkpointed.
@@ -188,7 +193,7 @@ class Lifecycle:
         went with the app's use blocks (DESIGN §8).
         """
         outcome = Outcome()
-        self._run_phase(self._destroy_all(self._to_destroy(names, removed), outcome))
+        await self._phase(self._destroy_all(self._to_destroy(names, removed), outcome))
         return outcome
 
     def _to_destroy(self, names: Sequence[str], removed: bool) -> list[tuple[str, App | None]]:
@@ -228,13 +233,11 @@ class Lifecycle:
                 return
             yield app
 
-    def _run_phase(self, phase: Coroutine[Any, Any, None]) -> None:
-        """Run the hooks of a deploy, release or destroy of every app on one event loop; the
-        outcome the last hook left for the state's next write is written whatever happens."""
-        from ..plugins.workers import run_abandoning
-
+    async def _phase(self, phase: Coroutine[Any, Any, None]) -> None:
+        """Run the hooks of a deploy, release or destroy of every app; the outcome the last
+        hook left for the state's next write is written whatever happens."""
         try:
-            run_abandoning(phase)
+            await phase
         finally:
             if self._held is not None:
                 self._write(lambda tx: None)
@@ -282,8 +285,8 @@ class Lifecycle:
             use.plugin,
             use.config,
             record,
-            checkpoint=lambda value: self.state.write(
-                lambda tx: records.checkpoint(tx, record, value)
+            checkpoint=_from_any_thread(
+                lambda value: self.state.write(lambda tx: records.checkpoint(tx, record, value))
             ),
             **({} if deployment is None else {"deployment": deployment.value}),
         )
@@ -385,3 +388,30 @@ class Lifecycle:
     def _say(self, text: str) -> None:
         if self.output is not None:
             self.output.output(text)
+
+
+def _from_any_thread(keep: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``keep``, called on the running event loop's thread, which owns the state's connection,
+    from whichever thread calls it: a sync hook's ``ctx.checkpoint()`` runs in a worker thread,
+    and waits there until its checkpoint is written."""
+    loop = asyncio.get_running_loop()
+    owner = threading.get_ident()
+
+    def call(value: Any) -> None:
+        if threading.get_ident() == owner:
+            keep(value)
+            return
+        kept: Future[None] = Future()
+
+        def on_loop() -> None:
+            try:
+                keep(value)
+            except BaseException as exc:
+                kept.set_exception(exc)
+            else:
+                kept.set_result(None)
+
+        loop.call_soon_threadsafe(on_loop)
+        kept.result()
+
+    return call

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from types import FrameType
 from typing import Final, final
@@ -18,6 +19,8 @@ from typing import Final, final
 __all__ = ["STOP", "Interrupted", "Stop"]
 
 _SIGNALS: Final = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: How often :meth:`Stop.sleep` looks for a stop, in seconds.
+_LOOK: Final = 0.05
 
 
 class Interrupted(KeyboardInterrupt):
@@ -47,6 +50,20 @@ class Stop:
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``, waking when a stop is asked for; True if it was."""
         return self._event.wait(seconds)
+
+    async def sleep(self, seconds: float) -> bool:
+        """:meth:`wait` on the running event loop, which goes on meanwhile. It looks every
+        :data:`_LOOK` seconds: a signal runs its handler in the loop's thread, but does not
+        wake the loop."""
+        import asyncio
+
+        deadline = time.monotonic() + seconds
+        while not self._event.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(left, _LOOK))
+        return True
 
     @property
     def exit_code(self) -> int | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Final, final
 
@@ -28,7 +28,10 @@ class ConfigFollower:
     file as it is now cannot be (a :class:`UsageError`) is kept in :attr:`error` instead."""
 
     def __init__(
-        self, path: Path, read: Callable[[Path], Project], use: Callable[[Project], None]
+        self,
+        path: Path,
+        read: Callable[[Path], Project],
+        use: Callable[[Project], Awaitable[None]],
     ) -> None:
         self._path = path
         self._read = read
@@ -54,7 +57,7 @@ class ConfigFollower:
             logger.warning("%s; the config read before goes on running", exc)
             return
         self.error = None
-        self._use(project)
+        await self._use(project)
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:

@@ -31,6 +31,7 @@ from typing import Final, final
 from ..errors import StateError
 from ..state.cluster import Taken
 from ..state.columns import CheckKey, Kind
+from ..state.owned import OnState, inline
 from ..state.store import State
 
 __all__ = ["JITTER", "POLL", "REPLAN", "RESOLUTION", "Scheduler"]
@@ -82,9 +83,12 @@ class Scheduler:
         resolution: float = RESOLUTION,
         poll: float = POLL,
         uniform: Callable[[float, float], float] = random.uniform,
+        on_state: OnState = inline,
     ) -> None:
         self._check = check
         self._state = state
+        #: Where ``state``'s connection is used: in the service, a thread that owns it.
+        self._on_state = on_state
         self._workspace = workspace
         self._apps = tuple(apps)
         self._location = location
@@ -169,14 +173,15 @@ class Scheduler:
             ended, self._ended = self._ended, []
             declined, self._declined = self._declined, []
             try:
-                await asyncio.to_thread(
-                    self._state.cluster.take_checks,
-                    self._workspace,
-                    _now(),
-                    ended,
-                    declined=declined,
-                    keys=[],
-                    location=self._location,
+                await self._on_state(
+                    lambda: self._state.cluster.take_checks(
+                        self._workspace,
+                        _now(),
+                        ended,
+                        declined=declined,
+                        keys=[],
+                        location=self._location,
+                    )
                 )
             except StateError as exc:
                 logger.warning(
@@ -198,15 +203,7 @@ class Scheduler:
         waiting = [self._running[key] for key in keys if key in self._running]
         wanted = [key for key in keys if key not in self._running]
         while wanted and not self._stopping:
-            taking = asyncio.ensure_future(
-                asyncio.to_thread(
-                    self._state.cluster.take_checks,
-                    self._workspace,
-                    _now(),
-                    keys=wanted,
-                    location=self._location,
-                )
-            )
+            taking = asyncio.ensure_future(self._take(wanted))
             self._taking.add(taking)
             # Registered before anyone awaits it, so it runs first: what the take held is
             # started, or given back, even when the request that asked goes away meanwhile.
@@ -219,6 +216,13 @@ class Scheduler:
                 await asyncio.sleep(self._resolution)
         # Shielded: a client that goes away must not cancel a check the schedule shares.
         await asyncio.gather(*(asyncio.shield(end) for end in waiting))
+
+    async def _take(self, keys: list[CheckKey]) -> Taken:
+        return await self._on_state(
+            lambda: self._state.cluster.take_checks(
+                self._workspace, _now(), keys=keys, location=self._location
+            )
+        )
 
     def _taken(self, taking: asyncio.Future[Taken]) -> None:
         self._taking.discard(taking)
@@ -272,21 +276,23 @@ class Scheduler:
         now = _now()
         if self._planned is None or time.monotonic() - self._planned >= REPLAN:
             keys, located = list(self._intervals), self._located
-            await asyncio.to_thread(
-                self._state.write,
-                lambda tx: self._state.cluster.plan_checks(
-                    tx, self._workspace, keys, now, location=self._location, located=located
-                ),
+            await self._on_state(
+                lambda: self._state.write(
+                    lambda tx: self._state.cluster.plan_checks(
+                        tx, self._workspace, keys, now, location=self._location, located=located
+                    )
+                )
             )
             self._planned = time.monotonic()
-        taken = await asyncio.to_thread(
-            self._state.cluster.take_checks,
-            self._workspace,
-            now,
-            ended,
-            declined=declined,
-            apps=self._apps,
-            location=self._location,
+        taken = await self._on_state(
+            lambda: self._state.cluster.take_checks(
+                self._workspace,
+                now,
+                ended,
+                declined=declined,
+                apps=self._apps,
+                location=self._location,
+            )
         )
         self.instances = taken.instances
         due = [((app, kind), due) for app, kind, due in taken.checks]

@@ -38,6 +38,7 @@ from .page import Page, refresh_after
 from .reloading import ConfigFollower
 from .scheduler import Scheduler
 from .silences import Silences
+from .threads import StateThread
 from .watchdog import Watchdog
 from .writer import Writer
 
@@ -101,15 +102,24 @@ class StatusService:
         self._metrics = Metrics(checker.workspace, checker.state.outbox.counts, location)
         self._runner = checker.status_runner()
         self._page = Page(checker.state, checker.workspace)
-        # A connection of its own for the schedule and the reports, used off the event loop;
-        # the process's lease is kept by the checker's.
+        # Two connections, each owned by a thread of its own, so that the event loop never
+        # waits for the database: the checker's, for what is read and for the alerts' outbox
+        # (the process's lease is kept by it); and one for the schedule and the reports.
+        self._reads = StateThread(checker.state, "reader")
+        self._on_state = checker.on_state = self._reads.run
         self._work = State.open(checker.state.location, leased=False)
+        self._writes = StateThread(self._work, "writer")
         self._scheduler = Scheduler(
-            self._check, self._work, checker.workspace, apps=self.names, location=location
+            self._check,
+            self._work,
+            checker.workspace,
+            apps=self.names,
+            location=location,
+            on_state=self._writes.run,
         )
         #: The silences of the workspace, as the API makes, lists and lifts them.
         self.silences = Silences(checker, self.served)
-        self._writer = Writer(checker, self._work, location)
+        self._writer = Writer(checker, self._work, location, self._writes.run)
         self._watchdog = Watchdog(checker, self.apps, self._store_outside)
         self._rows = {row.app: row for row in checker.cached(self.names)}
         self._rows_read = time.monotonic()
@@ -189,14 +199,15 @@ class StatusService:
                 located=located.get(name),
             )
 
-        return await asyncio.to_thread(render)
+        return await self._on_state(render)
 
     async def badge(self, name: str, which: str) -> str:
         """The badge ``which`` of the app ``name`` (``GET /badges/APP/WHICH.svg``)."""
         app = self.served(name)
         await self._refresh()
         row = self._rows[name]
-        return await asyncio.to_thread(self._page.badge, row, float(app.status.interval), which)
+        interval = float(app.status.interval)
+        return await self._on_state(lambda: self._page.badge(row, interval, which))
 
     async def status_document(self) -> dict[str, Any]:
         """The document of ``status --json``, of every app served."""
@@ -208,30 +219,27 @@ class StatusService:
         self.served(name)
         # Off the event loop, as every read of the state the routes ask for: the database may
         # be slow to answer, or away.
-        return await asyncio.to_thread(self._history_document, name, limit)
+        return await self._on_state(lambda: self._history_document(name, limit))
 
     async def uptime_document(self, name: str, span: uptime.Span) -> dict[str, Any]:
         """The document of ``GET /api/apps/{app}/uptime``: its uptime in each step of ``span``."""
         app = self.served(name)
-        rows = await asyncio.to_thread(
-            uptime.uptime_rows,
-            self._checker.state,
-            app,
-            self.workspace,
-            span,
-            datetime.now(timezone.utc),
+        now = datetime.now(timezone.utc)
+        rows = await self._on_state(
+            lambda: uptime.uptime_rows(self._checker.state, app, self.workspace, span, now)
         )
         return uptime.uptime_json(self.project.name, self.workspace, app, span, rows)
 
     async def alerts_document(self, limit: int) -> dict[str, Any]:
         """The document of ``alerts --json``, of the ``limit`` newest alerts."""
-        stored = await asyncio.to_thread(self._checker.alerts, limit)
+        stored = await self._on_state(lambda: self._checker.alerts(limit))
         return documents.alerts_json(self.project.name, self.workspace, stored)
 
     async def cluster_document(self) -> dict[str, Any]:
         """The document of ``GET /api/cluster``: the instances on the state."""
-        instances = await asyncio.to_thread(
-            self._checker.state.cluster.instances, datetime.now(timezone.utc), self.workspace
+        now = datetime.now(timezone.utc)
+        instances = await self._on_state(
+            lambda: self._checker.state.cluster.instances(now, self.workspace)
         )
         return documents.cluster_json(self.project.name, self.workspace, instances, this_command())
 
@@ -263,7 +271,7 @@ class StatusService:
             app, record = target_of(self._checker, name, kind)
             return record, accept(app, record, report, datetime.now(timezone.utc))
 
-        record, report = await asyncio.to_thread(ready)
+        record, report = await self._on_state(ready)
         await self._store_outside([(record, report)])
         return documents.pushed_json(self.project.name, self.workspace, record, report)
 
@@ -282,7 +290,7 @@ class StatusService:
     async def metrics(self) -> bytes:
         """The metrics, in Prometheus' text format."""
         # Off the event loop: the alerts' counts are read from the state.
-        return await asyncio.to_thread(self._metrics.exposition)
+        return await self._on_state(self._metrics.exposition)
 
     # --- running ------------------------------------------------------------------------------
 
@@ -306,10 +314,16 @@ class StatusService:
         # What the watchdog or a push gave the writer is stored before its connection closes.
         await asyncio.gather(beating, return_exceptions=True)
         await self._writer.idle()
+        await self._checker.close()  # the alerts raised are delivered
+        self._writes.close()
         self._work.close()
         scheduling.result()
         if beating.done() and not beating.cancelled():
             beating.result()  # what stopped the watchdog, the service raises
+
+    def close(self) -> None:
+        """Once the routes are served no more: end the thread that reads for them."""
+        self._reads.close()
 
     # --- checks -------------------------------------------------------------------------------
 
@@ -340,7 +354,7 @@ class StatusService:
         ]
         targets = [
             (app, record)
-            for app, record in await asyncio.to_thread(self._checker.targets, apps)
+            for app, record in await self._on_state(lambda: self._checker.targets(apps))
             if (app.name, record.kind) in wanted
         ]
         keyed: dict[str, CheckKey] = {record.id: (app.name, record.kind) for app, record in targets}
@@ -408,13 +422,13 @@ class StatusService:
         if time.monotonic() - self._rows_read < _SHARED_FRESHNESS:
             return
         self._rows_read = time.monotonic()
-        rows = await asyncio.to_thread(self._checker.cached, self.names)
+        rows = await self._on_state(lambda: self._checker.cached(self.names))
         self._rows = {row.app: row for row in rows}
         self._documents.clear()
 
     async def _status_document(self, apps: Sequence[App]) -> dict[str, Any]:
         rows = {app.name: self._rows[app.name] for app in apps}
-        located = await asyncio.to_thread(_located, self._checker.state, apps, rows)
+        located = await self._on_state(lambda: _located(self._checker.state, apps, rows))
         return documents.status_document(
             self.project.name,
             self.workspace,
@@ -450,7 +464,7 @@ class StatusService:
         check_locations(project, self._checker.state, self.location)
         return project
 
-    def _use(self, project: Project) -> None:
+    async def _use(self, project: Project) -> None:
         self._checker.use(project)
         self._runner = self._checker.status_runner()
         served = {app.name for app in self.apps()}
@@ -461,7 +475,8 @@ class StatusService:
                 self._metrics.forget(name, kind)
         added = [name for name in served if name not in self._rows]
         if added:
-            self._rows.update((row.app, row) for row in self._checker.cached(added))
+            rows = await self._on_state(lambda: self._checker.cached(added))
+            self._rows.update((row.app, row) for row in rows)
         self._plan()
         logger.info("%s read again: %d apps served", project.path, len(served))
 

@@ -4,7 +4,6 @@ off the event loop."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, final
@@ -30,8 +29,9 @@ class Silences:
     async def document(self) -> dict[str, Any]:
         """The document of ``silences --json``: the silences in force."""
         checker = self._checker
-        found = await asyncio.to_thread(
-            checker.state.silences.in_force, checker.workspace, datetime.now(timezone.utc)
+        now = datetime.now(timezone.utc)
+        found = await checker.on_state(
+            lambda: checker.state.silences.in_force(checker.workspace, now)
         )
         return documents.silences_json(checker.project.name, checker.workspace, found)
 
@@ -41,15 +41,18 @@ class Silences:
         """Silence a served app's alerts, as ``silence`` does; the silence's document."""
         self._served(app)
         checker = self._checker
-        made = await asyncio.to_thread(
-            silencing.silence,
-            *(checker.state, checker.project, checker.workspace, app, kind),
-            *(duration, comment, made_by),
+        made = await checker.on_state(
+            lambda: silencing.silence(
+                *(checker.state, checker.project, checker.workspace, app, kind),
+                *(duration, comment, made_by),
+            )
         )
         return documents.silence_json(made)
 
     async def unsilence(self, id: int) -> dict[str, Any] | None:
         """Lift a silence, as ``unsilence`` does; its document, ``None`` when there is none."""
         checker = self._checker
-        lifted = await asyncio.to_thread(silencing.lift, checker.state, checker.workspace, id)
+        lifted = await checker.on_state(
+            lambda: silencing.lift(checker.state, checker.workspace, id)
+        )
         return None if lifted is None else documents.silence_json(lifted)

@@ -65,6 +65,6 @@ class Watchdog:
             return
         now = datetime.now(timezone.utc)
         # Off the event loop, as every read of the state: the database may be slow to answer.
-        missing = await asyncio.to_thread(overdue, self._checker, apps, now)
+        missing = await self._checker.on_state(lambda: overdue(self._checker, apps, now))
         if missing:
             await self._store(missing)

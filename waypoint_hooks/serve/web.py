@@ -523,7 +523,10 @@ def serve(service: StatusService, listener: Listener, access: Access) -> None:
         timeout_graceful_shutdown=5,
         http=guarded(service.limits),
     )
-    run_abandoning(_run(service, _Server(config), listener))
+    try:
+        run_abandoning(_run(service, _Server(config), listener))
+    finally:
+        service.close()
 
 
 async def _run(service: StatusService, server: uvicorn.Server, listener: Listener) -> None:

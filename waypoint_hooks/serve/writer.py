@@ -4,10 +4,12 @@ heartbeat's, stored one batch at a time through the alert pipeline, off the even
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import final
 
 from ..alerts.pipeline import store_reports
 from ..checking.checker import Checker, Reports
+from ..state.owned import OnState
 from ..state.store import State
 
 __all__ = ["Writer"]
@@ -15,14 +17,16 @@ __all__ = ["Writer"]
 
 @final
 class Writer:
-    """Stores the reports of the service's checks off the event loop, on the service's own
-    connection (not the one the event loop reads with), and as many as are waiting in one go:
+    """Stores the reports of the service's checks off the event loop, on a connection of its
+    own, in the thread that owns it (``on_state``), and as many as are waiting in one go:
     while one transaction commits (and syncs the disk), the reports of the checks that end
     meanwhile gather for the next."""
 
-    def __init__(self, checker: Checker, state: State, location: str) -> None:
+    def __init__(self, checker: Checker, state: State, location: str, on_state: OnState) -> None:
         self._checker = checker
         self._state = state
+        #: Where ``state``'s connection is used: a thread that owns it.
+        self._on_state = on_state
         self._location = location
         self._waiting: list[tuple[Reports, list[float | None], asyncio.Future[None]]] = []
         self._writing: asyncio.Task[None] | None = None
@@ -49,14 +53,12 @@ class Writer:
             durations = [seconds for _, each, _ in batch for seconds in each]
             try:
                 # As status stores: with the alerts the reports raise, delivered at once.
-                raised = await asyncio.to_thread(
-                    store_reports,
-                    self._state,
-                    merged,
-                    checker.kept(),
-                    checker.alerting,
-                    durations,
-                    location=self._location,
+                raised = await self._on_state(
+                    functools.partial(
+                        store_reports,
+                        *(self._state, merged, checker.kept(), checker.alerting, durations),
+                        location=self._location,
+                    )
                 )
             except Exception as exc:
                 for _, _, stored in batch:

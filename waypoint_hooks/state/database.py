@@ -4,11 +4,12 @@ each database says how it locks, versions its schema and reports its own failure
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar, final
 
-__all__ = ["NO_LIMIT", "STATE_ENV", "Database", "Rows", "is_url"]
+__all__ = ["NO_LIMIT", "STATE_ENV", "Database", "Owner", "Rows", "is_url"]
 
 #: Overrides the state's location (a file, or a ``postgresql://`` URL), as ``--state`` does.
 STATE_ENV: Final = "WAYPOINT_HOOKS_STATE"
@@ -21,6 +22,29 @@ T = TypeVar("T")
 def is_url(location: str) -> bool:
     """Whether a state's location (``--state``) names a PostgreSQL database, not a file."""
     return location.startswith(("postgresql://", "postgres://"))
+
+
+@final
+class Owner:
+    """The one thread that may use a connection: the one that opened it, until another
+    :meth:`adopt` s it (a thread made to own it). A connection is never shared by threads
+    taking turns under a lock: a use from any other thread is a bug, raised at once."""
+
+    __slots__ = ("_thread",)
+
+    def __init__(self) -> None:
+        self._thread = threading.get_ident()
+
+    def adopt(self) -> None:
+        """The calling thread owns the connection from now on."""
+        self._thread = threading.get_ident()
+
+    def check(self, where: str) -> None:
+        if threading.get_ident() != self._thread:
+            raise RuntimeError(
+                f"the state {where} was used from thread {threading.current_thread().name!r}, "
+                "which does not own its connection"
+            )
 
 
 class Rows(Protocol):
@@ -37,7 +61,7 @@ class Rows(Protocol):
 
 
 class Database(Protocol):
-    """One connection to the state's database, for one thread at a time."""
+    """One connection to the state's database, used by the one thread that owns it."""
 
     @property
     def where(self) -> str:
@@ -61,8 +85,11 @@ class Database(Protocol):
         """The same, skipping the rows another transaction locked."""
 
     def guarded(self) -> AbstractContextManager[Database]:
-        """The connection, for this thread alone; the database's failures become
-        :class:`StateError`."""
+        """The connection, for the thread that owns it (:class:`Owner`); the database's
+        failures become :class:`StateError`."""
+
+    def adopt(self) -> None:
+        """The calling thread owns the connection from now on."""
 
     def execute(self, query: str, parameters: Sequence[object] = ()) -> Rows: ...
 

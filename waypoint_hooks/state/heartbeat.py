@@ -1,5 +1,7 @@
 """A process's lease on a state that several machines share (DESIGN §16), renewed in a thread
-of its own while the process runs: what it owns or holds stays its own until the lease ends."""
+of its own while the process runs (on a connection that thread owns, so that a renewal never
+waits for the command's event loop nor for its work): what it owns or holds stays its own
+until the lease ends."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import datetime, timezone
 from typing import Final, final
 
@@ -44,23 +47,37 @@ class Heartbeat:
         self.failure: str | None = None
 
     def start(self) -> None:
-        # The first lease is taken before anything is owned under it.
-        self._renew(_now(), self.lease)
-        self._thread = threading.Thread(target=self._run, name="waypoint-hooks lease")
-        self._thread.daemon = True
+        """Take the first lease (its failure is raised here), then renew it in a thread of
+        its own, the one that uses the lease's connection, until :meth:`stop`."""
+        first: Future[None] = Future()
+        self._thread = threading.Thread(
+            target=self._run, args=(first,), name="waypoint-hooks lease", daemon=True
+        )
         self._thread.start()
+        try:
+            first.result()
+        except BaseException:
+            self._thread.join()
+            self._thread = None
+            raise
 
     def stop(self) -> None:
+        """Stop renewing and leave the lease (a state that cannot be reached now lets it run
+        out instead)."""
         if self._thread is None:
             return
         self._stopping.set()
         self._thread.join()
         self._thread = None
-        # A state that cannot be reached now lets the lease run out instead.
-        with contextlib.suppress(StateError):
-            self._leave()
 
-    def _run(self) -> None:
+    def _run(self, first: Future[None]) -> None:
+        # The first lease is taken before anything is owned under it.
+        try:
+            self._renew(_now(), self.lease)
+        except BaseException as exc:
+            first.set_exception(exc)
+            return
+        first.set_result(None)
         while not self._stopping.wait(self.lease / 3):
             try:
                 self._renew(_now(), self.lease)
@@ -71,3 +88,5 @@ class Heartbeat:
                 self.failure = str(exc)
             else:
                 self.failure = None
+        with contextlib.suppress(StateError):
+            self._leave()

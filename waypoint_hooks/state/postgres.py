@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, Final, TypeVar, cast, final
@@ -29,7 +28,7 @@ except ImportError as exc:  # pragma: no cover - the extra is part of the test e
 from ..errors import StateError
 from ..model.redaction import redact_urls
 from ..plugins.signals import STOP
-from .database import STATE_ENV, Database, Rows
+from .database import STATE_ENV, Database, Owner, Rows
 
 __all__ = ["RECONNECT", "PostgresDatabase"]
 
@@ -94,8 +93,8 @@ class _Lost(Exception):
 
 @final
 class PostgresDatabase:
-    """One connection to the state's database, shared by the threads of one command (one at a
-    time), opened again whenever it is lost."""
+    """One connection to the state's database, used by the one thread that owns it, opened
+    again whenever it is lost."""
 
     integrity_error = psycopg.IntegrityError
     shared = True
@@ -110,7 +109,7 @@ class PostgresDatabase:
         #: Whether the schema is this session's own, in temporary tables: a read-only open
         #: of a database without a state reads as an empty state, and makes nothing.
         self._temporary = False
-        self._lock = threading.RLock()
+        self._owner = Owner()
         self._connection: psycopg.Connection[Any] | None = None
         self._closed = False
         #: Statements and transaction ends sent, for the benchmark of round trips.
@@ -131,10 +130,12 @@ class PostgresDatabase:
         return opened, opened._read_only
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            if self._connection is not None:
-                self._connection.close()
+        self._closed = True
+        if self._connection is not None:
+            self._connection.close()
+
+    def adopt(self) -> None:
+        self._owner.adopt()
 
     def _connection_now(self) -> psycopg.Connection[Any]:
         """The connection; opened if it is not yet. One that was lost stays so (its next use
@@ -178,9 +179,9 @@ class PostgresDatabase:
 
     @contextlib.contextmanager
     def guarded(self) -> Iterator[Database]:
+        self._owner.check(self.where)
         try:
-            with self._lock:
-                yield self
+            yield self
         except (psycopg.IntegrityError, psycopg.InterfaceError):
             raise  # the caller's bug (a broken constraint, a closed state), not the database's
         except psycopg.Error as exc:

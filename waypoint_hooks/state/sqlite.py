@@ -9,14 +9,13 @@ import contextlib
 import errno
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar, final
 
 from ..errors import StateError
-from .database import STATE_ENV, Database, Rows
+from .database import STATE_ENV, Database, Owner, Rows
 
 __all__ = ["SQLiteDatabase"]
 
@@ -67,8 +66,7 @@ def _state_error(path: Path, exc: BaseException) -> StateError:
 
 @final
 class SQLiteDatabase:
-    """A connection to the state file, shared by the threads of one command (a sync hook's
-    ``ctx.checkpoint()`` writes from a worker thread): one at a time."""
+    """A connection to the state file, used by the one thread that owns it."""
 
     integrity_error = sqlite3.IntegrityError
     # Every write transaction holds the file's one write lock: reads in it cannot go stale.
@@ -80,7 +78,7 @@ class SQLiteDatabase:
         self.path: Final = path
         self.where: Final = str(path)
         self._db = connection
-        self._lock = threading.RLock()
+        self._owner = Owner()
         #: The file opened, absolute (the command may change directory) and as (device,
         #: inode); None for a state in memory.
         self._file: tuple[Path, tuple[int, int]] | None = None
@@ -147,15 +145,18 @@ class SQLiteDatabase:
             raise
         return opened
 
+    def adopt(self) -> None:
+        self._owner.adopt()
+
     def close(self) -> None:
         self._db.close()
 
     @contextlib.contextmanager
     def guarded(self) -> Iterator[Database]:
+        self._owner.check(self.where)
         try:
-            with self._lock:
-                self._check_in_place()
-                yield self
+            self._check_in_place()
+            yield self
         except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
             raise  # the caller's bug (a broken constraint, a closed state), not the file's
         except sqlite3.DatabaseError as exc:

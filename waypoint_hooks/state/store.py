@@ -128,6 +128,11 @@ class State:
         ``patience`` seconds (by default, the database's own)."""
         return self._db.write(body, patience)
 
+    def adopt(self) -> None:
+        """The calling thread owns the state's connection from now on: the one thread that
+        uses it (DESIGN §1)."""
+        self._db.adopt()
+
     def keep_alive(
         self, lease: float = LEASE, *, serving: bool = False, location: str = ""
     ) -> None:
@@ -147,6 +152,7 @@ class State:
         beat = lease / 3
 
         def renew(moment: datetime, lease: float) -> None:
+            own.adopt()  # the heartbeat's thread: the one that uses this connection
             own.write(
                 lambda tx: own.cluster.renew(tx, moment, lease, serving=serving, location=location),
                 beat,
@@ -162,6 +168,7 @@ class State:
         try:
             self._heartbeat.start()
         except BaseException:
+            self._heartbeat = None
             own.close()
             raise
 
