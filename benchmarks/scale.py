@@ -155,7 +155,9 @@ def _rows(directory: Path, apps: int) -> tuple[Row, ...]:
             lambda: asyncio.run(lifecycle.deploy(())), by_hand.deploy, repeat=repeat
         )
         durable_deploy_s, by_hand_durable_s = interleaved(
-            lambda: asyncio.run(lifecycle.deploy(())), lambda: by_hand.deploy(durably=True), repeat=repeat
+            lambda: asyncio.run(lifecycle.deploy(())),
+            lambda: by_hand.deploy(durably=True),
+            repeat=repeat,
         )
         status_s, by_hand_status_s = interleaved(
             lambda: asyncio.run(checker.status(())), by_hand.status, repeat=repeat
