@@ -41,8 +41,8 @@ def filepath_project(root: Path, apps: int, interval: float, state: str | None =
     return config
 
 
-def get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=60) as response:
+def get(url: str, timeout: float = 60.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         body: bytes = response.read()
     return body
 

@@ -4,6 +4,7 @@ the badges, parsed as SVG. Against a real ``serve`` over HTTP and in a real brow
 
 from __future__ import annotations
 
+import itertools
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -11,6 +12,7 @@ from helpers_browser import Visit
 from hostile.serving import Served, Service
 from playwright.sync_api import expect
 
+from waypoint_hooks.serve.access import SIGN_IN_BURST, SIGN_IN_EVERY
 from waypoint_hooks.serve.svg import badge
 from waypoint_hooks.serve.web import BADGES
 
@@ -78,6 +80,30 @@ def test_the_sign_in_form_sets_a_session_cookie(served: Served, visit: Visit) ->
     # Another site's form is refused.
     foreign = service.post("/sign-in", {"Origin": "http://evil.example"})
     assert foreign.status == 403
+
+
+def test_wrong_tokens_are_limited_by_client_address(served: Served) -> None:
+    service = _guarded(served)
+
+    def sign_in(token: str) -> int:
+        # Back to /healthz, which needs no token: 200 once signed in (the redirect followed).
+        form = f"token={token}&next=/healthz".encode()
+        kind = {"Content-Type": "application/x-www-form-urlencoded"}
+        answer = service.post("/sign-in", kind, form)
+        if answer.status == 429:
+            assert 1 <= int(answer.headers["Retry-After"]) <= SIGN_IN_EVERY
+            assert "Too many wrong tokens" in answer.text
+        return answer.status
+
+    assert sign_in(READ) == 200
+    # A burst of wrong tokens is answered, then refused (more than a burst if tries came back
+    # meanwhile, on a slow machine: each wrong one takes one).
+    wrong = list(itertools.takewhile(lambda status: status == 401, iter(lambda: sign_in("x"), 0)))
+    assert len(wrong) >= SIGN_IN_BURST
+    # Limited: the right token too, until a try comes back.
+    assert sign_in(READ) == 429
+    service.wait_for(lambda: sign_in(READ) == 200, "a try to come back")
+    assert service.get("/healthz").status == 200
 
 
 def test_public_badges_need_no_token_and_parse_as_svg(served: Served) -> None:

@@ -122,3 +122,31 @@ def test_the_overview_counts_again_when_a_report_shown_changes_and_once_an_inter
     assert _uptime_cells(again.render("p", [(row, INTERVAL)], refresh=5.0, now=NOW)) == before
     aged = NOW + timedelta(seconds=INTERVAL + 1)
     assert _uptime_cells(again.render("p", [(row, INTERVAL)], refresh=5.0, now=aged)) != before
+
+
+def test_the_overview_draws_each_hour_of_the_last_day_in_the_worst_health_it_held(
+    state: State,
+) -> None:
+    deployment = _target(state, "deployment")
+    # DOWN from 09:34:56 to 10:04:56 (NOW is 12:34:56): two hours drawn DOWN.
+    _history(state, deployment, 2, down={90})
+    rows = [(AppStatus("web", deployment=deployment), INTERVAL), (AppStatus("none"), INTERVAL)]
+    page = Page(state, "default")
+    html = page.render("p", rows, refresh=5.0, now=NOW)
+    day = "2024-05-19 12:34:56Z", "2024-05-20 09:00:00Z", "2024-05-20 11:00:00Z"
+    assert _parts(html, "web") == [
+        ("READY", day[0], day[1]),
+        ("DOWN", day[1], day[2]),
+        ("READY", day[2], "2024-05-20 12:34:56Z"),
+    ]
+    assert _parts(html, "none") == []
+    # Drawn again a minute later, nothing changed: the last part lasts until then.
+    later = page.render("p", rows, refresh=5.0, now=NOW + timedelta(minutes=1))
+    assert _parts(later, "web")[-1] == ("READY", day[2], "2024-05-20 12:35:56Z")
+
+
+def _parts(html: str, app: str) -> list[tuple[str, str, str]]:
+    """The parts of ``app``'s timeline on the overview: each one's health, start and end."""
+    section = html[html.index(f'id="app-{app}"') :]
+    section = section[: section.index("</section>")]
+    return re.findall(r'<rect class="span (\w+)"[^>]*><title>\w+ from ([^<]*) to ([^<]*)<', section)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from waypoint_hooks import Health
 from waypoint_hooks.serve.page import percent
-from waypoint_hooks.serve.timeline import Sample, Span, combine, incidents, spans
+from waypoint_hooks.serve.timeline import Sample, Span, hourly, incidents, moved, spans
 
 T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 STALE = timedelta(seconds=120)
@@ -96,9 +96,23 @@ def test_uptime_is_a_share_of_time_with_gaps_left_out() -> None:
     assert percent(None) == "-"
 
 
-def test_an_app_is_ready_only_while_every_target_known_is() -> None:
-    end = T0 + timedelta(seconds=100)
-    deployment = spans([Sample(T0, Health.READY)], end, STALE)
-    release = spans([Sample(T0 + timedelta(seconds=50), Health.DOWN)], end, STALE)
-    app = combine([deployment, release])
-    assert [(span.health, span.seconds) for span in app] == [(Health.READY, 50), (Health.DOWN, 50)]
+def test_the_overview_draws_each_hour_in_the_worst_health_it_held() -> None:
+    hour = timedelta(hours=1)
+    start = T0.replace(minute=0) + timedelta(minutes=30)
+    ready, down = [0, 0, 60, 0, 0, 0], [0, 0, 50, 10, 0, 0]
+    hours = {start - timedelta(minutes=30): ready, start + timedelta(minutes=30): down}
+    hours[start + timedelta(minutes=90)] = ready
+    found = hourly(hours, start, start + 3 * hour)
+    assert [(span.health, span.start - start, span.end - start) for span in found] == [
+        (Health.READY, timedelta(0), hour / 2),
+        (Health.DOWN, hour / 2, 3 * hour / 2),
+        (Health.READY, 3 * hour / 2, 5 * hour / 2),
+        (None, 5 * hour / 2, 3 * hour),
+    ]
+    later = moved(found, start + hour, start + 4 * hour)
+    assert [(span.health, span.start - start, span.end - start) for span in later] == [
+        (Health.DOWN, hour, 3 * hour / 2),
+        (Health.READY, 3 * hour / 2, 5 * hour / 2),
+        (None, 5 * hour / 2, 4 * hour),
+    ]
+    assert moved(found, start + 4 * hour, start + 5 * hour) == []

@@ -44,11 +44,14 @@ def whole_span(
     state: State, app: str, step: Step, until: datetime, gap: float
 ) -> dict[tuple[str, int], Tally]:
     """What is known of ``app`` in each ``step`` from before T0 to after ``until`` (now)."""
+    start, end = whole_bounds(step, until)
+    return state.rollups.span(app, "default", step, start, end, micros(until), round(gap * 1e6))
+
+
+def whole_bounds(step: Step, until: datetime) -> tuple[int, int]:
+    """From the step before T0's to the step after ``until``'s (microseconds)."""
     size = STEPS[step]
-    start = micros(T0) - micros(T0) % size - size
-    return state.rollups.span(
-        app, "default", step, start, micros(until) + size, micros(until), round(gap * 1e6)
-    )
+    return micros(T0) - micros(T0) % size - size, micros(until) + size
 
 
 # --- the sketch of durations ------------------------------------------------------------------
@@ -189,3 +192,14 @@ def test_rolled_up_and_kept_reports_hold_what_every_report_held(
         found = whole_span(state, app, step, now, gap)
         expected = {start: part for (name, start), part in everything.items() if name == step}
         assert {start: part for (_, start), part in found.items()} == expected
+    # The page's read of many apps at once: the same time in each health.
+    bounds = {step: whole_bounds(step, now) for step in STEPS}
+    held = state.rollups.of_apps({app: round(gap * 1e6)}, "default", bounds, micros(now))
+    for step in STEPS:
+        assert {
+            start: part for (_, _, name, start), part in held.items() if name == step and any(part)
+        } == {
+            start: part.held
+            for (name, start), part in everything.items()
+            if name == step and any(part.held)
+        }

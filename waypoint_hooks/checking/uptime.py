@@ -29,6 +29,7 @@ __all__ = [
     "MOST_STEPS",
     "Span",
     "UptimeRow",
+    "Windows",
     "gap",
     "read_span",
     "uptime_csv",
@@ -164,53 +165,71 @@ def uptime_rows(
     return rows
 
 
+@final
+@attrs.frozen
+class Windows:
+    """What :func:`window_uptimes` knows of one app: its uptime of each kind it has data of
+    over each window, and, where a window is counted in hours, its time in each health in
+    each of those hours (both kinds added up), by the hour's start."""
+
+    shares: list[dict[str, float | None]]
+    hours: dict[datetime, list[int]]
+
+
 def window_uptimes(
     state: State,
-    app: str,
+    gaps: Mapping[str, float],
     workspace: str,
-    gap: float,
     windows: Sequence[timedelta],
     now: datetime,
-) -> list[dict[str, float | None]]:
-    """For each of ``windows`` (a time before ``now``), ``app``'s uptime of each kind it has
-    data of then: the share of the known time that was READY over the whole steps covering
-    the window, hours for a window of a day or less and days for a longer one, exactly as
-    the rows of :func:`uptime_rows` from the window's start to ``now`` add up. One read of
-    the roll-ups and the kept reports for each step, over the longest window of that step;
-    a report holds at most ``gap`` seconds."""
+) -> dict[str, Windows]:
+    """For each app of ``gaps`` and each of ``windows`` (a time before ``now``), the app's
+    uptime of each kind it has data of then: the share of the known time that was READY over
+    the whole steps covering the window, hours for a window of a day or less and days for a
+    longer one, exactly as the rows of :func:`uptime_rows` from the window's start to ``now``
+    add up. One read of the roll-ups and the kept reports of a few hundred apps at a time,
+    over the longest window of each step; a report of an app holds at most ``gaps[app]``
+    seconds."""
     covering = [
         _covering("hour" if window <= _DEFAULT_BACK["hour"] else "day", now - window, now, now)
         for window in windows
     ]
-    widest: dict[Step, Span] = {}
+    widest: dict[Step, tuple[int, int]] = {}
     for span in covering:
-        if span.step not in widest or span.start < widest[span.step].start:
-            widest[span.step] = span
-    found = {
-        step: state.rollups.span(
-            app,
-            workspace,
-            step,
-            micros(span.start),
-            micros(span.end),
-            micros(now),
-            round(gap * 1e6),
-        )
-        for step, span in widest.items()
-    }
+        if span.step not in widest or micros(span.start) < widest[span.step][0]:
+            widest[span.step] = (micros(span.start), micros(span.end))
+    found = state.rollups.of_apps(
+        {app: round(gap * 1e6) for app, gap in gaps.items()}, workspace, widest, micros(now)
+    )
+    by_app: dict[str, list[tuple[str, Step, int, list[int]]]] = {app: [] for app in gaps}
+    for (app, kind, step, start), held in found.items():
+        by_app[app].append((kind, step, start, held))
+    return {app: _windows(parts, covering) for app, parts in by_app.items()}
+
+
+def _windows(parts: list[tuple[str, Step, int, list[int]]], covering: list[Span]) -> Windows:
     shares = []
     for span in covering:
-        totals: dict[str, Tally] = {}
-        for (kind, start), tally in found[span.step].items():
-            if start >= micros(span.start):
-                totals.setdefault(kind, Tally()).add(tally)
-        shares.append({kind: _ready_share(tally) for kind, tally in sorted(totals.items())})
-    return shares
+        totals: dict[str, list[int]] = {}
+        for kind, step, start, held in parts:
+            if step == span.step and start >= micros(span.start):
+                _add(totals.setdefault(kind, [0] * len(held)), held)
+        shares.append({kind: _ready_share(held) for kind, held in sorted(totals.items())})
+    hours: dict[datetime, list[int]] = {}
+    for _, step, start, held in parts:
+        if step == "hour":
+            _add(hours.setdefault(time(start), [0] * len(held)), held)
+    return Windows(shares, hours)
 
 
-def _ready_share(tally: Tally) -> float | None:
-    known = sum(tally.held)
-    return tally.held[Health.READY.value] / known if known else None
+def _add(total: list[int], held: Sequence[int]) -> None:
+    for index, value in enumerate(held):
+        total[index] += value
+
+
+def _ready_share(held: Sequence[int]) -> float | None:
+    known = sum(held)
+    return held[Health.READY.value] / known if known else None
 
 
 def uptime_json(

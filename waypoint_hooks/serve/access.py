@@ -5,6 +5,11 @@ A request shows a token as ``Authorization: Bearer TOKEN`` or through the cookie
 is never the token: it is an HMAC of it under a key this process made at its start, so a
 cookie says nothing of the token, and every cookie ends when the service does. Tokens are
 compared in constant time. The write token may read too.
+
+The sign-in form is where a token could be guessed, so wrong tokens are limited by client
+address: a bucket of :data:`SIGN_IN_BURST` tries each, one more every :data:`SIGN_IN_EVERY`
+seconds; an empty bucket is answered 429 with ``Retry-After``, whatever the token, until a try
+comes back.
 """
 
 from __future__ import annotations
@@ -12,14 +17,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import math
 import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Final, Literal, final
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-__all__ = ["COOKIE", "READ_TOKEN_ENV", "Access"]
+__all__ = ["COOKIE", "READ_TOKEN_ENV", "SIGN_IN_BURST", "SIGN_IN_EVERY", "Access", "Attempts"]
 
 #: Where the read token may be given instead of ``--read-token``.
 READ_TOKEN_ENV: Final = "WAYPOINT_HOOKS_READ_TOKEN"
@@ -27,8 +36,42 @@ READ_TOKEN_ENV: Final = "WAYPOINT_HOOKS_READ_TOKEN"
 COOKIE: Final = "waypoint_hooks_session"
 #: The most a sign-in form's body may hold: a token and where to go next.
 _FORM_BYTES: Final = 4096
+#: Wrong tokens a client address may give the sign-in form in a row, and how many seconds
+#: until it may give one more.
+SIGN_IN_BURST: Final = 10
+SIGN_IN_EVERY: Final = 6.0
+#: The most client addresses whose wrong tries are remembered: the least recent are forgotten
+#: first (given their whole bucket back), so that many addresses cannot fill the memory.
+_CLIENTS: Final = 10_000
 
 Role = Literal["read", "write"]
+
+
+@final
+class Attempts:
+    """The wrong sign-ins of each client address, as a token bucket: :data:`SIGN_IN_BURST`
+    tries, each wrong token takes one, and one comes back every :data:`SIGN_IN_EVERY`
+    seconds."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        # By address: the tries left, and when that was so.
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def _left(self, address: str) -> float:
+        left, at = self._buckets.get(address, (SIGN_IN_BURST, self._clock()))
+        return min(float(SIGN_IN_BURST), left + (self._clock() - at) / SIGN_IN_EVERY)
+
+    def wait(self, address: str) -> float:
+        """Seconds until ``address`` may try a token again; 0 when it may now."""
+        return max(0.0, (1 - self._left(address)) * SIGN_IN_EVERY)
+
+    def failed(self, address: str) -> None:
+        """``address`` gave a wrong token."""
+        self._buckets[address] = (self._left(address) - 1, self._clock())
+        self._buckets.move_to_end(address)
+        while len(self._buckets) > _CLIENTS:
+            self._buckets.popitem(last=False)
 
 
 @final
@@ -51,6 +94,7 @@ class Access:
         if read_token is not None:
             self._tokens["read"] = read_token.encode()
         self._key = secrets.token_bytes(32)
+        self._attempts = Attempts()
 
     @property
     def guards_reading(self) -> bool:
@@ -103,8 +147,16 @@ class Access:
         fields = parse_qs(body[:_FORM_BYTES].decode("utf-8", "replace"), max_num_fields=4)
         given = fields.get("token", [""])[0]
         after = _local(fields.get("next", ["/"])[0])
+        address = request.client.host if request.client is not None else ""
+        wait = self._attempts.wait(address)
+        if wait > 0:
+            # Not even compared: a guess made while limited says nothing.
+            retry = math.ceil(wait)
+            problem = f"Too many wrong tokens from your address: try again in {retry} s."
+            return sign_in_page(after, problem, 429, retry_after=retry)
         role = self.role_of(given)
         if role is None:
+            self._attempts.failed(address)
             return sign_in_page(after, "That token is not one this service takes.", 401)
         answer = RedirectResponse(after, status_code=303)
         answer.set_cookie(
@@ -125,8 +177,14 @@ def _local(path: str) -> str:
     return "/"
 
 
-def sign_in_page(after: str, problem: str | None = None, status: int = 401) -> Response:
-    """The sign-in form, which returns to ``after``."""
+def sign_in_page(
+    after: str, problem: str | None = None, status: int = 401, *, retry_after: int | None = None
+) -> Response:
+    """The sign-in form, which returns to ``after``; ``retry_after``: the seconds a client
+    limited must wait (``Retry-After``)."""
+    headers = {"WWW-Authenticate": "Bearer"}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     said = "" if problem is None else f'<p class="problem" role="alert">{html.escape(problem)}</p>'
     return HTMLResponse(
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -142,5 +200,5 @@ def sign_in_page(after: str, problem: str | None = None, status: int = 401) -> R
         "required> "
         '<button type="submit">Sign in</button></form></main></body></html>',
         status_code=status,
-        headers={"WWW-Authenticate": "Bearer"},
+        headers=headers,
     )

@@ -19,9 +19,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final, TypeVar, cast, final
+from typing import Any, Final, final
 
 import attrs
 import jinja2
@@ -30,7 +30,7 @@ from markupsafe import Markup
 from ..alerts.machine import in_maintenance
 from ..checking import documents
 from ..checking.checker import AppStatus
-from ..checking.uptime import window_uptimes
+from ..checking.uptime import Windows, window_uptimes
 from ..config.project import Maintenance
 from ..model.health import Health
 from ..model.report import StatusReport
@@ -45,8 +45,9 @@ from .timeline import (
     Incident,
     Sample,
     Span,
-    combine,
+    hourly,
     incidents,
+    moved,
     spans,
     stale_after,
     worst,
@@ -127,14 +128,15 @@ def counted(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-_T = TypeVar("_T")
+#: What is known of an app with nothing live: nothing.
+_NOTHING: Final = (Windows([{} for _ in UPTIME_WINDOWS], {}), ())
 
 
 @final
 @attrs.frozen
 class _Counted:
-    """What :meth:`Page._kept` made of an app's stored reports: from the reports ``shown``
-    (each target's id and its latest report's time), at ``at``."""
+    """What the page made of an app's stored reports: from the reports ``shown`` (each
+    target's id and its latest report's time), at ``at``."""
 
     shown: tuple[tuple[str, datetime | None], ...]
     at: datetime
@@ -148,10 +150,10 @@ class Page:
     def __init__(self, state: State, workspace: str) -> None:
         self.state = state
         self.workspace = workspace
-        # What was read and counted of each app's stored reports (its uptimes, its last day),
-        # with what from and when: that reads weeks of roll-ups and every kept report, and a
-        # page of a thousand apps is drawn every few seconds while each app changes once an
-        # interval.
+        # What was read and counted of each app's stored reports (its uptimes, its last day's
+        # hours, how long it has not been READY), with what from and when: that reads weeks of
+        # roll-ups and every kept report, and a page of a thousand apps is drawn every few
+        # seconds while each app changes once an interval.
         self._counted: dict[tuple[object, ...], _Counted] = {}
         environment = jinja2.Environment(
             loader=jinja2.PackageLoader("waypoint_hooks.serve", "status_page"),
@@ -180,11 +182,12 @@ class Page:
         now = now or datetime.now(timezone.utc)
         silenced = self._silenced(now)
         located = located or {}
+        counted = self._windows(rows, now)
         return self._overview.render(
             **self._frame(project, refresh, config_error, now),
             apps=[
                 {
-                    **self._summary(row, interval, now),
+                    **self._summary(row, interval, counted[row.app], now),
                     "silences": silenced.get(row.app, []),
                     "locations": location_lines(located.get(row.app)),
                 }
@@ -234,7 +237,7 @@ class Page:
         return self._app_page.render(
             **self._frame(project, refresh, config_error, now),
             app={
-                **self._summary(row, interval, now),
+                **self._summary(row, interval, self._windows([(row, interval)], now)[row.app], now),
                 "silences": self._silenced(now).get(row.app, []),
                 "locations": location_lines(located),
             },
@@ -265,10 +268,10 @@ class Page:
                 return svg.badge("response time", "-", svg.COLOURS[None])
             mean = sum(sample.response_ms or 0.0 for sample in samples) / len(samples)
             return svg.badge("response time", f"{mean:.0f} ms", svg.COLOURS[Health.READY])
-        label, window = next(
-            (label, window) for label, name, window in UPTIME_WINDOWS if name == which
+        index, label = next(
+            (index, label) for index, (label, name, _) in enumerate(UPTIME_WINDOWS) if name == which
         )
-        (share,) = self._uptimes(row, interval, now, [window])
+        share = _lowest(self._windows([(row, interval)], now)[row.app][0].shares[index])
         colour = svg.COLOURS[
             None if share is None else Health.READY if share >= 0.99 else Health.DOWN
         ]
@@ -288,119 +291,118 @@ class Page:
             "windows": [label for label, _, _ in UPTIME_WINDOWS],
         }
 
-    def _uptimes(
-        self, row: AppStatus, interval: float, now: datetime, windows: Sequence[timedelta]
-    ) -> list[float | None]:
-        """The app's uptime over each of ``windows``, of all its versions (the app's, across
-        deployments): the lower of its deployments' and its releases' (an app is up at most
-        as long as the less up of the two), as the uptime API gives each. Nothing is known
-        of an app with nothing live."""
-        if row.deployment is None and row.release is None:
-            return [None for _ in windows]
-        return self._kept(
-            ("uptime", row.app, *windows),
-            row,
-            interval,
-            now,
-            lambda: self._count(row, interval, now, windows),
-        )
+    def _windows(
+        self, rows: Sequence[tuple[AppStatus, float]], now: datetime
+    ) -> dict[str, tuple[Windows, Sequence[Span]]]:
+        """Each app's uptimes and its last day's hours (:func:`window_uptimes`), with the
+        spans of its last day drawn from them, counted again, for all the apps that need it
+        at once, when a report shown changed and at least once an interval, as the windows
+        move on."""
+        found: dict[str, tuple[Windows, Sequence[Span]]] = {}
+        gaps: dict[str, float] = {}
+        for row, interval in rows:
+            kept = self._fresh(("windows", row.app), row, interval, now)
+            if kept is not None:
+                found[row.app] = kept
+            elif row.deployment is None and row.release is None:
+                found[row.app] = _NOTHING
+            else:
+                gaps[row.app] = stale_after(interval).total_seconds()
+        if gaps:
+            windows = [window for _, _, window in UPTIME_WINDOWS]
+            counted = window_uptimes(self.state, gaps, self.workspace, windows, now)
+            for row, _ in rows:
+                if row.app in counted:
+                    day = hourly(counted[row.app].hours, now - _TIMELINE, now)
+                    value = (counted[row.app], day)
+                    found[row.app] = self._keep(("windows", row.app), row, now, value)
+        return found
 
-    def _kept(
-        self,
-        key: tuple[object, ...],
-        row: AppStatus,
-        interval: float,
-        now: datetime,
-        make: Callable[[], _T],
-    ) -> _T:
-        """What ``make`` made of the app's stored reports, made again when a report shown
-        changes (a check's, or one pushed that is the newest) and at least once an interval,
-        as the windows move on."""
-        shown = tuple(
-            (record.id, report.generated_time if report is not None else None)
-            for record, report in (
-                (row.deployment, row.deployment_report),
-                (row.release, row.release_report),
-            )
-            if record is not None
-        )
+    def _fresh(
+        self, key: tuple[object, ...], row: AppStatus, interval: float, now: datetime
+    ) -> Any:
+        """What was kept under ``key`` of the app's stored reports, unless a report shown
+        changed since (a check's, or one pushed that is the newest) or an interval went by;
+        ``None`` then."""
         counted = self._counted.get(key)
         if (
             counted is not None
-            and counted.shown == shown
+            and counted.shown == _shown(row)
             and timedelta(0) <= now - counted.at < timedelta(seconds=interval)
         ):
-            return cast("_T", counted.value)
-        value = make()
-        self._counted[key] = _Counted(shown, now, value)
+            return counted.value
+        return None
+
+    def _keep(self, key: tuple[object, ...], row: AppStatus, now: datetime, value: Any) -> Any:
+        self._counted[key] = _Counted(_shown(row), now, value)
         return value
 
-    def _count(
-        self, row: AppStatus, interval: float, now: datetime, windows: Sequence[timedelta]
-    ) -> list[float | None]:
-        found = window_uptimes(
-            self.state,
-            row.app,
-            self.workspace,
-            stale_after(interval).total_seconds(),
-            windows,
-            now,
-        )
-        return [
-            min((share for share in kinds.values() if share is not None), default=None)
-            for kinds in found
-        ]
+    def _since(
+        self, row: AppStatus, kind: TargetKind, interval: float, now: datetime
+    ) -> datetime | None:
+        """Since when the app's ``kind`` has not been READY: its first report of the run its
+        latest is in, of those a timeline reads; read only of an app that is not READY."""
+        key = ("since", row.app, kind)
+        kept = self._fresh(key, row, interval, now)
+        if kept is None:
+            count = min(_REPORTS, math.ceil(_PER_INTERVAL * _TIMELINE.total_seconds() / interval))
+            healths = self.state.reports.healths(row.app, self.workspace, kind, count)
+            run = list(itertools.takewhile(lambda pair: pair[1] is not Health.READY, healths))
+            kept = self._keep(key, row, now, (run[-1][0] if run else None,))
+        since: datetime | None = kept[0]
+        return since
 
-    def _summary(self, row: AppStatus, interval: float, now: datetime) -> dict[str, Any]:
+    def _summary(
+        self,
+        row: AppStatus,
+        interval: float,
+        counted: tuple[Windows, Sequence[Span]],
+        now: datetime,
+    ) -> dict[str, Any]:
         start = now - _TIMELINE
-        count = min(_REPORTS, math.ceil(_PER_INTERVAL * _TIMELINE.total_seconds() / interval))
-        healths = self._kept(
-            ("healths", row.app),
-            row,
-            interval,
-            now,
-            lambda: {
-                kind: self.state.reports.healths(row.app, self.workspace, kind, count)
-                for kind in _KINDS
-            },
-        )
-        found = self._day(row, healths, stale_after(interval), now)
-        shares = self._uptimes(row, interval, now, [window for _, _, window in UPTIME_WINDOWS])
+        cells = [
+            self._cell(row, kind, record, report, interval, now)
+            for kind, record, report in _pairs(row)
+        ]
         return {
             "name": row.app,
-            "cells": [
-                _cell("deployment", row.deployment, row.deployment_report, healths, now),
-                _cell("release", row.release, row.release_report, healths, now),
-            ],
+            "cells": cells,
             "notes": list(documents.notes(row, self.workspace)),
-            "uptime": [percent(share) for share in shares],
+            "uptime": [percent(_lowest(kinds)) for kinds in counted[0].shares],
             "timeline": Markup(
-                svg.timeline(found, start, now, f"{row.app}: health over the last 24 hours")
+                svg.timeline(
+                    moved(counted[1], start, now),
+                    start,
+                    now,
+                    f"{row.app}: the worst health of each hour of the last 24 hours",
+                )
             ),
         }
 
-    @staticmethod
-    def _day(
+    def _cell(
+        self,
         row: AppStatus,
-        healths: Mapping[TargetKind, Sequence[tuple[datetime, Health]]],
-        stale: timedelta,
+        kind: TargetKind,
+        record: Record | None,
+        report: StatusReport | None,
+        interval: float,
         now: datetime,
-    ) -> list[Span]:
-        """The app's spans over the last day: those of each kind, of all its versions,
-        combined (READY while every target known then is). Nothing is known of an app with
-        nothing live."""
-        if row.deployment is None and row.release is None:
-            return []
-        kinds = []
-        for kind in _KINDS:
-            samples = [
-                Sample(at, health)
-                for at, health in reversed(healths[kind])
-                if at >= now - _TIMELINE
-            ]
-            if samples:
-                kinds.append(spans(samples, now, stale))
-        return combine(kinds) if kinds else []
+    ) -> dict[str, Any]:
+        health = None if report is None else report.health
+        cell = {
+            "kind": kind,
+            "version": "" if record is None else f"v{record.sequence}",
+            "label": "-" if health is None else documents.LABELS[health],
+            "health": "NONE" if health is None else health.name,
+            "checked": (
+                "-" if report is None else documents.humanize_age(report.generated_time, now)
+            ),
+            "for": "",
+        }
+        if health is not None and health is not Health.READY:
+            since = self._since(row, kind, interval, now)
+            cell["for"] = f"for {length(now - since)}" if since is not None else ""
+        return cell
 
     def _target(
         self,
@@ -453,27 +455,19 @@ class Page:
         return found
 
 
-def _cell(
-    kind: TargetKind,
-    record: Record | None,
-    report: StatusReport | None,
-    healths: Mapping[TargetKind, Sequence[tuple[datetime, Health]]],
-    now: datetime,
-) -> dict[str, Any]:
-    health = None if report is None else report.health
-    cell = {
-        "kind": kind,
-        "version": "" if record is None else f"v{record.sequence}",
-        "label": "-" if health is None else documents.LABELS[health],
-        "health": "NONE" if health is None else health.name,
-        "checked": "-" if report is None else documents.humanize_age(report.generated_time, now),
-        "for": "",
-    }
-    if health is not None and health is not Health.READY:
-        # How long: from the first report of the run it is in (of those a timeline reads).
-        run = list(itertools.takewhile(lambda pair: pair[1] is not Health.READY, healths[kind]))
-        cell["for"] = f"for {length(now - run[-1][0])}" if run else ""
-    return cell
+def _shown(row: AppStatus) -> tuple[tuple[str, datetime | None], ...]:
+    """What the page's counts of an app are made from: each target's id and its latest
+    report's time."""
+    return tuple(
+        (record.id, report.generated_time if report is not None else None)
+        for _, record, report in _live(row)
+    )
+
+
+def _lowest(kinds: Mapping[str, float | None]) -> float | None:
+    """An app's uptime from its deployments' and its releases': the lower of the two (an app
+    is up at most as long as the less up of the two)."""
+    return min((share for share in kinds.values() if share is not None), default=None)
 
 
 def _recent(stored: Iterator[StoredReport], since: datetime) -> Iterator[StoredReport]:
@@ -492,12 +486,15 @@ def _ended(found: list[Incident], samples: Sequence[Sample], live: bool) -> list
     return [attrs.evolve(found[0], end=samples[-1].at), *found[1:]]
 
 
-def _live(row: AppStatus) -> list[tuple[TargetKind, Record, StatusReport | None]]:
-    pairs: tuple[tuple[TargetKind, Record | None, StatusReport | None], ...] = (
+def _pairs(row: AppStatus) -> list[tuple[TargetKind, Record | None, StatusReport | None]]:
+    return [
         ("deployment", row.deployment, row.deployment_report),
         ("release", row.release, row.release_report),
-    )
-    return [(kind, record, report) for kind, record, report in pairs if record is not None]
+    ]
+
+
+def _live(row: AppStatus) -> list[tuple[TargetKind, Record, StatusReport | None]]:
+    return [(kind, record, report) for kind, record, report in _pairs(row) if record is not None]
 
 
 def _sample(report: StatusReport) -> Sample:

@@ -11,8 +11,7 @@ do.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Final, final
 
@@ -24,8 +23,9 @@ __all__ = [
     "Incident",
     "Sample",
     "Span",
-    "combine",
+    "hourly",
     "incidents",
+    "moved",
     "spans",
     "stale_after",
     "worst",
@@ -34,6 +34,7 @@ __all__ = [
 #: How many intervals a report stands for before its target's health is unknown: one check
 #: late (a slow check, the scheduler's jitter) is not yet a gap.
 STALE_INTERVALS: Final = 2
+_HOUR: Final = timedelta(hours=1)
 #: The order in which healths are worse, for an app whose targets disagree.
 _WORST_FIRST: Final = (
     Health.DOWN,
@@ -113,28 +114,31 @@ def _append(found: list[Span], span: Span) -> None:
         found.append(span)
 
 
-def combine(targets: Sequence[Sequence[Span]]) -> list[Span]:
-    """The spans of an app from those of its targets (its deployment's and its release's):
-    READY while every target known then is READY, else the worst health among them; a gap
-    while none is known."""
-    if len(targets) == 1:
-        return list(targets[0])
-    cuts = sorted(
-        {moment for spans_ in targets for span in spans_ for moment in (span.start, span.end)}
-    )
-    cursors = [0] * len(targets)
+def hourly(hours: Mapping[datetime, Sequence[int]], start: datetime, end: datetime) -> list[Span]:
+    """The spans of an app's last hours from its time in each health in each (by the hour's
+    start, indexed by :class:`Health`) from ``start`` to ``end``: each hour in the worst health
+    it held at all, a gap in an hour it held none; neighbours of one health joined. A bar
+    drawn from roll-ups, a few parts for a day, where :func:`spans` has one for each change."""
     found: list[Span] = []
-    for start, end in itertools.pairwise(cuts):
-        healths: list[Health] = []
-        for index, spans_ in enumerate(targets):
-            while cursors[index] < len(spans_) and spans_[cursors[index]].end <= start:
-                cursors[index] += 1
-            if cursors[index] < len(spans_) and spans_[cursors[index]].start <= start:
-                health = spans_[cursors[index]].health
-                if health is not None:
-                    healths.append(health)
-        _append(found, Span(start, end, worst(healths)))
+    moment = start.replace(minute=0, second=0, microsecond=0)  # in UTC, hours are whole
+    while moment < end:
+        held = hours.get(moment, ())
+        health = worst([Health(index) for index, value in enumerate(held) if value > 0])
+        _append(found, Span(max(moment, start), min(moment + _HOUR, end), health))
+        moment += _HOUR
     return found
+
+
+def moved(found: Sequence[Span], start: datetime, end: datetime) -> list[Span]:
+    """Spans drawn earlier, from ``start`` to ``end`` now: those before ``start`` left out or
+    cut, the last one lasting until ``end`` (the latest report still stands, or its gap
+    goes on)."""
+    shown = [span for span in found if span.end > start]
+    if not shown:
+        return []
+    shown[0] = Span(max(shown[0].start, start), shown[0].end, shown[0].health)
+    shown[-1] = Span(shown[-1].start, max(shown[-1].end, end), shown[-1].health)
+    return shown
 
 
 def worst(healths: Sequence[Health]) -> Health | None:

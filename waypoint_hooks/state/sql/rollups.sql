@@ -38,3 +38,16 @@ SELECT kind, target_id, 1, start, 0, NULL, NULL,
     unknown, alive, ready, down, partial, missing, checks, durations
 FROM rollups WHERE app = ? AND workspace = ? AND step = ? AND start >= ? AND start < ?
 ORDER BY 1, 2, 3, 4, 5
+
+-- name: of_apps
+-- Several apps' reports still kept from one time to another (their time and health: read
+-- from reports_of_app alone), and their roll-ups of each step from one start to another, in
+-- one statement, as span.
+SELECT app, kind, target_id, 'kept', generated, id, health,
+    NULL, NULL, NULL, NULL, NULL, NULL
+FROM reports WHERE app IN ({values}) AND workspace = ? AND generated >= ? AND generated < ?
+UNION ALL
+SELECT app, kind, target_id, step, start, 0, NULL,
+    unknown, alive, ready, down, partial, missing
+FROM rollups WHERE app IN ({values}) AND workspace = ?
+AND ((step = 'hour' AND start >= ? AND start < ?) OR (step = 'day' AND start >= ? AND start < ?))
