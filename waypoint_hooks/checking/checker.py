@@ -239,7 +239,10 @@ class Checker:
 
     def cached(self, names: Sequence[str]) -> list[AppStatus]:
         """The stored status of every named app: its latest records and their last reports."""
-        apps = self.project.select(names)
+        return self.cached_of(self.project.select(names))
+
+    def cached_of(self, apps: Sequence[App]) -> list[AppStatus]:
+        """:meth:`cached` of ``apps``, of this project or of the config as it was read again."""
         targets = self.targets(apps)
         last = self.state.reports.last_reports([record for _, record in targets])
         return self._rows(apps, targets, last)

@@ -465,20 +465,22 @@ class StatusService:
         return project
 
     async def _use(self, project: Project) -> None:
+        # The rows of the apps it adds are read first: once the project is swapped, every
+        # app it serves has its row.
+        served = project.select(self.names)
+        added = [app for app in served if app.name not in self._rows]
+        rows = await self._on_state(lambda: self._checker.cached_of(added)) if added else []
         self._checker.use(project)
         self._runner = self._checker.status_runner()
-        served = {app.name for app in self.apps()}
-        for name in [name for name in self._rows if name not in served]:
+        self._rows.update((row.app, row) for row in rows)
+        names = {app.name for app in served}
+        for name in [name for name in self._rows if name not in names]:
             del self._rows[name]
             self._documents.pop(name, None)
             for kind in KINDS:
                 self._metrics.forget(name, kind)
-        added = [name for name in served if name not in self._rows]
-        if added:
-            rows = await self._on_state(lambda: self._checker.cached(added))
-            self._rows.update((row.app, row) for row in rows)
         self._plan()
-        logger.info("%s read again: %d apps served", project.path, len(served))
+        logger.info("%s read again: %d apps served", project.path, len(names))
 
 
 def _kinds(app: App, row: AppStatus | None) -> tuple[TargetKind, ...]:
