@@ -98,6 +98,7 @@ ROWS: dict[str, dict[str, Any]] = {
         "made_by": "ops@here",
         "lifted": None,
     },
+    "bodies": {"id": 5, "report": '{"health": "READY"}'},
     "checks": {
         "workspace": "default",
         "app": "web",
