@@ -40,7 +40,9 @@ def test_a_report_equal_but_for_its_time_stores_no_text(state: State) -> None:
     (body,) = {body for _, body in rows[:3]}
     # The first gave its text up to the run's body; the fourth differs, and keeps its own.
     assert [text for text, _ in rows[:3]] == ["", "", ""]
-    assert body is not None and rows[3][0] != "" and rows[3][1] is None
+    assert body is not None
+    assert rows[3][0] != ""
+    assert rows[3][1] is None
     assert query(state.location, "SELECT count(*) FROM bodies") == [(1,)]
     assert [stored.report for stored in state.reports.history("web", "default")] == [
         report(s, health)
