@@ -1,7 +1,7 @@
 """B13: the bytes an unchanged check stores (issue 31): reports equal to their target's previous
 one but for their time, which share one stored text (runs), against the same reports stored
-as each was stored before runs (their own text, with its time, in the same columns and
-indexes), in the same run. What each takes is read from SQLite's page statistics (dbstat)
+as each was stored before runs (their own text, with its time, in the schema of version 9),
+in the same run. What each takes is read from SQLite's page statistics (dbstat)
 after VACUUM: the reports table, its indexes and the bodies, divided by the reports stored.
 
 The report is what an HTTP check of one URL stores: the report and its endpoint resource. Its
@@ -21,6 +21,7 @@ from waypoint_hooks import CategoryDisplayHint, Health, Resource, StatusReport, 
 from waypoint_hooks.alerts.pipeline import store_reports
 from waypoint_hooks.model.health import HEALTH_NAMES
 from waypoint_hooks.model.wire import report_to_json
+from waypoint_hooks.state import schema
 from waypoint_hooks.state.columns import micros
 from waypoint_hooks.state.database import Database
 from waypoint_hooks.state.records import Record
@@ -33,23 +34,8 @@ TARGETS = 20
 ROUNDS = 300
 INTERVAL = 60
 
-#: The reports table as migrations 1 to 9 left it, and its indexes: the format before runs.
-_BEFORE = (
-    """CREATE TABLE reports (
-        id INTEGER PRIMARY KEY,
-        kind TEXT NOT NULL,
-        target_id TEXT NOT NULL,
-        app TEXT NOT NULL,
-        workspace TEXT NOT NULL,
-        health TEXT NOT NULL,
-        generated INTEGER NOT NULL,
-        report TEXT NOT NULL,
-        duration INTEGER,
-        location TEXT NOT NULL DEFAULT ''
-    )""",
-    "CREATE INDEX reports_of_target ON reports (kind, target_id, generated)",
-    "CREATE INDEX reports_of_app ON reports (app, workspace, generated)",
-)
+#: The schema version before runs: its reports table stores each report's own text.
+_BEFORE = 9
 _TABLES = ("reports", "reports_of_target", "reports_of_app", "bodies")
 
 
@@ -118,8 +104,9 @@ def _with_runs(path: Path, rounds: list[list[tuple[int, StatusReport, float]]]) 
 
 def _before(path: Path, rounds: list[list[tuple[int, StatusReport, float]]]) -> int:
     db = sqlite3.connect(path, isolation_level=None)
-    for statement in _BEFORE:
-        db.execute(statement)
+    for statements in schema.MIGRATIONS[:_BEFORE]:
+        for statement in statements:
+            db.execute(statement)
     # Target ids as the state makes them: 32 hex digits.
     ids = [f"{app:032x}" for app in range(TARGETS)]
     for checks in rounds:

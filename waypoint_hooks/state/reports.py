@@ -23,7 +23,7 @@ import attrs
 
 from ..errors import ReportDecodeError, StateError
 from ..model.health import HEALTH_NAMES, Health
-from ..model.report import StatusReport
+from ..model.report import StatusReport, unchecked
 from ..model.wire import report_from_json, report_to_json
 from . import queries
 from .columns import BATCH, Kind, micros, time
@@ -70,6 +70,17 @@ class Retention:
 Keep = int | Retention
 
 
+_REPORT_FIELDS: Final = tuple(field.name for field in attrs.fields(StatusReport))
+
+
+def _timeless(report: StatusReport) -> StatusReport:
+    """``report`` without its time, which its row keeps: equal checks are equal texts."""
+    values = {name: getattr(report, name) for name in _REPORT_FIELDS}
+    values["generated_time"] = None
+    # Each field is one that the finalized report holds already: checked once is enough.
+    return unchecked(StatusReport, **values)
+
+
 def _row(
     record: Record, report: StatusReport, duration: float | None, location: str
 ) -> list[object]:
@@ -85,8 +96,7 @@ def _row(
         record.workspace,
         HEALTH_NAMES[report.health],
         micros(report.generated_time),
-        # The time is the row's: equal checks are equal texts.
-        report_to_json(attrs.evolve(report, generated_time=None)),
+        report_to_json(_timeless(report)),
         None if duration is None else round(duration * 1e6),
         location,
         None,  # body: set when the report turns out to repeat the one before it
@@ -183,10 +193,11 @@ class Reports:
             return []
         gone, counts = self._targets(tx, [record for record, _ in reports])
         stored = [pair for pair in reports if (pair[0].kind, pair[0].id) not in gone]
-        kept = [list(row) for row in rows if (row[0], row[1]) not in gone]
+        # Copies: the batch is stored as prepared if this transaction is run again.
+        live = [list(row) for row in rows if (row[0], row[1]) not in gone]
         try:
-            self._share(tx, kept, sorted({(record.kind, record.id) for record, _ in stored}))
-            tx.executemany(_SQL["insert"], kept)
+            self._share(tx, live, sorted({(record.kind, record.id) for record, _ in stored}))
+            tx.executemany(_SQL["insert"], live)
         except tx.integrity_error:
             raise ValueError(
                 f"a report's target is not in {self._where}: store reports only of records "
