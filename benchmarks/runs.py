@@ -45,7 +45,7 @@ def _check(app: int, round: int, timed: bool) -> StatusReport:
     endpoint = Resource(
         url,
         health=Health.READY,
-        health_message=f"HTTP 200 OK{elapsed}",
+        health_message=f"200 OK{elapsed}",
         id=url,
         type="endpoint",
         platform_url=url,
@@ -55,7 +55,7 @@ def _check(app: int, round: int, timed: bool) -> StatusReport:
     report = StatusReport(
         resources=[endpoint],
         health=Health.READY,
-        health_message=f"HTTP 200 OK{elapsed}",
+        health_message=f"200 OK{elapsed}",
         generated_time=T0 + timedelta(seconds=round * INTERVAL + app),
     )
     return finalize(report, "http")
