@@ -7,7 +7,7 @@ import platform
 import sys
 from pathlib import Path
 
-from . import cluster, core, history, page, probes, scale, serve, startup, store, watch
+from . import cluster, core, history, page, probes, runs, scale, serve, startup, store, watch
 from ._measure import Row
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -27,6 +27,7 @@ def main(argv: list[str]) -> int:
         *probes.BENCHMARKS,
         *history.BENCHMARKS,
         *page.BENCHMARKS,
+        *runs.BENCHMARKS,
     ):
         if wanted and not any(w in benchmark.__name__ for w in wanted):
             continue

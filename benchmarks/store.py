@@ -154,16 +154,19 @@ def _read_row(directory: Path, count: int = 1_000_000, apps: int = 1_000, limit:
 
     def by_hand() -> list[StatusReport]:
         # The same rows' JSON texts through the same index, decoded with report_from_json as
-        # the state does (the codec is B3's subject). The state also joins each report to its
-        # target, for the sequence and plugin that history shows.
-        return [
-            report_from_json(text)
-            for (text,) in db.execute(
-                "SELECT report FROM reports WHERE app = ? AND workspace = ?"
-                " ORDER BY generated DESC, id DESC LIMIT ?",
-                (app, "default", limit),
-            )
-        ]
+        # the state does (the codec is B3's subject), with the row's time, which is the
+        # report's. The state also joins each report to its target, for the sequence and
+        # plugin that history shows, and to the text it shares with reports equal to it.
+        found = []
+        for text, generated in db.execute(
+            "SELECT report, generated FROM reports WHERE app = ? AND workspace = ?"
+            " ORDER BY generated DESC, id DESC LIMIT ?",
+            (app, "default", limit),
+        ):
+            report = report_from_json(text)
+            report.generated_time = EPOCH + timedelta(microseconds=generated)
+            found.append(report)
+        return found
 
     def by_state() -> list[StatusReport]:
         return [stored.report for stored in state.reports.history(app, "default", limit)]

@@ -196,6 +196,7 @@ def test_a_turn_with_nothing_due_nor_to_give_back_writes_nothing(
     state.cluster.take_checks("default", at(1), released=back(planned, at(60)))
     turns: list[Any] = []
     with written_elsewhere(location):
+
         def take() -> None:
             state.adopt()  # the connection is this thread's now: the one that uses it
             turns.append(state.cluster.take_checks("default", at(2)))

@@ -4,6 +4,7 @@ version before it wrote, and keeps its data: on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,7 @@ ROWS: dict[str, dict[str, Any]] = {
         "made_by": "ops@here",
         "lifted": None,
     },
+    "bodies": {"id": 5, "report": '{"health": "READY"}'},
     "checks": {
         "workspace": "default",
         "app": "web",
@@ -203,6 +205,31 @@ def test_a_state_of_before_the_rollups_rolls_up_its_reports(location: Path | str
     assert query(
         location, "SELECT ready, down, checks, durations FROM rollups WHERE step = 'day'"
     ) == [(60_000_000, 60_000_000, 2, f'{{"{bucket(500_000)}":1}}')]
+
+
+def test_a_state_of_before_runs_reads_its_reports_and_starts_runs_after_them(
+    location: Path | str,
+) -> None:
+    """Upgraded from version 10, its report (its text with its time) reads as it did, and the
+    reports after it that repeat one another share a body."""
+    _state_at(location, 10)
+    text = '{"resources":[],"health":"READY","generated_time":"2023-11-14T22:13:21Z"}'
+    query(location, "UPDATE reports SET report = ?", (text,))
+    first = time(1_700_000_001_000_000)
+    with State.open(location, leased=False) as state:
+        record = state.records.get("deployment", "d1")
+        assert record is not None
+        history = [stored.report for stored in state.reports.history("web", "default")]
+        assert history == [StatusReport(health=Health.READY, generated_time=first)]
+        later = [
+            StatusReport(health=Health.READY, generated_time=first + timedelta(seconds=i))
+            for i in (1, 2, 3)
+        ]
+        store_reports(state, [(record, report) for report in later], keep=3)
+        history = [stored.report for stored in state.reports.history("web", "default")]
+        assert history == later[::-1]
+    assert query(location, "SELECT report, body IS NOT NULL FROM reports") == [("", True)] * 3
+    assert query(location, "SELECT count(*) FROM bodies") == [(1,)]
 
 
 def test_the_migrations_are_numbered_from_one_without_a_gap() -> None:

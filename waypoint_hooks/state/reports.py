@@ -1,6 +1,15 @@
 """The reports store: every finalized status report, newest first per target and per app, and
 retention (``keep``) by a per-target count kept in the same transaction, which rolls up what it
-deletes (``rollups``)."""
+deletes (``rollups``).
+
+**Runs.** A report's text is stored without its time, which its row keeps (``generated``). A
+report whose text equals its target's previous one (all but ``generated_time``: resources,
+health, messages, ``external``) stores no text: its row refers to a body that the reports of
+the run share (table ``bodies``), which the first of them gives its text up to. The row keeps
+what each check has of its own: time, health, duration, location. Readers join the body and
+put the row's time in: each gets back the report that was given. Retention deletes a body with
+the last report that refers to it.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +17,13 @@ import contextlib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Final, final
+from typing import Any, Final, final
 
 import attrs
 
 from ..errors import ReportDecodeError, StateError
 from ..model.health import HEALTH_NAMES, Health
-from ..model.report import StatusReport
+from ..model.report import StatusReport, unchecked
 from ..model.wire import report_from_json, report_to_json
 from . import queries
 from .columns import BATCH, Kind, micros, time
@@ -61,25 +70,37 @@ class Retention:
 Keep = int | Retention
 
 
+_REPORT_FIELDS: Final = tuple(field.name for field in attrs.fields(StatusReport))
+
+
+def _timeless(report: StatusReport) -> StatusReport:
+    """``report`` without its time, which its row keeps: equal checks are equal texts."""
+    values = {name: getattr(report, name) for name in _REPORT_FIELDS}
+    values["generated_time"] = None
+    # Each field is one that the finalized report holds already: checked once is enough.
+    return unchecked(StatusReport, **values)
+
+
 def _row(
     record: Record, report: StatusReport, duration: float | None, location: str
-) -> tuple[object, ...]:
+) -> list[object]:
     if report.health is None or report.generated_time is None:
         raise ValueError(
             f"the report of {record.kind} {record.id} is not finalized "
             "(health and generated_time must be set): finalize() it before storing it"
         )
-    return (
+    return [
         record.kind,
         record.id,
         record.app,
         record.workspace,
         HEALTH_NAMES[report.health],
         micros(report.generated_time),
-        report_to_json(report),
+        report_to_json(_timeless(report)),
         None if duration is None else round(duration * 1e6),
         location,
-    )
+        None,  # body: set when the report turns out to repeat the one before it
+    ]
 
 
 @final
@@ -90,7 +111,7 @@ class Batch:
     commands wait less."""
 
     reports: Sequence[tuple[Record, StatusReport]]
-    rows: Sequence[tuple[object, ...]]
+    rows: Sequence[list[object]]
 
 
 def _keeps(
@@ -106,6 +127,21 @@ def _keeps(
         if retention is not None and not retention.gap > 0:
             raise ValueError(f"gap must be more than 0 seconds, got {retention.gap}")
     return keeps
+
+
+_TEXT: Final = 6
+_BODY: Final = 9
+
+
+@final
+@attrs.define
+class _Last:
+    """A target's newest report while a batch is stored: its text, the body it refers to
+    (``None``: its own text), and its row, as an id (stored before) or as a row of the batch."""
+
+    text: str
+    body: int | None
+    row: int | list[object]
 
 
 @final
@@ -157,8 +193,11 @@ class Reports:
             return []
         gone, counts = self._targets(tx, [record for record, _ in reports])
         stored = [pair for pair in reports if (pair[0].kind, pair[0].id) not in gone]
+        # Copies: the batch is stored as prepared if this transaction is run again.
+        live = [list(row) for row in rows if (row[0], row[1]) not in gone]
         try:
-            tx.executemany(_SQL["insert"], [row for row in rows if (row[0], row[1]) not in gone])
+            self._share(tx, live, sorted({(record.kind, record.id) for record, _ in stored}))
+            tx.executemany(_SQL["insert"], live)
         except tx.integrity_error:
             raise ValueError(
                 f"a report's target is not in {self._where}: store reports only of records "
@@ -166,6 +205,30 @@ class Reports:
             ) from None
         self._retain(tx, stored, keeps, counts)
         return stored
+
+    @staticmethod
+    def _share(
+        tx: Database, rows: Sequence[list[object]], targets: Sequence[tuple[str, str]]
+    ) -> None:
+        """Make each row that repeats its target's previous report (stored before, or of
+        these rows) refer to a body, which the first of the run gives its text up to."""
+        last = {
+            id: _Last(text, body, row) for id, (_, text, row, body) in _newest(tx, targets).items()
+        }
+        for row in rows:
+            target, text = str(row[1]), str(row[_TEXT])
+            previous = last.get(target)
+            body = None
+            if previous is not None and previous.text == text:
+                if previous.body is None:
+                    (previous.body,) = tx.execute(_SQL["share"], (text,)).fetchone()
+                    if isinstance(previous.row, list):
+                        previous.row[_TEXT], previous.row[_BODY] = "", previous.body
+                    else:
+                        tx.execute(_SQL["give_up"], (previous.body, previous.row))
+                body = row[_BODY] = previous.body
+                row[_TEXT] = ""
+            last[target] = _Last(text, body, row)
 
     def _targets(
         self, tx: Database, records: Sequence[Record]
@@ -221,7 +284,13 @@ class Reports:
             if count != known:
                 recounted.append((count, kind, id))
         roll_up(tx, surplus, gaps)
+        doomed = [
+            (body, kind, id, body)
+            for kind, id, count in surplus
+            for (body,) in tx.execute(_SQL["doomed_bodies"], (kind, id, count)).fetchall()
+        ]
         tx.executemany(_SQL["prune"], surplus)
+        tx.executemany(_SQL["forget"], doomed)
         tx.executemany(_SQL["recount"], recounted)
 
     # --- reading ---------------------------------------------------------------------------
@@ -229,21 +298,21 @@ class Reports:
     def last_report(self, kind: Kind, target_id: str) -> StatusReport | None:
         """The newest report stored for a target (the last stored when times are equal)."""
         with self._db.guarded() as db:
-            row = db.execute(_SQL["last_report"], (kind, target_id)).fetchone()
-        return None if row is None else self._decode(row[0], kind, target_id)
+            newest = _newest(db, [(kind, target_id)])
+        if target_id not in newest:
+            return None
+        generated, text, *_ = newest[target_id]
+        return self._decode(text, generated, kind, target_id)
 
     def last_reports(self, targets: Sequence[Record]) -> dict[str, StatusReport]:
         """The newest report of each target that has one, by target id."""
-        found: dict[str, StatusReport] = {}
-        for start in range(0, len(targets), BATCH):
-            batch = targets[start : start + BATCH]
-            query = _SQL["last_reports"].format(values=", ".join(["(?, ?)"] * len(batch)))
-            parameters = [item for record in batch for item in (record.kind, record.id)]
-            with self._db.guarded() as db:
-                rows = db.execute(query, parameters).fetchall()
-            for kind, target_id, text in rows:
-                found[target_id] = self._decode(text, kind, target_id)
-        return found
+        with self._db.guarded() as db:
+            newest = _newest(db, [(record.kind, record.id) for record in targets])
+        kinds = {record.id: record.kind for record in targets}
+        return {
+            id: self._decode(text, generated, kinds[id], id)
+            for id, (generated, text, *_) in newest.items()
+        }
 
     def latest_healths(
         self, tx: Database, targets: Sequence[tuple[str, str]], locations: Sequence[str]
@@ -251,7 +320,7 @@ class Reports:
         """The health of the newest report of each target ``(kind, id)`` from each of
         ``locations`` that has one, by ``(kind, id, location)``; read in ``tx``."""
         rows = self._latest(tx, "health", targets, locations)
-        return {key: Health[health] for key, health in rows.items()}
+        return {key: Health[health] for key, (health,) in rows.items()}
 
     def latest_by_location(
         self, targets: Sequence[tuple[str, str]], locations: Sequence[str]
@@ -259,24 +328,29 @@ class Reports:
         """The newest report of each target ``(kind, id)`` from each of ``locations`` that
         has one, by ``(kind, id, location)``."""
         with self._db.guarded() as db:
-            rows = self._latest(db, "report", targets, locations)
-        return {key: self._decode(text, key[0], key[1]) for key, text in rows.items()}
+            rows = self._latest(
+                db, "generated, coalesce(bodies.report, reports.report)", targets, locations
+            )
+        return {
+            key: self._decode(text, generated, key[0], key[1])
+            for key, (generated, text) in rows.items()
+        }
 
     @staticmethod
     def _latest(
-        db: Database, column: str, targets: Sequence[tuple[str, str]], locations: Sequence[str]
-    ) -> dict[tuple[str, str, str], str]:
+        db: Database, columns: str, targets: Sequence[tuple[str, str]], locations: Sequence[str]
+    ) -> dict[tuple[str, str, str], tuple[Any, ...]]:
         wanted = [(*target, location) for target in targets for location in locations]
-        found: dict[tuple[str, str, str], str] = {}
+        found: dict[tuple[str, str, str], tuple[Any, ...]] = {}
         # Three parameters a key where BATCH takes two.
         size = BATCH * 2 // 3
         for start in range(0, len(wanted), size):
             batch = wanted[start : start + size]
             query = _SQL["latest_by_location"].format(
-                column=column, values=", ".join(["(?, ?, ?)"] * len(batch))
+                columns=columns, values=", ".join(["(?, ?, ?)"] * len(batch))
             )
             rows = db.execute(query, [item for key in batch for item in key]).fetchall()
-            found.update(((kind, id, at), value) for kind, id, at, value in rows if value)
+            found.update(((kind, id, at), tuple(values)) for kind, id, at, *values in rows)
         return found
 
     def history(self, app: str, workspace: str, limit: int | None = None) -> Iterator[StoredReport]:
@@ -294,7 +368,7 @@ class Reports:
             self._db.guarded() as db,
             contextlib.closing(db.stream(_SQL["history"], (app, workspace, limit))) as rows,
         ):
-            for kind, target_id, sequence, plugin, text, location, previous in rows:
+            for kind, target_id, sequence, plugin, generated, text, location, previous in rows:
                 yield StoredReport(
                     kind,
                     target_id,
@@ -302,7 +376,7 @@ class Reports:
                     plugin,
                     app,
                     workspace,
-                    self._decode(text, kind, target_id),
+                    self._decode(text, generated, kind, target_id),
                     None if previous is None else Health[previous],
                     location,
                 )
@@ -334,11 +408,28 @@ class Reports:
             row = db.execute(_SQL["ready_counts"].format(counts=counts), parameters).fetchone()
         return [(row[index], row[index + 1]) for index in range(0, len(row), 2)]
 
-    def _decode(self, text: str, kind: str, target_id: str) -> StatusReport:
+    def _decode(self, text: str, generated: int, kind: str, target_id: str) -> StatusReport:
         try:
-            return report_from_json(text)
+            report = report_from_json(text)
         except ReportDecodeError as exc:
             raise StateError(
                 f"state {self._where}: a stored report of {kind} {target_id} cannot be read "
                 f"({exc}); it was changed by something else than waypoint-hooks"
             ) from None
+        # The row's time: the text has none (or, stored before runs, the same).
+        report.generated_time = time(generated)
+        return report
+
+
+def _newest(
+    db: Database, targets: Sequence[tuple[str, str]]
+) -> dict[str, tuple[int, str, int, int | None]]:
+    """The newest report of each target ``(kind, id)`` that has one, by target id: its time,
+    its text, its row and the body it refers to."""
+    found: dict[str, tuple[int, str, int, int | None]] = {}
+    for start in range(0, len(targets), BATCH):
+        batch = targets[start : start + BATCH]
+        query = _SQL["last_reports"].format(values=", ".join(["(?, ?)"] * len(batch)))
+        rows = db.execute(query, [item for key in batch for item in key]).fetchall()
+        found.update((target_id, tuple(values)) for _, target_id, *values in rows)
+    return found

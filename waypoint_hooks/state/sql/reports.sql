@@ -1,8 +1,18 @@
 -- Finalized status reports, and how many each target keeps (the reports store).
 
 -- name: insert
-INSERT INTO reports (kind, target_id, app, workspace, health, generated, report, duration, location)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+-- report is empty where body names the shared text (a report equal to the one before it but
+-- for its time).
+INSERT INTO reports (kind, target_id, app, workspace, health, generated, report, duration,
+    location, body)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- name: share
+-- A text that reports of one run share: the first one's, given up by it (give_up).
+INSERT INTO bodies (report) VALUES (?) RETURNING id
+
+-- name: give_up
+UPDATE reports SET report = '', body = ? WHERE id = ?
 
 -- name: targets
 -- Of the targets asked about: whether each is destroyed or being destroyed, and how many
@@ -21,41 +31,55 @@ SELECT count(*) FROM reports WHERE kind = ? AND target_id = ?
 DELETE FROM reports WHERE id IN (SELECT id FROM reports
     WHERE kind = ? AND target_id = ? ORDER BY generated, id LIMIT ?)
 
+-- name: doomed_bodies
+-- The shared texts that the surplus refers to: those that no kept report refers to go with it.
+SELECT DISTINCT body FROM (SELECT body FROM reports
+    WHERE kind = ? AND target_id = ? ORDER BY generated, id LIMIT ?) AS doomed
+WHERE body IS NOT NULL
+
+-- name: forget
+-- A run's reports are next to each other, oldest first: the oldest kept one is found at once
+-- while the run lasts; the whole target is read once, when its last report goes.
+DELETE FROM bodies WHERE id = ? AND NOT EXISTS (SELECT 1 FROM reports
+    WHERE kind = ? AND target_id = ? AND body = ?)
+
 -- name: recount
 UPDATE targets SET report_count = ? WHERE kind = ? AND id = ?
 
--- name: last_report
-SELECT report FROM reports WHERE kind = ? AND target_id = ?
-ORDER BY generated DESC, id DESC LIMIT 1
-
 -- name: last_reports
 -- The newest report of each target asked about: one index seek per target, however many
--- reports each has.
+-- reports each has. With its row and the body it refers to, which the next report of the
+-- target may share.
 WITH wanted (wanted_kind, wanted_id) AS (VALUES {values})
-SELECT kind, target_id, report FROM wanted JOIN reports ON reports.id = (
+SELECT kind, target_id, generated, coalesce(bodies.report, reports.report), reports.id, body
+FROM wanted JOIN reports ON reports.id = (
     SELECT id FROM reports WHERE kind = wanted_kind AND target_id = wanted_id
     ORDER BY generated DESC, id DESC LIMIT 1)
+LEFT JOIN bodies ON bodies.id = body
 
 -- name: latest_by_location
--- The newest report's {column} of each target at each location asked about, or NULL: one
--- walk back along the target's index, as far as that location's newest.
+-- The newest report's {columns} of each target at each location asked about that has one:
+-- one walk back along the target's index, as far as that location's newest.
 WITH wanted (wanted_kind, wanted_id, wanted_location) AS (VALUES {values})
-SELECT wanted_kind, wanted_id, wanted_location, (SELECT {column} FROM reports
+SELECT wanted_kind, wanted_id, wanted_location, {columns}
+FROM wanted JOIN reports ON reports.id = (SELECT id FROM reports
     WHERE kind = wanted_kind AND target_id = wanted_id AND location = wanted_location
     ORDER BY generated DESC, id DESC LIMIT 1)
-FROM wanted
+LEFT JOIN bodies ON bodies.id = body
 
 -- name: history
 -- An app's reports, newest first, with their targets in one query: each row and its target
 -- are of one snapshot. With each, the health of its target's report before it from the same
 -- location, by the index of a target's reports.
-SELECT reports.kind, target_id, sequence, plugin, report, reports.location,
+SELECT reports.kind, target_id, sequence, plugin, generated,
+    coalesce(bodies.report, reports.report), reports.location,
     (SELECT older.health FROM reports AS older
     WHERE older.kind = reports.kind AND older.target_id = reports.target_id
     AND older.location = reports.location
     AND (older.generated, older.id) < (reports.generated, reports.id)
     ORDER BY older.generated DESC, older.id DESC LIMIT 1)
 FROM reports JOIN targets ON targets.kind = reports.kind AND targets.id = target_id
+LEFT JOIN bodies ON bodies.id = body
 WHERE reports.app = ? AND reports.workspace = ?
 ORDER BY generated DESC, reports.id DESC LIMIT ?
 
