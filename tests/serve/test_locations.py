@@ -9,6 +9,7 @@ import itertools
 import json
 import re
 import signal
+import subprocess
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -122,17 +123,17 @@ def web(service: Service) -> dict[str, Any]:
     return app
 
 
+def both_reported(service: Service) -> bool:
+    sites = {item["location"]: item for item in web(service)["locations"]}
+    return all(sites[name][kind] for name in ("eu", "us") for kind in ("deployment", "release"))
+
+
 def test_one_location_down_is_ready_and_a_quorum_down_fires_once(
     sited: Served, tmp_path: Path
 ) -> None:
     (tmp_path / "health-eu").write_text("DOWN")
     eu, us = serve_in(sited, "eu"), serve_in(sited, "us")
-
-    def both_reported() -> bool:
-        sites = {item["location"]: item for item in web(us)["locations"]}
-        return all(sites[name]["deployment"] is not None for name in ("eu", "us"))
-
-    us.wait_for(both_reported, "a report from each location")
+    us.wait_for(lambda: both_reported(us), "a report from each location")
     settled(us, sited, 3)
     app = web(us)
     assert app["quorum"] == 2
@@ -165,6 +166,57 @@ def test_one_location_down_is_ready_and_a_quorum_down_fires_once(
         done = service.stop()
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_a_check_from_no_location_is_stored_and_shown_and_moves_nothing(
+    sited: Served, tmp_path: Path
+) -> None:
+    """status checks from where it runs, none of the app's locations: one place's view, which
+    cannot tell "down" from "unreachable from here". Its report is stored and shown, and
+    raises no alert; status says what the locations agree on, and that."""
+    (tmp_path / "health-").write_text("DOWN")  # what status, of no location, sees
+
+    def status(*options: str) -> subprocess.CompletedProcess[str]:
+        done = sited.processes.run(sited.project.args("status", *options), cwd=sited.project.root)
+        assert done.returncode == 1, done.stderr  # what it checked is DOWN
+        assert "Traceback" not in done.stderr
+        return done
+
+    # Before any location reported, and with no instance in either.
+    note = re.search(r"^web: its health and alerts are .*$", status().stdout, re.MULTILINE)
+    assert note is not None
+    assert note.group(0) == (
+        "web: its health and alerts are those its locations agree on (2 of eu, us): no location "
+        "has reported yet; no instance alive in eu, us; a report made elsewhere, as by status, "
+        "is stored and raises no alert"
+    )
+
+    eu, us = serve_in(sited, "eu"), serve_in(sited, "us")
+    us.wait_for(lambda: both_reported(us), "a report from each location")
+    assert (
+        "web: its health and alerts are those its locations agree on (2 of eu, us): deployment "
+        "READY, release READY; a report made elsewhere, as by status, is stored and raises no "
+        "alert"
+    ) in status().stdout
+    (app,) = json.loads(status("--json").stdout)["apps"]
+    assert app["deployment"]["report"]["health"] == "DOWN"  # the check status made
+    assert app["quorum"] == 2
+    assert app["combined"] == {"deployment": "READY", "release": "READY"}
+    assert [(item["location"], item["alive"]) for item in app["locations"]] == [
+        ("eu", True),
+        ("us", True),
+    ]
+    # Stored, of no location, and shown with the others...
+    down = sited.project.query("SELECT kind FROM reports WHERE location = '' AND health = 'DOWN'")
+    assert Counter(kind for (kind,) in down) == Counter({"deployment": 3, "release": 3})
+    history = us.get("/api/apps/web/history?limit=100").json()["reports"]
+    assert sum(1 for item in history if item["report"]["health"] == "DOWN") == 6
+    # ...and raising nothing: with failure_threshold 1, a DOWN fed to the alerts fires at once.
+    settled(us, sited, 1)
+    assert fired(sited) == Counter()
+    assert web(us)["combined"] == {"deployment": "READY", "release": "READY"}
+    for service in (eu, us):
+        assert service.stop().returncode == 0
 
 
 def test_an_instance_of_a_location_killed_is_taken_over_by_another_of_it(

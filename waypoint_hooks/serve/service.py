@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, final
@@ -20,6 +20,7 @@ from typing import Any, Final, final
 import attrs
 
 from ..checking import documents, uptime
+from ..checking import located as locations
 from ..checking.checker import AppStatus, Checker, Reports, check_locations
 from ..checking.pushed import accept, decode, target_of
 from ..config.project import App, Project
@@ -168,7 +169,7 @@ class StatusService:
         rows = {app.name: self._rows[app.name] for app in apps}
 
         def render() -> str:
-            located = _located(self._checker.state, apps, rows)
+            located = locations.located(self._checker.state, apps, rows)
             if name is None:
                 return self._page.render(
                     self.project.name,
@@ -414,7 +415,7 @@ class StatusService:
 
     async def _status_document(self, apps: Sequence[App]) -> dict[str, Any]:
         rows = {app.name: self._rows[app.name] for app in apps}
-        located = await asyncio.to_thread(_located, self._checker.state, apps, rows)
+        located = await asyncio.to_thread(locations.located, self._checker.state, apps, rows)
         return documents.status_document(
             self.project.name,
             self.workspace,
@@ -487,27 +488,3 @@ def _is_newest(row: AppStatus | None, record: Record, report: StatusReport) -> b
     assert shown.generated_time is not None
     assert report.generated_time is not None
     return shown.generated_time <= report.generated_time
-
-
-def _located(
-    state: State, apps: Sequence[App], rows: Mapping[str, AppStatus]
-) -> dict[str, dict[str, Any]]:
-    """The parts of the apps checked from several locations that each location adds, read
-    from the state: what other instances checked, and which of them are alive."""
-    rules = {app.name: rule for app in apps if (rule := app.status.quorum_rule)}
-    if not rules:
-        return {}
-    latest = state.reports.latest_by_location(
-        [
-            (record.kind, record.id)
-            for name in rules
-            for record in (rows[name].deployment, rows[name].release)
-            if record is not None
-        ],
-        sorted({name for rule in rules.values() for name in rule.locations}),
-    )
-    alive = state.cluster.locations_alive(datetime.now(timezone.utc))
-    return {
-        name: documents.locations_json(rows[name], rule, latest, alive)
-        for name, rule in rules.items()
-    }
