@@ -263,6 +263,42 @@ def test_an_instance_of_a_location_killed_is_taken_over_by_another_of_it(
     assert us.stop().returncode == 0
 
 
+def test_two_instances_in_each_location_check_each_app_once_an_interval_from_each(
+    postgres: Cluster, tmp_path: Path, processes: Processes
+) -> None:
+    """B9 with locations once counted four times the checks due: each location's instances
+    must share its checks, not make them each. Twelve apps, two instances in each location."""
+    served = Served(tmp_path, processes)
+    served.project.state_url = served.project.location = postgres.database()
+    apps = [f"app{index}" for index in range(12)]
+    served.configure({app: {} for app in apps}, interval=f"{INTERVAL:g}s", locations=["eu", "us"])
+    served.up()
+    services = {site: [serve_in(served, site), serve_in(served, site)] for site in ("eu", "us")}
+    pids = {site: {s.process.pid for s in both} for site, both in services.items()}
+
+    def checks(app: str, site: str) -> list[tuple[float, float, int]]:
+        return [span for span in served.checks(app) if span[2] in pids[site]]
+
+    services["eu"][0].wait_for(
+        lambda: all(len(checks(app, site)) >= 5 for app in apps for site in pids),
+        "five checks of each app from each location",
+    )
+    for both in services.values():
+        for service in both:
+            assert service.stop().returncode == 0
+    for app in apps:
+        for site in pids:
+            found = checks(app, site)
+            # One check at a time from a location, and one an interval: never two made by
+            # both of its instances, or twice by one.
+            for (_, ended, _), (started, _, _) in itertools.pairwise(found):
+                assert started >= ended - EPSILON, (app, site, found)
+            gaps = [later[0] - earlier[0] for earlier, later in itertools.pairwise(found)]
+            # From the second on: the first checks start as one batch, each due an interval
+            # after the batch started, while the plugin's start-up held some of them back.
+            assert min(gaps[1:]) >= INTERVAL * (1 - JITTER) - EPSILON, (app, site, gaps)
+
+
 def test_a_location_needs_a_postgresql_state(tmp_path: Path, processes: Processes) -> None:
     served = Served(tmp_path, processes)
     served.configure({"web": {}})
