@@ -187,16 +187,16 @@ def test_a_check_from_no_location_is_stored_and_shown_and_moves_nothing(
     assert note is not None
     assert note.group(0) == (
         "web: its health and alerts are those its locations agree on (2 of eu, us): no location "
-        "has reported yet; no instance alive in eu, us; a report made elsewhere, as by status, "
-        "is stored and raises no alert"
+        "has reported yet; no instance alive in eu, us; a report made from none of them "
+        "(status's, or from outside) raises no alert"
     )
 
     eu, us = serve_in(sited, "eu"), serve_in(sited, "us")
     us.wait_for(lambda: both_reported(us), "a report from each location")
     assert (
         "web: its health and alerts are those its locations agree on (2 of eu, us): deployment "
-        "READY, release READY; a report made elsewhere, as by status, is stored and raises no "
-        "alert"
+        "READY, release READY; a report made from none of them (status's, or from outside) "
+        "raises no alert"
     ) in status().stdout
     (app,) = json.loads(status("--json").stdout)["apps"]
     assert app["deployment"]["report"]["health"] == "DOWN"  # the check status made
@@ -211,6 +211,23 @@ def test_a_check_from_no_location_is_stored_and_shown_and_moves_nothing(
     assert Counter(kind for (kind,) in down) == Counter({"deployment": 3, "release": 3})
     history = us.get("/api/apps/web/history?limit=100").json()["reports"]
     assert sum(1 for item in history if item["report"]["health"] == "DOWN") == 6
+    # A report from outside is made from none either, whichever instance takes it: one
+    # pushed to eu's is not eu's view. Its answer says what the locations agree on.
+    down = json.dumps({"health": "DOWN", "health_message": "disk full"})
+    answer = eu.post("/api/apps/web/reports?kind=release", {}, down.encode())
+    assert answer.status == 201, answer.text
+    assert answer.json()["combined"] == {"deployment": "READY", "release": "READY"}
+    assert "location" not in answer.json()  # stored of none
+    (tmp_path / "pushed.json").write_text(down)
+    done = sited.processes.run(
+        sited.project.args("report", "web", str(tmp_path / "pushed.json")), cwd=sited.project.root
+    )
+    assert done.returncode == 0, done.stderr
+    assert "(status's, or from outside) raises no alert" in done.stdout.splitlines()[-1]
+    outside = sited.project.query(
+        "SELECT location FROM reports WHERE report LIKE ?", ("%disk full%",)
+    )
+    assert outside == [("",), ("",)]
     # ...and raising nothing: with failure_threshold 1, a DOWN fed to the alerts fires at once.
     settled(us, sited, 1)
     assert fired(sited) == Counter()

@@ -51,7 +51,7 @@ def located(
 def located_notes(apps: Mapping[str, Mapping[str, Any]]) -> Iterator[str]:
     """A line for each app of :func:`located`'s ``apps``: the combined health of each of its
     kinds that a location reported on, the locations without an instance alive, and that a
-    report made elsewhere (as ``status``'s) raises no alert."""
+    report made from none of them (``status``'s, or one from outside) raises no alert."""
     for app, members in apps.items():
         names = [item["location"] for item in members["locations"]]
         combined = [
@@ -65,4 +65,4 @@ def located_notes(apps: Mapping[str, Mapping[str, Any]]) -> Iterator[str]:
         )
         if dead:
             line += f"; no instance alive in {', '.join(dead)}"
-        yield f"{line}; a report made elsewhere, as by status, is stored and raises no alert"
+        yield f"{line}; a report made from none of them (status's, or from outside) raises no alert"

@@ -256,7 +256,7 @@ class StatusService:
         """Store a report pushed from outside about the app ``name``'s latest live ``kind``
         (DESIGN §20): ``data`` in the wire format, JSON or with ``protobuf`` the SDK's
         message. The document of the report as stored."""
-        self.served(name)
+        served = self.served(name)
 
         # Off the event loop: a report may hold thousands of resources, and the state is read.
         def ready() -> tuple[Record, StatusReport]:
@@ -266,7 +266,12 @@ class StatusService:
 
         record, report = await asyncio.to_thread(ready)
         await self._store_outside([(record, report)])
-        return documents.pushed_json(self.project.name, self.workspace, record, report)
+        # Of no location: an app checked from several says what they agree on (DESIGN §21).
+        located = await asyncio.to_thread(
+            locations.located, self._checker.state, [served], {name: self._rows[name]}
+        )
+        pushed = documents.pushed_json(self.project.name, self.workspace, record, report)
+        return {**pushed, **located.get(name, {})}
 
     async def _store_outside(self, reports: Reports) -> None:
         """Store reports that no check of the service's made: pushed, or the heartbeat's."""
