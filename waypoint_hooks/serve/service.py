@@ -266,11 +266,10 @@ class StatusService:
 
         record, report = await asyncio.to_thread(ready)
         await self._store_outside([(record, report)])
-        # Of no location: an app checked from several says what they agree on (DESIGN §21).
-        located = await asyncio.to_thread(
-            locations.located, self._checker.state, [served], {name: self._rows[name]}
-        )
         pushed = documents.pushed_json(self.project.name, self.workspace, record, report)
+        # Of no location: an app checked from several says what they agree on (DESIGN §21).
+        rows = {name: self._rows[name]}
+        located = await asyncio.to_thread(locations.located, self._checker.state, [served], rows)
         return {**pushed, **located.get(name, {})}
 
     async def _store_outside(self, reports: Reports) -> None:
