@@ -283,8 +283,9 @@ def test_an_instance_of_a_location_killed_is_taken_over_by_another_of_it(
 def test_two_instances_in_each_location_check_each_app_once_an_interval_from_each(
     postgres: Cluster, tmp_path: Path, processes: Processes
 ) -> None:
-    """B9 with locations once counted four times the checks due: each location's instances
-    must share its checks, not make them each. Twelve apps, two instances in each location."""
+    """Each location's instances share its checks, not make them each: twelve apps, two
+    instances in each location. (B9 with locations once counted four times the checks due;
+    its window was wrong, not the checks, and this holds that.)"""
     served = Served(tmp_path, processes)
     served.project.state_url = served.project.location = postgres.database()
     apps = [f"app{index}" for index in range(12)]
