@@ -159,7 +159,10 @@ def _rounds(locations: tuple[str, ...], sites: list[str]) -> Measured:
             first = [] if locations else [_checks(address) for address in urls]
             # A check that started in the window is stored a moment after it.
             until(lambda: time.time() >= end + 2.0, "the window")
-            shares = [_checks(address) - before for address, before in zip(urls, first)]
+            # (With locations, none: zip stops at the shorter.)
+            shares = [
+                _checks(address) - before for address, before in zip(urls, first, strict=False)
+            ]
             health = [json.loads(get(address + "healthz"))["lag_seconds"] for address in urls]
         counts = query(
             url,
