@@ -47,13 +47,16 @@ def get(url: str, timeout: float = 60.0) -> bytes:
     return body
 
 
-def until(condition: Callable[[], object], what: str, guard: float = 900.0) -> None:
-    """Wait until ``condition()`` is true; an error naming ``what`` after ``guard`` seconds."""
+def until(
+    condition: Callable[[], object], what: str, guard: float = 900.0, poll: float = 0.05
+) -> None:
+    """Wait until ``condition()`` is true, asking every ``poll`` seconds; an error naming
+    ``what`` after ``guard`` seconds."""
     deadline = time.monotonic() + guard
     while not condition():
         if time.monotonic() > deadline:
             raise RuntimeError(f"still waiting for {what} after {guard:g}s")
-        time.sleep(0.05)
+        time.sleep(poll)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ import itertools
 import json
 import re
 import signal
+import subprocess
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -122,17 +123,17 @@ def web(service: Service) -> dict[str, Any]:
     return app
 
 
+def both_reported(service: Service) -> bool:
+    sites = {item["location"]: item for item in web(service)["locations"]}
+    return all(sites[name][kind] for name in ("eu", "us") for kind in ("deployment", "release"))
+
+
 def test_one_location_down_is_ready_and_a_quorum_down_fires_once(
     sited: Served, tmp_path: Path
 ) -> None:
     (tmp_path / "health-eu").write_text("DOWN")
     eu, us = serve_in(sited, "eu"), serve_in(sited, "us")
-
-    def both_reported() -> bool:
-        sites = {item["location"]: item for item in web(us)["locations"]}
-        return all(sites[name]["deployment"] is not None for name in ("eu", "us"))
-
-    us.wait_for(both_reported, "a report from each location")
+    us.wait_for(lambda: both_reported(us), "a report from each location")
     settled(us, sited, 3)
     app = web(us)
     assert app["quorum"] == 2
@@ -165,6 +166,74 @@ def test_one_location_down_is_ready_and_a_quorum_down_fires_once(
         done = service.stop()
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_a_check_from_no_location_is_stored_and_shown_and_moves_nothing(
+    sited: Served, tmp_path: Path
+) -> None:
+    """status checks from where it runs, none of the app's locations: one place's view, which
+    cannot tell "down" from "unreachable from here". Its report is stored and shown, and
+    raises no alert; status says what the locations agree on, and that."""
+    (tmp_path / "health-").write_text("DOWN")  # what status, of no location, sees
+
+    def status(*options: str) -> subprocess.CompletedProcess[str]:
+        done = sited.processes.run(sited.project.args("status", *options), cwd=sited.project.root)
+        assert done.returncode == 1, done.stderr  # what it checked is DOWN
+        assert "Traceback" not in done.stderr
+        return done
+
+    # Before any location reported, and with no instance in either.
+    note = re.search(r"^web: its health and alerts are .*$", status().stdout, re.MULTILINE)
+    assert note is not None
+    assert note.group(0) == (
+        "web: its health and alerts are those its locations agree on (2 of eu, us): no location "
+        "has reported yet; no instance alive in eu, us; a report made from none of them "
+        "(status's, or from outside) raises no alert"
+    )
+
+    eu, us = serve_in(sited, "eu"), serve_in(sited, "us")
+    us.wait_for(lambda: both_reported(us), "a report from each location")
+    assert (
+        "web: its health and alerts are those its locations agree on (2 of eu, us): deployment "
+        "READY, release READY; a report made from none of them (status's, or from outside) "
+        "raises no alert"
+    ) in status().stdout
+    (app,) = json.loads(status("--json").stdout)["apps"]
+    assert app["deployment"]["report"]["health"] == "DOWN"  # the check status made
+    assert app["quorum"] == 2
+    assert app["combined"] == {"deployment": "READY", "release": "READY"}
+    assert [(item["location"], item["alive"]) for item in app["locations"]] == [
+        ("eu", True),
+        ("us", True),
+    ]
+    # Stored, of no location, and shown with the others...
+    down = sited.project.query("SELECT kind FROM reports WHERE location = '' AND health = 'DOWN'")
+    assert Counter(kind for (kind,) in down) == Counter({"deployment": 3, "release": 3})
+    history = us.get("/api/apps/web/history?limit=100").json()["reports"]
+    assert sum(1 for item in history if item["report"]["health"] == "DOWN") == 6
+    # A report from outside is made from none either, whichever instance takes it: one
+    # pushed to eu's is not eu's view. Its answer says what the locations agree on.
+    down = json.dumps({"health": "DOWN", "health_message": "disk full"})
+    answer = eu.post("/api/apps/web/reports?kind=release", {}, down.encode())
+    assert answer.status == 201, answer.text
+    assert answer.json()["combined"] == {"deployment": "READY", "release": "READY"}
+    assert "location" not in answer.json()  # stored of none
+    (tmp_path / "pushed.json").write_text(down)
+    done = sited.processes.run(
+        sited.project.args("report", "web", str(tmp_path / "pushed.json")), cwd=sited.project.root
+    )
+    assert done.returncode == 0, done.stderr
+    assert "(status's, or from outside) raises no alert" in done.stdout.splitlines()[-1]
+    outside = sited.project.query(
+        "SELECT location FROM reports WHERE report LIKE ?", ("%disk full%",)
+    )
+    assert outside == [("",), ("",)]
+    # ...and raising nothing: with failure_threshold 1, a DOWN fed to the alerts fires at once.
+    settled(us, sited, 1)
+    assert fired(sited) == Counter()
+    assert web(us)["combined"] == {"deployment": "READY", "release": "READY"}
+    for service in (eu, us):
+        assert service.stop().returncode == 0
 
 
 def test_an_instance_of_a_location_killed_is_taken_over_by_another_of_it(
@@ -209,6 +278,43 @@ def test_an_instance_of_a_location_killed_is_taken_over_by_another_of_it(
         assert lines[1].endswith("no instance there is alive")
         assert not lines[2].endswith("no instance there is alive")
     assert us.stop().returncode == 0
+
+
+def test_two_instances_in_each_location_check_each_app_once_an_interval_from_each(
+    postgres: Cluster, tmp_path: Path, processes: Processes
+) -> None:
+    """Each location's instances share its checks, not make them each: twelve apps, two
+    instances in each location. (B9 with locations once counted four times the checks due;
+    its window was wrong, not the checks, and this holds that.)"""
+    served = Served(tmp_path, processes)
+    served.project.state_url = served.project.location = postgres.database()
+    apps = [f"app{index}" for index in range(12)]
+    served.configure({app: {} for app in apps}, interval=f"{INTERVAL:g}s", locations=["eu", "us"])
+    served.up()
+    services = {site: [serve_in(served, site), serve_in(served, site)] for site in ("eu", "us")}
+    pids = {site: {s.process.pid for s in both} for site, both in services.items()}
+
+    def checks(app: str, site: str) -> list[tuple[float, float, int]]:
+        return [span for span in served.checks(app) if span[2] in pids[site]]
+
+    services["eu"][0].wait_for(
+        lambda: all(len(checks(app, site)) >= 5 for app in apps for site in pids),
+        "five checks of each app from each location",
+    )
+    for both in services.values():
+        for service in both:
+            assert service.stop().returncode == 0
+    for app in apps:
+        for site in pids:
+            found = checks(app, site)
+            # One check at a time from a location, and one an interval: never two made by
+            # both of its instances, or twice by one.
+            for (_, ended, _), (started, _, _) in itertools.pairwise(found):
+                assert started >= ended - EPSILON, (app, site, found)
+            gaps = [later[0] - earlier[0] for earlier, later in itertools.pairwise(found)]
+            # From the second on: the first checks start as one batch, each due an interval
+            # after the batch started, while the plugin's start-up held some of them back.
+            assert min(gaps[1:]) >= INTERVAL * (1 - JITTER) - EPSILON, (app, site, gaps)
 
 
 def test_a_location_needs_a_postgresql_state(tmp_path: Path, processes: Processes) -> None:

@@ -4,7 +4,8 @@ state machine changed and raised (the outbox) is written with the reports, or ne
 An app checked from several locations (DESIGN §21) raises alerts on its combined health: a
 report of one of its locations gives the machine the app's health as the latest report of
 each of its locations make it, read in the same transaction. A report of such an app made
-from elsewhere (``status``, or an instance of another location) is stored and raises nothing.
+from none of its locations (``status``, ``up``, a report from outside, the heartbeat's) is one
+place's view: it is stored and raises nothing (``checking/located.py`` says so to the user).
 """
 
 from __future__ import annotations

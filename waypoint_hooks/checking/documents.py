@@ -178,12 +178,17 @@ def status_json(
     rows: Sequence[AppStatus],
     versions: Mapping[str, Sequence[Record]] | None = None,
     removed: Sequence[RemovedApp] = (),
+    located: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``status --json`` (DESIGN §8); an app in ``versions`` (the one ``status APP`` names)
-    also lists those; ``removed`` apps, where there are any, are listed after the apps."""
+    also lists those, and one in ``located`` the members of :func:`locations_json`;
+    ``removed`` apps, where there are any, are listed after the apps."""
     versions = versions or {}
+    located = located or {}
     document = status_document(
-        project, workspace, [app_json(row, versions.get(row.app)) for row in rows]
+        project,
+        workspace,
+        [{**app_json(row, versions.get(row.app)), **located.get(row.app, {})} for row in rows],
     )
     if removed:
         document["removed"] = [

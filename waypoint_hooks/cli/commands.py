@@ -18,7 +18,7 @@ import click
 
 from .. import __version__
 from .docs import docs as docs_command
-from .output import json_stdout, print_json, show_status
+from .output import json_stdout, located_of, print_json, show_status
 from .params import DURATION, Command, apps_argument
 from .reading import alerts, history
 from .report import report
@@ -339,7 +339,12 @@ def status(
                 versions = {apps[0]: checker.records(apps[0])} if len(apps) == 1 else None
                 emit_json(
                     documents.status_json(
-                        checker.project.name, checker.workspace, rows, versions, removed
+                        checker.project.name,
+                        checker.workspace,
+                        rows,
+                        versions,
+                        removed,
+                        located_of(checker, rows),
                     )
                 )
             else:

@@ -119,6 +119,15 @@ def width(indent: str = "") -> int | None:
     return shutil.get_terminal_size().columns - len(indent) if sys.stdout.isatty() else None
 
 
+def located_of(checker: Checker, rows: Sequence[AppStatus]) -> dict[str, dict[str, Any]]:
+    """What the locations of the apps of ``rows`` checked from several say (DESIGN §21): the
+    members each adds to ``status --json``, by app."""
+    from ..checking.located import located
+
+    apps = [checker.project.apps[row.app] for row in rows if row.app in checker.project.apps]
+    return located(checker.state, apps, {row.app: row for row in rows})
+
+
 def show_status(
     session: Session,
     checker: Checker,
@@ -133,6 +142,7 @@ def show_status(
 
     if rows or removed:
         click.echo("")
+    located = located_of(checker, rows)
     for line in _render.status_table(
         rows,
         checker.workspace,
@@ -143,6 +153,7 @@ def show_status(
         width=width(),
         removed=removed,
         config=checker.project.path.name,
+        located=located,
     ):
         click.echo(line)
     if not tree:

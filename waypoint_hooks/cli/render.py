@@ -12,10 +12,11 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Final
+from typing import Any, Final
 
 from ..checking.checker import AppStatus, RemovedApp
 from ..checking.documents import LABELS, humanize_age, notes, removed_notes, tree, until
+from ..checking.located import located_notes
 from ..model.health import Health
 from ..model.report import Resource, StatusReport
 from ..plugins.manager import Plugin
@@ -136,9 +137,12 @@ def status_table(
     width: int | None = None,
     removed: Sequence[RemovedApp] = (),
     config: str = "waypoint.hcl",
+    located: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[str]:
     """Waypoint's status table, then one line per app with nothing deployed (unless
     ``expect_live`` is false, as after a destroy) and per report that is not READY, saying why;
+    one per app checked from several locations (``located``, as
+    :func:`~waypoint_hooks.checking.located.located` reads them), saying what they agree on;
     and one per ``removed`` app, that the config file ``config`` no longer names.
 
     ``command`` is how the lines saying why name this program (see :func:`notes`).
@@ -165,6 +169,7 @@ def status_table(
         width,
     )
     why = [note for row in rows for note in notes(row, workspace, expect_live, command)]
+    why += located_notes(located or {})
     why += removed_notes(removed, config, command or "waypoint-hooks")
     # No row, as after a stop signal came before any status ran: no table, not a bare header.
     return [*(table if rows else []), *(["", *why] if why and rows else why)]

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .output import print_json
+from .output import located_of, print_json
 from .params import Command
 from .session import USAGE, Session, fail, handle_errors, on_one_loop, pass_session
 
@@ -50,6 +50,7 @@ def report(
 
     from ..checking import documents
     from ..checking.checker import store
+    from ..checking.located import located_notes
     from ..checking.pushed import accept, decode, target_of
     from ..errors import ReportDecodeError, ReportRefusedError
 
@@ -80,16 +81,21 @@ def report(
                 checker.deliver()
 
             on_one_loop(checker, deliver())
+        # An app checked from several locations: a report from outside is of none of them.
+        located = located_of(checker, checker.cached([app]))
         if json_output:
-            print_json(
-                documents.pushed_json(checker.project.name, checker.workspace, record, pushed)
+            document = documents.pushed_json(
+                checker.project.name, checker.workspace, record, pushed
             )
+            print_json({**document, **located.get(app, {})})
             return
         assert pushed.health is not None  # finalized
         click.echo(
             f"Stored {app} {record.kind} v{record.sequence}'s report from outside: "
             f"{pushed.health.name} ({pushed.health_message})"
         )
+        for line in located_notes(located):
+            click.echo(line)
 
 
 def _read(file: str, size: int) -> bytes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, final
@@ -20,6 +20,7 @@ from typing import Any, Final, final
 import attrs
 
 from ..checking import documents, uptime
+from ..checking import located as locations
 from ..checking.checker import AppStatus, Checker, Reports, check_locations
 from ..checking.pushed import accept, decode, target_of
 from ..config.project import App, Project
@@ -178,7 +179,7 @@ class StatusService:
         rows = {app.name: self._rows[app.name] for app in apps}
 
         def render() -> str:
-            located = _located(self._checker.state, apps, rows)
+            located = locations.located(self._checker.state, apps, rows)
             if name is None:
                 return self._page.render(
                     self.project.name,
@@ -263,7 +264,7 @@ class StatusService:
         """Store a report pushed from outside about the app ``name``'s latest live ``kind``
         (DESIGN §20): ``data`` in the wire format, JSON or with ``protobuf`` the SDK's
         message. The document of the report as stored."""
-        self.served(name)
+        served = self.served(name)
 
         # Off the event loop: a report may hold thousands of resources, and the state is read.
         def ready() -> tuple[Record, StatusReport]:
@@ -273,7 +274,13 @@ class StatusService:
 
         record, report = await self._on_state(ready)
         await self._store_outside([(record, report)])
-        return documents.pushed_json(self.project.name, self.workspace, record, report)
+        pushed = documents.pushed_json(self.project.name, self.workspace, record, report)
+        # Of no location: an app checked from several says what they agree on (DESIGN §21).
+        rows = {name: self._rows[name]}
+        located = await self._on_state(
+            lambda: locations.located(self._checker.state, [served], rows)
+        )
+        return {**pushed, **located.get(name, {})}
 
     async def _store_outside(self, reports: Reports) -> None:
         """Store reports that no check of the service's made: pushed, or the heartbeat's."""
@@ -428,7 +435,7 @@ class StatusService:
 
     async def _status_document(self, apps: Sequence[App]) -> dict[str, Any]:
         rows = {app.name: self._rows[app.name] for app in apps}
-        located = await self._on_state(lambda: _located(self._checker.state, apps, rows))
+        located = await self._on_state(lambda: locations.located(self._checker.state, apps, rows))
         return documents.status_document(
             self.project.name,
             self.workspace,
@@ -504,27 +511,3 @@ def _is_newest(row: AppStatus | None, record: Record, report: StatusReport) -> b
     assert shown.generated_time is not None
     assert report.generated_time is not None
     return shown.generated_time <= report.generated_time
-
-
-def _located(
-    state: State, apps: Sequence[App], rows: Mapping[str, AppStatus]
-) -> dict[str, dict[str, Any]]:
-    """The parts of the apps checked from several locations that each location adds, read
-    from the state: what other instances checked, and which of them are alive."""
-    rules = {app.name: rule for app in apps if (rule := app.status.quorum_rule)}
-    if not rules:
-        return {}
-    latest = state.reports.latest_by_location(
-        [
-            (record.kind, record.id)
-            for name in rules
-            for record in (rows[name].deployment, rows[name].release)
-            if record is not None
-        ],
-        sorted({name for rule in rules.values() for name in rule.locations}),
-    )
-    alive = state.cluster.locations_alive(datetime.now(timezone.utc))
-    return {
-        name: documents.locations_json(rows[name], rule, latest, alive)
-        for name, rule in rules.items()
-    }

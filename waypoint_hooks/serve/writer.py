@@ -28,14 +28,18 @@ class Writer:
         #: Where ``state``'s connection is used: a thread that owns it.
         self._on_state = on_state
         self._location = location
-        self._waiting: list[tuple[Reports, list[float | None], asyncio.Future[None]]] = []
+        #: Each batch given, the seconds its checks took, where it was made from, and its end.
+        self._waiting: list[tuple[Reports, list[float | None], str, asyncio.Future[None]]] = []
         self._writing: asyncio.Task[None] | None = None
 
     async def store(self, reports: Reports, seconds: float | None = None) -> None:
         """Store ``reports``, the checks of which took ``seconds`` each (``None``: they were
-        not checked here); return once they are committed."""
+        not checked here); return once they are committed. Those checked here were made from
+        the service's location; the others (pushed, the heartbeat's) from none: the instance
+        that took them is not where they were made (DESIGN §21)."""
         stored = asyncio.get_running_loop().create_future()
-        self._waiting.append((reports, [seconds] * len(reports), stored))
+        location = "" if seconds is None else self._location
+        self._waiting.append((reports, [seconds] * len(reports), location, stored))
         if self._writing is None or self._writing.done():
             self._writing = asyncio.ensure_future(self._write())
         await stored
@@ -46,25 +50,33 @@ class Writer:
             await asyncio.wait([self._writing])
 
     async def _write(self) -> None:
-        checker = self._checker
         while self._waiting:
-            batch, self._waiting = self._waiting, []
-            merged = [pair for reports, _, _ in batch for pair in reports]
-            durations = [seconds for _, each, _ in batch for seconds in each]
-            try:
-                # As status stores: with the alerts the reports raise, delivered at once.
-                raised = await self._on_state(
-                    functools.partial(
-                        store_reports,
-                        *(self._state, merged, checker.kept(), checker.alerting, durations),
-                        location=self._location,
-                    )
+            waiting, self._waiting = self._waiting, []
+            for location in dict.fromkeys(item[2] for item in waiting):
+                await self._write_from([item for item in waiting if item[2] == location], location)
+
+    async def _write_from(
+        self,
+        batch: list[tuple[Reports, list[float | None], str, asyncio.Future[None]]],
+        location: str,
+    ) -> None:
+        checker = self._checker
+        merged = [pair for reports, _, _, _ in batch for pair in reports]
+        durations = [seconds for _, each, _, _ in batch for seconds in each]
+        try:
+            # As status stores: with the alerts the reports raise, delivered at once.
+            raised = await self._on_state(
+                functools.partial(
+                    store_reports,
+                    *(self._state, merged, checker.kept(), checker.alerting, durations),
+                    location=location,
                 )
-            except Exception as exc:
-                for _, _, stored in batch:
-                    stored.set_exception(exc)
-                continue
-            if raised:
-                checker.deliver()
-            for _, _, stored in batch:
-                stored.set_result(None)
+            )
+        except Exception as exc:
+            for _, _, _, stored in batch:
+                stored.set_exception(exc)
+            return
+        if raised:
+            checker.deliver()
+        for _, _, _, stored in batch:
+            stored.set_result(None)
