@@ -18,7 +18,7 @@ from ..checking.checker import AppStatus, RemovedApp
 from ..checking.documents import LABELS, humanize_age, notes, removed_notes, tree, until
 from ..model.health import Health
 from ..model.report import Resource, StatusReport
-from ..plugins.manager import Plugin
+from ..plugins.discovery import Plugin
 from ..state.outbox import StoredAlert
 from ..state.records import Record
 from ..state.reports import StoredReport

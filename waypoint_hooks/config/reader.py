@@ -9,11 +9,9 @@ module because they share the tree they produce and the errors they raise.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import json
-import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 import attrs
 
 from ..errors import ConfigFileError
+from ..model.cachefile import read_entry, write_entry
 from ..model.collector import paused
 
 if TYPE_CHECKING:
@@ -464,37 +463,12 @@ class Cache:
         }
 
     def load(self) -> Body | None:
+        body = read_entry(self._file, self._key)
         try:
-            entry = json.loads(self._file.read_bytes())
-            if entry["key"] != self._key:
-                return None
-            return tuple(_decode_item(item) for item in entry["body"])
-        except (OSError, ValueError, KeyError, TypeError):
-            # Missing, unreadable or corrupt: read the file as if there were no cache.
+            return None if body is None else tuple(_decode_item(item) for item in body)
+        except (ValueError, TypeError):
+            # Corrupt: read the file as if there were no cache.
             return None
 
     def store(self, body: Body) -> None:
-        if self._file.parent.is_symlink():
-            return  # nothing is written through a link, which could point anywhere (§13)
-        entry = {"key": self._key, "body": [_encode(item) for item in body]}
-        try:
-            # Private, as the state beside it (DESIGN §13); mkstemp makes the file 0600.
-            self._file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # Imported here: a run that finds its entry (the usual one) writes none.
-            import tempfile
-
-            fd, temp = tempfile.mkstemp(
-                prefix=self._file.name, suffix=".tmp", dir=self._file.parent
-            )
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as file:
-                    json.dump(entry, file)
-                # Atomic: a concurrent run reads the old entry or the new one, never half.
-                os.replace(temp, self._file)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
-        except OSError:
-            # Only a speed-up: a read-only project directory must not fail the run.
-            return
+        write_entry(self._file, self._key, [_encode(item) for item in body])
