@@ -250,7 +250,7 @@ def test_a_plugin_gone_from_sys_path_is_gone_for_the_next_command(launcher: Laun
     launcher.run("status")
     done = launcher.run("status", site=False)
     assert done.returncode == 2
-    assert 'use "used": no such plugin is installed' in done.stderr
+    assert "plugin 'used': no such plugin is installed" in done.stderr
 
 
 def test_what_pip_installs_or_upgrades_and_what_is_edited_is_seen_at_once(
