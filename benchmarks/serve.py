@@ -1,6 +1,7 @@
 """B8: ``waypoint-hooks serve`` with a thousand apps of the trivial ``filepath`` plugin, their
 interval scaled down: scheduling lag, CPU per check against a ``status`` run of the same apps,
-memory over 200 rounds, and how fast ``/api/status`` and ``/metrics`` answer meanwhile."""
+memory over 200 rounds, and how fast ``/api/status`` and ``/metrics`` answer meanwhile; and
+``/metrics`` alone at 1,000 and 10,000 apps, with and without two busy loops beside it."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import re
 import resource
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from waypoint_hooks.state.store import default_state_path
@@ -36,6 +39,12 @@ MEMORY_INTERVAL = 0.25
 #: The bounds the issue sets, in seconds.
 LAG_BOUND = 1.0
 LATENCY_BOUND = 0.1
+#: The apps of the /metrics figures, and the bound of each (seconds). Their interval grows
+#: with them, so that each serve checks as many apps a second.
+METRICS_BOUNDS = {1000: 0.1, 10000: 0.3}
+#: Scrapes of /metrics for each figure: Prometheus scrapes every 15 s or so, a figure's
+#: worth here is of the answer, not of the rate.
+SCRAPES = 100
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -131,4 +140,53 @@ def b8_serve() -> list[Row]:
     ]
 
 
-BENCHMARKS = (b8_serve,)
+def _scrapes(url: str) -> float:
+    """The p99 of :data:`SCRAPES` scrapes of ``url``, a few checks apart."""
+    seconds = []
+    for _ in range(SCRAPES):
+        began = time.perf_counter()
+        get(url)
+        seconds.append(time.perf_counter() - began)
+        time.sleep(0.05)
+    return _p99(seconds)
+
+
+@contextlib.contextmanager
+def _busy_loops(count: int = 2) -> Iterator[None]:
+    """``count`` processes that spin on the CPU until the block ends."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
+def _metrics_p99(apps: int, interval: float) -> tuple[float, float]:
+    """The p99 of /metrics of a serve of ``apps`` apps once each has been checked: alone, and
+    with two busy loops beside it."""
+    with tempfile.TemporaryDirectory() as directory:
+        config = filepath_project(Path(directory), apps, interval)
+        stored = _reports(config)
+        with _serving(config) as (_, url):
+            until(lambda: _reports(config) >= stored + apps, "the first round of serve")
+            calm = _scrapes(url + "metrics")
+            with _busy_loops():
+                return calm, _scrapes(url + "metrics")
+
+
+def b8_metrics() -> list[Row]:
+    rows = []
+    for apps, bound in METRICS_BOUNDS.items():
+        interval = INTERVAL * apps / APPS
+        calm, busy = _metrics_p99(apps, interval)
+        load = f"{apps} apps every {interval:g}s"
+        rows += [
+            Row("B8 metrics", f"GET /metrics p99 ({load})", calm, f"{bound:g} s", bound, 1),
+            Row("B8 metrics", "the same, two busy loops beside", busy, f"{bound:g} s", bound, 1),
+        ]
+    return rows
+
+
+BENCHMARKS = (b8_serve, b8_metrics)
