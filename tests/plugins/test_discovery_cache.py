@@ -11,6 +11,7 @@ are the plugins it imported.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,8 +19,11 @@ from pathlib import Path
 
 import pytest
 from hostile.harness import Processes, script_env
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from waypoint_hooks.host import AUTOLOAD_ENV
+from waypoint_hooks.plugins.discovery import NO_SPECS, Cached, DiscoveryCache, Plugin, PluginSpecs
 
 MARKED = """
 import os
@@ -287,3 +291,61 @@ def test_what_pip_installs_or_upgrades_and_what_is_edited_is_seen_at_once(
         assert launcher.imported() == {"used", "late", "idle"}
         assert message.startswith("two (wrapped by ")
         assert sorted(message.split(" (wrapped by ")[1:]) == ["idle)", "late)"]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+_PLUGIN_FIELDS = st.fixed_dictionaries(
+    {
+        "plugin": st.fixed_dictionaries(
+            {
+                "name": st.text(max_size=3) | _JSON,
+                "value": st.text(max_size=3) | _JSON,
+                "source": st.sampled_from(["builtin", "entry-point"]) | _JSON,
+                "distribution": st.none() | _JSON,
+                "version": st.none() | _JSON,
+                "hooks": st.lists(st.text(max_size=3)) | _JSON,
+                "kinds": st.lists(st.text(max_size=3)) | _JSON,
+                "error": st.none() | _JSON,
+                "requires": st.none() | _JSON,
+                "incompatible": st.booleans() | _JSON,
+            }
+        ),
+        "eager": st.booleans() | _JSON,
+        "files": st.dictionaries(st.text(max_size=3), st.none() | st.integers()) | _JSON,
+    }
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=_JSON | st.fixed_dictionaries({"plugins": st.lists(_PLUGIN_FIELDS), "metadata": _JSON}))
+def test_whatever_the_cache_holds_under_its_key_is_read_or_ignored_never_raised(
+    tmp_path_factory: pytest.TempPathFactory, body: object
+) -> None:
+    directory = tmp_path_factory.mktemp("cache")
+    cache = DiscoveryCache(directory, NO_SPECS, autoload=False)
+    cache.store([])
+    file = directory / "plugins.json"
+    entry = json.loads(file.read_bytes())
+    file.write_text(json.dumps({"key": entry["key"], "body": body}))
+    for cached in cache.load() or ():  # none, or plugins as discovery makes them
+        assert all(isinstance(hook, str) for hook in cached.plugin.hooks)
+        assert isinstance(cached.plugin.value, str)
+        assert cached.plugin.error is None or isinstance(cached.plugin.error, str)
+
+
+def test_a_cache_entry_holds_while_nothing_changed_and_not_after(tmp_path: Path) -> None:
+    cache = DiscoveryCache(tmp_path, NO_SPECS, autoload=False)
+    module = tmp_path / "plugin.py"
+    module.write_text("")
+    plugin = Plugin("p", "plugin", "entry-point", "p-dist", "1.0", hooks=("platform_status_func",))
+    cache.store([Cached(plugin, eager=False, files={str(module): module.stat().st_mtime_ns})])
+    (kept,) = DiscoveryCache(tmp_path, NO_SPECS, autoload=False).load() or ()
+    assert kept.plugin == plugin
+    assert DiscoveryCache(tmp_path, NO_SPECS, autoload=True).load() is None
+    assert DiscoveryCache(tmp_path, PluginSpecs.parse(["no:p"]), autoload=False).load() is None
+    os.utime(module, ns=(0, 0))
+    assert DiscoveryCache(tmp_path, NO_SPECS, autoload=False).load() is None

@@ -246,21 +246,40 @@ class DiscoveryCache:
         """The plugins kept, if the environment and every plugin's files are as they were."""
         body = read_entry(self._file, self._key)
         try:
-            kept = None if body is None else [_cached(item) for item in body]
+            if body is None or _changed(body["metadata"]):
+                return None
+            kept = [_cached(item) for item in body["plugins"]]
         except (KeyError, TypeError, ValueError, AttributeError):
             return None  # corrupt: discover as if there were no cache
-        if kept is None or any(_changed(cached.files) for cached in kept):
-            return None
-        return kept
+        return None if any(_changed(cached.files) for cached in kept) else kept
 
     def store(self, found: Iterable[Cached]) -> None:
-        write_entry(self._file, self._key, [_plain(cached) for cached in found])
+        body = {
+            "plugins": [_plain(cached) for cached in found],
+            "metadata": mtimes(_entry_point_files()),
+        }
+        write_entry(self._file, self._key, body)
+
+
+def _entry_point_files() -> list[str]:
+    """The entry-points files of the distributions that provide plugins: one rewritten in
+    place (``pip install -e`` of a project installed the old, ``setup.py develop`` way) changes
+    no directory's time on ``sys.path``."""
+    import importlib.metadata
+
+    found = set()
+    for entry_point in importlib.metadata.entry_points(group=PROJECT):
+        # Private to importlib.metadata, but where else is a distribution's metadata found.
+        directory = getattr(entry_point.dist, "_path", None)
+        if directory is not None:
+            found.add(os.path.abspath(os.path.join(directory, "entry_points.txt")))
+    return sorted(found)
 
 
 def _mtime(path: str) -> int | None:
     try:
         return os.stat(path).st_mtime_ns
-    except OSError:
+    except (OSError, ValueError):  # no such file, or no path at all (a NUL in it)
         return None
 
 
@@ -281,6 +300,16 @@ def _plain(cached: Cached) -> dict[str, Any]:
 def _cached(item: Mapping[str, Any]) -> Cached:
     fields = {name: item["plugin"][name] for name in _KEPT}
     fields["hooks"], fields["kinds"] = tuple(fields["hooks"]), tuple(fields["kinds"])
-    if not all(isinstance(value, str) for value in (fields["name"], fields["value"])):
+    files, eager = item["files"], item["eager"]
+    # Only this module writes the file: anything else in it is damage, and read as none.
+    texts = (fields["name"], fields["value"], fields["source"], *fields["hooks"], *fields["kinds"])
+    optional = (fields["distribution"], fields["version"], fields["error"], fields["requires"])
+    times = files.values() if isinstance(files, dict) else [""]
+    if not (
+        all(isinstance(text, str) for text in texts)
+        and all(text is None or isinstance(text, str) for text in optional)
+        and all(isinstance(flag, bool) for flag in (eager, fields["incompatible"]))
+        and all(mtime is None or type(mtime) is int for mtime in times)
+    ):
         raise ValueError(f"not a cached plugin: {item!r}")
-    return Cached(Plugin(**fields), bool(item["eager"]), dict(item["files"]))
+    return Cached(Plugin(**fields), eager, files)
