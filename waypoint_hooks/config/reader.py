@@ -9,10 +9,10 @@ module because they share the tree they produce and the errors they raise.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import re
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 # Bump when the cached form of a read file changes, so that older entries are not trusted.
-_CACHE_FORMAT: Final = 1
+_CACHE_FORMAT: Final = 2
 
 #: How deep blocks, objects, lists, parentheses and interpolations may nest, together
 #: (DESIGN §13): far deeper than any configuration, and shallow enough that the recursive
@@ -453,13 +453,17 @@ class Cache:
     """
 
     def __init__(self, directory: Path, path: Path, size: int, mtime_ns: int, data: bytes) -> None:
-        self._file = directory / f"config-{hashlib.sha256(bytes(path)).hexdigest()[:16]}.json"
+        # Checksums, not hashes (hashlib loads OpenSSL, milliseconds of every start): two
+        # paths of one checksum take turns in one file, each read again (the path is in the
+        # key); an edit is missed only if it kept the size, the time to the nanosecond and
+        # the checksum, which no editor does by chance.
+        self._file = directory / f"config-{zlib.crc32(bytes(path)):08x}.json"
         self._key = {
             "format": _CACHE_FORMAT,
             "path": str(path),
             "size": size,
             "mtime_ns": mtime_ns,
-            "sha256": hashlib.sha256(data).hexdigest(),
+            "crc32": zlib.crc32(data),
         }
 
     def load(self) -> Body | None:
