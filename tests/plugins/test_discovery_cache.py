@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from helpers_packages import pip_install, plugin_package
 from hostile.harness import Processes, script_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -81,46 +80,9 @@ app "web" {
 """
 
 
-def _package(root: Path, name: str, version: str, source: str) -> Path:
-    """The source of ``waypoint-hooks-NAME`` at ``version``, whose plugin ``NAME`` is the
-    module ``wh_NAME``: ``source``, after it touched its marker."""
-    package = root / f"waypoint-hooks-{name}-{version}"
-    (package / f"wh_{name}").mkdir(parents=True)
-    (package / f"wh_{name}" / "__init__.py").write_text(MARKED.format(name=name) + source)
-    (package / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
-    )
-    (package / "setup.cfg").write_text(
-        textwrap.dedent(
-            f"""\
-            [metadata]
-            name = waypoint-hooks-{name}
-            version = {version}
-
-            [options]
-            packages = wh_{name}
-
-            [options.entry_points]
-            waypoint_hooks =
-                {name} = wh_{name}
-            """
-        )
-    )
-    return package
-
-
-def _pip_install(target: Path, *packages: Path) -> None:
-    installed = subprocess.run(
-        [
-            *(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--upgrade"),
-            *("--no-build-isolation", "--target", str(target)),
-            *map(str, packages),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert installed.returncode == 0, installed.stdout + installed.stderr
+def _marked(root: Path, name: str, version: str, source: str) -> Path:
+    """A plugin package whose module touches its marker, then runs ``source``."""
+    return plugin_package(root, name, version, MARKED.format(name=name) + source)
 
 
 class Launcher:
@@ -165,13 +127,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     observer) and ``broken`` (which fails to import)."""
     root = tmp_path_factory.mktemp("plugins")
     target = root / "site"
-    _pip_install(
+    pip_install(
         target,
-        _package(root, "used", "1.0", PLATFORM.format(message="one")),
-        _package(root, "idle", "1.0", PLATFORM.format(message="idle")),
-        _package(root, "wrapping", "1.0", WRAPPER.format(name="wrapping")),
-        _package(root, "watching", "1.0", OBSERVER),
-        _package(root, "broken", "1.0", BROKEN),
+        _marked(root, "used", "1.0", PLATFORM.format(message="one")),
+        _marked(root, "idle", "1.0", PLATFORM.format(message="idle")),
+        _marked(root, "wrapping", "1.0", WRAPPER.format(name="wrapping")),
+        _marked(root, "watching", "1.0", OBSERVER),
+        _marked(root, "broken", "1.0", BROKEN),
     )
     return target
 
@@ -262,10 +224,10 @@ def test_what_pip_installs_or_upgrades_and_what_is_edited_is_seen_at_once(
 ) -> None:
     root = tmp_path / "sources"
     site = tmp_path / "site"
-    _pip_install(
+    pip_install(
         site,
-        _package(root, "used", "1.0", PLATFORM.format(message="one")),
-        _package(root, "idle", "1.0", PLATFORM.format(message="idle")),
+        _marked(root, "used", "1.0", PLATFORM.format(message="one")),
+        _marked(root, "idle", "1.0", PLATFORM.format(message="idle")),
     )
     project = tmp_path / "project"
     project.mkdir()
@@ -274,10 +236,10 @@ def test_what_pip_installs_or_upgrades_and_what_is_edited_is_seen_at_once(
     assert launcher.message() == "one"
     assert launcher.imported() == {"used"}
     # An upgrade: another version, in other files.
-    _pip_install(site, _package(root, "used", "2.0", PLATFORM.format(message="two")))
+    pip_install(site, _marked(root, "used", "2.0", PLATFORM.format(message="two")))
     assert launcher.message() == "two"
     # A new plugin that wraps every check: imported by the first command after its install.
-    _pip_install(site, _package(root, "late", "1.0", WRAPPER.format(name="late")))
+    pip_install(site, _marked(root, "late", "1.0", WRAPPER.format(name="late")))
     assert launcher.message() == "two (wrapped by late)"
     assert launcher.imported() == {"used", "idle", "late"}  # discovered again
     assert launcher.message() == "two (wrapped by late)"
