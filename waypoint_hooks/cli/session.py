@@ -80,7 +80,8 @@ class Session:
         named it), unless the command only lists the plugins and what broke each.
 
         For a command on a ``project``, discovery is cached beside the config's, and only
-        the plugins that command calls hooks of are imported (docs/design.md, "Plugins").
+        the plugins that command calls hooks of are imported (docs/design.md, "Which plugins
+        a command imports").
         """
         from ..errors import UsageError
         from ..plugins.manager import PluginManager, PluginSpecs
@@ -155,12 +156,13 @@ class Session:
         from ..plugins.context import working_directory
 
         project = self.project()
-        manager = None
         if plugins:
             from ..config.uses import check_plugins
 
             manager = self.plugins(project=project)
             check_plugins(project, manager, apps)
+        else:
+            manager = _no_plugins()
         output = self.output(json_output)
         on_failure = print_traceback if self.verbose else None
         # Opened before the change of directory: a relative --state is the user's.
@@ -173,7 +175,7 @@ class Session:
             checker = Checker(
                 project,
                 state,
-                manager or _no_plugins(),
+                manager,
                 workspace=self.workspace,
                 output=output,
                 on_failure=on_failure,
