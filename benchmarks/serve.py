@@ -11,13 +11,19 @@ import os
 import re
 import resource
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
+from waypoint_hooks.model.health import Health
+from waypoint_hooks.model.report import StatusReport
+from waypoint_hooks.plugins.runner import Checked
+from waypoint_hooks.serve.metrics import Metrics
 from waypoint_hooks.state.store import default_state_path
 
 from ._measure import Row
@@ -193,4 +199,26 @@ def b8_metrics() -> list[Row]:
     return rows
 
 
-BENCHMARKS = (b8_serve, b8_metrics)
+def b8_exposition() -> list[Row]:
+    """The exposition alone, in this process: made again after one check of ``apps``
+    targets, the median of 5, against the bound of /metrics at that many apps."""
+    rows = []
+    for apps, bound in METRICS_BOUNDS.items():
+        metrics = Metrics("default")
+        report = StatusReport(health=Health.READY, generated_time=datetime.now(timezone.utc))
+        checked = Checked(report, None, 0.001)
+        for index in range(apps):
+            metrics.observe(f"app{index}", "deployment", "filepath", checked)
+        metrics.exposition()
+        seconds = []
+        for index in range(5):
+            metrics.observe(f"app{index}", "deployment", "filepath", checked)
+            began = time.perf_counter()
+            metrics.exposition()
+            seconds.append(time.perf_counter() - began)
+        measures = f"Metrics.exposition() after a check, {apps} targets"
+        rows.append(Row("B8 text", measures, statistics.median(seconds), f"{bound:g} s", bound, 1))
+    return rows
+
+
+BENCHMARKS = (b8_serve, b8_metrics, b8_exposition)
