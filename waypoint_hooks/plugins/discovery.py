@@ -214,9 +214,10 @@ class Cached:
     #: it was never imported (an incompatible version, a name two distributions provide).
     plugin: Plugin
     #: Imported by every command that runs hooks: it wraps or observes every call of a hook,
-    #: or it failed to import or validate (and may have been mended since).
+    #: or it failed to import from a file that cannot be found (it may have been mended).
     eager: bool
-    #: The files its hooks are defined in, each with its modification time (ns).
+    #: The files its hooks are defined in (the file it failed to import from), each with its
+    #: modification time (ns).
     files: Mapping[str, int | None] = attrs.field(factory=dict)
 
 
