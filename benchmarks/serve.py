@@ -1,6 +1,7 @@
 """B8: ``waypoint-hooks serve`` with a thousand apps of the trivial ``filepath`` plugin, their
 interval scaled down: scheduling lag, CPU per check against a ``status`` run of the same apps,
-memory over 200 rounds, and how fast ``/api/status`` and ``/metrics`` answer meanwhile."""
+memory over 200 rounds, and how fast ``/api/status`` and ``/metrics`` answer meanwhile; and
+``/metrics`` alone at 1,000 and 10,000 apps, with and without two busy loops beside it."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ import os
 import re
 import resource
 import sqlite3
+import statistics
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
+from waypoint_hooks.model.health import Health
+from waypoint_hooks.model.report import StatusReport
+from waypoint_hooks.plugins.runner import Checked
+from waypoint_hooks.serve.metrics import Metrics
 from waypoint_hooks.state.store import default_state_path
 
 from ._measure import Row
@@ -36,6 +45,14 @@ MEMORY_INTERVAL = 0.25
 #: The bounds the issue sets, in seconds.
 LAG_BOUND = 1.0
 LATENCY_BOUND = 0.1
+#: The apps of the /metrics figures, and the bound of each (seconds). Their interval grows
+#: with them, so that each serve checks as many apps a second.
+METRICS_BOUNDS = {1000: 0.1, 10000: 0.3}
+#: Scrapes of /metrics for each figure, within a few seconds at most: Prometheus scrapes
+#: every 15 s or so, what is measured is the answer, not the rate (and a slow answer of
+#: 10,000 apps would take hours of a hundred).
+SCRAPES = 100
+SCRAPING = 30.0
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -131,4 +148,77 @@ def b8_serve() -> list[Row]:
     ]
 
 
-BENCHMARKS = (b8_serve,)
+def _scrapes(url: str) -> float:
+    """The p99 of :data:`SCRAPES` scrapes of ``url``, a few checks apart, or of as many as
+    :data:`SCRAPING` seconds allow."""
+    seconds: list[float] = []
+    ending = time.monotonic() + SCRAPING
+    while len(seconds) < SCRAPES and time.monotonic() < ending:
+        began = time.perf_counter()
+        get(url)
+        seconds.append(time.perf_counter() - began)
+        time.sleep(0.05)
+    return _p99(seconds)
+
+
+@contextlib.contextmanager
+def _busy_loops(count: int = 2) -> Iterator[None]:
+    """``count`` processes that spin on the CPU until the block ends."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
+def _metrics_p99(apps: int, interval: float) -> tuple[float, float]:
+    """The p99 of /metrics of a serve of ``apps`` apps once each has been checked: alone, and
+    with two busy loops beside it."""
+    with tempfile.TemporaryDirectory() as directory:
+        config = filepath_project(Path(directory), apps, interval)
+        stored = _reports(config)
+        with _serving(config) as (_, url):
+            until(lambda: _reports(config) >= stored + apps, "the first round of serve")
+            calm = _scrapes(url + "metrics")
+            with _busy_loops():
+                return calm, _scrapes(url + "metrics")
+
+
+def b8_metrics() -> list[Row]:
+    rows = []
+    for apps, bound in METRICS_BOUNDS.items():
+        interval = INTERVAL * apps / APPS
+        calm, busy = _metrics_p99(apps, interval)
+        load = f"{apps} apps every {interval:g}s"
+        rows += [
+            Row("B8 metrics", f"GET /metrics p99 ({load})", calm, f"{bound:g} s", bound, 1),
+            Row("B8 metrics", "the same, two busy loops beside", busy, f"{bound:g} s", bound, 1),
+        ]
+    return rows
+
+
+def b8_exposition() -> list[Row]:
+    """The exposition alone, in this process: made again after one check of ``apps``
+    targets, the median of 5, against the bound of /metrics at that many apps."""
+    rows = []
+    for apps, bound in METRICS_BOUNDS.items():
+        metrics = Metrics("default")
+        report = StatusReport(health=Health.READY, generated_time=datetime.now(timezone.utc))
+        checked = Checked(report, None, 0.001)
+        for index in range(apps):
+            metrics.observe(f"app{index}", "deployment", "filepath", checked)
+        metrics.exposition()
+        seconds = []
+        for index in range(5):
+            metrics.observe(f"app{index}", "deployment", "filepath", checked)
+            began = time.perf_counter()
+            metrics.exposition()
+            seconds.append(time.perf_counter() - began)
+        measures = f"Metrics.exposition() after a check, {apps} targets"
+        rows.append(Row("B8 text", measures, statistics.median(seconds), f"{bound:g} s", bound, 1))
+    return rows
+
+
+BENCHMARKS = (b8_serve, b8_metrics, b8_exposition)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from helpers_packages import pip_install, plugin_package
 from hostile.harness import Processes, script_env
 
 from waypoint_hooks import __version__
@@ -36,35 +36,6 @@ def platform_status_func() -> StatusReport:
 """
 
 
-def _package(root: Path, name: str, version: str, requires: str) -> Path:
-    """The source of ``waypoint-hooks-NAME``, whose plugin ``NAME`` is a platform."""
-    source = root / f"waypoint-hooks-{name}"
-    (source / f"wh_{name}").mkdir(parents=True)
-    (source / f"wh_{name}" / "__init__.py").write_text(PLUGIN)
-    (source / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
-    )
-    (source / "setup.cfg").write_text(
-        textwrap.dedent(
-            f"""\
-            [metadata]
-            name = waypoint-hooks-{name}
-            version = {version}
-
-            [options]
-            packages = wh_{name}
-            install_requires =
-                {requires}
-
-            [options.entry_points]
-            waypoint_hooks =
-                {name} = wh_{name}
-            """
-        )
-    )
-    return source
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where pip installed ``acme`` 1.5.0, made for this waypoint-hooks, and ``oldie``
@@ -75,17 +46,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("acme", "1.5.0", f"waypoint-hooks>={__version__}"),
         ("oldie", "0.3.0", f"waypoint-hooks<{__version__}; python_version >= '3'"),
     ):
-        installed = subprocess.run(
-            [
-                *(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"),
-                *("--no-build-isolation", "--target", str(target)),
-                str(_package(root, name, version, requires)),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert installed.returncode == 0, installed.stdout + installed.stderr
+        pip_install(target, plugin_package(root, name, version, PLUGIN, requires))
     return target
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import graphlib
 import json
-import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Final, Literal, final
@@ -137,6 +136,9 @@ def in_maintenance(windows: Iterable[Maintenance], app: str, at: datetime) -> bo
 
 
 def _open(window: Maintenance, at: datetime) -> bool:
+    # Imported here: only a project with a maintenance window needs it.
+    import zoneinfo
+
     zone = zoneinfo.ZoneInfo(window.timezone)
     hour, minute = (int(part) for part in window.start.split(":"))
     length = timedelta(seconds=window.duration)

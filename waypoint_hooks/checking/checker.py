@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, final
 
 import attrs
 
-from ..alerts.machine import Alerting
-from ..alerts.pipeline import store_reports
 from ..config.project import App, Project
 from ..errors import ConfigFileError, PluginError, UsageError
 from ..model.report import StatusReport
@@ -31,8 +29,9 @@ if TYPE_CHECKING:
     import asyncio
 
     # What runs hooks (asyncio, threads) is imported by the checks that run them: status
-    # --cached, history and alerts start without it.
+    # --cached, history and alerts start without it; nor do they raise alerts.
     from ..alerts.delivery import Courier
+    from ..alerts.machine import Alerting
     from ..plugins.manager import PluginManager
     from ..plugins.runner import Checked, Runner, StatusCheck
 
@@ -106,7 +105,7 @@ class Checker:
     def use(self, project: Project) -> None:
         """Check ``project`` from now on: the config as it was read again."""
         self.project = project
-        self.alerting = Alerting.of(project) if project.notify else None
+        self.alerting = _alerting(project) if project.notify else None
         # Asked for at every write of reports (serve: every batch), made once per config.
         self._kept = {
             app.name: Retention(app.status.keep, gap(app)) for app in project.apps.values()
@@ -415,7 +414,15 @@ def store(
     they raise (DESIGN §15), keeping the newest ``kept[app]`` of each target, with the
     seconds each one's check took (``durations``, where known: the roll-ups' percentiles);
     whether any alert was raised (then :meth:`Checker.deliver`)."""
+    from ..alerts.pipeline import store_reports
+
     return bool(store_reports(state, reports, kept, alerting, durations))
+
+
+def _alerting(project: Project) -> Alerting:
+    from ..alerts.machine import Alerting
+
+    return Alerting.of(project)
 
 
 def _title(target: Target) -> str:

@@ -120,14 +120,18 @@ def main(
     """
     from ..plugins.logs import log_to_stderr
     from ..plugins.signals import STOP
-    from ..plugins.tracing import trace_to_stderr
 
     ctx.with_resource(STOP.handling())
 
     color = not no_color and not os.environ.get("NO_COLOR")
     ctx.obj = Session(config, state, workspace, plugin_specs, color, verbose > 0)
     ctx.call_on_close(log_to_stderr(verbose > 0))
-    ctx.call_on_close(trace_to_stderr(verbose > 1))
+    if verbose > 1:
+        # Imported here: without -vv only the commands that call hooks need it, and they
+        # look at WAYPOINT_HOOKS_TRACE themselves.
+        from ..plugins.tracing import trace_to_stderr
+
+        ctx.call_on_close(trace_to_stderr(True))
 
 
 @main.command()

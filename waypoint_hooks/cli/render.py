@@ -19,7 +19,7 @@ from ..checking.documents import LABELS, humanize_age, notes, removed_notes, tre
 from ..checking.located import located_notes
 from ..model.health import Health
 from ..model.report import Resource, StatusReport
-from ..plugins.manager import Plugin
+from ..plugins.discovery import Plugin
 from ..state.outbox import StoredAlert
 from ..state.records import Record
 from ..state.reports import StoredReport

@@ -76,13 +76,25 @@ class Session:
             words += ["-p", spec]
         return shlex.join(words)
 
-    def plugins(self, *, listing: bool = False) -> PluginManager:
+    def plugins(self, *, listing: bool = False, project: Project | None = None) -> PluginManager:
         """The plugins; a ``-p`` module that cannot be imported is a usage error (the user
-        named it), unless the command only lists the plugins and what broke each."""
+        named it), unless the command only lists the plugins and what broke each.
+
+        For a command on a ``project``, discovery is cached beside the config's, and only
+        the plugins that command calls hooks of are imported (docs/design.md, "Which plugins
+        a command imports").
+        """
         from ..errors import UsageError
         from ..plugins.manager import PluginManager, PluginSpecs
 
-        manager = PluginManager.load(PluginSpecs.parse(self.plugin_specs))
+        specs = PluginSpecs.parse(self.plugin_specs)
+        if project is None:
+            manager = PluginManager.load(specs)
+        else:
+            from ..config.uses import used_plugins
+
+            cache = cache_directory(project.path)
+            manager = PluginManager.load(specs, cache=cache, needed=used_plugins(project))
         for plugin in manager.plugins:
             if not listing and plugin.source == "cli" and plugin.module is None:
                 raise UsageError(
@@ -142,14 +154,16 @@ class Session:
         when none is named) are checked first, so a bad config writes nothing. Without
         ``plugins``, the command only reads the state, and opens it read-only."""
         from ..checking.checker import Checker, check_locations
-        from ..config.uses import check_plugins
         from ..plugins.context import working_directory
-        from ..plugins.manager import PluginManager
 
         project = self.project()
-        manager = self.plugins() if plugins else PluginManager()
         if plugins:
+            from ..config.uses import check_plugins
+
+            manager = self.plugins(project=project)
             check_plugins(project, manager, apps)
+        else:
+            manager = _no_plugins()
         output = self.output(json_output)
         on_failure = print_traceback if self.verbose else None
         # Opened before the change of directory: a relative --state is the user's.
@@ -191,7 +205,12 @@ def on_one_loop(checker: Checker, main: Coroutine[Any, Any, _T]) -> _T:
 def read_project(path: Path) -> Project:
     from ..config.document import load_config
 
-    return load_config(path, cache_dir=path.resolve().parent / ".waypoint-hooks")
+    return load_config(path, cache_dir=cache_directory(path))
+
+
+def cache_directory(config: Path) -> Path:
+    """Where what a run worked out of the project of ``config`` is kept for the next."""
+    return config.resolve().parent / ".waypoint-hooks"
 
 
 def print_traceback(failure: BaseException) -> None:
@@ -296,3 +315,10 @@ def exit_code(
 
 
 pass_session = click.make_pass_decorator(Session)
+
+
+def _no_plugins() -> PluginManager:
+    """The plugins of a command that calls no hook: none."""
+    from ..plugins.manager import PluginManager
+
+    return PluginManager()

@@ -9,12 +9,10 @@ module because they share the tree they produce and the errors they raise.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import itertools
 import json
-import os
 import re
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
@@ -22,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 import attrs
 
 from ..errors import ConfigFileError
+from ..model.cachefile import read_entry, write_entry
 from ..model.collector import paused
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ __all__ = [
 ]
 
 # Bump when the cached form of a read file changes, so that older entries are not trusted.
-_CACHE_FORMAT: Final = 1
+_CACHE_FORMAT: Final = 2
 
 #: How deep blocks, objects, lists, parentheses and interpolations may nest, together
 #: (DESIGN §13): far deeper than any configuration, and shallow enough that the recursive
@@ -454,47 +453,26 @@ class Cache:
     """
 
     def __init__(self, directory: Path, path: Path, size: int, mtime_ns: int, data: bytes) -> None:
-        self._file = directory / f"config-{hashlib.sha256(bytes(path)).hexdigest()[:16]}.json"
+        # Checksums, not hashes (hashlib loads OpenSSL, milliseconds of every start): two
+        # paths of one checksum take turns in one file, each read again (the path is in the
+        # key); an edit is missed only if it kept the size, the time to the nanosecond and
+        # the checksum, which no editor does by chance.
+        self._file = directory / f"config-{zlib.crc32(bytes(path)):08x}.json"
         self._key = {
             "format": _CACHE_FORMAT,
             "path": str(path),
             "size": size,
             "mtime_ns": mtime_ns,
-            "sha256": hashlib.sha256(data).hexdigest(),
+            "crc32": zlib.crc32(data),
         }
 
     def load(self) -> Body | None:
+        body = read_entry(self._file, self._key)
         try:
-            entry = json.loads(self._file.read_bytes())
-            if entry["key"] != self._key:
-                return None
-            return tuple(_decode_item(item) for item in entry["body"])
-        except (OSError, ValueError, KeyError, TypeError):
-            # Missing, unreadable or corrupt: read the file as if there were no cache.
+            return None if body is None else tuple(_decode_item(item) for item in body)
+        except (ValueError, TypeError):
+            # Corrupt: read the file as if there were no cache.
             return None
 
     def store(self, body: Body) -> None:
-        if self._file.parent.is_symlink():
-            return  # nothing is written through a link, which could point anywhere (§13)
-        entry = {"key": self._key, "body": [_encode(item) for item in body]}
-        try:
-            # Private, as the state beside it (DESIGN §13); mkstemp makes the file 0600.
-            self._file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # Imported here: a run that finds its entry (the usual one) writes none.
-            import tempfile
-
-            fd, temp = tempfile.mkstemp(
-                prefix=self._file.name, suffix=".tmp", dir=self._file.parent
-            )
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as file:
-                    json.dump(entry, file)
-                # Atomic: a concurrent run reads the old entry or the new one, never half.
-                os.replace(temp, self._file)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
-        except OSError:
-            # Only a speed-up: a read-only project directory must not fail the run.
-            return
+        write_entry(self._file, self._key, [_encode(item) for item in body])

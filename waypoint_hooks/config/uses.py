@@ -11,7 +11,14 @@ from ..plugins.components import NOTIFIER, PLATFORM, RELEASE_MANAGER, Component
 from ..plugins.manager import Plugin, PluginManager
 from .project import Project, Use
 
-__all__ = ["check_plugins"]
+__all__ = ["check_plugins", "used_plugins"]
+
+
+def used_plugins(project: Project) -> set[str]:
+    """The plugins ``project`` calls hooks of: its platforms, release managers and notifiers."""
+    uses = [use for app in project.apps.values() for use in (app.deploy, app.release)]
+    uses += [notify.use for notify in project.notify.values()]
+    return {use.plugin for use in uses if use is not None}
 
 
 def check_plugins(project: Project, plugins: PluginManager, names: Collection[str] = ()) -> None:

@@ -1,4 +1,5 @@
-"""Finding, loading and validating plugins, and dispatching a hook to the plugin an app uses.
+"""Loading and validating the plugins discovery found, and dispatching a hook to the plugin an
+app uses.
 
 One module, over 400 lines, because these are the steps of one object's life: what discovery
 finds is what the manager loads, what it validates is what it dispatches, and the error of
@@ -10,23 +11,34 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import importlib.util
 import inspect
-import os
+import sys
+import threading
 import typing
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, final
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Final, final
 
 import attrs
 import pluggy
 
-from .. import __version__, hookspecs
+from .. import hookspecs
 from ..errors import ConfigError, PluginError, StructureError, prefixed
 from ..model.codec import structure
-from .components import HOOKS, LIFECYCLES, kinds_of
+from .components import HOOKS, LIFECYCLES, OBSERVER_HOOK, kinds_of
+from .discovery import (
+    AUTOLOAD_ENV,
+    NO_SPECS,
+    Cached,
+    DiscoveryCache,
+    Plugin,
+    PluginSpecs,
+    discover,
+    mtimes,
+    named_modules,
+)
 from .markers import PROJECT
-
-if TYPE_CHECKING:
-    import importlib.metadata
 
 __all__ = [
     "AUTOLOAD_ENV",
@@ -34,166 +46,41 @@ __all__ = [
     "Plugin",
     "PluginManager",
     "PluginSpecs",
+    "discover",
 ]
-
-#: Set to 1 to load only the builtin plugins and those named with ``-p``.
-AUTOLOAD_ENV: Final = "WAYPOINT_HOOKS_DISABLE_PLUGIN_AUTOLOAD"
-_DISTRIBUTION: Final = "waypoint-hooks"
 
 STATUS_HOOKS: Final = tuple(lifecycle.status for lifecycle in LIFECYCLES)
 # The arguments whose values are structured into the type the implementation annotates.
 _TYPED_ARGUMENTS: Final = ("config", "deployment", "release")
 
-Source = Literal["builtin", "entry-point", "cli"]
 
-
-@final
-@attrs.frozen
-class PluginSpecs:
-    """What ``-p`` asked for: plugins to block (``no:NAME``) and modules to load."""
-
-    blocked: frozenset[str] = frozenset()
-    modules: tuple[str, ...] = ()
-
-    @classmethod
-    def parse(cls, specs: Iterable[str]) -> PluginSpecs:
-        blocked: set[str] = set()
-        modules: list[str] = []
-        for spec in specs:
-            if spec.startswith("no:"):
-                blocked.add(spec[3:])
-            else:
-                modules.append(spec)
-        return cls(frozenset(blocked), tuple(modules))
-
-
-@final
-@attrs.define
-class Plugin:
-    """One plugin: where it comes from, what it implements, and why it failed if it did."""
-
-    name: str
-    #: The import path (``module`` or ``module:attribute``) it is loaded from.
-    value: str
-    source: Source
-    distribution: str | None = None
-    version: str | None = None
-    hooks: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ()
-    error: str | None = None
-    module: object = attrs.field(default=None, repr=False)
-    #: What its distribution requires of waypoint-hooks (``waypoint-hooks>=1.2``), if anything.
-    requires: str | None = None
-    #: Its distribution requires a waypoint-hooks other than the one installed, so it is not
-    #: loaded: an app that uses it cannot run at all (a config error), not just fail once.
-    incompatible: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """The object ``plugins --json`` prints for this plugin."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "distribution": self.distribution,
-            "kinds": list(self.kinds),
-            "hooks": list(self.hooks),
-            "source": self.source,
-            "requires": self.requires,
-            "error": self.error,
-        }
-
-
-#: No ``-p`` option given.
-NO_SPECS: Final = PluginSpecs()
-
-
-def discover(specs: PluginSpecs = NO_SPECS, autoload: bool | None = None) -> list[Plugin]:
-    """Every plugin that would be loaded, without importing any of them.
-
-    Entry points of the ``waypoint_hooks`` group (only this distribution's own when autoload
-    is off), then the ``-p`` modules; blocked names are left out.
-    """
-    # Imported here: commands that run no plugin (status --cached, history) do without it.
-    import importlib.metadata
-
-    if autoload is None:
-        autoload = os.environ.get(AUTOLOAD_ENV, "") in ("", "0")
-    found: dict[str, Plugin] = {}
-    # Each distribution's name, version and requirement of waypoint-hooks, read once however
-    # many plugins it provides: each read parses its whole metadata file.
-    named: dict[importlib.metadata.Distribution, tuple[str, str, str | None, bool]] = {}
-    for entry_point in importlib.metadata.entry_points(group=PROJECT):
-        dist = entry_point.dist
-        dist_name = version = requires = None
-        compatible = True
-        if dist is not None:
-            if dist not in named:
-                named[dist] = (dist.metadata["Name"], dist.version, *_requirement(dist))
-            dist_name, version, requires, compatible = named[dist]
-        builtin = dist_name is not None and _normal(dist_name) == _DISTRIBUTION
-        if entry_point.name in specs.blocked or not (builtin or autoload):
-            continue
-        plugin = Plugin(
-            entry_point.name,
-            entry_point.value,
-            "builtin" if builtin else "entry-point",
-            dist_name,
-            version,
-            requires=requires,
-        )
-        if not compatible:
-            plugin.incompatible = True
-            plugin.error = (
-                f"{dist_name} {version} requires {requires}, but waypoint-hooks {__version__} "
-                f"is installed (pip was bypassed, or told not to check); install a version of "
-                f"{dist_name} made for waypoint-hooks {__version__}"
-            )
-        earlier = found.get(entry_point.name)
-        if earlier is not None:
-            # Same name twice: neither can be trusted to be the one the config means.
-            clash = (
-                f"the name {entry_point.name!r} is provided by both {earlier.distribution} "
-                f"and {dist_name}; uninstall one of them"
-            )
-            earlier.error = plugin.error = clash
-            continue
-        found[entry_point.name] = plugin
-    for module in specs.modules:
-        name = module.rpartition(".")[2]
-        if name not in specs.blocked:
-            found[name] = Plugin(name, module, "cli")
-    return list(found.values())
-
-
-def _requirement(dist: importlib.metadata.Distribution) -> tuple[str | None, bool]:
-    """What ``dist`` requires of waypoint-hooks, as written, and whether the installed one
-    meets it: pip checks that when it installs, but a ``--no-deps`` install, an upgrade of
-    waypoint-hooks alone, or a copied site-packages does not."""
-    if _normal(dist.metadata["Name"]) == _DISTRIBUTION:
-        return None, True
-    # Imported here: only a distribution with requirements needs it.
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    for line in dist.requires or ():
-        try:
-            requirement = Requirement(line)
-        except InvalidRequirement:
-            continue  # pip would not have installed it; its other requirements are not ours
-        if _normal(requirement.name) != _DISTRIBUTION:
-            continue
-        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
-            continue  # an extra's requirement, or another platform's
-        written = f"{requirement.name}{requirement.specifier}"
-        return written, requirement.specifier.contains(__version__, prereleases=True)
-    return None, True
-
-
-def _normal(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
+def _code(function: object) -> Any:
+    return getattr(inspect.unwrap(function), "__code__", None)  # type: ignore[arg-type]
 
 
 def _where(function: object) -> str:
-    code = getattr(inspect.unwrap(function), "__code__", None)  # type: ignore[arg-type]
+    code = _code(function)
     return "?" if code is None else f"{code.co_filename}:{code.co_firstlineno}"
+
+
+def _module_file(value: str) -> str | None:
+    """The file of the module a plugin is loaded from (``module`` or ``module:attribute``),
+    imported or not (it may have failed to), if there is one."""
+    name = value.partition(":")[0].strip()
+    module = sys.modules.get(name)
+    if module is not None:
+        return getattr(module, "__file__", None)
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):  # its package did not import, or no such name
+        return None
+    return None if spec is None else spec.origin
+
+
+def _file(function: object) -> str | None:
+    """The file ``function`` is defined in, if it is defined in one."""
+    code = _code(function)
+    return None if code is None else str(code.co_filename)
 
 
 def _unknown_hook_message(hook: str, where: str) -> str:
@@ -303,6 +190,10 @@ class PluginManager:
         self._pm = pluggy.PluginManager(PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._plugins: dict[str, Plugin] = {}
+        #: Plugins discovered but not imported: no hook of theirs was called yet.
+        self._deferred: dict[str, Plugin] = {}
+        # A deferred plugin is imported by the first call that needs it, from any thread.
+        self._importing = threading.Lock()
         self._impls: dict[pluggy.HookImpl, Impl] = {}
         self._calls: dict[tuple[str, str], HookCall] = {}
         self._observers: dict[str, list[HookCall]] = {}
@@ -314,11 +205,73 @@ class PluginManager:
             self.add(plugin)
 
     @classmethod
-    def load(cls, specs: PluginSpecs = NO_SPECS, autoload: bool | None = None) -> PluginManager:
-        """Discover and load every enabled plugin; failures are kept on the plugin."""
-        manager = cls(discover(specs, autoload))
+    def load(
+        cls,
+        specs: PluginSpecs = NO_SPECS,
+        autoload: bool | None = None,
+        *,
+        cache: Path | None = None,
+        needed: Collection[str] = (),
+    ) -> PluginManager:
+        """Discover and load every enabled plugin; failures are kept on the plugin.
+
+        With a ``cache`` directory, what an earlier run found is used while the environment
+        is unchanged, and only the ``needed`` plugins and those that wrap or observe every
+        call are imported; the others are imported by the first call that needs them.
+        """
+        kept = None
+        if cache is not None:
+            discovery = DiscoveryCache(cache, specs, autoload)
+            kept = discovery.load()
+        if kept is None:
+            found = discover(specs, autoload)
+            never_imported = {plugin.name for plugin in found if plugin.error is not None}
+            manager = cls(found)
+            if cache is not None:
+                discovery.store(manager._cached(never_imported))
+        else:
+            manager = cls()
+            for cached in kept:
+                if cached.eager or cached.plugin.name in needed:
+                    manager.add(attrs.evolve(cached.plugin, hooks=(), kinds=()))
+                else:
+                    manager._plugins[cached.plugin.name] = cached.plugin
+                    manager._deferred[cached.plugin.name] = cached.plugin
+            for plugin in named_modules(specs):
+                manager._deferred.pop(plugin.name, None)
+                manager.add(plugin)
         manager.specs, manager.autoload = specs, autoload
         return manager
+
+    def _cached(self, never_imported: Collection[str]) -> Iterator[Cached]:
+        """The installed plugins, as a :class:`DiscoveryCache` keeps them."""
+        for plugin in self._plugins.values():
+            if plugin.source == "cli":
+                continue
+            module = _module_file(plugin.value)
+            if plugin.name in never_imported:
+                yield Cached(plugin, eager=False)
+            elif plugin.error is not None:
+                # Its error is told by the command that imports it again, as it is then;
+                # mended, its file changes. Where that file is not known, every command
+                # imports it again.
+                unknown = module is None
+                kept = attrs.evolve(plugin, error=None, hooks=(), kinds=())
+                yield Cached(kept, eager=unknown, files=mtimes(filter(None, [module])))
+            else:
+                impls = [i for hook in plugin.hooks for i in self._own_impls(hook, plugin.name)]
+                eager = OBSERVER_HOOK in plugin.hooks or any(i.wrapper for i in impls)
+                files = {_file(i.function) for i in impls} | {module}
+                yield Cached(plugin, eager, mtimes(sorted(filter(None, files))))
+
+    def _undeferred(self, name: str) -> None:
+        """Import the plugin ``name`` if it is deferred: a hook of it is called after all."""
+        if name not in self._deferred:
+            return
+        with self._importing:
+            plugin = self._deferred.pop(name, None)
+            if plugin is not None:
+                self.add(attrs.evolve(plugin, hooks=(), kinds=()))
 
     @property
     def plugins(self) -> list[Plugin]:
@@ -374,10 +327,12 @@ class PluginManager:
 
     def plugin(self, name: str) -> Plugin:
         """The plugin called ``name``, broken or not; KeyError if there is none."""
+        self._undeferred(name)
         return self._plugins[name]
 
     def get(self, name: str) -> Plugin:
         """The plugin called ``name``; a :class:`PluginError` if there is none or it is broken."""
+        self._undeferred(name)
         plugin = self._plugins.get(name)
         if plugin is None:
             known = ", ".join(sorted(self._plugins)) or "none"
@@ -391,6 +346,7 @@ class PluginManager:
         return plugin
 
     def implements(self, plugin: str, hook: str) -> bool:
+        self._undeferred(plugin)
         return any(not (i.wrapper or i.hookwrapper) for i in self._own_impls(hook, plugin))
 
     def call(self, hook: str, plugin: str) -> HookCall:

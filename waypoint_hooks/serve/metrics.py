@@ -4,9 +4,12 @@ Only the pinned names are exposed: no process or platform collectors, no ``_crea
 series. The duration histogram is labelled by workspace, kind and plugin, not by target: one
 histogram per target would multiply the series of a thousand apps by its buckets.
 
-The health gauge is six series a target, most of the text; healths seldom change, so its
-text is kept, on a registry of its own, until one does (as kube-state-metrics keeps each
-object's lines until the object changes).
+The series of each target (its health, its last check, its failures) are most of the text,
+and a check changes its own target's alone: each target's lines are kept, and made again only
+when a check changes them (as kube-state-metrics keeps each object's lines until the object
+changes). The exposition is joined from them once per change, not once per scrape; what
+other processes change (the alerts they raise) is read again when it is older than
+``_ALERTS_FRESHNESS``.
 
 An instance in a location (``serve --location``, DESIGN §21) labels each target's series with
 it, ``location``: the instances of each location expose what they saw from there. One without
@@ -15,12 +18,14 @@ a location has no such label, so its series are the ones it had before locations
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any, Final, final
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..model.health import Health
@@ -35,6 +40,9 @@ CONTENT_TYPE: Final = prometheus_client.CONTENT_TYPE_LATEST
 _TARGET: Final = ("app", "workspace", "kind", "plugin")
 # From a few milliseconds to the longest timeouts people set.
 _BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+#: How old the alerts' counts may be, in seconds, when nothing of this process changed: other
+#: processes raise alerts too.
+_ALERTS_FRESHNESS: Final = 5.0
 
 
 @final
@@ -54,79 +62,157 @@ class Metrics:
         #: The labels of a target's series, and the values of those after its own.
         labels = (*_TARGET, "location") if location else _TARGET
         self._where = (location,) if location else ()
-        self.registry = CollectorRegistry(auto_describe=True)
-        self._healths = CollectorRegistry(auto_describe=True)
-        self._health = Gauge(
+        self._health = _Family(
+            GaugeMetricFamily,
             "waypoint_hooks_target_health",
             "1 for the health of a deployment's or release's latest report, 0 for the others.",
             (*labels, "health"),
-            registry=self._healths,
         )
-        #: Each target's current health, and the health gauge's text while none changed.
-        self._current: dict[tuple[str, TargetKind], Health | None] = {}
-        self._health_text: bytes | None = None
+        self._durations = CollectorRegistry(auto_describe=True)
         self._duration = Histogram(
             "waypoint_hooks_check_duration_seconds",
             "How long status checks took.",
             ("workspace", "kind", "plugin"),
             buckets=_BUCKETS,
-            registry=self.registry,
+            registry=self._durations,
         )
-        self._failures = Counter(
+        self._failures = _Family(
+            CounterMetricFamily,
             "waypoint_hooks_check_failures",
             "Checks that gave no report of the plugin's own: it raised, timed out, or "
             "returned an invalid report.",
             (*labels, "reason"),
-            registry=self.registry,
         )
-        self._last_check = Gauge(
+        #: How many checks of each target failed, by reason.
+        self._failed: dict[tuple[str, TargetKind, str], int] = {}
+        self._last_check = _Family(
+            GaugeMetricFamily,
             "waypoint_hooks_last_check_timestamp_seconds",
             "When the latest report of a deployment or release was made (Unix time).",
             labels,
-            registry=self.registry,
         )
-        # Read from the state's outbox at each scrape: the alerts every process raised.
-        self.registry.register(_AlertCounts(alert_counts))
-        #: The plugin each target's series are labelled with.
+        # Read from the state's outbox: the alerts every process raised.
+        self._alerts = CollectorRegistry(auto_describe=True)
+        self._alerts.register(_AlertCounts(alert_counts))
+        #: The plugin each target's series are labelled with, and its current health.
         self._plugins: dict[tuple[str, TargetKind], str] = {}
+        self._current: dict[tuple[str, TargetKind], Health | None] = {}
+        #: The exposition while nothing changed, and when it was made (monotonic seconds).
+        self._text: bytes | None = None
+        self._made = 0.0
+        # Checks are observed on the event loop; the exposition is made in a worker thread.
+        self._lock = threading.Lock()
 
     def observe(self, app: str, kind: TargetKind, plugin: str, checked: Checked) -> None:
         """Count one check of ``app``'s ``kind`` by ``plugin``, and what it came to."""
-        if self._plugins.get((app, kind), plugin) != plugin:
-            self.forget(app, kind)  # a new version by another plugin: the old series go
-        self._plugins[(app, kind)] = plugin
-        target = (app, self.workspace, kind, plugin, *self._where)
-        report = checked.report
-        if (app, kind) not in self._current or self._current[(app, kind)] is not report.health:
-            self._current[(app, kind)] = report.health
-            self._health_text = None
-            for health in Health:
-                self._health.labels(*target, health.name).set(int(health is report.health))
-        self._duration.labels(self.workspace, kind, plugin).observe(checked.seconds)
-        if checked.failure is not None:
-            self._failures.labels(*target, checked.failure).inc()
-        if report.generated_time is not None:
-            self._last_check.labels(*target).set(report.generated_time.timestamp())
+        with self._lock:
+            if self._plugins.get((app, kind), plugin) != plugin:
+                self._forget(app, kind)  # a new version by another plugin: the old series go
+            self._plugins[(app, kind)] = plugin
+            target = (app, self.workspace, kind, plugin, *self._where)
+            report = checked.report
+            key = (app, kind)
+            if key not in self._current or self._current[key] is not report.health:
+                self._current[key] = report.health
+                self._health.set(
+                    key,
+                    [((*target, h.name), float(h is report.health)) for h in Health],
+                )
+            self._duration.labels(self.workspace, kind, plugin).observe(checked.seconds)
+            if checked.failure is not None:
+                failed = (app, kind, checked.failure)
+                self._failed[failed] = count = self._failed.get(failed, 0) + 1
+                self._failures.set(failed, [((*target, checked.failure), float(count))])
+            if report.generated_time is not None:
+                self._last_check.set(key, [(target, report.generated_time.timestamp())])
+            self._text = None
 
     def forget(self, app: str, kind: TargetKind) -> None:
         """Drop the series of a target that is gone (destroyed, or its app no longer served)."""
-        plugin = self._plugins.pop((app, kind), None)
-        if plugin is None:
+        with self._lock:
+            self._forget(app, kind)
+
+    def _forget(self, app: str, kind: TargetKind) -> None:
+        if self._plugins.pop((app, kind), None) is None:
             return
         del self._current[(app, kind)]
-        self._health_text = None
-        target = (app, self.workspace, kind, plugin, *self._where)
-        for health in Health:
-            self._health.remove(*target, health.name)
-        self._last_check.remove(*target)
+        self._health.remove((app, kind))
+        self._last_check.remove((app, kind))
         for reason in FAILURES:
-            self._failures.remove(*target, reason)
+            self._failed.pop((app, kind, reason), None)
+            self._failures.remove((app, kind, reason))
+        self._text = None
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""
-        if self._health_text is None:
-            self._health_text = prometheus_client.generate_latest(self._healths)
-        return self._health_text + prometheus_client.generate_latest(self.registry)
+        with self._lock:
+            if self._text is None or time.monotonic() - self._made > _ALERTS_FRESHNESS:
+                self._made = time.monotonic()
+                self._text = b"".join(
+                    (
+                        self._health.text(),
+                        prometheus_client.generate_latest(self._durations),
+                        self._failures.text(),
+                        self._last_check.text(),
+                        prometheus_client.generate_latest(self._alerts),
+                    )
+                )
+            return self._text
+
+
+@final
+class _Family:
+    """One metric family whose series are kept as text, by key (a target, or a target and a
+    reason): a key's lines are made again only when its values are set."""
+
+    def __init__(
+        self,
+        family: type[GaugeMetricFamily | CounterMetricFamily],
+        name: str,
+        documentation: str,
+        labels: Sequence[str],
+    ) -> None:
+        self._family = family
+        self._name, self._documentation, self._labels = name, documentation, labels
+        self._header = prometheus_client.generate_latest(_Once(self._empty()))
+        #: Each key's lines, in the order the keys were first set (as prometheus_client
+        #: keeps a metric's series).
+        self._lines: dict[Hashable, bytes] = {}
+        #: The family's text while no key's lines changed.
+        self._text: bytes | None = None
+
+    def set(self, key: Hashable, samples: Sequence[tuple[Sequence[str], float]]) -> None:
+        """The series of ``key``: each sample's label values and value."""
+        family = self._empty()
+        for values, value in samples:
+            family.add_metric(values, value)
+        # Formatted as prometheus_client formats every other series, less the header.
+        text = prometheus_client.generate_latest(_Once(family))
+        self._lines[key] = text[len(self._header) :]
+        self._text = None
+
+    def remove(self, key: Hashable) -> None:
+        if self._lines.pop(key, None) is not None:
+            self._text = None
+
+    def text(self) -> bytes:
+        if self._text is None:
+            self._text = self._header + b"".join(self._lines.values())
+        return self._text
+
+    def _empty(self) -> GaugeMetricFamily | CounterMetricFamily:
+        return self._family(self._name, self._documentation, labels=self._labels)
+
+
+@final
+class _Once(Collector):
+    """A collector of one family, to format it."""
+
+    def __init__(self, family: Metric) -> None:
+        self._family = family
+
+    def collect(self) -> Iterator[Metric]:
+        yield self._family
 
 
 @final

@@ -4,7 +4,6 @@ serve instances share — each due check held by one instance at a time, under i
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Final, final
@@ -83,6 +82,9 @@ class Cluster:
         end. ``serving``: it is a serve instance, which takes its share of the checks (those
         of no location, and those of its ``location``)."""
         at = micros(moment)
+        # Imported here: only a process that holds a lease needs it, not a reader.
+        import socket
+
         row = (this_command(), socket.gethostname(), os.getpid(), at, at)
         tx.execute(_SQL["renew"], (*row, at + round(lease * 1e6), int(serving), location, at))
         tx.execute(_SQL["forget"], (at - round(FORGOTTEN * 1e6),))
