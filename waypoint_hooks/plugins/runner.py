@@ -17,12 +17,12 @@ from ..model.report import StatusReport, finalize, redact_report, unknown_report
 from ..terminal import UI, WARNING_STYLE, SilentUI
 from .callers import invoke
 from .components import OBSERVER_HOOK, lifecycle_of
-from .context import JobInfo, Target
+from .context import Context, JobInfo, Target
 from .isolation import invoke_isolated
 from .manager import PluginManager
 from .request import HookRequest
 from .signals import STOP
-from .tracing import traced
+from .tracing import traced, tracing
 from .workers import run_abandoning
 
 __all__ = ["FAILURES", "Checked", "Failure", "Runner", "StatusCheck"]
@@ -66,6 +66,10 @@ class StatusCheck:
         """The finalized ``UNKNOWN`` report that stands for this check, saying why."""
         return finalize(unknown_report(message), self.target.plugin, self.policy)
 
+    def seconds(self, timeout: float | None) -> float | None:
+        """Seconds this check may take: its own timeout, or else ``timeout``."""
+        return timeout if self.timeout is None else self.timeout
+
     def request(self, timeout: float | None) -> HookRequest:
         """The status hook call this check makes, with ``timeout`` unless it has its own."""
         return HookRequest(
@@ -77,9 +81,24 @@ class StatusCheck:
             self.deployment,
             self.release,
             self.last_report,
-            timeout=timeout if self.timeout is None else self.timeout,
+            timeout=self.seconds(timeout),
             isolate=self.isolate,
         )
+
+    def arguments(self, ctx: Context) -> dict[str, Any]:
+        """The keyword arguments of its status hook: those its request would gather
+        (:meth:`HookRequest.arguments`), without making one."""
+        arguments = {
+            "ctx": ctx,
+            "job_info": self.job_info,
+            "ui": self.ui,
+            "config": self.config,
+            "deployment": self.deployment,
+            "last_report": self.last_report,
+        }
+        if self.target.kind == "release":
+            arguments["release"] = self.release
+        return arguments
 
 
 @final
@@ -143,15 +162,21 @@ class Runner:
         # check, so that a slow observer does not hold back the checks behind it.
         observed = bool(self.plugins.observers(OBSERVER_HOOK))
 
+        # Read once for the batch, not once per check: it looks at the environment.
+        trace = tracing()
+
         async def worker() -> None:
             for index, check in waiting:
-                async with slots:
+                await slots.acquire()
+                try:
                     if STOP.requested:
                         reports[index] = check.unknown("not checked: the command was stopped")
                         continue
                     if on_start is not None:
                         on_start(check)
-                    checked = await self.check(check)
+                    checked = await self._check(check, trace)
+                finally:
+                    slots.release()
                 if observed:
                     await self._observe(check, checked.report)
                 if on_done is not None:
@@ -177,16 +202,24 @@ class Runner:
         :class:`HookTimeout` as :func:`invoke` does; a sync call that timed out under the same
         ``key`` and still runs is not started again.
         """
+        return await self._call(request, key, tracing())
+
+    async def _call(self, request: HookRequest, key: Hashable | None, trace: bool) -> Any:
         call = self.plugins.call(request.hook, request.plugin)
         try:
             if request.isolate:
-                return await traced(request, invoke_isolated(call, self.plugins, request))
-            arguments = request.arguments(request.context())
-            return await traced(request, invoke(call, arguments, request.timeout, key=key))
+                calling = invoke_isolated(call, self.plugins, request)
+            else:
+                arguments = request.arguments(request.context())
+                calling = invoke(call, arguments, request.timeout, key=key)
+            return await (traced(request, calling) if trace else calling)
         except HookFailed as exc:
-            if self.on_failure is not None:
-                self.on_failure(exc)
+            self._told(exc)
             raise
+
+    def _told(self, failed: HookFailed) -> None:
+        if self.on_failure is not None:
+            self.on_failure(failed)
 
     async def make(self, request: HookRequest) -> dict[str, Any]:
         """Call a deploy or release hook; the value it made, as the state stores it.
@@ -207,31 +240,38 @@ class Runner:
         why (raised, timeout, invalid). Every report comes back with the secrets of the URLs it
         quotes redacted, and within ``check.limits``: messages cut, and a report still over a
         limit ``UNKNOWN``, naming it (DESIGN §13)."""
+        return await self._check(check, tracing())
+
+    async def _check(self, check: StatusCheck, trace: bool) -> Checked:
         started = time.monotonic()
-        failure, report = await self._finalized(check)
+        failure: Failure | None
+        try:
+            value = await self._status(check, trace)
+        except HookTimeout as exc:
+            failure, report = "timeout", check.unknown(str(exc))
+        except PluginError as exc:
+            failure, report = "raised", check.unknown(str(exc))
+        else:
+            failure, report = _finalized(check, value)
         report = redact_report(report)
         over = check.limits.enforce(report)
         if over is not None:
             failure, report = "invalid", check.unknown(f"{check.returned} {over}")
         return Checked(report, failure, time.monotonic() - started)
 
-    async def _finalized(self, check: StatusCheck) -> tuple[Failure | None, StatusReport]:
+    async def _status(self, check: StatusCheck, trace: bool) -> Any:
+        """What ``check``'s status hook returns: a call as :meth:`call` makes it, without
+        the request where nothing needs one (in-process, not traced): a thousand checks at
+        once make a thousand."""
+        if check.isolate or trace:
+            return await self._call(check.request(self.timeout), check.target.id, trace)
+        call = self.plugins.call(check.hook, check.target.plugin)
+        timeout = check.seconds(self.timeout)
         try:
-            value = await self.call(check.request(self.timeout), key=check.target.id)
-        except HookTimeout as exc:
-            return "timeout", check.unknown(str(exc))
-        except PluginError as exc:
-            return "raised", check.unknown(str(exc))
-        if not isinstance(value, StatusReport):
-            what = "None" if value is None else f"a {type(value).__name__}"
-            return "invalid", check.unknown(f"{check.returned} {what}, not a StatusReport")
-        over = check.limits.too_many(value)
-        if over is not None:
-            return "invalid", check.unknown(f"{check.returned} {over}")
-        try:
-            return None, finalize(value, check.target.plugin, check.policy)
-        except TypeError as exc:
-            return "invalid", check.unknown(f"{check.returned} an invalid report: {exc}")
+            return await invoke(call, check.arguments(Context(timeout)), timeout, check.target.id)
+        except HookFailed as exc:
+            self._told(exc)
+            raise
 
     async def _observe(self, check: StatusCheck, report: StatusReport) -> None:
         for observer in self.plugins.observers(OBSERVER_HOOK):
@@ -248,3 +288,17 @@ class Runner:
                 await self.call(request)
             except PluginError as exc:
                 check.ui.output(f"observer {exc}", style=WARNING_STYLE)
+
+
+def _finalized(check: StatusCheck, value: object) -> tuple[Failure | None, StatusReport]:
+    """What ``check``'s plugin returned, ``value``, as a finalized report, or why it cannot be."""
+    if not isinstance(value, StatusReport):
+        what = "None" if value is None else f"a {type(value).__name__}"
+        return "invalid", check.unknown(f"{check.returned} {what}, not a StatusReport")
+    over = check.limits.too_many(value)
+    if over is not None:
+        return "invalid", check.unknown(f"{check.returned} {over}")
+    try:
+        return None, finalize(value, check.target.plugin, check.policy)
+    except TypeError as exc:
+        return "invalid", check.unknown(f"{check.returned} an invalid report: {exc}")
