@@ -10,7 +10,7 @@ import threading
 import types
 import weakref
 from collections.abc import Awaitable, Callable, Generator, Hashable, Mapping, Sequence
-from typing import Any, Final, TypeVar, final
+from typing import Any, ClassVar, Final, TypeVar, final
 
 import attrs
 
@@ -229,11 +229,18 @@ class _Deadlines:
     no reference to its loop.
     """
 
-    @staticmethod
-    def of(loop: asyncio.AbstractEventLoop) -> _Deadlines:
+    #: The loop asked for last, weakly, and its deadlines: every call of a batch asks.
+    _latest: ClassVar[tuple[weakref.ref[asyncio.AbstractEventLoop], _Deadlines] | None] = None
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> _Deadlines:
+        latest = cls._latest
+        if latest is not None and latest[0]() is loop:
+            return latest[1]
         deadlines = _DEADLINES.get(loop)
         if deadlines is None:
             deadlines = _DEADLINES[loop] = _Deadlines()
+        cls._latest = (weakref.ref(loop), deadlines)
         return deadlines
 
     def __init__(self) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any, Final, Literal, cast, final
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from typing import Any, Final, Literal, NamedTuple, cast, final
 
 import attrs
 
@@ -101,15 +102,54 @@ class StatusCheck:
         return arguments
 
 
-@final
-@attrs.frozen
-class Checked:
+class Checked(NamedTuple):
     """What one check came to: its finalized report, why it failed if it did (the report is
     then ``UNKNOWN`` and says so), and how many seconds the plugin took."""
 
     report: StatusReport
     failure: Failure | None
     seconds: float
+
+
+@final
+class _Slots:
+    """At most so many checks at once on one event loop, whichever ``check_all`` runs them.
+
+    ``asyncio.Semaphore``, except that a check that finds a slot free pays a test and a
+    decrement, not a coroutine and a scan of the waiters: a thousand checks pay it a
+    thousand times.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def take(self) -> bool:
+        """Take a free slot, if there is one (and nobody waits for it)."""
+        if self._free:
+            self._free -= 1
+            return True
+        return False
+
+    async def taken(self) -> None:
+        """Wait for a slot, in turn: one given back is handed to the first waiting."""
+        given = asyncio.get_running_loop().create_future()
+        self._waiting.append(given)
+        try:
+            await given
+        except asyncio.CancelledError:
+            if given.done() and not given.cancelled():
+                self.give()  # handed over, then cancelled before it was taken: passed on
+            raise
+
+    def give(self) -> None:
+        """Give a slot back."""
+        while self._waiting:
+            waiting = self._waiting.popleft()
+            if not waiting.done():
+                waiting.set_result(None)
+                return
+        self._free += 1
 
 
 @final
@@ -133,7 +173,7 @@ class Runner:
         self.on_failure = on_failure
         # One pool per event loop: a service that runs many check_all at once on its loop
         # keeps to ``concurrency`` over all of them.
-        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._slots: tuple[asyncio.AbstractEventLoop, _Slots] | None = None
 
     def run(self, checks: Sequence[StatusCheck]) -> list[StatusReport]:
         """Run ``checks`` on a new event loop; one finalized report per check, in order."""
@@ -167,7 +207,8 @@ class Runner:
 
         async def worker() -> None:
             for index, check in waiting:
-                await slots.acquire()
+                if not slots.take():
+                    await slots.taken()
                 try:
                     if STOP.requested:
                         reports[index] = check.unknown("not checked: the command was stopped")
@@ -176,7 +217,7 @@ class Runner:
                         on_start(check)
                     checked = await self._check(check, trace)
                 finally:
-                    slots.release()
+                    slots.give()
                 if observed:
                     await self._observe(check, checked.report)
                 if on_done is not None:
@@ -188,10 +229,10 @@ class Runner:
         # Every one set: the workers took every check, or one raised and gather with it.
         return cast(list[StatusReport], reports)
 
-    def _pool(self) -> asyncio.Semaphore:
+    def _pool(self) -> _Slots:
         loop = asyncio.get_running_loop()
         if self._slots is None or self._slots[0] is not loop:
-            self._slots = (loop, asyncio.Semaphore(self.concurrency))
+            self._slots = (loop, _Slots(self.concurrency))
         return self._slots[1]
 
     async def call(self, request: HookRequest, key: Hashable | None = None) -> Any:
@@ -202,20 +243,19 @@ class Runner:
         :class:`HookTimeout` as :func:`invoke` does; a sync call that timed out under the same
         ``key`` and still runs is not started again.
         """
-        return await self._call(request, key, tracing())
-
-    async def _call(self, request: HookRequest, key: Hashable | None, trace: bool) -> Any:
-        call = self.plugins.call(request.hook, request.plugin)
         try:
-            if request.isolate:
-                calling = invoke_isolated(call, self.plugins, request)
-            else:
-                arguments = request.arguments(request.context())
-                calling = invoke(call, arguments, request.timeout, key=key)
-            return await (traced(request, calling) if trace else calling)
+            return await self._call(request, key, tracing())
         except HookFailed as exc:
             self._told(exc)
             raise
+
+    def _call(self, request: HookRequest, key: Hashable | None, trace: bool) -> Awaitable[Any]:
+        call = self.plugins.call(request.hook, request.plugin)
+        if request.isolate:
+            calling = invoke_isolated(call, self.plugins, request)
+        else:
+            calling = invoke(call, request.arguments(request.context()), request.timeout, key=key)
+        return traced(request, calling) if trace else calling
 
     def _told(self, failed: HookFailed) -> None:
         if self.on_failure is not None:
@@ -250,6 +290,8 @@ class Runner:
         except HookTimeout as exc:
             failure, report = "timeout", check.unknown(str(exc))
         except PluginError as exc:
+            if isinstance(exc, HookFailed):
+                self._told(exc)
             failure, report = "raised", check.unknown(str(exc))
         else:
             failure, report = _finalized(check, value)
@@ -259,19 +301,15 @@ class Runner:
             failure, report = "invalid", check.unknown(f"{check.returned} {over}")
         return Checked(report, failure, time.monotonic() - started)
 
-    async def _status(self, check: StatusCheck, trace: bool) -> Any:
-        """What ``check``'s status hook returns: a call as :meth:`call` makes it, without
-        the request where nothing needs one (in-process, not traced): a thousand checks at
-        once make a thousand."""
+    def _status(self, check: StatusCheck, trace: bool) -> Awaitable[Any]:
+        """The call of ``check``'s status hook, as :meth:`call` makes it; without the
+        request where nothing needs one (in-process, not traced): a thousand checks at once
+        would make a thousand."""
         if check.isolate or trace:
-            return await self._call(check.request(self.timeout), check.target.id, trace)
+            return self._call(check.request(self.timeout), check.target.id, trace)
         call = self.plugins.call(check.hook, check.target.plugin)
         timeout = check.seconds(self.timeout)
-        try:
-            return await invoke(call, check.arguments(Context(timeout)), timeout, check.target.id)
-        except HookFailed as exc:
-            self._told(exc)
-            raise
+        return invoke(call, check.arguments(Context(timeout)), timeout, check.target.id)
 
     async def _observe(self, check: StatusCheck, report: StatusReport) -> None:
         for observer in self.plugins.observers(OBSERVER_HOOK):
