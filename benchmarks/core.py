@@ -135,7 +135,7 @@ def b2_fan_out() -> list[Row]:
             many,
             "one async check",
             single,
-            1.5,
+            1.3,
         ),
     ]
 

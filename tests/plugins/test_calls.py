@@ -8,6 +8,7 @@ import contextlib
 import gc
 import inspect
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -17,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from waypoint_hooks import Health, JobInfo, StatusReport, Target, hookimpl
+from waypoint_hooks import Context, Health, JobInfo, StatusReport, Target, hookimpl
 from waypoint_hooks.host import PluginManager, Runner, StatusCheck
+from waypoint_hooks.plugins.workers import run_abandoning
 
 #: A request id, as a tracing or logging library keeps it for the code that runs on its behalf.
 REQUEST: ContextVar[str] = ContextVar("REQUEST", default="none")
@@ -259,3 +261,114 @@ def test_a_sync_check_still_running_after_its_timeout_is_not_started_again(
         time.sleep(0.01)
     assert message == "returned at last"
     assert started == ["started", "started"]
+
+
+def a_check(plugin: str = "web") -> StatusCheck:
+    return StatusCheck(Target("web", "deployment", "d1", plugin), JobInfo("demo", "web"), {}, {})
+
+
+def test_a_check_cancelled_by_its_caller_leaves_a_hook_that_ignores_it_behind(
+    manager: PluginManager,
+) -> None:
+    contexts: list[Context] = []
+
+    @status
+    async def stubborn(ctx: Context) -> StatusReport:
+        contexts.append(ctx)
+        while True:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(3600)
+
+    register(manager, "web", stubborn)
+
+    async def cancelled_at_once() -> bool:
+        checking = asyncio.ensure_future(Runner(manager, timeout=3600).check_all([a_check()]))
+        while not contexts:
+            await asyncio.sleep(0)
+        checking.cancel()
+        # Not awaited: it would hang this test if the cancellation were lost in the hook.
+        await asyncio.wait({checking}, timeout=30)
+        return checking.cancelled()
+
+    assert run_abandoning(cancelled_at_once())
+    assert contexts[0].cancelled
+
+
+def test_a_hook_cleaning_up_after_its_timeout_is_not_waited_for_but_left_to_finish(
+    manager: PluginManager,
+) -> None:
+    cleaned: list[str] = []
+
+    @status
+    async def cleans(ctx: Context) -> StatusReport:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await release.wait()
+            cleaned.append("cleaned up")
+            raise
+        return reporting("never")
+
+    register(manager, "web", cleans)
+
+    async def main() -> list[str]:
+        (report,) = await Runner(manager, timeout=0.1).check_all([a_check()])
+        assert "timed out" in report.health_message
+        assert cleaned == []
+        release.set()
+        for _ in range(1000):
+            if cleaned:
+                break
+            await asyncio.sleep(0)
+        return cleaned
+
+    release = asyncio.Event()
+    assert run_abandoning(main()) == ["cleaned up"]
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="before 3.11 a task cannot tell its cancellation"
+)
+def test_an_async_hook_that_handles_a_cancellation_of_its_own_is_not_cut_short(
+    manager: PluginManager,
+) -> None:
+    @status
+    async def recovers() -> StatusReport:
+        loop = asyncio.get_running_loop()
+        own = loop.create_future()
+        loop.call_soon(own.cancel)
+        try:
+            await own
+        except asyncio.CancelledError:
+            await asyncio.sleep(0)
+            return reporting("recovered")
+        return reporting("not cancelled")
+
+    register(manager, "web", recovers)
+    assert check(manager).health_message == "recovered"
+
+
+def test_what_an_async_hook_sets_in_its_context_is_gone_in_the_next_check(
+    manager: PluginManager,
+) -> None:
+    @status
+    async def sets() -> StatusReport:
+        seen = REQUEST.get()
+        REQUEST.set("left over")
+        await asyncio.sleep(0)
+        return reporting(seen)
+
+    register(manager, "web", sets)
+    # One at a time: every check is run by the same worker, in its task.
+    reports = Runner(manager, concurrency=1).run([a_check() for _ in range(3)])
+    assert [report.health_message for report in reports] == ["none"] * 3
+
+
+def test_a_status_check_gathers_the_arguments_its_request_would(
+    manager: PluginManager,
+) -> None:
+    ctx = Context(5.0)
+    for kind in ("deployment", "release"):
+        target = Target("web", kind, "d1", "web")  # type: ignore[arg-type]
+        made = StatusCheck(target, JobInfo("demo", "web"), {"a": 1}, {"d": 2}, {"r": 3})
+        assert made.arguments(ctx) == made.request(5.0).arguments(ctx)

@@ -10,9 +10,11 @@ import sys
 import textwrap
 from collections.abc import Callable
 from datetime import datetime, timezone
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from waypoint_hooks import (
     ConfigError,
@@ -23,8 +25,11 @@ from waypoint_hooks import (
     StatusReport,
     Target,
     finalize,
+    hookimpl,
 )
 from waypoint_hooks.host import PluginManager, Runner, StatusCheck
+from waypoint_hooks.plugins.runner import _Slots
+from waypoint_hooks.plugins.workers import run_abandoning
 from waypoint_hooks.terminal import RecordingUI
 
 Build = Callable[[str, str], ModuleType]
@@ -194,6 +199,64 @@ def test_no_more_than_concurrency_checks_run_at_once(
     reports = Runner(manager, concurrency=3).run([check("counted") for _ in range(12)])
     assert {r.health for r in reports} == {Health.READY}
     assert max(int(r.health_message) for r in reports) == 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    concurrency=st.integers(1, 4),
+    batches=st.lists(st.integers(1, 6), min_size=1, max_size=3),
+    cancelled=st.integers(0, 2),
+)
+def test_check_alls_at_once_on_one_loop_share_its_concurrency(
+    concurrency: int, batches: list[int], cancelled: int
+) -> None:
+    running: list[int] = [0, 0]  # now, most at once
+
+    async def counted() -> StatusReport:
+        running[0] += 1
+        running[1] = max(running)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        running[0] -= 1
+        return StatusReport(health=Health.READY)
+
+    manager = PluginManager()
+    manager.register(SimpleNamespace(platform_status_func=hookimpl(counted)), "counted")
+    runner = Runner(manager, concurrency=concurrency)
+
+    async def all_at_once() -> list[list[StatusReport]]:
+        tasks = [
+            asyncio.ensure_future(runner.check_all([check("counted") for _ in range(size)]))
+            for size in batches
+        ]
+        await asyncio.sleep(0)
+        # One batch cancelled while its checks run or wait for a slot: its slots go on.
+        victim = tasks[cancelled % len(tasks)]
+        victim.cancel()
+        await asyncio.wait(tasks, timeout=30)
+        return [task.result() for task in tasks if task is not victim]
+
+    done = run_abandoning(all_at_once())
+    assert [len(reports) for reports in done] == [
+        size for index, size in enumerate(batches) if index != cancelled % len(batches)
+    ]
+    assert all(r.health is Health.READY for reports in done for r in reports)
+    assert running[1] <= concurrency
+
+
+def test_a_slot_handed_to_a_waiter_cancelled_before_it_took_it_is_passed_on() -> None:
+    async def scenario() -> bool:
+        slots = _Slots(1)
+        assert slots.take()
+        second = asyncio.ensure_future(slots.taken())
+        third = asyncio.ensure_future(slots.taken())
+        await asyncio.sleep(0)  # both wait
+        slots.give()  # to the second, which is cancelled before it runs again
+        second.cancel()
+        await asyncio.wait({third}, timeout=30)
+        return third.done() and not third.cancelled() and not slots.take()
+
+    assert asyncio.run(scenario())
 
 
 # --- failures become UNKNOWN reports ---------------------------------------------------

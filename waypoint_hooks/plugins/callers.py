@@ -10,7 +10,7 @@ import threading
 import types
 import weakref
 from collections.abc import Awaitable, Callable, Generator, Hashable, Mapping, Sequence
-from typing import Any, Final, TypeVar, final
+from typing import Any, ClassVar, Final, TypeVar, final
 
 import attrs
 
@@ -19,7 +19,7 @@ from ..model.durations import Duration
 from .components import RELEASE_MANAGER
 from .context import Context
 from .manager import HookCall, Impl, _where
-from .workers import abandon, in_worker, leave_running, still_running
+from .workers import in_worker, leave_behind, leave_running, still_running
 
 __all__ = ["invoke"]
 
@@ -92,26 +92,22 @@ def _call_sync(call: HookCall, values: Mapping[str, Any]) -> _Outcome:
     return _exit(started, value, error)
 
 
-async def _call_async(
+async def _call_wrapped(
     call: HookCall, values: Mapping[str, Any], context: contextvars.Context
 ) -> _Outcome:
+    """An async hook inside its wrappers."""
     # Wrappers are plain generators that may block: around an async hook they run in a
     # worker thread, so that one that hangs is timed out like a sync hook, not the loop.
     # They run in the call's context, and so does the hook: what a wrapper sets before its
     # yield, the hook sees, as with pluggy, where the two share one stack.
-    if call.wrappers:
-        started, error = await in_worker(lambda: context.run(_enter, call.wrappers, values))
-    else:
-        started, error = [], None
+    started, error = await in_worker(lambda: context.run(_enter, call.wrappers, values))
     value = None
     if error is None:
         try:
             coroutine: Awaitable[Any] = call.impl.hookimpl.function(  # type: ignore[assignment]
                 **call.impl.arguments(values)
             )
-            # Without wrappers there is no context to share with them: this task's own, a
-            # copy of the caller's as ``context`` is, will do without stepping the hook.
-            value = await (_in_context(context, coroutine) if call.wrappers else coroutine)
+            value = await _stepped(coroutine.__await__(), context)
         except BaseException as exc:
             # Even SystemExit and KeyboardInterrupt: raised from a task they would stop the
             # event loop and every other check with it.
@@ -121,106 +117,156 @@ async def _call_async(
     return _Outcome(value, error)
 
 
-@types.coroutine
-def _in_context(context: contextvars.Context, awaitable: Awaitable[_T]) -> Generator[Any, Any, _T]:
-    """Await ``awaitable`` with each of its steps run in ``context``, as ``yield from`` would.
+@final
+class _Timeout:
+    """The timeout of one call awaited in its caller's task: at the deadline, what the call
+    waits for is cancelled, as ``Task.cancel`` would cancel it; the caller's task itself is
+    not (Python 3.10 could not tell that cancellation from one of the caller's own)."""
 
-    The task that runs ``_call_async`` keeps a context of its own, and must: after a timeout
-    it is cancelled while a hung wrapper may still be inside ``context`` in its worker
-    thread, and one context cannot be entered twice at once. ``create_task(context=)`` would
-    take a second task and Python 3.11; this runs on 3.10 too.
+    __slots__ = ("expired", "raised", "waiting")
+
+    def __init__(self, waiting: object = None) -> None:
+        self.expired = False
+        #: What the call waits for now: a future, or ``None`` for the loop's next round.
+        self.waiting = waiting
+        #: What the call's stepping raised in the caller that the call did not raise of
+        #: itself: the cancellation (the timeout's or the caller's), or the caller's closing.
+        self.raised: BaseException | None = None
+
+    def expire(self) -> None:
+        self.expired = True
+        waiting = self.waiting
+        if asyncio.isfuture(waiting):
+            waiting.cancel()
+
+
+@types.coroutine
+def _stepped(
+    steps: Generator[Any, Any, _T],
+    context: contextvars.Context,
+    timeout: _Timeout | None = None,
+    first: Callable[[Any], Any] | None = None,
+) -> Generator[Any, Any, _T]:
+    """Await ``steps`` (an awaitable's) in the caller's task, each step run in ``context``,
+    as ``yield from`` would but for the context; from ``first`` when given, the step that
+    stopped where it is.
+
+    Not a task of its own per call, which would double what a status check costs the loop;
+    so it does here what a task would: at ``timeout``, or when the caller's task is asked to
+    cancel, the cancellation is thrown in. A call that goes on regardless (it swallowed the
+    cancellation, or awaits its clean-up) is left behind, stepped by a task of its own
+    from then on, and the cancellation raised here at once: its caller never waits for it.
     """
-    steps = awaitable.__await__()
-    step: Callable[[Any], Any] = steps.send
+    task = asyncio.current_task() if timeout is not None else None
+    counted = getattr(task, "cancelling", None)  # Python 3.11
+    requests = 0 if counted is None else counted()
+    step: Callable[[Any], Any] = steps.send if first is None else first
     argument: Any = None
+    cancelled: BaseException | None = None
     while True:
         try:
             yielded = context.run(step, argument)
         except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            if cancelled is None:
+                return stop.value  # type: ignore[no-any-return]
+            break
+        except BaseException:
+            if cancelled is None:
+                raise
+            break
+        if cancelled is not None:
+            leave_behind(_left(steps, context, yielded))
+            break
+        if timeout is not None:
+            timeout.waiting = yielded
         try:
             argument = yield yielded
             step = steps.send
-        except GeneratorExit:
+        except GeneratorExit as closed:
+            if timeout is not None:
+                timeout.raised = closed
             context.run(steps.close)
             raise
         except BaseException as exc:
             step, argument = steps.throw, exc
+            # A cancellation that is neither the timeout's nor asked of the task is the
+            # call's own business (say, a future of its own that something cancelled);
+            # before 3.11 there is no telling, and every one counts as the task's.
+            if (
+                timeout is not None
+                and isinstance(exc, asyncio.CancelledError)
+                and (timeout.expired or counted is None or counted() > requests)
+            ):
+                cancelled = exc
+        if timeout is not None and timeout.expired and cancelled is None:
+            # What it waited for was done already when the deadline passed.
+            cancelled = asyncio.CancelledError()
+            step, argument = steps.throw, cancelled
+    # Cancelled, whatever the call made of it: only a call with a timeout is.
+    assert timeout is not None
+    assert cancelled is not None
+    timeout.raised = cancelled
+    raise cancelled
+
+
+async def _left(
+    steps: Generator[Any, Any, Any], context: contextvars.Context, waiting: Any
+) -> None:
+    """What is left of a call given up on, from where it waits for ``waiting``; how it ends
+    is nobody's business any more: it was reported as timed out (or cancelled) already."""
+    await _stepped(steps, context, first=lambda _: waiting)
 
 
 @final
 class _Deadlines:
-    """One timer of a loop for all the waits that end in the same millisecond.
+    """One timer of a loop for all the calls whose deadlines fall in the same millisecond.
 
     A timer each would put 1,000 checks started at once into the loop's heap of timers one
     by one, each push and pop comparing timers in Python; their deadlines differ by less
-    than a millisecond, and a timeout may well end that much late. Kept by loop in a weak
-    mapping, so it holds no reference to its loop, nor (weakly) to the timers it set there.
+    than a millisecond, and a timeout may well end that much late. A timer is never
+    cancelled: asyncio would keep it in its heap until its time all the same, and the next
+    call in that millisecond takes it up again. Kept by loop in a weak mapping, so it holds
+    no reference to its loop.
     """
 
+    #: The loop asked for last, weakly, and its deadlines: every call of a batch asks.
+    _latest: ClassVar[tuple[weakref.ref[asyncio.AbstractEventLoop], _Deadlines] | None] = None
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> _Deadlines:
+        latest = cls._latest
+        if latest is not None and latest[0]() is loop:
+            return latest[1]
+        deadlines = _DEADLINES.get(loop)
+        if deadlines is None:
+            deadlines = _DEADLINES[loop] = _Deadlines()
+        cls._latest = (weakref.ref(loop), deadlines)
+        return deadlines
+
     def __init__(self) -> None:
-        self._due: dict[int, tuple[weakref.ref[asyncio.TimerHandle], set[Callable[[], None]]]]
-        self._due = {}
+        self._due: dict[int, set[Callable[[], None]]] = {}
 
-    def add(self, loop: asyncio.AbstractEventLoop, delay: float, wake: Callable[[], None]) -> int:
-        """Call ``wake`` once ``delay`` seconds have passed; the key to :meth:`discard` it."""
+    def add(
+        self, loop: asyncio.AbstractEventLoop, delay: float, wake: Callable[[], None]
+    ) -> set[Callable[[], None]]:
+        """Call ``wake`` once ``delay`` seconds have passed, unless it is discarded from the
+        set returned first."""
         due = math.ceil((loop.time() + delay) * 1000)
-        entry = self._due.get(due)
-        if entry is None:
-            timer = loop.call_at(due / 1000, self._fire, due)
-            entry = self._due[due] = (weakref.ref(timer), set())
-        entry[1].add(wake)
-        return due
-
-    def discard(self, due: int, wake: Callable[[], None]) -> None:
-        entry = self._due.get(due)
-        if entry is None:
-            return  # fired
-        timer, wakes = entry
-        wakes.discard(wake)
-        if not wakes:
-            del self._due[due]
-            handle = timer()
-            if handle is not None:
-                handle.cancel()
+        wakes = self._due.get(due)
+        if wakes is None:
+            wakes = self._due[due] = set()
+            loop.call_at(due / 1000, self._fire, due)
+        wakes.add(wake)
+        return wakes
 
     def _fire(self, due: int) -> None:
-        _, wakes = self._due.pop(due)
-        for wake in wakes:
+        for wake in self._due.pop(due):
             wake()
 
 
 _DEADLINES: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Deadlines]] = (
     weakref.WeakKeyDictionary()
 )
-
-
-async def _settled(future: asyncio.Future[_Outcome], timeout: float | None) -> None:
-    """Wait until ``future`` is done or ``timeout`` passes, whichever is first.
-
-    asyncio.wait does the same with a set, a second future and a counter per call; this is
-    the one-future case, and the runner makes one per check.
-    """
-    if timeout is None:
-        await future
-        return
-    loop = asyncio.get_running_loop()
-    waiter = loop.create_future()
-
-    def wake(_: object = None) -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    future.add_done_callback(wake)
-    deadlines = _DEADLINES.get(loop)
-    if deadlines is None:
-        deadlines = _DEADLINES[loop] = _Deadlines()
-    due = deadlines.add(loop, timeout, wake)
-    try:
-        await waiter
-    finally:
-        deadlines.discard(due, wake)
-        future.remove_done_callback(wake)
 
 
 def _another_shape(hook: str, error: BaseException) -> str:
@@ -247,13 +293,29 @@ async def invoke(
     after setting ``values["ctx"].cancelled`` when the time is up. A sync call that timed
     out under the same ``key`` (say, a deployment's id) and still runs is not started again.
     """
-    future: asyncio.Future[_Outcome]
+    awaited: Awaitable[Any]
     finished: threading.Event | None = None
     # One context per call, copied from the caller's: a sync hook must not see what the
     # previous call on its reused worker thread left in that thread's context.
     context = contextvars.copy_context()
-    if call.impl.is_async:
-        future = asyncio.get_running_loop().create_task(_call_async(call, values, context))
+    expiry = _Timeout()
+    # An async hook without wrappers is awaited as it is; wrapped, or sync, its outcome
+    # comes back as an _Outcome.
+    direct = call.impl.is_async and not call.wrappers
+    if direct:
+        try:
+            coroutine: Awaitable[Any] = call.impl.hookimpl.function(  # type: ignore[assignment]
+                **call.impl.arguments(values)
+            )
+        except BaseException as exc:
+            raise _failed(call, exc) from None
+        awaited = _stepped(coroutine.__await__(), context, expiry)
+    elif call.impl.is_async:
+        # A wrapper may still be in ``context`` in its thread when the call is cancelled,
+        # and a context cannot be entered twice at once: the call loop is stepped in a copy
+        # of its own, the hook in ``context`` (_call_wrapped).
+        wrapped = _call_wrapped(call, values, context).__await__()
+        awaited = _stepped(wrapped, contextvars.copy_context(), expiry)
     else:
         stuck_for = still_running(key)
         if stuck_for is not None:
@@ -264,25 +326,34 @@ async def invoke(
                 "and has not returned since, so it was not started again",
             )
         finished = threading.Event()
-        future = in_worker(lambda: context.run(_call_sync, call, values), finished)
+        awaited = in_worker(lambda: context.run(_call_sync, call, values), finished)
+        expiry.waiting = awaited
+    expire = expiry.expire
+    if timeout is not None:
+        loop = asyncio.get_running_loop()
+        wakes = _Deadlines.of(loop).add(loop, timeout, expire)
     try:
-        await _settled(future, timeout)
-    finally:
-        timed_out = not future.done()
-        if timed_out:
-            ctx = values.get("ctx")
-            if isinstance(ctx, Context):
-                ctx.cancel()
-            abandon(future)
-    if timed_out:
+        result = await awaited
+    except BaseException as exc:
+        if direct and exc is not expiry.raised:
+            raise _failed(call, exc) from None
+        # Timed out, or its caller cancelled or stopped: either way nobody waits for it.
+        ctx = values.get("ctx")
+        if isinstance(ctx, Context):
+            ctx.cancel()
+        if not (expiry.expired and isinstance(exc, asyncio.CancelledError)):
+            raise
         if key is not None and finished is not None:
             leave_running(key, finished)
-        raise HookTimeout(call, timeout or 0.0)
-    outcome = future.result()
-    if outcome.error is not None:
-        error = outcome.error
-        raise HookFailed(call, error, describe_error(error) + _another_shape(call.hook, error))
-    value = outcome.value
+        raise HookTimeout(call, timeout or 0.0) from None
+    finally:
+        if timeout is not None:
+            wakes.discard(expire)
+    if direct:
+        return result
+    if result.error is not None:
+        raise _failed(call, result.error)
+    value = result.value
     if not call.impl.is_async and inspect.isawaitable(value):
         # A plain def that returned a coroutine: the plugin meant async def.
         if inspect.iscoroutine(value):
@@ -291,3 +362,8 @@ async def invoke(
             call, TypeError("returned an awaitable from a plain function; declare it `async def`")
         )
     return value
+
+
+def _failed(call: HookCall, error: BaseException) -> HookFailed:
+    """The plugin raised ``error``."""
+    return HookFailed(call, error, describe_error(error) + _another_shape(call.hook, error))

@@ -10,7 +10,14 @@ import time
 from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, Final, TypeVar, final
 
-__all__ = ["abandon", "in_worker", "leave_running", "run_abandoning", "still_running"]
+__all__ = [
+    "abandon",
+    "in_worker",
+    "leave_behind",
+    "leave_running",
+    "run_abandoning",
+    "still_running",
+]
 
 _T = TypeVar("_T")
 
@@ -129,6 +136,16 @@ def abandon(future: asyncio.Future[Any]) -> None:
     without a word: it was reported already, as the call that timed out.
     """
     future.cancel()
+    _unmentioned(future)
+
+
+def leave_behind(coroutine: Coroutine[Any, Any, Any]) -> None:
+    """Run ``coroutine`` in a task of its own that nobody waits for: what is left of a call
+    that went on after it was cancelled. Left behind without a word, as :func:`abandon`'s."""
+    _unmentioned(asyncio.get_running_loop().create_task(coroutine))
+
+
+def _unmentioned(future: asyncio.Future[Any]) -> None:
     quiet = future.get_loop().get_exception_handler()
     if isinstance(quiet, _QuietAboutAbandoned) and not future.done():
         quiet.tasks.add(future)
