@@ -468,8 +468,10 @@ def test_cached_status_marks_reports_older_than_the_interval_stale(project: Proj
         project.config.read_text().replace('timeout = "5s"', 'timeout = "5s"\n  interval = "1s"')
     )
     project.run("up")
-    time.sleep(1.2)
-    assert "(stale)" in project.run("status", "--cached").output
+    # Polled, not slept: stale once the interval has gone by, however slow the machine.
+    harness.wait_until(
+        lambda: "(stale)" in project.run("status", "--cached").output, "the report to go stale"
+    )
 
 
 # --- destroy and history -----------------------------------------------------------------
