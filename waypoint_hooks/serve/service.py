@@ -19,7 +19,7 @@ from typing import Any, Final, final
 
 import attrs
 
-from ..checking import documents, uptime
+from ..checking import documents
 from ..checking import located as locations
 from ..checking.checker import AppStatus, Checker, Reports, check_locations
 from ..checking.pushed import accept, decode, target_of
@@ -31,11 +31,11 @@ from ..plugins.runner import Checked, StatusCheck
 from ..plugins.signals import STOP, Interrupted
 from ..state.columns import CheckKey
 from ..state.heartbeat import LEASE
-from ..state.owners import this_command
 from ..state.records import Record
 from ..state.store import State
 from .metrics import Metrics
 from .page import Page, refresh_after
+from .readings import Readings
 from .reloading import ConfigFollower
 from .scheduler import Scheduler
 from .silences import Silences
@@ -120,6 +120,8 @@ class StatusService:
         )
         #: The silences of the workspace, as the API makes, lists and lifts them.
         self.silences = Silences(checker, self.served)
+        #: What else the API reads of the state: history, uptime, alerts, instances.
+        self.readings = Readings(checker, self.served)
         self._writer = Writer(checker, self._work, location, self._writes.run)
         self._watchdog = Watchdog(checker, self.apps, self._store_outside)
         self._rows = {row.app: row for row in checker.cached(self.names)}
@@ -214,35 +216,6 @@ class StatusService:
         """The document of ``status --json``, of every app served."""
         await self._refresh()
         return await self._status_document(self.apps())
-
-    async def history_document(self, name: str, limit: int) -> dict[str, Any]:
-        """The document of ``history APP --json``, of the ``limit`` newest reports."""
-        self.served(name)
-        # Off the event loop, as every read of the state the routes ask for: the database may
-        # be slow to answer, or away.
-        return await self._on_state(lambda: self._history_document(name, limit))
-
-    async def uptime_document(self, name: str, span: uptime.Span) -> dict[str, Any]:
-        """The document of ``GET /api/apps/{app}/uptime``: its uptime in each step of ``span``."""
-        app = self.served(name)
-        now = datetime.now(timezone.utc)
-        rows = await self._on_state(
-            lambda: uptime.uptime_rows(self._checker.state, app, self.workspace, span, now)
-        )
-        return uptime.uptime_json(self.project.name, self.workspace, app, span, rows)
-
-    async def alerts_document(self, limit: int) -> dict[str, Any]:
-        """The document of ``alerts --json``, of the ``limit`` newest alerts."""
-        stored = await self._on_state(lambda: self._checker.alerts(limit))
-        return documents.alerts_json(self.project.name, self.workspace, stored)
-
-    async def cluster_document(self) -> dict[str, Any]:
-        """The document of ``GET /api/cluster``: the instances on the state."""
-        now = datetime.now(timezone.utc)
-        instances = await self._on_state(
-            lambda: self._checker.state.cluster.instances(now, self.workspace)
-        )
-        return documents.cluster_json(self.project.name, self.workspace, instances, this_command())
 
     async def check_now(self, name: str) -> dict[str, Any]:
         """Check the app ``name`` now (or wait for its checks that run); its status document."""
@@ -447,12 +420,6 @@ class StatusService:
         if document is None:
             document = self._documents[name] = documents.app_json(self._rows[name])
         return document
-
-    def _history_document(self, name: str, limit: int) -> dict[str, Any]:
-        stored = self._checker.history(name, limit)
-        document = documents.history_json(self.project.name, self.workspace, name, stored)
-        # Its reports are made as they are read; a response is one JSON document.
-        return {**document, "reports": list(document["reports"])}
 
     # --- the config file ----------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from ..checking.uptime import Span, read_span
+from ..checking.uptime import read_span
 from ..errors import (
     NoLiveVersionError,
     ReportDecodeError,
@@ -55,6 +55,7 @@ from .access import Access
 from .connections import guarded
 from .guards import LoopbackHosts, Readers, Writers, error, foreign, secure
 from .metrics import CONTENT_TYPE
+from .readings import Readings
 from .service import KINDS, StatusService
 from .silences import Silences
 
@@ -103,18 +104,13 @@ class StatusView(Protocol):
 
     async def status_document(self) -> dict[str, Any]: ...
 
-    async def history_document(self, name: str, limit: int) -> dict[str, Any]: ...
-
-    async def uptime_document(self, name: str, span: Span) -> dict[str, Any]: ...
-
-    async def alerts_document(self, limit: int) -> dict[str, Any]: ...
-
-    async def cluster_document(self) -> dict[str, Any]: ...
-
     async def check_now(self, name: str) -> dict[str, Any]: ...
 
     @property
     def silences(self) -> Silences: ...
+
+    @property
+    def readings(self) -> Readings: ...
 
     def report_limit(self, name: str) -> int: ...
 
@@ -227,7 +223,7 @@ async def status(request: Request) -> Response:
 
 async def history(request: Request) -> Response:
     name = request.path_params["app"]
-    return JSONResponse(await _view(request).history_document(name, _limit(request)))
+    return JSONResponse(await _view(request).readings.history(name, _limit(request)))
 
 
 async def uptime(request: Request) -> Response:
@@ -238,15 +234,15 @@ async def uptime(request: Request) -> Response:
         )
     except ValueError as exc:
         raise _Refused(400, str(exc)) from None
-    return JSONResponse(await _view(request).uptime_document(request.path_params["app"], span))
+    return JSONResponse(await _view(request).readings.uptime(request.path_params["app"], span))
 
 
 async def alerts(request: Request) -> Response:
-    return JSONResponse(await _view(request).alerts_document(_limit(request)))
+    return JSONResponse(await _view(request).readings.alerts(_limit(request)))
 
 
 async def cluster(request: Request) -> Response:
-    return JSONResponse(await _view(request).cluster_document())
+    return JSONResponse(await _view(request).readings.cluster())
 
 
 async def check(request: Request) -> Response:
