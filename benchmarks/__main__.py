@@ -11,26 +11,34 @@ from . import cluster, core, history, page, probes, runs, scale, serve, startup,
 from ._measure import Row
 
 RESULTS = Path(__file__).with_name("results.json")
+_ALL = (
+    *core.BENCHMARKS,
+    *startup.BENCHMARKS,
+    *store.BENCHMARKS,
+    *scale.BENCHMARKS,
+    *watch.BENCHMARKS,
+    *serve.BENCHMARKS,
+    *cluster.BENCHMARKS,
+    *probes.BENCHMARKS,
+    *history.BENCHMARKS,
+    *page.BENCHMARKS,
+    *runs.BENCHMARKS,
+)
 
 
 def main(argv: list[str]) -> int:
     wanted = {arg.lower() for arg in argv}
     rows: list[Row] = []
-    for benchmark in (
-        *core.BENCHMARKS,
-        *startup.BENCHMARKS,
-        *store.BENCHMARKS,
-        *scale.BENCHMARKS,
-        *watch.BENCHMARKS,
-        *serve.BENCHMARKS,
-        *cluster.BENCHMARKS,
-        *probes.BENCHMARKS,
-        *history.BENCHMARKS,
-        *page.BENCHMARKS,
-        *runs.BENCHMARKS,
-    ):
-        if wanted and not any(w in benchmark.__name__ for w in wanted):
-            continue
+    chosen = [
+        benchmark
+        for benchmark in _ALL
+        if not wanted or any(w in benchmark.__name__ for w in wanted)
+    ]
+    if not chosen:
+        names = ", ".join(benchmark.__name__ for benchmark in _ALL)
+        print(f"no benchmark matches {' '.join(argv)!r}; they are: {names}", file=sys.stderr)
+        return 2
+    for benchmark in chosen:
         rows.extend(benchmark())
     width = max(len(r.measures) for r in rows)
     print(
