@@ -860,7 +860,9 @@ def test_the_state_directory_is_0700_and_its_files_0600(
     project = steady_project(tmp_path / "project", processes)
     directory = project.state.parent
     modes = {item.name.split("-")[0]: mode(item) for item in directory.iterdir()}
-    assert (mode(directory), modes) == (0o700, {"state.db": 0o600, "config": 0o600})
+    # The state, the config's cache and the plugins' discovery cache: private, each of them.
+    expected = {"state.db": 0o600, "config": 0o600, "plugins.json": 0o600}
+    assert (mode(directory), modes) == (0o700, expected)
 
 
 @pytest.mark.parametrize("link", ["dangling", "to-an-empty-file", "directory", "wal"])
