@@ -10,7 +10,6 @@ import asyncio
 import functools
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
 import attrs
@@ -401,17 +400,10 @@ def _from_any_thread(keep: Callable[[Any], None]) -> Callable[[Any], None]:
         if threading.get_ident() == owner:
             keep(value)
             return
-        kept: Future[None] = Future()
 
-        def on_loop() -> None:
-            try:
-                keep(value)
-            except BaseException as exc:
-                kept.set_exception(exc)
-            else:
-                kept.set_result(None)
+        async def on_loop() -> None:
+            keep(value)
 
-        loop.call_soon_threadsafe(on_loop)
-        kept.result()
+        asyncio.run_coroutine_threadsafe(on_loop(), loop).result()
 
     return call

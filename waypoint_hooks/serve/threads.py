@@ -4,7 +4,6 @@ every call that uses the state, and never waits for the disk or the network itse
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar, final
@@ -22,19 +21,14 @@ class StateThread:
     call given to :meth:`run` runs there, one at a time, in the order given."""
 
     def __init__(self, state: State, name: str) -> None:
-        self.state = state
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"waypoint-hooks {name}")
-        self._owned = threading.Event()
+        # The thread adopts the connection as it starts, before any call given to it.
+        self._thread = ThreadPoolExecutor(
+            1, thread_name_prefix=f"waypoint-hooks {name}", initializer=state.adopt
+        )
 
     async def run(self, call: Callable[[], T]) -> T:
         """``call()`` in this thread; awaited without holding the event loop."""
-        return await asyncio.wrap_future(self._thread.submit(self._owning, call))
-
-    def _owning(self, call: Callable[[], T]) -> T:
-        if not self._owned.is_set():
-            self.state.adopt()
-            self._owned.set()
-        return call()
+        return await asyncio.wrap_future(self._thread.submit(call))
 
     def close(self) -> None:
         """Let the calls given end, then end the thread; the state is the caller's to close."""
