@@ -304,6 +304,14 @@ def test_the_readme_stops_the_demo_server_by_its_pid_not_by_a_pattern() -> None:
     assert "python3[PID]" in readme
 
 
+def test_ci_runs_exactly_the_test_command_the_readme_gives() -> None:
+    readme = _sections((ROOT / "README.md").read_text(encoding="utf-8"))["Run the tests"]
+    command = re.search(r"```\n(.+?)\n```", readme, flags=re.S)
+    assert command is not None, "the README's test command is not a code block"
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert ci[-1] == command.group(1)
+
+
 def test_the_demo_under_serve_shows_a_change_within_seconds() -> None:
     demo = load_config(ROOT / "examples" / "demo" / "waypoint.hcl")
     assert all(app.status.interval <= 10 for app in demo.apps.values())
