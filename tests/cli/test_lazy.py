@@ -36,8 +36,10 @@ WATCHED = (
     "waypoint_hooks.cli.report",
     "waypoint_hooks.cli.serving",
     "waypoint_hooks.cli.silences",
+    "waypoint_hooks.plugins.context",
     "waypoint_hooks.plugins.manager",
     "pluggy",
+    "waypoint_hooks.alerts.machine",
     "waypoint_hooks.state.cluster",
     "waypoint_hooks.state.outbox",
     "waypoint_hooks.state.silences",
@@ -105,6 +107,7 @@ def test_status_cached_imports_no_other_command_nor_what_runs_hooks(
 def test_status_imports_no_other_command(project: Path) -> None:
     imported = _imported(project, ["status"])
     assert "waypoint_hooks.plugins.manager" in imported  # it checks: it runs hooks
+    assert "waypoint_hooks.alerts.machine" not in imported  # the project raises no alert
     assert [name for name in imported if name.startswith("waypoint_hooks.cli.")] == []
 
 

@@ -154,7 +154,7 @@ class Session:
         when none is named) are checked first, so a bad config writes nothing. Without
         ``plugins``, the command only reads the state, and opens it read-only."""
         from ..checking.checker import Checker, check_locations
-        from ..plugins.context import working_directory
+        from ..plugins.directory import working_directory
 
         project = self.project()
         manager: PluginManager | None = None  # only reads: the checker's plugins are none
