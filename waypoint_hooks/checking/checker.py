@@ -107,6 +107,7 @@ class Checker:
 
     @property
     def plugins(self) -> PluginManager:
+        """The plugins the checks call; given none, an empty manager, made when first asked."""
         if self._plugins is None:
             from ..plugins.manager import PluginManager
 
