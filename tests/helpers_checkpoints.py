@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from waypoint_hooks.host import HookFailed, HookRequest, Runner
-from waypoint_hooks.plugins.context import working_directory
+from waypoint_hooks.plugins.directory import working_directory
 from waypoint_hooks.testing import PluginHarness
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from waypoint_hooks import ReportDecodeError, errors, hookspecs, report_from_json
 from waypoint_hooks.cli.commands import main
+from waypoint_hooks.cli.lazy import LazyCommand, LazyGroup
 from waypoint_hooks.config.document import _STATUS_KEYS, load_config
 from waypoint_hooks.config.uses import check_plugins
 from waypoint_hooks.errors import ConfigFileError
@@ -136,8 +137,12 @@ def _option_names(command: click.Command) -> list[str]:
 
 
 def _commands() -> list[tuple[str, click.Command]]:
-    assert isinstance(main, click.Group)
-    return sorted(main.commands.items())
+    # Each command itself, not the stand-in the group lists until it is used.
+    assert isinstance(main, LazyGroup)
+    return [
+        (name, command.load() if isinstance(command, LazyCommand) else command)
+        for name, command in sorted(main.commands.items())
+    ]
 
 
 def test_the_cli_reference_documents_every_global_option() -> None:

@@ -405,7 +405,7 @@ class PluginHarness:
         return report
 
     def _in_directory(self, main: Coroutine[Any, Any, _T]) -> _T:
-        from .plugins.context import working_directory
+        from .plugins.directory import working_directory
         from .plugins.workers import run_abandoning
 
         with working_directory(self.directory):

@@ -11,6 +11,7 @@ place's view: it is stored and raises nothing (``checking/located.py`` says so t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -22,7 +23,11 @@ from ..state.database import Database
 from ..state.records import Record
 from ..state.reports import Keep, Reports
 from ..state.store import State
-from .machine import Alerting, Checked, Watch
+
+if TYPE_CHECKING:
+    # The state machine is imported by raise_alerts, which only a project with notify blocks
+    # runs: storing the reports of one without imports none (issue 31, B4).
+    from .machine import Alerting
 
 __all__ = ["raise_alerts", "store_reports"]
 
@@ -108,6 +113,8 @@ def raise_alerts(
     """Run reports just stored through the alert state machine, under the silences that may
     cover them; put what it changed and raised in the outbox, in the transaction ``tx`` that
     stored them. Returns the alerts to send: not those raised silenced."""
+    from .machine import Checked, Watch
+
     if not stored:
         return []
     checked = [

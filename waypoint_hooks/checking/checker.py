@@ -15,27 +15,27 @@ import attrs
 from ..config.project import App, Project
 from ..errors import ConfigFileError, PluginError, UsageError
 from ..model.report import StatusReport
-from ..plugins.components import OBSERVER_HOOK, TargetKind, lifecycle_of
-from ..plugins.context import JobInfo, Target
-from ..state.outbox import StoredAlert
 from ..state.owned import OnState, inline
 from ..state.records import Record
 from ..state.reports import Retention, StoredReport
 from ..state.store import State
 from ..terminal import UI, Event, RecordingUI, SilentUI, StreamUI
-from .uptime import gap
 
 if TYPE_CHECKING:
     import asyncio
 
-    # What runs hooks (asyncio, threads) is imported by the checks that run them: status
-    # --cached, history and alerts start without it; nor do they raise alerts.
+    # What runs hooks (asyncio, threads, the plugins and their hooks' contexts) is imported by
+    # the checks that run them: status --cached, history and alerts start without it; nor do
+    # they raise alerts.
     from ..alerts.delivery import Courier
     from ..alerts.machine import Alerting
+    from ..plugins.components import TargetKind
+    from ..plugins.context import JobInfo, Target
     from ..plugins.manager import PluginManager
     from ..plugins.runner import Checked, Runner, StatusCheck
+    from ..state.outbox import StoredAlert
 
-__all__ = ["AppStatus", "Checker", "RemovedApp", "Reports", "store"]
+__all__ = ["AppStatus", "Checker", "RemovedApp", "Reports", "gap", "store"]
 
 #: Reports of checks, each with the deployment or release it is about: what :func:`store` writes.
 Reports = list[tuple[Record, StatusReport]]
@@ -73,13 +73,16 @@ class RemovedApp:
 @final
 class Checker:
     """Checks the apps of one project, in one workspace, against one state, and reads back
-    what was stored. :meth:`use` swaps the project for a config read again."""
+    what was stored. :meth:`use` swaps the project for a config read again.
+
+    Without ``plugins``, a checker that only reads what was stored (``status --cached``):
+    the plugins are then none, made only if asked for."""
 
     def __init__(
         self,
         project: Project,
         state: State,
-        plugins: PluginManager,
+        plugins: PluginManager | None = None,
         *,
         workspace: str = "default",
         output: StreamUI | None = None,
@@ -90,7 +93,7 @@ class Checker:
         #: Where the state's connection is used from the event loop (DESIGN §1: one owner
         #: per connection): here, on a command's loop; in a thread of its own, under serve.
         self.on_state = on_state
-        self.plugins = plugins
+        self._plugins = plugins
         self.workspace = workspace
         self.output = output
         #: Told of every exception a plugin raised (the CLI's -v prints its traceback).
@@ -101,6 +104,15 @@ class Checker:
         self.courier: Courier | None = None
         self._delivering: asyncio.Future[None] | None = None
         self.use(project)
+
+    @property
+    def plugins(self) -> PluginManager:
+        """The plugins the checks call; given none, an empty manager, made when first asked."""
+        if self._plugins is None:
+            from ..plugins.manager import PluginManager
+
+            self._plugins = PluginManager()
+        return self._plugins
 
     def use(self, project: Project) -> None:
         """Check ``project`` from now on: the config as it was read again."""
@@ -289,6 +301,8 @@ class Checker:
         """Whether a check of ``record`` needs its last report: its status hook or a wrapper
         of it takes ``last_report``, or observers are told it (decoding every previous report
         of 5,000 apps would be a fifth of a status)."""
+        from ..plugins.components import OBSERVER_HOOK, lifecycle_of
+
         if self.plugins.observers(OBSERVER_HOOK):
             return True
         try:
@@ -306,6 +320,7 @@ class Checker:
             release = record.value
             released = self.state.records.get("deployment", record.deployment_id or "")
             deployment = released.value if released is not None else {}
+        from ..plugins.context import Target
         from ..plugins.runner import StatusCheck
 
         target = Target(app.name, record.kind, record.id, record.plugin)
@@ -385,6 +400,8 @@ class Checker:
         return found
 
     def _job(self, app: App) -> JobInfo:
+        from ..plugins.context import JobInfo
+
         return JobInfo(self.project.name, app.name, self.workspace, self.job_id)
 
     def _ui(self, target: Target) -> UI:
@@ -417,6 +434,13 @@ def store(
     from ..alerts.pipeline import store_reports
 
     return bool(store_reports(state, reports, kept, alerting, durations))
+
+
+def gap(app: App) -> float:
+    """How long (seconds) a report of ``app`` holds without a next one before its time is
+    no data (in uptime, and in the roll-ups' gaps): twice its interval, which a late check
+    (jitter, a slow check) stays well within."""
+    return 2 * app.status.interval
 
 
 def _alerting(project: Project) -> Alerting:

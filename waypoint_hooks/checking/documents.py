@@ -8,19 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..model.health import Health
-from ..model.quorum import Quorum
-from ..model.report import Resource, StatusReport
 from ..model.wire import format_time, report_to_wire
-from ..state.cluster import Instance
-from ..state.outbox import StoredAlert
-from ..state.records import Record
-from ..state.reports import StoredReport
-from ..state.silences import Silence
 from ..terminal import sanitize_line
-from .checker import AppStatus, RemovedApp
+
+if TYPE_CHECKING:
+    # Only named: a command imports the stores it reads (status --cached: not the cluster's,
+    # the outbox's or the silences').
+    from ..model.quorum import Quorum
+    from ..model.report import Resource, StatusReport
+    from ..state.cluster import Instance
+    from ..state.outbox import StoredAlert
+    from ..state.records import Record
+    from ..state.reports import StoredReport
+    from ..state.silences import Silence
+    from .checker import AppStatus, RemovedApp
 
 __all__ = [
     "LABELS",

@@ -23,6 +23,7 @@ from ..model.wire import format_time
 from ..state.columns import micros, time
 from ..state.rollups import STEPS, Step, Tally, quantile
 from ..state.store import State
+from .checker import gap
 
 __all__ = [
     "CSV_COLUMNS",
@@ -30,7 +31,6 @@ __all__ = [
     "Span",
     "UptimeRow",
     "Windows",
-    "gap",
     "read_span",
     "uptime_csv",
     "uptime_json",
@@ -49,12 +49,6 @@ _AGO: Final = re.compile(r"([0-9]{1,6})([mhd])")
 _UNITS: Final = {"m": "minutes", "h": "hours", "d": "days"}
 #: The check-duration percentiles given of each step.
 PERCENTILES: Final = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
-
-
-def gap(app: App) -> float:
-    """How long (seconds) a report of ``app`` holds without a next one before its time is
-    no data: twice its interval, which a late check (jitter, a slow check) stays well within."""
-    return 2 * app.status.interval
 
 
 @final

@@ -6,22 +6,18 @@ framework is imported inside the commands that use it.
 
 from __future__ import annotations
 
-import functools
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .. import __version__
-from .docs import docs as docs_command
+from .lazy import LazyGroup
 from .output import json_stdout, located_of, print_json, show_status
 from .params import DURATION, Command, apps_argument
-from .reading import alerts, history
-from .report import report
 from .session import (
     NOT_READY,
     READY,
@@ -33,19 +29,16 @@ from .session import (
     handle_errors,
     on_one_loop,
     pass_session,
-    read_project,
 )
-from .silences import silence, silences, unsilence
 
 if TYPE_CHECKING:
     from ..checking.checker import AppStatus
-    from ..config.project import Project
     from ..lifecycle.phases import Outcome
 
 # --- the command line --------------------------------------------------------------------
 
 
-class _Main(click.Group):
+class _Main(LazyGroup):
     command_class = Command
 
 
@@ -156,9 +149,57 @@ def plugins(session: Session, json_output: bool) -> None:
     sys.exit(NOT_READY if any(plugin.error for plugin in found) else READY)
 
 
-main.add_command(docs_command)
-main.add_command(history)
-main.add_command(alerts)
+# The commands of modules of their own, imported when one is used; each with the first sentence
+# of its help, which --help lists (tests/cli/test_lazy.py holds them to the commands' own).
+main.add_lazy(
+    "docs",
+    ".docs",
+    "Show what PLUGIN is (its kinds and hooks) and every setting its use blocks take: type, "
+    "default and documentation, read from its code.",
+)
+main.add_lazy(
+    "history",
+    ".reading",
+    "Past status reports of APP, newest first, with each change of health; or, with --csv, "
+    "its uptime per hour or day, rolled-up history included.",
+)
+main.add_lazy(
+    "alerts",
+    ".reading",
+    "Alerts the notify blocks raised in this workspace, newest first, and how the delivery of "
+    "each went: sent, waiting for its first attempt, or failed and when it is tried again.",
+)
+main.add_lazy(
+    "silence",
+    ".silences",
+    "Send none of APP's firing alerts and reminders for a while (a resolved alert of one that "
+    "was sent is still sent).",
+)
+main.add_lazy(
+    "silences",
+    ".silences",
+    "The silences in force in this workspace, the soonest to end first.",
+)
+main.add_lazy(
+    "unsilence",
+    ".silences",
+    "Lift the silence ID (as `silence` and `silences` print it): the app's alerts are sent "
+    "again, from its next report on.",
+)
+main.add_lazy(
+    "serve",
+    ".serving",
+    "Check each APP (all when none is named) on its interval and serve a status page, a JSON "
+    "API and Prometheus metrics, until stopped (Ctrl-C or SIGTERM: the checks that run end and "
+    "are stored, then it exits 0).",
+)
+main.add_lazy(
+    "report",
+    ".report",
+    "Store a report that APP's platform made of itself, read from FILE (- for standard "
+    "input), for APP's latest live deployment (or release), marked external; alerts are "
+    "raised as for any report.",
+)
 
 
 #: Options of one phase command beyond its apps (and pruning's).
@@ -377,11 +418,6 @@ def status(
     sys.exit(code)
 
 
-main.add_command(silence)
-main.add_command(silences)
-main.add_command(unsilence)
-
-
 @main.command("new-plugin")
 @click.argument("name")
 @click.option(
@@ -419,156 +455,3 @@ def new_plugin(name: str, kind: str) -> None:
     click.echo(f"  cd {shlex.quote(package.name)}")
     click.echo(f"  {python} -m pip install -e '.[test]'")
     click.echo(f"  {python} -m pytest")
-
-
-@main.command()
-@apps_argument
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    metavar="ADDRESS",
-    help="The address to listen on; POST needs --token unless it is a loopback one.",
-)
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8470,
-    show_default=True,
-    metavar="PORT",
-    help="The port to listen on (0: any free one, printed at the start).",
-)
-@click.option(
-    "--token",
-    envvar="WAYPOINT_HOOKS_TOKEN",
-    metavar="TOKEN",
-    help="Require Authorization: Bearer TOKEN on POST [env WAYPOINT_HOOKS_TOKEN].",
-)
-@click.option(
-    "--read-token",
-    envvar="WAYPOINT_HOOKS_READ_TOKEN",
-    metavar="TOKEN",
-    help="Require this token (or --token) to read anything but /healthz: a Bearer header, or "
-    "the page's sign-in form [env WAYPOINT_HOOKS_READ_TOKEN].",
-)
-@click.option(
-    "--public-badges",
-    is_flag=True,
-    help="Serve /badges/ without the read token (a README can show them).",
-)
-@click.option(
-    "--lease",
-    type=DURATION,
-    default="30s",
-    show_default=True,
-    metavar="DURATION",
-    help="How long the checks this instance holds stay its own unless it renews its lease "
-    "(every third of it): other instances on the state take over those of one that died "
-    "within it.",
-)
-@click.option(
-    "--location",
-    default="",
-    metavar="NAME",
-    help="Where this instance checks from, on a PostgreSQL state: it checks the apps whose "
-    "status block lists NAME in its locations, and those with none.",
-)
-@click.option(
-    "--header-timeout",
-    type=DURATION,
-    default="10s",
-    show_default=True,
-    metavar="DURATION",
-    help="How long a client has to send a request's headers; a slower connection is closed.",
-)
-@click.option(
-    "--max-connections",
-    type=click.IntRange(min=1),
-    default=256,
-    show_default=True,
-    metavar="N",
-    help="Connections open at once; one more closes the one that waited longest for a request.",
-)
-@pass_session
-@functools.partial(handle_errors, stopped=lambda _: _served())
-def serve(
-    session: Session,
-    apps: tuple[str, ...],
-    host: str,
-    port: int,
-    token: str | None,
-    read_token: str | None,
-    public_badges: bool,
-    lease: float,
-    location: str,
-    header_timeout: float,
-    max_connections: int,
-) -> None:
-    """Check each APP (all when none is named) on its interval and serve a status page,
-    a JSON API and Prometheus metrics, until stopped (Ctrl-C or SIGTERM: the checks that run
-    end and are stored, then it exits 0). The config file is read again when it changes.
-
-    \b
-    Example:
-      waypoint-hooks -c examples/demo/waypoint.hcl serve --port 8470
-    """
-    try:
-        from ..serve.access import Access
-        from ..serve.service import ConnectionLimits, StatusService
-        from ..serve.web import Listener
-        from ..serve.web import serve as run
-    except ModuleNotFoundError as exc:
-        fail(
-            f"serve needs {exc.name}: pip install 'waypoint-hooks[serve]' (in a checkout of "
-            "waypoint-hooks, which no package index has yet: pip install '.[serve]')",
-            USAGE,
-        )
-    from ..config.uses import check_plugins
-    from ..model.names import check_name
-
-    with session.checker(json_output=True, apps=apps) as checker:
-
-        def reread(path: Path) -> Project:
-            project = read_project(path)
-            check_plugins(project, checker.plugins, apps)
-            return project
-
-        if location:
-            try:
-                check_name("--location", location)
-            except ValueError as exc:
-                fail(str(exc), USAGE)
-        limits = ConnectionLimits(header_timeout, max_connections)
-        service = StatusService(
-            checker, apps, reread, lease=lease, location=location, limits=limits
-        )
-        try:
-            listener = Listener(host, port)
-        except OSError as exc:
-            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", USAGE)
-        served = len(service.apps())
-        click.echo(
-            f"Serving the status of {served} app{'' if served == 1 else 's'} of "
-            f"{checker.project.name} on "
-            f"{listener.url} (Ctrl-C stops)",
-            err=True,
-        )
-        access = Access(
-            token=token,
-            read_token=read_token,
-            loopback=listener.loopback,
-            public_badges=public_badges,
-        )
-        run(service, listener, access)
-
-
-def _served() -> NoReturn:
-    from ..plugins.signals import STOP
-
-    assert STOP.signum is not None
-    name = signal.Signals(STOP.signum).name
-    click.echo(f"Stopped by {name}: the checks that were running ended and are stored", err=True)
-    sys.exit(READY)
-
-
-main.add_command(report)

@@ -114,9 +114,11 @@ def style(session: Session) -> Callable[[str, Any], str]:
 
 def width(indent: str = "") -> int | None:
     """How wide a table may be: the terminal's width, on one; a pipe takes any line whole."""
-    import shutil
+    if not sys.stdout.isatty():
+        return None
+    import shutil  # on a terminal only: it imports the compression modules
 
-    return shutil.get_terminal_size().columns - len(indent) if sys.stdout.isatty() else None
+    return shutil.get_terminal_size().columns - len(indent)
 
 
 def located_of(checker: Checker, rows: Sequence[AppStatus]) -> dict[str, dict[str, Any]]:

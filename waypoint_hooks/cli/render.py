@@ -12,19 +12,23 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from ..checking.checker import AppStatus, RemovedApp
 from ..checking.documents import LABELS, humanize_age, notes, removed_notes, tree, until
 from ..checking.located import located_notes
 from ..model.health import Health
-from ..model.report import Resource, StatusReport
-from ..plugins.discovery import Plugin
-from ..state.outbox import StoredAlert
-from ..state.records import Record
-from ..state.reports import StoredReport
-from ..state.silences import Silence
 from ..terminal import sanitize_line
+
+if TYPE_CHECKING:
+    # Only named: each table's command imports what it shows (status: no plugin, alert or
+    # silence).
+    from ..checking.checker import AppStatus, RemovedApp
+    from ..model.report import Resource, StatusReport
+    from ..plugins.discovery import Plugin
+    from ..state.outbox import StoredAlert
+    from ..state.records import Record
+    from ..state.reports import StoredReport
+    from ..state.silences import Silence
 
 __all__ = [
     "alerts_table",

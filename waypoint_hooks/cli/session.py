@@ -154,16 +154,15 @@ class Session:
         when none is named) are checked first, so a bad config writes nothing. Without
         ``plugins``, the command only reads the state, and opens it read-only."""
         from ..checking.checker import Checker, check_locations
-        from ..plugins.context import working_directory
+        from ..plugins.directory import working_directory
 
         project = self.project()
+        manager: PluginManager | None = None  # only reads: the checker's plugins are none
         if plugins:
             from ..config.uses import check_plugins
 
             manager = self.plugins(project=project)
             check_plugins(project, manager, apps)
-        else:
-            manager = _no_plugins()
         output = self.output(json_output)
         on_failure = print_traceback if self.verbose else None
         # Opened before the change of directory: a relative --state is the user's.
@@ -315,10 +314,3 @@ def exit_code(
 
 
 pass_session = click.make_pass_decorator(Session)
-
-
-def _no_plugins() -> PluginManager:
-    """The plugins of a command that calls no hook: none."""
-    from ..plugins.manager import PluginManager
-
-    return PluginManager()

@@ -1,19 +1,16 @@
-"""What a hook is told about the job it runs in: ``Context``, ``JobInfo`` and ``Target``;
-and where it runs: ``working_directory``."""
+"""What a hook is told about the job it runs in: ``Context``, ``JobInfo`` and ``Target``
+(where it runs is ``directory.working_directory``)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, final
 
 import attrs
 
-__all__ = ["Context", "JobInfo", "Target", "working_directory"]
+__all__ = ["Context", "JobInfo", "Target"]
 
 
 @final
@@ -109,16 +106,3 @@ class Target:
     kind: Literal["deployment", "release"]
     id: str
     plugin: str
-
-
-@contextlib.contextmanager
-def working_directory(path: Path) -> Iterator[None]:
-    """Run hooks in ``path``, the directory of the project's config file, as Waypoint ran them
-    in the project's: ``directory = "out"`` means beside waypoint.hcl, wherever the command
-    was typed."""
-    before = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(before)

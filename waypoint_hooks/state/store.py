@@ -14,23 +14,69 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Final, TypeVar, final
+from typing import TYPE_CHECKING, Final, Generic, TypeVar, final, overload
 
 from ..errors import StateError
 from ..model.redaction import redact_urls
-from .cluster import Cluster
 from .database import STATE_ENV, Database, is_url
 from .heartbeat import LEASE, Heartbeat
-from .outbox import Outbox
 from .records import Records
 from .reports import Reports
 from .rollups import Rollups
 from .schema import prepare
-from .silences import Silences
+
+if TYPE_CHECKING:
+    from .cluster import Cluster
+    from .outbox import Outbox
+    from .silences import Silences
 
 __all__ = ["STATE_ENV", "State", "default_state_path"]
 
 T = TypeVar("T")
+
+
+@final
+class _Part(Generic[T]):
+    """A store of the state made the first time it is used, then kept: its module is imported
+    by the commands that use it only (``status --cached`` reads no alert, silence or lease)."""
+
+    def __init__(self, make: Callable[[State], T]) -> None:
+        self._make = make
+        self._slot = ""
+
+    def __set_name__(self, owner: type[State], name: str) -> None:
+        self._slot = f"_{name}"
+
+    @overload
+    def __get__(self, state: None, owner: type[State]) -> _Part[T]: ...
+    @overload
+    def __get__(self, state: State, owner: type[State]) -> T: ...
+    def __get__(self, state: State | None, owner: type[State]) -> _Part[T] | T:
+        if state is None:
+            return self
+        part: T | None = getattr(state, self._slot)
+        if part is None:
+            part = self._make(state)
+            setattr(state, self._slot, part)
+        return part
+
+
+def _new_outbox(state: State) -> Outbox:
+    from .outbox import Outbox
+
+    return Outbox(state._db, state.where)
+
+
+def _new_silences(state: State) -> Silences:
+    from .silences import Silences
+
+    return Silences(state._db)
+
+
+def _new_cluster(state: State) -> Cluster:
+    from .cluster import Cluster
+
+    return Cluster(state._db)
 
 
 def default_state_path(config_path: Path) -> Path:
@@ -50,18 +96,22 @@ class State:
     """
 
     __slots__ = (
+        "_cluster",
         "_db",
         "_heartbeat",
-        "cluster",
+        "_outbox",
+        "_silences",
         "location",
-        "outbox",
         "read_only",
         "records",
         "reports",
         "rollups",
-        "silences",
         "where",
     )
+
+    outbox: Final = _Part(_new_outbox)
+    silences: Final = _Part(_new_silences)
+    cluster: Final = _Part(_new_cluster)
 
     def __init__(
         self, location: Path | str, database: Database, *, read_only: bool = False
@@ -76,9 +126,9 @@ class State:
         self.records: Final = Records(database, self.where)
         self.reports: Final = Reports(database, self.where)
         self.rollups: Final = Rollups(database)
-        self.outbox: Final = Outbox(database, self.where)
-        self.silences: Final = Silences(database)
-        self.cluster: Final = Cluster(database)
+        self._outbox: Outbox | None = None
+        self._silences: Silences | None = None
+        self._cluster: Cluster | None = None
 
     @classmethod
     def open(cls, location: Path | str, *, read_only: bool = False, leased: bool = True) -> State:
