@@ -43,7 +43,9 @@ ODD = st.sampled_from(
         datetime(2024, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=2))),
     ]
 )
-REPORT_FIELDS = st.sampled_from(["resources", "health", "health_message", "generated_time", "external"])
+REPORT_FIELDS = st.sampled_from(
+    ["resources", "health", "health_message", "generated_time", "external"]
+)
 RESOURCE_FIELDS = st.sampled_from(
     [
         "name",

@@ -126,6 +126,8 @@ class _WireReport(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 _ENCODER: Final = msgspec.json.Encoder()
 _DECODER: Final = msgspec.json.Decoder(_WireReport)
+
+
 def _in_utc(value: datetime | None) -> datetime | None:
     # The model keeps times in UTC already, so astimezone (slow) is rarely needed.
     if value is None or value.tzinfo is timezone.utc:
