@@ -4,7 +4,7 @@ the terminal: its resources, its messages, its ``state_json`` documents, its enc
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Final, final
+from typing import Final, TypeVar, final
 
 import attrs
 
@@ -75,7 +75,10 @@ class ReportLimits:
         instance.health_message = kept.decode(errors="ignore") + _CUT
 
 
-def _widest(cls: type[Health] | type[CategoryDisplayHint]) -> Health | CategoryDisplayHint:
+_E = TypeVar("_E", Health, CategoryDisplayHint)
+
+
+def _widest(cls: type[_E]) -> _E:
     return max(cls, key=lambda member: len(member.name))
 
 
