@@ -3,6 +3,7 @@ the terminal: its resources, its messages, its ``state_json`` documents, its enc
 
 from __future__ import annotations
 
+import codecs
 from datetime import datetime, timezone
 from typing import Final, TypeVar, final
 
@@ -17,6 +18,10 @@ __all__ = ["ReportLimits"]
 _KIB: Final = 1024
 #: What ends a message that was cut.
 _CUT: Final = "…"
+#: Text is measured and cut with its lone surrogates (os.fsdecode's, of a file name's
+#: undecodable bytes), which the wire carries as escapes, as UTF-8 would be if they had any.
+_SURROGATES: Final = "surrogatepass"
+_decoder: Final = codecs.getincrementaldecoder("utf-8")
 
 
 @final
@@ -49,7 +54,7 @@ class ReportLimits:
         self._cut_message(report)
         for index, resource in enumerate(report.resources):
             self._cut_message(resource)
-            size = len(resource.state_json.encode())
+            size = len(resource.state_json.encode(errors=_SURROGATES))
             if size > self.max_state_json_bytes:
                 return (
                     f"a report whose resources[{index}].state_json is {size} bytes, over the "
@@ -67,12 +72,12 @@ class ReportLimits:
 
     def _cut_message(self, instance: StatusReport | Resource) -> None:
         # Assigned only when cut: assignment runs the field's validators, for every report.
-        data = instance.health_message.encode()
+        data = instance.health_message.encode(errors=_SURROGATES)
         if len(data) <= self.max_message_bytes:
             return
         kept = data[: self.max_message_bytes - len(_CUT.encode())]
-        # A character cut in two is dropped whole.
-        instance.health_message = kept.decode(errors="ignore") + _CUT
+        # A character cut in two is dropped whole: the decoder waits for the rest of it.
+        instance.health_message = _decoder(_SURROGATES).decode(kept) + _CUT
 
 
 _E = TypeVar("_E", Health, CategoryDisplayHint)

@@ -97,7 +97,7 @@ def check_json_document(text: str) -> None:
     """A ValueError unless ``text`` is a JSON document, as ``json.loads`` reads one."""
     try:
         _JSON_DOCUMENT.decode(text)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeEncodeError):  # a lone surrogate has no UTF-8
         json.loads(text)
 
 
@@ -284,7 +284,7 @@ def _plainly_valid(report: StatusReport) -> bool:
         if r.state_json:
             try:
                 _JSON_DOCUMENT.decode(r.state_json)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeEncodeError):
                 return False
     return True
 
