@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 from report_strategies import reports
@@ -43,24 +44,8 @@ ODD = st.sampled_from(
         datetime(2024, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=2))),
     ]
 )
-REPORT_FIELDS = st.sampled_from(
-    ["resources", "health", "health_message", "generated_time", "external"]
-)
-RESOURCE_FIELDS = st.sampled_from(
-    [
-        "name",
-        "health",
-        "health_message",
-        "id",
-        "parent_resource_id",
-        "platform",
-        "type",
-        "platform_url",
-        "category_display_hint",
-        "created_time",
-        "state_json",
-    ]
-)
+REPORT_FIELDS = st.sampled_from([f.name for f in attrs.fields(StatusReport)])
+RESOURCE_FIELDS = st.sampled_from([f.name for f in attrs.fields(Resource)])
 
 
 def _outcome(validate: object, report: StatusReport) -> str | None:
