@@ -18,10 +18,10 @@ __all__ = ["ReportLimits"]
 _KIB: Final = 1024
 #: What ends a message that was cut.
 _CUT: Final = "…"
-#: Text is measured and cut with its lone surrogates (os.fsdecode's, of a file name's
-#: undecodable bytes), which the wire carries as escapes, as UTF-8 would be if they had any.
+#: Text is measured and cut with its lone surrogates (what os.fsdecode makes of a file name's
+#: undecodable bytes) as three bytes each, as UTF-8 would write them; the wire escapes them.
 _SURROGATES: Final = "surrogatepass"
-_decoder: Final = codecs.getincrementaldecoder("utf-8")
+_UTF8: Final = codecs.getincrementaldecoder("utf-8")
 
 
 @final
@@ -77,7 +77,7 @@ class ReportLimits:
             return
         kept = data[: self.max_message_bytes - len(_CUT.encode())]
         # A character cut in two is dropped whole: the decoder waits for the rest of it.
-        instance.health_message = _decoder(_SURROGATES).decode(kept) + _CUT
+        instance.health_message = _UTF8(_SURROGATES).decode(kept) + _CUT
 
 
 _E = TypeVar("_E", Health, CategoryDisplayHint)
