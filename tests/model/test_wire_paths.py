@@ -4,6 +4,7 @@ reads it as the checking one does; everything else is the checking decoder's."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 from hypothesis import given
@@ -18,7 +19,7 @@ from waypoint_hooks import (
     report_from_json,
     report_to_json,
 )
-from waypoint_hooks.model.limits import ReportLimits
+from waypoint_hooks.model.limits import ReportLimits, _most_bytes
 from waypoint_hooks.model.wire import _from_canonical, encode_report, report_from_wire
 
 
@@ -101,3 +102,31 @@ def test_state_json_that_only_json_loads_reads_is_read_by_the_fast_decoder_too(
     decoded = _from_canonical(text)
     assert decoded is not None
     assert decoded.resources[0].state_json == document
+
+
+# Text at its widest encoded: escapes, control characters, astral characters, lone surrogates.
+_WIDE_TEXT = st.text(alphabet='a"\\\x00\x1f\u2028é\U0001f680\udcff', max_size=8)
+
+
+@given(
+    st.lists(st.builds(Resource, name=_WIDE_TEXT, id=_WIDE_TEXT, platform=_WIDE_TEXT), max_size=3),
+    _WIDE_TEXT,
+    st.sampled_from(Health),
+)
+def test_the_size_limit_encodes_only_a_report_that_may_be_over_it(
+    resources: list[Resource], message: str, health: Health
+) -> None:
+    """The limits measure a report's most bytes from its text; only a report whose most is
+    over the limit is encoded to be measured, so that most is never below what it encodes to."""
+    report = StatusReport(resources, health, message, datetime.now(timezone.utc))
+    assert _most_bytes(report) >= len(encode_report(report))
+
+
+def test_a_report_whose_most_is_over_the_limit_is_measured() -> None:
+    fits = StatusReport(health_message="a" * 900)  # at most 10,919 bytes; 989 encoded
+    assert _most_bytes(fits) > 1024
+    assert ReportLimits(max_report_bytes=1024).enforce(fits) is None
+    over = StatusReport(health_message="a" * 1000)
+    assert ReportLimits(max_report_bytes=1024).enforce(over) == (
+        "a report of 1089 bytes encoded, over the limit of 1024 (max_report_bytes)"
+    )

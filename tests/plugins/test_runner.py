@@ -28,6 +28,7 @@ from waypoint_hooks import (
     hookimpl,
 )
 from waypoint_hooks.host import PluginManager, Runner, StatusCheck
+from waypoint_hooks.model.limits import ReportLimits
 from waypoint_hooks.plugins.runner import _Slots
 from waypoint_hooks.plugins.workers import run_abandoning
 from waypoint_hooks.terminal import RecordingUI
@@ -664,3 +665,33 @@ def test_runs_with_a_timeout_leave_no_event_loop_behind(
     for _ in range(5):
         run_one(manager, "typed", config={"port": 1}, deployment={"path": "/"})
     assert loops() == before
+
+
+def test_a_report_quoting_an_undecodable_file_name_is_measured_and_kept(
+    manager: PluginManager, plugin_module: Build
+) -> None:
+    """os.fsdecode makes lone surrogates of a file name's undecodable bytes; the limits measure
+    and cut such text as the wire carries it, not refuse to."""
+    register(
+        manager,
+        plugin_module,
+        "undecodable",
+        """
+        from waypoint_hooks import Health, Resource, StatusReport, hookimpl
+
+        @hookimpl
+        def platform_status_func():
+            name = "/srv/\\udcff"
+            return StatusReport(
+                [Resource(name, Health.READY, name, state_json='"' + name + '"')],
+                health=Health.READY,
+                health_message=name * 4000,
+            )
+        """,
+    )
+    limits = ReportLimits(max_message_bytes=1024, max_report_bytes=4096)
+    report = run_one(manager, "undecodable", limits=limits)
+    assert report.health is Health.READY, report.health_message
+    assert report.resources[0].health_message == "/srv/\udcff"
+    assert report.health_message.startswith("/srv/\udcff/srv/")
+    assert report.health_message.endswith("…")

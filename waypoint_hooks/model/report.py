@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any, Final, TypeVar, final
 
 import attrs
+import msgspec
 
 from .aggregate import DEFAULT_POLICY, Policy, aggregate
 from .health import CategoryDisplayHint, Health
@@ -17,6 +18,7 @@ from .redaction import redact_urls, redact_value
 __all__ = [
     "Resource",
     "StatusReport",
+    "check_json_document",
     "finalize",
     "redact_report",
     "unchecked",
@@ -85,11 +87,25 @@ def _check_type(expected: type) -> Any:
     return check
 
 
+#: Checks that a text is one JSON document without building it: a ``Raw`` is only skipped over,
+#: about 30 times faster than ``json.loads``. It accepts less than ``json.loads`` does (no NaN,
+#: no lone surrogate escape): what it refuses, json.loads judges (a test holds it to that).
+_JSON_DOCUMENT: Final = msgspec.json.Decoder(msgspec.Raw)
+
+
+def check_json_document(text: str) -> None:
+    """A ValueError unless ``text`` is a JSON document, as ``json.loads`` reads one."""
+    try:
+        _JSON_DOCUMENT.decode(text)
+    except (msgspec.DecodeError, UnicodeEncodeError):  # a lone surrogate has no UTF-8
+        json.loads(text)
+
+
 def _check_json(_: object, field: attrs.Attribute[str], value: str) -> None:
     if not value:
         return
     try:
-        json.loads(value)
+        check_json_document(value)
     except ValueError as exc:
         raise ValueError(f"{_owner(field)} is not a JSON document: {exc}") from None
 
@@ -202,6 +218,13 @@ def validate_report(report: StatusReport) -> None:
     Assignment is validated, but a list's ``append`` is not, and ``object.__setattr__`` gets
     past anything: a report is checked again before it is stored or shown.
     """
+    if not _plainly_valid(report):
+        # Something is not as the constructors make it: these checks say what (or find it
+        # valid after all: a subclass of str, say).
+        _validate_fully(report)
+
+
+def _validate_fully(report: StatusReport) -> None:
     if not isinstance(report.resources, list):
         raise TypeError(f"StatusReport.resources must be a list, got {report.resources!r}")
     for index, resource in enumerate(report.resources):
@@ -226,6 +249,48 @@ _CONVERTED: Final[dict[type, tuple[tuple[str, type, bool], ...]]] = {
     ),
     StatusReport: (("health", Health, True), ("generated_time", datetime, True)),
 }
+
+
+def _plainly_valid(report: StatusReport) -> bool:
+    """Whether ``report`` holds exactly what its constructors make of valid values: exact
+    types, times in UTC, each ``state_json`` a JSON document. Tests of identity, a tenth of
+    what the validators cost: every check's report is validated, and all but a broken one
+    are so. False says only that the validators must look."""
+    resources = report.resources
+    if not (
+        type(resources) is list
+        and type(report.health_message) is str
+        and type(report.external) is bool
+        and (report.health is None or type(report.health) is Health)
+        and _utc_or_none(report.generated_time)
+    ):
+        return False
+    for r in resources:
+        if not (
+            type(r) is Resource
+            and type(r.name) is str
+            and type(r.health_message) is str
+            and type(r.id) is str
+            and type(r.parent_resource_id) is str
+            and type(r.platform) is str
+            and type(r.type) is str
+            and type(r.platform_url) is str
+            and type(r.state_json) is str
+            and type(r.health) is Health
+            and type(r.category_display_hint) is CategoryDisplayHint
+            and _utc_or_none(r.created_time)
+        ):
+            return False
+        if r.state_json:
+            try:
+                _JSON_DOCUMENT.decode(r.state_json)
+            except (msgspec.DecodeError, UnicodeEncodeError):
+                return False
+    return True
+
+
+def _utc_or_none(value: datetime | None) -> bool:
+    return value is None or (type(value) is datetime and value.tzinfo is timezone.utc)
 
 
 def _validate(instance: Resource | StatusReport) -> None:

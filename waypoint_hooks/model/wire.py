@@ -27,7 +27,7 @@ import msgspec
 from ..errors import ReportDecodeError, StructureError, prefixed
 from .collector import paused
 from .health import HEALTH_NAMES, CategoryDisplayHint, Health
-from .report import Resource, StatusReport, unchecked
+from .report import Resource, StatusReport, check_json_document, unchecked
 
 __all__ = [
     "encode_report",
@@ -126,18 +126,6 @@ class _WireReport(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 _ENCODER: Final = msgspec.json.Encoder()
 _DECODER: Final = msgspec.json.Decoder(_WireReport)
-#: Checks that a text is one JSON document without building it: a ``Raw`` is only skipped over,
-#: about 30 times faster than ``json.loads``. It accepts less than ``json.loads`` does (no NaN,
-#: no lone surrogate escape): what it refuses, json.loads judges (a test holds it to that).
-_JSON_DOCUMENT: Final = msgspec.json.Decoder(msgspec.Raw)
-
-
-def _check_json_document(text: str) -> None:
-    """A ValueError unless ``text`` is a JSON document, as ``json.loads`` reads one."""
-    try:
-        _JSON_DOCUMENT.decode(text)
-    except msgspec.DecodeError:
-        json.loads(text)
 
 
 def _in_utc(value: datetime | None) -> datetime | None:
@@ -379,7 +367,7 @@ def report_from_wire(value: object, _: object = None) -> StatusReport:
 def _resource(wire: _WireResource) -> Resource:
     """``wire`` as a Resource, built as unchecked() builds one: msgspec checked the types."""
     if wire.state_json:
-        _check_json_document(wire.state_json)
+        check_json_document(wire.state_json)
     resource = object.__new__(Resource)
     _set_name(resource, wire.name)
     _set_health(resource, _HEALTHS[wire.health])

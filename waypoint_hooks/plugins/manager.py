@@ -16,7 +16,7 @@ import inspect
 import sys
 import threading
 import typing
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final, final
 
@@ -27,6 +27,7 @@ from .. import hookspecs
 from ..errors import ConfigError, PluginError, StructureError, prefixed
 from ..model.codec import structure
 from .components import HOOKS, LIFECYCLES, OBSERVER_HOOK, kinds_of
+from .configs import content_key, unchangeable
 from .discovery import (
     AUTOLOAD_ENV,
     NO_SPECS,
@@ -50,6 +51,9 @@ __all__ = [
 ]
 
 STATUS_HOOKS: Final = tuple(lifecycle.status for lifecycle in LIFECYCLES)
+#: How many configs one implementation keeps structured: more than any project has apps; past
+#: it, they are structured again (a dict cleared, not an LRU: threads of sync hooks share it).
+_SHARED_CONFIGS: Final = 16_384
 # The arguments whose values are structured into the type the implementation annotates.
 _TYPED_ARGUMENTS: Final = ("config", "deployment", "release")
 
@@ -146,6 +150,9 @@ class Impl:
     hookimpl: pluggy.HookImpl
     types: Mapping[str, type | None]
     is_async: bool
+    #: The configs structured for it, by what they hold, when its config class is one that
+    #: no hook can change (:mod:`.configs`); ``None`` when each call structures its own.
+    configs: dict[Hashable, Any] | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def argnames(self) -> tuple[str, ...]:
@@ -158,12 +165,26 @@ class Impl:
             value = values[name]
             cls = self.types.get(name)
             if cls is not None and value is not None and not isinstance(value, cls):
-                try:
-                    value = structure(value, cls)
-                except StructureError as exc:
-                    raise prefixed(exc, name) from None
+                value = self._structured(name, value, cls)
             arguments[name] = value
         return arguments
+
+    def _structured(self, name: str, value: Any, cls: type) -> Any:
+        configs = self.configs if name == "config" else None
+        key = None if configs is None else content_key(value)
+        if configs is not None and key is not None:
+            shared = configs.get(key)
+            if shared is not None:
+                return shared
+        try:
+            structured: Any = structure(value, cls)
+        except StructureError as exc:
+            raise prefixed(exc, name) from None
+        if configs is not None and key is not None:
+            if len(configs) >= _SHARED_CONFIGS:
+                configs.clear()
+            configs[key] = structured
+        return structured
 
 
 @final
@@ -399,8 +420,10 @@ class PluginManager:
         impl = self._impls.get(hookimpl)
         if impl is None:
             function = hookimpl.function
+            types = _argument_types(function)
+            shared = unchangeable(types.get("config"))
             impl = self._impls[hookimpl] = Impl(
-                hookimpl, _argument_types(function), inspect.iscoroutinefunction(function)
+                hookimpl, types, inspect.iscoroutinefunction(function), {} if shared else None
             )
         return impl
 
