@@ -4,6 +4,7 @@ in one call, as a command's lifecycle would make them."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from waypoint_hooks.alerts.pipeline import store_reports
@@ -11,7 +12,14 @@ from waypoint_hooks.state.database import Database
 from waypoint_hooks.state.records import Record
 from waypoint_hooks.state.store import State
 
-__all__ = ["add_deployment", "add_release", "store_reports", "written"]
+__all__ = [
+    "add_deployment",
+    "add_release",
+    "back_to_11",
+    "open_database",
+    "store_reports",
+    "written",
+]
 
 T = TypeVar("T")
 
@@ -46,3 +54,62 @@ def add_release(
     records = state.records
     record = written(state, records.begin, "release", app, workspace, plugin, deployment_id)
     return written(state, records.complete, record, value)
+
+
+def open_database(location: Path | str) -> Database:
+    """The database of a state, a file or a PostgreSQL URL, opened as it is: not upgraded."""
+    if isinstance(location, Path):
+        from waypoint_hooks.state.sqlite import SQLiteDatabase
+
+        database, _ = SQLiteDatabase.open(location, read_only=False)
+    else:
+        from waypoint_hooks.state.postgres import PostgresDatabase
+
+        database, _ = PostgresDatabase.open(location, read_only=False)
+    return database
+
+
+#: Migration 12 undone: the reports in the columns of before (their target's kind and id, their
+#: app and workspace), under the ids they had, in the indexes of before; no keys.
+_BACK_TO_11 = (
+    """CREATE TABLE reports_of_11 (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        app TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        health TEXT NOT NULL,
+        generated INTEGER NOT NULL,
+        report TEXT NOT NULL,
+        duration INTEGER,
+        location TEXT NOT NULL DEFAULT '',
+        body INTEGER,
+        FOREIGN KEY (kind, target_id) REFERENCES targets (kind, id)
+    )""",
+    "INSERT INTO reports_of_11 SELECT reports.id, kind, targets.id, targets.app,"
+    " targets.workspace, health, generated, report, duration, location, body"
+    " FROM reports JOIN targets ON targets.key = reports.target",
+    "DROP TABLE reports",
+    "DROP TABLE apps",
+    "DROP INDEX targets_of_key",
+    "ALTER TABLE targets DROP COLUMN key",
+    "ALTER TABLE reports_of_11 RENAME TO reports",
+    "CREATE INDEX reports_of_target ON reports (kind, target_id, generated)",
+    "CREATE INDEX reports_of_app ON reports"
+    " (app, workspace, generated, id, kind, target_id, health)",
+)
+
+
+def back_to_11(location: Path | str) -> None:
+    """Take a state of schema version 12 back to 11, as waypoint-hooks of version 11 wrote it."""
+
+    def back(tx: Database) -> None:
+        for statement in _BACK_TO_11:
+            tx.execute(tx.render(statement))
+        tx.set_version(11)
+
+    database = open_database(location)
+    try:
+        database.write(back)
+    finally:
+        database.close()
