@@ -3,11 +3,13 @@ in one call, as a command's lifecycle would make them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from waypoint_hooks.alerts.pipeline import store_reports
+from waypoint_hooks.state import schema
 from waypoint_hooks.state.database import Database
 from waypoint_hooks.state.records import Record
 from waypoint_hooks.state.store import State
@@ -69,34 +71,31 @@ def open_database(location: Path | str) -> Database:
     return database
 
 
+#: What migrations 1 to 11 made of the reports table and its indexes, as they made it.
+_REPORTS_OF_11 = [
+    statement
+    for statements in schema.MIGRATIONS[:11]
+    for statement in statements
+    if re.search(
+        r"^(CREATE TABLE|ALTER TABLE|CREATE INDEX \w+ ON|DROP INDEX) reports", statement, re.M
+    )
+]
+
 #: Migration 12 undone: the reports in the columns of before (their target's kind and id, their
 #: app and workspace), under the ids they had, in the indexes of before; no keys.
 _BACK_TO_11 = (
-    """CREATE TABLE reports_of_11 (
-        id INTEGER PRIMARY KEY,
-        kind TEXT NOT NULL,
-        target_id TEXT NOT NULL,
-        app TEXT NOT NULL,
-        workspace TEXT NOT NULL,
-        health TEXT NOT NULL,
-        generated INTEGER NOT NULL,
-        report TEXT NOT NULL,
-        duration INTEGER,
-        location TEXT NOT NULL DEFAULT '',
-        body INTEGER,
-        FOREIGN KEY (kind, target_id) REFERENCES targets (kind, id)
-    )""",
-    "INSERT INTO reports_of_11 SELECT reports.id, kind, targets.id, targets.app,"
+    "ALTER TABLE reports RENAME TO reports_of_12",
+    "DROP INDEX reports_of_target",
+    "DROP INDEX reports_of_app",
+    *_REPORTS_OF_11,
+    "INSERT INTO reports (id, kind, target_id, app, workspace, health, generated, report,"
+    " duration, location, body) SELECT reports_of_12.id, kind, targets.id, targets.app,"
     " targets.workspace, health, generated, report, duration, location, body"
-    " FROM reports JOIN targets ON targets.key = reports.target",
-    "DROP TABLE reports",
+    " FROM reports_of_12 JOIN targets ON targets.key = reports_of_12.target",
+    "DROP TABLE reports_of_12",
     "DROP TABLE apps",
     "DROP INDEX targets_of_key",
     "ALTER TABLE targets DROP COLUMN key",
-    "ALTER TABLE reports_of_11 RENAME TO reports",
-    "CREATE INDEX reports_of_target ON reports (kind, target_id, generated)",
-    "CREATE INDEX reports_of_app ON reports"
-    " (app, workspace, generated, id, kind, target_id, health)",
 )
 
 
