@@ -9,6 +9,10 @@ the run share (table ``bodies``), which the first of them gives its text up to. 
 what each check has of its own: time, health, duration, location. Readers join the body and
 put the row's time in: each gets back the report that was given. Retention deletes a body with
 the last report that refers to it.
+
+**Keys.** A row names its target and its app by integer keys (the targets' ``key``, the table
+``apps``), not by their kind, id, app and workspace, which its row and both its indexes would
+each repeat: readers join the targets back, one index seek a row.
 """
 
 from __future__ import annotations
