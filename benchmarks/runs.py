@@ -36,7 +36,7 @@ INTERVAL = 60
 
 #: The schema version before runs: its reports table stores each report's own text.
 _BEFORE = 10
-_TABLES = ("reports", "reports_of_target", "reports_of_app", "bodies")
+_TABLES = ("reports", "reports_of_target", "reports_of_app", "bodies", "apps", "targets_of_key")
 
 
 def _check(app: int, round: int, timed: bool) -> StatusReport:

@@ -118,9 +118,10 @@ def _build(path: Path, count: int, apps: int) -> None:
         "SELECT name, sql FROM sqlite_master"
         " WHERE type = 'index' AND tbl_name = 'reports' AND sql IS NOT NULL"
     ).fetchall()
+    # Keyed as the state keys them: targets from 1, apps from 1, in the order they are made.
     targets = [
-        (kind, os.urandom(16).hex(), f"app{a}")
-        for kind in ("deployment", "release")
+        (kind, os.urandom(16).hex(), f"app{a}", number * apps + a + 1)
+        for number, kind in enumerate(("deployment", "release"))
         for a in range(apps)
     ]
     text = report_to_json(_report(0))
@@ -129,14 +130,20 @@ def _build(path: Path, count: int, apps: int) -> None:
     for name, _ in indexes:
         db.execute(f"DROP INDEX {name}")
     db.executemany(
-        "INSERT INTO targets (kind, id, app, workspace, sequence, plugin, value, created)"
-        " VALUES (?, ?, ?, 'default', 1, 'filepath', '{}', 0)",
+        "INSERT INTO apps (key, app, workspace) VALUES (?, ?, 'default')",
+        ((a + 1, f"app{a}") for a in range(apps)),
+    )
+    db.executemany(
+        "INSERT INTO targets (kind, id, app, workspace, sequence, plugin, value, created, key)"
+        " VALUES (?, ?, ?, 'default', 1, 'filepath', '{}', 0, ?)",
         targets,
     )
     db.executemany(
-        "INSERT INTO reports (kind, target_id, app, workspace, health, generated, report)"
-        " VALUES (?, ?, ?, 'default', 'READY', ?, ?)",
-        ((*targets[i % (2 * apps)], start + i * 1_000_000, text) for i in range(count)),
+        "INSERT INTO reports (target, app, health, generated, report) VALUES (?, ?, 'READY', ?, ?)",
+        (
+            (targets[i % (2 * apps)][3], i % apps + 1, start + i * 1_000_000, text)
+            for i in range(count)
+        ),
     )
     for _, sql in indexes:
         db.execute(sql)
@@ -159,7 +166,8 @@ def _read_row(directory: Path, count: int = 1_000_000, apps: int = 1_000, limit:
         # plugin that history shows, and to the text it shares with reports equal to it.
         found = []
         for text, generated in db.execute(
-            "SELECT report, generated FROM reports WHERE app = ? AND workspace = ?"
+            "SELECT report, generated FROM reports"
+            " WHERE app = (SELECT key FROM apps WHERE app = ? AND workspace = ?)"
             " ORDER BY generated DESC, id DESC LIMIT ?",
             (app, "default", limit),
         ):

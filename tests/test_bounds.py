@@ -216,7 +216,10 @@ def test_the_timeout_option_bounds_a_check_whatever_the_config_says(
 
 def kept(project: Project) -> dict[tuple[str, str], list[int]]:
     """The ids of the reports stored for each target, oldest first."""
-    rows = project.query("SELECT kind, target_id, id FROM reports ORDER BY id")
+    rows = project.query(
+        "SELECT kind, targets.id, reports.id FROM reports"
+        " JOIN targets ON targets.key = reports.target ORDER BY reports.id"
+    )
     found: dict[tuple[str, str], list[int]] = {}
     for kind, target, report in rows:
         found.setdefault((kind, target), []).append(report)

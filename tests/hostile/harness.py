@@ -437,7 +437,10 @@ class Project:
         return {row[0] for row in self.query("SELECT id FROM reports")}
 
     def reports_per_target(self) -> dict[tuple[str, str], int]:
-        rows = self.query("SELECT kind, target_id, count(*) FROM reports GROUP BY kind, target_id")
+        rows = self.query(
+            "SELECT kind, targets.id, count(*) FROM reports"
+            " JOIN targets ON targets.key = reports.target GROUP BY kind, targets.id"
+        )
         return {(kind, target): count for kind, target, count in rows}
 
     def integrity(self) -> str:
@@ -449,14 +452,14 @@ def copy_report(state: Path, count: int) -> None:
     """Add ``count`` copies of the one report ``state`` holds, each a microsecond older than
     the one before, by SQL: a long history made in seconds."""
     with contextlib.closing(sqlite3.connect(state)) as db, db:
-        ((kind, target, app, workspace, health, generated, report),) = db.execute(
-            "SELECT kind, target_id, app, workspace, health, generated, report FROM reports"
+        ((target, app, health, generated, report),) = db.execute(
+            "SELECT target, app, health, generated, report FROM reports"
         ).fetchall()
         db.execute(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
-            " INSERT INTO reports (kind, target_id, app, workspace, health, generated, report)"
-            " SELECT ?, ?, ?, ?, ?, ? - i, ? FROM n",
-            (count, kind, target, app, workspace, health, generated, report),
+            " INSERT INTO reports (target, app, health, generated, report)"
+            " SELECT ?, ?, ?, ? - i, ? FROM n",
+            (count, target, app, health, generated, report),
         )
 
 

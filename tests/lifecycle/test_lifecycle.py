@@ -239,7 +239,12 @@ def test_a_check_running_while_its_target_is_destroyed_stores_no_report(
     checking.communicate(timeout=GUARD)
     # The release's check (not held) may have stored its report before the destroy; the
     # deployment's, held until after the destroy committed, did not.
-    reports = dict(project.query("SELECT kind, count(*) FROM reports GROUP BY kind ORDER BY kind"))
+    reports = dict(
+        project.query(
+            "SELECT kind, count(*) FROM reports JOIN targets ON targets.key = reports.target"
+            " GROUP BY kind ORDER BY kind"
+        )
+    )
     assert reports["deployment"] == 1
 
 

@@ -611,7 +611,8 @@ def test_three_serve_instances_share_the_checks_and_survive_a_kill_and_a_restart
         generated = [
             row[0]
             for row in served.project.query(
-                "SELECT generated FROM reports WHERE app = ? AND kind = 'deployment'"
+                "SELECT generated FROM reports JOIN targets ON targets.key = reports.target"
+                " WHERE targets.app = ? AND kind = 'deployment'"
                 " AND generated > ?",
                 (app, round(since * 1e6)),
             )

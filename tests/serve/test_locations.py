@@ -98,7 +98,9 @@ def serve_in(served: Served, location: str) -> Service:
 
 def reports_from(served: Served, location: str) -> int:
     ((count,),) = served.project.query(
-        "SELECT count(*) FROM reports WHERE location = ? AND kind = 'deployment'", (location,)
+        "SELECT count(*) FROM reports JOIN targets ON targets.key = reports.target"
+        " WHERE location = ? AND kind = 'deployment'",
+        (location,),
     )
     return int(count)
 
@@ -207,7 +209,10 @@ def test_a_check_from_no_location_is_stored_and_shown_and_moves_nothing(
         ("us", True),
     ]
     # Stored, of no location, and shown with the others...
-    down = sited.project.query("SELECT kind FROM reports WHERE location = '' AND health = 'DOWN'")
+    down = sited.project.query(
+        "SELECT kind FROM reports JOIN targets ON targets.key = reports.target"
+        " WHERE location = '' AND health = 'DOWN'"
+    )
     assert Counter(kind for (kind,) in down) == Counter({"deployment": 3, "release": 3})
     history = us.get("/api/apps/web/history?limit=100").json()["reports"]
     assert sum(1 for item in history if item["report"]["health"] == "DOWN") == 6

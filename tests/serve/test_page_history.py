@@ -70,7 +70,11 @@ def test_each_version_has_its_own_timeline_and_chart(served: Served, visit: Visi
     service = served.serve()
     # v1 is still live, but the service checks the latest: one check of v2 and its release.
     service.wait_for(lambda: _checked_once(served, service), "the first round of checks")
-    stored = served.project.query("SELECT count(*) FROM reports WHERE target_id = ?", (v2.id,))
+    stored = served.project.query(
+        "SELECT count(*) FROM reports JOIN targets ON targets.key = reports.target"
+        " WHERE targets.id = ?",
+        (v2.id,),
+    )
     visit.page.goto(service.url + "apps/web")
     target = visit.page.locator("#target-deployment")
     expect(target.locator("h2")).to_have_text("deployment v2 (wh_served)")

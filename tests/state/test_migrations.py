@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 from helpers_postgres import query
-from helpers_state import store_reports
+from helpers_state import add_deployment, add_release, back_to_11, open_database, store_reports
 
 from waypoint_hooks import Health, StatusReport
 from waypoint_hooks.state import schema
-from waypoint_hooks.state.columns import time
+from waypoint_hooks.state.columns import micros, time
 from waypoint_hooks.state.database import Database
-from waypoint_hooks.state.rollups import bucket
+from waypoint_hooks.state.records import Record
+from waypoint_hooks.state.rollups import STEPS, bucket
 from waypoint_hooks.state.store import State
 
 #: A row of each table, in the columns its first migration made: what an older state holds.
@@ -100,6 +101,7 @@ ROWS: dict[str, dict[str, Any]] = {
         "lifted": None,
     },
     "bodies": {"id": 5, "report": '{"health": "READY"}'},
+    "apps": {"key": 1, "app": "web", "workspace": "default"},
     "checks": {
         "workspace": "default",
         "app": "web",
@@ -110,16 +112,16 @@ ROWS: dict[str, dict[str, Any]] = {
 }
 
 
-def _open(location: Path | str) -> Database:
-    if isinstance(location, Path):
-        from waypoint_hooks.state.sqlite import SQLiteDatabase
-
-        database, _ = SQLiteDatabase.open(location, read_only=False)
-    else:
-        from waypoint_hooks.state.postgres import PostgresDatabase
-
-        database, _ = PostgresDatabase.open(location, read_only=False)
-    return database
+#: How the newest schema reads a table's row of ROWS, where it holds it otherwise: a report names
+#: its target and its app by their keys (migration 12), which numbered its id again.
+_READ: dict[str, tuple[str, str]] = {
+    "reports": (
+        "SELECT targets.kind, targets.id, apps.app, apps.workspace, health, generated, report"
+        " FROM reports JOIN targets ON targets.key = reports.target"
+        " JOIN apps ON apps.key = reports.app",
+        "id",
+    )
+}
 
 
 def _tables_made(migrations: Sequence[tuple[str, ...]]) -> list[str]:
@@ -142,7 +144,7 @@ def _state_at(location: Path | str, version: int) -> list[str]:
     """A state as waypoint-hooks at schema ``version`` left it, with a row in each table;
     the tables, in the order they were made."""
     made = _tables_made(schema.MIGRATIONS[:version])
-    database = _open(location)
+    database = open_database(location)
 
     def write(tx: Database) -> None:
         for statements in schema.MIGRATIONS[:version]:
@@ -184,7 +186,9 @@ def test_a_migration_upgrades_the_state_before_it_and_keeps_its_data(
     assert found == (len(schema.MIGRATIONS),)
     for table in tables:
         row = ROWS[table]
-        assert query(location, f"SELECT {', '.join(row)} FROM {table}") == [tuple(row.values())]
+        read, renumbered = _READ.get(table, (f"SELECT {', '.join(row)} FROM {table}", ""))
+        kept = tuple(value for column, value in row.items() if column != renumbered)
+        assert query(location, read) == [kept]
 
 
 def test_a_state_of_before_the_rollups_rolls_up_its_reports(location: Path | str) -> None:
@@ -236,3 +240,117 @@ def test_the_migrations_are_numbered_from_one_without_a_gap() -> None:
     folder = Path(schema.__file__).parent / "sql" / "migrations"
     numbers = sorted(int(path.name.split("_", 1)[0]) for path in folder.glob("*.sql"))
     assert numbers == list(range(1, len(schema.MIGRATIONS) + 1))
+
+
+# --- version 11 to 12: reports keyed by their target's and their app's keys ------------------
+
+_T0 = time(1_700_000_000_000_000)
+_PLACES = (("web", "default"), ("web", "staging"), ("api", "default"))
+_LOCATIONS = ("", "eu", "us")
+
+
+def _checks(state: State) -> list[Record]:
+    """Reports of three apps (one name in two workspaces), each with two deployments and a
+    release: runs of equal reports, changes, three locations, retention that rolls up."""
+    records: list[Record] = []
+    for app, workspace in _PLACES:
+        first = add_deployment(state, app, workspace, "filepath", {})
+        records += [
+            first,
+            add_release(state, app, workspace, "filepath", first.id, {}),
+            add_deployment(state, app, workspace, "filepath", {}),
+        ]
+    for round in range(40):
+        location = _LOCATIONS[round % 3]
+        health = Health.DOWN if round % 7 == 6 else Health.READY
+        reports = [
+            StatusReport(
+                health=health,
+                health_message=f"{record.app} in {record.workspace}",
+                generated_time=_T0 + timedelta(minutes=round, seconds=number),
+            )
+            for number, record in enumerate(records)
+        ]
+        store_reports(
+            state,
+            list(zip(records, reports, strict=True)),
+            # The first deployments keep all; the others keep 25, the rest rolled up.
+            keep={"web": 25, "api": None},
+            durations=[0.1 * (1 + round % 5)] * len(records),
+            location=location,
+        )
+    return records
+
+
+def _readings(state: State, records: Sequence[Record]) -> list[object]:
+    """What every reader of reports reads of them."""
+    targets = [(record.kind, record.id) for record in records]
+    now = micros(_T0 + timedelta(hours=1))
+    hour = STEPS["hour"]
+    start = micros(_T0) - micros(_T0) % hour - hour
+    found: list[object] = [
+        state.reports.last_reports(records),
+        [state.reports.last_report(record.kind, record.id) for record in records],
+        state.reports.latest_by_location(targets, _LOCATIONS),
+        state.write(lambda tx: state.reports.latest_healths(tx, targets, _LOCATIONS)),
+    ]
+    for app, workspace in _PLACES:
+        found += [
+            list(state.reports.history(app, workspace)),
+            list(state.reports.history(app, workspace, 7)),
+            state.reports.healths(app, workspace, "deployment", 30),
+            state.reports.healths(app, workspace, "release", 30),
+            state.reports.ready_counts(app, workspace, [_T0, _T0 + timedelta(minutes=20)]),
+            state.rollups.span(app, workspace, "hour", start, start + 3 * hour, now, 600_000_000),
+            state.rollups.span(app, workspace, "day", start, start + STEPS["day"], now, 60_000_000),
+        ]
+    for workspace in ("default", "staging"):
+        steps = {"hour": (start, start + 3 * hour), "day": (start - start % STEPS["day"], now)}
+        found.append(state.rollups.of_apps({"web": 600_000_000, "api": 1}, workspace, steps, now))
+    return found
+
+
+def test_a_state_of_version_11_reads_every_report_as_it_did_once_keyed(
+    location: Path | str,
+) -> None:
+    """A state of reports, shared bodies, roll-ups and several locations, taken back to version
+    11 and upgraded again: every reader reads what it read before; the reports after the upgrade
+    go on its runs, and a record made after it takes the next key."""
+    with State.open(location, leased=False) as state:
+        records = _checks(state)
+        before = _readings(state, records)
+    assert query(location, "SELECT count(*) FROM rollups")[0][0] > 0
+    assert query(location, "SELECT count(*) FROM bodies")[0][0] > 0
+    back_to_11(location)
+    order = query(location, "SELECT target_id, generated FROM reports ORDER BY id")
+    with State.open(location, leased=False) as state:
+        assert _readings(state, records) == before
+        # The ids were numbered again in the order they were stored.
+        assert (
+            query(
+                location,
+                "SELECT targets.id, generated FROM reports"
+                " JOIN targets ON targets.key = reports.target ORDER BY reports.id",
+            )
+            == order
+        )
+        web = records[0]
+        bodies = query(location, "SELECT count(*) FROM bodies")
+        (last,) = state.reports.last_reports([web]).values()
+        again = StatusReport(
+            health=last.health,
+            health_message=last.health_message,
+            generated_time=_T0 + timedelta(hours=2),
+        )
+        newest = [stored.report for stored in state.reports.history("web", "default", 2)]
+        store_reports(state, [(web, again)], keep=25)
+        assert query(location, "SELECT count(*) FROM bodies") == bodies
+        assert [stored.report for stored in state.reports.history("web", "default", 3)] == [
+            again,
+            *newest,
+        ]
+        made = add_deployment(state, "new", "default", "filepath", {})
+        store_reports(state, [(made, again)])
+        assert [stored.target_id for stored in state.reports.history("new", "default")] == [made.id]
+    keys = query(location, "SELECT key FROM targets ORDER BY key")
+    assert [key for (key,) in keys] == list(range(1, len(records) + 2))

@@ -186,7 +186,11 @@ def test_rolled_up_and_kept_reports_hold_what_every_report_held(
         )
         if not rest:
             break
-    kept = query(state.location, f"SELECT count(*) FROM reports WHERE app = '{app}'")
+    kept = query(
+        state.location,
+        "SELECT count(*) FROM reports JOIN apps ON apps.key = reports.app WHERE apps.app = ?",
+        (app,),
+    )
     assert kept == [(min(keep, len(points)),)]
     for step in STEPS:
         found = whole_span(state, app, step, now, gap)

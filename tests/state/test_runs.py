@@ -159,6 +159,19 @@ def test_every_reader_gets_back_the_reports_given_and_retention_keeps_the_newest
     for _, record, made, location in reversed(kept):
         expected[record.kind, record.id, location] = made
     assert latest == expected
+    for record in targets:
+        assert state.reports.healths(app, "default", record.kind, 100) == [
+            (made.generated_time, made.health) for _, of, made, _ in kept if of.id == record.id
+        ]
+    since = [T0, T0 + timedelta(seconds=20)]
+    assert state.reports.ready_counts(app, "default", since) == [
+        (
+            sum(made.health is Health.READY for made in after),
+            len(after),
+        )
+        for start in since
+        for after in [[made for _, _, made, _ in kept if made.generated_time >= start]]
+    ]
     # No body is left that no report refers to.
     assert query(
         state.location,

@@ -72,10 +72,6 @@ class Database(Protocol):
         """Whether processes of several machines may use it (then a pid says nothing)."""
 
     @property
-    def integrity_error(self) -> type[Exception]:
-        """The driver's error for a broken constraint: the caller's, not the database's."""
-
-    @property
     def for_update(self) -> str:
         """What makes a ``SELECT`` lock the rows it reads until the transaction ends: empty
         where writes take turns anyway (SQLite)."""

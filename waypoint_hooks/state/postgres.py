@@ -96,7 +96,6 @@ class PostgresDatabase:
     """One connection to the state's database, used by the one thread that owns it, opened
     again whenever it is lost."""
 
-    integrity_error = psycopg.IntegrityError
     shared = True
     for_update = " FOR UPDATE"
     for_update_skip_locked = " FOR UPDATE SKIP LOCKED"

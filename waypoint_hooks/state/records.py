@@ -119,9 +119,11 @@ class Records:
                     f"no deployment {deployment_id!r} of app {app!r} in workspace "
                     f"{workspace!r} in {self._where}"
                 )
-        # Until the transaction ends, no other can read the same max(sequence).
-        tx.lock(f"sequence {kind} {app} {workspace}")
+        # Until the transaction ends, no other can read the same max(sequence), nor the same
+        # largest target key: one lock for both, as a record is made seldom.
+        tx.lock("target keys")
         (sequence,) = tx.execute(_SQL["next_sequence"], (kind, app, workspace)).fetchone()
+        tx.execute(_SQL["app"], (app, workspace))
         tx.execute(
             _SQL["insert"],
             (

@@ -9,6 +9,10 @@ the run share (table ``bodies``), which the first of them gives its text up to. 
 what each check has of its own: time, health, duration, location. Readers join the body and
 put the row's time in: each gets back the report that was given. Retention deletes a body with
 the last report that refers to it.
+
+**Keys.** A row names its target and its app by integer keys (the targets' ``key``, the table
+``apps``), not by their kind, id, app and workspace, which its row and both its indexes would
+each repeat: readers join the targets back, one index seek a row.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from . import queries
 from .columns import BATCH, Kind, micros, time
 from .database import NO_LIMIT, Database
 from .records import Record
-from .rollups import GAP, roll_up
+from .rollups import GAP, Surplus, roll_up
 
 __all__ = ["Batch", "Keep", "Reports", "Retention", "StoredReport"]
 
@@ -92,8 +96,6 @@ def _row(
     return [
         record.kind,
         record.id,
-        record.app,
-        record.workspace,
         HEALTH_NAMES[report.health],
         micros(report.generated_time),
         report_to_json(_timeless(report)),
@@ -129,8 +131,24 @@ def _keeps(
     return keeps
 
 
-_TEXT: Final = 6
-_BODY: Final = 9
+#: A row's text and body: in a row as prepared (its target's kind and id first) and as stored
+#: (its target's key and its app's first).
+_TEXT: Final = 4
+_BODY: Final = 7
+
+
+@final
+@attrs.frozen
+class _Target:
+    """A target that reports are stored of, as the transaction that stores them reads it."""
+
+    #: Destroyed, or being destroyed: its reports are not stored.
+    away: bool
+    #: How many reports it has stored; ``None``: not counted yet.
+    count: int | None
+    #: Its key, and its app's, which its reports' rows name it by.
+    key: int
+    app: int
 
 
 @final
@@ -191,32 +209,34 @@ class Reports:
         keeps = _keeps(reports, keep)
         if not rows:
             return []
-        gone, counts = self._targets(tx, [record for record, _ in reports])
-        stored = [pair for pair in reports if (pair[0].kind, pair[0].id) not in gone]
-        # Copies: the batch is stored as prepared if this transaction is run again.
-        live = [list(row) for row in rows if (row[0], row[1]) not in gone]
-        try:
-            self._share(tx, live, sorted({(record.kind, record.id) for record, _ in stored}))
-            tx.executemany(_SQL["insert"], live)
-        except tx.integrity_error:
-            raise ValueError(
-                f"a report's target is not in {self._where}: store reports only of records "
-                "this state returned"
-            ) from None
-        self._retain(tx, stored, keeps, counts)
+        targets = self._targets(tx, [record for record, _ in reports])
+        stored = [pair for pair in reports if not targets[pair[0].kind, pair[0].id].away]
+        # Keyed copies: the batch is stored as prepared if this transaction is run again.
+        live = []
+        for kind, id, *rest in rows:
+            target = targets[str(kind), str(id)]
+            if not target.away:
+                live.append([target.key, target.app, *rest])
+        self._share(tx, live, {name: target for name, target in targets.items() if not target.away})
+        tx.executemany(_SQL["insert"], live)
+        self._retain(tx, stored, keeps, targets)
         return stored
 
     @staticmethod
     def _share(
-        tx: Database, rows: Sequence[list[object]], targets: Sequence[tuple[str, str]]
+        tx: Database, rows: Sequence[list[object]], targets: Mapping[tuple[str, str], _Target]
     ) -> None:
         """Make each row that repeats its target's previous report (stored before, or of
-        these rows) refer to a body, which the first of the run gives its text up to."""
-        last = {
-            id: _Last(text, body, row) for id, (_, text, row, body) in _newest(tx, targets).items()
+        these rows) refer to a body, which the first of the run gives its text up to;
+        ``targets`` are the rows' targets, by kind and id."""
+        keys = {id: target.key for (_, id), target in targets.items()}
+        # By the key that a row's first column holds.
+        last: dict[object, _Last] = {
+            keys[id]: _Last(text, body, row)
+            for id, (_, text, row, body) in _newest(tx, sorted(targets)).items()
         }
         for row in rows:
-            target, text = str(row[1]), str(row[_TEXT])
+            target, text = row[0], str(row[_TEXT])
             previous = last.get(target)
             body = None
             if previous is not None and previous.text == text:
@@ -230,14 +250,10 @@ class Reports:
                 row[_TEXT] = ""
             last[target] = _Last(text, body, row)
 
-    def _targets(
-        self, tx: Database, records: Sequence[Record]
-    ) -> tuple[set[tuple[str, str]], dict[tuple[str, str], int | None]]:
-        """Which of ``records`` were destroyed, or are being destroyed, meanwhile, and how
-        many reports each has stored (``None``: not counted yet). They stay as they are
-        until the transaction ends, so that the counts are still right when it writes them."""
-        gone: set[tuple[str, str]] = set()
-        counts: dict[tuple[str, str], int | None] = {}
+    def _targets(self, tx: Database, records: Sequence[Record]) -> dict[tuple[str, str], _Target]:
+        """The targets of ``records``, by kind and id, as they are until the transaction ends,
+        so that their counts are still right when it writes them."""
+        found: dict[tuple[str, str], _Target] = {}
         # Each target asked about once, however many of the reports are about it.
         keys = sorted({(record.kind, record.id) for record in records})
         for start in range(0, len(keys), BATCH):
@@ -245,51 +261,56 @@ class Reports:
             query = _SQL["targets"].format(
                 values=", ".join(["(?, ?)"] * len(batch)), for_update=tx.for_update
             )
-            rows = tx.execute(query, [item for key in batch for item in key]).fetchall()
-            gone.update((kind, id) for kind, id, away, _ in rows if away)
-            counts.update(((kind, id), count) for kind, id, _, count in rows)
-        return gone, counts
+            for kind, id, away, *rest in tx.execute(query, [item for key in batch for item in key]):
+                found[kind, id] = _Target(bool(away), *rest)
+        if len(found) < len(keys):
+            raise ValueError(
+                f"a report's target is not in {self._where}: store reports only of records "
+                "this state returned"
+            )
+        return found
 
+    @staticmethod
     def _retain(
-        self,
         tx: Database,
         stored: Sequence[tuple[Record, StatusReport]],
         keeps: Mapping[str, Retention | None],
-        counts: Mapping[tuple[str, str], int | None],
+        targets: Mapping[tuple[str, str], _Target],
     ) -> None:
         """Keep each target's count of reports, and roll up and prune those over its
         ``keep``."""
         # By id alone, unique across the state (Record.id): no tuple made for each report.
         added = Counter([record.id for record, _ in stored])
-        targets = {record.id: record for record, _ in stored}
-        surplus: list[tuple[str, str, int]] = []
-        recounted: list[tuple[int, str, str]] = []
+        records = {record.id: record for record, _ in stored}
+        surplus: list[Surplus] = []
+        recounted: list[tuple[int, int]] = []
         gaps: dict[str, int] = {}
-        for id, record in sorted(targets.items()):
-            kind, retention, known = record.kind, keeps.get(record.app), counts[record.kind, id]
+        for id, record in sorted(records.items()):
+            target, retention = targets[record.kind, id], keeps.get(record.app)
+            known = target.count
             if retention is None and known is None:
                 continue  # not counted until retention needs it
             if known is None:
                 # Retention's first need of it: the target's index read once, the reports
                 # just stored included.
-                (count,) = tx.execute(_SQL["count"], (kind, id)).fetchone()
+                (count,) = tx.execute(_SQL["count"], (target.key,)).fetchone()
             else:
                 count = known + added[id]
             if retention is not None and count > retention.keep:
-                surplus.append((kind, id, count - retention.keep))
+                surplus.append((record, target.key, count - retention.keep))
                 gaps[id] = round(retention.gap * 1e6)
                 count = retention.keep
             # A target that keeps as many as it has stored (a --watch round once retention
             # began) has nothing to write.
             if count != known:
-                recounted.append((count, kind, id))
+                recounted.append((count, target.key))
         roll_up(tx, surplus, gaps)
         doomed = [
-            (body, kind, id, body)
-            for kind, id, count in surplus
-            for (body,) in tx.execute(_SQL["doomed_bodies"], (kind, id, count)).fetchall()
+            (body, key, body)
+            for _, key, count in surplus
+            for (body,) in tx.execute(_SQL["doomed_bodies"], (key, count)).fetchall()
         ]
-        tx.executemany(_SQL["prune"], surplus)
+        tx.executemany(_SQL["prune"], [(key, count) for _, key, count in surplus])
         tx.executemany(_SQL["forget"], doomed)
         tx.executemany(_SQL["recount"], recounted)
 
@@ -431,5 +452,5 @@ def _newest(
         batch = targets[start : start + BATCH]
         query = _SQL["last_reports"].format(values=", ".join(["(?, ?)"] * len(batch)))
         rows = db.execute(query, [item for key in batch for item in key]).fetchall()
-        found.update((target_id, tuple(values)) for _, target_id, *values in rows)
+        found.update((target_id, tuple(values)) for target_id, *values in rows)
     return found

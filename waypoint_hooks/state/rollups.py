@@ -29,6 +29,7 @@ from ..model.health import Health
 from . import queries
 from .columns import BATCH
 from .database import Database
+from .records import Record
 
 __all__ = [
     "DAYS_KEPT",
@@ -39,6 +40,7 @@ __all__ = [
     "Held",
     "Rollups",
     "Step",
+    "Surplus",
     "Tally",
     "bucket",
     "hold",
@@ -126,6 +128,9 @@ Held = dict[tuple[str, str, Step, int], list[int]]
 #: A report as roll-ups see it: its time (microseconds), health (index) and duration.
 Point = tuple[int, int, int | None]
 
+#: What retention deletes of a target: its record, its key, how many of its oldest reports.
+Surplus = tuple[Record, int, int]
+
 
 def tally(
     points: Sequence[Point], until: int, gap: int, steps: Iterable[Step] = STEPS
@@ -172,17 +177,17 @@ def hold(
     return found
 
 
-def roll_up(tx: Database, surplus: Sequence[tuple[str, str, int]], gaps: Mapping[str, int]) -> None:
-    """Before retention deletes the ``count`` oldest reports of each ``(kind, id, count)``
+def roll_up(tx: Database, surplus: Sequence[Surplus], gaps: Mapping[str, int]) -> None:
+    """Before retention deletes the ``count`` oldest reports of each ``(record, key, count)``
     of ``surplus``, in its transaction ``tx``: add them to the target's roll-ups; a report
     holds at most ``gaps[id]`` microseconds. Then let the target's oldest roll-ups go."""
-    for kind, id, count in surplus:
+    for record, key, count in surplus:
+        kind, id = record.kind, record.id
         # The surplus and the report after it (retention keeps at least one).
-        rows = tx.execute(_SQL["oldest"], (kind, id, count + 1)).fetchall()
+        rows = tx.execute(_SQL["oldest"], (key, count + 1)).fetchall()
         points = [
-            (generated, Health[health].value, duration) for generated, health, duration, *_ in rows
+            (generated, Health[health].value, duration) for generated, health, duration in rows
         ]
-        _, _, _, app, workspace = rows[0]
         tallies = tally(points[:count], points[count][0], gaps[id])
         starts = [start for _, start in tallies]
         for step, start, *columns in tx.execute(
@@ -193,7 +198,7 @@ def roll_up(tx: Database, surplus: Sequence[tuple[str, str, int]], gaps: Mapping
         tx.executemany(
             _SQL["put"],
             [
-                (kind, id, app, workspace, step, start, *found.columns())
+                (kind, id, record.app, record.workspace, step, start, *found.columns())
                 for (step, start), found in sorted(tallies.items())
             ],
         )

@@ -68,7 +68,6 @@ def _state_error(path: Path, exc: BaseException) -> StateError:
 class SQLiteDatabase:
     """A connection to the state file, used by the one thread that owns it."""
 
-    integrity_error = sqlite3.IntegrityError
     # Every write transaction holds the file's one write lock: reads in it cannot go stale.
     shared = False
     for_update = ""

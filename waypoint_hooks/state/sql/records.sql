@@ -8,9 +8,15 @@ SELECT coalesce(max(sequence), 0) + 1 FROM targets
 WHERE kind = ? AND app = ? AND workspace = ?
 
 -- name: insert
+-- Its key is the next after the largest: the lock "target keys" keeps another from taking it.
 INSERT INTO targets (kind, id, app, workspace, plugin, sequence, value, created, destroyed,
-    deployment_id, status, owner, checkpoint, error)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, 'pending', ?, NULL, NULL)
+    deployment_id, status, owner, checkpoint, error, key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, 'pending', ?, NULL, NULL,
+    (SELECT coalesce(max(key), 0) + 1 FROM targets))
+
+-- name: app
+-- The app's key, made with its first target.
+INSERT INTO apps (app, workspace) VALUES (?, ?) ON CONFLICT (app, workspace) DO NOTHING
 
 -- name: deployment_exists
 SELECT 1 FROM targets WHERE kind = 'deployment' AND id = ? AND app = ? AND workspace = ?

@@ -3,8 +3,8 @@
 -- name: oldest
 -- A target's oldest reports, in the order retention deletes them: the surplus, and the
 -- report after it, where the last of the surplus ends.
-SELECT generated, health, duration, app, workspace FROM reports
-WHERE kind = ? AND target_id = ? ORDER BY generated, id LIMIT ?
+SELECT generated, health, duration FROM reports
+WHERE target = ? ORDER BY generated, id LIMIT ?
 
 -- name: rows
 -- A target's roll-ups of both steps from one start to another, to add to.
@@ -30,9 +30,11 @@ AND ((step = 'hour' AND start < ?) OR (step = 'day' AND start < ?))
 -- statement: one snapshot, so that a retention between two reads can neither count a report
 -- twice (kept, then rolled up) nor lose it. By target: its reports first, in the order
 -- retention deletes them.
-SELECT kind, target_id, 0, generated, id, health, duration,
+SELECT kind, targets.id, 0, generated, reports.id, health, duration,
     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-FROM reports WHERE app = ? AND workspace = ? AND generated >= ? AND generated < ?
+FROM reports JOIN targets ON targets.key = reports.target
+WHERE reports.app = (SELECT key FROM apps WHERE app = ? AND workspace = ?)
+AND generated >= ? AND generated < ?
 UNION ALL
 SELECT kind, target_id, 1, start, 0, NULL, NULL,
     unknown, alive, ready, down, partial, missing, checks, durations
@@ -41,11 +43,13 @@ ORDER BY 1, 2, 3, 4, 5
 
 -- name: of_apps
 -- Several apps' reports still kept from one time to another (their time and health: read
--- from reports_of_app alone), and their roll-ups of each step from one start to another, in
--- one statement, as span.
-SELECT app, kind, target_id, 'kept', generated, id, health,
+-- from reports_of_app, their targets' names by key), and their roll-ups of each step from
+-- one start to another, in one statement, as span.
+SELECT targets.app, kind, targets.id, 'kept', generated, reports.id, health,
     NULL, NULL, NULL, NULL, NULL, NULL
-FROM reports WHERE app IN ({values}) AND workspace = ? AND generated >= ? AND generated < ?
+FROM reports JOIN targets ON targets.key = reports.target
+WHERE reports.app IN (SELECT key FROM apps WHERE app IN ({values}) AND workspace = ?)
+AND generated >= ? AND generated < ?
 UNION ALL
 SELECT app, kind, target_id, step, start, 0, NULL,
     unknown, alive, ready, down, partial, missing
