@@ -50,13 +50,15 @@ ALERTS_FRESHNESS: Final = 5.0
 
 @final
 class Metrics:
-    """What the checks of one workspace came to, as Prometheus metrics."""
+    """What the checks of one workspace came to, as Prometheus metrics, with the alerts
+    ``alert_counts()`` counts; their freshness is measured in ``clock()``'s seconds."""
 
     def __init__(
         self,
         workspace: str,
         alert_counts: Callable[[], Mapping[tuple[str, Any], int]] = dict,
         location: str = "",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         # A counter's _created series is not among the pinned names (this process serves
         # nothing else, so the switch is the process's).
@@ -96,6 +98,7 @@ class Metrics:
         )
         # Read from the state's outbox: the alerts every process raised.
         self._count = alert_counts
+        self._clock = clock
         self._alert_counts = _AlertCounts()
         self._alerts = CollectorRegistry(auto_describe=True)
         self._alerts.register(self._alert_counts)
@@ -153,11 +156,11 @@ class Metrics:
     def counted(self) -> bool:
         """Whether the alerts' counts were read within :data:`ALERTS_FRESHNESS` seconds: then
         :meth:`text` needs no read of them."""
-        return time.monotonic() - self._counted <= ALERTS_FRESHNESS
+        return self._clock() - self._counted <= ALERTS_FRESHNESS
 
     def count_alerts(self) -> None:
         """Read the alerts' counts again (from the state: where its connection may be used)."""
-        began = time.monotonic()
+        began = self._clock()
         counts = dict(self._count())
         with self._lock:
             self._counted = max(self._counted, began)
