@@ -102,7 +102,7 @@ class Metrics:
         self._alert_counts = _AlertCounts()
         self._alerts = CollectorRegistry(auto_describe=True)
         self._alerts.register(self._alert_counts)
-        #: When the counts were last read (monotonic seconds, as that read began).
+        #: When the counts were last read (in ``clock``'s seconds, as that read began).
         self._counted = -math.inf
         #: The plugin each target's series are labelled with, and its current health.
         self._plugins: dict[tuple[str, TargetKind], str] = {}
