@@ -275,9 +275,7 @@ class StatusService:
         return self._scheduler.unreachable or self._checker.state.cut_off
 
     async def metrics(self) -> bytes:
-        """The metrics, in Prometheus' text format: made here, on the event loop, from what
-        the checks observed; only counts of the alerts older than their freshness are waited
-        for, read where the state is (:meth:`_count_alerts` keeps them fresh while scraped)."""
+        """The metrics in Prometheus' text format, on the event loop (:meth:`_count_alerts`)."""
         self._scraped = time.monotonic()
         if not self._metrics.counted:
             await self._on_state(self._metrics.count_alerts)
@@ -315,14 +313,12 @@ class StatusService:
             beating.result()  # what stopped the watchdog, the service raises
 
     async def _count_alerts(self) -> None:
-        """While ``/metrics`` is scraped, read the alerts' counts again twice within their
-        freshness, so that a scrape finds them fresh and answers without waiting for the
-        thread that reads the state (which a batch of checks' reads may hold)."""
+        """While ``/metrics`` is scraped, read the alerts' counts twice within their freshness:
+        a scrape need not wait for the thread that reads the state (and the checks' reads)."""
         while True:
             await asyncio.sleep(ALERTS_FRESHNESS / 2)
             if time.monotonic() - self._scraped < _SCRAPED_LATELY:
-                # Unreachable meanwhile: the next scrape waits for a read, and says so.
-                with contextlib.suppress(StateError):
+                with contextlib.suppress(StateError):  # the next scrape waits, and says so
                     await self._on_state(self._metrics.count_alerts)
 
     def close(self) -> None:
