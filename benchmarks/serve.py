@@ -148,9 +148,9 @@ def b8_serve() -> list[Row]:
     ]
 
 
-def _scrapes(url: str) -> float:
-    """The p99 of :data:`SCRAPES` scrapes of ``url``, a few checks apart, or of as many as
-    :data:`SCRAPING` seconds allow."""
+def _scrapes(url: str) -> list[float]:
+    """The seconds of :data:`SCRAPES` scrapes of ``url``, a few checks apart, or of as many
+    as :data:`SCRAPING` seconds allow."""
     seconds: list[float] = []
     ending = time.monotonic() + SCRAPING
     while len(seconds) < SCRAPES and time.monotonic() < ending:
@@ -158,7 +158,7 @@ def _scrapes(url: str) -> float:
         get(url)
         seconds.append(time.perf_counter() - began)
         time.sleep(0.05)
-    return _p99(seconds)
+    return seconds
 
 
 @contextlib.contextmanager
@@ -173,29 +173,56 @@ def _busy_loops(count: int = 2) -> Iterator[None]:
             loop.wait()
 
 
-def _metrics_p99(apps: int, interval: float) -> tuple[float, float]:
-    """The p99 of /metrics of a serve of ``apps`` apps once each has been checked: alone, and
-    with two busy loops beside it."""
+#: The seconds of each scrape as a client saw it, and each scrape as the serve process timed it.
+_Scrapes = tuple[list[float], list[dict[str, float]]]
+
+
+def _metrics_scrapes(apps: int, interval: float) -> list[_Scrapes]:
+    """Scrapes of /metrics of a serve of ``apps`` apps once each has been checked, alone and
+    then with two busy loops beside it: for each, the seconds of each scrape as the client
+    saw it, and each scrape as the serve process timed it (:mod:`._timed_serve`)."""
     with tempfile.TemporaryDirectory() as directory:
         config = filepath_project(Path(directory), apps, interval)
+        timings = Path(directory) / "timings.json"
         stored = _reports(config)
-        with _serving(config) as (_, url):
+        timed = [sys.executable, str(Path(__file__).with_name("_timed_serve.py")), str(timings)]
+        with serving([*timed, "-c", str(config), "serve", "--port", "0"]) as (_, url):
             until(lambda: _reports(config) >= stored + apps, "the first round of serve")
             calm = _scrapes(url + "metrics")
+            busy_from = time.perf_counter()
             with _busy_loops():
-                return calm, _scrapes(url + "metrics")
+                busy = _scrapes(url + "metrics")
+        inside = json.loads(timings.read_text())
+    return [
+        (calm, [scrape for scrape in inside if scrape["began"] < busy_from]),
+        (busy, [scrape for scrape in inside if scrape["began"] >= busy_from]),
+    ]
 
 
 def b8_metrics() -> list[Row]:
+    """/metrics p99 as a client sees it, and beside it as the serve process timed it: from
+    the request to the answer's last byte, how long it waited for the state's threads, the
+    event loop's longest stall meanwhile (each p99), and the loop's CPU time per scrape (the
+    median)."""
     rows = []
     for apps, bound in METRICS_BOUNDS.items():
         interval = INTERVAL * apps / APPS
-        calm, busy = _metrics_p99(apps, interval)
         load = f"{apps} apps every {interval:g}s"
-        rows += [
-            Row("B8 metrics", f"GET /metrics p99 ({load})", calm, f"{bound:g} s", bound, 1),
-            Row("B8 metrics", "the same, two busy loops beside", busy, f"{bound:g} s", bound, 1),
-        ]
+        figures = zip(
+            (f"GET /metrics p99 ({load})", "the same, two busy loops beside"),
+            _metrics_scrapes(apps, interval),
+            strict=True,
+        )
+        for measures, (seconds, inside) in figures:
+            rows.append(Row("B8 metrics", measures, _p99(seconds), f"{bound:g} s", bound, 1))
+            for what, each, figure in (
+                ("answered in (inside serve)", lambda s: s["ended"] - s["began"], _p99),
+                ("waited for a state thread", lambda s: s["waited"], _p99),
+                ("event loop's longest stall", lambda s: s["stall"], _p99),
+                ("event loop's CPU (median)", lambda s: s["cpu"], statistics.median),
+            ):
+                figured = figure([each(scrape) for scrape in inside])
+                rows.append(Row("B8 inside", f"  {what}", figured, f"{bound:g} s", bound, None))
     return rows
 
 

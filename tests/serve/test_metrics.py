@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from waypoint_hooks.model.health import Health
 from waypoint_hooks.model.report import StatusReport
 from waypoint_hooks.plugins.runner import FAILURES, Checked
-from waypoint_hooks.serve.metrics import Metrics
+from waypoint_hooks.serve.metrics import ALERTS_FRESHNESS, Metrics
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -160,3 +160,32 @@ def test_the_text_is_kept_until_a_check_changes_it() -> None:
     assert metrics.exposition() is not first
     count = b'_count{kind="deployment",plugin="filepath",workspace="default"} 2.0'
     assert b"waypoint_hooks_check_duration_seconds" + count in metrics.exposition()
+
+
+def test_the_alerts_are_counted_again_only_once_their_counts_are_stale() -> None:
+    now = [0.0]
+    counts = {("oncall", "firing"): 1}
+    reads: list[float] = []
+
+    def count() -> dict[tuple[str, str], int]:
+        reads.append(now[0])
+        now[0] += 2  # a slow read: its counts are as old as when it began
+        return dict(counts)
+
+    metrics = Metrics("default", count, clock=lambda: now[0])
+    assert not metrics.counted
+    first = metrics.exposition()
+    assert reads == [0.0]
+    assert b'waypoint_hooks_alerts_total{notify="oncall",state="firing"} 1.0' in first
+    now[0] = ALERTS_FRESHNESS
+    assert metrics.counted
+    assert metrics.exposition() is first  # fresh: neither read nor made again
+    now[0] = ALERTS_FRESHNESS + 0.5
+    assert not metrics.counted
+    assert metrics.text() is first  # the text alone never reads them
+    assert reads == [0.0]
+    assert metrics.exposition() is first  # read again, and the same: the same text
+    assert reads == [0.0, ALERTS_FRESHNESS + 0.5]
+    counts[("oncall", "resolved")] = 2
+    metrics.count_alerts()
+    assert b'waypoint_hooks_alerts_total{notify="oncall",state="resolved"} 2.0' in metrics.text()

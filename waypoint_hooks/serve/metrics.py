@@ -9,7 +9,10 @@ and a check changes its own target's alone: each target's lines are kept, and ma
 when a check changes them (as kube-state-metrics keeps each object's lines until the object
 changes). The exposition is joined from them once per change, not once per scrape; what
 other processes change (the alerts they raise) is read again when it is older than
-``_ALERTS_FRESHNESS``.
+:data:`ALERTS_FRESHNESS`. Reading the counts is apart from joining the text
+(:meth:`Metrics.count_alerts`, :meth:`Metrics.text`): the service reads them in the thread
+that owns its connection to the state, and answers a scrape on its event loop, without
+waiting for that thread, while they are fresh.
 
 An instance in a location (``serve --location``, DESIGN §21) labels each target's series with
 it, ``location``: the instances of each location expose what they saw from there. One without
@@ -18,6 +21,7 @@ a location has no such label, so its series are the ones it had before locations
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
@@ -32,7 +36,7 @@ from ..model.health import Health
 from ..plugins.components import TargetKind
 from ..plugins.runner import FAILURES, Checked
 
-__all__ = ["CONTENT_TYPE", "Metrics"]
+__all__ = ["ALERTS_FRESHNESS", "CONTENT_TYPE", "Metrics"]
 
 #: The media type of :meth:`Metrics.exposition`.
 CONTENT_TYPE: Final = prometheus_client.CONTENT_TYPE_LATEST
@@ -40,20 +44,21 @@ CONTENT_TYPE: Final = prometheus_client.CONTENT_TYPE_LATEST
 _TARGET: Final = ("app", "workspace", "kind", "plugin")
 # From a few milliseconds to the longest timeouts people set.
 _BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
-#: How old the alerts' counts may be, in seconds, when nothing of this process changed: other
-#: processes raise alerts too.
-_ALERTS_FRESHNESS: Final = 5.0
+#: How old the alerts' counts may be in the text, in seconds: other processes raise alerts too.
+ALERTS_FRESHNESS: Final = 5.0
 
 
 @final
 class Metrics:
-    """What the checks of one workspace came to, as Prometheus metrics."""
+    """What the checks of one workspace came to, as Prometheus metrics, with the alerts
+    ``alert_counts()`` counts; their freshness is measured in ``clock()``'s seconds."""
 
     def __init__(
         self,
         workspace: str,
         alert_counts: Callable[[], Mapping[tuple[str, Any], int]] = dict,
         location: str = "",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         # A counter's _created series is not among the pinned names (this process serves
         # nothing else, so the switch is the process's).
@@ -92,15 +97,19 @@ class Metrics:
             labels,
         )
         # Read from the state's outbox: the alerts every process raised.
+        self._count = alert_counts
+        self._clock = clock
+        self._alert_counts = _AlertCounts()
         self._alerts = CollectorRegistry(auto_describe=True)
-        self._alerts.register(_AlertCounts(alert_counts))
+        self._alerts.register(self._alert_counts)
+        #: When the counts were last read (in ``clock``'s seconds, as that read began).
+        self._counted = -math.inf
         #: The plugin each target's series are labelled with, and its current health.
         self._plugins: dict[tuple[str, TargetKind], str] = {}
         self._current: dict[tuple[str, TargetKind], Health | None] = {}
-        #: The exposition while nothing changed, and when it was made (monotonic seconds).
+        #: The exposition while nothing changed.
         self._text: bytes | None = None
-        self._made = 0.0
-        # Checks are observed on the event loop; the exposition is made in a worker thread.
+        # Checks are observed on the event loop; the counts are read in another thread.
         self._lock = threading.Lock()
 
     def observe(self, app: str, kind: TargetKind, plugin: str, checked: Checked) -> None:
@@ -143,11 +152,26 @@ class Metrics:
             self._failures.remove((app, kind, reason))
         self._text = None
 
-    def exposition(self) -> bytes:
-        """The metrics in Prometheus' text format."""
+    @property
+    def counted(self) -> bool:
+        """Whether the alerts' counts were read within :data:`ALERTS_FRESHNESS` seconds: then
+        :meth:`text` needs no read of them."""
+        return self._clock() - self._counted <= ALERTS_FRESHNESS
+
+    def count_alerts(self) -> None:
+        """Read the alerts' counts again (from the state: where its connection may be used)."""
+        began = self._clock()
+        counts = dict(self._count())
         with self._lock:
-            if self._text is None or time.monotonic() - self._made > _ALERTS_FRESHNESS:
-                self._made = time.monotonic()
+            self._counted = max(self._counted, began)
+            if counts != self._alert_counts.counts:
+                self._alert_counts.counts = counts
+                self._text = None
+
+    def text(self) -> bytes:
+        """The metrics in Prometheus' text format, with the alerts' counts as last read."""
+        with self._lock:
+            if self._text is None:
                 self._text = b"".join(
                     (
                         self._health.text(),
@@ -158,6 +182,13 @@ class Metrics:
                     )
                 )
             return self._text
+
+    def exposition(self) -> bytes:
+        """The metrics in Prometheus' text format, the alerts' counts read again first if
+        they are older than :data:`ALERTS_FRESHNESS`."""
+        if not self.counted:
+            self.count_alerts()
+        return self.text()
 
 
 @final
@@ -217,11 +248,11 @@ class _Once(Collector):
 
 @final
 class _AlertCounts(Collector):
-    """``waypoint_hooks_alerts_total{notify,state}``: the alerts raised, as the state counts
-    them (DESIGN §14, §15)."""
+    """``waypoint_hooks_alerts_total{notify,state}``: the alerts raised, as the state counted
+    them when last read (DESIGN §14, §15)."""
 
-    def __init__(self, counts: Callable[[], Mapping[tuple[str, Any], int]]) -> None:
-        self._counts = counts
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, Any], int] = {}
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         family = CounterMetricFamily(
@@ -229,6 +260,6 @@ class _AlertCounts(Collector):
             "Alerts raised, by notify block and state.",
             labels=("notify", "state"),
         )
-        for (notify, state), count in sorted(self._counts().items()):
+        for (notify, state), count in sorted(self.counts.items()):
             family.add_metric((notify, state), count)
         yield family

@@ -10,7 +10,9 @@ check too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timezone
@@ -33,7 +35,7 @@ from ..state.columns import CheckKey
 from ..state.heartbeat import LEASE
 from ..state.records import Record
 from ..state.store import State
-from .metrics import Metrics
+from .metrics import ALERTS_FRESHNESS, Metrics
 from .page import Page, refresh_after
 from .readings import Readings
 from .reloading import ConfigFollower
@@ -55,6 +57,9 @@ _POLL: Final = 0.1
 _SHARED_FRESHNESS: Final = 1.0
 #: The newest alerts of the workspace an app's page looks among for its own.
 _ALERTS_READ: Final = 500
+#: How long after a scrape of ``/metrics`` the alerts' counts are still kept fresh (seconds):
+#: longer than the intervals Prometheus is given to scrape at.
+_SCRAPED_LATELY: Final = 600.0
 
 
 @final
@@ -101,6 +106,8 @@ class StatusService:
         self._lease = lease
         self.limits = limits
         self._metrics = Metrics(checker.workspace, checker.state.outbox.counts, location)
+        #: When ``/metrics`` was last asked for (monotonic seconds).
+        self._scraped = -math.inf
         self._runner = checker.status_runner()
         self._page = Page(checker.state, checker.workspace)
         # Two connections, each owned by a thread of its own, so that the event loop never
@@ -268,9 +275,11 @@ class StatusService:
         return self._scheduler.unreachable or self._checker.state.cut_off
 
     async def metrics(self) -> bytes:
-        """The metrics, in Prometheus' text format."""
-        # Off the event loop: the alerts' counts are read from the state.
-        return await self._on_state(self._metrics.exposition)
+        """The metrics in Prometheus' text format, on the event loop (:meth:`_count_alerts`)."""
+        self._scraped = time.monotonic()
+        if not self._metrics.counted:
+            await self._on_state(self._metrics.count_alerts)
+        return self._metrics.text()
 
     # --- running ------------------------------------------------------------------------------
 
@@ -282,9 +291,11 @@ class StatusService:
         scheduling = asyncio.ensure_future(self._scheduler.run())
         following = asyncio.ensure_future(self._config.follow())
         beating = asyncio.ensure_future(self._watchdog.run())
+        counting = asyncio.ensure_future(self._count_alerts())
         while not until_stopped() and not scheduling.done() and not beating.done():
             await asyncio.sleep(_POLL)
         following.cancel()
+        counting.cancel()
         beating.cancel()  # no more for a task that ended: what it raised stays in it
         self._scheduler.stop()
         while not scheduling.done():
@@ -300,6 +311,15 @@ class StatusService:
         scheduling.result()
         if beating.done() and not beating.cancelled():
             beating.result()  # what stopped the watchdog, the service raises
+
+    async def _count_alerts(self) -> None:
+        """While ``/metrics`` is scraped, read the alerts' counts twice within their freshness:
+        a scrape need not wait for the thread that reads the state (and the checks' reads)."""
+        while True:
+            await asyncio.sleep(ALERTS_FRESHNESS / 2)
+            if time.monotonic() - self._scraped < _SCRAPED_LATELY:
+                with contextlib.suppress(StateError):  # the next scrape waits, and says so
+                    await self._on_state(self._metrics.count_alerts)
 
     def close(self) -> None:
         """Once the routes are served no more: end the thread that reads for them."""

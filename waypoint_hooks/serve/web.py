@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import html
 import ipaddress
 import json
@@ -519,6 +520,12 @@ def serve(service: StatusService, listener: Listener, access: Access) -> None:
         timeout_graceful_shutdown=5,
         http=guarded(service.limits),
     )
+    # What start-up made (modules, the config, every app's row) lives as long as the process:
+    # out of the collector's sight, a full collection, which holds the GIL and with it the
+    # event loop, goes over what the checks made since, not over all of it. Start-up's
+    # garbage is collected first, or it would be kept for good.
+    gc.collect()
+    gc.freeze()
     try:
         run_abandoning(_run(service, _Server(config), listener))
     finally:
