@@ -124,6 +124,7 @@ def test_a_write_whose_connection_is_lost_is_stored_once(
     assert query(location, "SELECT sequence FROM targets") == [(1,)]
 
 
+@pytest.mark.usefixtures("hostile_plugins")
 def test_the_password_is_never_shown(postgres: Cluster, tmp_path: Path) -> None:
     url = postgres.database()
     wrong = url.replace(PASSWORD, "pw-not-this-one")
