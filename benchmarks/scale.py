@@ -6,8 +6,9 @@ and what the design asks besides: each deployment recorded from intent to outcom
 finalized, bounded and redacted, retention applied.
 
 ``deploy``'s goal is anchored on a baseline that commits durably once per deployment, as a
-deployment must be (a crash loses none that was made); the earlier baseline, all of them in
-one transaction, is printed beside it.
+deployment must be (a crash loses none that was made), with the state's journal mode and
+synchronous setting; ``b6_fsyncs`` counts the fsyncs of both. The earlier baseline, all of
+them in one transaction, is printed beside it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -67,8 +71,13 @@ class _ByHand:
     """The baseline: pluggy on one event loop, json.dumps, one SQLite transaction."""
 
     def __init__(self, path: Path, apps: Sequence[str]) -> None:
-        State.open(path).close()  # the same tables and indexes as the state's
+        # The same tables and indexes as the state's, and its journal mode (kept in the file)
+        # and synchronous setting (per connection): so a commit of either costs as many fsyncs.
+        with State.open(path) as state:
+            mode, synchronous = state.write(_durability)
         self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute(f"PRAGMA synchronous = {synchronous}")
+        assert _durability(self.db) == (mode, synchronous)
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.pm.register(trivial, "trivial")
@@ -137,6 +146,14 @@ class _ByHand:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             asyncio.run(check_all()),
         )
+
+
+def _durability(db: Any) -> tuple[str, int]:
+    """The journal mode and synchronous setting of a connection (the state's: read in one of
+    its transactions, the way to its connection)."""
+    (mode,) = db.execute("PRAGMA journal_mode").fetchone()
+    (synchronous,) = db.execute("PRAGMA synchronous").fetchone()
+    return mode, synchronous
 
 
 def _plugins() -> PluginManager:
@@ -239,4 +256,63 @@ def b6_scale() -> list[Row]:
     return rows
 
 
-BENCHMARKS = (b6_scale,)
+def _deploy_once(directory: Path, who: str) -> None:
+    """One deploy of every app of the project in ``directory``, by the lifecycle or by hand
+    with a durable commit per deployment, in a process of its own: what :func:`b6_fsyncs`
+    counts the syscalls of."""
+    project = load_config(directory / "waypoint.hcl", cache_dir=directory / ".waypoint-hooks")
+    if who == "by-hand":
+        by_hand = _ByHand(directory / "baseline.db", list(project.apps))
+        by_hand.deploy(durably=True)
+        by_hand.db.close()
+        return
+    with State.open(directory / "state.db") as state:
+        asyncio.run(Lifecycle(project, state, _plugins()).deploy(()))
+
+
+def _fsyncs(strace: str, directory: Path, who: str) -> int:
+    trace = directory / f"{who}.strace"
+    traced = [sys.executable, "-m", "benchmarks.scale", str(directory), who]
+    subprocess.run(
+        [strace, "-f", "-e", "trace=fsync,fdatasync", "-o", str(trace), *traced],
+        cwd=Path(__file__).parent.parent,
+        check=True,
+    )
+    return sum("sync(" in line for line in trace.read_text().splitlines())
+
+
+def b6_fsyncs() -> list[Row]:
+    """The fsync and fdatasync calls of one deploy, by the lifecycle and by the baseline that
+    commits durably once per deployment, counted by strace: the two pay the disk as often.
+    The lifecycle commits once more, at the end of the phase (the last hook's outcome), and
+    both count SQLite's checkpoints of the WAL into the file. Skipped without strace."""
+    strace = shutil.which("strace")
+    if strace is None:
+        print("B6 fsyncs skipped: strace is not installed", file=sys.stderr)
+        return []
+    rows = []
+    with tempfile.TemporaryDirectory() as directory:
+        for apps in SIZES[1:3]:
+            workspace = Path(directory) / str(apps)
+            workspace.mkdir()
+            # Made here, so that the counted processes only open them.
+            project = _project(workspace, apps)
+            State.open(workspace / "state.db").close()
+            _ByHand(workspace / "baseline.db", list(project.apps)).db.close()
+            rows.append(
+                Row(
+                    f"B6 fsyncs {apps}",
+                    f"fsync calls (a count) of a deploy of {apps:,} apps",
+                    _fsyncs(strace, workspace, "lifecycle"),
+                    "a durable commit per deployment",
+                    _fsyncs(strace, workspace, "by-hand"),
+                    1.1,
+                )
+            )
+    return rows
+
+
+BENCHMARKS = (b6_fsyncs, b6_scale)
+
+if __name__ == "__main__":
+    _deploy_once(Path(sys.argv[1]), sys.argv[2])

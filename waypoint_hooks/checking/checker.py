@@ -14,6 +14,7 @@ import attrs
 
 from ..config.project import App, Project
 from ..errors import ConfigFileError, PluginError, UsageError
+from ..model.collector import paused
 from ..model.report import StatusReport
 from ..state.owned import OnState, inline
 from ..state.records import Record
@@ -136,7 +137,9 @@ class Checker:
         """Each app's latest live deployment and release (of ``kinds``), where it has one:
         one query for all of them."""
         apps = list(apps)
-        latest = self.state.records.latest_of([app.name for app in apps], self.workspace)
+        # Records, their values and times: thousands of objects, all kept, none in a cycle.
+        with paused():
+            latest = self.state.records.latest_of([app.name for app in apps], self.workspace)
         return [
             (app, latest[app.name, kind])
             for app in apps
@@ -164,10 +167,14 @@ class Checker:
             seconds.append(checked.seconds)
 
         checked = await self.check(targets, runner, timeout=timeout, on_done=timed)
-        if store(self.state, checked, self.kept(keep), self.alerting, seconds):
+        # Rows and texts of every report, then the rows of the status: no plugin code runs.
+        with paused():
+            raised = store(self.state, checked, self.kept(keep), self.alerting, seconds)
+            fresh = {record.id: report for record, report in checked}
+            rows = self._rows(apps, targets, fresh)
+        if raised:
             self.deliver()
-        fresh = {record.id: report for record, report in checked}
-        return self._rows(apps, targets, fresh)
+        return rows
 
     def status_runner(
         self, *, concurrency: int | None = None, timeout: float | None = None
@@ -205,10 +212,11 @@ class Checker:
         """
 
         def read() -> list[StatusCheck]:
-            last = self.state.reports.last_reports(
-                [r for _, r in targets if self._given_last_report(r)]
-            )
-            return [self._check(app, rec, last.get(rec.id), timeout) for app, rec in targets]
+            with paused():  # the checks, as the targets (:meth:`targets`)
+                last = self.state.reports.last_reports(
+                    [r for _, r in targets if self._given_last_report(r)]
+                )
+                return [self._check(app, rec, last.get(rec.id), timeout) for app, rec in targets]
 
         checks = await self.on_state(read)
         by_id = {record.id: record for _, record in targets}

@@ -34,13 +34,19 @@ __all__ = ["Lifecycle", "Outcome"]
 _T = TypeVar("_T")
 
 
+def _versions(created: Mapping[str, Record]) -> str:
+    return repr({name: f"v{record.sequence}" for name, record in created.items()})
+
+
 @final
 @attrs.define
 class Outcome:
     """What a phase did: the versions it made, by app, and what failed (one line each)."""
 
     failures: list[str] = attrs.field(factory=list)
-    created: dict[str, Record] = attrs.field(factory=dict)
+    #: Shown by version: on Python 3.11, ``asyncio.run`` formats the result of its main task
+    #: when it ends, and whole records cost a millisecond per 100 apps.
+    created: dict[str, Record] = attrs.field(factory=dict, repr=_versions)
 
 
 @final
