@@ -24,6 +24,16 @@ from .harness import GUARD, App, Processes, Project, script_env
 _ADDRESS = re.compile(r"on (http://\S+/) \(")
 
 
+def fewest_apart(interval: float) -> float:
+    """The least time between the starts of two checks of one target that a test of a real
+    ``serve`` can hold a loaded machine to: half an interval. The scheduler's own bound, an
+    interval less its jitter from the check's start, is tested in tests/serve/test_scheduler.py;
+    here a start is the hook's own clock reading, late by however long the machine took to get
+    to the hook, which no bound holds. Half an interval still tells one check an interval from
+    two."""
+    return interval / 2
+
+
 class Answer:
     """An HTTP answer: its status, headers and body."""
 

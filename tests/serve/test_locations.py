@@ -19,9 +19,8 @@ import pytest
 from helpers_postgres import Cluster, query
 from helpers_state import written
 from hostile.harness import Processes
-from hostile.serving import Served, Service
+from hostile.serving import Served, Service, fewest_apart
 
-from waypoint_hooks.serve.scheduler import JITTER
 from waypoint_hooks.state.store import State
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -263,7 +262,7 @@ def test_an_instance_of_a_location_killed_is_taken_over_by_another_of_it(
         for (_, ended, _), (started, _, _) in itertools.pairwise(found):
             assert started >= ended - EPSILON, found
         gaps = [later[0] - earlier[0] for earlier, later in itertools.pairwise(found)]
-        assert min(gaps) >= INTERVAL * (1 - JITTER) - EPSILON, gaps
+        assert min(gaps) >= fewest_apart(INTERVAL), gaps
     # ...while each location checks it: two checks an interval between them.
     assert by({us.process.pid}, killed) >= 1
 
@@ -319,7 +318,7 @@ def test_two_instances_in_each_location_check_each_app_once_an_interval_from_eac
             gaps = [later[0] - earlier[0] for earlier, later in itertools.pairwise(found)]
             # From the second on: the first checks start as one batch, each due an interval
             # after the batch started, while the plugin's start-up held some of them back.
-            assert min(gaps[1:]) >= INTERVAL * (1 - JITTER) - EPSILON, (app, site, gaps)
+            assert min(gaps[1:]) >= fewest_apart(INTERVAL), (app, site, gaps)
 
 
 def test_a_location_needs_a_postgresql_state(tmp_path: Path, processes: Processes) -> None:
