@@ -1,0 +1,310 @@
+"""B10, the peer and the floor: ``waypoint-hooks serve`` probing ``N`` HTTP targets on loopback
+every :data:`INTERVAL` seconds, beside what a user would run instead, Prometheus scraping
+blackbox_exporter for the same targets at the same interval, and beside the least that does
+the work (``benchmarks._floor``: bare asyncio, a connection a probe, each result stored in
+SQLite in batches). CPU per probe and memory, as ratios.
+
+The three run at once, over one steady-state window, so that the machine's load hits all
+alike; each is counted by what it made: serve's stored reports, the floor's stored rows, the
+scrapes of blackbox's ``/probe`` that Prometheus made. CPU is the processes' own (user and
+system, from ``/proc``), memory their resident set at the window's end. Prometheus and
+blackbox_exporter are the Debian packages' binaries (``apt-get install prometheus
+prometheus-blackbox-exporter``), run here with config files and data of their own; without
+them, their rows are left out, saying why.
+
+``B10_N`` picks the numbers of targets (``1000,5000`` by default).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import attrs
+
+from waypoint_hooks.state.store import State, default_state_path
+
+from ._measure import Row
+from ._serving import get, serving, until
+from .probes import _loopback
+from .serve import _cpu_seconds, _reports, _rss_mib
+from .startup import _ENV, _launcher
+from .store import deployed
+
+#: Seconds between two probes of one target, for all three.
+INTERVAL = 15.0
+#: The steady-state window, after every target was probed once.
+WINDOW = 4 * INTERVAL
+#: The goals of issue 31: serve against Prometheus and blackbox_exporter, and the floor.
+PEER_BOUND = 0.5
+FLOOR_BOUND = 1.3
+_BINARIES = ("prometheus", "prometheus-blackbox-exporter")
+
+
+@attrs.frozen
+class _Contender:
+    """One of the three at work: its processes, and how many probes it made so far."""
+
+    name: str
+    pids: Callable[[], list[int]]
+    probes: Callable[[], int]
+
+    def cpu(self) -> float:
+        return sum(_cpu_seconds(pid) for pid in self.pids())
+
+    def rss_mib(self) -> float:
+        return sum(_rss_mib(pid) for pid in self.pids())
+
+
+def _counts() -> list[int]:
+    return [int(n) for n in os.environ.get("B10_N", "1000,5000").split(",")]
+
+
+def _url(base: str, index: int) -> str:
+    return f"{base}/{index}"
+
+
+@contextlib.contextmanager
+def _serve(root: Path, count: int, base: str) -> Iterator[_Contender]:
+    """serve, with an ``http`` app a target, each deployed straight into the state."""
+    blocks = "".join(
+        f'app "t{index}" {{\n  deploy {{\n    use "http" {{\n'
+        f'      url = "{_url(base, index)}"\n    }}\n  }}\n}}\n'
+        for index in range(count)
+    )
+    config = root / "waypoint.hcl"
+    config.write_text(
+        f'project = "peer"\n\nstatus {{\n  interval = "{INTERVAL:g}s"\n}}\n\n{blocks}'
+    )
+    with State.open(default_state_path(config)) as opened:
+        for index in range(count):
+            deployed(opened, f"t{index}", {"urls": [_url(base, index)]}, plugin="http")
+    with serving([*_launcher(), "-c", str(config), "serve", "--port", "0"]) as (process, _):
+        yield _Contender("serve", lambda: [process.pid], lambda: _reports(config))
+
+
+@contextlib.contextmanager
+def _floor(root: Path, count: int, base: str) -> Iterator[_Contender]:
+    path = root / "floor.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks._floor", str(count), f"{INTERVAL:g}", base, str(path)],
+        env=_ENV,
+        cwd=Path(__file__).parent.parent,
+    )
+
+    def probes() -> int:
+        if process.poll() is not None:
+            raise RuntimeError(f"the floor exited with {process.returncode}")
+        if not path.exists():
+            return 0
+        with contextlib.closing(sqlite3.connect(path, timeout=60)) as db:
+            try:
+                return int(db.execute("SELECT count(*) FROM probes").fetchone()[0])
+            except sqlite3.OperationalError:
+                return 0  # its table is not made yet
+
+    try:
+        yield _Contender("floor", lambda: [process.pid], probes)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _daemon(command: list[str], ready: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``command``, once ``ready`` (a URL) answers."""
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+        def answers() -> bool:
+            if process.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"{command[0]} exited: {log.read().decode()[-2000:]}")
+            with contextlib.suppress(OSError):
+                return bool(get(ready, timeout=5))
+            return False
+
+        try:
+            until(answers, f"{command[0]} to answer", guard=120, poll=0.2)
+            yield process
+        finally:
+            process.terminate()
+            process.wait(timeout=120)
+
+
+@contextlib.contextmanager
+def _prometheus(root: Path, count: int, base: str) -> Iterator[_Contender]:
+    """Prometheus scraping blackbox_exporter's ``/probe`` of each target (its ``http``
+    prober, the status code checked, as serve's ``http`` checks it without ``expect``)."""
+    exporter, server = _port(), _port()
+    blackbox = root / "blackbox.yml"
+    # YAML is a superset of JSON.
+    blackbox.write_text(
+        json.dumps(
+            {
+                "modules": {
+                    "http_2xx": {
+                        "prober": "http",
+                        "timeout": "5s",
+                        "http": {"preferred_ip_protocol": "ip4"},
+                    }
+                }
+            }
+        )
+    )
+    config = root / "prometheus.yml"
+    relabel = [
+        {"source_labels": ["__address__"], "target_label": "__param_target"},
+        {"source_labels": ["__param_target"], "target_label": "instance"},
+        {"target_label": "__address__", "replacement": f"127.0.0.1:{exporter}"},
+    ]
+    job = {
+        "job_name": "blackbox",
+        "metrics_path": "/probe",
+        "params": {"module": ["http_2xx"]},
+        "static_configs": [{"targets": [_url(base, index) for index in range(count)]}],
+        "relabel_configs": relabel,
+    }
+    interval = f"{INTERVAL:g}s"
+    config.write_text(
+        json.dumps(
+            {
+                "global": {"scrape_interval": interval, "scrape_timeout": "10s"},
+                "scrape_configs": [job],
+            }
+        )
+    )
+    with (
+        _daemon(
+            [
+                "prometheus-blackbox-exporter",
+                f"--config.file={blackbox}",
+                f"--web.listen-address=127.0.0.1:{exporter}",
+            ],
+            f"http://127.0.0.1:{exporter}/metrics",
+        ) as exporting,
+        _daemon(
+            [
+                "prometheus",
+                f"--config.file={config}",
+                f"--storage.tsdb.path={root / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{server}",
+            ],
+            f"http://127.0.0.1:{server}/-/ready",
+        ) as scraping,
+    ):
+        # Each scrape after a target's first is one interval observed: one probe made.
+        counted = re.compile(
+            rf'^prometheus_target_interval_length_seconds_count{{interval="{interval}"}} (\S+)$',
+            re.MULTILINE,
+        )
+
+        def probes() -> int:
+            found = counted.search(get(f"http://127.0.0.1:{server}/metrics").decode())
+            return 0 if found is None else int(float(found.group(1)))
+
+        def succeeded() -> int:
+            query = urllib.parse.quote("sum(probe_success)")
+            answer = json.loads(get(f"http://127.0.0.1:{server}/api/v1/query?query={query}"))
+            result = answer["data"]["result"]
+            return int(float(result[0]["value"][1])) if result else 0
+
+        until(lambda: succeeded() == count, f"Prometheus to see all {count} targets up")
+        yield _Contender(
+            "Prometheus + blackbox_exporter", lambda: [scraping.pid, exporting.pid], probes
+        )
+
+
+def _missing() -> str | None:
+    absent = [name for name in _BINARIES if shutil.which(name) is None]
+    if not absent:
+        return None
+    return (
+        f"{', '.join(absent)} not installed (apt-get install prometheus "
+        "prometheus-blackbox-exporter): the rows against them are left out"
+    )
+
+
+def _measure(contenders: list[_Contender]) -> dict[str, tuple[float, float, int]]:
+    """CPU seconds per probe, resident MiB at the end, and probes, over :data:`WINDOW`."""
+    before = {c.name: (c.cpu(), c.probes()) for c in contenders}
+    time.sleep(WINDOW)
+    after = {c.name: (c.cpu(), c.probes()) for c in contenders}
+    measured = {}
+    for c in contenders:
+        probes = after[c.name][1] - before[c.name][1]
+        if probes <= 0:
+            raise RuntimeError(f"{c.name} made no probe in {WINDOW:g}s")
+        cpu = after[c.name][0] - before[c.name][0]
+        measured[c.name] = (cpu / probes, c.rss_mib(), probes)
+    return measured
+
+
+def _first_round(contender: _Contender, count: int) -> None:
+    until(lambda: contender.probes() >= count, f"{contender.name}'s first {count} probes", poll=0.5)
+
+
+def _round(count: int, missing: str | None) -> list[Row]:
+    with tempfile.TemporaryDirectory() as directory, _loopback() as health:
+        root = Path(directory)
+        with contextlib.ExitStack() as stack:
+            contenders = []
+            for name, start in (("serve", _serve), ("floor", _floor), ("peer", _prometheus)):
+                if name == "peer" and missing is not None:
+                    continue
+                (root / name).mkdir()
+                contenders.append(stack.enter_context(start(root / name, count, health)))
+            for contender in contenders:
+                _first_round(contender, count)
+            measured = _measure(contenders)
+    load = f"{count} targets every {INTERVAL:g}s, {WINDOW:g}s, load {os.getloadavg()[0]:.2f}"
+    serve_cpu, serve_mib, serve_probes = measured["serve"]
+    floor_cpu, _, floor_probes = measured["floor"]
+    rows = [
+        Row(
+            "B10 floor",
+            f"serve: CPU per probe ({load}; {serve_probes} probes)",
+            serve_cpu,
+            f"the floor: bare asyncio + SQLite ({floor_probes} probes)",
+            floor_cpu,
+            FLOOR_BOUND,
+        )
+    ]
+    if missing is None:
+        peer_cpu, peer_mib, peer_probes = measured["Prometheus + blackbox_exporter"]
+        peer = f"Prometheus + blackbox_exporter ({peer_probes} probes)"
+        rows += [
+            Row(
+                "B10 peer", f"serve: CPU per probe ({load})", serve_cpu, peer, peer_cpu, PEER_BOUND
+            ),
+            Row("B10 peer", f"serve: RSS MiB ({load})", serve_mib, peer, peer_mib, PEER_BOUND),
+        ]
+    return rows
+
+
+def b10_peer() -> list[Row]:
+    missing = _missing()
+    if missing is not None:
+        print(f"B10: {missing}")
+    return [row for count in _counts() for row in _round(count, missing)]
+
+
+BENCHMARKS = (b10_peer,)
