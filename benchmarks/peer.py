@@ -38,7 +38,6 @@ from waypoint_hooks.state.store import State, default_state_path
 
 from ._measure import Row
 from ._serving import get, serving, until
-from .probes import _loopback
 from .serve import _cpu_seconds, _reports, _rss_mib
 from .startup import _ENV, _launcher
 from .store import deployed
@@ -51,6 +50,36 @@ WINDOW = 4 * INTERVAL
 PEER_BOUND = 0.5
 FLOOR_BOUND = 1.3
 _BINARIES = ("prometheus", "prometheus-blackbox-exporter")
+#: The processes that answer the targets, on one port: the three together probe thrice.
+_SERVERS = 2
+#: A server of the targets as cheap as asyncio makes one (a protocol, not streams): it
+#: answers each request with a small health document and closes.
+_SERVER = """
+import asyncio, sys
+
+BODY = b'{"status": "up"}'
+ANSWER = b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n%s" % (
+    len(BODY), BODY)
+
+class Answer(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport, self.asked = transport, b""
+
+    def data_received(self, data):
+        self.asked += data
+        if b"\\r\\n\\r\\n" in self.asked:
+            self.transport.write(ANSWER)
+            self.transport.close()
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        Answer, "127.0.0.1", int(sys.argv[1]), backlog=4096, reuse_port=True)
+    print("ready", flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
+"""
 
 
 @attrs.frozen
@@ -74,6 +103,31 @@ def _counts() -> list[int]:
 
 def _url(base: str, index: int) -> str:
     return f"{base}/{index}"
+
+
+@contextlib.contextmanager
+def _targets() -> Iterator[str]:
+    """The base URL of the targets: ``/0``, ``/1``… under it each answer 200."""
+    port = _port()
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _SERVER, str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for _ in range(_SERVERS)
+    ]
+    try:
+        for server in servers:
+            assert server.stdout is not None
+            if server.stdout.readline() != "ready\n":
+                raise RuntimeError("a server of the targets did not start")
+        yield f"http://127.0.0.1:{port}/health"
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
 
 
 @contextlib.contextmanager
@@ -221,13 +275,13 @@ def _prometheus(root: Path, count: int, base: str) -> Iterator[_Contender]:
             found = counted.search(get(f"http://127.0.0.1:{server}/metrics").decode())
             return 0 if found is None else int(float(found.group(1)))
 
-        def succeeded() -> int:
-            query = urllib.parse.quote("sum(probe_success)")
+        def scraped() -> int:
+            query = urllib.parse.quote("count(probe_success)")
             answer = json.loads(get(f"http://127.0.0.1:{server}/api/v1/query?query={query}"))
             result = answer["data"]["result"]
             return int(float(result[0]["value"][1])) if result else 0
 
-        until(lambda: succeeded() == count, f"Prometheus to see all {count} targets up")
+        until(lambda: scraped() == count, f"Prometheus to have probed all {count} targets")
         yield _Contender(
             "Prometheus + blackbox_exporter", lambda: [scraping.pid, exporting.pid], probes
         )
@@ -263,7 +317,7 @@ def _first_round(contender: _Contender, count: int) -> None:
 
 
 def _round(count: int, missing: str | None) -> list[Row]:
-    with tempfile.TemporaryDirectory() as directory, _loopback() as health:
+    with tempfile.TemporaryDirectory() as directory, _targets() as health:
         root = Path(directory)
         with contextlib.ExitStack() as stack:
             contenders = []
@@ -304,7 +358,14 @@ def b10_peer() -> list[Row]:
     missing = _missing()
     if missing is not None:
         print(f"B10: {missing}")
-    return [row for count in _counts() for row in _round(count, missing)]
+    rows = []
+    for count in _counts():
+        measured = _round(count, missing)
+        # As they come: a later round that fails does not take these with it.
+        for row in measured:
+            print(f"B10 {row.measures}: {row.seconds:.6f} against {row.baseline_seconds:.6f}")
+        rows += measured
+    return rows
 
 
 BENCHMARKS = (b10_peer,)
