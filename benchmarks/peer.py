@@ -4,13 +4,15 @@ blackbox_exporter for the same targets at the same interval, and beside the leas
 the work (``benchmarks._floor``: bare asyncio, a connection a probe, each result stored in
 SQLite in batches). CPU per probe and memory, as ratios.
 
-The three run at once, over one steady-state window, so that the machine's load hits all
-alike; each is counted by what it made: serve's stored reports, the floor's stored rows, the
-scrapes of blackbox's ``/probe`` that Prometheus made. CPU is the processes' own (user and
-system, from ``/proc``), memory their resident set at the window's end. Prometheus and
-blackbox_exporter are the Debian packages' binaries (``apt-get install prometheus
-prometheus-blackbox-exporter``), run here with config files and data of their own; without
-them, their rows are left out, saying why.
+The three run one after another, each over a steady-state window of its own after its first
+probe of every target (together, with the servers of the targets beside them, they asked more
+than a loaded 2-core machine gave: most probes timed out at 5,000 targets); each is counted by
+what it made: serve's stored reports, the floor's stored rows, the scrapes of blackbox's
+``/probe`` that Prometheus made, and how many of those failed is said beside. CPU is the
+processes' own (user and system, from ``/proc``), memory their resident set at the window's
+end. Prometheus and blackbox_exporter are the Debian packages' binaries (``apt-get install
+prometheus prometheus-blackbox-exporter``), run here with config files and data of their own;
+without them, their rows are left out, saying why.
 
 ``B10_N`` picks the numbers of targets (``1000,5000`` by default).
 """
@@ -30,10 +32,12 @@ import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import attrs
 
+from waypoint_hooks.state.columns import micros
 from waypoint_hooks.state.store import State, default_state_path
 
 from ._measure import Row
@@ -84,11 +88,14 @@ asyncio.run(main())
 
 @attrs.frozen
 class _Contender:
-    """One of the three at work: its processes, and how many probes it made so far."""
+    """One of the three at work: its processes, how many probes it made so far, and how many
+    of those in the latest :data:`WINDOW` seconds failed (a target that did not answer in
+    time: the machine too loaded for the load asked)."""
 
     name: str
     pids: Callable[[], list[int]]
     probes: Callable[[], int]
+    failed: Callable[[], int]
 
     def cpu(self) -> float:
         return sum(_cpu_seconds(pid) for pid in self.pids())
@@ -145,8 +152,15 @@ def _serve(root: Path, count: int, base: str) -> Iterator[_Contender]:
     with State.open(default_state_path(config)) as opened:
         for index in range(count):
             deployed(opened, f"t{index}", {"urls": [_url(base, index)]}, plugin="http")
+
+    def failed() -> int:
+        since = micros(datetime.now(timezone.utc) - timedelta(seconds=WINDOW))
+        with contextlib.closing(sqlite3.connect(default_state_path(config), timeout=60)) as db:
+            query = "SELECT count(*) FROM reports WHERE health <> 'READY' AND generated >= ?"
+            return int(db.execute(query, (since,)).fetchone()[0])
+
     with serving([*_launcher(), "-c", str(config), "serve", "--port", "0"]) as (process, _):
-        yield _Contender("serve", lambda: [process.pid], lambda: _reports(config))
+        yield _Contender("serve", lambda: [process.pid], lambda: _reports(config), failed)
 
 
 @contextlib.contextmanager
@@ -158,19 +172,25 @@ def _floor(root: Path, count: int, base: str) -> Iterator[_Contender]:
         cwd=Path(__file__).parent.parent,
     )
 
-    def probes() -> int:
+    def counted(query: str, *parameters: float) -> int:
         if process.poll() is not None:
             raise RuntimeError(f"the floor exited with {process.returncode}")
         if not path.exists():
             return 0
         with contextlib.closing(sqlite3.connect(path, timeout=60)) as db:
             try:
-                return int(db.execute("SELECT count(*) FROM probes").fetchone()[0])
+                return int(db.execute(query, parameters).fetchone()[0])
             except sqlite3.OperationalError:
                 return 0  # its table is not made yet
 
+    def failed() -> int:
+        query = "SELECT count(*) FROM probes WHERE NOT ok AND started >= ?"
+        return counted(query, time.time() - WINDOW)
+
     try:
-        yield _Contender("floor", lambda: [process.pid], probes)
+        yield _Contender(
+            "floor", lambda: [process.pid], lambda: counted("SELECT count(*) FROM probes"), failed
+        )
     finally:
         process.kill()
         process.wait()
@@ -275,15 +295,25 @@ def _prometheus(root: Path, count: int, base: str) -> Iterator[_Contender]:
             found = counted.search(get(f"http://127.0.0.1:{server}/metrics").decode())
             return 0 if found is None else int(float(found.group(1)))
 
-        def scraped() -> int:
-            query = urllib.parse.quote("count(probe_success)")
-            answer = json.loads(get(f"http://127.0.0.1:{server}/api/v1/query?query={query}"))
+        def asked(query: str) -> int:
+            quoted = urllib.parse.quote(query)
+            answer = json.loads(get(f"http://127.0.0.1:{server}/api/v1/query?query={quoted}"))
             result = answer["data"]["result"]
             return int(float(result[0]["value"][1])) if result else 0
 
-        until(lambda: scraped() == count, f"Prometheus to have probed all {count} targets")
+        window = f"[{WINDOW:g}s]"
+        until(
+            lambda: asked("count(probe_success)") == count,
+            f"Prometheus to have probed all {count} targets",
+        )
         yield _Contender(
-            "Prometheus + blackbox_exporter", lambda: [scraping.pid, exporting.pid], probes
+            "Prometheus + blackbox_exporter",
+            lambda: [scraping.pid, exporting.pid],
+            probes,
+            lambda: asked(
+                f"sum(count_over_time(probe_success{window}))"
+                f" - sum(sum_over_time(probe_success{window}))"
+            ),
         )
 
 
@@ -297,54 +327,44 @@ def _missing() -> str | None:
     )
 
 
-def _measure(contenders: list[_Contender]) -> dict[str, tuple[float, float, int]]:
-    """CPU seconds per probe, resident MiB at the end, and probes, over :data:`WINDOW`."""
-    before = {c.name: (c.cpu(), c.probes()) for c in contenders}
-    time.sleep(WINDOW)
-    after = {c.name: (c.cpu(), c.probes()) for c in contenders}
-    measured = {}
-    for c in contenders:
-        probes = after[c.name][1] - before[c.name][1]
-        if probes <= 0:
-            raise RuntimeError(f"{c.name} made no probe in {WINDOW:g}s")
-        cpu = after[c.name][0] - before[c.name][0]
-        measured[c.name] = (cpu / probes, c.rss_mib(), probes)
-    return measured
-
-
-def _first_round(contender: _Contender, count: int) -> None:
+def _measure(contender: _Contender, count: int) -> tuple[float, float, str]:
+    """CPU seconds per probe, resident MiB at the end, and how many probes were made (and
+    failed), over :data:`WINDOW` after the first probe of every target."""
     until(lambda: contender.probes() >= count, f"{contender.name}'s first {count} probes", poll=0.5)
+    cpu, probes = contender.cpu(), contender.probes()
+    time.sleep(WINDOW)
+    probes = contender.probes() - probes
+    if probes <= 0:
+        raise RuntimeError(f"{contender.name} made no probe in {WINDOW:g}s")
+    cpu = contender.cpu() - cpu
+    return cpu / probes, contender.rss_mib(), f"{probes} probes, {contender.failed()} failed"
 
 
 def _round(count: int, missing: str | None) -> list[Row]:
+    measured = {}
     with tempfile.TemporaryDirectory() as directory, _targets() as health:
-        root = Path(directory)
-        with contextlib.ExitStack() as stack:
-            contenders = []
-            for name, start in (("serve", _serve), ("floor", _floor), ("peer", _prometheus)):
-                if name == "peer" and missing is not None:
-                    continue
-                (root / name).mkdir()
-                contenders.append(stack.enter_context(start(root / name, count, health)))
-            for contender in contenders:
-                _first_round(contender, count)
-            measured = _measure(contenders)
+        for name, start in (("serve", _serve), ("floor", _floor), ("peer", _prometheus)):
+            if name == "peer" and missing is not None:
+                continue
+            (Path(directory) / name).mkdir()
+            with start(Path(directory) / name, count, health) as contender:
+                measured[name] = _measure(contender, count)
     load = f"{count} targets every {INTERVAL:g}s, {WINDOW:g}s, load {os.getloadavg()[0]:.2f}"
     serve_cpu, serve_mib, serve_probes = measured["serve"]
     floor_cpu, _, floor_probes = measured["floor"]
     rows = [
         Row(
             "B10 floor",
-            f"serve: CPU per probe ({load}; {serve_probes} probes)",
+            f"serve: CPU per probe ({load}; {serve_probes})",
             serve_cpu,
-            f"the floor: bare asyncio + SQLite ({floor_probes} probes)",
+            f"the floor: bare asyncio + SQLite ({floor_probes})",
             floor_cpu,
             FLOOR_BOUND,
         )
     ]
     if missing is None:
-        peer_cpu, peer_mib, peer_probes = measured["Prometheus + blackbox_exporter"]
-        peer = f"Prometheus + blackbox_exporter ({peer_probes} probes)"
+        peer_cpu, peer_mib, peer_probes = measured["peer"]
+        peer = f"Prometheus + blackbox_exporter ({peer_probes})"
         rows += [
             Row(
                 "B10 peer", f"serve: CPU per probe ({load})", serve_cpu, peer, peer_cpu, PEER_BOUND
