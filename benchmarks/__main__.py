@@ -7,7 +7,7 @@ import platform
 import sys
 from pathlib import Path
 
-from . import cluster, core, history, page, probes, runs, scale, serve, startup, store, watch
+from . import cluster, core, history, page, peer, probes, runs, scale, serve, startup, store, watch
 from ._measure import Row
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -20,6 +20,7 @@ _ALL = (
     *serve.BENCHMARKS,
     *cluster.BENCHMARKS,
     *probes.BENCHMARKS,
+    *peer.BENCHMARKS,
     *history.BENCHMARKS,
     *page.BENCHMARKS,
     *runs.BENCHMARKS,

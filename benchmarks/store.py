@@ -7,6 +7,7 @@ import sqlite3
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from waypoint_hooks import Health, StatusReport, finalize, report_from_json, report_to_json
 from waypoint_hooks.alerts.pipeline import store_reports
@@ -205,12 +206,12 @@ def b5_store() -> list[Row]:
 BENCHMARKS = (b5_store,)
 
 
-def deployed(state: State, app: str, value: dict[str, str]) -> Record:
-    """A live deployment of ``app`` by the filepath plugin, as ``deploy`` records one."""
+def deployed(state: State, app: str, value: dict[str, Any], plugin: str = "filepath") -> Record:
+    """A live deployment of ``app`` by ``plugin``, as ``deploy`` records one."""
 
     def write(tx: Database) -> Record:
         records = state.records
-        made = records.begin(tx, "deployment", app, "default", "filepath")
+        made = records.begin(tx, "deployment", app, "default", plugin)
         return records.complete(tx, made, value)
 
     return state.write(write)

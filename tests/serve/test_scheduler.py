@@ -40,9 +40,13 @@ class Checks:
         self.held: dict[CheckKey, asyncio.Event] = {}
         self.silent: set[CheckKey] = set()
         self.failing = False
-        self.scheduler = Scheduler(self.check, state, "default", resolution=0.0, poll=0.01)
+        #: When each key's latest check started.
+        self.starts: dict[CheckKey, datetime] = {}
+        self.scheduler = Scheduler(
+            self.check, state, "default", jitter=0.0, resolution=0.0, poll=0.01
+        )
 
-    async def check(self, keys: list[CheckKey]) -> AsyncIterator[CheckKey]:
+    async def check(self, keys: list[CheckKey]) -> AsyncIterator[tuple[CheckKey, datetime]]:
         self.batches.append(keys)
         if self.failing:
             raise RuntimeError("the state went away")
@@ -50,8 +54,10 @@ class Checks:
         for key in sorted(keys, key=lambda key: key in self.held):
             if key in self.held:
                 await self.held[key].wait()
+            # A held key waited in the queue: its check starts once it is released.
+            self.starts[key] = datetime.now(timezone.utc)
             if key not in self.silent:
-                yield key
+                yield key, self.starts[key]
 
     def started(self, key: CheckKey) -> int:
         return sum(key in batch for batch in self.batches)
@@ -125,6 +131,28 @@ def test_a_key_that_ended_runs_again_while_its_batch_waits_for_a_slow_one(state:
     _run(state, test)
 
 
+def test_a_check_that_waited_to_start_is_due_an_interval_after_it_started(
+    state: State, tmp_path: Path
+) -> None:
+    """Not after its batch was taken: a check that waited for a slot (or for the state) would
+    come due early, and start less than an interval after the one before."""
+
+    def due() -> int | None:
+        with sqlite3.connect(tmp_path / "state.db") as db:
+            ((value, holder),) = db.execute("SELECT due, holder FROM checks WHERE app = 'web'")
+        return None if holder is not None else int(value)
+
+    async def test(checks: Checks) -> None:
+        checks.held[WEB] = asyncio.Event()
+        await _until(lambda: checks.started(WEB) == 1)
+        await asyncio.sleep(0.05)  # waiting in the queue, while the clock goes on
+        checks.held[WEB].set()
+        await _until(lambda: WEB in checks.starts and due() is not None)
+        assert due() == micros(checks.starts[WEB] + timedelta(seconds=3600))
+
+    _run(state, test, {WEB: 3600})
+
+
 def test_a_key_its_check_does_not_yield_ends_with_its_batch(state: State) -> None:
     async def test(checks: Checks) -> None:
         checks.held[SLOW] = asyncio.Event()
@@ -170,9 +198,9 @@ def test_the_interval_is_jittered_by_ten_percent(state: State) -> None:
     assert asked[0] == pytest.approx((0.9, 1.1))
 
 
-async def _noop(keys: list[CheckKey]) -> AsyncIterator[CheckKey]:
+async def _noop(keys: list[CheckKey]) -> AsyncIterator[tuple[CheckKey, datetime]]:
     for key in keys:
-        yield key
+        yield key, datetime.now(timezone.utc)
 
 
 def test_a_batch_that_raises_stops_the_scheduler_with_its_error(state: State) -> None:

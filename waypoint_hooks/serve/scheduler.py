@@ -65,15 +65,15 @@ class Scheduler:
     an instance in a ``location`` takes the checks of no location and those of its own.
 
     ``check`` makes the checks of a batch and stores their reports, yielding each key as that
-    key's check is over: its next check is due from then on, while the slower ones of its
-    batch still run (a key it does not yield ends with the batch). A batch that raises stops
-    the scheduler, and :meth:`run` raises that error once the batches still running have
-    ended.
+    key's check is over, with when that check started: its next check is due an interval
+    after that, while the slower ones of its batch still run (a key it does not yield ends
+    with the batch, as though it started with it). A batch that raises stops the scheduler,
+    and :meth:`run` raises that error once the batches still running have ended.
     """
 
     def __init__(
         self,
-        check: Callable[[list[CheckKey]], AsyncIterator[CheckKey]],
+        check: Callable[[list[CheckKey]], AsyncIterator[tuple[CheckKey, datetime]]],
         state: State,
         workspace: str,
         *,
@@ -111,7 +111,7 @@ class Scheduler:
         #: Each running key's end, to come.
         self._running: dict[CheckKey, asyncio.Future[None]] = {}
         self._batches: set[asyncio.Task[None]] = set()
-        #: When each key's latest check started.
+        #: When each running key's batch started: its check started then at the earliest.
         self._started: dict[CheckKey, datetime] = {}
         self._wake = asyncio.Event()
         self._stopping = False
@@ -232,19 +232,23 @@ class Scheduler:
             [((app, kind), when) for app, kind, when in taking.result().checks]
         )
 
-    def _end(self, key: CheckKey, end: asyncio.Future[None]) -> None:
+    def _end(self, key: CheckKey, end: asyncio.Future[None], started: datetime | None) -> None:
         """``key``'s check whose end is ``end`` is over: its next one is due an interval after
-        it started (at once if that is past: a check that overran delayed only its own
-        target). Nothing if that check ended already (``key`` may run again, in a later
-        batch, with an end of its own)."""
+        it ``started`` (``None``: with its batch), at once if that is past: a check that
+        overran delayed only its own target. Not from when its batch started: a check that
+        waited for a slot, or for the state, would come due early by as long as it waited.
+        Nothing if that check ended already (``key`` may run again, in a later batch, with an
+        end of its own)."""
         if self._running.get(key) is not end:
             return
         del self._running[key]
+        batch = self._started.pop(key)
         end.set_result(None)
         interval = self._intervals.get(key)
         due = _now()
         if interval is not None:
-            due = max(self._started[key] + timedelta(seconds=self._spread(interval)), due)
+            since = started or batch
+            due = max(since + timedelta(seconds=self._spread(interval)), due)
         self._ended.append((*key, due))
 
     async def _turn_or_wait(self) -> float:
@@ -327,9 +331,9 @@ class Scheduler:
         task.add_done_callback(lambda task: self._batch_ended(ends, task))
 
     async def _run_batch(self, ends: dict[CheckKey, asyncio.Future[None]]) -> None:
-        async for key in self._check(list(ends)):
+        async for key, started in self._check(list(ends)):
             if key in ends:
-                self._end(key, ends[key])
+                self._end(key, ends[key], started)
 
     def _batch_ended(
         self, ends: dict[CheckKey, asyncio.Future[None]], task: asyncio.Task[None]
@@ -344,7 +348,7 @@ class Scheduler:
             self._failure = self._failure or failure
             self.stop()
         for key, end in ends.items():
-            self._end(key, end)
+            self._end(key, end, None)
 
     def _spread(self, interval: float) -> float:
         return interval * self._uniform(1 - self._jitter, 1 + self._jitter)

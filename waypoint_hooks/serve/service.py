@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Final, final
 
@@ -343,8 +343,9 @@ class StatusService:
             located=[app.name for app in apps if app.status.locations],
         )
 
-    async def _check(self, keys: list[CheckKey]) -> AsyncIterator[CheckKey]:
-        """Check a batch of targets, yielding each key once its report is stored."""
+    async def _check(self, keys: list[CheckKey]) -> AsyncIterator[tuple[CheckKey, datetime]]:
+        """Check a batch of targets, yielding each key once its report is stored, with when
+        its check started (it may have waited for a slot since the batch started)."""
         wanted = set(keys)
         # None: dropped from the config while due.
         apps = [
@@ -360,16 +361,19 @@ class StatusService:
         keyed: dict[str, CheckKey] = {record.id: (app.name, record.kind) for app, record in targets}
         for key in wanted - set(keyed.values()):  # not deployed (or released), or gone
             self._update(*key, None, None)
-            yield key
+            yield key, datetime.now(timezone.utc)
         # The runner tells of each check as it ends, and the scheduler takes each key as its
         # report is stored: a slow check keeps only itself from its next. None: all ended.
-        stored: asyncio.Queue[CheckKey | None] = asyncio.Queue()
+        stored: asyncio.Queue[tuple[CheckKey, datetime] | None] = asyncio.Queue()
         storing: list[asyncio.Future[None]] = []
 
         def done(check: StatusCheck, checked: Checked, reports: Reports) -> None:
             key = keyed[check.target.id]
             self._metrics.observe(*key, check.target.plugin, checked)
-            storing.append(asyncio.ensure_future(self._store(key, reports, checked, stored)))
+            started = datetime.now(timezone.utc) - timedelta(seconds=checked.seconds)
+            storing.append(
+                asyncio.ensure_future(self._store((key, started), reports, checked, stored))
+            )
 
         async def check_and_store() -> None:
             try:
@@ -385,15 +389,15 @@ class StatusService:
 
     async def _store(
         self,
-        key: CheckKey,
+        ended: tuple[CheckKey, datetime],
         reports: Reports,
         checked: Checked,
-        stored: asyncio.Queue[CheckKey | None],
+        stored: asyncio.Queue[tuple[CheckKey, datetime] | None],
     ) -> None:
         await self._writer.store(reports, checked.seconds)
         ((record, report),) = reports
-        self._update(*key, record, report)
-        stored.put_nowait(key)
+        self._update(*ended[0], record, report)
+        stored.put_nowait(ended)
 
     def _update(
         self, name: str, kind: TargetKind, record: Record | None, report: StatusReport | None
