@@ -166,8 +166,7 @@ class StatusService:
         return self._scheduler.running
 
     def health(self) -> dict[str, Any]:
-        """The document of ``GET /healthz``: the scheduler, the apps served, the checks that
-        run, how late the latest started, and why the config file is not the one that runs."""
+        """``GET /healthz``: the scheduler, apps, checks running, lag and the config's error."""
         unreachable = self._unreachable()
         return {
             "scheduler": "running" if self.running else "stopped",
@@ -270,8 +269,7 @@ class StatusService:
                 self._update(record.app, record.kind, record, report)
 
     def _unreachable(self) -> str | None:
-        """Why the state cannot be reached, by the latest turn or lease renewal; ``None``
-        while it can."""
+        """Why the state is unreachable (the latest turn or lease renewal), or ``None``."""
         return self._scheduler.unreachable or self._checker.state.cut_off
 
     async def metrics(self) -> bytes:
@@ -294,9 +292,8 @@ class StatusService:
         counting = asyncio.ensure_future(self._count_alerts())
         while not until_stopped() and not scheduling.done() and not beating.done():
             await asyncio.sleep(_POLL)
-        following.cancel()
-        counting.cancel()
-        beating.cancel()  # no more for a task that ended: what it raised stays in it
+        for task in (following, counting, beating):
+            task.cancel()  # no more for a task that ended: what it raised stays in it
         self._scheduler.stop()
         while not scheduling.done():
             if STOP.second is not None:  # stop at once, leaving the checks that run
@@ -313,8 +310,7 @@ class StatusService:
             beating.result()  # what stopped the watchdog, the service raises
 
     async def _count_alerts(self) -> None:
-        """While ``/metrics`` is scraped, read the alerts' counts twice within their freshness:
-        a scrape need not wait for the thread that reads the state (and the checks' reads)."""
+        """While scraped, recount the alerts twice a freshness, so that a scrape need not wait."""
         while True:
             await asyncio.sleep(ALERTS_FRESHNESS / 2)
             if time.monotonic() - self._scraped < _SCRAPED_LATELY:
