@@ -235,20 +235,33 @@ class Reports:
             keys[id]: _Last(text, body, row)
             for id, (_, text, row, body) in _newest(tx, sorted(targets)).items()
         }
+        # A run that begins in this batch refers to a body not made yet: -1 for the first,
+        # -2 for the next…, made for all runs at once at the end.
+        texts: list[str] = []
+        given: list[tuple[int, int]] = []
         for row in rows:
             target, text = row[0], str(row[_TEXT])
             previous = last.get(target)
             body = None
             if previous is not None and previous.text == text:
                 if previous.body is None:
-                    (previous.body,) = tx.execute(_SQL["share"], (text,)).fetchone()
+                    texts.append(text)
+                    previous.body = -len(texts)
                     if isinstance(previous.row, list):
                         previous.row[_TEXT], previous.row[_BODY] = "", previous.body
                     else:
-                        tx.execute(_SQL["give_up"], (previous.body, previous.row))
+                        given.append((previous.body, previous.row))
                 body = row[_BODY] = previous.body
                 row[_TEXT] = ""
             last[target] = _Last(text, body, row)
+        if not texts:
+            return
+        made = _bodies(tx, texts)
+        for row in rows:
+            body = row[_BODY]
+            if isinstance(body, int) and body < 0:
+                row[_BODY] = made[-body - 1]
+        tx.executemany(_SQL["give_up"], [(made[-body - 1], id) for body, id in given])
 
     def _targets(self, tx: Database, records: Sequence[Record]) -> dict[tuple[str, str], _Target]:
         """The targets of ``records``, by kind and id, as they are until the transaction ends,
@@ -440,6 +453,19 @@ class Reports:
         # The row's time: the text has none (or, stored before runs, the same).
         report.generated_time = time(generated)
         return report
+
+
+def _bodies(tx: Database, texts: Sequence[str]) -> list[int]:
+    """Store ``texts`` as bodies; the id of each, in their order."""
+    # Equal texts (the same check's report of many targets) may come back in any order: any
+    # body of a text serves any run of that text.
+    ids: dict[str, list[int]] = {}
+    for start in range(0, len(texts), BATCH):
+        batch = texts[start : start + BATCH]
+        query = _SQL["share"].format(values=", ".join(["(?)"] * len(batch)))
+        for id, text in tx.execute(query, batch).fetchall():
+            ids.setdefault(text, []).append(id)
+    return [ids[text].pop() for text in texts]
 
 
 def _newest(
