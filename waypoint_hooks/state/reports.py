@@ -258,10 +258,9 @@ class Reports:
             return
         made = _bodies(tx, texts)
         for row in rows:
-            body = row[_BODY]
-            if isinstance(body, int) and body < 0:
-                row[_BODY] = made[-body - 1]
-        tx.executemany(_SQL["give_up"], [(made[-body - 1], id) for body, id in given])
+            if isinstance(shared := row[_BODY], int) and shared < 0:
+                row[_BODY] = made[-shared - 1]
+        tx.executemany(_SQL["give_up"], [(made[-run - 1], id) for run, id in given])
 
     def _targets(self, tx: Database, records: Sequence[Record]) -> dict[tuple[str, str], _Target]:
         """The targets of ``records``, by kind and id, as they are until the transaction ends,
