@@ -119,11 +119,12 @@ class Batch:
 def _keeps(
     reports: Sequence[tuple[Record, StatusReport]], keep: Keep | Mapping[str, Keep] | None
 ) -> Mapping[str, Retention | None]:
-    given = keep if isinstance(keep, Mapping) else {record.app: keep for record, _ in reports}
-    keeps = {
-        app: Retention(value) if isinstance(value, int) else value for app, value in given.items()
-    }
-    for retention in keeps.values():
+    """The retention of each app that ``reports`` are of: only theirs, since serve gives the
+    retention of every app of the project with each report it stores."""
+    keeps: dict[str, Retention | None] = {}
+    for app in {record.app for record, _ in reports}:
+        value = keep.get(app) if isinstance(keep, Mapping) else keep
+        retention = keeps[app] = Retention(value) if isinstance(value, int) else value
         if retention is not None and retention.keep < 1:
             raise ValueError(f"keep must be 1 or more, got {retention.keep}")
         if retention is not None and not retention.gap > 0:
