@@ -2,8 +2,8 @@
 stores the reports of ``apps`` apps, one deployment each, in CPU time per report.
 
 ``python -m benchmarks.store_cost [APPS…] [--profile]``: for each count, rounds of one report
-of each target, as ``status`` makes them, each equal to the one before but for its time.
-CPU time (``time.process_time``), not wall time: the machine is shared.
+of each target, as ``status`` makes them, each equal to the one before but for its time; then
+reports stored one a transaction, as serve stores a probe's. CPU time (``time.process_time``), not wall time: the machine is shared.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from .store import T0, deployed
 #: Rounds of each kind that is not a single round: their median is taken.
 _ROUNDS = 3
 _SMALL_KEEP = 2
+#: Reports stored one a transaction, as serve stores a probe's.
+_ALONE = 200
 
 
 def _reports(records: Sequence[Record], round: int) -> list[tuple[Record, StatusReport]]:
@@ -71,6 +73,14 @@ def per_report(apps: int, profile: cProfile.Profile | None = None) -> dict[str, 
                 if profile is not None:
                     profile.disable()
             seconds[name] = sorted(times)[len(times) // 2]
+        # As serve stores a probe's report: alone, with the retention of every app.
+        kept = {record.app: Retention(DEFAULT_KEEP) for record in records}
+        times = []
+        for record, report in _reports(records[:_ALONE], round + 1):
+            start = time.process_time()
+            store_reports(state, [(record, report)], kept, None, durations[:1])
+            times.append(time.process_time() - start)
+        seconds["alone"] = sorted(times)[len(times) // 2]
         return seconds
 
 
