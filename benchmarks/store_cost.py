@@ -3,7 +3,8 @@ stores the reports of ``apps`` apps, one deployment each, in CPU time per report
 
 ``python -m benchmarks.store_cost [APPS…] [--profile]``: for each count, rounds of one report
 of each target, as ``status`` makes them, each equal to the one before but for its time; then
-reports stored one a transaction, as serve stores a probe's. CPU time (``time.process_time``), not wall time: the machine is shared.
+reports stored one a transaction, as serve stores a probe's. CPU time (``time.process_time``),
+not wall time: the machine is shared.
 """
 
 from __future__ import annotations
