@@ -55,6 +55,30 @@ def test_a_report_equal_but_for_its_time_stores_no_text(state: State) -> None:
     ]
 
 
+def test_the_runs_that_one_batch_begins_each_get_a_body_of_their_own(state: State) -> None:
+    records = [
+        add_deployment(state, f"web{index}", "default", "filepath", {}) for index in range(3)
+    ]
+    # Equal texts of three targets: one run each, begun by a row stored before (the first
+    # two) or by a row of the same batch (the third).
+    store_reports(state, [(records[0], report(0)), (records[1], report(0))])
+    store_reports(state, [(record, report(60)) for record in records] + [(records[2], report(90))])
+    rows = query(
+        state.location,
+        "SELECT target, report, body FROM reports ORDER BY target, generated",
+    )
+    bodies = {target: {body for of, _, body in rows if of == target} for target, _, _ in rows}
+    assert [text for _, text, _ in rows] == [""] * 6
+    assert all(len(each) == 1 and None not in each for each in bodies.values())
+    assert len(set.union(*bodies.values())) == 3
+    assert query(state.location, "SELECT count(*) FROM bodies") == [(3,)]
+    assert state.reports.last_reports(records) == {
+        records[0].id: report(60),
+        records[1].id: report(60),
+        records[2].id: report(90),
+    }
+
+
 def test_retention_keeps_a_run_whole_and_lets_its_body_go_with_its_last_report(
     state: State,
 ) -> None:

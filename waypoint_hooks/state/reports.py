@@ -119,11 +119,12 @@ class Batch:
 def _keeps(
     reports: Sequence[tuple[Record, StatusReport]], keep: Keep | Mapping[str, Keep] | None
 ) -> Mapping[str, Retention | None]:
-    given = keep if isinstance(keep, Mapping) else {record.app: keep for record, _ in reports}
-    keeps = {
-        app: Retention(value) if isinstance(value, int) else value for app, value in given.items()
-    }
-    for retention in keeps.values():
+    """The retention of each app that ``reports`` are of: only theirs, since serve gives the
+    retention of every app of the project with each report it stores."""
+    keeps: dict[str, Retention | None] = {}
+    for app in {record.app for record, _ in reports}:
+        value = keep.get(app) if isinstance(keep, Mapping) else keep
+        retention = keeps[app] = Retention(value) if isinstance(value, int) else value
         if retention is not None and retention.keep < 1:
             raise ValueError(f"keep must be 1 or more, got {retention.keep}")
         if retention is not None and not retention.gap > 0:
@@ -235,20 +236,32 @@ class Reports:
             keys[id]: _Last(text, body, row)
             for id, (_, text, row, body) in _newest(tx, sorted(targets)).items()
         }
+        # A run that begins in this batch refers to a body not made yet: -1 for the first,
+        # -2 for the next…, made for all runs at once at the end.
+        texts: list[str] = []
+        given: list[tuple[int, int]] = []
         for row in rows:
             target, text = row[0], str(row[_TEXT])
             previous = last.get(target)
             body = None
             if previous is not None and previous.text == text:
                 if previous.body is None:
-                    (previous.body,) = tx.execute(_SQL["share"], (text,)).fetchone()
+                    texts.append(text)
+                    previous.body = -len(texts)
                     if isinstance(previous.row, list):
                         previous.row[_TEXT], previous.row[_BODY] = "", previous.body
                     else:
-                        tx.execute(_SQL["give_up"], (previous.body, previous.row))
+                        given.append((previous.body, previous.row))
                 body = row[_BODY] = previous.body
                 row[_TEXT] = ""
             last[target] = _Last(text, body, row)
+        if not texts:
+            return
+        made = _bodies(tx, texts)
+        for row in rows:
+            if isinstance(shared := row[_BODY], int) and shared < 0:
+                row[_BODY] = made[-shared - 1]
+        tx.executemany(_SQL["give_up"], [(made[-run - 1], id) for run, id in given])
 
     def _targets(self, tx: Database, records: Sequence[Record]) -> dict[tuple[str, str], _Target]:
         """The targets of ``records``, by kind and id, as they are until the transaction ends,
@@ -440,6 +453,19 @@ class Reports:
         # The row's time: the text has none (or, stored before runs, the same).
         report.generated_time = time(generated)
         return report
+
+
+def _bodies(tx: Database, texts: Sequence[str]) -> list[int]:
+    """Store ``texts`` as bodies; the id of each, in their order."""
+    # Equal texts (the same check's report of many targets) may come back in any order: any
+    # body of a text serves any run of that text.
+    ids: dict[str, list[int]] = {}
+    for start in range(0, len(texts), BATCH):
+        batch = texts[start : start + BATCH]
+        query = _SQL["share"].format(values=", ".join(["(?)"] * len(batch)))
+        for id, text in tx.execute(query, batch).fetchall():
+            ids.setdefault(text, []).append(id)
+    return [ids[text].pop() for text in texts]
 
 
 def _newest(

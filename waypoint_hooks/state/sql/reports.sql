@@ -7,8 +7,9 @@ INSERT INTO reports (target, app, health, generated, report, duration, location,
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: share
--- A text that reports of one run share: the first one's, given up by it (give_up).
-INSERT INTO bodies (report) VALUES (?) RETURNING id
+-- Texts that reports of runs share, one a run: each the first one's, given up by it (give_up).
+-- In one statement for the runs of a batch; each text comes back with the id it was given.
+INSERT INTO bodies (report) VALUES {values} RETURNING id, report
 
 -- name: give_up
 UPDATE reports SET report = '', body = ? WHERE id = ?
