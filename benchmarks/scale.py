@@ -85,9 +85,11 @@ class _ByHand:
         self.sequence = 0
         self.deployed: list[tuple[str, str, dict[str, Any]]] = []
 
-    def _store(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+    def _store(self, *statements: Any) -> None:
+        """Each ``sql, rows`` pair of ``statements``, in one transaction."""
         self.db.execute("BEGIN IMMEDIATE")
-        self.db.executemany(sql, rows)
+        for sql, rows in zip(statements[::2], statements[1::2], strict=True):
+            self.db.executemany(sql, rows)
         self.db.execute("COMMIT")
 
     def deploy(self, durably: bool = False) -> None:
@@ -98,9 +100,16 @@ class _ByHand:
 
         def store(made: list[tuple[str, str, dict[str, Any]]]) -> None:
             now = time.time_ns() // 1000
+            # An app's key with its first target, and each target the next key, as the state
+            # numbers them.
             self._store(
-                "INSERT INTO targets (kind, id, app, workspace, sequence, plugin, value, created)"
-                " VALUES ('deployment', ?, ?, 'default', ?, 'trivial', ?, ?)",
+                "INSERT INTO apps (app, workspace) VALUES (?, 'default')"
+                " ON CONFLICT (app, workspace) DO NOTHING",
+                [(app,) for app, _, _ in made],
+                "INSERT INTO targets"
+                " (kind, id, app, workspace, sequence, plugin, value, created, key)"
+                " VALUES ('deployment', ?, ?, 'default', ?, 'trivial', ?, ?,"
+                " (SELECT coalesce(max(key), 0) + 1 FROM targets))",
                 [(id, app, self.sequence, json.dumps(value), now) for app, id, value in made],
             )
 
@@ -138,12 +147,14 @@ class _ByHand:
                     "external": report.external,
                 }
                 micros = int(generated.timestamp() * 1e6)
-                rows.append(("deployment", id, app, "default", "READY", micros, json.dumps(wire)))
+                rows.append((id, app, "READY", micros, json.dumps(wire)))
             return rows
 
+        # Rows name their target and app by key (the state's schema): found by their names.
         self._store(
-            "INSERT INTO reports (kind, target_id, app, workspace, health, generated, report)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO reports (target, app, health, generated, report) VALUES ("
+            " (SELECT key FROM targets WHERE kind = 'deployment' AND id = ?),"
+            " (SELECT key FROM apps WHERE app = ? AND workspace = 'default'), ?, ?, ?)",
             asyncio.run(check_all()),
         )
 
