@@ -93,9 +93,10 @@ def _serving(config: Path, url: str, trips: Path, location: str = "") -> Iterato
 
 def _checked(url: str) -> int:
     """How many targets have been checked, from each location that checks them: by the
-    reports stored (each check stores one; up stores none here)."""
+    reports stored (each check stores one; up stores none here), whose rows name their target
+    by its key."""
     ((count,),) = query(
-        url, "SELECT count(*) FROM (SELECT DISTINCT target_id, location FROM reports) AS t"
+        url, "SELECT count(*) FROM (SELECT DISTINCT target, location FROM reports) AS t"
     )
     return int(count)
 
@@ -167,7 +168,7 @@ def _rounds(locations: tuple[str, ...], sites: list[str]) -> Measured:
         counts = query(
             url,
             "SELECT count(*) FROM reports WHERE generated >= ? AND generated < ? "
-            "GROUP BY kind, target_id, location",
+            "GROUP BY target, location",
             (round(begin * 1e6), round(end * 1e6)),
         )
         # From the second check of each on: the first round is one batch of every target,
@@ -175,8 +176,8 @@ def _rounds(locations: tuple[str, ...], sites: list[str]) -> Measured:
         ((closest,),) = query(
             url,
             "SELECT min(generated - previous) FROM (SELECT generated, lag(generated) OVER "
-            "(PARTITION BY kind, target_id, location ORDER BY generated) AS previous, "
-            "row_number() OVER (PARTITION BY kind, target_id, location ORDER BY generated) "
+            "(PARTITION BY target, location ORDER BY generated) AS previous, "
+            "row_number() OVER (PARTITION BY target, location ORDER BY generated) "
             "AS nth FROM reports) AS t WHERE nth > 2",
         )
         ((made,),) = query(url, "SELECT count(*) FROM reports")
