@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from waypoint_hooks.serve.scheduler import JITTER
 
-from ._measure import Row
+from ._measure import Row, sized
 from ._serving import filepath_project, get, serving, until
 
 # The tests' PostgreSQL server: the benchmark starts one the same way.
@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from helpers_postgres import installed, query, running_cluster
 
 #: ``B9_APPS`` in the environment sets another number, for a quicker run.
-APPS = int(os.environ.get("B9_APPS", "10000"))
-INTERVAL = 60.0
+APPS = int(os.environ.get("B9_APPS", sized("10000", "4")))
+INTERVAL = sized(60.0, 3.0)
 INSTANCES = 2
 #: The bounds the issue sets: lag p99 (seconds), round trips per check, and how far either
 #: instance's share of the checks may be from an even one.

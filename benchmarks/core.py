@@ -27,7 +27,7 @@ from waypoint_hooks.model.wire import report_to_wire
 from waypoint_hooks.plugins.callers import _call_sync
 from waypoint_hooks.terminal import SilentUI
 
-from ._measure import Row, interleaved
+from ._measure import Row, interleaved, sized
 
 
 @attrs.define
@@ -174,7 +174,7 @@ def _big_report(size: int) -> StatusReport:
     )
 
 
-def b3_codec(size: int = 100_000) -> list[Row]:
+def b3_codec(size: int = sized(100_000, 100)) -> list[Row]:
     report = _big_report(size)
     plain = report_to_wire(report)
     text = json.dumps(plain, separators=(",", ":"))

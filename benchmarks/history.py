@@ -23,10 +23,10 @@ from waypoint_hooks.state.records import Record
 from waypoint_hooks.state.reports import Retention
 from waypoint_hooks.state.store import State
 
-from ._measure import Row
+from ._measure import Row, sized
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
-DAYS = 365
+DAYS = sized(365, 2)
 INTERVAL = 60
 KEEP = 100
 APPS = 100

@@ -35,17 +35,17 @@ from waypoint_hooks.serve.page import Page
 from waypoint_hooks.state.reports import Retention
 from waypoint_hooks.state.store import State, default_state_path
 
-from ._measure import Row
+from ._measure import Row, sized
 from ._serving import filepath_project, get, serving, until
 from .serve import _p99
 from .startup import _launcher
 
-APPS = 1000
-DAYS = 7
+APPS = sized(1000, 3)
+DAYS = sized(7, 1)
 INTERVAL = 300
 #: Requests of each path in one session, and the sessions.
-REQUESTS = 40
-SESSIONS = 3
+REQUESTS = sized(40, 3)
+SESSIONS = sized(3, 1)
 #: How long the first round of checks and the first page may take (seconds): a thousand apps
 #: on a loaded machine.
 WARM_UP = 900.0

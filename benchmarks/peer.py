@@ -40,14 +40,14 @@ import attrs
 from waypoint_hooks.state.columns import micros
 from waypoint_hooks.state.store import State, default_state_path
 
-from ._measure import Row
+from ._measure import Row, sized
 from ._serving import get, serving, until
 from .serve import _cpu_seconds, _reports, _rss_mib
 from .startup import _ENV, _launcher
 from .store import deployed
 
 #: Seconds between two probes of one target, for all three.
-INTERVAL = 15.0
+INTERVAL = sized(15.0, 1.0)
 #: The steady-state window, after every target was probed once.
 WINDOW = 4 * INTERVAL
 #: The goals of issue 31: serve against Prometheus and blackbox_exporter, and the floor.
@@ -112,7 +112,7 @@ class _Contender:
 
 
 def _counts() -> list[int]:
-    return [int(n) for n in os.environ.get("B10_N", "1000,5000").split(",")]
+    return [int(n) for n in os.environ.get("B10_N", sized("1000,5000", "4")).split(",")]
 
 
 def _url(base: str, index: int) -> str:
@@ -264,11 +264,12 @@ def _prometheus(root: Path, count: int, base: str) -> Iterator[_Contender]:
         "static_configs": [{"targets": [_url(base, index) for index in range(count)]}],
         "relabel_configs": relabel,
     }
-    interval = f"{INTERVAL:g}s"
+    # Prometheus refuses a scrape timeout longer than the interval (the smoke run's is 1 s).
+    interval, timeout = f"{INTERVAL:g}s", f"{min(INTERVAL, 10.0):g}s"
     config.write_text(
         json.dumps(
             {
-                "global": {"scrape_interval": interval, "scrape_timeout": "10s"},
+                "global": {"scrape_interval": interval, "scrape_timeout": timeout},
                 "scrape_configs": [job],
             }
         )

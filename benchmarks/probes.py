@@ -25,10 +25,10 @@ from builtin_plugins import http as http_plugin
 from builtin_plugins._http import AsyncClient, Client, Request
 from waypoint_hooks.model.codec import structure
 
-from ._measure import Row
+from ._measure import Row, sized
 
-PROBES = 1_000
-BLOCKS = 10
+PROBES = sized(1_000, 20)
+BLOCKS = sized(10, 2)
 #: A client may cost this much CPU per probe against the least that does the work; and a
 #: library was taken only within this much of our client.
 BOUND = 1.2

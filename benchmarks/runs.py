@@ -27,11 +27,11 @@ from waypoint_hooks.state.database import Database
 from waypoint_hooks.state.records import Record
 from waypoint_hooks.state.store import State
 
-from ._measure import Row
+from ._measure import Row, sized
 
 T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
-TARGETS = 20
-ROUNDS = 300
+TARGETS = sized(20, 3)
+ROUNDS = sized(300, 12)
 INTERVAL = 60
 
 #: The schema version before runs: its reports table stores each report's own text.

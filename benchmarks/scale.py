@@ -40,9 +40,9 @@ from waypoint_hooks.plugins.markers import PROJECT
 from waypoint_hooks.state.store import State
 
 from . import trivial
-from ._measure import Row, interleaved
+from ._measure import Row, interleaved, sized
 
-SIZES = (1, 100, 1_000, 5_000)
+SIZES = sized((1, 100, 1_000, 5_000), (1, 2, 3, 5))
 
 
 def _config(apps: int) -> str:
@@ -235,32 +235,34 @@ def b6_scale() -> list[Row]:
             workspace = Path(directory) / str(apps)
             workspace.mkdir()
             rows.extend(_rows(workspace, apps))
+        # Per app at the largest size against the one before it: what should stay flat.
+        middle, largest = SIZES[-2:]
         per_app = {
             row.id: row.seconds / int(row.id.rsplit(" ", 1)[1])
             for row in rows
-            if row.id.endswith((" 1000", " 5000"))
+            if row.id.endswith((f" {middle}", f" {largest}"))
         }
         for phase in ("deploy", "status"):
             rows.append(
                 Row(
                     f"B6 {phase} flat",
-                    f"{phase}: seconds per app at 5,000 apps",
-                    per_app[f"B6 {phase} 5000"],
-                    "at 1,000 apps",
-                    per_app[f"B6 {phase} 1000"],
+                    f"{phase}: seconds per app at {largest:,} apps",
+                    per_app[f"B6 {phase} {largest}"],
+                    f"at {middle:,} apps",
+                    per_app[f"B6 {phase} {middle}"],
                     1.2,
                 )
             )
         read = {
-            apps: min(_first_read(Path(directory), apps) for _ in range(3)) for apps in SIZES[2:]
+            apps: min(_first_read(Path(directory), apps) for _ in range(3)) for apps in SIZES[-2:]
         }
         rows.append(
             Row(
                 "B6 read flat",
-                "first read of a 5,000-app config: seconds per app",
-                read[5_000],
-                "of a 1,000-app config",
-                read[1_000],
+                f"first read of a {largest:,}-app config: seconds per app",
+                read[largest],
+                f"of a {middle:,}-app config",
+                read[middle],
                 1.2,
             )
         )

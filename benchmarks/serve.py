@@ -26,33 +26,33 @@ from waypoint_hooks.plugins.runner import Checked
 from waypoint_hooks.serve.metrics import Metrics
 from waypoint_hooks.state.store import default_state_path
 
-from ._measure import Row
+from ._measure import Row, sized
 from ._serving import filepath_project, get, serving, until
 from .startup import _ENV, _launcher
 
 #: The apps of the lag, CPU and latency figures, and their interval (seconds).
-APPS = 1000
-INTERVAL = 5.0
+APPS = sized(1000, 5)
+INTERVAL = sized(5.0, 1.0)
 #: How long those figures are measured, after the first round.
-WINDOW = 30.0
+WINDOW = sized(30.0, 2.0)
 #: Requests of each endpoint during the window.
-REQUESTS = 200
+REQUESTS = sized(200, 5)
 #: The rounds of the memory figure, its apps and their interval: 200 rounds of a thousand
 #: apps would take this machine most of an hour.
-ROUNDS = 200
-MEMORY_APPS = 100
+ROUNDS = sized(200, 22)
+MEMORY_APPS = sized(100, 3)
 MEMORY_INTERVAL = 0.25
 #: The bounds the issue sets, in seconds.
 LAG_BOUND = 1.0
 LATENCY_BOUND = 0.1
 #: The apps of the /metrics figures, and the bound of each (seconds). Their interval grows
 #: with them, so that each serve checks as many apps a second.
-METRICS_BOUNDS = {1000: 0.1, 10000: 0.3}
+METRICS_BOUNDS = sized({1000: 0.1, 10000: 0.3}, {5: 0.1, 10: 0.3})
 #: Scrapes of /metrics for each figure, within a few seconds at most: Prometheus scrapes
 #: every 15 s or so, what is measured is the answer, not the rate (and a slow answer of
 #: 10,000 apps would take hours of a hundred).
-SCRAPES = 100
-SCRAPING = 30.0
+SCRAPES = sized(100, 5)
+SCRAPING = sized(30.0, 5.0)
 _TICK = os.sysconf("SC_CLK_TCK")
 
 

@@ -13,7 +13,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from ._measure import Row, interleaved
+from ._measure import Row, interleaved, sized
 
 PROJECT = """
     project = "bench"
@@ -146,7 +146,7 @@ def b4_cpu() -> list[Row]:
             "cached floor": [sys.executable, "-c", CACHED_FLOOR],
         }
         least = dict.fromkeys(commands, float("inf"))
-        for _ in range(7):
+        for _ in range(sized(7, 1)):
             for name, command in commands.items():
                 least[name] = min(least[name], _cpu_seconds(command, root))
     return [

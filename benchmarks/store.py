@@ -15,7 +15,7 @@ from waypoint_hooks.state.database import Database
 from waypoint_hooks.state.records import Record
 from waypoint_hooks.state.store import State
 
-from ._measure import Row, interleaved
+from ._measure import Row, interleaved, sized
 
 T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -200,7 +200,10 @@ def _read_row(directory: Path, count: int = 1_000_000, apps: int = 1_000, limit:
 
 def b5_store() -> list[Row]:
     with tempfile.TemporaryDirectory() as directory:
-        return [_write_row(Path(directory)), _read_row(Path(directory))]
+        return [
+            _write_row(Path(directory), count=sized(10_000, 40), apps=sized(100, 4)),
+            _read_row(Path(directory), count=sized(1_000_000, 400), apps=sized(1_000, 4)),
+        ]
 
 
 BENCHMARKS = (b5_store,)

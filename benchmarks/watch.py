@@ -14,12 +14,12 @@ from waypoint_hooks.checking.checker import Checker
 from waypoint_hooks.lifecycle.phases import Lifecycle
 from waypoint_hooks.state.store import State
 
-from ._measure import Row
+from ._measure import Row, sized
 from .scale import _plugins, _project
 
-APPS = 50
-KEEP = 1_000
-ROUNDS = 2_000
+APPS = sized(50, 2)
+KEEP = sized(1_000, 20)
+ROUNDS = sized(2_000, 30)
 #: Rounds on either side of a round whose time is taken: the median of them is its time.
 AROUND = 5
 
