@@ -165,7 +165,10 @@ def _timed(application: Callable[..., ASGIApp]) -> Callable[..., ASGIApp]:
                 await send(message)
                 if message["type"] == "http.response.body" and not message.get("more_body"):
                     scrape["ended"] = time.perf_counter()
-                    scrape.update(_spent(accounts, _accounts(), loop))
+                    now = _accounts()
+                    scrape.update(_spent(accounts, now, loop))
+                    # The loop thread's seconds since it began, for its share over many scrapes.
+                    scrape["loop_ran"], scrape["loop_waited"] = now[loop]
 
             await _Stepped(inner(scope, receive, sent), scrape)
             _scrapes.append(scrape)

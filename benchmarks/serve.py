@@ -294,6 +294,21 @@ def _stall_rows(scraped: _Scraped) -> list[Row]:
     ]
 
 
+def _loop_rows(scraped: _Scraped) -> list[Row]:
+    """The event loop's thread from the first scrape's end to the last's, against that span:
+    on a processor (what serve's loop needs, the checks' work most of it), and waiting for
+    one."""
+    first, last = scraped.inside[0], scraped.inside[-1]
+    span = last["ended"] - first["ended"]
+    return [
+        Row("B8 loop", f"  {what}", seconds, "the scrapes' span", span, None)
+        for what, seconds in (
+            ("the loop thread on a processor", last["loop_ran"] - first["loop_ran"]),
+            ("  waiting for one", last["loop_waited"] - first["loop_waited"]),
+        )
+    ]
+
+
 def b8_metrics() -> list[Row]:
     """/metrics p99 as a client sees it; the floor's beside it, the same text from a bare
     application in the same conditions; and where serve's scrapes' time went."""
@@ -314,6 +329,7 @@ def b8_metrics() -> list[Row]:
             rows.append(Row("B8 floor", what, floor, f"{bound:g} s", bound, None))
             rows.extend(_inside_rows(scraped, bound))
             rows.extend(_stall_rows(scraped))
+            rows.extend(_loop_rows(scraped))
     return rows
 
 
