@@ -1,7 +1,8 @@
 """B8: ``waypoint-hooks serve`` with a thousand apps of the trivial ``filepath`` plugin, their
 interval scaled down: scheduling lag, CPU per check against a ``status`` run of the same apps,
 memory over 200 rounds, and how fast ``/api/status`` and ``/metrics`` answer meanwhile; and
-``/metrics`` alone at 1,000 and 10,000 apps, with and without two busy loops beside it."""
+``/metrics`` alone at 1,000 and 10,000 apps, with and without two busy loops beside it, where
+each scrape's time went, and the floor: a bare application answering the same text."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
+
+import attrs
 
 from waypoint_hooks.model.health import Health
 from waypoint_hooks.model.report import StatusReport
@@ -28,6 +32,7 @@ from waypoint_hooks.state.store import default_state_path
 
 from ._measure import Row, sized
 from ._serving import filepath_project, get, serving, until
+from ._timed_serve import TICK
 from .startup import _ENV, _launcher
 
 #: The apps of the lag, CPU and latency figures, and their interval (seconds).
@@ -148,17 +153,22 @@ def b8_serve() -> list[Row]:
     ]
 
 
-def _scrapes(url: str) -> list[float]:
-    """The seconds of :data:`SCRAPES` scrapes of ``url``, a few checks apart, or of as many
-    as :data:`SCRAPING` seconds allow."""
-    seconds: list[float] = []
+#: A scrape as the client saw it: when it asked and when it had the whole answer, in
+#: ``time.perf_counter()`` seconds (CLOCK_MONOTONIC on Linux: the serve process's clock too).
+_Scrape = tuple[float, float]
+
+
+def _scrapes(url: str) -> list[_Scrape]:
+    """:data:`SCRAPES` scrapes of ``url``, a few checks apart, or as many as :data:`SCRAPING`
+    seconds allow."""
+    scrapes: list[_Scrape] = []
     ending = time.monotonic() + SCRAPING
-    while len(seconds) < SCRAPES and time.monotonic() < ending:
+    while len(scrapes) < SCRAPES and time.monotonic() < ending:
         began = time.perf_counter()
         get(url)
-        seconds.append(time.perf_counter() - began)
+        scrapes.append((began, time.perf_counter()))
         time.sleep(0.05)
-    return seconds
+    return scrapes
 
 
 @contextlib.contextmanager
@@ -173,37 +183,136 @@ def _busy_loops(count: int = 2) -> Iterator[None]:
             loop.wait()
 
 
-#: The seconds of each scrape as a client saw it, and each scrape as the serve process timed it.
-_Scrapes = tuple[list[float], list[dict[str, float]]]
+@attrs.frozen
+class _Scraped:
+    """The scrapes of one serve, alone or with the busy loops beside: as its client saw
+    them, as the serve process timed them (:mod:`._timed_serve`), and those of the floor
+    (:mod:`._bare_serve`: the same text from a bare application) in the same conditions."""
+
+    client: list[_Scrape]
+    inside: list[dict[str, Any]]
+    floor: list[_Scrape]
+    #: The event loop's stalls meanwhile: when its timer was due, how late it ran, and
+    #: where the time went (:mod:`._timed_serve`).
+    stalls: list[tuple[float, float, dict[str, Any]]]
 
 
-def _metrics_scrapes(apps: int, interval: float) -> list[_Scrapes]:
-    """Scrapes of /metrics of a serve of ``apps`` apps once each has been checked, alone and
-    then with two busy loops beside it: for each, the seconds of each scrape as the client
-    saw it, and each scrape as the serve process timed it (:mod:`._timed_serve`)."""
+def _calm_and_busy(url: str) -> tuple[list[_Scrape], list[_Scrape]]:
+    calm = _scrapes(url)
+    with _busy_loops():
+        busy = _scrapes(url)
+    return calm, busy
+
+
+def _metrics_scrapes(apps: int, interval: float) -> list[_Scraped]:
+    """Scrapes of /metrics of a serve of ``apps`` apps once each has been checked, and then
+    of the floor answering the text that serve gave last, each alone and then with two busy
+    loops beside it."""
     with tempfile.TemporaryDirectory() as directory:
         config = filepath_project(Path(directory), apps, interval)
-        timings = Path(directory) / "timings.json"
+        timings, text = Path(directory) / "timings.json", Path(directory) / "metrics.txt"
         stored = _reports(config)
         timed = [sys.executable, str(Path(__file__).with_name("_timed_serve.py")), str(timings)]
         with serving([*timed, "-c", str(config), "serve", "--port", "0"]) as (_, url):
             until(lambda: _reports(config) >= stored + apps, "the first round of serve")
-            calm = _scrapes(url + "metrics")
-            busy_from = time.perf_counter()
-            with _busy_loops():
-                busy = _scrapes(url + "metrics")
-        inside = json.loads(timings.read_text())
+            calm, busy = _calm_and_busy(url + "metrics")
+            text.write_bytes(get(url + "metrics"))
+        timed = json.loads(timings.read_text())
+        with serving([sys.executable, "-m", "benchmarks._bare_serve", str(text)]) as (_, url):
+            floors = _calm_and_busy(url + "metrics")
     return [
-        (calm, [scrape for scrape in inside if scrape["began"] < busy_from]),
-        (busy, [scrape for scrape in inside if scrape["began"] >= busy_from]),
+        _Scraped(
+            scrapes,
+            [s for s in timed["scrapes"] if scrapes[0][0] <= s["began"] < scrapes[-1][1]],
+            floor,
+            [s for s in timed["stalls"] if scrapes[0][0] <= s[0] < scrapes[-1][1]],
+        )
+        for scrapes, floor in zip((calm, busy), floors, strict=True)
+    ]
+
+
+def _seconds(scrapes: list[_Scrape]) -> list[float]:
+    return [ended - began for began, ended in scrapes]
+
+
+def _inside_rows(scraped: _Scraped, bound: float) -> list[Row]:
+    """Where the scrapes' time went, each figure a p99 but the CPU's (a median)."""
+    # Each scrape inside serve, with the client's of which it is the answer.
+    asked = [
+        (scrape, client)
+        for scrape in scraped.inside
+        for client in scraped.client
+        if client[0] <= scrape["began"] <= client[1]
+    ]
+    figures: tuple[tuple[str, Callable[[dict[str, Any], _Scrape], float], bool], ...] = (
+        ("before the application: asked, accepted, read", lambda s, c: s["began"] - c[0], True),
+        ("answered in (inside serve)", lambda s, c: s["ended"] - s["began"], True),
+        ("after the last byte: the client reads it", lambda s, c: c[1] - s["ended"], True),
+        ("  waited for a state thread", lambda s, c: s["waited"], True),
+        ("  event loop's longest stall", lambda s, c: s["stall"], True),
+        ("  loop thread waiting for a processor", lambda s, c: s["loop_queued"], True),
+        ("  loop thread on a processor", lambda s, c: s["loop_run"], True),
+        ("  other threads on a processor", lambda s, c: sum(s["others"].values()), True),
+        ("  the request's own steps' CPU (median)", lambda s, c: s["cpu"], False),
+    )
+    return [
+        Row(
+            "B8 inside",
+            f"  {what}",
+            (_p99 if p99 else statistics.median)([each(s, c) for s, c in asked]),
+            f"{bound:g} s",
+            bound,
+            None,
+        )
+        for what, each, p99 in figures
+    ]
+
+
+#: The stalls of the event loop that :func:`_stall_rows` accounts for (seconds late).
+_STALL = 0.02
+
+
+def _stall_rows(scraped: _Scraped) -> list[Row]:
+    """Where the time of the event loop's stalls went, against their sum: its thread on a
+    processor, waiting in the run queue for one, or asleep (for the GIL: a stall is a timer
+    that is due); and the other threads of serve on a processor meanwhile."""
+    stalls = [spent for _, late, spent in scraped.stalls if late > _STALL]
+    # A stall's time is the tick's own and its lateness: from the timer's start to its run.
+    wall = sum(late + TICK for _, late, _ in scraped.stalls if late > _STALL)
+    run = sum(spent["loop_run"] for spent in stalls)
+    queued = sum(spent["loop_queued"] for spent in stalls)
+    others = sum(sum(spent["others"].values()) for spent in stalls)
+    if not stalls:
+        return []
+    return [
+        Row("B8 stalls", f"  {what}", seconds, f"{len(stalls)} stalls over 20 ms", wall, None)
+        for what, seconds in (
+            ("in the loop's stalls: its thread on a processor", run),
+            ("  waiting for a processor", queued),
+            ("  asleep: waiting for the GIL", wall - run - queued),
+            ("  serve's other threads on a processor", others),
+        )
+    ]
+
+
+def _loop_rows(scraped: _Scraped) -> list[Row]:
+    """The event loop's thread from the first scrape's end to the last's, against that span:
+    on a processor (what serve's loop needs, the checks' work most of it), and waiting for
+    one."""
+    first, last = scraped.inside[0], scraped.inside[-1]
+    span = last["ended"] - first["ended"]
+    return [
+        Row("B8 loop", f"  {what}", seconds, "the scrapes' span", span, None)
+        for what, seconds in (
+            ("the loop thread on a processor", last["loop_ran"] - first["loop_ran"]),
+            ("  waiting for one", last["loop_waited"] - first["loop_waited"]),
+        )
     ]
 
 
 def b8_metrics() -> list[Row]:
-    """/metrics p99 as a client sees it, and beside it as the serve process timed it: from
-    the request to the answer's last byte, how long it waited for the state's threads, the
-    event loop's longest stall meanwhile (each p99), and the loop's CPU time per scrape (the
-    median)."""
+    """/metrics p99 as a client sees it; the floor's beside it, the same text from a bare
+    application in the same conditions; and where serve's scrapes' time went."""
     rows = []
     for apps, bound in METRICS_BOUNDS.items():
         interval = INTERVAL * apps / APPS
@@ -213,16 +322,15 @@ def b8_metrics() -> list[Row]:
             _metrics_scrapes(apps, interval),
             strict=True,
         )
-        for measures, (seconds, inside) in figures:
-            rows.append(Row("B8 metrics", measures, _p99(seconds), f"{bound:g} s", bound, 1))
-            for what, each, figure in (
-                ("answered in (inside serve)", lambda s: s["ended"] - s["began"], _p99),
-                ("waited for a state thread", lambda s: s["waited"], _p99),
-                ("event loop's longest stall", lambda s: s["stall"], _p99),
-                ("event loop's CPU (median)", lambda s: s["cpu"], statistics.median),
-            ):
-                figured = figure([each(scrape) for scrape in inside])
-                rows.append(Row("B8 inside", f"  {what}", figured, f"{bound:g} s", bound, None))
+        for measures, scraped in figures:
+            seconds = _p99(_seconds(scraped.client))
+            rows.append(Row("B8 metrics", measures, seconds, f"{bound:g} s", bound, 1))
+            floor = _p99(_seconds(scraped.floor))
+            what = "  the floor: a bare Starlette app, the same text"
+            rows.append(Row("B8 floor", what, floor, f"{bound:g} s", bound, None))
+            rows.extend(_inside_rows(scraped, bound))
+            rows.extend(_stall_rows(scraped))
+            rows.extend(_loop_rows(scraped))
     return rows
 
 

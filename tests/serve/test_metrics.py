@@ -97,7 +97,10 @@ class Reference:
 
 
 _TARGETS = st.tuples(
-    st.sampled_from(["web", 'a"p\\p\nx', "db"]), st.sampled_from(["deployment", "release"])
+    # Quotes, backslashes and line feeds are escaped in the text; spaces and carriage returns
+    # are not: a series' line is cut before its value at its last space, at line feeds alone.
+    st.sampled_from(["web", 'a"p\\p\nx', "d b\r 1", "db"]),
+    st.sampled_from(["deployment", "release"]),
 )
 _CHECKS = st.builds(
     lambda target, plugin, health, failure, when, seconds: (
