@@ -47,8 +47,9 @@ def test_each_benchmark_runs_at_a_tiny_size(name: str) -> None:
 
 
 def test_a_smoke_run_leaves_the_recorded_results_alone() -> None:
+    # Not in a fresh clone (git ignores it): then the smoke run must not make one.
     results = ROOT / "benchmarks" / "results.json"
-    before = results.read_bytes()
+    before = results.read_bytes() if results.exists() else None
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "b13_runs"],
         cwd=ROOT,
@@ -58,4 +59,4 @@ def test_a_smoke_run_leaves_the_recorded_results_alone() -> None:
         timeout=900,
     )
     assert done.returncode == 0, done.stderr
-    assert results.read_bytes() == before
+    assert (results.read_bytes() if results.exists() else None) == before
