@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import sys
 import time
 from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeVar, final
@@ -196,10 +195,6 @@ class AsyncClient(_Base):
         request's headers go to its URL's own origin only: they may carry credentials.
         """
         try:
-            if sys.version_info >= (3, 11):
-                # Without the task of its own that wait_for makes (some 20 µs a probe).
-                async with asyncio.timeout(timeout):
-                    return await self._follow(request, redirects)
             return await asyncio.wait_for(self._follow(request, redirects), timeout)
         except asyncio.TimeoutError:
             raise TimeoutError("timed out") from None
