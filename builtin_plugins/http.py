@@ -248,7 +248,12 @@ async def _probe_all(ctx: Context, ui: UI, config: ProbeConfig, urls: list[str])
     # One client for the check: its endpoints share a TLS context.
     client = AsyncClient(verify_tls=config.verify_tls, ca_file=config.ca_file)
     steps = ui.step_group()
-    probed = await asyncio.gather(*(_endpoint(url, config, limit, client, steps) for url in urls))
+    if len(urls) == 1:  # most checks: no task made to wait for one endpoint
+        probed = [await _endpoint(urls[0], config, limit, client, steps)]
+    else:
+        probed = await asyncio.gather(
+            *(_endpoint(url, config, limit, client, steps) for url in urls)
+        )
     report = StatusReport(resources=[resource for resources in probed for resource in resources])
     if len(urls) == 1:
         # The health is left to the app's status policy; the message of the only endpoint

@@ -10,7 +10,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 from helpers_postgres import query
-from helpers_state import add_deployment, store_reports
+from helpers_state import add_deployment, add_release, store_reports
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -207,3 +207,46 @@ def test_rolled_up_and_kept_reports_hold_what_every_report_held(
             for (name, start), part in everything.items()
             if name == step and any(part.held)
         }
+
+
+def test_the_targets_of_one_batch_are_rolled_up_each_as_alone(state: State) -> None:
+    # More targets than one statement reads the oldest reports of, deployments and releases,
+    # each with a history of its own, stored together: each target's roll-ups are its own.
+    deployments = [
+        add_deployment(state, f"many{index}", "default", "filepath", {}) for index in range(130)
+    ]
+    releases = [
+        add_release(state, record.app, "default", "filepath", record.id, {})
+        for record in deployments[:90]
+    ]
+    targets = deployments + releases
+    healths = list(Health)
+    histories = {
+        record.id: [
+            (healths[(index + turn) % len(healths)], at(turn * 700 + index * 13))
+            for turn in range(2 + index % 3)
+        ]
+        for index, record in enumerate(targets)
+    }
+    gap = 600.0
+    for turn in range(4):
+        batch = [
+            (record, report(health, when))
+            for record in targets
+            for health, when in histories[record.id][turn : turn + 1]
+        ]
+        if batch:
+            store_reports(state, batch, keep=Retention(1, gap))
+    now = at(4 * 700 + 300 * 13)
+    for record in targets[::7]:
+        points = [(micros(when), health.value, None) for health, when in histories[record.id]]
+        everything = tally(points, micros(now), round(gap * 1e6))
+        for step in STEPS:
+            found = {
+                start: part
+                for (kind, start), part in whole_span(state, record.app, step, now, gap).items()
+                if kind == record.kind
+            }
+            assert found == {
+                start: part for (name, start), part in everything.items() if name == step
+            }

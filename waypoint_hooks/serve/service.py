@@ -367,9 +367,16 @@ class StatusService:
             key = keyed[check.target.id]
             self._metrics.observe(*key, check.target.plugin, checked)
             started = datetime.now(timezone.utc) - timedelta(seconds=checked.seconds)
-            storing.append(
-                asyncio.ensure_future(self._store((key, started), reports, checked, stored))
-            )
+            ((record, report),) = reports
+
+            def committed(end: asyncio.Future[None]) -> None:
+                if not end.cancelled() and end.exception() is None:  # else gather raises it
+                    self._update(*key, record, report)
+                    stored.put_nowait((key, started))
+
+            # No task a check: a callback once the writer committed its report.
+            storing.append(self._writer.add(reports, checked.seconds))
+            storing[-1].add_done_callback(committed)
 
         async def check_and_store() -> None:
             try:
@@ -382,18 +389,6 @@ class StatusService:
         while (ended := await stored.get()) is not None:
             yield ended
         await checking  # what it raised, the batch raises
-
-    async def _store(
-        self,
-        ended: tuple[CheckKey, datetime],
-        reports: Reports,
-        checked: Checked,
-        stored: asyncio.Queue[tuple[CheckKey, datetime] | None],
-    ) -> None:
-        await self._writer.store(reports, checked.seconds)
-        ((record, report),) = reports
-        self._update(*ended[0], record, report)
-        stored.put_nowait(ended)
 
     def _update(
         self, name: str, kind: TargetKind, record: Record | None, report: StatusReport | None

@@ -37,12 +37,18 @@ class Writer:
         not checked here); return once they are committed. Those checked here were made from
         the service's location; the others (pushed, the heartbeat's) from none: the instance
         that took them is not where they were made (DESIGN §21)."""
+        await self.add(reports, seconds)
+
+    def add(self, reports: Reports, seconds: float | None = None) -> asyncio.Future[None]:
+        """Give ``reports`` to :meth:`store`, on the running event loop, without a task of
+        their own (one a check, thousands a minute): their end, done once they are
+        committed."""
         stored = asyncio.get_running_loop().create_future()
         location = "" if seconds is None else self._location
         self._waiting.append((reports, [seconds] * len(reports), location, stored))
         if self._writing is None or self._writing.done():
             self._writing = asyncio.ensure_future(self._write())
-        await stored
+        return stored
 
     async def idle(self) -> None:
         """Return once what was given to store is stored (or failed)."""

@@ -2,14 +2,18 @@
 
 -- name: oldest
 -- A target's oldest reports, in the order retention deletes them: the surplus, and the
--- report after it, where the last of the surplus ends.
-SELECT generated, health, duration FROM reports
-WHERE target = ? ORDER BY generated, id LIMIT ?
+-- report after it, where the last of the surplus ends. Several targets' are read in one
+-- statement, this one repeated with UNION ALL between (in no order: sorted as read).
+SELECT * FROM (SELECT target, generated, id, health, duration FROM reports
+WHERE target = ? ORDER BY generated, id LIMIT ?) AS oldest
 
 -- name: rows
--- A target's roll-ups of both steps from one start to another, to add to.
-SELECT step, start, unknown, alive, ready, down, partial, missing, checks, durations
-FROM rollups WHERE kind = ? AND target_id = ? AND start >= ? AND start <= ?
+-- Targets' roll-ups of both steps from one start to another, to add to: the targets of one
+-- kind by id ({values}: a placeholder each).
+SELECT kind, target_id, step, start,
+    unknown, alive, ready, down, partial, missing, checks, durations
+FROM rollups WHERE kind = ? AND target_id IN ({values}) AND step IN ('hour', 'day')
+AND start >= ? AND start <= ?
 
 -- name: put
 INSERT INTO rollups (kind, target_id, app, workspace, step, start,
