@@ -222,13 +222,14 @@ class Reports:
         if not rows:
             return []
         targets = self._targets(tx, [record for record, _ in reports])
-        stored = [pair for pair in reports if not targets[pair[0].kind, pair[0].id].away]
-        # Keyed copies: the batch is stored as prepared if this transaction is run again.
-        live = []
-        for kind, id, *rest in rows:
-            target = targets[str(kind), str(id)]
+        stored, live = [], []
+        for pair, row in zip(reports, rows, strict=True):
+            target = targets[pair[0].kind, pair[0].id]
             if not target.away:
-                live.append([target.key, target.app, *rest])
+                stored.append(pair)
+                # A keyed copy: the batch is stored as prepared if this transaction is run
+                # again.
+                live.append([target.key, target.app, *row[2:]])
         self._share(tx, live, {name: target for name, target in targets.items() if not target.away})
         tx.executemany(_SQL["insert"], live)
         self._retain(tx, stored, keeps, targets)
