@@ -407,11 +407,13 @@ class Checker:
         """By app, the newest version of each kind that nothing live of its kind hides, when
         its hook failed or was interrupted. Only apps missing a live version are asked about:
         a status of apps that are all deployed reads nothing more."""
-        kinds: list[TargetKind] = ["deployment", "release"]
+        # Every app deploys; only one with a release block releases. Spelled out: a generator
+        # for each app took a third of the time of a status's rows.
         missing = [
             app.name
             for app in apps
-            if any((app.name, kind) not in latest for kind in kinds if app.use_of(kind))
+            if (app.name, "deployment") not in latest
+            or (app.release is not None and (app.name, "release") not in latest)
         ]
         found: dict[str, list[Record]] = {}
         if not missing:
