@@ -21,13 +21,13 @@ import contextlib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final, final
+from typing import Any, Final, NamedTuple, final
 
 import attrs
 
 from ..errors import ReportDecodeError, StateError
 from ..model.health import HEALTH_NAMES, Health
-from ..model.report import StatusReport, unchecked
+from ..model.report import StatusReport
 from ..model.wire import report_from_json, report_to_json
 from . import queries
 from .columns import BATCH, Kind, micros, time
@@ -74,15 +74,21 @@ class Retention:
 Keep = int | Retention
 
 
-_REPORT_FIELDS: Final = tuple(field.name for field in attrs.fields(StatusReport))
+#: The fields of a report that its text keeps: all but its time.
+_TIMELESS_FIELDS: Final = tuple(
+    field.name for field in attrs.fields(StatusReport) if field.name != "generated_time"
+)
 
 
 def _timeless(report: StatusReport) -> StatusReport:
     """``report`` without its time, which its row keeps: equal checks are equal texts."""
-    values = {name: getattr(report, name) for name in _REPORT_FIELDS}
-    values["generated_time"] = None
-    # Each field is one that the finalized report holds already: checked once is enough.
-    return unchecked(StatusReport, **values)
+    # Each field is one that the finalized report holds already: checked once is enough. Set
+    # one by one, as unchecked() does, without a mapping of them made for each report.
+    copy = object.__new__(StatusReport)
+    for name in _TIMELESS_FIELDS:
+        object.__setattr__(copy, name, getattr(report, name))
+    object.__setattr__(copy, "generated_time", None)
+    return copy
 
 
 def _row(
@@ -121,9 +127,15 @@ def _keeps(
 ) -> Mapping[str, Retention | None]:
     """The retention of each app that ``reports`` are of: only theirs, since serve gives the
     retention of every app of the project with each report it stores."""
+    apps = {record.app for record, _ in reports}
+    # Asked once, not once an app: an isinstance of an abstract class is slow.
+    given: dict[str, Keep | None] = (
+        {app: keep.get(app) for app in apps}
+        if isinstance(keep, Mapping)
+        else dict.fromkeys(apps, keep)
+    )
     keeps: dict[str, Retention | None] = {}
-    for app in {record.app for record, _ in reports}:
-        value = keep.get(app) if isinstance(keep, Mapping) else keep
+    for app, value in given.items():
         retention = keeps[app] = Retention(value) if isinstance(value, int) else value
         if retention is not None and retention.keep < 1:
             raise ValueError(f"keep must be 1 or more, got {retention.keep}")
@@ -138,15 +150,14 @@ _TEXT: Final = 4
 _BODY: Final = 7
 
 
-@final
-@attrs.frozen
-class _Target:
-    """A target that reports are stored of, as the transaction that stores them reads it."""
+class _Target(NamedTuple):
+    """A target that reports are stored of, as the transaction that stores them reads it (a
+    tuple: one is made for each report of a batch)."""
 
     #: Destroyed, or being destroyed: its reports are not stored.
     away: bool
     #: How many reports it has stored; ``None``: not counted yet.
-    count: int | None
+    counted: int | None
     #: Its key, and its app's, which its reports' rows name it by.
     key: int
     app: int
@@ -211,13 +222,14 @@ class Reports:
         if not rows:
             return []
         targets = self._targets(tx, [record for record, _ in reports])
-        stored = [pair for pair in reports if not targets[pair[0].kind, pair[0].id].away]
-        # Keyed copies: the batch is stored as prepared if this transaction is run again.
-        live = []
-        for kind, id, *rest in rows:
-            target = targets[str(kind), str(id)]
+        stored, live = [], []
+        for pair, row in zip(reports, rows, strict=True):
+            target = targets[pair[0].kind, pair[0].id]
             if not target.away:
-                live.append([target.key, target.app, *rest])
+                stored.append(pair)
+                # A keyed copy: the batch is stored as prepared if this transaction is run
+                # again.
+                live.append([target.key, target.app, *row[2:]])
         self._share(tx, live, {name: target for name, target in targets.items() if not target.away})
         tx.executemany(_SQL["insert"], live)
         self._retain(tx, stored, keeps, targets)
@@ -300,7 +312,7 @@ class Reports:
         gaps: dict[str, int] = {}
         for id, record in sorted(records.items()):
             target, retention = targets[record.kind, id], keeps.get(record.app)
-            known = target.count
+            known = target.counted
             if retention is None and known is None:
                 continue  # not counted until retention needs it
             if known is None:
