@@ -163,7 +163,7 @@ def b2_fan_out() -> list[Row]:
             1.3,
         ),
         Row(
-            "B2 async floor",
+            "B2 floor",
             "1,000 bare asyncio tasks of 50 ms, no runner",
             bare_many,
             "one such task",
@@ -171,7 +171,7 @@ def b2_fan_out() -> list[Row]:
             None,
         ),
         Row(
-            "B2 async over the floor",
+            "B2 /floor",
             "1,000 async checks of 50 ms, concurrency 1,000",
             many,
             "1,000 bare asyncio tasks of 50 ms",
