@@ -378,6 +378,12 @@ def test_a_status_check_gathers_the_arguments_its_request_would(
 # --- deadlines: one heap of them a loop, under one timer -------------------------------
 
 
+@status
+async def hangs() -> StatusReport:
+    await asyncio.Event().wait()
+    return reporting("never")
+
+
 def test_a_shorter_deadline_set_after_a_longer_one_still_expires_first(
     manager: PluginManager,
 ) -> None:
@@ -428,11 +434,6 @@ def test_a_check_that_ended_is_not_expired_when_its_deadline_passes_later(
 
 
 def test_checks_whose_deadlines_fall_together_all_time_out(manager: PluginManager) -> None:
-    @status
-    async def hangs() -> StatusReport:
-        await asyncio.Event().wait()
-        return reporting("never")
-
     register(manager, "web", hangs)
     reports = Runner(manager, concurrency=100, timeout=0.05).run([a_check()] * 100)
     assert {r.health_message for r in reports} == {
@@ -449,11 +450,6 @@ def test_a_wrapper_that_takes_ctx_gets_one_though_the_hook_does_not(
     def watches(ctx: Context) -> Generator[None, Any, Any]:
         seen.append(ctx)
         return (yield)
-
-    @status
-    async def hangs() -> StatusReport:
-        await asyncio.Event().wait()
-        return reporting("never")
 
     register(manager, "watcher", watches)
     register(manager, "web", hangs)
