@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from types import SimpleNamespace
 from typing import Any
 
+import attrs
 import pytest
 
 from waypoint_hooks import Context, Health, JobInfo, StatusReport, Target, hookimpl
@@ -372,3 +373,86 @@ def test_a_status_check_gathers_the_arguments_its_request_would(
         target = Target("web", kind, "d1", "web")  # type: ignore[arg-type]
         made = StatusCheck(target, JobInfo("demo", "web"), {"a": 1}, {"d": 2}, {"r": 3})
         assert made.arguments(ctx) == made.request(5.0).arguments(ctx)
+
+
+# --- deadlines: one heap of them a loop, under one timer -------------------------------
+
+
+@status
+async def hangs() -> StatusReport:
+    await asyncio.Event().wait()
+    return reporting("never")
+
+
+def test_a_shorter_deadline_set_after_a_longer_one_still_expires_first(
+    manager: PluginManager,
+) -> None:
+    @status
+    async def waits(ctx: Context) -> StatusReport:
+        await released.wait()
+        return reporting(f"released, cancelled: {ctx.cancelled}")
+
+    register(manager, "web", waits)
+    ended: list[str] = []
+
+    def done(check: StatusCheck, checked: Any) -> None:
+        ended.append(f"{check.timeout}: {checked.report.health_message}")
+        released.set()  # the long one ends once the short one has timed out
+
+    long, short = attrs.evolve(a_check(), timeout=3600), attrs.evolve(a_check(), timeout=0.05)
+    released = asyncio.Event()
+    # Started in that order, so the short deadline comes after the timer is armed for the long.
+    checking = Runner(manager, concurrency=2).check_all([long, short], on_done=done)
+    run_abandoning(asyncio.wait_for(checking, 60))
+    assert ended == [
+        "0.05: plugin 'web' platform_status_func timed out after 50ms",
+        "3600: released, cancelled: False",
+    ]
+
+
+def test_a_check_that_ended_is_not_expired_when_its_deadline_passes_later(
+    manager: PluginManager,
+) -> None:
+    contexts: list[Context] = []
+
+    @status
+    async def hangs_unless_quick(ctx: Context) -> StatusReport:
+        contexts.append(ctx)
+        if len(contexts) > 1:
+            await asyncio.Event().wait()
+        return reporting("quick")
+
+    register(manager, "web", hangs_unless_quick)
+    # The quick one's deadline passes while the other still runs, before the other's own.
+    quick, hangs = attrs.evolve(a_check(), timeout=0.05), attrs.evolve(a_check(), timeout=0.2)
+    reports = Runner(manager, concurrency=1).run([quick, hangs])
+    assert [r.health_message for r in reports] == [
+        "quick",
+        "plugin 'web' platform_status_func timed out after 200ms",
+    ]
+    assert [ctx.cancelled for ctx in contexts] == [False, True]
+
+
+def test_checks_whose_deadlines_fall_together_all_time_out(manager: PluginManager) -> None:
+    register(manager, "web", hangs)
+    reports = Runner(manager, concurrency=100, timeout=0.05).run([a_check()] * 100)
+    assert {r.health_message for r in reports} == {
+        "plugin 'web' platform_status_func timed out after 50ms"
+    }
+
+
+def test_a_wrapper_that_takes_ctx_gets_one_though_the_hook_does_not(
+    manager: PluginManager,
+) -> None:
+    seen: list[Context] = []
+
+    @wrapper
+    def watches(ctx: Context) -> Generator[None, Any, Any]:
+        seen.append(ctx)
+        return (yield)
+
+    register(manager, "watcher", watches)
+    register(manager, "web", hangs)
+    assert "timed out" in check(manager, timeout=0.05).health_message
+    assert [type(ctx) for ctx in seen] == [Context]
+    assert seen[0].cancelled

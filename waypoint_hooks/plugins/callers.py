@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import heapq
 import inspect
 import math
 import threading
@@ -123,10 +124,12 @@ class _Timeout:
     waits for is cancelled, as ``Task.cancel`` would cancel it; the caller's task itself is
     not (Python 3.10 could not tell that cancellation from one of the caller's own)."""
 
-    __slots__ = ("expired", "raised", "waiting")
+    __slots__ = ("expired", "finished", "raised", "waiting")
 
     def __init__(self, waiting: object = None) -> None:
         self.expired = False
+        #: The call ended (or was given up on) before its deadline: nothing to expire.
+        self.finished = False
         #: What the call waits for now: a future, or ``None`` for the loop's next round.
         self.waiting = waiting
         #: What the call's stepping raised in the caller that the call did not raise of
@@ -219,14 +222,18 @@ async def _left(
 
 @final
 class _Deadlines:
-    """One timer of a loop for all the calls whose deadlines fall in the same millisecond.
+    """The deadlines of a loop's calls in a heap of their own, under one timer of the loop.
 
-    A timer each would put 1,000 checks started at once into the loop's heap of timers one
-    by one, each push and pop comparing timers in Python; their deadlines differ by less
-    than a millisecond, and a timeout may well end that much late. A timer is never
-    cancelled: asyncio would keep it in its heap until its time all the same, and the next
-    call in that millisecond takes it up again. Kept by loop in a weak mapping, so it holds
-    no reference to its loop.
+    A timer each would put 1,000 checks started at once into the loop's heap of timers, each
+    push and pop comparing timers in Python, and make the heap that the hooks' own timers
+    (their sleeps) go through twice as deep. Here a deadline is a tuple pushed by ``heapq``,
+    compared in C; the loop's one timer is armed for the earliest, rounded up to the
+    millisecond, and expires at once every call due by then: a timeout may well end that much
+    late. A call that ends first is marked finished and left in the heap, popped once it
+    reaches the top. A timer is never cancelled (asyncio would keep it in its heap until its
+    time all the same): one armed for an earlier deadline takes over, and the one it replaced
+    only expires what is due by its time. Kept by loop in a weak mapping; it holds no
+    reference to its loop.
     """
 
     #: The loop asked for last, weakly, and its deadlines: every call of a batch asks.
@@ -244,24 +251,36 @@ class _Deadlines:
         return deadlines
 
     def __init__(self) -> None:
-        self._due: dict[int, set[Callable[[], None]]] = {}
+        # By deadline; ``id`` breaks a tie, so that two timeouts are never compared.
+        self._heap: list[tuple[float, int, _Timeout]] = []
+        #: When the timer in charge fires, if one is armed.
+        self._armed: float | None = None
 
-    def add(
-        self, loop: asyncio.AbstractEventLoop, delay: float, wake: Callable[[], None]
-    ) -> set[Callable[[], None]]:
-        """Call ``wake`` once ``delay`` seconds have passed, unless it is discarded from the
-        set returned first."""
-        due = math.ceil((loop.time() + delay) * 1000)
-        wakes = self._due.get(due)
-        if wakes is None:
-            wakes = self._due[due] = set()
-            loop.call_at(due / 1000, self._fire, due)
-        wakes.add(wake)
-        return wakes
+    def add(self, loop: asyncio.AbstractEventLoop, delay: float, timeout: _Timeout) -> None:
+        """Expire ``timeout`` once ``delay`` seconds have passed, unless it is finished by then.
 
-    def _fire(self, due: int) -> None:
-        for wake in self._due.pop(due):
-            wake()
+        The timeout itself, not its bound ``expire``: a method bound for each call would be
+        one more object for each check to make and collect."""
+        when = loop.time() + delay
+        heapq.heappush(self._heap, (when, id(timeout), timeout))
+        armed = self._armed
+        if armed is None or when < armed - 0.001:
+            self._arm(loop, when)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        armed = self._armed = math.ceil(when * 1000) / 1000
+        loop.call_at(armed, self._fire, loop, armed)
+
+    def _fire(self, loop: asyncio.AbstractEventLoop, armed: float) -> None:
+        heap = self._heap
+        while heap and (heap[0][0] <= armed or heap[0][2].finished):
+            timeout = heapq.heappop(heap)[2]
+            if not timeout.finished:
+                timeout.expire()
+        if armed == self._armed:
+            self._armed = None
+            if heap:
+                self._arm(loop, heap[0][0])
 
 
 _DEADLINES: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Deadlines]] = (
@@ -328,10 +347,9 @@ async def invoke(
         finished = threading.Event()
         awaited = in_worker(lambda: context.run(_call_sync, call, values), finished)
         expiry.waiting = awaited
-    expire = expiry.expire
     if timeout is not None:
         loop = asyncio.get_running_loop()
-        wakes = _Deadlines.of(loop).add(loop, timeout, expire)
+        _Deadlines.of(loop).add(loop, timeout, expiry)
     try:
         result = await awaited
     except BaseException as exc:
@@ -347,8 +365,7 @@ async def invoke(
             leave_running(key, finished)
         raise HookTimeout(call, timeout or 0.0) from None
     finally:
-        if timeout is not None:
-            wakes.discard(expire)
+        expiry.finished, expiry.waiting = True, None
     if direct:
         return result
     if result.error is not None:

@@ -20,7 +20,7 @@ from .callers import invoke
 from .components import OBSERVER_HOOK, lifecycle_of
 from .context import Context, JobInfo, Target
 from .isolation import invoke_isolated
-from .manager import PluginManager
+from .manager import HookCall, PluginManager
 from .request import HookRequest
 from .signals import STOP
 from .tracing import traced, tracing
@@ -86,7 +86,7 @@ class StatusCheck:
             isolate=self.isolate,
         )
 
-    def arguments(self, ctx: Context) -> dict[str, Any]:
+    def arguments(self, ctx: Context | None) -> dict[str, Any]:
         """The keyword arguments of its status hook: those its request would gather
         (:meth:`HookRequest.arguments`), without making one."""
         arguments = {
@@ -309,7 +309,10 @@ class Runner:
             return self._call(check.request(self.timeout), check.target.id, trace)
         call = self.plugins.call(check.hook, check.target.plugin)
         timeout = check.seconds(self.timeout)
-        return invoke(call, check.arguments(Context(timeout)), timeout, check.target.id)
+        # A Context only for a call that takes one: nothing else sees it, and most status
+        # hooks (B2's among them) take none.
+        ctx = Context(timeout) if _takes_ctx(call) else None
+        return invoke(call, check.arguments(ctx), timeout, check.target.id)
 
     async def _observe(self, check: StatusCheck, report: StatusReport) -> None:
         for observer in self.plugins.observers(OBSERVER_HOOK):
@@ -326,6 +329,13 @@ class Runner:
                 await self.call(request)
             except PluginError as exc:
                 check.ui.output(f"observer {exc}", style=WARNING_STYLE)
+
+
+def _takes_ctx(call: HookCall) -> bool:
+    """Whether the hook or a wrapper of it takes ``ctx``."""
+    if "ctx" in call.impl.hookimpl.argnames:
+        return True
+    return bool(call.wrappers) and any("ctx" in w.hookimpl.argnames for w in call.wrappers)
 
 
 def _finalized(check: StatusCheck, value: object) -> tuple[Failure | None, StatusReport]:
