@@ -170,16 +170,18 @@ def _stepped(
         try:
             yielded = context.run(step, argument)
         except StopIteration as stop:
-            if cancelled is None:
+            if cancelled is None or _withdrawn(timeout, counted, requests):
                 return stop.value  # type: ignore[no-any-return]
             break
         except BaseException:
-            if cancelled is None:
+            if cancelled is None or _withdrawn(timeout, counted, requests):
                 raise
             break
         if cancelled is not None:
-            leave_behind(_left(steps, context, yielded))
-            break
+            if not _withdrawn(timeout, counted, requests):
+                leave_behind(_left(steps, context, yielded))
+                break
+            cancelled = None
         if timeout is not None:
             timeout.waiting = yielded
         try:
@@ -210,6 +212,21 @@ def _stepped(
     assert cancelled is not None
     timeout.raised = cancelled
     raise cancelled
+
+
+def _withdrawn(timeout: _Timeout | None, counted: Callable[[], int] | None, requests: int) -> bool:
+    """Whether the cancellation just thrown into a call was the call's own after all: asked
+    of the task by the call itself (``asyncio.timeout``) and taken back
+    (``Task.uncancel``) in the step that handled it. Never the timeout's.
+
+    A request taken back only steps later is not seen: a ``TaskGroup`` whose child failed
+    waits for its other children first, and the call is left behind by then."""
+    return (
+        timeout is not None
+        and not timeout.expired
+        and counted is not None
+        and counted() <= requests
+    )
 
 
 async def _left(
