@@ -21,7 +21,6 @@ import attrs
 
 from ..errors import ConfigFileError
 from ..model.cachefile import read_entry, write_entry
-from ..model.collector import paused
 
 if TYPE_CHECKING:
     from hcl2.rules.base import BodyRule
@@ -112,12 +111,10 @@ def read_hcl(path: Path, text: str) -> Body:
         # Not hcl2.loads: its with_meta option gives no lines (python-hcl2 8.1.4), and it keeps
         # only the last of two same-named attributes. The raw lark tree, whose nodes carry
         # lines, is walked in step with hcl2's rule tree, whose values serialize as loads's.
-        # The parse tree and the rule tree are millions of objects for a big config.
-        with paused():
-            tree = _parse_hcl(path, text)
-            rules = hcl2.transform(tree, discard_comments=True)
-            reader = _HclReader(path, hcl2.SerializationOptions(**_SERIALIZATION))
-            return reader.body(tree.children[0], rules.body)
+        tree = _parse_hcl(path, text)
+        rules = hcl2.transform(tree, discard_comments=True)
+        reader = _HclReader(path, hcl2.SerializationOptions(**_SERIALIZATION))
+        return reader.body(tree.children[0], rules.body)
     except UnexpectedInput as exc:
         # An unexpected end of file may have no line (-1): it is on the last one.
         line = exc.line if exc.line > 0 else text.count("\n") + 1
