@@ -2,13 +2,12 @@
 
 The first structuring of a :class:`Project` by the converter generates and compiles a
 function for each of its classes and mappings (68 compilations): most of the CPU a command
-spends on a config read from its cache. A config that fits is built here instead, by walking
-its classes' fields, and every value that is not one of those classes, a mapping of them or
-an optional one is still structured by the converter (names, durations, policies, lists…),
-whose hooks for those generate nothing. Whatever does not fit raises, and the document is
-then structured by the converter after all (:mod:`.document`), which says what is wrong and
-where: this is only the way a config that fits takes, and it builds the same project
-(``tests/config/test_direct.py`` compares the two on any document).
+spent on a config read from its cache. A config that fits is built here instead, by walking
+its classes' fields; every value that is not one of those classes, a mapping or an optional
+one is still structured by the converter (names, durations, policies, lists…), whose hooks
+for those generate nothing. For a document that does not fit, :mod:`.document` has the
+converter structure it after all, to say what is wrong and where: this is only the way a
+config that fits takes, to the same project (``tests/config/test_direct.py`` compares them).
 """
 
 from __future__ import annotations
@@ -57,12 +56,11 @@ def _value(value: Any, kind: Any) -> Any:
         return _instance(value, kind)
     origin = typing.get_origin(kind)
     arguments = typing.get_args(kind)
-    if origin is Mapping and arguments[1] in _CLASSES:
+    if origin is Mapping:
         if not isinstance(value, Mapping):
             raise TypeError(f"expected a mapping, got {type(value).__name__}")
         return {
-            converter.structure(key, arguments[0]): _value(item, arguments[1])
-            for key, item in value.items()
+            _value(key, arguments[0]): _value(item, arguments[1]) for key, item in value.items()
         }
     if origin is types.UnionType and arguments[0] in _CLASSES and arguments[1:] == (type(None),):
         return None if value is None else _value(value, arguments[0])

@@ -201,12 +201,14 @@ def _allowed(name: str, allowed: list[str]) -> str:
 
 
 @final
-@attrs.frozen
 class _Members:
     """A body's attributes, values checked, and its blocks by type, each in file order."""
 
-    attributes: dict[str, Attribute]
-    blocks: dict[str, list[Block]]
+    __slots__ = ("attributes", "blocks")
+
+    def __init__(self) -> None:
+        self.attributes: dict[str, Attribute] = {}
+        self.blocks: dict[str, list[Block]] = {}
 
 
 def _inherited(project: Mapping[str, Attribute], app: Mapping[str, Attribute]) -> dict[str, Any]:
@@ -329,7 +331,7 @@ class _Document:
 
     def _members(self, body: Body, prefix: str, where: str, shape: Shape) -> _Members:
         allowed = shape.names
-        members = _Members({}, {})
+        members = _Members()
         for item in body:
             if item.name not in allowed:
                 raise self._error(

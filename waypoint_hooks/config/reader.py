@@ -17,8 +17,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
-import attrs
-
 from ..errors import ConfigFileError
 from ..model.cachefile import read_entry, write_entry
 
@@ -69,22 +67,32 @@ def decode(path: Path, data: bytes) -> str:
         ) from None
 
 
+# The tree's classes, and Shape, are plain: nothing compares or prints them, and attrs would
+# generate and compile their methods at every start (issue 31).
+
+
 @final
-@attrs.frozen
 class Attribute:
-    name: str
-    #: As written: strings may still hold template sequences ("${"), checked in validation.
-    value: Any
-    line: int
+    __slots__ = ("line", "name", "value")
+
+    def __init__(self, name: str, value: Any, line: int) -> None:
+        self.name = name
+        #: As written: strings may still hold template sequences ("${"), checked in validation.
+        self.value = value
+        self.line = line
 
 
 @final
-@attrs.frozen
 class Block:
-    name: str
-    labels: tuple[str, ...]
-    body: tuple[Attribute | Block, ...]
-    line: int
+    __slots__ = ("body", "labels", "line", "name")
+
+    def __init__(
+        self, name: str, labels: tuple[str, ...], body: tuple[Attribute | Block, ...], line: int
+    ) -> None:
+        self.name = name
+        self.labels = labels
+        self.body = body
+        self.line = line
 
 
 Body = tuple[Attribute | Block, ...]
@@ -330,17 +338,23 @@ class _JsonReader:
 
 
 @final
-@attrs.frozen
 class Shape:
     """What a body may hold: its attributes, and its blocks with their labels and bodies.
 
     HCL JSON writes a block like an object value, so only this tells them apart.
     """
 
-    #: ``None``: any attribute (a plugin's settings).
-    attributes: tuple[str, ...] | None = ()
-    #: Each block's number of labels and its body's shape (``None``: accepted and ignored).
-    blocks: Mapping[str, tuple[int, Shape | None]] = attrs.field(factory=dict)
+    __slots__ = ("attributes", "blocks")
+
+    def __init__(
+        self,
+        attributes: tuple[str, ...] | None = (),
+        blocks: Mapping[str, tuple[int, Shape | None]] | None = None,
+    ) -> None:
+        #: ``None``: any attribute (a plugin's settings).
+        self.attributes = attributes
+        #: Each block's number of labels and its body's shape (``None``: accepted and ignored).
+        self.blocks: Mapping[str, tuple[int, Shape | None]] = blocks or {}
 
     @property
     def names(self) -> list[str]:
