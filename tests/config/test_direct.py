@@ -204,7 +204,7 @@ def _near(draw: st.DrawFn) -> dict[str, Any]:
         if replaced is _GONE:
             owner.pop(key, None)
         else:
-            owner[key] = replaced
+            owner[key] = copy.deepcopy(replaced)  # the leaves are shared, and may be changed next
     return value
 
 
