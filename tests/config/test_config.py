@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -1358,3 +1359,25 @@ def test_isolate_and_keep_are_read_and_checked(tmp_path: Path) -> None:
     config.write_text(config.read_text().replace("keep = 5", "keep = 0"))
     with pytest.raises(ConfigFileError, match=r"waypoint.hcl:4: .*keep is how many reports"):
         load_config(config)
+
+
+def test_reading_a_config_runs_no_collection_and_leaves_the_collector_on() -> None:
+    # A collection while the parse tree, the document and the project are made walks them
+    # again and again, and a full one all the process holds: a bigger config cost more per app.
+    apps = "".join(MINIMAL_APP.replace('"web"', f'"app{index}"') for index in range(300))
+    path = write(f'project = "p"\n{apps}')
+    collections: list[str] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        collections.append(phase)
+
+    gc.callbacks.append(seen)
+    try:
+        for _ in range(2):  # read, then from its cache
+            load_config(path, cache_dir=Path(".waypoint-hooks"))
+            # The one allowed: made as the collector is turned on again, at the end.
+            assert collections.count("start") <= 1
+            collections.clear()
+    finally:
+        gc.callbacks.remove(seen)
+    assert gc.isenabled()

@@ -23,7 +23,9 @@ import attrs
 from ..errors import ConfigFileError
 from ..model.aggregate import OPTIONS, inherit_options
 from ..model.codec import MISFITS, Problem, converter, problems
+from ..model.collector import paused
 from ..model.limits import ReportLimits
+from .direct import build
 from .project import HELP, Maintenance, Notify, PluginPin, Project, StatusSettings
 from .reader import Attribute, Block, Body, Cache, Shape, decode, read_hcl, read_json
 
@@ -75,19 +77,24 @@ def load_config(path: Path, cache_dir: Path | None = None) -> Project:
             "may be; is it the right file?",
         )
     text = decode(path, data)
-    if path.name.endswith(".json"):
-        return _Document(path).project(absolute, read_json(path, text, _TOP))
-    cache = None
-    if cache_dir is not None:
-        cache = Cache(cache_dir, absolute, stat.st_size, stat.st_mtime_ns, data)
-    body = cache.load() if cache is not None else None
-    if body is not None:
-        return _Document(path).project(absolute, body)
-    body = read_hcl(path, text)
-    project = _Document(path).project(absolute, body)
-    if cache is not None:
-        cache.store(body)
-    return project
+    # The parse tree and the rule tree are millions of objects for a big config, and the
+    # checked document and the project thousands: a collection while they are made walks
+    # them again and again, and, once they fill a collection of the oldest generation, all
+    # else the process holds too (a read of 5,000 apps cost more per app than one of 1,000).
+    with paused():
+        if path.name.endswith(".json"):
+            return _Document(path).project(absolute, read_json(path, text, _TOP))
+        cache = None
+        if cache_dir is not None:
+            cache = Cache(cache_dir, absolute, stat.st_size, stat.st_mtime_ns, data)
+        body = cache.load() if cache is not None else None
+        if body is not None:
+            return _Document(path).project(absolute, body)
+        body = read_hcl(path, text)
+        project = _Document(path).project(absolute, body)
+        if cache is not None:
+            cache.store(body)
+        return project
 
 
 # --- the shape of the file ----------------------------------------------------------------
@@ -194,12 +201,14 @@ def _allowed(name: str, allowed: list[str]) -> str:
 
 
 @final
-@attrs.frozen
 class _Members:
     """A body's attributes, values checked, and its blocks by type, each in file order."""
 
-    attributes: dict[str, Attribute]
-    blocks: dict[str, list[Block]]
+    __slots__ = ("attributes", "blocks")
+
+    def __init__(self) -> None:
+        self.attributes: dict[str, Attribute] = {}
+        self.blocks: dict[str, list[Block]] = {}
 
 
 def _inherited(project: Mapping[str, Attribute], app: Mapping[str, Attribute]) -> dict[str, Any]:
@@ -249,11 +258,13 @@ class _Document:
             ),
             "plugins": self._labelled(members, "plugin", "the plugin's name", self._plugin),
         }
-        try:
-            project = converter.structure(document, Project)
-        except MISFITS as exc:
-            found = list(problems(exc))
-            raise self._problem(min(found, key=self._order)) from None
+        project = build(document)
+        if project is None:  # the converter says what does not fit, and where
+            try:
+                project = converter.structure(document, Project)
+            except MISFITS as exc:
+                found = list(problems(exc))
+                raise self._problem(min(found, key=self._order)) from None
         self._check_references(project)
         return project
 
@@ -320,7 +331,7 @@ class _Document:
 
     def _members(self, body: Body, prefix: str, where: str, shape: Shape) -> _Members:
         allowed = shape.names
-        members = _Members({}, {})
+        members = _Members()
         for item in body:
             if item.name not in allowed:
                 raise self._error(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal, final
+from typing import TYPE_CHECKING, Any, Final, Literal, final
 
 import attrs
 
@@ -20,7 +20,9 @@ from ..model.durations import Duration, longer_than_zero
 from ..model.health import Health
 from ..model.limits import ReportLimits
 from ..model.names import check_name
-from ..model.quorum import Quorum
+
+if TYPE_CHECKING:
+    from ..model.quorum import Quorum
 
 __all__ = [
     "DAYS",
@@ -125,6 +127,9 @@ class StatusSettings:
         """How the locations' reports make the app's health; ``None`` without locations."""
         if not self.locations:
             return None
+        # Imported here: a project without locations (the usual one) never needs it.
+        from ..model.quorum import Quorum
+
         needed = len(self.locations) // 2 + 1 if self.quorum is None else self.quorum
         return Quorum(self.locations, needed)
 

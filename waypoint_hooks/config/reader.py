@@ -17,11 +17,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
-import attrs
-
 from ..errors import ConfigFileError
 from ..model.cachefile import read_entry, write_entry
-from ..model.collector import paused
 
 if TYPE_CHECKING:
     from hcl2.rules.base import BodyRule
@@ -70,22 +67,32 @@ def decode(path: Path, data: bytes) -> str:
         ) from None
 
 
+# The tree's classes, and Shape, are plain: nothing compares or prints them, and attrs would
+# generate and compile their methods at every start (issue 31).
+
+
 @final
-@attrs.frozen
 class Attribute:
-    name: str
-    #: As written: strings may still hold template sequences ("${"), checked in validation.
-    value: Any
-    line: int
+    __slots__ = ("line", "name", "value")
+
+    def __init__(self, name: str, value: Any, line: int) -> None:
+        self.name = name
+        #: As written: strings may still hold template sequences ("${"), checked in validation.
+        self.value = value
+        self.line = line
 
 
 @final
-@attrs.frozen
 class Block:
-    name: str
-    labels: tuple[str, ...]
-    body: tuple[Attribute | Block, ...]
-    line: int
+    __slots__ = ("body", "labels", "line", "name")
+
+    def __init__(
+        self, name: str, labels: tuple[str, ...], body: tuple[Attribute | Block, ...], line: int
+    ) -> None:
+        self.name = name
+        self.labels = labels
+        self.body = body
+        self.line = line
 
 
 Body = tuple[Attribute | Block, ...]
@@ -112,12 +119,10 @@ def read_hcl(path: Path, text: str) -> Body:
         # Not hcl2.loads: its with_meta option gives no lines (python-hcl2 8.1.4), and it keeps
         # only the last of two same-named attributes. The raw lark tree, whose nodes carry
         # lines, is walked in step with hcl2's rule tree, whose values serialize as loads's.
-        # The parse tree and the rule tree are millions of objects for a big config.
-        with paused():
-            tree = _parse_hcl(path, text)
-            rules = hcl2.transform(tree, discard_comments=True)
-            reader = _HclReader(path, hcl2.SerializationOptions(**_SERIALIZATION))
-            return reader.body(tree.children[0], rules.body)
+        tree = _parse_hcl(path, text)
+        rules = hcl2.transform(tree, discard_comments=True)
+        reader = _HclReader(path, hcl2.SerializationOptions(**_SERIALIZATION))
+        return reader.body(tree.children[0], rules.body)
     except UnexpectedInput as exc:
         # An unexpected end of file may have no line (-1): it is on the last one.
         line = exc.line if exc.line > 0 else text.count("\n") + 1
@@ -333,17 +338,23 @@ class _JsonReader:
 
 
 @final
-@attrs.frozen
 class Shape:
     """What a body may hold: its attributes, and its blocks with their labels and bodies.
 
     HCL JSON writes a block like an object value, so only this tells them apart.
     """
 
-    #: ``None``: any attribute (a plugin's settings).
-    attributes: tuple[str, ...] | None = ()
-    #: Each block's number of labels and its body's shape (``None``: accepted and ignored).
-    blocks: Mapping[str, tuple[int, Shape | None]] = attrs.field(factory=dict)
+    __slots__ = ("attributes", "blocks")
+
+    def __init__(
+        self,
+        attributes: tuple[str, ...] | None = (),
+        blocks: Mapping[str, tuple[int, Shape | None]] | None = None,
+    ) -> None:
+        #: ``None``: any attribute (a plugin's settings).
+        self.attributes = attributes
+        #: Each block's number of labels and its body's shape (``None``: accepted and ignored).
+        self.blocks: Mapping[str, tuple[int, Shape | None]] = blocks or {}
 
     @property
     def names(self) -> list[str]:

@@ -3,7 +3,6 @@ each plugin is installed, is the component its block needs, and its settings fit
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection
 
 from ..errors import ConfigError, ConfigFileError, PluginError, describe
@@ -59,6 +58,8 @@ def _check_use(
     try:
         plugins.get(use.plugin)
     except PluginError as exc:
+        import difflib  # only a config in error needs it
+
         close = difflib.get_close_matches(use.plugin, names, n=1)
         todo = f'; did you mean "{close[0]}"?' if close else ""
         raise ConfigFileError(project.path, use.line, f"{where}: {exc}{todo}") from None

@@ -9,7 +9,6 @@ each step stays on the one :class:`Plugin` that ``plugins --json`` prints.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 import importlib.util
 import inspect
@@ -93,6 +92,8 @@ def _unknown_hook_message(hook: str, where: str) -> str:
             f"hook {hook!r} ({where}) is not allowed: status can only be implemented by "
             f"platform and release-manager components, as {' or '.join(STATUS_HOOKS)}"
         )
+    import difflib  # only a plugin in error needs it
+
     close = difflib.get_close_matches(hook, HOOKS, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f"; known hooks: {', '.join(HOOKS)}"
     return f"unknown hook {hook!r} ({where}){hint}"
