@@ -201,7 +201,11 @@ class HookCall:
 
     def takes(self, argument: str) -> bool:
         """Whether the implementation, or a wrapper around it, takes ``argument``."""
-        return any(argument in i.hookimpl.argnames for i in (*self.wrappers, self.impl))
+        # The hook first, with no tuple made: asked of every status check (whether to make
+        # it a Context), where most hooks have no wrapper.
+        return argument in self.impl.hookimpl.argnames or any(
+            argument in wrapper.hookimpl.argnames for wrapper in self.wrappers
+        )
 
 
 @final

@@ -20,7 +20,7 @@ from .callers import invoke
 from .components import OBSERVER_HOOK, lifecycle_of
 from .context import Context, JobInfo, Target
 from .isolation import invoke_isolated
-from .manager import HookCall, PluginManager
+from .manager import PluginManager
 from .request import HookRequest
 from .signals import STOP
 from .tracing import traced, tracing
@@ -311,7 +311,7 @@ class Runner:
         timeout = check.seconds(self.timeout)
         # A Context only for a call that takes one: nothing else sees it, and most status
         # hooks (B2's among them) take none.
-        ctx = Context(timeout) if _takes_ctx(call) else None
+        ctx = Context(timeout) if call.takes("ctx") else None
         return invoke(call, check.arguments(ctx), timeout, check.target.id)
 
     async def _observe(self, check: StatusCheck, report: StatusReport) -> None:
@@ -329,13 +329,6 @@ class Runner:
                 await self.call(request)
             except PluginError as exc:
                 check.ui.output(f"observer {exc}", style=WARNING_STYLE)
-
-
-def _takes_ctx(call: HookCall) -> bool:
-    """Whether the hook or a wrapper of it takes ``ctx``."""
-    if "ctx" in call.impl.hookimpl.argnames:
-        return True
-    return bool(call.wrappers) and any("ctx" in w.hookimpl.argnames for w in call.wrappers)
 
 
 def _finalized(check: StatusCheck, value: object) -> tuple[Failure | None, StatusReport]:

@@ -375,8 +375,9 @@ class StatusService:
                     stored.put_nowait((key, started))
 
             # No task a check: a callback once the writer committed its report.
-            storing.append(self._writer.add(reports, checked.seconds))
-            storing[-1].add_done_callback(committed)
+            end = self._writer.add(reports, checked.seconds)
+            end.add_done_callback(committed)
+            storing.append(end)
 
         async def check_and_store() -> None:
             try:
